@@ -1,0 +1,38 @@
+# Run `make help` for the targets. The README's two set-up commands are `make demo` and `make test`.
+SHELL := /bin/bash
+GO    ?= go
+
+.PHONY: help build generate verify lint test test-unit bench fuzz demo
+
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+build: ## build every binary into ./bin
+	$(GO) build -o bin/ ./cmd/...
+
+generate: ## regenerate committed code (OpenAPI servers/clients, BPF objects)
+	bash test/deps.sh
+	$(GO) generate ./...
+
+verify: generate lint ## fail if generated code, go.mod or formatting are not clean
+	$(GO) mod tidy
+	git diff --exit-code -- . ':(exclude).ci' || { echo "verify: run 'make generate' and 'go mod tidy' and commit the result" >&2; exit 1; }
+
+lint: ## gofmt and go vet (all build tags)
+	@out=$$(gofmt -l $$(git ls-files '*.go')); [ -z "$$out" ] || { echo "gofmt: $$out" >&2; exit 1; }
+	$(GO) vet -tags integration,e2e ./...
+
+test: ## run every test: unit, PostgreSQL, Kubernetes test bed, XDP/netns end-to-end
+	bash test/run.sh
+
+test-unit: ## fast tests only (no root, no infrastructure)
+	$(GO) test ./...
+
+bench: ## print the performance figures (see README)
+	bash test/bench.sh
+
+fuzz: ## run every fuzz target briefly (FUZZTIME, default 10s)
+	bash test/fuzz.sh
+
+demo: ## start a site and walk one app through it (see README)
+	bash deploy/demo/demo.sh
