@@ -48,7 +48,9 @@ func New(status int, format string, args ...any) *Error {
 }
 
 // BadRequest, NotFound, Conflict, Forbidden and PreconditionFailed are shorthands for New.
-func BadRequest(format string, args ...any) *Error { return New(http.StatusBadRequest, format, args...) }
+func BadRequest(format string, args ...any) *Error {
+	return New(http.StatusBadRequest, format, args...)
+}
 
 // NotFound is New with 404.
 func NotFound(format string, args ...any) *Error { return New(http.StatusNotFound, format, args...) }
