@@ -25,40 +25,22 @@ import (
 
 // Defines values for AppInstanceState.
 const (
-	AppInstanceStateINSTANTIATED AppInstanceState = "INSTANTIATED"
-	AppInstanceStateREADY        AppInstanceState = "READY"
-	AppInstanceStateSTOPPING     AppInstanceState = "STOPPING"
-	AppInstanceStateTERMINATING  AppInstanceState = "TERMINATING"
+	INSTANTIATED AppInstanceState = "INSTANTIATED"
+	READY        AppInstanceState = "READY"
+	STOPPING     AppInstanceState = "STOPPING"
+	TERMINATING  AppInstanceState = "TERMINATING"
 )
 
 // Valid indicates whether the value is a known member of the AppInstanceState enum.
 func (e AppInstanceState) Valid() bool {
 	switch e {
-	case AppInstanceStateINSTANTIATED:
+	case INSTANTIATED:
 		return true
-	case AppInstanceStateREADY:
+	case READY:
 		return true
-	case AppInstanceStateSTOPPING:
+	case STOPPING:
 		return true
-	case AppInstanceStateTERMINATING:
-		return true
-	default:
-		return false
-	}
-}
-
-// Defines values for DeleteAppInstanceParamsOperationAction.
-const (
-	DeleteAppInstanceParamsOperationActionSTOPPING    DeleteAppInstanceParamsOperationAction = "STOPPING"
-	DeleteAppInstanceParamsOperationActionTERMINATING DeleteAppInstanceParamsOperationAction = "TERMINATING"
-)
-
-// Valid indicates whether the value is a known member of the DeleteAppInstanceParamsOperationAction enum.
-func (e DeleteAppInstanceParamsOperationAction) Valid() bool {
-	switch e {
-	case DeleteAppInstanceParamsOperationActionSTOPPING:
-		return true
-	case DeleteAppInstanceParamsOperationActionTERMINATING:
+	case TERMINATING:
 		return true
 	default:
 		return false
@@ -168,13 +150,7 @@ type Problem = externalRef0.ProblemDetails
 type DeleteAppInstanceParams struct {
 	// GracefulTimeout seconds to wait for confirm_termination (default from the MEP config, at most 3600)
 	GracefulTimeout *int `form:"graceful_timeout,omitempty" json:"graceful_timeout,omitempty"`
-
-	// OperationAction TERMINATING (default) or STOPPING
-	OperationAction *DeleteAppInstanceParamsOperationAction `form:"operation_action,omitempty" json:"operation_action,omitempty"`
 }
-
-// DeleteAppInstanceParamsOperationAction defines parameters for DeleteAppInstance.
-type DeleteAppInstanceParamsOperationAction string
 
 // DnsRuleFeedParams defines parameters for DnsRuleFeed.
 type DnsRuleFeedParams struct {
@@ -505,18 +481,6 @@ func NewDeleteAppInstanceRequest(server string, appInstanceId string, params *De
 		if params.GracefulTimeout != nil {
 
 			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "graceful_timeout", *params.GracefulTimeout, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
-				return nil, err
-			} else {
-				for _, qp := range strings.Split(queryFrag, "&") {
-					rawQueryFragments = append(rawQueryFragments, qp)
-				}
-			}
-
-		}
-
-		if params.OperationAction != nil {
-
-			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "operation_action", *params.OperationAction, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			} else {
 				for _, qp := range strings.Split(queryFrag, "&") {
@@ -1845,13 +1809,6 @@ func (w *ServerInterfaceWrapper) DeleteAppInstance(ctx echo.Context) error {
 		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter graceful_timeout: %s", err))
 	}
 
-	// ------------- Optional query parameter "operation_action" -------------
-
-	err = runtime.BindQueryParameterWithOptions("form", true, false, "operation_action", ctx.QueryParams(), &params.OperationAction, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
-	if err != nil {
-		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter operation_action: %s", err))
-	}
-
 	// Invoke the callback with all the unmarshaled arguments
 	err = w.Handler.DeleteAppInstance(ctx, appInstanceId, params)
 	return err
@@ -2010,51 +1967,50 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"3Frrbhu59X+VA/7/wDrorCw5abbVflIlxSvUlgVJyaKIA4eZOZK4O0MyJMeOEQjYT32Atk+4T1KQc9fM",
-	"6JJN0m0/WZ7h5Vx+55wfeeYj8UUkBUduNOl/JJIqGqFB5f4brAwq+yNA7SsmDROc9InZINyj0kxwsL99",
-	"GoaoYEP19yAiZmAlFFAOLIowYNQgaE6l3ghDPMLsCu9jVI/EI5xGSPqEun08ov0NRtRuuBIqoob0CePm",
-	"+TPikYhxFsUR6Xc9Yh4lJq9wjYpstx5ZsghFbOqyavQFDzQYARsRBk5ehe9j1AYeNsiBC7NhfA3+hvI1",
-	"BnDW/fWXfz7vehDgisahgafdJy1im3TTsuAR/ZDI+bx7QOitRxRqKbhGZ+yZEu9CjOxPX3CD3GlDpQyZ",
-	"T6025zIZ8YeftFXtY2nX/1e4In3yf+eFN8+Tt/o8kr27dO0RGspCnWxetdP8xRC++1P3O0g3cVZNl3BQ",
-	"kHLE9TwO0cFECYnKsERyKuWEa0O5j5PAPkh11UYxviZbj/gKqcFgYCq+DajBb60RiVefEhS7HdIuEywx",
-	"6fuYKQxI//WOXMWSZXne5FuLdz+hb+zWg2Jeo7KjFi3tq+kik5oZjPRJ4ueiUKXoY7piJsnUYa55133v",
-	"ZkrcsyAJ46b3C1T3zMcbBwQaniR5OneEEnmA3H9s0SEdN1MiiH0Mjt4jXz9BqlD715/nvv8COiwVXa2Y",
-	"f7J3y/NqK9cB61xZdZyXYe4AVufoC+WUp2F4syL91/ulK8N8632VoPYVBsgNo+FB2w1LQ7ceiWRvLkRD",
-	"gqeS2RcgVnAte6702BxPpWwSQBtqDuaUkmEWbrz1G6qIcZeHR0iDkHE8Vu0DWSkRqWqbsnEL3ev+f1NF",
-	"wCLTDrmtOq/JZLpYDqbLyWA5HhGPzMeD0d+IR5bj+fVkOlhOppfEI4vlzWxmf75pMNighvxTYWKq00+K",
-	"lwOmKy/dFBzDKtyqkvshQ27asO1eLtBXaJq1Ej8jH/NACsabRuxInm+2s/TuQk1ajLgeCr4KmW/qWgQi",
-	"ooy3FoBQ6JTLHZWw0lI0x1VTFnxgnCeF5Ng1dqxQEjZfLZexRfVsrU9AXlrvG98eRxVakm4q1iJjtTXZ",
-	"VBzi8VYvcasGq6dMu5EVNzDhslbZVC8VqEmXeo2taaNRDanBtVCPx0RwNjZFkUbVCk+jKNdSKKMXsbR/",
-	"d4o3DQKW8JJZSSKjYmzQZI/h9js/k7CY0mSoUmL6jI7fSw++uPN33VXTZ6OSpzXPseaQ422ePtoZbke3",
-	"frrafq84Ao3apLV5wg2qFW0i7oE2EzkIAoVaN6cLba6pv28Ey1ZfujdFnV2+nE7HV8Qj14Mh8chk1lhL",
-	"tfIPbGBizjGc8JU4qlQWo3etWJW01XBtJ7p9mdM7VHPYXivnbzMbHtJyUplwLIezM12o5gTOhCV52oKm",
-	"UNyrVquq2GUlM4HajPyChQbVLmJeXN38SDwyGwz/Ol42oqWue5nYze5ePXNIu3v1vHX6zrG/7mb3ogXq",
-	"xQG4kUXHusmcHjHMhC3JPtWhHv+Ndiu8V9J7MFxOXo2t4tP0Z5vu9XNdPVkn90AYzCy51zbHVHN3iwpF",
-	"ev5ylfEzF68Ss07w2ACGxXDW7NJAm1JEH2+dQJuZUObkSUleO32qVMIIX4SnzXo/nDSrrZX/SWpr5Z8u",
-	"u1Z+ovanbvmpRjPDljim6/ph+3I5+/YlLMeTkYazAH0W0RCEgu4H2OAHd096/MZr8xs0dsemU6Zs90dF",
-	"y+nWN2kQnnBsHSSTEixXCEnVmK8uOhedHjj5QKyAGoiENmAexPdA4dVFp9fpgWZ8HSIkQgPTQH0fpcEA",
-	"BAfGpbt/Pv6usYkqWUvQD5NkjYu6rVeVCnZoi1K9czHJhGLmsa5+KB5QwT0NY4QHxnUDo/3kWr+b6U69",
-	"rUtnNuGu8PMx58rq8IopS7bZldjLgHeIW9RRV6qVo/nNjHjkxc38x8F8dDcaDwezxcur9C4oezyeVh7P",
-	"BovF8of5zcvLH4hHRi9nV5PhYDnenV28qMxvK8bLCq+txljCeUeVGtNCjBfqCPa8S5Uul7O7l8Qjl/Mm",
-	"srDrr2KJus1dyfZj67KFxUwi/zukCtUgNpu8J2MnJY8LUG+MkUnjhaVmqIbDD+LBXVwK5W9QG0WNUGAw",
-	"DDVQ0MzgNxquxzOg70RsgEoJGUXTcLZSIrKzmYKBlKM+pHi65e7s58FouoD0Z6YuUB6ATK/kQSd0ST9x",
-	"jzfiwe0JRZjASoSheHCr3PKkW6Y7YKGXJicNVCGMl4sJXC7gejyEbq8HJYi6pdMzRwduJKZK2lQOgoeP",
-	"nVs+VkqoZKW8JVWlsZ1bGxch85Fr5+i0GzeQ1N/gtxedbomGkuvoj/DrL/9y4siQGnuKhohyusYIuYGz",
-	"6/EN/Pr3f1jbPimRqD7pdbrJUkIip5KRPnna6Xae2sClZuN8f06lvMv9YJ+sk/tC4ZSzWTYgfXLFtCld",
-	"09pUV2n9XXS7e9p+9XbfsZcLO52Bek2stQHxHtVjBV2QNnktHOwKz7q9tp1znc6zXqYb//SE8U6kqlXP",
-	"P1Yu57ZJ6IRoGkrqwlBltJN3raiPqziE0s09rCyCxaoG0rOBlMti3FQYtkrN793yB5r2tH3BV0xFd+Ul",
-	"hcq3SpvQNsQicY95TDncu+h70oHlBm95btyAaSolUqWTbrSV3AmJPEiRXoXSyGlebt14lab96z0N8L16",
-	"nGX97iyXuGzjRq69nJs8fd5tbYdnZrjb2xe3Kxxq5+/qUOpX5HI+sZbPWxfNEuWmuyvqaS5RfndzbDNk",
-	"+6YWthcnhe2J0VqPzrK/tIU6BkmIdU8MyS8Zwnb8s5NC3mvOmpdoqjj/TTnztxs/6SrmifH3acmdXOCi",
-	"wpar0sc2O62Ogv4k9+qFyRrwL5u+sRm6XqWGs4tuz4WlQhlSP3nSfQK7lktYg4afEWXKWq5lDxzVBeor",
-	"oTXQW56uAjEPUSdJ/Z0IHkGj0cCMS6WQmQF8qhRDnW1m2ZLsQdJsg1JvtSmpzuIa0tzN0F9E8PglQJZ9",
-	"/VM2/PY/je/U3C6jXCS4/nqbp+1u4pEN0iBtWV6JZMPqXruo3P4uM+CfTyY9AdfnftrnLVPJqqFG7lJa",
-	"gx9SFmEA7x4hEgrBbKjl0NVA8xzzeNgwf+P4R07k3HmAcv2Alngws+nUiUbRdf46fLXc5j6CqboPD3MB",
-	"vxIxXSEG2nrqLm/0NXrpVXKKsOeqtFVoWWedXH+jyycz64jERTRCCAVfgxRh2Ogbm0FfoIuYnZTfpFAx",
-	"5Dz5ptNyrAMDs08qG2jP58tMu530Fkfn34/+7mK9jIv00P35sJEumOADzmgYJkXSniOuMnj03cnhlr91",
-	"X9G+BXwf0zCpg36slC1/5Y91s49fmYYNhgHE0h4N3qac/S1k5wXKg1uepAgMgGrQQnD7t/z1b3oN4AGG",
-	"Ggv8xjz7mjZTsanqlm4G/geQ3PR5wH8jmkuXXM4J5eut12+sCe2xNnNRrELSJ+cRyuj8vke2b7b/DgAA",
-	"//8=",
+	"3Frrctu49X+VM/j/Z9aZcmXJSbOt9pMqKV5NfdFISnY6sceBySMJuySAAKAdT0Yz+6kP0PYJ90k6AEiJ",
+	"FEldskm67SfLJC7n8jvn/IDDjyQUiRQcudGk+5FIqmiCBpX7rzc3qOyPCHWomDRMcNIlZonwgEozwcH+",
+	"Dmkco4Il1d+DSJiBuVBAObAkwYhRg6A5lXopDAkIsyu8T1E9kYBwmiDpEur2CYgOl5hQu+FcqIQa0iWM",
+	"m5cvSEASxlmSJqTbDoh5kuhf4QIVWa0CMmMJitRUZdUYCh5pMAKWIo6cvArfp6gNPC6RAxdmyfgCwiXl",
+	"C4zgpP3rL/982Q4gwjlNYwPP288axDbZpkXBE/rBy/myvUfoVUAUaim4RmfssRL3MSb2Zyi4Qe60oVLG",
+	"LKRWm1PpR/zhJ21V+1jY9f8VzkmX/N/pxpun/q0+TWTnLlt7gIayWPvNy3aavOrDd39qfwfZJs6q2RIO",
+	"ClIOuJ6kMTqYKCFRGeYlp1KOuDaUhziK7INMV20U4wuyCkiokBqMeqbk24ga/NYakQTVKdFmt33a5YJ5",
+	"k75PmcKIdN9uybVZsijP7Xprcf8ThsZu3dvMq1V20KClfXU1zaVmBhN9lPhrUahS9ClbMZfkymGuftdd",
+	"78ZKPLDIh3Hd+ymqBxbitQMCjY+SPJs7QIk8Qh4+NeiQjRsrEaUhRgfvsV7fI1Wo3etP1r7/AjrMFJ3P",
+	"WXi0d4vzKitXAetcWXZckGNuD1YnGArllKdxfD0n3be7pSvCfBV8laAOFUbIDaPxXtv1C0NXAUlkZyJE",
+	"TYKnktkXIOZwKTuu9NgcT6WsE0AbavbmlIJhpm689RuqhHGXhwdIo5hxPFTtPVnJi1S2TdG4G92r/r8t",
+	"I2Caa4fcVp23ZHQ1nfWuZqPebDggAZkMe4O/kYDMhpPL0VVvNro6JwGZzq7HY/vztsZgvQryj4WJKU8/",
+	"Kl72mK64dF1w9MtwK0sexgy5acK2eznFUKGp10r8jHzIIykYrxuxJfl6s62ltxeq02LAdV/wecxCU9Ui",
+	"EgllvLEAxEJnXO6ghJWVognO67LgI+PcF5JD19iyQkHY9WprGRtUz9f6BORl9b727WFUoSHpZmJNc1Zb",
+	"kU2lMR5u9QK3qrF6xrRrWXENEy5qlU8NMoHqdKnW2Io2GlWfGlwI9XRIBOdjMxRpVI3wNIpyLYUyeppK",
+	"+3ereNMoYp6XjAsSGZVijSY7DLfb+bmEmyl1hiokps/o+J304Is7f9tdFX2Wyj+teI7Vhxxv8vTBznA7",
+	"uvWz1XZ7xRFo1CarzSNuUM1pHXGPtBnJXhQp1Lo+XWhzScNdI1i++sy92dTZ2eurq+EFCchlr08CMhrX",
+	"1lKtwj0bmJRzjEd8Lg4qlZvR21YsS9pouKYT3a7MGeyrOWynlddvcxvu03JUmnAoh7MzXaiuCZyJC/I0",
+	"Bc1G8aBcrcpiF5XMBWoy8isWG1TbiHl1cf0jCci41//rcFaLlqruRWI3vnvzwiHt7s3Lxulbx/6qm92L",
+	"BqhvDsC1LDrVdeYMiGEmbkj2mQ7V+K+128Z7Bb17/dnozdAqfpX9bNK9eq6rJmt/D4TR2JJ7bXNMOXc3",
+	"qLBJz1+uMn7m4lVg1h6PNWCY9sf1Lo20KUT04daJtBkLZY6e5PPa8VOlEkaEIj5u1vv+qF5trcJPUlur",
+	"8HjZtQq92p+65acazfQb4pguqoft89n429cwG44GGk4iDFlCYxAK2h9giR/cPenhGy/Mb9DYHZuOmbLa",
+	"HRUNp9vQZEF4xLG15yd5LJcISdmYb85aZ60OOPlAzIEaSIQ2YB7F90DhzVmr0+qAZnwRI3ihgWmgYYjS",
+	"YASCA+PS3T8fftdYR5WsJeiHkV/jrGrreamC7duiUO9cTDKhmHmqqh+LR1TwQOMU4ZFxXcNoP7nWb2e6",
+	"Y2/rspl1uNv4+ZBzZXl4yZQF22xLHOTA28ctqqgr1MrB5HpMAvLqevJjbzK4Gwz7vfH09UV2F5Q/Hl6V",
+	"Ho970+nsh8n16/MfSEAGr8cXo35vNtyevXlRmt9UjGclXluOMc95B6Ua00CMp+oA9rxNlc5n47vXJCDn",
+	"kzqysO2vzRJVm7uSHabWZVOLGS//PVKFqpea5bonYyf5xxtQL42RvvHCMjOUw+EH8eguLoUKl6iNokYo",
+	"MBjHGihoZvAbDZfDMdB7kRqgUkJO0TSczJVI7GymoCfloAsZnm64O/sFMLiaQvYzVxcoj0BmV/KgPV3S",
+	"z9zjpXh0e8ImTGAu4lg8ulVuuO+W6RZY6GXJSQNVCMPZdATnU7gc9qHd6UABom7p7MzRgmuJmZI2lYPg",
+	"8VPrhg+VEsqvtG5JlWls68bGRcxC5No5OuvG9SQNl/jtWatdoKHkMvkj/PrLv5w4MqbGnqIhoZwuMEFu",
+	"4ORyeA2//v0f1rbPCiSqSzqttl9KSORUMtIlz1vt1nMbuNQsne9PqZR3az/YJwt/XyiccjbLRqRLLpg2",
+	"hWtam+pKrb+zdntH26/a7jv0cmGrM1CtiZU2ID6geiqhC7Imr4WDXeFFu9O081qn07yX6cY/P2K8E6ls",
+	"1dOPpcu5lQ+dGE1NSZ0aqox28i4UDXGexlC4uYe5RbCYV0B60pNythl3JQybZ+YPbvgjzXraoeBzppK7",
+	"4pJCrbfKmtA2xBLxgOuYcrh30fesBbMl3vC1cSOmqZRIlfbdaCu5ExJ5lCG9DKWB07zYuglKTfu3Oxrg",
+	"O/U4yfvdeS5x2caNXARrbvL8ZbuxHZ6b4W5nX9yusKczflsJj7OjwuPIqKhGQdEu2kIKIw/l9pHQ/5Kh",
+	"Yse/OCq0gvrsdI6mjKfflJt+u/F9926dgH6fltyKORcPtiwUPmrZailsaIa/v96YbJuS3AZE1n3L0nc9",
+	"QQ0nZ+3OM5t4FMqYhv5J+xlsW85XZw0/I8qMHVzKDjhKCTRUQmugNzxbBVIeo/bJ815ET6DRaGDGpSzI",
+	"zQAhVYqhzjezrER2wDe1oNDDrEte47SCNHcD8xcRPX0JkOVf2RQNv/pP4zszt8soZx7XX2/zrK1MArJE",
+	"GmWtwQvhNyzvtY3K1e8yA/75aHIRcX0aZv3UImUrG2rgLn81hDFlCUZw/wSJUAhmSS1XLQda4Cr845KF",
+	"S1fn14TJ8W7K9SPaAs/MslUt6Jvu7tfhhcV28gGM0H3gtxbwKxHAOWKkrafu1g21Wi+98Wzdnl+ylpxl",
+	"d1US+40unoCsI7yLaIIQC74AKeK41jc2g75CFzFbKb9Ooc2QU//t5CrYOzD/dLGG9ny+zLTdsW5w9Po7",
+	"zd9drBdxkR1uPx82sgU9PuCExrEvkpavX+Tw6DqGfsPfua9V3wG+T2ns62CYKmXLX/Gj2PwjU6ZhiXEE",
+	"qbQU/F3Gjd9Bzsspj264TxH2TK5BC8Ht3+JXttlxOwCMNW7wm/L8q9VcxbqqWziB/w8gua4N/9+I5sJl",
+	"knNC8Rrp7a01oT0+5i5KVUy65DRBmZw+dMjqdvXvAAAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

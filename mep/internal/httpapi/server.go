@@ -1,0 +1,302 @@
+// Package httpapi serves the MEP's HTTP APIs — Mp1 (ETSI GS MEC 011) for apps and Mm5 for
+// the orchestrator — on one echo server generated from api/openapi. Handlers only bind,
+// authorise, call one site method and map errors to ProblemDetails.
+package httpapi
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+
+	"github.com/edgemec/edgemec/internal/obs"
+	"github.com/edgemec/edgemec/internal/problem"
+	"github.com/edgemec/edgemec/mep/internal/auth"
+	"github.com/edgemec/edgemec/mep/internal/site"
+	"github.com/edgemec/edgemec/mep/mm5api"
+	"github.com/edgemec/edgemec/mep/mp1api"
+)
+
+// Config wires the HTTP layer.
+type Config struct {
+	Site      *site.Site
+	Authority *auth.Authority
+	Logger    *slog.Logger
+	Metrics   *obs.HTTPMetrics
+	// MetricsHandler serves /metrics (unauthenticated, like /readyz).
+	MetricsHandler http.Handler
+	// Conflicts returns the site DNS conflicts (nil: none).
+	Conflicts func() []mm5api.DnsConflict
+	// Ready reports readiness for /readyz.
+	Ready func() bool
+	// APIRoot is the externally visible scheme://host:port.
+	APIRoot string
+	// MaxBodyBytes bounds request bodies (default 1 MiB).
+	MaxBodyBytes int64
+	// TimeSourceTraceable makes current_time report TRACEABLE.
+	TimeSourceTraceable bool
+	// NTPServers and PTPMasters are reported by timing_caps.
+	NTPServers []mp1api.NtpServer
+	PTPMasters []mp1api.PtpMaster
+}
+
+type handler struct {
+	cfg  Config
+	site *site.Site
+	auth *auth.Authority
+	log  *slog.Logger
+}
+
+var (
+	_ mp1api.ServerInterface = (*handler)(nil)
+	_ mm5api.ServerInterface = (*mm5Handler)(nil)
+)
+
+const principalKey = "principal"
+
+// New returns the HTTP handler of the MEP.
+func New(cfg Config) (http.Handler, error) {
+	if cfg.MaxBodyBytes == 0 {
+		cfg.MaxBodyBytes = 1 << 20
+	}
+	h := &handler{cfg: cfg, site: cfg.Site, auth: cfg.Authority, log: cfg.Logger}
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = problem.Handler(cfg.Logger, mapError)
+	allowed, err := allowedQueries()
+	if err != nil {
+		return nil, err
+	}
+	e.Pre(middleware.RequestIDWithConfig(middleware.RequestIDConfig{}))
+	e.Use(middleware.Recover())
+	if cfg.Metrics != nil {
+		e.Use(cfg.Metrics.Middleware())
+	}
+	e.Use(middleware.BodyLimit(byteSize(cfg.MaxBodyBytes)))
+	e.Use(h.authenticate, checkQuery(allowed))
+	e.GET("/readyz", func(c echo.Context) error {
+		if cfg.Ready != nil && !cfg.Ready() {
+			return problem.New(http.StatusServiceUnavailable, "not ready")
+		}
+		return c.String(http.StatusOK, "ok\n")
+	})
+	e.GET("/healthz", func(c echo.Context) error { return c.String(http.StatusOK, "ok\n") })
+	if cfg.MetricsHandler != nil {
+		e.GET("/metrics", echo.WrapHandler(cfg.MetricsHandler))
+	}
+	mp1api.RegisterHandlers(e, h)
+	mm5api.RegisterHandlersWithBaseURL(e, &mm5Handler{h}, "/mepm/v1")
+	return e, nil
+}
+
+func byteSize(n int64) string { return strconv.FormatInt(n, 10) + "B" }
+
+// public routes need no token.
+var public = map[string]bool{"/oauth2/token": true, "/readyz": true, "/healthz": true, "/metrics": true}
+
+// authenticate resolves the bearer token and enforces the access rules: /mepm (Mm5) is the
+// operator's; an app may use only its own /applications/{appInstanceId} resources.
+func (h *handler) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		path := c.Path()
+		if public[path] || path == "" {
+			return next(c)
+		}
+		p, err := h.auth.Authenticate(c.Request().Header.Get(echo.HeaderAuthorization))
+		if err != nil {
+			c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="mp1"`)
+			return problem.New(http.StatusUnauthorized, "a valid bearer token is required")
+		}
+		if !p.Operator {
+			if strings.HasPrefix(path, "/mepm/") {
+				return problem.Forbidden("Mm5 is for the operator token only")
+			}
+			if id := c.Param("appInstanceId"); id != "" && id != p.AppInstanceID {
+				return problem.Forbidden("this token may only access app instance %q", p.AppInstanceID)
+			}
+		}
+		c.Set(principalKey, p)
+		return next(c)
+	}
+}
+
+func principal(c echo.Context) auth.Principal {
+	p, _ := c.Get(principalKey).(auth.Principal)
+	return p
+}
+
+// viewer is the site.Discover viewer of a request.
+func viewer(c echo.Context) string {
+	p := principal(c)
+	if p.Operator {
+		return site.Operator
+	}
+	return p.AppInstanceID
+}
+
+// allowedQueries derives, from the embedded specs, the query parameters each route accepts,
+// so that every unknown parameter gets 400 as ETSI GS MEC 009 requires.
+func allowedQueries() (map[string]map[string]bool, error) {
+	out := map[string]map[string]bool{}
+	add := func(sw *openapi3.T, prefix string) {
+		for path, item := range sw.Paths.Map() {
+			route := prefix + echoPath(path)
+			for method, op := range item.Operations() {
+				set := map[string]bool{}
+				for _, p := range append(item.Parameters, op.Parameters...) {
+					if p.Value != nil && p.Value.In == "query" {
+						set[p.Value.Name] = true
+					}
+				}
+				out[method+" "+route] = set
+			}
+		}
+	}
+	sw, err := mp1api.GetSwagger()
+	if err != nil {
+		return nil, err
+	}
+	add(sw, "")
+	sw5, err := mm5api.GetSwagger()
+	if err != nil {
+		return nil, err
+	}
+	add(sw5, "/mepm/v1")
+	return out, nil
+}
+
+func echoPath(p string) string {
+	var b strings.Builder
+	for _, seg := range strings.Split(p, "/") {
+		if seg == "" {
+			continue
+		}
+		b.WriteByte('/')
+		if strings.HasPrefix(seg, "{") && strings.HasSuffix(seg, "}") {
+			b.WriteString(":" + seg[1:len(seg)-1])
+		} else {
+			b.WriteString(seg)
+		}
+	}
+	return b.String()
+}
+
+func checkQuery(allowed map[string]map[string]bool) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			raw := c.Request().URL.RawQuery
+			if raw == "" {
+				return next(c)
+			}
+			set, ok := allowed[c.Request().Method+" "+c.Path()]
+			if !ok {
+				return next(c) // not an API route (readyz, metrics, 404/405)
+			}
+			for k := range c.QueryParams() {
+				if !set[k] {
+					return problem.BadRequest("unknown query parameter %q", k)
+				}
+			}
+			return next(c)
+		}
+	}
+}
+
+// mapError is the one mapping from domain errors to HTTP statuses.
+func mapError(err error) (int, string, bool) {
+	var de *site.Error
+	detail := err.Error()
+	if errors.As(err, &de) {
+		detail = de.Detail
+	}
+	switch {
+	case errors.Is(err, site.ErrNotFound):
+		return http.StatusNotFound, detail, true
+	case errors.Is(err, site.ErrInvalid):
+		return http.StatusBadRequest, detail, true
+	case errors.Is(err, site.ErrConflict):
+		return http.StatusConflict, detail, true
+	case errors.Is(err, site.ErrPreconditionFailed):
+		return http.StatusPreconditionFailed, detail, true
+	case errors.Is(err, site.ErrForbidden):
+		return http.StatusForbidden, detail, true
+	case errors.Is(err, site.ErrLimit):
+		return http.StatusTooManyRequests, detail, true
+	}
+	return 0, "", false
+}
+
+// readJSON reads a JSON request body. It rejects other media types (415) and bodies that
+// are not JSON (400).
+func readJSON(c echo.Context) ([]byte, error) {
+	if ct := c.Request().Header.Get(echo.HeaderContentType); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
+			return nil, problem.New(http.StatusUnsupportedMediaType, "Content-Type %q: want application/json", ct)
+		}
+	}
+	body, err := io.ReadAll(c.Request().Body)
+	if err != nil {
+		var he *echo.HTTPError
+		if errors.As(err, &he) { // the body limit
+			return nil, problem.New(he.Code, "request body is too large")
+		}
+		return nil, problem.BadRequest("read body: %v", err)
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		return nil, problem.BadRequest("request body is required")
+	}
+	if !json.Valid(body) {
+		return nil, problem.BadRequest("request body is not valid JSON")
+	}
+	return body, nil
+}
+
+// decode reads and decodes a JSON body into v, checking required fields by presence.
+func decode(c echo.Context, v any, what string, required ...string) ([]byte, error) {
+	body, err := readJSON(c)
+	if err != nil {
+		return nil, err
+	}
+	if err := site.RequireFields(body, what, required...); err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		return nil, problem.BadRequest("%s: %v", what, jsonError(err))
+	}
+	return body, nil
+}
+
+func jsonError(err error) string {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		return "field " + te.Field + " must be " + te.Type.String()
+	}
+	return err.Error()
+}
+
+var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+func writeJSON(c echo.Context, status int, etag string, v any) error {
+	if etag != "" {
+		c.Response().Header().Set("ETag", etag)
+	}
+	return c.JSON(status, v)
+}
+
+func writeRaw(c echo.Context, status int, etag string, b []byte) error {
+	if etag != "" {
+		c.Response().Header().Set("ETag", etag)
+	}
+	return c.Blob(status, echo.MIMEApplicationJSON, b)
+}

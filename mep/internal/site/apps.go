@@ -1,0 +1,326 @@
+package site
+
+import (
+	"context"
+	"time"
+
+	"github.com/edgemec/edgemec/mep/internal/store"
+	"github.com/edgemec/edgemec/mep/mm5api"
+	"github.com/edgemec/edgemec/mep/mp1api"
+)
+
+// Record is an app instance as Mm5 shows it, without credentials (the caller adds them).
+func (s *Site) record(a *appDoc) mm5api.AppInstanceRecord {
+	r := mm5api.AppInstanceRecord{
+		AppInstanceId: a.ID, AppName: a.Spec.AppName, AppProvider: a.Spec.AppProvider, AppDId: a.Spec.AppDId,
+		AppInstanceName: a.Spec.AppInstanceName, AppServiceRequired: a.Spec.AppServiceRequired,
+		AppServiceOptional: a.Spec.AppServiceOptional, AppServiceProduced: a.Spec.AppServiceProduced,
+		State: a.State, CreatedAt: a.CreatedAt, Mp1Root: s.cfg.APIRoot,
+	}
+	tr := append([]mp1api.TrafficRule(nil), a.Traffic...)
+	r.AppTrafficRule = &tr
+	dr := make([]mp1api.DnsRule, len(a.DNS))
+	for i, d := range a.DNS {
+		dr[i] = d.Rule
+	}
+	r.AppDNSRule = &dr
+	if a.Termination != nil {
+		d := a.Termination.Deadline
+		r.TerminationDeadline = &d
+	}
+	return r
+}
+
+// PutApp creates or replaces an app instance (Mm5 PUT). It reports whether it was created.
+// On replace, a rule that keeps its id keeps its Mp1-set state unless the spec sets one.
+func (s *Site) PutApp(ctx context.Context, id string, spec mm5api.AppInstance, explicitState map[string]bool) (mm5api.AppInstanceRecord, bool, error) {
+	if !ValidAppInstanceID(id) {
+		return mm5api.AppInstanceRecord{}, false, invalid("appInstanceId %q: use 1-128 letters, digits, '-', '_' or '.'", id)
+	}
+	if err := ValidateAppInstance(&spec); err != nil {
+		return mm5api.AppInstanceRecord{}, false, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.cfg.Now()
+	old := s.apps[id]
+	if old != nil && old.Termination != nil {
+		return mm5api.AppInstanceRecord{}, false, conflict("app instance %q is terminating", id)
+	}
+	a := &appDoc{ID: id, Spec: spec, State: mm5api.INSTANTIATED, CreatedAt: now}
+	oldTraffic := map[string]mp1api.TrafficRule{}
+	oldDNS := map[string]dnsRuleDoc{}
+	if old != nil {
+		a.CreatedAt, a.Ready, a.State, a.Registration = old.CreatedAt, old.Ready, old.State, old.Registration
+		for _, r := range old.Traffic {
+			oldTraffic[r.TrafficRuleId] = r
+		}
+		for _, r := range old.DNS {
+			oldDNS[r.Rule.DnsRuleId] = r
+		}
+	}
+	if spec.AppTrafficRule != nil {
+		for _, r := range *spec.AppTrafficRule {
+			if o, ok := oldTraffic[r.TrafficRuleId]; ok && !explicitState["traffic/"+r.TrafficRuleId] {
+				r.State = o.State
+			}
+			a.Traffic = append(a.Traffic, r)
+		}
+	}
+	if spec.AppDNSRule != nil {
+		for _, r := range *spec.AppDNSRule {
+			d := dnsRuleDoc{Rule: r, CreatedAt: now}
+			if o, ok := oldDNS[r.DnsRuleId]; ok {
+				d.CreatedAt = o.CreatedAt
+				if !explicitState["dns/"+r.DnsRuleId] {
+					d.Rule.State = o.Rule.State
+				}
+			}
+			a.DNS = append(a.DNS, d)
+		}
+	}
+	// The rules live on the app document; the spec copy would only duplicate them.
+	a.Spec.AppTrafficRule, a.Spec.AppDNSRule = nil, nil
+	t := s.begin()
+	t.put(store.KindApp, id, a)
+	t.traffic = old == nil && len(a.Traffic) > 0 || old != nil && !sameJSON(old.Traffic, a.Traffic)
+	t.dns = old == nil && len(a.DNS) > 0 || old != nil && !sameJSON(old.DNS, a.DNS)
+	t.then(func() { s.apps[id] = a })
+	if err := t.commit(ctx); err != nil {
+		return mm5api.AppInstanceRecord{}, false, err
+	}
+	s.log.InfoContext(ctx, "app instance provisioned", "app_instance_id", id, "created", old == nil,
+		"traffic_rules", len(a.Traffic), "dns_rules", len(a.DNS))
+	return s.record(a), old == nil, nil
+}
+
+func sameJSON(a, b any) bool { return ETag(a) == ETag(b) }
+
+// GetApp returns one app instance.
+func (s *Site) GetApp(id string) (mm5api.AppInstanceRecord, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	a, err := s.app(id)
+	if err != nil {
+		return mm5api.AppInstanceRecord{}, err
+	}
+	return s.record(a), nil
+}
+
+// ListApps returns every app instance, oldest first.
+func (s *Site) ListApps() []mm5api.AppInstanceRecord {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := make([]mm5api.AppInstanceRecord, 0, len(s.apps))
+	for _, a := range s.apps {
+		out = append(out, s.record(a))
+	}
+	sortBy(out, func(r mm5api.AppInstanceRecord) string { return r.CreatedAt.Format(time.RFC3339Nano) + r.AppInstanceId })
+	return out
+}
+
+// ConfirmReady records the app's READY indication (Mp1 confirm_ready).
+func (s *Site) ConfirmReady(ctx context.Context, id string, c mp1api.AppReadyConfirmation) error {
+	if c.Indication != "READY" {
+		return invalid("indication must be READY")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a, err := s.app(id)
+	if err != nil {
+		return err
+	}
+	if a.Termination != nil {
+		return conflict("app instance %q is terminating", id)
+	}
+	if a.Ready {
+		return conflict("app instance %q has already confirmed ready", id)
+	}
+	n := *a
+	n.Ready, n.State = true, mm5api.READY
+	t := s.begin()
+	t.put(store.KindApp, id, &n)
+	t.then(func() { s.apps[id] = &n })
+	return t.commit(ctx)
+}
+
+// StartTermination begins the graceful termination flow of ETSI GS MEC 011 §5.2.x: notify
+// the app's AppTerminationNotification subscribers, then wait for confirm_termination or the
+// timeout. With no subscriber there is nobody to wait for and the instance goes at once.
+func (s *Site) StartTermination(ctx context.Context, id string, timeout time.Duration) (mm5api.AppInstanceRecord, error) {
+	if timeout <= 0 {
+		timeout = s.cfg.GracefulTimeout
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a, err := s.app(id)
+	if err != nil {
+		return mm5api.AppInstanceRecord{}, err
+	}
+	if a.Termination != nil { // idempotent: the flow is already under way
+		return s.record(a), nil
+	}
+	n := *a
+	secs := int((timeout + time.Second - 1) / time.Second)
+	n.Termination = &termination{Action: mp1api.TERMINATING, Timeout: secs, Deadline: s.cfg.Now().Add(timeout)}
+	n.State = mm5api.TERMINATING
+	t := s.begin()
+	subscribers := 0
+	for _, sub := range s.subs {
+		if sub.AppInstanceID != id || sub.AppTerm == nil {
+			continue
+		}
+		subscribers++
+		s.enqueue(t, sub, mp1api.AppTerminationNotification{
+			NotificationType: "AppTerminationNotification", OperationAction: mp1api.TERMINATING, MaxGracefulTimeout: secs,
+			UnderscoreLinks: mp1api.AppTerminationNotificationLinks{
+				Subscription:       mp1api.LinkType{Href: s.termSubHref(id, sub.ID)},
+				ConfirmTermination: &mp1api.LinkType{Href: s.cfg.APIRoot + "/mec_app_support/v1/applications/" + id + "/confirm_termination"},
+			},
+		})
+	}
+	if subscribers == 0 {
+		s.log.InfoContext(ctx, "app instance terminated", "app_instance_id", id, "reason", "no termination subscriber")
+		if err := s.finishLocked(ctx, &n); err != nil {
+			return mm5api.AppInstanceRecord{}, err
+		}
+		return s.record(&n), nil
+	}
+	t.put(store.KindApp, id, &n)
+	t.then(func() { s.apps[id] = &n })
+	if err := t.commit(ctx); err != nil {
+		return mm5api.AppInstanceRecord{}, err
+	}
+	s.log.InfoContext(ctx, "app termination started", "app_instance_id", id, "subscribers", subscribers, "timeout_s", secs)
+	return s.record(&n), nil
+}
+
+// ConfirmTermination ends a pending termination early (Mp1 confirm_termination).
+func (s *Site) ConfirmTermination(ctx context.Context, id string, c mp1api.AppTerminationConfirmation) error {
+	if err := enumOK("operationAction", c.OperationAction, true); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a, err := s.app(id)
+	if err != nil {
+		return err
+	}
+	if a.Termination == nil {
+		return conflict("no termination is pending for app instance %q", id)
+	}
+	if a.Termination.Action != c.OperationAction {
+		return conflict("pending operation is %s, not %s", a.Termination.Action, c.OperationAction)
+	}
+	s.log.InfoContext(ctx, "app instance terminated", "app_instance_id", id, "reason", "confirmed")
+	return s.finishLocked(ctx, a)
+}
+
+// finishLocked completes a termination: the app's services are removed (REMOVED notifications
+// to other apps' subscribers), its rules are withdrawn from the feeds, and the instance with
+// its subscriptions disappears — all in one batch.
+func (s *Site) finishLocked(ctx context.Context, a *appDoc) error {
+	t := s.begin()
+	for id, sv := range s.services {
+		if sv.doc.AppInstanceID != a.ID {
+			continue
+		}
+		t.del(store.KindService, id)
+		s.notifyServiceChange(t, sv, mp1api.REMOVED, a.ID)
+		t.then(func() { s.unindex(sv) })
+	}
+	for id, sub := range s.subs {
+		if sub.AppInstanceID == a.ID {
+			t.del(store.KindSubscription, id)
+			t.then(func() { delete(s.subs, id) })
+		}
+	}
+	t.del(store.KindApp, a.ID)
+	t.traffic = len(a.Traffic) > 0
+	t.dns = len(a.DNS) > 0
+	t.then(func() { delete(s.apps, a.ID) })
+	return t.commit(ctx)
+}
+
+// ReapTerminations finishes every termination whose deadline has passed. Run calls it
+// periodically; it also resumes flows that were pending when the MEP stopped.
+func (s *Site) ReapTerminations(ctx context.Context) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.cfg.Now()
+	for _, a := range s.apps {
+		if a.Termination != nil && !now.Before(a.Termination.Deadline) {
+			s.log.InfoContext(ctx, "app instance terminated", "app_instance_id", a.ID, "reason", "graceful timeout")
+			if err := s.finishLocked(ctx, a); err != nil {
+				s.log.ErrorContext(ctx, "finish termination", "app_instance_id", a.ID, "error", err)
+			}
+		}
+	}
+}
+
+// Register stores an app's self-registration (Mp1 /registrations, MEC 011 V3).
+func (s *Site) Register(ctx context.Context, info mp1api.AppInfo, create bool) (mp1api.AppInfo, error) {
+	if err := str("appName", info.AppName, true); err != nil {
+		return info, err
+	}
+	if info.AppInstanceId == nil || *info.AppInstanceId == "" {
+		return info, invalid("appInstanceId is required")
+	}
+	if info.Endpoint != nil {
+		if err := validateEndpoint("endpoint", *info.Endpoint); err != nil {
+			return info, err
+		}
+	}
+	id := *info.AppInstanceId
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a, err := s.app(id)
+	if err != nil {
+		return info, err
+	}
+	if create && a.Registration != nil {
+		return info, conflict("app instance %q is already registered", id)
+	}
+	if !create && a.Registration == nil {
+		return info, notFound("app instance %q has no registration", id)
+	}
+	n := *a
+	n.Registration = &info
+	t := s.begin()
+	t.put(store.KindApp, id, &n)
+	t.then(func() { s.apps[id] = &n })
+	return info, t.commit(ctx)
+}
+
+// Registration returns an app's registration.
+func (s *Site) Registration(id string) (mp1api.AppInfo, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	a, err := s.app(id)
+	if err != nil {
+		return mp1api.AppInfo{}, err
+	}
+	if a.Registration == nil {
+		return mp1api.AppInfo{}, notFound("app instance %q has no registration", id)
+	}
+	return *a.Registration, nil
+}
+
+// Deregister removes an app's registration.
+func (s *Site) Deregister(ctx context.Context, id string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a, err := s.app(id)
+	if err != nil {
+		return err
+	}
+	if a.Registration == nil {
+		return notFound("app instance %q has no registration", id)
+	}
+	n := *a
+	n.Registration = nil
+	t := s.begin()
+	t.put(store.KindApp, id, &n)
+	t.then(func() { s.apps[id] = &n })
+	return t.commit(ctx)
+}

@@ -1,0 +1,240 @@
+package site
+
+import (
+	"context"
+	"net/netip"
+	"sort"
+	"time"
+
+	"github.com/edgemec/edgemec/mep/internal/store"
+	"github.com/edgemec/edgemec/mep/mm5api"
+	"github.com/edgemec/edgemec/mep/mp1api"
+)
+
+// TrafficRules returns the app's traffic rules.
+func (s *Site) TrafficRules(app string) ([]mp1api.TrafficRule, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	a, err := s.app(app)
+	if err != nil {
+		return nil, err
+	}
+	return append([]mp1api.TrafficRule{}, a.Traffic...), nil
+}
+
+// TrafficRule returns one traffic rule and its ETag.
+func (s *Site) TrafficRule(app, id string) (mp1api.TrafficRule, string, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	a, err := s.app(app)
+	if err != nil {
+		return mp1api.TrafficRule{}, "", err
+	}
+	for _, r := range a.Traffic {
+		if r.TrafficRuleId == id {
+			return r, ETag(r), nil
+		}
+	}
+	return mp1api.TrafficRule{}, "", notFound("traffic rule %q is not known for app instance %q", id, app)
+}
+
+// UpdateTrafficRule replaces a traffic rule (Mp1 PUT); the path id is authoritative.
+func (s *Site) UpdateTrafficRule(ctx context.Context, app, id, ifMatch string, r mp1api.TrafficRule) (mp1api.TrafficRule, string, error) {
+	r.TrafficRuleId = id
+	if err := ValidateTrafficRule(&r); err != nil {
+		return r, "", err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a, err := s.app(app)
+	if err != nil {
+		return r, "", err
+	}
+	i := -1
+	for j, o := range a.Traffic {
+		if o.TrafficRuleId == id {
+			i = j
+		}
+	}
+	if i < 0 {
+		return r, "", notFound("traffic rule %q is not known for app instance %q", id, app)
+	}
+	if cur := ETag(a.Traffic[i]); ifMatch != "" && ifMatch != "*" && ifMatch != cur {
+		return r, "", errf(ErrPreconditionFailed, "If-Match %s does not match the current ETag %s", ifMatch, cur)
+	}
+	n := *a
+	n.Traffic = append([]mp1api.TrafficRule{}, a.Traffic...)
+	n.Traffic[i] = r
+	t := s.begin()
+	t.put(store.KindApp, app, &n)
+	t.traffic = true
+	t.then(func() { s.apps[app] = &n })
+	if err := t.commit(ctx); err != nil {
+		return r, "", err
+	}
+	return r, ETag(r), nil
+}
+
+// DNSRules returns the app's DNS rules.
+func (s *Site) DNSRules(app string) ([]mp1api.DnsRule, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	a, err := s.app(app)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]mp1api.DnsRule, len(a.DNS))
+	for i, d := range a.DNS {
+		out[i] = d.Rule
+	}
+	return out, nil
+}
+
+// DNSRule returns one DNS rule and its ETag.
+func (s *Site) DNSRule(app, id string) (mp1api.DnsRule, string, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	a, err := s.app(app)
+	if err != nil {
+		return mp1api.DnsRule{}, "", err
+	}
+	for _, d := range a.DNS {
+		if d.Rule.DnsRuleId == id {
+			return d.Rule, ETag(d.Rule), nil
+		}
+	}
+	return mp1api.DnsRule{}, "", notFound("DNS rule %q is not known for app instance %q", id, app)
+}
+
+// UpdateDNSRule replaces a DNS rule (Mp1 PUT); the path id is authoritative. The site DNS
+// server sees the change before this returns.
+func (s *Site) UpdateDNSRule(ctx context.Context, app, id, ifMatch string, r mp1api.DnsRule) (mp1api.DnsRule, string, error) {
+	r.DnsRuleId = id
+	if err := ValidateDNSRule(&r); err != nil {
+		return r, "", err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a, err := s.app(app)
+	if err != nil {
+		return r, "", err
+	}
+	i := -1
+	for j, o := range a.DNS {
+		if o.Rule.DnsRuleId == id {
+			i = j
+		}
+	}
+	if i < 0 {
+		return r, "", notFound("DNS rule %q is not known for app instance %q", id, app)
+	}
+	if cur := ETag(a.DNS[i].Rule); ifMatch != "" && ifMatch != "*" && ifMatch != cur {
+		return r, "", errf(ErrPreconditionFailed, "If-Match %s does not match the current ETag %s", ifMatch, cur)
+	}
+	n := *a
+	n.DNS = append([]dnsRuleDoc{}, a.DNS...)
+	n.DNS[i] = dnsRuleDoc{Rule: r, CreatedAt: a.DNS[i].CreatedAt}
+	t := s.begin()
+	t.put(store.KindApp, app, &n)
+	t.dns = true
+	t.then(func() { s.apps[app] = &n })
+	if err := t.commit(ctx); err != nil {
+		return r, "", err
+	}
+	return r, ETag(r), nil
+}
+
+// TrafficFeed returns the traffic-rule snapshot, waiting up to wait for a version newer than
+// after when after is the current version.
+func (s *Site) TrafficFeed(ctx context.Context, after *int64, wait time.Duration) mm5api.TrafficRuleSnapshot {
+	s.waitFor(ctx, after, wait, func() (int64, chan struct{}) { return s.trafficVersion, s.trafficCh })
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	snap := mm5api.TrafficRuleSnapshot{Version: s.trafficVersion, Rules: []mm5api.AppTrafficRule{}}
+	for _, a := range s.sortedAppsLocked() {
+		for _, r := range a.Traffic {
+			snap.Rules = append(snap.Rules, mm5api.AppTrafficRule{AppInstanceId: a.ID, TrafficRule: r})
+		}
+	}
+	return snap
+}
+
+// DNSFeed returns the DNS-rule snapshot with the same long poll as TrafficFeed.
+func (s *Site) DNSFeed(ctx context.Context, after *int64, wait time.Duration) mm5api.DnsRuleSnapshot {
+	s.waitFor(ctx, after, wait, func() (int64, chan struct{}) { return s.dnsVersion, s.dnsCh })
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	snap := mm5api.DnsRuleSnapshot{Version: s.dnsVersion, Rules: []mm5api.AppDnsRule{}}
+	for _, a := range s.sortedAppsLocked() {
+		for _, d := range a.DNS {
+			snap.Rules = append(snap.Rules, mm5api.AppDnsRule{AppInstanceId: a.ID, DnsRule: d.Rule, CreatedAt: d.CreatedAt})
+		}
+	}
+	return snap
+}
+
+func (s *Site) waitFor(ctx context.Context, after *int64, wait time.Duration, cur func() (int64, chan struct{})) {
+	s.mu.RLock()
+	v, ch := cur()
+	s.mu.RUnlock()
+	if after == nil || *after != v || wait <= 0 {
+		return
+	}
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	select {
+	case <-ch:
+	case <-timer.C:
+	case <-ctx.Done():
+	}
+}
+
+func (s *Site) sortedAppsLocked() []*appDoc {
+	out := make([]*appDoc, 0, len(s.apps))
+	for _, a := range s.apps {
+		out = append(out, a)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+// ActiveDNSRule is an ACTIVE DNS rule of an app instance, as the site DNS server needs it.
+type ActiveDNSRule struct {
+	AppInstanceID string
+	RuleID        string
+	Domain        string
+	Addr          netip.Addr
+	TTL           uint32
+	Created       time.Time
+}
+
+// OnDNSChange registers f to receive the complete set of ACTIVE DNS rules now and after every
+// change, synchronously (so a rule change is effective when the Mp1 PUT returns).
+func (s *Site) OnDNSChange(f func([]ActiveDNSRule)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.dnsHook = f
+	f(s.activeDNSLocked())
+}
+
+func (s *Site) activeDNSLocked() []ActiveDNSRule {
+	var out []ActiveDNSRule
+	for _, a := range s.sortedAppsLocked() {
+		for _, d := range a.DNS {
+			if d.Rule.State != mp1api.RuleStateACTIVE {
+				continue
+			}
+			addr, err := netip.ParseAddr(d.Rule.IpAddress)
+			if err != nil {
+				continue // validated on the way in; defensive
+			}
+			out = append(out, ActiveDNSRule{AppInstanceID: a.ID, RuleID: d.Rule.DnsRuleId, Domain: d.Rule.DomainName,
+				Addr: addr.Unmap(), TTL: uint32(deref(d.Rule.Ttl)), Created: d.CreatedAt})
+		}
+	}
+	return out
+}
+
+func sortBy[T any](xs []T, key func(T) string) {
+	sort.Slice(xs, func(i, j int) bool { return key(xs[i]) < key(xs[j]) })
+}

@@ -1,0 +1,379 @@
+package site
+
+import (
+	"bytes"
+	"context"
+	"slices"
+	"sort"
+	"time"
+
+	"github.com/edgemec/edgemec/mep/internal/store"
+	"github.com/edgemec/edgemec/mep/mp1api"
+)
+
+// Filter is a service query (ETSI GS MEC 011 §8.2.3.3.1). At most one of InstanceIDs, Names
+// and CategoryID is set; the rest AND together.
+type Filter struct {
+	InstanceIDs       []string
+	Names             []string
+	CategoryID        *string
+	ConsumedLocalOnly *bool
+	IsLocal           *bool
+	Scope             *mp1api.LocalityType
+}
+
+func (f *Filter) match(i *mp1api.ServiceInfo) bool {
+	if f.InstanceIDs != nil && !slices.Contains(f.InstanceIDs, *i.SerInstanceId) {
+		return false
+	}
+	if f.Names != nil && !slices.Contains(f.Names, i.SerName) {
+		return false
+	}
+	if f.CategoryID != nil && (i.SerCategory == nil || i.SerCategory.Id != *f.CategoryID) {
+		return false
+	}
+	if f.ConsumedLocalOnly != nil && deref(i.ConsumedLocalOnly) != *f.ConsumedLocalOnly {
+		return false
+	}
+	if f.IsLocal != nil && deref(i.IsLocal) != *f.IsLocal {
+		return false
+	}
+	if f.Scope != nil && (i.ScopeOfLocality == nil || *i.ScopeOfLocality != *f.Scope) {
+		return false
+	}
+	return true
+}
+
+func deref[T any](p *T) T {
+	var z T
+	if p == nil {
+		return z
+	}
+	return *p
+}
+
+// Operator is the viewer id of the operator, who sees every service.
+const Operator = ""
+
+// visibleLocked implements the discovery policy: an app sees its own services and those it
+// declared in appServiceRequired/appServiceOptional (by serName, or by serCategory id),
+// from its AppD or its registration. The operator sees everything.
+func (s *Site) visibleLocked(viewer string, sv *service) bool {
+	if viewer == Operator || sv.doc.AppInstanceID == viewer {
+		return true
+	}
+	a := s.apps[viewer]
+	if a == nil {
+		return false
+	}
+	match := func(deps *[]mp1api.ServiceDependency) bool {
+		if deps == nil {
+			return false
+		}
+		for _, d := range *deps {
+			if d.SerName == sv.doc.Info.SerName {
+				return true
+			}
+			if d.SerCategory != nil && sv.doc.Info.SerCategory != nil && d.SerCategory.Id == sv.doc.Info.SerCategory.Id {
+				return true
+			}
+		}
+		return false
+	}
+	if match(a.Spec.AppServiceRequired) || match(a.Spec.AppServiceOptional) {
+		return true
+	}
+	if r := a.Registration; r != nil && (match(r.AppServiceRequired) || match(r.AppServiceOptional)) {
+		return true
+	}
+	return false
+}
+
+// Discover writes the JSON array of services visible to viewer that match f, optionally only
+// those produced by producer. It appends precomputed representations: the hot path of Mp1.
+func (s *Site) Discover(viewer, producer string, f *Filter, buf *bytes.Buffer) error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if producer != "" {
+		if _, err := s.app(producer); err != nil {
+			return err
+		}
+	}
+	var cands []*service
+	switch {
+	case f.Names != nil:
+		for _, n := range f.Names {
+			for _, sv := range s.byName[n] {
+				cands = append(cands, sv)
+			}
+		}
+	case f.InstanceIDs != nil:
+		for _, id := range f.InstanceIDs {
+			if sv := s.services[id]; sv != nil {
+				cands = append(cands, sv)
+			}
+		}
+	default:
+		cands = make([]*service, 0, len(s.services))
+		for _, sv := range s.services {
+			cands = append(cands, sv)
+		}
+	}
+	sort.Slice(cands, func(i, j int) bool { return *cands[i].doc.Info.SerInstanceId < *cands[j].doc.Info.SerInstanceId })
+	buf.WriteByte('[')
+	first := true
+	for i, sv := range cands {
+		if i > 0 && sv == cands[i-1] { // a name or id listed twice
+			continue
+		}
+		if producer != "" && sv.doc.AppInstanceID != producer {
+			continue
+		}
+		if !f.match(&sv.doc.Info) || !s.visibleLocked(viewer, sv) {
+			continue
+		}
+		if !first {
+			buf.WriteByte(',')
+		}
+		first = false
+		buf.Write(sv.json)
+	}
+	buf.WriteByte(']')
+	return nil
+}
+
+// Service returns one service's representation and ETag if viewer may see it (else 404, to
+// not reveal its existence). producer, when set, must be its producing app.
+func (s *Site) Service(viewer, producer, id string) ([]byte, string, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if producer != "" {
+		if _, err := s.app(producer); err != nil {
+			return nil, "", err
+		}
+	}
+	sv := s.services[id]
+	if sv == nil || (producer != "" && sv.doc.AppInstanceID != producer) || !s.visibleLocked(viewer, sv) {
+		return nil, "", notFound("service %q is not known", id)
+	}
+	return sv.json, sv.etag, nil
+}
+
+func (s *Site) transport(id string) (mp1api.TransportInfo, bool) {
+	for _, t := range s.cfg.Transports {
+		if t.Id == id {
+			return t, true
+		}
+	}
+	return mp1api.TransportInfo{}, false
+}
+
+// Transports returns the transports offered to service producers.
+func (s *Site) Transports() []mp1api.TransportInfo { return s.cfg.Transports }
+
+// RegisterService registers a service produced by app (Mp1 POST .../services).
+func (s *Site) RegisterService(ctx context.Context, app string, p mp1api.ServiceInfoPost) ([]byte, string, string, error) {
+	if err := ValidateServiceInfoPost(&p); err != nil {
+		return nil, "", "", err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a, err := s.app(app)
+	if err != nil {
+		return nil, "", "", err
+	}
+	if a.Termination != nil {
+		return nil, "", "", conflict("app instance %q is terminating", app)
+	}
+	n := 0
+	for _, sv := range s.services {
+		if sv.doc.AppInstanceID == app {
+			n++
+		}
+	}
+	if n >= s.cfg.MaxServicesPerApp {
+		return nil, "", "", errf(ErrLimit, "app instance %q already has %d services", app, n)
+	}
+	var ti mp1api.TransportInfo
+	if p.TransportId != nil {
+		t, ok := s.transport(*p.TransportId)
+		if !ok {
+			return nil, "", "", invalid("transportId %q is not offered by this platform (see GET /transports)", *p.TransportId)
+		}
+		ti = t
+	} else {
+		ti = *p.TransportInfo
+	}
+	id := newID()
+	info := mp1api.ServiceInfo{
+		SerInstanceId: &id, SerName: p.SerName, SerCategory: p.SerCategory, Version: p.Version, State: p.State,
+		TransportInfo: ti, Serializer: p.Serializer, ScopeOfLocality: p.ScopeOfLocality,
+		ConsumedLocalOnly: p.ConsumedLocalOnly, IsLocal: p.IsLocal, LivenessInterval: p.LivenessInterval,
+	}
+	s.setLinks(app, &info)
+	sv := newService(serviceDoc{AppInstanceID: app, Info: info}, s.cfg.Now())
+	t := s.begin()
+	t.put(store.KindService, id, sv.doc)
+	s.notifyServiceChange(t, sv, mp1api.ADDED, "")
+	t.then(func() { s.index(sv) })
+	if err := t.commit(ctx); err != nil {
+		return nil, "", "", err
+	}
+	return sv.json, sv.etag, s.serviceHref(app, id), nil
+}
+
+func (s *Site) setLinks(app string, info *mp1api.ServiceInfo) {
+	links := &mp1api.ServiceLinks{Self: mp1api.LinkType{Href: s.serviceHref(app, *info.SerInstanceId)}}
+	if deref(info.LivenessInterval) > 0 {
+		links.Liveness = &mp1api.LinkType{Href: s.serviceHref(app, *info.SerInstanceId) + "/liveness"}
+	}
+	info.UnderscoreLinks = links
+}
+
+// UpdateService replaces a service (Mp1 PUT). ifMatch, when set, must equal the current ETag.
+// The path id is authoritative; the MEP-owned _links are recomputed.
+func (s *Site) UpdateService(ctx context.Context, app, id, ifMatch string, info mp1api.ServiceInfo) ([]byte, string, error) {
+	if err := ValidateServiceInfo(&info); err != nil {
+		return nil, "", err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, err := s.app(app); err != nil {
+		return nil, "", err
+	}
+	old := s.services[id]
+	if old == nil || old.doc.AppInstanceID != app {
+		return nil, "", notFound("service %q is not registered by app instance %q", id, app)
+	}
+	if ifMatch != "" && ifMatch != "*" && ifMatch != old.etag {
+		return nil, "", errf(ErrPreconditionFailed, "If-Match %s does not match the current ETag %s", ifMatch, old.etag)
+	}
+	info.SerInstanceId = &id
+	s.setLinks(app, &info)
+	sv := newService(serviceDoc{AppInstanceID: app, Info: info}, s.cfg.Now())
+	if sv.etag == old.etag {
+		return old.json, old.etag, nil
+	}
+	change := mp1api.ATTRIBUTESCHANGED
+	if info.State != old.doc.Info.State {
+		change = mp1api.STATECHANGED
+	}
+	t := s.begin()
+	t.put(store.KindService, id, sv.doc)
+	s.notifyServiceChange(t, sv, change, "")
+	if info.SerName != old.doc.Info.SerName { // subscribers filtering on the old name see it go
+		s.notifyServiceChange(t, old, mp1api.REMOVED, "")
+	}
+	t.then(func() { s.index(sv) })
+	if err := t.commit(ctx); err != nil {
+		return nil, "", err
+	}
+	return sv.json, sv.etag, nil
+}
+
+// DeleteService deregisters a service (Mp1 DELETE).
+func (s *Site) DeleteService(ctx context.Context, app, id string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, err := s.app(app); err != nil {
+		return err
+	}
+	sv := s.services[id]
+	if sv == nil || sv.doc.AppInstanceID != app {
+		return notFound("service %q is not registered by app instance %q", id, app)
+	}
+	t := s.begin()
+	t.del(store.KindService, id)
+	s.notifyServiceChange(t, sv, mp1api.REMOVED, "")
+	t.then(func() { s.unindex(sv) })
+	return t.commit(ctx)
+}
+
+// Liveness returns the liveness resource of a service that has a livenessInterval.
+func (s *Site) Liveness(app, id string) (mp1api.ServiceLivenessInfo, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	sv, err := s.livenessService(app, id)
+	if err != nil {
+		return mp1api.ServiceLivenessInfo{}, err
+	}
+	return s.livenessInfo(sv), nil
+}
+
+func (s *Site) livenessInfo(sv *service) mp1api.ServiceLivenessInfo {
+	return mp1api.ServiceLivenessInfo{
+		State: sv.doc.Info.State, Interval: deref(sv.doc.Info.LivenessInterval),
+		TimeStamp: mp1api.TimeStamp{Seconds: sv.heartbeat.Unix(), NanoSeconds: int32(sv.heartbeat.Nanosecond())},
+	}
+}
+
+func (s *Site) livenessService(app, id string) (*service, error) {
+	if _, err := s.app(app); err != nil {
+		return nil, err
+	}
+	sv := s.services[id]
+	if sv == nil || sv.doc.AppInstanceID != app {
+		return nil, notFound("service %q is not registered by app instance %q", id, app)
+	}
+	if deref(sv.doc.Info.LivenessInterval) <= 0 {
+		return nil, notFound("service %q has no liveness resource (no livenessInterval)", id)
+	}
+	return sv, nil
+}
+
+// Heartbeat records a liveness update (Mp1 PATCH liveness). state ACTIVE is the heartbeat;
+// it reactivates a service that went INACTIVE for silence. INACTIVE takes it down.
+func (s *Site) Heartbeat(ctx context.Context, app, id string, u mp1api.ServiceLivenessUpdate) (mp1api.ServiceLivenessInfo, error) {
+	if err := enumOK("state", u.State, true); err != nil {
+		return mp1api.ServiceLivenessInfo{}, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sv, err := s.livenessService(app, id)
+	if err != nil {
+		return mp1api.ServiceLivenessInfo{}, err
+	}
+	now := s.cfg.Now()
+	if sv.doc.Info.State == u.State {
+		sv.heartbeat = now
+		return s.livenessInfo(sv), nil
+	}
+	if err := s.setServiceStateLocked(ctx, sv, u.State, now); err != nil {
+		return mp1api.ServiceLivenessInfo{}, err
+	}
+	return s.livenessInfo(s.services[id]), nil
+}
+
+func (s *Site) setServiceStateLocked(ctx context.Context, sv *service, st mp1api.ServiceState, now time.Time) error {
+	info := sv.doc.Info
+	info.State = st
+	n := newService(serviceDoc{AppInstanceID: sv.doc.AppInstanceID, Info: info}, now)
+	t := s.begin()
+	t.put(store.KindService, *info.SerInstanceId, n.doc)
+	s.notifyServiceChange(t, n, mp1api.STATECHANGED, "")
+	t.then(func() { s.index(n) })
+	return t.commit(ctx)
+}
+
+// CheckLiveness turns ACTIVE services whose heartbeats stopped INACTIVE (STATE_CHANGED
+// notifications go out). Run calls it periodically.
+func (s *Site) CheckLiveness(ctx context.Context) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.cfg.Now()
+	for _, sv := range s.services {
+		iv := deref(sv.doc.Info.LivenessInterval)
+		if iv <= 0 || sv.doc.Info.State != mp1api.ServiceStateACTIVE {
+			continue
+		}
+		limit := time.Duration(float64(iv) * s.cfg.LivenessGrace * float64(time.Second))
+		if now.Sub(sv.heartbeat) <= limit {
+			continue
+		}
+		s.log.WarnContext(ctx, "service missed its heartbeats", "service_id", *sv.doc.Info.SerInstanceId,
+			"app_instance_id", sv.doc.AppInstanceID, "interval_s", iv)
+		if err := s.setServiceStateLocked(ctx, sv, mp1api.ServiceStateINACTIVE, sv.heartbeat); err != nil {
+			s.log.ErrorContext(ctx, "deactivate silent service", "service_id", *sv.doc.Info.SerInstanceId, "error", err)
+		}
+	}
+}

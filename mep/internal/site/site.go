@@ -1,0 +1,340 @@
+// Package site is the domain core of a MEP: the app instances on the site, their services,
+// subscriptions, traffic and DNS rules, the termination flow, service liveness, and the
+// versioned rule feeds. State lives in memory for fast reads and every change is written
+// through the store in one atomic batch before it becomes visible, so nothing acknowledged is
+// lost on a crash. Notifications are queued in the same batch (the outbox) and delivered by
+// the Notifier.
+package site
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/edgemec/edgemec/mep/internal/store"
+	"github.com/edgemec/edgemec/mep/mm5api"
+	"github.com/edgemec/edgemec/mep/mp1api"
+)
+
+// Subscription type names of ETSI GS MEC 011.
+const (
+	SerAvailSubscriptionType = "SerAvailabilityNotificationSubscription"
+	AppTermSubscriptionType  = "AppTerminationNotificationSubscription"
+)
+
+// Config configures a Site.
+type Config struct {
+	// APIRoot is the externally visible apiRoot (scheme://host:port) used in links.
+	APIRoot string
+	// GracefulTimeout is the default maxGracefulTimeout of a termination (default 10 s).
+	GracefulTimeout time.Duration
+	// LivenessGrace multiplies livenessInterval before a silent service turns INACTIVE (default 1.5).
+	LivenessGrace float64
+	// Transports are the transports offered by GET /transports (default: one REST_HTTP).
+	Transports []mp1api.TransportInfo
+	// MaxServicesPerApp and MaxSubscriptionsPerApp bound per-app state (defaults 1000, 100).
+	MaxServicesPerApp      int
+	MaxSubscriptionsPerApp int
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+}
+
+func (c *Config) setDefaults() {
+	if c.GracefulTimeout == 0 {
+		c.GracefulTimeout = 10 * time.Second
+	}
+	if c.LivenessGrace == 0 {
+		c.LivenessGrace = 1.5
+	}
+	if c.MaxServicesPerApp == 0 {
+		c.MaxServicesPerApp = 1000
+	}
+	if c.MaxSubscriptionsPerApp == 0 {
+		c.MaxSubscriptionsPerApp = 100
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Transports == nil {
+		c.Transports = []mp1api.TransportInfo{{
+			Id: "rest-http", Name: "REST over HTTP", Type: mp1api.RESTHTTP, Protocol: "HTTP", Version: "1.1",
+			Endpoint: mp1api.EndPointInfo{Uris: &[]string{c.APIRoot}},
+			Security: mp1api.SecurityInfo{OAuth2Info: &mp1api.OAuth2Info{
+				GrantTypes: []mp1api.GrantType{mp1api.OAUTH2CLIENTCREDENTIALS}, TokenEndpoint: c.APIRoot + "/oauth2/token"}},
+		}}
+	}
+}
+
+// appDoc is the stored form of an app instance, rules included.
+type appDoc struct {
+	ID           string                `json:"id"`
+	Spec         mm5api.AppInstance    `json:"spec"`
+	State        mm5api.AppInstanceState `json:"state"`
+	CreatedAt    time.Time             `json:"createdAt"`
+	Ready        bool                  `json:"ready"`
+	Termination  *termination          `json:"termination,omitempty"`
+	Registration *mp1api.AppInfo       `json:"registration,omitempty"`
+	// Rules in AppD order; Mp1 PUT changes them in place.
+	Traffic []mp1api.TrafficRule `json:"traffic"`
+	DNS     []dnsRuleDoc         `json:"dns"`
+}
+
+type dnsRuleDoc struct {
+	Rule      mp1api.DnsRule `json:"rule"`
+	CreatedAt time.Time      `json:"createdAt"`
+}
+
+type termination struct {
+	Action   mp1api.OperationActionType `json:"action"`
+	Timeout  int                        `json:"timeout"`
+	Deadline time.Time                  `json:"deadline"`
+}
+
+type serviceDoc struct {
+	AppInstanceID string             `json:"appInstanceId"`
+	Info          mp1api.ServiceInfo `json:"info"`
+}
+
+type subDoc struct {
+	ID            string                                          `json:"id"`
+	AppInstanceID string                                          `json:"appInstanceId"`
+	Type          string                                          `json:"type"`
+	SerAvail      *mp1api.SerAvailabilityNotificationSubscription `json:"serAvail,omitempty"`
+	AppTerm       *mp1api.AppTerminationNotificationSubscription  `json:"appTerm,omitempty"`
+}
+
+// service is a registered service with its precomputed representation.
+type service struct {
+	doc       serviceDoc
+	json      []byte
+	etag      string
+	heartbeat time.Time
+}
+
+// Site is the in-memory, write-through state of one MEP site.
+type Site struct {
+	cfg Config
+	st  store.Store
+	log *slog.Logger
+
+	mu       sync.RWMutex
+	apps     map[string]*appDoc
+	services map[string]*service
+	byName   map[string]map[string]*service
+	subs     map[string]*subDoc
+
+	trafficVersion, dnsVersion int64
+	trafficCh, dnsCh           chan struct{}
+
+	// wake signals the Notifier that the outbox has new entries.
+	wake chan struct{}
+	// dnsHook receives the active DNS rules after every change (for the site DNS server).
+	dnsHook func([]ActiveDNSRule)
+}
+
+// New loads the site state from st.
+func New(ctx context.Context, cfg Config, st store.Store, log *slog.Logger) (*Site, error) {
+	cfg.setDefaults()
+	s := &Site{
+		cfg: cfg, st: st, log: log,
+		apps: map[string]*appDoc{}, services: map[string]*service{}, byName: map[string]map[string]*service{},
+		subs: map[string]*subDoc{}, trafficCh: make(chan struct{}), dnsCh: make(chan struct{}),
+		wake: make(chan struct{}, 1),
+	}
+	docs, err := st.LoadAll(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("load site state: %w", err)
+	}
+	now := cfg.Now()
+	for _, d := range docs {
+		switch d.Kind {
+		case store.KindApp:
+			var a appDoc
+			if err := json.Unmarshal(d.Body, &a); err != nil {
+				return nil, fmt.Errorf("decode app %s: %w", d.ID, err)
+			}
+			s.apps[a.ID] = &a
+		case store.KindService:
+			var sd serviceDoc
+			if err := json.Unmarshal(d.Body, &sd); err != nil {
+				return nil, fmt.Errorf("decode service %s: %w", d.ID, err)
+			}
+			// Heartbeats are not persisted: after a restart every service gets a fresh interval.
+			s.index(newService(sd, now))
+		case store.KindSubscription:
+			var sub subDoc
+			if err := json.Unmarshal(d.Body, &sub); err != nil {
+				return nil, fmt.Errorf("decode subscription %s: %w", d.ID, err)
+			}
+			s.subs[sub.ID] = &sub
+		}
+	}
+	for _, k := range []struct {
+		key string
+		v   *int64
+	}{{"traffic_version", &s.trafficVersion}, {"dns_version", &s.dnsVersion}} {
+		v, err := st.Meta(ctx, k.key)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if *k.v, err = strconv.ParseInt(v, 10, 64); err != nil {
+			return nil, fmt.Errorf("meta %s: %w", k.key, err)
+		}
+	}
+	log.InfoContext(ctx, "site state loaded", "apps", len(s.apps), "services", len(s.services), "subscriptions", len(s.subs),
+		"traffic_version", s.trafficVersion, "dns_version", s.dnsVersion)
+	return s, nil
+}
+
+func newService(sd serviceDoc, now time.Time) *service {
+	b, _ := json.Marshal(sd.Info)
+	return &service{doc: sd, json: b, etag: etagOf(b), heartbeat: now}
+}
+
+func etagOf(b []byte) string {
+	h := sha256.Sum256(b)
+	return `"` + hex.EncodeToString(h[:12]) + `"`
+}
+
+// ETag returns the entity tag of any JSON representation.
+func ETag(v any) string {
+	b, _ := json.Marshal(v)
+	return etagOf(b)
+}
+
+func (s *Site) index(sv *service) {
+	id := *sv.doc.Info.SerInstanceId
+	if old := s.services[id]; old != nil {
+		s.unindex(old)
+	}
+	s.services[id] = sv
+	m := s.byName[sv.doc.Info.SerName]
+	if m == nil {
+		m = map[string]*service{}
+		s.byName[sv.doc.Info.SerName] = m
+	}
+	m[id] = sv
+}
+
+func (s *Site) unindex(sv *service) {
+	id := *sv.doc.Info.SerInstanceId
+	delete(s.services, id)
+	if m := s.byName[sv.doc.Info.SerName]; m != nil {
+		delete(m, id)
+		if len(m) == 0 {
+			delete(s.byName, sv.doc.Info.SerName)
+		}
+	}
+}
+
+// tx collects the changes of one operation: the store batch plus in-memory effects that are
+// applied only after the batch is durable.
+type tx struct {
+	s       *Site
+	b       store.Batch
+	after   []func()
+	traffic bool
+	dns     bool
+}
+
+func (s *Site) begin() *tx { return &tx{s: s} }
+
+func (t *tx) put(kind store.Kind, id string, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(fmt.Sprintf("marshal %s %s: %v", kind, id, err)) // only our own types are marshalled
+	}
+	t.b.Put = append(t.b.Put, store.Doc{Kind: kind, ID: id, Body: b})
+}
+
+func (t *tx) del(kind store.Kind, id string) { t.b.Delete = append(t.b.Delete, store.Key{Kind: kind, ID: id}) }
+
+func (t *tx) then(f func()) { t.after = append(t.after, f) }
+
+// commit writes the batch and then applies the in-memory effects. The caller holds s.mu.
+func (t *tx) commit(ctx context.Context) error {
+	s := t.s
+	if t.traffic {
+		t.b.Meta = setMeta(t.b.Meta, "traffic_version", s.trafficVersion+1)
+	}
+	if t.dns {
+		t.b.Meta = setMeta(t.b.Meta, "dns_version", s.dnsVersion+1)
+	}
+	// A commit must not be abandoned halfway because a client went away.
+	if err := s.st.Apply(context.WithoutCancel(ctx), &t.b); err != nil {
+		return fmt.Errorf("persist: %w", err)
+	}
+	for _, f := range t.after {
+		f()
+	}
+	if t.traffic {
+		s.trafficVersion++
+		close(s.trafficCh)
+		s.trafficCh = make(chan struct{})
+	}
+	if t.dns {
+		s.dnsVersion++
+		close(s.dnsCh)
+		s.dnsCh = make(chan struct{})
+		if s.dnsHook != nil {
+			s.dnsHook(s.activeDNSLocked())
+		}
+	}
+	if len(t.b.Enqueue) > 0 {
+		select {
+		case s.wake <- struct{}{}:
+		default:
+		}
+	}
+	return nil
+}
+
+func setMeta(m map[string]string, k string, v int64) map[string]string {
+	if m == nil {
+		m = map[string]string{}
+	}
+	m[k] = strconv.FormatInt(v, 10)
+	return m
+}
+
+func (s *Site) app(id string) (*appDoc, error) {
+	a := s.apps[id]
+	if a == nil {
+		return nil, notFound("app instance %q is not known on this site", id)
+	}
+	return a, nil
+}
+
+// Exists reports whether the app instance is known (for token issuance).
+func (s *Site) Exists(id string) bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.apps[id] != nil
+}
+
+func newID() string { return uuid.NewString() }
+
+// Links.
+func (s *Site) serviceHref(app, id string) string {
+	return s.cfg.APIRoot + "/mec_service_mgmt/v1/applications/" + app + "/services/" + id
+}
+
+func (s *Site) serSubHref(app, id string) string {
+	return s.cfg.APIRoot + "/mec_service_mgmt/v1/applications/" + app + "/subscriptions/" + id
+}
+
+func (s *Site) termSubHref(app, id string) string {
+	return s.cfg.APIRoot + "/mec_app_support/v1/applications/" + app + "/subscriptions/" + id
+}

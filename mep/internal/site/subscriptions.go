@@ -1,0 +1,213 @@
+package site
+
+import (
+	"context"
+	"encoding/json"
+	"slices"
+
+	"github.com/edgemec/edgemec/mep/internal/store"
+	"github.com/edgemec/edgemec/mep/mp1api"
+)
+
+// SubscriptionKind selects one of the two Mp1 subscription collections of an app.
+type SubscriptionKind int
+
+// The subscription collections.
+const (
+	SerAvail SubscriptionKind = iota // /mec_service_mgmt/v1/applications/{id}/subscriptions
+	AppTerm                          // /mec_app_support/v1/applications/{id}/subscriptions
+)
+
+func (k SubscriptionKind) typeName() string {
+	if k == AppTerm {
+		return AppTermSubscriptionType
+	}
+	return SerAvailSubscriptionType
+}
+
+func (s *Site) subHref(k SubscriptionKind, app, id string) string {
+	if k == AppTerm {
+		return s.termSubHref(app, id)
+	}
+	return s.serSubHref(app, id)
+}
+
+// Subscribe creates a subscription of kind k for app. body is the decoded request
+// (*mp1api.SerAvailabilityNotificationSubscription or *mp1api.AppTerminationNotificationSubscription).
+// It returns the representation and its URI.
+func (s *Site) Subscribe(ctx context.Context, k SubscriptionKind, app string, body any) (any, string, error) {
+	d := &subDoc{ID: newID(), AppInstanceID: app, Type: k.typeName()}
+	switch b := body.(type) {
+	case *mp1api.SerAvailabilityNotificationSubscription:
+		if err := ValidateSerAvailSubscription(b); err != nil {
+			return nil, "", err
+		}
+		d.SerAvail = b
+	case *mp1api.AppTerminationNotificationSubscription:
+		if err := ValidateAppTermSubscription(app, b); err != nil {
+			return nil, "", err
+		}
+		d.AppTerm = b
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a, err := s.app(app)
+	if err != nil {
+		return nil, "", err
+	}
+	if a.Termination != nil {
+		return nil, "", conflict("app instance %q is terminating", app)
+	}
+	n := 0
+	for _, sub := range s.subs {
+		if sub.AppInstanceID == app {
+			n++
+		}
+	}
+	if n >= s.cfg.MaxSubscriptionsPerApp {
+		return nil, "", errf(ErrLimit, "app instance %q already has %d subscriptions", app, n)
+	}
+	href := s.subHref(k, app, d.ID)
+	links := &mp1api.SubscriptionLinks{Self: mp1api.LinkType{Href: href}}
+	if d.SerAvail != nil {
+		d.SerAvail.UnderscoreLinks = links
+	} else {
+		d.AppTerm.UnderscoreLinks = links
+	}
+	t := s.begin()
+	t.put(store.KindSubscription, d.ID, d)
+	t.then(func() { s.subs[d.ID] = d })
+	if err := t.commit(ctx); err != nil {
+		return nil, "", err
+	}
+	return d.view(), href, nil
+}
+
+func (d *subDoc) view() any {
+	if d.SerAvail != nil {
+		return d.SerAvail
+	}
+	return d.AppTerm
+}
+
+func (d *subDoc) kind() SubscriptionKind {
+	if d.AppTerm != nil {
+		return AppTerm
+	}
+	return SerAvail
+}
+
+// Subscriptions lists the app's subscriptions of kind k as a SubscriptionLinkList.
+func (s *Site) Subscriptions(k SubscriptionKind, app string) (mp1api.SubscriptionLinkList, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if _, err := s.app(app); err != nil {
+		return mp1api.SubscriptionLinkList{}, err
+	}
+	self := s.subHref(k, app, "")
+	list := mp1api.SubscriptionLinkList{UnderscoreLinks: mp1api.SubscriptionLinkListLinks{
+		Self: mp1api.LinkType{Href: self[:len(self)-1]}, Subscriptions: &[]mp1api.SubscriptionLinkListEntry{}}}
+	var ids []string
+	for id, sub := range s.subs {
+		if sub.AppInstanceID == app && sub.kind() == k {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	for _, id := range ids {
+		typ := k.typeName()
+		*list.UnderscoreLinks.Subscriptions = append(*list.UnderscoreLinks.Subscriptions,
+			mp1api.SubscriptionLinkListEntry{Href: s.subHref(k, app, id), SubscriptionType: typ, Rel: &typ})
+	}
+	return list, nil
+}
+
+// Subscription returns one subscription of kind k.
+func (s *Site) Subscription(k SubscriptionKind, app, id string) (any, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if _, err := s.app(app); err != nil {
+		return nil, err
+	}
+	sub := s.subs[id]
+	if sub == nil || sub.AppInstanceID != app || sub.kind() != k {
+		return nil, notFound("subscription %q is not known for app instance %q", id, app)
+	}
+	return sub.view(), nil
+}
+
+// Unsubscribe deletes one subscription of kind k.
+func (s *Site) Unsubscribe(ctx context.Context, k SubscriptionKind, app, id string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, err := s.app(app); err != nil {
+		return err
+	}
+	sub := s.subs[id]
+	if sub == nil || sub.AppInstanceID != app || sub.kind() != k {
+		return notFound("subscription %q is not known for app instance %q", id, app)
+	}
+	t := s.begin()
+	t.del(store.KindSubscription, id)
+	t.then(func() { delete(s.subs, id) })
+	return t.commit(ctx)
+}
+
+// matches applies a SerAvailability subscription's filteringCriteria to a service.
+func matches(f *mp1api.SerAvailabilityFilteringCriteria, i *mp1api.ServiceInfo) bool {
+	if f == nil {
+		return true
+	}
+	if f.SerInstanceIds != nil && !slices.Contains(*f.SerInstanceIds, *i.SerInstanceId) {
+		return false
+	}
+	if f.SerNames != nil && !slices.Contains(*f.SerNames, i.SerName) {
+		return false
+	}
+	if f.SerCategories != nil {
+		if i.SerCategory == nil || !slices.ContainsFunc(*f.SerCategories, func(c mp1api.CategoryRef) bool { return c.Id == i.SerCategory.Id }) {
+			return false
+		}
+	}
+	if f.States != nil && !slices.Contains(*f.States, i.State) {
+		return false
+	}
+	if f.IsLocal != nil && deref(i.IsLocal) != *f.IsLocal {
+		return false
+	}
+	return true
+}
+
+// notifyServiceChange queues a ServiceAvailabilityNotification to every SerAvailability
+// subscriber whose filter matches and who may see the service. skipApp (a terminating app)
+// gets none.
+func (s *Site) notifyServiceChange(t *tx, sv *service, change mp1api.ChangeType, skipApp string) {
+	info := &sv.doc.Info
+	for _, sub := range s.subs {
+		if sub.SerAvail == nil || sub.AppInstanceID == skipApp {
+			continue
+		}
+		if !matches(sub.SerAvail.FilteringCriteria, info) || !s.visibleLocked(sub.AppInstanceID, sv) {
+			continue
+		}
+		link := mp1api.LinkType{Href: s.serviceHref(sv.doc.AppInstanceID, *info.SerInstanceId)}
+		s.enqueue(t, sub, mp1api.ServiceAvailabilityNotification{
+			NotificationType: "SerAvailabilityNotification",
+			ServiceReferences: []mp1api.ServiceReference{{
+				Link: &link, SerName: info.SerName, SerInstanceId: *info.SerInstanceId, State: info.State, ChangeType: change,
+			}},
+			UnderscoreLinks: mp1api.NotificationSubscriptionLinks{Subscription: mp1api.LinkType{Href: s.serSubHref(sub.AppInstanceID, sub.ID)}},
+		})
+	}
+}
+
+func (s *Site) enqueue(t *tx, sub *subDoc, body any) {
+	b, _ := json.Marshal(body)
+	cb := ""
+	if sub.SerAvail != nil {
+		cb = sub.SerAvail.CallbackReference
+	} else {
+		cb = sub.AppTerm.CallbackReference
+	}
+	t.b.Enqueue = append(t.b.Enqueue, store.Notification{SubscriptionID: sub.ID, URL: cb, Body: b, NextAt: s.cfg.Now()})
+}
