@@ -76,13 +76,13 @@ func (c *Config) setDefaults() {
 
 // appDoc is the stored form of an app instance, rules included.
 type appDoc struct {
-	ID           string                `json:"id"`
-	Spec         mm5api.AppInstance    `json:"spec"`
+	ID           string                  `json:"id"`
+	Spec         mm5api.AppInstance      `json:"spec"`
 	State        mm5api.AppInstanceState `json:"state"`
-	CreatedAt    time.Time             `json:"createdAt"`
-	Ready        bool                  `json:"ready"`
-	Termination  *termination          `json:"termination,omitempty"`
-	Registration *mp1api.AppInfo       `json:"registration,omitempty"`
+	CreatedAt    time.Time               `json:"createdAt"`
+	Ready        bool                    `json:"ready"`
+	Termination  *termination            `json:"termination,omitempty"`
+	Registration *mp1api.AppInfo         `json:"registration,omitempty"`
 	// Rules in AppD order; Mp1 PUT changes them in place.
 	Traffic []mp1api.TrafficRule `json:"traffic"`
 	DNS     []dnsRuleDoc         `json:"dns"`
@@ -259,7 +259,9 @@ func (t *tx) put(kind store.Kind, id string, v any) {
 	t.b.Put = append(t.b.Put, store.Doc{Kind: kind, ID: id, Body: b})
 }
 
-func (t *tx) del(kind store.Kind, id string) { t.b.Delete = append(t.b.Delete, store.Key{Kind: kind, ID: id}) }
+func (t *tx) del(kind store.Kind, id string) {
+	t.b.Delete = append(t.b.Delete, store.Key{Kind: kind, ID: id})
+}
 
 func (t *tx) then(f func()) { t.after = append(t.after, f) }
 
