@@ -1,0 +1,990 @@
+//go:build ignore
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+
+/* UPGW data plane: a local-breakout gateway on the N3 (GTP-U) path between gNB and UPF.
+ *
+ * Programs:
+ *   upgw_ul     XDP on the gNB-side N3 port: classifies uplink G-PDUs against the active
+ *               rule set and decapsulates, drops, rewrites or passes them on.
+ *   upgw_dl     XDP on the UPF-side N3 port: learns each UE's downlink tunnel from downlink
+ *               G-PDUs, then passes them on to the gNB port.
+ *   upgw_app    TC ingress on app-facing ports: re-encapsulates app replies toward the gNB
+ *               with the learned TEID/QFI (TC, because the kernel completes the partial
+ *               checksums of co-located apps on the egress path; XDP cannot).
+ *   upgw_n3_tc  TC ingress on both N3 ports: second half of DUPLICATE_* (clone the original
+ *               to the peer port, then decapsulate or rewrite the copy).
+ *   upgw_pass   XDP_PASS, for peers of veths that XDP redirects into.
+ *
+ * Everything the UPGW does not own (non-GTP-U, echo, error indication, end marker, outer
+ * fragments, malformed G-PDUs) is redirected to the peer N3 port untouched: the UPGW is a
+ * bump in the wire and nothing goes up its kernel stack.
+ */
+
+#include <linux/types.h>
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/ip.h>
+#include <linux/ipv6.h>
+#include <linux/in.h>
+#include <linux/udp.h>
+#include <linux/pkt_cls.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+
+#include "lib/upgw.h"
+#include "lib/csum.h"
+
+char _license[] SEC("license") = "Dual BSD/GPL";
+
+/* ---- maps -------------------------------------------------------------------------------- */
+
+/* ruleset holds the active rule-set generation in slot 0: an LPM trie from inner destination
+ * prefix to candidates. The control plane builds a new generation aside and swaps it in with
+ * one update, so a packet sees either the old or the new set, never a mix. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__array(values, struct {
+		__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+		__uint(max_entries, UPGW_MAX_PREFIXES);
+		__uint(map_flags, BPF_F_NO_PREALLOC);
+		__type(key, struct upgw_lpm_key);
+		__type(value, struct upgw_cands);
+	});
+} ruleset SEC(".maps");
+
+/* Anchors that make clang emit full BTF for the types bpf2go exports with -type. */
+const struct upgw_lpm_key *unused_lpm_key __attribute__((unused));
+const struct upgw_cands *unused_cands __attribute__((unused));
+const struct upgw_meta *unused_meta __attribute__((unused));
+const enum upgw_stat *unused_stat __attribute__((unused));
+const enum upgw_action *unused_action __attribute__((unused));
+const enum upgw_field *unused_field __attribute__((unused));
+
+/* tx_ports maps output slots to interfaces for XDP redirects. */
+struct {
+	__uint(type, BPF_MAP_TYPE_DEVMAP);
+	__uint(max_entries, UPGW_MAX_TARGETS);
+	__type(key, __u32);
+	__type(value, __u32);
+} tx_ports SEC(".maps");
+
+/* targets describes each output slot (MACs, GTP-U endpoint). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, UPGW_MAX_TARGETS);
+	__type(key, __u32);
+	__type(value, struct upgw_target);
+} targets SEC(".maps");
+
+/* sessions maps a UE address to its learned downlink tunnel. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, UPGW_MAX_SESSIONS);
+	__type(key, struct upgw_addr);
+	__type(value, struct upgw_session);
+} sessions SEC(".maps");
+
+/* path_stats counts packets per path (enum upgw_stat). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, UPGW_STAT_MAX);
+	__type(key, __u32);
+	__type(value, struct upgw_counter);
+} path_stats SEC(".maps");
+
+/* rule_stats counts packets per rule slot. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, UPGW_MAX_RULES);
+	__type(key, __u32);
+	__type(value, struct upgw_counter);
+} rule_stats SEC(".maps");
+
+/* config holds the N3 port ifindexes (slot 0). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct upgw_config);
+} config SEC(".maps");
+
+#define SCRATCH_LEN 256
+struct scratch {
+	__u8 b[SCRATCH_LEN];
+};
+
+/* csum_scratch is a per-CPU buffer for the IPv6 outer UDP checksum. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct scratch);
+} csum_scratch SEC(".maps");
+
+/* ---- helpers ----------------------------------------------------------------------------- */
+
+static __always_inline void count(__u32 idx, __u64 bytes)
+{
+	struct upgw_counter *c = bpf_map_lookup_elem(&path_stats, &idx);
+	if (c) {
+		c->packets++;
+		c->bytes += bytes;
+	}
+}
+
+static __always_inline void count_rule(__u32 slot, __u64 bytes)
+{
+	struct upgw_counter *c = bpf_map_lookup_elem(&rule_stats, &slot);
+	if (c) {
+		c->packets++;
+		c->bytes += bytes;
+	}
+}
+
+static __always_inline int addr_eq(const struct upgw_addr *a, const struct upgw_addr *b)
+{
+	return ((a->w[0] ^ b->w[0]) | (a->w[1] ^ b->w[1]) | (a->w[2] ^ b->w[2]) |
+		(a->w[3] ^ b->w[3])) == 0;
+}
+
+static __always_inline int prefix_ok(const struct upgw_prefix *p, const struct upgw_addr *a)
+{
+	return (((a->w[0] & p->mask.w[0]) ^ p->addr.w[0]) | ((a->w[1] & p->mask.w[1]) ^ p->addr.w[1]) |
+		((a->w[2] & p->mask.w[2]) ^ p->addr.w[2]) | ((a->w[3] & p->mask.w[3]) ^ p->addr.w[3])) == 0;
+}
+
+static __always_inline void addr_v4(struct upgw_addr *a, __u32 v4)
+{
+	a->w[0] = 0;
+	a->w[1] = 0;
+	a->w[2] = bpf_htonl(0xffff);
+	a->w[3] = v4;
+}
+
+static __always_inline void addr_v6(struct upgw_addr *a, const struct in6_addr *v6)
+{
+	a->w[0] = v6->in6_u.u6_addr32[0];
+	a->w[1] = v6->in6_u.u6_addr32[1];
+	a->w[2] = v6->in6_u.u6_addr32[2];
+	a->w[3] = v6->in6_u.u6_addr32[3];
+}
+
+/* ---- parsing ----------------------------------------------------------------------------- */
+
+enum parse_res {
+	P_GPDU = 0,
+	P_NON_GTP,
+	P_FRAG,
+	P_GTP_OTHER,
+	P_MALFORMED,
+};
+
+#define GTP_TYPE_GPDU 255
+#define GTP_EXT_PSC 0x85
+#define GTP_FLAG_E 0x04
+#define GTP_FLAG_S 0x02
+#define GTP_FLAG_PN 0x01
+
+/* Offsets are masked to this bound so the verifier can follow variable-length headers. */
+#define OFF_MASK 0x3ff
+
+/* pkt is what the parser extracts from one N3 packet. */
+struct pkt {
+	__u32 l3;    /* outer L3 offset */
+	__u32 inner; /* inner L3 offset */
+	__u32 teid;  /* host order */
+	__u16 tsport, tdport;
+	__u16 sport, dport;
+	__u8 ofam, ifam;
+	__u8 proto, tos;
+	__u8 qfi, has_qfi;
+	__u8 l4ok; /* inner ports are valid (TCP/UDP/SCTP, first fragment) */
+	struct upgw_addr osrc, odst, isrc, idst;
+};
+
+static __always_inline int l4_ports(void *data, void *data_end, __u32 off, struct pkt *p)
+{
+	if (p->proto != IPPROTO_TCP && p->proto != IPPROTO_UDP && p->proto != IPPROTO_SCTP)
+		return 0;
+	off &= OFF_MASK;
+	__u16 *ports = data + off;
+	if ((void *)(ports + 2) > data_end)
+		return -1;
+	p->sport = bpf_ntohs(ports[0]);
+	p->dport = bpf_ntohs(ports[1]);
+	p->l4ok = 1;
+	return 0;
+}
+
+static __always_inline int parse_inner(void *data, void *data_end, struct pkt *p)
+{
+	__u32 off = p->inner & OFF_MASK;
+	__u8 *b = data + off;
+	if ((void *)(b + 1) > data_end)
+		return P_MALFORMED;
+	__u8 ver = b[0] >> 4;
+	if (ver == 4) {
+		struct iphdr *ip = (void *)b;
+		if ((void *)(ip + 1) > data_end || ip->ihl < 5)
+			return P_MALFORMED;
+		p->ifam = 4;
+		p->proto = ip->protocol;
+		p->tos = ip->tos;
+		addr_v4(&p->isrc, ip->saddr);
+		addr_v4(&p->idst, ip->daddr);
+		if (ip->frag_off & bpf_htons(0x1fff))
+			return P_GPDU; /* non-first fragment: no ports */
+		if (l4_ports(data, data_end, off + ip->ihl * 4, p) < 0)
+			return P_MALFORMED;
+		return P_GPDU;
+	}
+	if (ver == 6) {
+		struct ipv6hdr *ip6 = (void *)b;
+		if ((void *)(ip6 + 1) > data_end)
+			return P_MALFORMED;
+		p->ifam = 6;
+		p->tos = (b[0] << 4) | (b[1] >> 4);
+		addr_v6(&p->isrc, &ip6->saddr);
+		addr_v6(&p->idst, &ip6->daddr);
+		__u8 nh = ip6->nexthdr;
+		off += sizeof(*ip6);
+		/* Bounded walk of IPv6 extension headers to find the L4 protocol. */
+#pragma unroll
+		for (int i = 0; i < 3; i++) {
+			if (nh != 0 && nh != 43 && nh != 60 && nh != 44)
+				break;
+			off &= OFF_MASK;
+			__u8 *e = data + off;
+			if ((void *)(e + 8) > data_end)
+				return P_MALFORMED;
+			if (nh == 44) {
+				/* fragment header: offset in bytes 2-3, upper 13 bits */
+				__u16 fo = ((__u16)e[2] << 8 | e[3]) & 0xfff8;
+				nh = e[0];
+				off += 8;
+				if (fo) {
+					p->proto = nh;
+					return P_GPDU;
+				}
+				continue;
+			}
+			nh = e[0];
+			off += ((__u32)e[1] + 1) * 8;
+		}
+		p->proto = nh;
+		if (l4_ports(data, data_end, off, p) < 0)
+			return P_MALFORMED;
+		return P_GPDU;
+	}
+	return P_MALFORMED;
+}
+
+/* parse_n3 parses Ethernet (+2 VLAN tags), the outer IPv4/IPv6 + UDP, the GTP-U header with
+ * its optional fields and a bounded walk of extension headers, then the inner IP header. */
+static __always_inline int parse_n3(void *data, void *data_end, struct pkt *p)
+{
+	struct ethhdr *eth = data;
+	if ((void *)(eth + 1) > data_end)
+		return P_NON_GTP;
+	__u16 proto = eth->h_proto;
+	__u32 off = sizeof(*eth);
+#pragma unroll
+	for (int i = 0; i < 2; i++) {
+		if (proto != bpf_htons(ETH_P_8021Q) && proto != bpf_htons(ETH_P_8021AD))
+			break;
+		__u16 *vh = data + off;
+		if ((void *)(vh + 2) > data_end)
+			return P_NON_GTP;
+		proto = vh[1];
+		off += 4;
+	}
+	p->l3 = off;
+
+	__u32 udp_off;
+	if (proto == bpf_htons(ETH_P_IP)) {
+		struct iphdr *ip = data + off;
+		if ((void *)(ip + 1) > data_end || ip->ihl < 5)
+			return P_NON_GTP;
+		if (ip->frag_off & bpf_htons(0x3fff))
+			return ip->protocol == IPPROTO_UDP ? P_FRAG : P_NON_GTP;
+		if (ip->protocol != IPPROTO_UDP)
+			return P_NON_GTP;
+		p->ofam = 4;
+		addr_v4(&p->osrc, ip->saddr);
+		addr_v4(&p->odst, ip->daddr);
+		udp_off = off + ip->ihl * 4;
+	} else if (proto == bpf_htons(ETH_P_IPV6)) {
+		struct ipv6hdr *ip6 = data + off;
+		if ((void *)(ip6 + 1) > data_end)
+			return P_NON_GTP;
+		if (ip6->nexthdr == 44)
+			return P_FRAG;
+		if (ip6->nexthdr != IPPROTO_UDP)
+			return P_NON_GTP;
+		p->ofam = 6;
+		addr_v6(&p->osrc, &ip6->saddr);
+		addr_v6(&p->odst, &ip6->daddr);
+		udp_off = off + sizeof(*ip6);
+	} else {
+		return P_NON_GTP;
+	}
+
+	udp_off &= OFF_MASK;
+	struct udphdr *udp = data + udp_off;
+	if ((void *)(udp + 1) > data_end)
+		return P_NON_GTP;
+	if (udp->dest != bpf_htons(UPGW_GTPU_PORT))
+		return P_NON_GTP;
+	p->tsport = bpf_ntohs(udp->source);
+	p->tdport = UPGW_GTPU_PORT;
+
+	__u32 goff = (udp_off + sizeof(*udp)) & OFF_MASK;
+	__u8 *g = data + goff;
+	if ((void *)(g + 8) > data_end)
+		return P_MALFORMED;
+	__u8 flags = g[0];
+	/* Version 1, protocol type GTP (not GTP'). */
+	if ((flags & 0xf0) != 0x30)
+		return P_GTP_OTHER;
+	if (g[1] != GTP_TYPE_GPDU)
+		return P_GTP_OTHER;
+	__u16 glen = ((__u16)g[2] << 8) | g[3];
+	if ((__u32)glen + 8 + sizeof(*udp) != bpf_ntohs(udp->len))
+		return P_MALFORMED;
+	p->teid = ((__u32)g[4] << 24) | ((__u32)g[5] << 16) | ((__u32)g[6] << 8) | g[7];
+
+	__u32 hoff = goff + 8;
+	if (flags & (GTP_FLAG_E | GTP_FLAG_S | GTP_FLAG_PN)) {
+		if ((void *)(g + 12) > data_end)
+			return P_MALFORMED;
+		__u8 next = (flags & GTP_FLAG_E) ? g[11] : 0;
+		hoff += 4;
+		/* Bounded walk of extension headers: each is len*4 bytes, its last byte is the
+		 * type of the next one. The PDU Session Container carries the QFI. */
+#pragma unroll
+		for (int i = 0; i < UPGW_MAX_EXT; i++) {
+			if (!next)
+				break;
+			hoff &= OFF_MASK;
+			__u8 *e = data + hoff;
+			if ((void *)(e + 4) > data_end)
+				return P_MALFORMED;
+			__u32 elen = (__u32)e[0] * 4;
+			if (elen == 0 || elen > 64)
+				return P_MALFORMED;
+			if (next == GTP_EXT_PSC) {
+				p->qfi = e[2] & 0x3f;
+				p->has_qfi = 1;
+			}
+			/* Masked index: stops clang folding the check into an off=-1 access. */
+			__u32 last = (hoff + elen - 1) & OFF_MASK;
+			__u8 *l = data + last;
+			if ((void *)(l + 1) > data_end)
+				return P_MALFORMED;
+			next = *l;
+			hoff += elen;
+		}
+		if (next)
+			return P_MALFORMED;
+	}
+	if (hoff - goff - 8 > glen)
+		return P_MALFORMED;
+	p->inner = hoff & OFF_MASK;
+	return parse_inner(data, data_end, p);
+}
+
+/* ---- classification ---------------------------------------------------------------------- */
+
+static __always_inline int in_range(__u16 v, __u16 lo, __u16 hi)
+{
+	return v >= lo && v <= hi;
+}
+
+static __always_inline int match_one(const struct upgw_match *m, const struct pkt *p)
+{
+	__u32 f = m->fields;
+	if (!f)
+		return 1;
+	if ((f & UPGW_F_SRC) && !prefix_ok(&m->src, &p->isrc))
+		return 0;
+	if ((f & UPGW_F_PROTO) && m->proto != p->proto)
+		return 0;
+	if (f & (UPGW_F_SPORT | UPGW_F_DPORT)) {
+		if (!p->l4ok)
+			return 0;
+		if ((f & UPGW_F_SPORT) && !in_range(p->sport, m->sport_lo, m->sport_hi))
+			return 0;
+		if ((f & UPGW_F_DPORT) && !in_range(p->dport, m->dport_lo, m->dport_hi))
+			return 0;
+	}
+	if ((f & UPGW_F_TUN_SRC) && !prefix_ok(&m->tun_src, &p->osrc))
+		return 0;
+	if ((f & UPGW_F_TUN_DST) && !prefix_ok(&m->tun_dst, &p->odst))
+		return 0;
+	if ((f & UPGW_F_TUN_SPORT) && !in_range(p->tsport, m->tsport_lo, m->tsport_hi))
+		return 0;
+	if ((f & UPGW_F_TUN_DPORT) && !in_range(p->tdport, m->tdport_lo, m->tdport_hi))
+		return 0;
+	if ((f & UPGW_F_TEID) && m->teid != p->teid)
+		return 0;
+	if ((f & UPGW_F_QFI) && (!p->has_qfi || m->qfi != p->qfi))
+		return 0;
+	if (f & (UPGW_F_DSCP | UPGW_F_TC)) {
+		/* MEC 011: dSCP matches IPv4 packets, tC matches IPv6 packets. */
+		if (p->ifam == 4 && (!(f & UPGW_F_DSCP) || (p->tos >> 2) != m->dscp))
+			return 0;
+		if (p->ifam == 6 && (!(f & UPGW_F_TC) || p->tos != m->tc))
+			return 0;
+	}
+	return 1;
+}
+
+/* classify returns the first (highest-priority) candidate matching the packet, or NULL. */
+static __always_inline const struct upgw_match *classify(const struct pkt *p)
+{
+	__u32 zero = 0;
+	void *gen = bpf_map_lookup_elem(&ruleset, &zero);
+	if (!gen)
+		return NULL;
+	struct upgw_lpm_key key = {.prefixlen = 128, .addr = p->idst};
+	struct upgw_cands *c = bpf_map_lookup_elem(gen, &key);
+	if (!c)
+		return NULL;
+	__u32 n = c->n;
+#pragma clang loop unroll(disable)
+	for (__u32 i = 0; i < UPGW_MAX_CANDS; i++) {
+		if (i >= n)
+			break;
+		if (match_one(&c->m[i], p))
+			return &c->m[i];
+	}
+	return NULL;
+}
+
+/* ---- actions ----------------------------------------------------------------------------- */
+
+static __always_inline int redirect_slot(__u32 slot)
+{
+	/* A missing slot falls back to XDP_PASS rather than dropping. */
+	return bpf_redirect_map(&tx_ports, slot, XDP_PASS);
+}
+
+static __always_inline void write_eth(void *eth, const __u8 *dmac, const __u8 *smac, __u16 proto)
+{
+	struct ethhdr *e = eth;
+	__builtin_memcpy(e->h_dest, dmac, ETH_ALEN);
+	__builtin_memcpy(e->h_source, smac, ETH_ALEN);
+	e->h_proto = proto;
+}
+
+/* decap strips everything between the MAC header and the inner IP header and writes a new
+ * Ethernet header toward the target. The inner packet is untouched, so its checksums stay. */
+static __always_inline int decap(struct xdp_md *ctx, const struct pkt *p, const struct upgw_target *t)
+{
+	__u8 dmac[ETH_ALEN], smac[ETH_ALEN];
+	__builtin_memcpy(dmac, t->dmac, ETH_ALEN);
+	__builtin_memcpy(smac, t->smac, ETH_ALEN);
+	if (bpf_xdp_adjust_head(ctx, (int)p->inner - (int)sizeof(struct ethhdr)))
+		return -1;
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	if (data + sizeof(struct ethhdr) > data_end)
+		return -1;
+	write_eth(data, dmac, smac, p->ifam == 4 ? bpf_htons(ETH_P_IP) : bpf_htons(ETH_P_IPV6));
+	return 0;
+}
+
+/* rewrite_encap points the outer header at a local GTP-U endpoint: new outer destination
+ * (same family), optionally a new TEID, new MACs; checksums updated incrementally. */
+static __always_inline int rewrite_encap(void *data, void *data_end, const struct pkt *p,
+					 const struct upgw_target *t)
+{
+	if (t->family != p->ofam)
+		return -1;
+	__u32 l3 = p->l3 & OFF_MASK;
+	__u16 *ucsum;
+	__u8 *teidp;
+	if (p->ofam == 4) {
+		struct iphdr *ip = data + l3;
+		if ((void *)(ip + 1) > data_end)
+			return -1;
+		__u32 udp_off = (l3 + ip->ihl * 4) & OFF_MASK;
+		struct udphdr *udp = data + udp_off;
+		if ((void *)(udp + 1) > data_end)
+			return -1;
+		__u8 *g = (void *)(udp + 1);
+		if ((void *)(g + 8) > data_end)
+			return -1;
+		__u32 old = ip->daddr, nw = t->tun_dst.w[3];
+		csum_replace4(&ip->check, old, nw);
+		udp_csum_replace4(&udp->check, old, nw, 0);
+		ip->daddr = nw;
+		ucsum = &udp->check;
+		teidp = g + 4;
+		if (t->set_teid) {
+			__u32 ot = *(__u32 *)teidp, nt = bpf_htonl(t->teid);
+			udp_csum_replace4(ucsum, ot, nt, 0);
+			*(__u32 *)teidp = nt;
+		}
+	} else {
+		struct ipv6hdr *ip6 = data + l3;
+		if ((void *)(ip6 + 1) > data_end)
+			return -1;
+		struct udphdr *udp = (void *)(ip6 + 1);
+		if ((void *)(udp + 1) > data_end)
+			return -1;
+		__u8 *g = (void *)(udp + 1);
+		if ((void *)(g + 8) > data_end)
+			return -1;
+#pragma unroll
+		for (int i = 0; i < 4; i++) {
+			__u32 old = ip6->daddr.in6_u.u6_addr32[i], nw = t->tun_dst.w[i];
+			udp_csum_replace4(&udp->check, old, nw, 1);
+			ip6->daddr.in6_u.u6_addr32[i] = nw;
+		}
+		teidp = g + 4;
+		if (t->set_teid) {
+			__u32 ot = *(__u32 *)teidp, nt = bpf_htonl(t->teid);
+			udp_csum_replace4(&udp->check, ot, nt, 1);
+			*(__u32 *)teidp = nt;
+		}
+	}
+	struct ethhdr *eth = data;
+	if ((void *)(eth + 1) > data_end)
+		return -1;
+	__builtin_memcpy(eth->h_dest, t->dmac, ETH_ALEN);
+	__builtin_memcpy(eth->h_source, t->smac, ETH_ALEN);
+	return 0;
+}
+
+/* ---- uplink (gNB-side port) -------------------------------------------------------------- */
+
+static __always_inline int handle_uplink(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	__u64 bytes = data_end - data;
+	struct pkt p = {};
+
+	int r = parse_n3(data, data_end, &p);
+	switch (r) {
+	case P_GPDU:
+		break;
+	case P_FRAG:
+		count(UPGW_STAT_FRAG, bytes);
+		return redirect_slot(UPGW_SLOT_UPF);
+	case P_GTP_OTHER:
+		count(UPGW_STAT_GTP_OTHER, bytes);
+		return redirect_slot(UPGW_SLOT_UPF);
+	case P_MALFORMED:
+		count(UPGW_STAT_MALFORMED, bytes);
+		return redirect_slot(UPGW_SLOT_UPF);
+	default:
+		count(UPGW_STAT_NON_GTP, bytes);
+		return redirect_slot(UPGW_SLOT_UPF);
+	}
+
+	const struct upgw_match *m = classify(&p);
+	if (!m) {
+		count(UPGW_STAT_UL_PASS, bytes);
+		return redirect_slot(UPGW_SLOT_UPF);
+	}
+	__u32 action = m->action, tslot = m->target;
+	count_rule(m->rule_slot, bytes);
+
+	switch (action) {
+	case UPGW_ACT_DROP:
+		count(UPGW_STAT_UL_DROP, bytes);
+		return XDP_DROP;
+	case UPGW_ACT_FWD_DECAP: {
+		struct upgw_target *t = bpf_map_lookup_elem(&targets, &tslot);
+		if (!t || t->kind != UPGW_TARGET_APP || decap(ctx, &p, t) < 0)
+			break;
+		count(UPGW_STAT_UL_DECAP, bytes);
+		return redirect_slot(tslot);
+	}
+	case UPGW_ACT_FWD_ENCAP: {
+		struct upgw_target *t = bpf_map_lookup_elem(&targets, &tslot);
+		if (!t || t->kind != UPGW_TARGET_GTPU || rewrite_encap(data, data_end, &p, t) < 0)
+			break;
+		count(UPGW_STAT_UL_ENCAP, bytes);
+		return redirect_slot(tslot);
+	}
+	case UPGW_ACT_DUP_DECAP:
+	case UPGW_ACT_DUP_ENCAP: {
+		/* XDP cannot clone: leave the verdict in the metadata for upgw_n3_tc. */
+		__u32 rule_slot = m->rule_slot;
+		__u16 hdrlen = p.inner - p.l3;
+		if (bpf_xdp_adjust_meta(ctx, -(int)sizeof(struct upgw_meta)))
+			break;
+		struct upgw_meta *md = (void *)(long)ctx->data_meta;
+		if ((void *)(md + 1) > (void *)(long)ctx->data)
+			break;
+		md->magic = UPGW_META_MAGIC;
+		md->action = action;
+		md->target = tslot;
+		md->hdrlen = hdrlen;
+		md->rule_slot = rule_slot;
+		md->pad = 0;
+		count(UPGW_STAT_UL_DUP, bytes);
+		return XDP_PASS;
+	}
+	case UPGW_ACT_PASSTHROUGH:
+	default:
+		count(UPGW_STAT_UL_PASS_RULE, bytes);
+		return redirect_slot(UPGW_SLOT_UPF);
+	}
+	/* The action could not be carried out: never lose the packet, pass it on. A failed
+	 * decap leaves the frame unchanged (adjust_head fails before moving anything). */
+	count(UPGW_STAT_ERR, bytes);
+	return redirect_slot(UPGW_SLOT_UPF);
+}
+
+SEC("xdp")
+int upgw_ul(struct xdp_md *ctx)
+{
+	return handle_uplink(ctx);
+}
+
+/* ---- downlink (UPF-side port) ------------------------------------------------------------ */
+
+static __always_inline int mac_eq(const __u8 *a, const __u8 *b)
+{
+	return ((a[0] ^ b[0]) | (a[1] ^ b[1]) | (a[2] ^ b[2]) | (a[3] ^ b[3]) | (a[4] ^ b[4]) |
+		(a[5] ^ b[5])) == 0;
+}
+
+static __always_inline void learn(void *data, const struct pkt *p)
+{
+	struct ethhdr *eth = data;
+	struct upgw_session *s = bpf_map_lookup_elem(&sessions, &p->idst);
+	if (s && s->teid == p->teid && s->qfi == p->qfi && s->sport == p->tsport &&
+	    addr_eq(&s->gnb, &p->odst) && addr_eq(&s->upf, &p->osrc) &&
+	    mac_eq(s->gnb_mac, eth->h_dest) && mac_eq(s->upf_mac, eth->h_source))
+		return;
+	/* New UE, or a handover: a new DL TEID, gNB or QFI replaces the old one. */
+	struct upgw_session ns = {
+		.gnb = p->odst,
+		.upf = p->osrc,
+		.teid = p->teid,
+		.qfi = p->qfi,
+		.family = p->ofam,
+		.sport = p->tsport,
+		.updated_ns = bpf_ktime_get_ns(),
+		.learned = s ? s->learned + 1 : 1,
+	};
+	__builtin_memcpy(ns.gnb_mac, eth->h_dest, ETH_ALEN);
+	__builtin_memcpy(ns.upf_mac, eth->h_source, ETH_ALEN);
+	bpf_map_update_elem(&sessions, &p->idst, &ns, BPF_ANY);
+	count(UPGW_STAT_DL_LEARN, 0);
+}
+
+static __always_inline int handle_downlink(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	__u64 bytes = data_end - data;
+	struct pkt p = {};
+
+	switch (parse_n3(data, data_end, &p)) {
+	case P_GPDU:
+		learn(data, &p);
+		count(UPGW_STAT_DL_PASS, bytes);
+		break;
+	case P_FRAG:
+		count(UPGW_STAT_FRAG, bytes);
+		break;
+	case P_GTP_OTHER:
+		/* End markers pass through: the gNB needs them to finish a handover. */
+		count(UPGW_STAT_GTP_OTHER, bytes);
+		break;
+	case P_MALFORMED:
+		count(UPGW_STAT_MALFORMED, bytes);
+		break;
+	default:
+		count(UPGW_STAT_NON_GTP, bytes);
+	}
+	return redirect_slot(UPGW_SLOT_GNB);
+}
+
+SEC("xdp")
+int upgw_dl(struct xdp_md *ctx)
+{
+	return handle_downlink(ctx);
+}
+
+SEC("xdp")
+int upgw_pass(struct xdp_md *ctx)
+{
+	return XDP_PASS;
+}
+
+/* ---- return path (TC on app-facing ports) ------------------------------------------------ */
+
+struct encap4 {
+	struct ethhdr eth;
+	struct iphdr ip;
+	struct udphdr udp;
+	__u8 gtp[16];
+} __attribute__((packed));
+
+struct encap6 {
+	struct ethhdr eth;
+	struct ipv6hdr ip;
+	struct udphdr udp;
+	__u8 gtp[16];
+} __attribute__((packed));
+
+/* gtp_hdr writes a G-PDU header with the optional fields and one DL PDU Session Container
+ * (TS 38.415: PDU type 0, QFI) so that the gNB maps the reply to the right QoS flow. */
+static __always_inline void gtp_hdr(__u8 *g, __u32 teid, __u8 qfi, __u16 inner_len)
+{
+	__u16 glen = inner_len + 8;
+	g[0] = 0x34; /* version 1, PT=1, E=1 */
+	g[1] = GTP_TYPE_GPDU;
+	g[2] = glen >> 8;
+	g[3] = glen & 0xff;
+	g[4] = teid >> 24;
+	g[5] = teid >> 16;
+	g[6] = teid >> 8;
+	g[7] = teid;
+	g[8] = 0; /* sequence number */
+	g[9] = 0;
+	g[10] = 0; /* N-PDU number */
+	g[11] = GTP_EXT_PSC;
+	g[12] = 1;      /* length in 4-byte units */
+	g[13] = 0x00;   /* PDU type 0: DL PDU SESSION INFORMATION */
+	g[14] = qfi & 0x3f;
+	g[15] = 0;      /* no next extension header */
+}
+
+/* udp6_csum computes the outer UDP checksum over IPv6 (mandatory there, RFC 8200) from
+ * the packet bytes starting at the UDP header. */
+static __always_inline int udp6_csum(struct __sk_buff *skb, __u32 udp_off, const struct encap6 *h,
+				     __u16 udp_len)
+{
+	__u32 zero = 0;
+	struct scratch *sc = bpf_map_lookup_elem(&csum_scratch, &zero);
+	if (!sc)
+		return -1;
+	struct {
+		struct in6_addr s, d;
+		__u32 len;
+		__u32 nh;
+	} ph = {.s = h->ip.saddr, .d = h->ip.daddr, .len = bpf_htonl(udp_len), .nh = bpf_htonl(IPPROTO_UDP)};
+	__s64 sum = bpf_csum_diff(NULL, 0, (void *)&ph, sizeof(ph), 0);
+	if (sum < 0)
+		return -1;
+	__u32 done = 0;
+#pragma clang loop unroll(disable)
+	for (int i = 0; i < 8; i++) {
+		if (done >= udp_len)
+			break;
+		__u32 rem = udp_len - done;
+		if (rem >= SCRATCH_LEN) {
+			if (bpf_skb_load_bytes(skb, udp_off + done, sc->b, SCRATCH_LEN))
+				return -1;
+			sum = bpf_csum_diff(NULL, 0, (void *)sc->b, SCRATCH_LEN, (__u32)sum);
+			if (sum < 0)
+				return -1;
+			done += SCRATCH_LEN;
+			continue;
+		}
+		/* Tail: zero its last word first so the padding adds nothing. */
+		/* The asm keeps the mask: clang knows rem < 256 and would drop it, but the
+		 * verifier tracks a different register and needs the bound. */
+		__u64 r64 = rem - 1;
+		asm volatile("%0 &= 0xff" : "+r"(r64));
+		rem = r64 + 1; /* 1..256 */
+		__u32 w = rem & (SCRATCH_LEN - 4);
+		*(__u32 *)(sc->b + w) = 0;
+		if (bpf_skb_load_bytes(skb, udp_off + done, sc->b, rem))
+			return -1;
+		__u32 rn = ((rem + 3) & ~3u) & (2 * SCRATCH_LEN - 4);
+		if (rn > SCRATCH_LEN)
+			return -1;
+		sum = bpf_csum_diff(NULL, 0, (void *)sc->b, rn, (__u32)sum);
+		if (sum < 0)
+			return -1;
+		done += rem;
+	}
+	if (done < udp_len)
+		return -1;
+	__u16 c = csum_fold((__u32)sum);
+	if (c == 0)
+		c = 0xffff;
+	return bpf_skb_store_bytes(skb, udp_off + offsetof(struct udphdr, check), &c, sizeof(c), 0);
+}
+
+static __always_inline int handle_app(struct __sk_buff *skb)
+{
+	void *data = (void *)(long)skb->data;
+	void *data_end = (void *)(long)skb->data_end;
+	struct ethhdr *eth = data;
+	if ((void *)(eth + 1) > data_end)
+		return TC_ACT_OK;
+	struct upgw_addr ue;
+	if (eth->h_proto == bpf_htons(ETH_P_IP)) {
+		struct iphdr *ip = (void *)(eth + 1);
+		if ((void *)(ip + 1) > data_end)
+			return TC_ACT_OK;
+		addr_v4(&ue, ip->daddr);
+	} else if (eth->h_proto == bpf_htons(ETH_P_IPV6)) {
+		struct ipv6hdr *ip6 = (void *)(eth + 1);
+		if ((void *)(ip6 + 1) > data_end)
+			return TC_ACT_OK;
+		addr_v6(&ue, &ip6->daddr);
+	} else {
+		return TC_ACT_OK; /* ARP and friends: the UPGW's own stack answers */
+	}
+	__u64 bytes = skb->len;
+	struct upgw_session *sp = bpf_map_lookup_elem(&sessions, &ue);
+	if (!sp) {
+		count(UPGW_STAT_DL_MISS, bytes);
+		return TC_ACT_OK;
+	}
+	struct upgw_session s = *sp;
+	__u32 zero = 0;
+	struct upgw_config *cfg = bpf_map_lookup_elem(&config, &zero);
+	if (!cfg || !cfg->gnb_ifindex) {
+		count(UPGW_STAT_ERR, bytes);
+		return TC_ACT_SHOT;
+	}
+	if (skb->gso_segs > 1) {
+		/* GSO would copy the GTP-U length into every segment unchanged. */
+		count(UPGW_STAT_GSO, bytes);
+		return TC_ACT_SHOT;
+	}
+	__u16 inner_len = skb->len - sizeof(struct ethhdr);
+
+	if (s.family == 4) {
+		struct encap4 h = {};
+		__builtin_memcpy(h.eth.h_dest, s.gnb_mac, ETH_ALEN);
+		__builtin_memcpy(h.eth.h_source, s.upf_mac, ETH_ALEN);
+		h.eth.h_proto = bpf_htons(ETH_P_IP);
+		h.ip.version = 4;
+		h.ip.ihl = 5;
+		h.ip.tot_len = bpf_htons(sizeof(h) - sizeof(h.eth) + inner_len);
+		h.ip.ttl = 64;
+		h.ip.protocol = IPPROTO_UDP;
+		h.ip.saddr = s.upf.w[3];
+		h.ip.daddr = s.gnb.w[3];
+		h.ip.check = ipv4_csum(&h.ip);
+		h.udp.source = bpf_htons(s.sport);
+		h.udp.dest = bpf_htons(UPGW_GTPU_PORT);
+		h.udp.len = bpf_htons(sizeof(h.udp) + sizeof(h.gtp) + inner_len);
+		h.udp.check = 0; /* legal over IPv4 (RFC 768), as every GTP-U stack does */
+		gtp_hdr(h.gtp, s.teid, s.qfi, inner_len);
+		if (bpf_skb_adjust_room(skb, sizeof(h) - sizeof(h.eth), BPF_ADJ_ROOM_MAC,
+					BPF_F_ADJ_ROOM_ENCAP_L3_IPV4 | BPF_F_ADJ_ROOM_ENCAP_L4_UDP)) {
+			count(UPGW_STAT_ERR, bytes);
+			return TC_ACT_SHOT;
+		}
+		if (bpf_skb_store_bytes(skb, 0, &h, sizeof(h), 0)) {
+			count(UPGW_STAT_ERR, bytes);
+			return TC_ACT_SHOT;
+		}
+	} else {
+		struct encap6 h = {};
+		__builtin_memcpy(h.eth.h_dest, s.gnb_mac, ETH_ALEN);
+		__builtin_memcpy(h.eth.h_source, s.upf_mac, ETH_ALEN);
+		h.eth.h_proto = bpf_htons(ETH_P_IPV6);
+		h.ip.version = 6;
+		__u16 ulen = sizeof(h.udp) + sizeof(h.gtp) + inner_len;
+		h.ip.payload_len = bpf_htons(ulen);
+		h.ip.nexthdr = IPPROTO_UDP;
+		h.ip.hop_limit = 64;
+		__builtin_memcpy(&h.ip.saddr, &s.upf, 16);
+		__builtin_memcpy(&h.ip.daddr, &s.gnb, 16);
+		h.udp.source = bpf_htons(s.sport);
+		h.udp.dest = bpf_htons(UPGW_GTPU_PORT);
+		h.udp.len = bpf_htons(ulen);
+		gtp_hdr(h.gtp, s.teid, s.qfi, inner_len);
+		if (bpf_skb_adjust_room(skb, sizeof(h) - sizeof(h.eth), BPF_ADJ_ROOM_MAC,
+					BPF_F_ADJ_ROOM_ENCAP_L3_IPV6 | BPF_F_ADJ_ROOM_ENCAP_L4_UDP)) {
+			count(UPGW_STAT_ERR, bytes);
+			return TC_ACT_SHOT;
+		}
+		if (bpf_skb_store_bytes(skb, 0, &h, sizeof(h), 0) ||
+		    udp6_csum(skb, offsetof(struct encap6, udp), &h, ulen)) {
+			count(UPGW_STAT_ERR, bytes);
+			return TC_ACT_SHOT;
+		}
+	}
+	count(UPGW_STAT_DL_ENCAP, bytes);
+	return bpf_redirect(cfg->gnb_ifindex, 0);
+}
+
+SEC("tc")
+int upgw_app(struct __sk_buff *skb)
+{
+	return handle_app(skb);
+}
+
+/* ---- DUPLICATE_* (TC on N3 ports, after upgw_ul left its verdict in the metadata) -------- */
+
+static __always_inline int handle_dup(struct __sk_buff *skb)
+{
+	void *data = (void *)(long)skb->data;
+	struct upgw_meta *md = (void *)(long)skb->data_meta;
+	if ((void *)(md + 1) > data || md->magic != UPGW_META_MAGIC)
+		return TC_ACT_OK;
+	__u32 action = md->action, tslot = md->target, hdrlen = md->hdrlen;
+	__u64 bytes = skb->len;
+	__u32 zero = 0;
+	struct upgw_config *cfg = bpf_map_lookup_elem(&config, &zero);
+	struct upgw_target *tp = bpf_map_lookup_elem(&targets, &tslot);
+	if (!cfg || !tp) {
+		count(UPGW_STAT_ERR, bytes);
+		return TC_ACT_SHOT;
+	}
+	struct upgw_target t = *tp;
+	__u32 peer = skb->ingress_ifindex == cfg->gnb_ifindex ? cfg->upf_ifindex : cfg->gnb_ifindex;
+
+	/* 1. The original goes on to the peer N3 port, unchanged. */
+	if (bpf_clone_redirect(skb, peer, 0)) {
+		count(UPGW_STAT_ERR, bytes);
+		return TC_ACT_SHOT;
+	}
+	/* 2. The copy loses its VLAN tag (app ports are untagged). */
+	if (skb->vlan_present)
+		bpf_skb_vlan_pop(skb);
+
+	if (action == UPGW_ACT_DUP_DECAP) {
+		/* 3a. Strip outer IP + UDP + GTP-U and readdress to the app. */
+		__u8 ver = 0;
+		if (bpf_skb_load_bytes(skb, sizeof(struct ethhdr) + hdrlen, &ver, 1))
+			goto err;
+		ver >>= 4;
+		if (hdrlen > 512 || bpf_skb_adjust_room(skb, -(__s32)hdrlen, BPF_ADJ_ROOM_MAC, 0))
+			goto err;
+		struct ethhdr eth;
+		__builtin_memcpy(eth.h_dest, t.dmac, ETH_ALEN);
+		__builtin_memcpy(eth.h_source, t.smac, ETH_ALEN);
+		eth.h_proto = ver == 6 ? bpf_htons(ETH_P_IPV6) : bpf_htons(ETH_P_IP);
+		if (bpf_skb_store_bytes(skb, 0, &eth, sizeof(eth), 0))
+			goto err;
+	} else {
+		/* 3b. Point the outer header at the local GTP-U endpoint. */
+		data = (void *)(long)skb->data;
+		void *data_end = (void *)(long)skb->data_end;
+		struct pkt p = {};
+		if (parse_n3(data, data_end, &p) != P_GPDU)
+			goto err;
+		if (rewrite_encap(data, data_end, &p, &t) < 0)
+			goto err;
+	}
+	count(UPGW_STAT_DUP_DONE, bytes);
+	return bpf_redirect(t.ifindex, 0);
+err:
+	count(UPGW_STAT_ERR, bytes);
+	return TC_ACT_SHOT;
+}
+
+SEC("tc")
+int upgw_n3_tc(struct __sk_buff *skb)
+{
+	return handle_dup(skb);
+}

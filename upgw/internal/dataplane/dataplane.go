@@ -1,0 +1,455 @@
+// Package dataplane loads the UPGW eBPF programs (upgw/bpf/upgw.c, compiled by bpf2go into
+// the committed upgw_bpfel.{go,o}), attaches them to the N3 and app ports and exposes the
+// maps through a typed API: output targets, atomic rule-set swaps, learned sessions and
+// per-CPU counters summed over CPUs.
+package dataplane
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+)
+
+// Types shared with the C programs. They are generated from BTF, never mirrored by hand.
+type (
+	// Addr is an IPv6 address or an IPv4-mapped IPv4 address, in network byte order.
+	Addr = upgwUpgwAddr
+	// Prefix is an address and mask; a zero mask matches any address.
+	Prefix = upgwUpgwPrefix
+	// Match is one compiled traffic-filter tuple.
+	Match = upgwUpgwMatch
+	// Cands is the priority-ordered candidate list stored behind one destination prefix.
+	Cands = upgwUpgwCands
+	// LPMKey keys a rule-set generation by inner destination prefix.
+	LPMKey = upgwUpgwLpmKey
+	// Target describes an output slot.
+	Target = upgwUpgwTarget
+	// Session is a UE's learned downlink tunnel.
+	Session = upgwUpgwSession
+	// Counter is a packets/bytes pair.
+	Counter = upgwUpgwCounter
+	// Meta is the XDP-to-TC metadata of DUPLICATE_* actions.
+	Meta = upgwUpgwMeta
+)
+
+// Actions, numbered like ETSI GS MEC 011 TrafficRule.action.
+const (
+	ActDrop        = uint8(upgwUpgwActionUPGW_ACT_DROP)
+	ActFwdDecap    = uint8(upgwUpgwActionUPGW_ACT_FWD_DECAP)
+	ActFwdEncap    = uint8(upgwUpgwActionUPGW_ACT_FWD_ENCAP)
+	ActPassthrough = uint8(upgwUpgwActionUPGW_ACT_PASSTHROUGH)
+	ActDupDecap    = uint8(upgwUpgwActionUPGW_ACT_DUP_DECAP)
+	ActDupEncap    = uint8(upgwUpgwActionUPGW_ACT_DUP_ENCAP)
+)
+
+// Match fields (Match.Fields bits).
+const (
+	FieldSrc      = uint32(upgwUpgwFieldUPGW_F_SRC)
+	FieldProto    = uint32(upgwUpgwFieldUPGW_F_PROTO)
+	FieldSport    = uint32(upgwUpgwFieldUPGW_F_SPORT)
+	FieldDport    = uint32(upgwUpgwFieldUPGW_F_DPORT)
+	FieldTunSrc   = uint32(upgwUpgwFieldUPGW_F_TUN_SRC)
+	FieldTunDst   = uint32(upgwUpgwFieldUPGW_F_TUN_DST)
+	FieldTunSport = uint32(upgwUpgwFieldUPGW_F_TUN_SPORT)
+	FieldTunDport = uint32(upgwUpgwFieldUPGW_F_TUN_DPORT)
+	FieldTEID     = uint32(upgwUpgwFieldUPGW_F_TEID)
+	FieldQFI      = uint32(upgwUpgwFieldUPGW_F_QFI)
+	FieldDSCP     = uint32(upgwUpgwFieldUPGW_F_DSCP)
+	FieldTC       = uint32(upgwUpgwFieldUPGW_F_TC)
+)
+
+// Target kinds (Target.Kind).
+const (
+	TargetN3   = 1
+	TargetApp  = 2
+	TargetGTPU = 3
+)
+
+// Output slots 0 and 1 are the N3 ports; apps and GTP-U endpoints use the rest.
+const (
+	SlotGNB      = 0
+	SlotUPF      = 1
+	FirstAppSlot = 2
+)
+
+// Limits of the data plane (see upgw/bpf/lib/upgw.h).
+const (
+	MaxCands    = len(Cands{}.M)
+	MaxRules    = 1024
+	MaxTargets  = 64
+	MaxPrefixes = 4096
+)
+
+// Stat indexes the per-path counters.
+type Stat uint32
+
+// Per-path counters.
+const (
+	StatULPass     = Stat(upgwUpgwStatUPGW_STAT_UL_PASS)
+	StatULDecap    = Stat(upgwUpgwStatUPGW_STAT_UL_DECAP)
+	StatULEncap    = Stat(upgwUpgwStatUPGW_STAT_UL_ENCAP)
+	StatULDrop     = Stat(upgwUpgwStatUPGW_STAT_UL_DROP)
+	StatULPassRule = Stat(upgwUpgwStatUPGW_STAT_UL_PASS_RULE)
+	StatULDup      = Stat(upgwUpgwStatUPGW_STAT_UL_DUP)
+	StatDLPass     = Stat(upgwUpgwStatUPGW_STAT_DL_PASS)
+	StatDLLearn    = Stat(upgwUpgwStatUPGW_STAT_DL_LEARN)
+	StatDLEncap    = Stat(upgwUpgwStatUPGW_STAT_DL_ENCAP)
+	StatDLMiss     = Stat(upgwUpgwStatUPGW_STAT_DL_MISS)
+	StatNonGTP     = Stat(upgwUpgwStatUPGW_STAT_NON_GTP)
+	StatGTPOther   = Stat(upgwUpgwStatUPGW_STAT_GTP_OTHER)
+	StatFrag       = Stat(upgwUpgwStatUPGW_STAT_FRAG)
+	StatMalformed  = Stat(upgwUpgwStatUPGW_STAT_MALFORMED)
+	StatDupDone    = Stat(upgwUpgwStatUPGW_STAT_DUP_DONE)
+	StatErr        = Stat(upgwUpgwStatUPGW_STAT_ERR)
+	StatGSO        = Stat(upgwUpgwStatUPGW_STAT_GSO)
+	NumStats       = int(upgwUpgwStatUPGW_STAT_MAX)
+)
+
+var statNames = [...]string{
+	StatULPass: "ul_pass", StatULDecap: "ul_decap", StatULEncap: "ul_encap", StatULDrop: "ul_drop",
+	StatULPassRule: "ul_pass_rule", StatULDup: "ul_dup", StatDLPass: "dl_pass", StatDLLearn: "dl_learn",
+	StatDLEncap: "dl_encap", StatDLMiss: "dl_miss", StatNonGTP: "non_gtp", StatGTPOther: "gtp_other",
+	StatFrag: "frag", StatMalformed: "malformed", StatDupDone: "dup_done", StatErr: "error", StatGSO: "gso_drop",
+}
+
+// String returns the snake_case name used in metrics and the control API.
+func (s Stat) String() string {
+	if int(s) < len(statNames) {
+		return statNames[s]
+	}
+	return fmt.Sprintf("stat_%d", uint32(s))
+}
+
+// AddrFrom converts an address to the data plane form (IPv4 as ::ffff:a.b.c.d).
+func AddrFrom(a netip.Addr) Addr {
+	b := a.As16()
+	var out Addr
+	for i := range 4 {
+		// Words hold network-order bytes in host memory order.
+		out.W[i] = nativeWord(b[i*4 : i*4+4])
+	}
+	return out
+}
+
+// AddrTo converts a data plane address back; IPv4-mapped addresses come back as IPv4.
+func AddrTo(a Addr) netip.Addr {
+	var b [16]byte
+	for i := range 4 {
+		putNativeWord(b[i*4:i*4+4], a.W[i])
+	}
+	return netip.AddrFrom16(b).Unmap()
+}
+
+// PrefixFrom converts a prefix to address+mask form; IPv4 prefixes become IPv4-mapped.
+func PrefixFrom(p netip.Prefix) Prefix {
+	p = p.Masked()
+	bits := p.Bits()
+	if p.Addr().Is4() {
+		bits += 96
+	}
+	var mask [16]byte
+	for i := range 16 {
+		switch {
+		case bits >= 8:
+			mask[i] = 0xff
+			bits -= 8
+		case bits > 0:
+			mask[i] = byte(0xff << (8 - bits))
+			bits = 0
+		}
+	}
+	m := AddrFrom(netip.AddrFrom16(mask))
+	return Prefix{Addr: AddrFrom(p.Addr()), Mask: m}
+}
+
+// KeyFrom returns the LPM key of a destination prefix.
+func KeyFrom(p netip.Prefix) LPMKey {
+	p = p.Masked()
+	bits := p.Bits()
+	if p.Addr().Is4() {
+		bits += 96
+	}
+	return LPMKey{Prefixlen: uint32(bits), Addr: AddrFrom(p.Addr())}
+}
+
+// Options configures Load.
+type Options struct {
+	// PinDir, when set, is a bpffs directory where the learned sessions and the counters
+	// are pinned so that they survive an agent restart. Empty means nothing is pinned.
+	PinDir string
+}
+
+// Datapath is the loaded set of programs and maps.
+type Datapath struct {
+	objs      upgwObjects
+	innerSpec *ebpf.MapSpec
+
+	mu    sync.Mutex
+	links []link.Link
+	gen   *ebpf.Map // active rule-set generation, owned here
+}
+
+// Load loads the programs and maps into the kernel. It does not attach anything.
+func Load(opts Options) (*Datapath, error) {
+	spec, err := loadUpgw()
+	if err != nil {
+		return nil, fmt.Errorf("load bpf spec: %w", err)
+	}
+	inner := spec.Maps["ruleset"].InnerMap
+	if inner == nil {
+		return nil, errors.New("ruleset map has no inner map spec")
+	}
+	var copts ebpf.CollectionOptions
+	if opts.PinDir != "" {
+		if err := os.MkdirAll(opts.PinDir, 0o700); err != nil {
+			return nil, fmt.Errorf("pin dir: %w", err)
+		}
+		for _, name := range []string{"sessions", "rule_stats", "path_stats"} {
+			spec.Maps[name].Pinning = ebpf.PinByName
+		}
+		copts.Maps.PinPath = filepath.Clean(opts.PinDir)
+	}
+	d := &Datapath{innerSpec: inner.Copy()}
+	if err := spec.LoadAndAssign(&d.objs, &copts); err != nil {
+		var ve *ebpf.VerifierError
+		if errors.As(err, &ve) {
+			return nil, fmt.Errorf("load bpf objects: %+v", ve)
+		}
+		return nil, fmt.Errorf("load bpf objects: %w", err)
+	}
+	return d, nil
+}
+
+// Close detaches every link and releases programs and maps. Pinned maps stay pinned.
+func (d *Datapath) Close() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var errs []error
+	for i := len(d.links) - 1; i >= 0; i-- {
+		errs = append(errs, d.links[i].Close())
+	}
+	d.links = nil
+	if d.gen != nil {
+		errs = append(errs, d.gen.Close())
+		d.gen = nil
+	}
+	errs = append(errs, d.objs.Close())
+	return errors.Join(errs...)
+}
+
+// XDPMode selects how XDP programs attach.
+type XDPMode int
+
+// XDP attach modes.
+const (
+	XDPNative XDPMode = iota
+	XDPGeneric
+)
+
+func (m XDPMode) flags() link.XDPAttachFlags {
+	if m == XDPGeneric {
+		return link.XDPGenericMode
+	}
+	return link.XDPDriverMode
+}
+
+// AttachN3 attaches the uplink program to the gNB-side port and the downlink program to the
+// UPF-side port (XDP), the DUPLICATE_* half to both (TCX ingress), and records the ports in
+// slots 0 and 1 and in the config map.
+func (d *Datapath) AttachN3(gnb, upf int, mode XDPMode) error {
+	if err := d.objs.Config.Put(uint32(0), upgwUpgwConfig{GnbIfindex: uint32(gnb), UpfIfindex: uint32(upf)}); err != nil {
+		return fmt.Errorf("write config: %w", err)
+	}
+	for slot, ifx := range map[uint32]int{SlotGNB: gnb, SlotUPF: upf} {
+		if err := d.SetTarget(slot, Target{Ifindex: uint32(ifx), Kind: TargetN3}); err != nil {
+			return err
+		}
+	}
+	attach := []struct {
+		prog *ebpf.Program
+		ifx  int
+		tc   bool
+	}{
+		{d.objs.UpgwUl, gnb, false}, {d.objs.UpgwDl, upf, false},
+		{d.objs.UpgwN3Tc, gnb, true}, {d.objs.UpgwN3Tc, upf, true},
+	}
+	for _, a := range attach {
+		var (
+			l   link.Link
+			err error
+		)
+		if a.tc {
+			l, err = link.AttachTCX(link.TCXOptions{Interface: a.ifx, Program: a.prog, Attach: ebpf.AttachTCXIngress})
+		} else {
+			l, err = link.AttachXDP(link.XDPOptions{Interface: a.ifx, Program: a.prog, Flags: mode.flags()})
+		}
+		if err != nil {
+			return fmt.Errorf("attach %s to ifindex %d: %w", a.prog, a.ifx, err)
+		}
+		d.addLink(l)
+	}
+	return nil
+}
+
+// AttachApp attaches the return-path program to an app-facing port (TCX ingress).
+func (d *Datapath) AttachApp(ifindex int) error {
+	l, err := link.AttachTCX(link.TCXOptions{Interface: ifindex, Program: d.objs.UpgwApp, Attach: ebpf.AttachTCXIngress})
+	if err != nil {
+		return fmt.Errorf("attach app program to ifindex %d: %w", ifindex, err)
+	}
+	d.addLink(l)
+	return nil
+}
+
+// AttachPass attaches the XDP_PASS program, which lets native XDP redirects into a veth
+// reach its peer (the peer of a redirect target needs an XDP program).
+func (d *Datapath) AttachPass(ifindex int, mode XDPMode) error {
+	l, err := link.AttachXDP(link.XDPOptions{Interface: ifindex, Program: d.objs.UpgwPass, Flags: mode.flags()})
+	if err != nil {
+		return fmt.Errorf("attach pass program to ifindex %d: %w", ifindex, err)
+	}
+	d.addLink(l)
+	return nil
+}
+
+func (d *Datapath) addLink(l link.Link) {
+	d.mu.Lock()
+	d.links = append(d.links, l)
+	d.mu.Unlock()
+}
+
+// SetTarget writes an output slot: its description and, for real interfaces, the devmap.
+func (d *Datapath) SetTarget(slot uint32, t Target) error {
+	if slot >= MaxTargets {
+		return fmt.Errorf("target slot %d out of range", slot)
+	}
+	if err := d.objs.Targets.Put(slot, t); err != nil {
+		return fmt.Errorf("write target %d: %w", slot, err)
+	}
+	if t.Ifindex != 0 {
+		if err := d.objs.TxPorts.Put(slot, t.Ifindex); err != nil {
+			return fmt.Errorf("write tx port %d: %w", slot, err)
+		}
+	}
+	return nil
+}
+
+// SetConfig writes the N3 ifindexes without attaching (for tests of the return path).
+func (d *Datapath) SetConfig(gnb, upf int) error {
+	return d.objs.Config.Put(uint32(0), upgwUpgwConfig{GnbIfindex: uint32(gnb), UpfIfindex: uint32(upf)})
+}
+
+// Entry is one destination prefix of a rule set and its candidates.
+type Entry struct {
+	Key   LPMKey
+	Cands Cands
+}
+
+// SwapRuleSet makes entries the active rule set in one step: it builds a new generation
+// (a fresh LPM trie) aside, fills it, then replaces slot 0 of the ruleset map. Packets see
+// the old set or the new one, never a mix; the old trie is freed once no program uses it.
+func (d *Datapath) SwapRuleSet(entries []Entry) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if len(entries) > MaxPrefixes {
+		return fmt.Errorf("rule set has %d prefixes; limit is %d", len(entries), MaxPrefixes)
+	}
+	m, err := ebpf.NewMap(d.innerSpec.Copy())
+	if err != nil {
+		return fmt.Errorf("create rule-set generation: %w", err)
+	}
+	for i := range entries {
+		if err := m.Put(&entries[i].Key, &entries[i].Cands); err != nil {
+			m.Close()
+			return fmt.Errorf("fill rule-set generation: %w", err)
+		}
+	}
+	if err := d.objs.Ruleset.Put(uint32(0), m); err != nil {
+		m.Close()
+		return fmt.Errorf("swap rule-set generation: %w", err)
+	}
+	if d.gen != nil {
+		d.gen.Close()
+	}
+	d.gen = m
+	return nil
+}
+
+// PathStats returns the per-path counters summed over CPUs.
+func (d *Datapath) PathStats() ([]Counter, error) {
+	out := make([]Counter, NumStats)
+	for i := range out {
+		c, err := sumPerCPU(d.objs.PathStats, uint32(i))
+		if err != nil {
+			return nil, fmt.Errorf("read path stats: %w", err)
+		}
+		out[i] = c
+	}
+	return out, nil
+}
+
+// RuleCounter returns the counter of one rule slot summed over CPUs.
+func (d *Datapath) RuleCounter(slot uint32) (Counter, error) {
+	return sumPerCPU(d.objs.RuleStats, slot)
+}
+
+// ResetRuleCounter zeroes a rule slot, for reuse by another rule.
+func (d *Datapath) ResetRuleCounter(slot uint32) error {
+	n, err := ebpf.PossibleCPU()
+	if err != nil {
+		return err
+	}
+	return d.objs.RuleStats.Put(slot, make([]Counter, n))
+}
+
+func sumPerCPU(m *ebpf.Map, key uint32) (Counter, error) {
+	var vals []Counter
+	if err := m.Lookup(key, &vals); err != nil {
+		return Counter{}, err
+	}
+	var c Counter
+	for _, v := range vals {
+		c.Packets += v.Packets
+		c.Bytes += v.Bytes
+	}
+	return c, nil
+}
+
+// SessionEntry is one learned session with its UE address.
+type SessionEntry struct {
+	UE netip.Addr
+	Session
+}
+
+// Sessions lists the learned downlink sessions.
+func (d *Datapath) Sessions() ([]SessionEntry, error) {
+	var (
+		k   Addr
+		v   Session
+		out []SessionEntry
+	)
+	it := d.objs.Sessions.Iterate()
+	for it.Next(&k, &v) {
+		out = append(out, SessionEntry{UE: AddrTo(k), Session: v})
+	}
+	if err := it.Err(); err != nil {
+		return nil, fmt.Errorf("iterate sessions: %w", err)
+	}
+	return out, nil
+}
+
+// PutSession provisions a session from the control plane (or a test).
+func (d *Datapath) PutSession(ue netip.Addr, s Session) error {
+	return d.objs.Sessions.Put(AddrFrom(ue), s)
+}
+
+// DeleteSession forgets a UE's session.
+func (d *Datapath) DeleteSession(ue netip.Addr) error {
+	return d.objs.Sessions.Delete(AddrFrom(ue))
+}
