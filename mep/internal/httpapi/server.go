@@ -113,6 +113,11 @@ func (h *handler) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 			return next(c)
 		}
 		p, err := h.auth.Authenticate(c.Request().Header.Get(echo.HeaderAuthorization))
+		// An app token outlives its instance (JWTs are not revocable): once the instance is
+		// gone from the site, its tokens must stop working.
+		if err == nil && !p.Operator && !h.site.Exists(p.AppInstanceID) {
+			err = auth.ErrUnauthenticated
+		}
 		if err != nil {
 			c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="mp1"`)
 			return problem.New(http.StatusUnauthorized, "a valid bearer token is required")
