@@ -63,7 +63,7 @@ type testUpstream struct {
 }
 
 // startUpstream serves h on 127.0.0.1:0 over UDP and TCP (same port) until cleanup.
-func startUpstream(t *testing.T, h dns.HandlerFunc) *testUpstream {
+func startUpstream(t testing.TB, h dns.HandlerFunc) *testUpstream {
 	t.Helper()
 	pc, ln, err := listen("127.0.0.1:0")
 	if err != nil {

@@ -19,7 +19,8 @@ type Rule struct {
 	AppInstanceID string
 	// RuleID is the dnsRuleId.
 	RuleID string
-	// Domain is the domainName as given: any case, with or without the trailing dot.
+	// Domain is the domainName as given: any case, with or without the trailing dot; printable
+	// ASCII only (internationalised names as punycode).
 	Domain string
 	// Addr is the ipAddress; an IPv4 address (ipAddressType IP_V4) is answered as an A record,
 	// an IPv6 address (IP_V6) as an AAAA record. IPv4-mapped IPv6 addresses count as IPv4.
@@ -133,7 +134,7 @@ func checkRule(r Rule) (string, netip.Addr, error) {
 	name := strings.TrimSpace(r.Domain)
 	if name == "" || name == "." {
 		errs = append(errs, fmt.Errorf("domain %q: empty", r.Domain))
-	} else if _, ok := dns.IsDomainName(name); !ok || strings.ContainsAny(name, " \t\r\n") {
+	} else if !validDomain(name) {
 		errs = append(errs, fmt.Errorf("domain %q: not a domain name", r.Domain))
 	}
 	addr := r.Addr.Unmap().WithZone("")
@@ -147,6 +148,22 @@ func checkRule(r Rule) (string, netip.Addr, error) {
 		}
 	}
 	return dns.CanonicalName(name), addr, errors.Join(errs...)
+}
+
+// validDomain accepts names of printable ASCII (internationalised names come as punycode
+// A-labels, RFC 5891) that encode to the wire format, so every rule can be answered.
+func validDomain(name string) bool {
+	for i := 0; i < len(name); i++ {
+		if name[i] <= ' ' || name[i] > '~' {
+			return false
+		}
+	}
+	if _, ok := dns.IsDomainName(name); !ok {
+		return false
+	}
+	buf := make([]byte, 256)
+	_, err := dns.PackDomainName(dns.Fqdn(name), buf, 0, nil, false)
+	return err == nil
 }
 
 // unmapPrefix turns an IPv4-mapped IPv6 prefix into the IPv4 prefix clients are compared with
