@@ -1,0 +1,236 @@
+package site_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/stretchr/testify/require"
+
+	"github.com/edgemec/edgemec/mep/internal/site"
+	"github.com/edgemec/edgemec/mep/internal/store"
+	"github.com/edgemec/edgemec/mep/mp1api"
+)
+
+// receiver is a subscriber's callback endpoint. status decides the answer to the n-th
+// request (1-based).
+type receiver struct {
+	srv    *httptest.Server
+	status func(n int) int
+
+	mu    sync.Mutex
+	times []time.Time
+	notes []mp1api.ServiceAvailabilityNotification
+	types []string
+}
+
+func newReceiver(t *testing.T, status func(n int) int) *receiver {
+	r := &receiver{status: status}
+	r.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		b, _ := io.ReadAll(req.Body)
+		var n mp1api.ServiceAvailabilityNotification
+		_ = json.Unmarshal(b, &n)
+		r.mu.Lock()
+		r.times = append(r.times, time.Now())
+		r.notes = append(r.notes, n)
+		r.types = append(r.types, req.Header.Get("Content-Type"))
+		k := len(r.times)
+		r.mu.Unlock()
+		code := http.StatusNoContent
+		if r.status != nil {
+			code = r.status(k)
+		}
+		w.WriteHeader(code)
+	}))
+	t.Cleanup(r.srv.Close)
+	return r
+}
+
+func (r *receiver) count() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.times)
+}
+
+func (r *receiver) snapshot() ([]time.Time, []mp1api.ServiceAvailabilityNotification) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]time.Time(nil), r.times...), append([]mp1api.ServiceAvailabilityNotification(nil), r.notes...)
+}
+
+// runNotifier runs a Notifier until the test ends.
+func runNotifier(t *testing.T, s *site.Site, cfg site.NotifierConfig) {
+	t.Helper()
+	n := site.NewNotifier(cfg, s, prometheus.NewRegistry(), discard)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- n.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			require.NoError(t, err)
+		case <-time.After(10 * time.Second):
+			t.Error("notifier did not stop")
+		}
+	})
+}
+
+func outboxLen(t *testing.T, st store.Store) int {
+	t.Helper()
+	p, err := st.Pending(context.Background(), 1000)
+	require.NoError(t, err)
+	return len(p)
+}
+
+func TestNotifierDelivers(t *testing.T) {
+	st := openStore(t, t.TempDir())
+	defer st.Close()
+	s := newSite(t, st, site.Config{})
+	putApp(t, s, "app1")
+	rcv := newReceiver(t, nil)
+	subLoc := subscribe(t, s, "app1", rcv.srv.URL+"/cb")
+	runNotifier(t, s, site.NotifierConfig{})
+
+	svcLoc := registerService(t, s, "app1", "svc")
+	require.Eventually(t, func() bool { return rcv.count() == 1 }, 5*time.Second, 5*time.Millisecond, "no notification arrived")
+	_, notes := rcv.snapshot()
+	n := notes[0]
+	require.Equal(t, "SerAvailabilityNotification", n.NotificationType)
+	require.Equal(t, subLoc, n.UnderscoreLinks.Subscription.Href)
+	require.Len(t, n.ServiceReferences, 1)
+	ref := n.ServiceReferences[0]
+	require.Equal(t, mp1api.ADDED, ref.ChangeType)
+	require.Equal(t, "svc", ref.SerName)
+	require.Equal(t, mp1api.ServiceStateACTIVE, ref.State)
+	require.Equal(t, svcLoc, ref.Link.Href)
+	require.Equal(t, "application/json", rcv.types[0])
+	require.Eventually(t, func() bool { return outboxLen(t, st) == 0 }, 5*time.Second, 5*time.Millisecond, "delivered entry stayed in the outbox")
+}
+
+func TestNotifierRetriesWithBackoff(t *testing.T) {
+	st := openStore(t, t.TempDir())
+	defer st.Close()
+	s := newSite(t, st, site.Config{})
+	putApp(t, s, "app1")
+	rcv := newReceiver(t, func(n int) int {
+		if n <= 2 {
+			return http.StatusInternalServerError
+		}
+		return http.StatusNoContent
+	})
+	subscribe(t, s, "app1", rcv.srv.URL)
+	const base = 100 * time.Millisecond
+	runNotifier(t, s, site.NotifierConfig{BaseBackoff: base, MaxBackoff: time.Second})
+
+	registerService(t, s, "app1", "svc")
+	require.Eventually(t, func() bool { return rcv.count() >= 3 }, 10*time.Second, 5*time.Millisecond)
+	require.Eventually(t, func() bool { return outboxLen(t, st) == 0 }, 5*time.Second, 5*time.Millisecond)
+	times, notes := rcv.snapshot()
+	require.Len(t, times, 3, "got %d attempts; want 3 (two failures, one success)", len(times))
+	for _, n := range notes {
+		require.Equal(t, "svc", n.ServiceReferences[0].SerName, "a retry carried another body")
+	}
+	// Exponential backoff: ≥ base after the first failure, ≥ 2×base after the second.
+	require.GreaterOrEqual(t, times[1].Sub(times[0]), base, "first retry after %v; want ≥ %v", times[1].Sub(times[0]), base)
+	require.GreaterOrEqual(t, times[2].Sub(times[1]), 2*base, "second retry after %v; want ≥ %v", times[2].Sub(times[1]), 2*base)
+}
+
+func TestNotifierDropsAfterMaxAttempts(t *testing.T) {
+	for _, tt := range []struct {
+		name         string
+		status       int
+		wantAttempts int
+	}{
+		{"server error", http.StatusInternalServerError, 3},
+		{"callback gone 404", http.StatusNotFound, 1},
+		{"callback gone 410", http.StatusGone, 1},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			st := openStore(t, t.TempDir())
+			defer st.Close()
+			s := newSite(t, st, site.Config{})
+			putApp(t, s, "app1")
+			rcv := newReceiver(t, func(int) int { return tt.status })
+			subscribe(t, s, "app1", rcv.srv.URL)
+			runNotifier(t, s, site.NotifierConfig{MaxAttempts: 3, BaseBackoff: 10 * time.Millisecond})
+
+			registerService(t, s, "app1", "svc")
+			require.Eventually(t, func() bool { return rcv.count() >= tt.wantAttempts && outboxLen(t, st) == 0 },
+				10*time.Second, 5*time.Millisecond, "the notification was not given up on")
+			// Nothing is retried after the drop: 10× the largest backoff is ample.
+			time.Sleep(400 * time.Millisecond)
+			require.Equal(t, tt.wantAttempts, rcv.count(), "got %d attempts; want %d", rcv.count(), tt.wantAttempts)
+		})
+	}
+}
+
+func TestNotifierSlowSubscriberDoesNotBlockAPI(t *testing.T) {
+	st := openStore(t, t.TempDir())
+	defer st.Close()
+	s := newSite(t, st, site.Config{})
+	putApp(t, s, "app1")
+	release := make(chan struct{})
+	var once sync.Once
+	unblock := func() { once.Do(func() { close(release) }) }
+	t.Cleanup(unblock)
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(slow.Close)
+	fast := newReceiver(t, nil)
+	subscribe(t, s, "app1", slow.URL)
+	subscribe(t, s, "app1", fast.srv.URL)
+	runNotifier(t, s, site.NotifierConfig{Timeout: 30 * time.Second})
+
+	// Every registration returns promptly although each queues a delivery to the stuck callback.
+	for i := range 10 {
+		start := time.Now()
+		registerService(t, s, "app1", "svc"+string(rune('a'+i)))
+		require.Less(t, time.Since(start), 2*time.Second, "registration %d blocked behind the slow subscriber", i)
+	}
+	// The fast subscriber gets all its notifications meanwhile.
+	require.Eventually(t, func() bool { return fast.count() == 10 }, 10*time.Second, 5*time.Millisecond,
+		"the slow subscriber held up the fast one")
+	unblock()
+	require.Eventually(t, func() bool { return outboxLen(t, st) == 0 }, 10*time.Second, 5*time.Millisecond)
+}
+
+// TestNotifierDurable: undelivered notifications stay in the store outbox and a new Notifier
+// on the same store (after a restart) delivers them.
+func TestNotifierDurable(t *testing.T) {
+	dir := t.TempDir()
+	rcv := newReceiver(t, nil)
+
+	st := openStore(t, dir)
+	s := newSite(t, st, site.Config{})
+	putApp(t, s, "app1")
+	subscribe(t, s, "app1", rcv.srv.URL)
+	registerService(t, s, "app1", "a")
+	registerService(t, s, "app1", "b")
+	require.Equal(t, 2, outboxLen(t, st))
+	require.NoError(t, st.Close())
+
+	st = openStore(t, dir)
+	defer st.Close()
+	require.Equal(t, 2, outboxLen(t, st), "the outbox did not survive a restart")
+	s = newSite(t, st, site.Config{})
+	runNotifier(t, s, site.NotifierConfig{})
+	require.Eventually(t, func() bool { return rcv.count() == 2 && outboxLen(t, st) == 0 }, 10*time.Second, 5*time.Millisecond)
+	_, notes := rcv.snapshot()
+	var names []string
+	for _, n := range notes {
+		names = append(names, n.ServiceReferences[0].SerName)
+	}
+	require.ElementsMatch(t, []string{"a", "b"}, names)
+}
