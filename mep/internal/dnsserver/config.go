@@ -55,7 +55,8 @@ type Config struct {
 	UpstreamBackoff time.Duration
 	// AllowedClients are the networks whose queries are forwarded (recursion). Queries from
 	// elsewhere for names without a rule get REFUSED. Nil means loopback only (127.0.0.0/8,
-	// ::1); rule answers are given to every client allowed by the rule's ClientSubnets.
+	// ::1); an empty non-nil slice means nobody. Rule answers do not depend on this: they go to
+	// every client the rule's ClientSubnets allow.
 	AllowedClients []netip.Prefix
 	// DefaultTTL is the TTL of rule answers whose rule has no TTL (default 60 s).
 	DefaultTTL uint32

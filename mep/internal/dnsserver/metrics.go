@@ -39,7 +39,7 @@ func newMetrics(reg prometheus.Registerer, cacheLen func() float64) (*metrics, e
 		}, []string{"proto", "qtype", "source", "result"}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "mep_dns_query_duration_seconds",
-			Help:    "Time from receiving a DNS query to handing the answer to the socket, by answer source.",
+			Help:    "Time from receiving a DNS query until its answer is ready to send, by answer source.",
 			Buckets: []float64{25e-6, 50e-6, 100e-6, 250e-6, 500e-6, 1e-3, 2.5e-3, 5e-3, 10e-3, 25e-3, 50e-3, 100e-3, 250e-3, 500e-3, 1, 2.5, 5},
 		}, []string{"source"}),
 		cacheHits: prometheus.NewCounter(prometheus.CounterOpts{

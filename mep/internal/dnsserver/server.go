@@ -187,7 +187,7 @@ func (s *Server) Run(ctx context.Context) error {
 	errc := make(chan error, 2)
 	go func() { errc <- udp.ActivateAndServe() }()
 	go func() { errc <- tcp.ActivateAndServe() }()
-	udpAddr, tcpAddr := s.Addr()
+	udpAddr, _ := s.Addr()
 	var serveErr error
 	for started := 0; started < 2 && serveErr == nil; {
 		select {
@@ -198,7 +198,8 @@ func (s *Server) Run(ctx context.Context) error {
 		}
 	}
 	if serveErr == nil {
-		s.log.InfoContext(ctx, "dns server started", slog.String(logkeys.Addr, udpAddr.String()), slog.String("tcp_addr", tcpAddr.String()))
+		// UDP and TCP share the port (see listen), so one address names both.
+		s.log.InfoContext(ctx, "dns server started", slog.String(logkeys.Addr, udpAddr.String()))
 		select {
 		case <-ctx.Done():
 		case err := <-errc:
@@ -276,15 +277,16 @@ func (s *Server) serveDNS(ctx context.Context, w dns.ResponseWriter, req *dns.Ms
 	}
 	resp, source := s.respond(ctx, req, client)
 	resp.Truncate(s.replySize(req, proto == "tcp"))
-	if err := w.WriteMsg(resp); err != nil {
-		s.log.DebugContext(ctx, "dns write failed", slog.String(logkeys.Addr, w.RemoteAddr().String()), slog.Any(logkeys.Error, err))
-	}
+	// Count before writing, so a client that has its answer sees it counted.
 	qtype := "other"
 	if len(req.Question) == 1 {
 		qtype = qtypeLabel(req.Question[0].Qtype)
 	}
 	s.m.queries.WithLabelValues(proto, qtype, source, resultLabel(resp)).Inc()
 	s.m.latency.WithLabelValues(source).Observe(time.Since(start).Seconds())
+	if err := w.WriteMsg(resp); err != nil {
+		s.log.DebugContext(ctx, "dns write failed", slog.String(logkeys.Addr, w.RemoteAddr().String()), slog.Any(logkeys.Error, err))
+	}
 }
 
 // replySize is the largest answer the client can take: over UDP its EDNS0 buffer size (512

@@ -75,6 +75,7 @@ func TestLocalAnswers(t *testing.T) {
 }
 
 func TestForwardingAndCache(t *testing.T) {
+	t.Parallel()
 	up := startUpstream(t, answerAll("192.0.2.1", 2))
 	s := startServer(t, Config{Upstreams: []string{up.addr}}, nil)
 
@@ -122,6 +123,7 @@ func TestForwardingAndCache(t *testing.T) {
 }
 
 func TestCachedTTLDecreases(t *testing.T) {
+	t.Parallel()
 	up := startUpstream(t, answerAll("192.0.2.1", 100))
 	s := startServer(t, Config{Upstreams: []string{up.addr}}, nil)
 	ask(t, "udp", s.udp, "ttl.fwd.test.", dns.TypeA, 0)
