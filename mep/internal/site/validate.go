@@ -277,8 +277,8 @@ func validPrefix(s string) bool {
 	if _, err := netip.ParsePrefix(s); err == nil {
 		return true
 	}
-	_, err := netip.ParseAddr(s)
-	return err == nil
+	a, err := netip.ParseAddr(s)
+	return err == nil && a.Zone() == ""
 }
 
 func validPort(s string) bool {
@@ -460,7 +460,7 @@ func ValidateDNSRule(r *mp1api.DnsRule) error {
 		return err
 	}
 	a, err := netip.ParseAddr(r.IpAddress)
-	if err != nil {
+	if err != nil || a.Zone() != "" { // a zone index cannot go into an AAAA answer
 		return invalid("ipAddress %q is not an IP address", r.IpAddress)
 	}
 	if (r.IpAddressType == mp1api.IPV4) != a.Unmap().Is4() {
