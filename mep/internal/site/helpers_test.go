@@ -132,4 +132,4 @@ func (m *memStore) Pending(_ context.Context, limit int) ([]store.Notification, 
 }
 
 func (m *memStore) Settle(context.Context, []int64, []store.Notification) error { return nil }
-func (m *memStore) Close() error                                               { return nil }
+func (m *memStore) Close() error                                                { return nil }
