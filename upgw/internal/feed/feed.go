@@ -1,0 +1,198 @@
+// Package feed follows the MEP's versioned traffic-rule feed
+// (GET {mep}/mepm/v1/feeds/traffic_rules?after=V&timeout=T, a long poll) and hands every new
+// snapshot to an applier. While the MEP is unreachable it keeps retrying with backoff and
+// applies nothing, so the data plane keeps enforcing the last good rule set.
+package feed
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/edgemec/edgemec/upgw/internal/rules"
+)
+
+// Snapshot is one version of the site's traffic rules, as the MEP serves it.
+type Snapshot struct {
+	Version int64           `json:"version"`
+	Rules   []rules.AppRule `json:"rules"`
+}
+
+// Path is the feed path under the MEP base URL.
+const Path = "/mepm/v1/feeds/traffic_rules"
+
+// MaxTimeout is the longest long-poll the MEP honours.
+const MaxTimeout = 60 * time.Second
+
+// maxBody bounds a snapshot body (a site has at most a few thousand rules).
+const maxBody = 16 << 20
+
+// Follower polls the feed. Zero durations take the documented defaults.
+type Follower struct {
+	// BaseURL is the MEP base URL (scheme://host:port), without /mepm/v1.
+	BaseURL string
+	// Token is the operator bearer token.
+	Token string
+	// Timeout is the long-poll timeout sent to the MEP (default 30 s, at most 60 s).
+	Timeout time.Duration
+	// MinBackoff and MaxBackoff bound the retry delay after a failure (default 500 ms, 30 s).
+	MinBackoff, MaxBackoff time.Duration
+	// Client is the HTTP client (default: a client with no overall timeout; each request
+	// gets Timeout plus 15 s).
+	Client *http.Client
+	// Apply installs a snapshot. An error keeps the version unapplied; it is retried.
+	Apply  func(context.Context, Snapshot) error
+	Logger *slog.Logger
+
+	mu     sync.Mutex
+	status Status
+}
+
+// Status is what the follower last saw.
+type Status struct {
+	Connected   bool
+	LastError   string
+	LastSuccess time.Time
+	Version     int64
+}
+
+// Status returns a copy of the current status.
+func (f *Follower) Status() Status {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.status
+}
+
+func (f *Follower) setStatus(err error, version int64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err != nil {
+		f.status.Connected = false
+		f.status.LastError = err.Error()
+		return
+	}
+	f.status.Connected = true
+	f.status.LastError = ""
+	f.status.LastSuccess = time.Now()
+	f.status.Version = version
+}
+
+// Run follows the feed from version after (the version already applied, 0 for none) until
+// ctx ends.
+func (f *Follower) Run(ctx context.Context, after int64) error {
+	timeout := f.Timeout
+	if timeout <= 0 {
+		timeout = 30 * time.Second
+	}
+	timeout = min(timeout, MaxTimeout)
+	minB, maxB := f.MinBackoff, f.MaxBackoff
+	if minB <= 0 {
+		minB = 500 * time.Millisecond
+	}
+	if maxB <= 0 {
+		maxB = 30 * time.Second
+	}
+	client := f.Client
+	if client == nil {
+		client = &http.Client{}
+	}
+	backoff := minB
+	for ctx.Err() == nil {
+		snap, err := f.poll(ctx, client, after, timeout)
+		if err == nil && snap.Version != after {
+			if snap.Version < after {
+				f.Logger.WarnContext(ctx, "traffic rule feed version went backwards; applying the MEP's current set",
+					"version", snap.Version, "previous_version", after)
+			}
+			if aerr := f.Apply(ctx, snap); aerr != nil {
+				err = fmt.Errorf("apply version %d: %w", snap.Version, aerr)
+			} else {
+				after = snap.Version
+			}
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		f.setStatus(err, after)
+		if err == nil {
+			backoff = minB
+			continue
+		}
+		f.Logger.WarnContext(ctx, "traffic rule feed failed; keeping the last good rule set",
+			"error", err, "version", after, "retry_in_ms", backoff.Milliseconds())
+		// Full jitter keeps a fleet of UPGWs from hammering a recovering MEP in step.
+		d := backoff/2 + rand.N(backoff/2+1)
+		select {
+		case <-ctx.Done():
+		case <-time.After(d):
+		}
+		backoff = min(backoff*2, maxB)
+	}
+	return ctx.Err()
+}
+
+// ProblemError is a non-200 answer from the MEP.
+type ProblemError struct {
+	Status int
+	Detail string
+}
+
+func (e *ProblemError) Error() string {
+	return fmt.Sprintf("mep answered %d: %s", e.Status, e.Detail)
+}
+
+func (f *Follower) poll(ctx context.Context, client *http.Client, after int64, timeout time.Duration) (Snapshot, error) {
+	u, err := url.Parse(strings.TrimRight(f.BaseURL, "/") + Path)
+	if err != nil {
+		return Snapshot{}, fmt.Errorf("feed url: %w", err)
+	}
+	q := u.Query()
+	q.Set("after", strconv.FormatInt(after, 10))
+	q.Set("timeout", strconv.Itoa(int(timeout/time.Second)))
+	u.RawQuery = q.Encode()
+	rctx, cancel := context.WithTimeout(ctx, timeout+15*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(rctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return Snapshot{}, err
+	}
+	req.Header.Set("Authorization", "Bearer "+f.Token)
+	req.Header.Set("Accept", "application/json")
+	resp, err := client.Do(req)
+	if err != nil {
+		return Snapshot{}, fmt.Errorf("get traffic rule feed: %w", err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
+	if err != nil {
+		return Snapshot{}, fmt.Errorf("read traffic rule feed: %w", err)
+	}
+	if len(body) > maxBody {
+		return Snapshot{}, errors.New("traffic rule feed body exceeds 16 MiB")
+	}
+	if resp.StatusCode != http.StatusOK {
+		var pd struct {
+			Detail string `json:"detail"`
+		}
+		_ = json.Unmarshal(body, &pd)
+		if pd.Detail == "" {
+			pd.Detail = http.StatusText(resp.StatusCode)
+		}
+		return Snapshot{}, &ProblemError{Status: resp.StatusCode, Detail: pd.Detail}
+	}
+	var s Snapshot
+	if err := json.Unmarshal(body, &s); err != nil {
+		return Snapshot{}, fmt.Errorf("decode traffic rule feed: %w", err)
+	}
+	return s, nil
+}

@@ -1,0 +1,222 @@
+package feed
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/edgemec/edgemec/upgw/internal/rules"
+)
+
+// fakeMEP plays the MEP side of the feed contract: bearer token, versioned snapshot, long
+// poll held while after equals the current version, ProblemDetails errors.
+type fakeMEP struct {
+	t     *testing.T
+	token string
+
+	mu      sync.Mutex
+	version int64
+	rules   []rules.AppRule
+	fail    int // answer 503 while > 0
+	changed chan struct{}
+	polls   []string
+}
+
+func newFakeMEP(t *testing.T, token string) *fakeMEP {
+	return &fakeMEP{t: t, token: token, changed: make(chan struct{})}
+}
+
+func (m *fakeMEP) set(version int64, ids ...string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.version = version
+	m.rules = nil
+	for _, id := range ids {
+		m.rules = append(m.rules, rules.AppRule{AppInstanceID: "app", TrafficRule: rules.TrafficRule{TrafficRuleID: id, State: "ACTIVE"}})
+	}
+	close(m.changed)
+	m.changed = make(chan struct{})
+}
+
+func (m *fakeMEP) setFail(n int) {
+	m.mu.Lock()
+	m.fail = n
+	m.mu.Unlock()
+}
+
+func problem(w http.ResponseWriter, status int, detail string) {
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]any{"status": status, "detail": detail})
+}
+
+func (m *fakeMEP) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path != Path {
+		problem(w, 404, "no such path")
+		return
+	}
+	if r.Header.Get("Authorization") != "Bearer "+m.token {
+		problem(w, 401, "bad operator token")
+		return
+	}
+	after, err1 := strconv.ParseInt(r.URL.Query().Get("after"), 10, 64)
+	timeout, err2 := strconv.Atoi(r.URL.Query().Get("timeout"))
+	if err1 != nil || err2 != nil || timeout > 60 {
+		problem(w, 400, "bad after or timeout")
+		return
+	}
+	m.mu.Lock()
+	m.polls = append(m.polls, r.URL.RawQuery)
+	if m.fail > 0 {
+		m.fail--
+		m.mu.Unlock()
+		problem(w, 503, "store unavailable")
+		return
+	}
+	if after == m.version {
+		ch := m.changed
+		m.mu.Unlock()
+		select {
+		case <-ch:
+		case <-time.After(time.Duration(timeout) * time.Second):
+		case <-r.Context().Done():
+			return
+		}
+		m.mu.Lock()
+	}
+	snap := Snapshot{Version: m.version, Rules: m.rules}
+	m.mu.Unlock()
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(snap)
+}
+
+type applied struct {
+	mu   sync.Mutex
+	got  []int64
+	fail error
+	ch   chan int64
+}
+
+func (a *applied) apply(_ context.Context, s Snapshot) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.fail != nil {
+		return a.fail
+	}
+	a.got = append(a.got, s.Version)
+	a.ch <- s.Version
+	return nil
+}
+
+func waitVersion(t *testing.T, ch chan int64, want int64) {
+	t.Helper()
+	select {
+	case v := <-ch:
+		if v != want {
+			t.Fatalf("applied version %d; want %d", v, want)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("version %d never applied", want)
+	}
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestFollower(t *testing.T) {
+	mep := newFakeMEP(t, "s3cret")
+	mep.set(1, "r1")
+	srv := httptest.NewServer(mep)
+	t.Cleanup(srv.Close)
+	a := &applied{ch: make(chan int64, 10)}
+	f := &Follower{BaseURL: srv.URL, Token: "s3cret", Timeout: 2 * time.Second, MinBackoff: 10 * time.Millisecond,
+		MaxBackoff: 50 * time.Millisecond, Apply: a.apply, Logger: slog.New(slog.DiscardHandler)}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- f.Run(ctx, 0) }()
+
+	// 1. First poll gets the current snapshot.
+	waitVersion(t, a.ch, 1)
+	// 2. The next poll is held (after=1) and answered when the version changes.
+	waitFor(t, "a held poll", func() bool {
+		mep.mu.Lock()
+		defer mep.mu.Unlock()
+		return len(mep.polls) >= 2
+	})
+	mep.set(2, "r1", "r2")
+	waitVersion(t, a.ch, 2)
+	// 3. The MEP fails: nothing is applied, the status shows the problem.
+	mep.setFail(1000)
+	mep.set(3, "r3")
+	waitFor(t, "a failed poll", func() bool { return !f.Status().Connected && f.Status().LastError != "" })
+	if got := f.Status().LastError; !contains(got, "503") || !contains(got, "store unavailable") {
+		t.Errorf("last error %q; want the 503 ProblemDetails detail", got)
+	}
+	select {
+	case v := <-a.ch:
+		t.Fatalf("applied version %d while the MEP was failing", v)
+	case <-time.After(100 * time.Millisecond):
+	}
+	// 4. The MEP recovers: the newest version is applied.
+	mep.setFail(0)
+	waitVersion(t, a.ch, 3)
+	waitFor(t, "connected", func() bool { return f.Status().Connected && f.Status().Version == 3 })
+
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Errorf("Run returned %v; want context.Canceled", err)
+	}
+}
+
+func TestFollowerBadTokenAndApplyFailure(t *testing.T) {
+	mep := newFakeMEP(t, "right")
+	mep.set(5, "r")
+	srv := httptest.NewServer(mep)
+	t.Cleanup(srv.Close)
+	a := &applied{ch: make(chan int64, 10), fail: errors.New("swap failed")}
+	f := &Follower{BaseURL: srv.URL, Token: "wrong", Timeout: time.Second, MinBackoff: 5 * time.Millisecond,
+		MaxBackoff: 10 * time.Millisecond, Apply: a.apply, Logger: slog.New(slog.DiscardHandler)}
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	go f.Run(ctx, 4) //nolint:errcheck
+	waitFor(t, "401", func() bool { return contains(f.Status().LastError, "401") })
+
+	// With the right token, a failing apply keeps the version unapplied and retries.
+	cancel()
+	a2 := &applied{ch: make(chan int64, 10), fail: errors.New("swap failed")}
+	f2 := &Follower{BaseURL: srv.URL, Token: "right", Timeout: time.Second, MinBackoff: 5 * time.Millisecond,
+		MaxBackoff: 10 * time.Millisecond, Apply: a2.apply, Logger: slog.New(slog.DiscardHandler)}
+	ctx2, cancel2 := context.WithCancel(t.Context())
+	defer cancel2()
+	go f2.Run(ctx2, 4) //nolint:errcheck
+	waitFor(t, "apply error", func() bool { return contains(f2.Status().LastError, "swap failed") })
+	a2.mu.Lock()
+	a2.fail = nil
+	a2.mu.Unlock()
+	waitVersion(t, a2.ch, 5)
+	mep.mu.Lock()
+	defer mep.mu.Unlock()
+	for _, q := range mep.polls {
+		if !contains(q, "timeout=1") {
+			t.Errorf("poll %q; want timeout=1", q)
+		}
+	}
+}
+
+func contains(s, sub string) bool { return strings.Contains(s, sub) }

@@ -1,0 +1,383 @@
+// Package upgw is the user-plane gateway agent: it loads the eBPF/XDP local-breakout data
+// plane onto the site's N3 ports, follows the MEP's traffic-rule feed (MEC 011 TrafficRules,
+// compiled into map entries and swapped in atomically) and serves a control API and
+// Prometheus metrics. See upgw/README.md for the topology and the configuration.
+package upgw
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
+
+	"github.com/edgemec/edgemec/internal/obs"
+	"github.com/edgemec/edgemec/internal/run"
+	"github.com/edgemec/edgemec/upgw/internal/api"
+	"github.com/edgemec/edgemec/upgw/internal/dataplane"
+	"github.com/edgemec/edgemec/upgw/internal/feed"
+	"github.com/edgemec/edgemec/upgw/internal/gateway"
+	"github.com/edgemec/edgemec/upgw/internal/rules"
+)
+
+// AppPort is a local app reachable for FORWARD_DECAPSULATED / DUPLICATE_DECAPSULATED. A
+// rule's dstInterface selects it by dstIpAddress (contained in one of Prefixes) or by
+// dstMacAddress (equal to MAC). Decapsulated packets leave through Interface with MAC as
+// destination; the app's replies enter through Interface and are re-encapsulated.
+type AppPort struct {
+	Interface string
+	MAC       net.HardwareAddr
+	Prefixes  []netip.Prefix
+}
+
+// Endpoint is a local GTP-U endpoint for FORWARD_ENCAPSULATED / DUPLICATE_ENCAPSULATED,
+// selected by a TUNNEL dstInterface whose tunnelDstAddress equals Address.
+type Endpoint struct {
+	Address   netip.Addr
+	Interface string
+	MAC       net.HardwareAddr // next hop toward Address
+	// TEID, when non-zero, replaces the uplink TEID; zero keeps it.
+	TEID uint32
+}
+
+// Config configures the agent. Zero values take the documented defaults.
+type Config struct {
+	// GNBInterface is the N3 port facing the gNB (required).
+	GNBInterface string
+	// UPFInterface is the N3 port facing the central UPF (required).
+	UPFInterface string
+	// XDPMode is "native" (default) or "generic".
+	XDPMode string
+	// Apps are the app-facing ports.
+	Apps []AppPort
+	// Endpoints are the local GTP-U endpoints.
+	Endpoints []Endpoint
+	// KeepTxChecksum leaves the gNB-side port's TX checksum offload on. By default it is
+	// turned off so that the kernel completes the partial checksums of co-located apps'
+	// replies when they leave the TC return path (XDP cannot).
+	KeepTxChecksum bool
+
+	// MEPURL is the MEP base URL of the traffic-rule feed; empty disables the feed and the
+	// rule set comes only through the control API.
+	MEPURL string
+	// MEPToken is the operator bearer token for the feed (required with MEPURL).
+	MEPToken string
+	// FeedTimeout is the long-poll timeout (default 30 s, at most 60 s).
+	FeedTimeout time.Duration
+
+	// StateDir keeps the last applied rule snapshot, re-applied at start so that a restarted
+	// agent enforces the last good set before the MEP answers. Empty disables persistence.
+	StateDir string
+	// PinDir is a bpffs directory where learned sessions and counters are pinned to survive
+	// restarts. Empty pins nothing. Links are never pinned: the data plane detaches when
+	// the agent stops, so a dead agent cannot leave stale rules behind.
+	PinDir string
+
+	// Listen is the control API and /metrics address (default 127.0.0.1:8090).
+	Listen string
+}
+
+// Validate reports every problem with the configuration at once.
+func (c Config) Validate() error {
+	var errs []error
+	if c.GNBInterface == "" {
+		errs = append(errs, errors.New("gNB-side N3 interface is required"))
+	}
+	if c.UPFInterface == "" {
+		errs = append(errs, errors.New("UPF-side N3 interface is required"))
+	}
+	if c.GNBInterface != "" && c.GNBInterface == c.UPFInterface {
+		errs = append(errs, errors.New("gNB-side and UPF-side N3 interfaces must differ"))
+	}
+	switch c.XDPMode {
+	case "", "native", "generic":
+	default:
+		errs = append(errs, fmt.Errorf("xdp mode %q: want native or generic", c.XDPMode))
+	}
+	if n := len(c.Apps) + len(c.Endpoints); n > dataplane.MaxTargets-dataplane.FirstAppSlot {
+		errs = append(errs, fmt.Errorf("%d app ports and GTP-U endpoints; at most %d", n, dataplane.MaxTargets-dataplane.FirstAppSlot))
+	}
+	for i, a := range c.Apps {
+		if a.Interface == "" || len(a.MAC) != 6 {
+			errs = append(errs, fmt.Errorf("app port %d: interface and a 6-byte MAC are required", i))
+		}
+		if a.Interface == c.GNBInterface || a.Interface == c.UPFInterface {
+			errs = append(errs, fmt.Errorf("app port %d: interface %s is an N3 port", i, a.Interface))
+		}
+	}
+	for i, e := range c.Endpoints {
+		if !e.Address.IsValid() || e.Interface == "" || len(e.MAC) != 6 {
+			errs = append(errs, fmt.Errorf("gtp-u endpoint %d: address, interface and a 6-byte MAC are required", i))
+		}
+	}
+	if c.MEPURL != "" {
+		if u, err := url.Parse(c.MEPURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			errs = append(errs, fmt.Errorf("mep url %q: want http(s)://host[:port]", c.MEPURL))
+		}
+		if c.MEPToken == "" {
+			errs = append(errs, errors.New("mep token is required with a mep url"))
+		}
+	}
+	if c.FeedTimeout < 0 || c.FeedTimeout > feed.MaxTimeout {
+		errs = append(errs, fmt.Errorf("feed timeout %s: want 1s-60s", c.FeedTimeout))
+	}
+	return errors.Join(errs...)
+}
+
+// UPGW is the agent.
+type UPGW struct {
+	cfg    Config
+	logger *slog.Logger
+	reg    prometheus.Registerer
+	gather prometheus.Gatherer
+	tp     trace.TracerProvider
+}
+
+// Deps are the process-wide facilities the agent uses.
+type Deps struct {
+	Logger   *slog.Logger
+	Registry *prometheus.Registry // optional
+	Tracer   trace.TracerProvider // optional
+}
+
+// New validates cfg and returns an agent; nothing touches the kernel until Run.
+func New(cfg Config, d Deps) (*UPGW, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Listen == "" {
+		cfg.Listen = "127.0.0.1:8090"
+	}
+	u := &UPGW{cfg: cfg, logger: d.Logger, tp: d.Tracer}
+	if u.logger == nil {
+		u.logger = slog.New(slog.DiscardHandler)
+	}
+	if u.tp == nil {
+		u.tp = noop.NewTracerProvider()
+	}
+	reg := d.Registry
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+	}
+	u.reg, u.gather = reg, reg
+	return u, nil
+}
+
+// Run loads and attaches the data plane, re-applies the persisted rule set, then serves the
+// control API and follows the MEP feed until ctx ends.
+//
+// Stop order:
+//  1. ctx ends: the feed follower stops polling (no new rule sets);
+//  2. the HTTP server stops accepting and drains in-flight requests (grace 10 s);
+//  3. the data plane is closed: links detached, maps released (pinned maps stay).
+func (u *UPGW) Run(ctx context.Context) error {
+	mode := dataplane.XDPNative
+	if u.cfg.XDPMode == "generic" {
+		mode = dataplane.XDPGeneric
+	}
+	dp, err := dataplane.Load(dataplane.Options{PinDir: u.cfg.PinDir})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := dp.Close(); err != nil {
+			u.logger.Warn("close data plane", "error", err)
+		}
+		u.logger.Info("data plane detached")
+	}()
+	tg, err := u.setup(dp, mode)
+	if err != nil {
+		return err
+	}
+
+	stateFile := ""
+	if u.cfg.StateDir != "" {
+		if err := os.MkdirAll(u.cfg.StateDir, 0o700); err != nil {
+			return fmt.Errorf("state dir: %w", err)
+		}
+		stateFile = filepath.Join(u.cfg.StateDir, "ruleset.json")
+	}
+	m := gateway.New(dp, tg, stateFile, u.logger, u.tp)
+	after, err := m.Restore(ctx)
+	if err != nil {
+		// A corrupt state file must not keep the gateway down: the feed brings the truth.
+		u.logger.WarnContext(ctx, "could not re-apply the persisted rule set", "error", err)
+	} else if after > 0 {
+		u.logger.InfoContext(ctx, "re-applied persisted rule set", "version", after)
+	}
+	if err := u.reg.Register(gateway.NewCollector(m)); err != nil {
+		return fmt.Errorf("register metrics: %w", err)
+	}
+
+	var (
+		follower *feed.Follower
+		fs       api.FeedStatus
+	)
+	if u.cfg.MEPURL != "" {
+		follower = &feed.Follower{BaseURL: u.cfg.MEPURL, Token: u.cfg.MEPToken, Timeout: u.cfg.FeedTimeout, Logger: u.logger,
+			Apply: func(ctx context.Context, s feed.Snapshot) error {
+				_, err := m.Apply(ctx, s, gateway.SourceFeed, false)
+				return err
+			}}
+		fs = follower.Status
+	}
+	hm := obs.NewHTTPMetrics(u.reg, "upgw")
+	e := api.NewHandler(m, fs, u.logger, hm.Middleware())
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(u.gather, promhttp.HandlerOpts{}))
+	mux.Handle("/", e)
+	ln, err := net.Listen("tcp", u.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", u.cfg.Listen, err)
+	}
+	srv := &run.HTTPServer{Name: "upgw-control", Handler: mux, Listener: ln, Logger: u.logger}
+	fns := []func(context.Context) error{srv.Serve}
+	if follower != nil {
+		fns = append(fns, func(ctx context.Context) error { return follower.Run(ctx, after) })
+	}
+	u.logger.InfoContext(ctx, "upgw running", "addr", ln.Addr().String(), "gnb_port", u.cfg.GNBInterface, "upf_port", u.cfg.UPFInterface)
+	return run.Group(ctx, fns...)
+}
+
+// setup resolves the interfaces, writes the output slots and attaches the programs.
+func (u *UPGW) setup(dp *dataplane.Datapath, mode dataplane.XDPMode) (*targets, error) {
+	gnb, err := net.InterfaceByName(u.cfg.GNBInterface)
+	if err != nil {
+		return nil, fmt.Errorf("gNB-side interface: %w", err)
+	}
+	upf, err := net.InterfaceByName(u.cfg.UPFInterface)
+	if err != nil {
+		return nil, fmt.Errorf("UPF-side interface: %w", err)
+	}
+	tg := &targets{}
+	slot := uint32(dataplane.FirstAppSlot)
+	for _, a := range u.cfg.Apps {
+		ifc, err := net.InterfaceByName(a.Interface)
+		if err != nil {
+			return nil, fmt.Errorf("app interface: %w", err)
+		}
+		t := dataplane.Target{Ifindex: uint32(ifc.Index), Kind: dataplane.TargetApp}
+		copy(t.Smac[:], ifc.HardwareAddr)
+		copy(t.Dmac[:], a.MAC)
+		if err := dp.SetTarget(slot, t); err != nil {
+			return nil, err
+		}
+		tg.apps = append(tg.apps, appTarget{AppPort: a, slot: uint8(slot)})
+		slot++
+	}
+	for _, ep := range u.cfg.Endpoints {
+		ifc, err := net.InterfaceByName(ep.Interface)
+		if err != nil {
+			return nil, fmt.Errorf("gtp-u endpoint interface: %w", err)
+		}
+		t := dataplane.Target{Ifindex: uint32(ifc.Index), Kind: dataplane.TargetGTPU, Family: 4,
+			TunDst: dataplane.AddrFrom(ep.Address), Teid: ep.TEID}
+		if ep.Address.Is6() && !ep.Address.Is4In6() {
+			t.Family = 6
+		}
+		if ep.TEID != 0 {
+			t.SetTeid = 1
+		}
+		copy(t.Smac[:], ifc.HardwareAddr)
+		copy(t.Dmac[:], ep.MAC)
+		if err := dp.SetTarget(slot, t); err != nil {
+			return nil, err
+		}
+		tg.endpoints = append(tg.endpoints, endpointTarget{Endpoint: ep, slot: uint8(slot)})
+		slot++
+	}
+	if err := dp.AttachN3(gnb.Index, upf.Index, mode); err != nil {
+		return nil, err
+	}
+	seen := map[string]bool{}
+	for _, a := range u.cfg.Apps {
+		if seen[a.Interface] {
+			continue
+		}
+		seen[a.Interface] = true
+		ifc, _ := net.InterfaceByName(a.Interface)
+		if err := dp.AttachApp(ifc.Index); err != nil {
+			return nil, err
+		}
+	}
+	if !u.cfg.KeepTxChecksum {
+		if err := dataplane.SetTxChecksum(u.cfg.GNBInterface, false); err != nil {
+			return nil, fmt.Errorf("turn off tx checksum offload on %s: %w", u.cfg.GNBInterface, err)
+		}
+	}
+	return tg, nil
+}
+
+// targets resolves MEC destination interfaces against the configured ports.
+type targets struct {
+	apps      []appTarget
+	endpoints []endpointTarget
+}
+
+type appTarget struct {
+	AppPort
+	slot uint8
+}
+
+type endpointTarget struct {
+	Endpoint
+	slot uint8
+}
+
+var _ rules.Targets = (*targets)(nil)
+
+func (t *targets) App(d rules.DestinationInterface) (uint8, error) {
+	switch d.InterfaceType {
+	case "IP":
+		a, err := netip.ParseAddr(d.DstIPAddress)
+		if err != nil {
+			return 0, fmt.Errorf("dstIpAddress %q: %w", d.DstIPAddress, err)
+		}
+		a = a.Unmap()
+		for _, ap := range t.apps {
+			for _, p := range ap.Prefixes {
+				if p.Contains(a) {
+					return ap.slot, nil
+				}
+			}
+		}
+		return 0, fmt.Errorf("%w: no app port serves %s", rules.ErrNoTarget, a)
+	case "MAC":
+		mac, err := net.ParseMAC(d.DstMacAddress)
+		if err != nil {
+			return 0, fmt.Errorf("dstMacAddress %q: %w", d.DstMacAddress, err)
+		}
+		for _, ap := range t.apps {
+			if strings.EqualFold(ap.MAC.String(), mac.String()) {
+				return ap.slot, nil
+			}
+		}
+		return 0, fmt.Errorf("%w: no app port with MAC %s", rules.ErrNoTarget, mac)
+	}
+	return 0, fmt.Errorf("interfaceType %q", d.InterfaceType)
+}
+
+func (t *targets) Endpoint(d rules.DestinationInterface) (uint8, error) {
+	a, err := netip.ParseAddr(d.TunnelInfo.TunnelDstAddress)
+	if err != nil {
+		return 0, fmt.Errorf("tunnelDstAddress %q: %w", d.TunnelInfo.TunnelDstAddress, err)
+	}
+	for _, ep := range t.endpoints {
+		if ep.Address.Unmap() == a.Unmap() {
+			return ep.slot, nil
+		}
+	}
+	return 0, fmt.Errorf("%w: no GTP-U endpoint %s", rules.ErrNoTarget, a)
+}
