@@ -52,7 +52,7 @@ func (c *clock) Advance(d time.Duration) {
 
 // env is one MEP HTTP layer over the real site core and an embedded SQLite store.
 type env struct {
-	t     *testing.T
+	t     testing.TB
 	site  *site.Site
 	st    store.Store
 	auth  *auth.Authority
@@ -64,7 +64,7 @@ type env struct {
 
 type envOption func(*site.Config, *httpapi.Config)
 
-func newEnv(t *testing.T, opts ...envOption) *env {
+func newEnv(t testing.TB, opts ...envOption) *env {
 	t.Helper()
 	ctx := t.Context()
 	st, err := sqlstore.OpenSQLite(ctx, filepath.Join(t.TempDir(), "mep.db"))
@@ -134,7 +134,7 @@ func (e *env) do(method, path, token string, body any) *httptest.ResponseRecorde
 }
 
 // expect checks the status; every 4xx/5xx must be a ProblemDetails with status and detail.
-func expect(t *testing.T, rec *httptest.ResponseRecorder, want int) {
+func expect(t testing.TB, rec *httptest.ResponseRecorder, want int) {
 	t.Helper()
 	require.Equal(t, want, rec.Code, "got status %d; want %d; body %s", rec.Code, want, rec.Body.String())
 	if want >= 400 {
@@ -142,7 +142,7 @@ func expect(t *testing.T, rec *httptest.ResponseRecorder, want int) {
 	}
 }
 
-func requireProblem(t *testing.T, rec *httptest.ResponseRecorder, status int) problem.Details {
+func requireProblem(t testing.TB, rec *httptest.ResponseRecorder, status int) problem.Details {
 	t.Helper()
 	require.Equal(t, problem.ContentType, rec.Header().Get("Content-Type"), "got Content-Type %q; want %q", rec.Header().Get("Content-Type"), problem.ContentType)
 	var p problem.Details
@@ -152,7 +152,7 @@ func requireProblem(t *testing.T, rec *httptest.ResponseRecorder, status int) pr
 	return p
 }
 
-func decodeJSON[T any](t *testing.T, rec *httptest.ResponseRecorder) T {
+func decodeJSON[T any](t testing.TB, rec *httptest.ResponseRecorder) T {
 	t.Helper()
 	var v T
 	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &v), "body %s", rec.Body.String())
