@@ -17,7 +17,7 @@ func (s *Site) record(a *appDoc) mm5api.AppInstanceRecord {
 		AppServiceOptional: a.Spec.AppServiceOptional, AppServiceProduced: a.Spec.AppServiceProduced,
 		State: a.State, CreatedAt: a.CreatedAt, Mp1Root: s.cfg.APIRoot,
 	}
-	tr := append([]mp1api.TrafficRule(nil), a.Traffic...)
+	tr := append([]mp1api.TrafficRule{}, a.Traffic...)
 	r.AppTrafficRule = &tr
 	dr := make([]mp1api.DnsRule, len(a.DNS))
 	for i, d := range a.DNS {
