@@ -257,7 +257,7 @@ func (e *env) serviceNotifications() []string {
 	return out
 }
 
-func ids(svcs []mp1api.ServiceInfo) []string {
+func serNames(svcs []mp1api.ServiceInfo) []string {
 	out := []string{}
 	for _, s := range svcs {
 		out = append(out, s.SerName)

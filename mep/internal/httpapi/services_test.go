@@ -234,7 +234,7 @@ func TestDiscovery(t *testing.T) {
 		t.Helper()
 		rec := e.do(http.MethodGet, "/mec_service_mgmt/v1/services"+query, token, nil)
 		expect(t, rec, http.StatusOK)
-		got := ids(decodeJSON[[]mp1api.ServiceInfo](t, rec))
+		got := serNames(decodeJSON[[]mp1api.ServiceInfo](t, rec))
 		return got
 	}
 	byName := map[string]string{"loc": locID, "rni": rniID, "own": ownID}
@@ -284,7 +284,7 @@ func TestDiscovery(t *testing.T) {
 	t.Run("app services lists the producer's only", func(t *testing.T) {
 		rec := e.do(http.MethodGet, svcBase+"producer/services?ser_name=loc,rni,own", opToken, nil)
 		expect(t, rec, http.StatusOK)
-		require.ElementsMatch(t, []string{"loc", "rni"}, ids(decodeJSON[[]mp1api.ServiceInfo](t, rec)))
+		require.ElementsMatch(t, []string{"loc", "rni"}, serNames(decodeJSON[[]mp1api.ServiceInfo](t, rec)))
 		expect(t, e.do(http.MethodGet, svcBase+"ghost/services", opToken, nil), http.StatusNotFound)
 	})
 	for _, q := range []string{
