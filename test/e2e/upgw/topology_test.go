@@ -191,6 +191,9 @@ func (tp *topo) startUPGW(bin, xdpMode string, extraArgs ...string) {
 	t := tp.t
 	args := append([]string{"netns", "exec", tp.upgw, bin, "--gnb-if", "n3g", "--upf-if", "n3u", "--xdp-mode", xdpMode,
 		"--app", "app0," + tp.appMAC.String() + ",192.0.2.10/32", "--listen", "127.0.0.1:8090", "--log-level", "debug"}, extraArgs...)
+	for i, a := range args {
+		args[i] = strings.ReplaceAll(a, "{appMAC}", tp.appMAC.String())
+	}
 	cmd := exec.Command("ip", args...)
 	logf, err := os.CreateTemp("", "upgw-e2e-log")
 	if err != nil {

@@ -412,3 +412,73 @@ func TestSwapUnderTraffic(t *testing.T) {
 	}
 	t.Logf("%d rule-set swaps during %d packets", nswaps, 2*pairs)
 }
+
+// TestDuplicateAndEncap covers the actions that copy or re-address tunnels: the app
+// namespace also hosts a local GTP-U endpoint at 192.0.2.20.
+func TestDuplicateAndEncap(t *testing.T) {
+	testutil.RequireRoot(t)
+	tp := newTopo(t, "native", "--gtpu-endpoint", "192.0.2.20,app0,{appMAC}")
+	nsExec(t, tp.app, "ip", "addr", "add", "192.0.2.20/24", "dev", "a0")
+	gnbSock := openRaw(t, tp.gnb, "g0")
+	upfSock := openRaw(t, tp.upf, "u0")
+	app := startApp(t, tp, false)
+	var ep *net.UDPConn
+	if err := inNS(tp.app, func() error {
+		var err error
+		ep, err = net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(192, 0, 2, 20), Port: 2152})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ep.Close() })
+
+	tunnel := func(id string, prio int, action, dst string) upgwapi.AppTrafficRule {
+		r := ruleJSON(id, prio, action, fmt.Sprintf(`{"dstAddress":[%q]}`, dst))
+		r.TrafficRule["dstInterface"] = map[string]any{"interfaceType": "TUNNEL",
+			"tunnelInfo": map[string]any{"tunnelType": "GTP_U", "tunnelDstAddress": "192.0.2.20"}}
+		return r
+	}
+	tp.putRules(t, 1,
+		ruleJSON("dup", 1, "DUPLICATE_DECAPSULATED", `{"dstAddress":["192.0.2.10"],"dstPort":["8080"]}`),
+		tunnel("fwd-enc", 2, "FORWARD_ENCAPSULATED", "192.0.2.30"),
+		tunnel("dup-enc", 3, "DUPLICATE_ENCAPSULATED", "192.0.2.40"))
+
+	readEP := func() []byte {
+		_ = ep.SetReadDeadline(time.Now().Add(5 * time.Second))
+		buf := make([]byte, 2048)
+		n, err := ep.Read(buf)
+		if err != nil {
+			return nil
+		}
+		return buf[:n]
+	}
+
+	// DUPLICATE_DECAPSULATED: the original goes on to the UPF unchanged, a decapsulated
+	// copy reaches the app.
+	f := tp.ul(t, appIP, 8080, []byte("copy-me"))
+	gnbSock.send(t, f)
+	if got := upfSock.recv(5*time.Second, isGTPU); !equalFrames(got, f) {
+		t.Errorf("DUPLICATE_DECAPSULATED original at the UPF:\n got %x\nwant %x", got, f)
+	}
+	waitUntil(t, "the app's copy", func() bool { return strings.Join(app.received(), ",") == "copy-me" })
+
+	// FORWARD_ENCAPSULATED: the tunnel is re-addressed to the local endpoint, payload intact.
+	f = tp.ul(t, netip.MustParseAddr("192.0.2.30"), 5000, []byte("to-endpoint"))
+	gnbSock.send(t, f)
+	if got := readEP(); !equalFrames(got, f[14+20+8:]) {
+		t.Errorf("FORWARD_ENCAPSULATED at the endpoint:\n got %x\nwant %x", got, f[14+20+8:])
+	}
+	if got := upfSock.recv(300*time.Millisecond, isGTPU); got != nil {
+		t.Errorf("FORWARD_ENCAPSULATED also reached the UPF: %x", got)
+	}
+
+	// DUPLICATE_ENCAPSULATED: both the UPF (original) and the endpoint (copy) get it.
+	f = tp.ul(t, netip.MustParseAddr("192.0.2.40"), 5000, []byte("both"))
+	gnbSock.send(t, f)
+	if got := upfSock.recv(5*time.Second, isGTPU); !equalFrames(got, f) {
+		t.Errorf("DUPLICATE_ENCAPSULATED original at the UPF:\n got %x\nwant %x", got, f)
+	}
+	if got := readEP(); !equalFrames(got, f[14+20+8:]) {
+		t.Errorf("DUPLICATE_ENCAPSULATED copy at the endpoint:\n got %x\nwant %x", got, f[14+20+8:])
+	}
+}
