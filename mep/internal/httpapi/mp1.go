@@ -44,11 +44,16 @@ func filter(ids, names *[]string, cat *string, local, consumed *bool, scope *mp1
 		return nil, problem.BadRequest("scope_of_locality %q is not a valid value", string(*scope))
 	}
 	f := &site.Filter{CategoryID: cat, IsLocal: local, ConsumedLocalOnly: consumed, Scope: scope}
+	// An empty list must not turn into "no filter": it would answer with every service.
 	if ids != nil {
-		f.InstanceIDs = splitList(ids)
+		if f.InstanceIDs = splitList(ids); len(f.InstanceIDs) == 0 {
+			return nil, problem.BadRequest("ser_instance_id must not be empty")
+		}
 	}
 	if names != nil {
-		f.Names = splitList(names)
+		if f.Names = splitList(names); len(f.Names) == 0 {
+			return nil, problem.BadRequest("ser_name must not be empty")
+		}
 	}
 	return f, nil
 }
