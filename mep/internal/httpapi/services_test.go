@@ -296,6 +296,9 @@ func TestDiscovery(t *testing.T) {
 		"?consumed_local_only=2x",
 		"?sort=name",
 		"?ser_name=a&limit=3",
+		"?ser_name=",
+		"?ser_name=,",
+		"?ser_instance_id=",
 	} {
 		t.Run("bad query "+q, func(t *testing.T) {
 			expect(t, e.do(http.MethodGet, "/mec_service_mgmt/v1/services"+q, opToken, nil), http.StatusBadRequest)
