@@ -187,8 +187,11 @@ func FuzzSerAvailabilityNotificationSubscription(f *testing.F) {
 		if err := site.ValidateSerAvailSubscription(got); err != nil {
 			t.Fatalf("own representation fails validation: %v", err)
 		}
-		// A service change runs the subscription's filter.
-		registerService(t, s, fuzzApp, "a")
+		// Service changes run the subscription's filter.
+		svc := registerService(t, s, fuzzApp, "a")
+		if err := s.DeleteService(ctx, fuzzApp, svc[len(svc)-36:]); err != nil {
+			t.Fatal(err)
+		}
 		if err := s.Unsubscribe(ctx, site.SerAvail, fuzzApp, loc[len(loc)-36:]); err != nil {
 			t.Fatal(err)
 		}
