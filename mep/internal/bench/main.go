@@ -186,20 +186,22 @@ func fmtDur(d time.Duration) string {
 func printTable(rows []row) {
 	w := [3]int{}
 	for _, r := range append([]row{{"figure", "value", "goal", ""}}, rows...) {
-		w[0], w[1], w[2] = max(w[0], len([]rune(r.name))), max(w[1], len([]rune(r.value))), max(w[2], len([]rune(r.goal)))
+		w[0], w[1], w[2] = max(w[0], runes(r.name)), max(w[1], runes(r.value)), max(w[2], runes(r.goal))
 	}
+	// Pad by runes, not bytes: the goals hold "≥" and "×".
+	pad := func(s string, n int) string { return s + strings.Repeat(" ", n-runes(s)) }
 	line := func(r row) {
-		fmt.Printf("  %-*s  %*s  %-*s  %s\n", w[0], r.name, w[1], r.value, w[2], r.goal, r.note)
+		fmt.Printf("  %s  %s%s  %s  %s\n", pad(r.name, w[0]), strings.Repeat(" ", w[1]-runes(r.value)), r.value, pad(r.goal, w[2]), r.note)
 	}
 	line(row{"figure", "value", "goal", ""})
-	fmt.Printf("  %s\n", strings.Repeat("-", w[0]+w[1]+w[2]+16))
+	fmt.Printf("  %s\n", strings.Repeat("-", w[0]+w[1]+w[2]+18))
 	for _, r := range rows {
-		// %-*s counts bytes; pad multi-byte goals by hand.
-		r.goal += strings.Repeat(" ", len(r.goal)-len([]rune(r.goal)))
 		line(r)
 	}
 	fmt.Println()
 }
+
+func runes(s string) int { return len([]rune(s)) }
 
 // mepProcess is a running mep binary.
 type mepProcess struct {
