@@ -96,10 +96,15 @@ func TestChartVariants(t *testing.T) {
 	require.False(t, found, "no volume with PostgreSQL")
 }
 
-func TestSystemdUnit(t *testing.T) {
-	b, err := os.ReadFile("../../deploy/systemd/mep.service")
-	require.NoError(t, err)
-	for _, want := range []string{"ExecStart=/usr/local/bin/mep", "EnvironmentFile=/etc/edgemec/mep.env", "DynamicUser=yes", "StateDirectory=mep"} {
-		require.Contains(t, string(b), want)
+func TestSystemdUnits(t *testing.T) {
+	for unit, wants := range map[string][]string{
+		"mep.service":  {"ExecStart=/usr/local/bin/mep", "EnvironmentFile=/etc/edgemec/mep.env", "DynamicUser=yes", "StateDirectory=mep"},
+		"upgw.service": {"ExecStart=/usr/local/bin/upgw", "EnvironmentFile=/etc/edgemec/upgw.env", "CAP_BPF", "StateDirectory=upgw"},
+	} {
+		b, err := os.ReadFile("../../deploy/systemd/" + unit)
+		require.NoError(t, err)
+		for _, want := range wants {
+			require.Contains(t, string(b), want, unit)
+		}
 	}
 }
