@@ -737,6 +737,25 @@ struct encap6 {
 	__u8 gtp[16];
 } __attribute__((packed));
 
+/* Encapsulation flags of the return path: they mark the skb as encapsulated (outer protocol,
+ * inner header offsets) for the egress checksum and offload code. The benchmark build
+ * overrides them because it undoes each run and the kernel keeps the encapsulation mark. */
+#ifndef UPGW_ENCAP_FLAGS4
+#define UPGW_ENCAP_FLAGS4 (BPF_F_ADJ_ROOM_ENCAP_L3_IPV4 | BPF_F_ADJ_ROOM_ENCAP_L4_UDP)
+#endif
+#ifndef UPGW_ENCAP_FLAGS6
+#define UPGW_ENCAP_FLAGS6 (BPF_F_ADJ_ROOM_ENCAP_L3_IPV6 | BPF_F_ADJ_ROOM_ENCAP_L4_UDP)
+#endif
+
+/* grow_room makes room for the outer headers. A packet the sender already marked as
+ * encapsulated (its own tunnel) is refused with the flags (-EALREADY); it still gets room. */
+static __always_inline long grow_room(struct __sk_buff *skb, __u32 len, __u64 flags)
+{
+	if (!bpf_skb_adjust_room(skb, len, BPF_ADJ_ROOM_MAC, flags))
+		return 0;
+	return bpf_skb_adjust_room(skb, len, BPF_ADJ_ROOM_MAC, 0);
+}
+
 /* gtp_hdr writes a G-PDU header with the optional fields and one DL PDU Session Container
  * (TS 38.415: PDU type 0, QFI) so that the gNB maps the reply to the right QoS flow. */
 static __always_inline void gtp_hdr(__u8 *g, __u32 teid, __u8 qfi, __u16 inner_len)
@@ -877,8 +896,7 @@ static __always_inline int handle_app(struct __sk_buff *skb)
 		h.udp.len = bpf_htons(sizeof(h.udp) + sizeof(h.gtp) + inner_len);
 		h.udp.check = 0; /* legal over IPv4 (RFC 768), as every GTP-U stack does */
 		gtp_hdr(h.gtp, s.teid, s.qfi, inner_len);
-		if (bpf_skb_adjust_room(skb, sizeof(h) - sizeof(h.eth), BPF_ADJ_ROOM_MAC,
-					BPF_F_ADJ_ROOM_ENCAP_L3_IPV4 | BPF_F_ADJ_ROOM_ENCAP_L4_UDP)) {
+		if (grow_room(skb, sizeof(h) - sizeof(h.eth), UPGW_ENCAP_FLAGS4)) {
 			count(UPGW_STAT_ERR, bytes);
 			return TC_ACT_SHOT;
 		}
@@ -902,8 +920,7 @@ static __always_inline int handle_app(struct __sk_buff *skb)
 		h.udp.dest = bpf_htons(UPGW_GTPU_PORT);
 		h.udp.len = bpf_htons(ulen);
 		gtp_hdr(h.gtp, s.teid, s.qfi, inner_len);
-		if (bpf_skb_adjust_room(skb, sizeof(h) - sizeof(h.eth), BPF_ADJ_ROOM_MAC,
-					BPF_F_ADJ_ROOM_ENCAP_L3_IPV6 | BPF_F_ADJ_ROOM_ENCAP_L4_UDP)) {
+		if (grow_room(skb, sizeof(h) - sizeof(h.eth), UPGW_ENCAP_FLAGS6)) {
 			count(UPGW_STAT_ERR, bytes);
 			return TC_ACT_SHOT;
 		}

@@ -216,14 +216,23 @@ func Load(opts Options) (*Datapath, error) {
 		copts.Maps.PinPath = filepath.Clean(opts.PinDir)
 	}
 	d := &Datapath{innerSpec: inner.Copy()}
-	if err := spec.LoadAndAssign(&d.objs, &copts); err != nil {
-		var ve *ebpf.VerifierError
-		if errors.As(err, &ve) {
-			return nil, fmt.Errorf("load bpf objects: %+v", ve)
-		}
-		return nil, fmt.Errorf("load bpf objects: %w", err)
+	if err := loadInto(spec, &d.objs, &copts); err != nil {
+		return nil, err
 	}
 	return d, nil
+}
+
+// loadInto loads the objects of spec that objs names; the benchmarks reuse it with the
+// benchmark build of the programs.
+func loadInto(spec *ebpf.CollectionSpec, objs any, copts *ebpf.CollectionOptions) error {
+	if err := spec.LoadAndAssign(objs, copts); err != nil {
+		var ve *ebpf.VerifierError
+		if errors.As(err, &ve) {
+			return fmt.Errorf("load bpf objects: %+v", ve)
+		}
+		return fmt.Errorf("load bpf objects: %w", err)
+	}
+	return nil
 }
 
 // Close detaches every link and releases programs and maps. Pinned maps stay pinned.

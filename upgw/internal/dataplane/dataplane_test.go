@@ -96,7 +96,7 @@ func decapRule() Match {
 		Fields: FieldProto | FieldDport, Proto: 17, DportLo: 8080, DportHi: 8080}
 }
 
-func statsDelta(t *testing.T, d *Datapath) map[Stat]uint64 {
+func statsDelta(t testing.TB, d *Datapath) map[Stat]uint64 {
 	t.Helper()
 	st, err := d.PathStats()
 	if err != nil {

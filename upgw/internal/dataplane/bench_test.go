@@ -1,0 +1,267 @@
+package dataplane
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+	"github.com/cilium/ebpf/rlimit"
+	"golang.org/x/sys/unix"
+
+	"github.com/edgemec/edgemec/internal/testutil"
+	"github.com/edgemec/edgemec/upgw/internal/dataplane/benchobj"
+)
+
+// benchLen is the size of every benchmark frame (BENCH_LEN in upgw/bpf/bench.c).
+const benchLen = 128
+
+// benchLoaded is the benchmark build: the real programs and maps plus the wrappers.
+type benchLoaded struct {
+	upgwObjects
+	BenchUl        *ebpf.Program `ebpf:"bench_ul"`
+	BenchUlRestore *ebpf.Program `ebpf:"bench_ul_restore"`
+	BenchDl        *ebpf.Program `ebpf:"bench_dl"`
+	BenchDlRestore *ebpf.Program `ebpf:"bench_dl_restore"`
+	BenchSink      *ebpf.Program `ebpf:"bench_sink"`
+	BenchTmpl      *ebpf.Map     `ebpf:"bench_tmpl"`
+	BenchSinkCount *ebpf.Map     `ebpf:"bench_sink_count"`
+}
+
+func loadBench(b *testing.B) (*Datapath, *benchLoaded) {
+	b.Helper()
+	testutil.RequireRoot(b)
+	if err := rlimit.RemoveMemlock(); err != nil {
+		b.Fatal(err)
+	}
+	spec, err := benchobj.Spec()
+	if err != nil {
+		b.Fatal(err)
+	}
+	var bl benchLoaded
+	if err := loadInto(spec, &bl, nil); err != nil {
+		b.Fatal(err)
+	}
+	d := &Datapath{objs: bl.upgwObjects, innerSpec: spec.Maps["ruleset"].InnerMap.Copy()}
+	b.Cleanup(func() {
+		d.Close()
+		for _, c := range []interface{ Close() error }{bl.BenchUl, bl.BenchUlRestore, bl.BenchDl, bl.BenchDlRestore, bl.BenchSink, bl.BenchTmpl, bl.BenchSinkCount} {
+			c.Close()
+		}
+	})
+	return d, &bl
+}
+
+// setupBench installs targets on lo, a realistic rule set (a TEID-scoped rule, a covering
+// DROP and the app's decap rule behind the app's /32) and a learned session.
+func setupBench(b *testing.B, d *Datapath) {
+	b.Helper()
+	for slot, tg := range map[uint32]Target{SlotGNB: {Ifindex: loIfx, Kind: TargetN3}, SlotUPF: {Ifindex: loIfx, Kind: TargetN3},
+		slotApp: {Ifindex: loIfx, Kind: TargetApp}} {
+		if err := d.SetTarget(slot, tg); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := d.SetConfig(loIfx, loIfx); err != nil {
+		b.Fatal(err)
+	}
+	pass := Match{RuleSlot: 1, Action: ActPassthrough, Fields: FieldTEID, Teid: 0xdead}
+	drop := Match{RuleSlot: 2, Action: ActDrop, Fields: FieldProto, Proto: 6}
+	if err := d.SwapRuleSet([]Entry{
+		entry("192.0.0.0/16", pass, drop),
+		entry("192.0.2.10/32", pass, drop, decapRule()),
+	}); err != nil {
+		b.Fatal(err)
+	}
+	s := Session{Gnb: AddrFrom(gnb4), Upf: AddrFrom(upf4), Teid: 0xd1, Qfi: 9, Family: 4, Sport: 2152}
+	copy(s.GnbMac[:], gnbMAC)
+	copy(s.UpfMac[:], upfMAC)
+	if err := d.PutSession(ue4, s); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// ulBenchFrame is a 128-byte uplink G-PDU toward dst:dport.
+func ulBenchFrame(b *testing.B, dst netip.Addr) []byte {
+	payload := benchLen - (14 + 20 + 8 + 16 + 20 + 8)
+	f := ulFrame(b, true, innerPacket(b, innerSpec{src: ue4, dst: dst, sport: 40000, dport: 8080, payloadLen: payload}), 0x100, 9)
+	if len(f) != benchLen {
+		b.Fatalf("frame is %d bytes; want %d", len(f), benchLen)
+	}
+	return f
+}
+
+// timeRun runs prog repeat times on in and returns the kernel's time per run. The kernel
+// stops its clock while the test loop yields the CPU, so other load on the machine does not
+// inflate it (wall time would).
+func timeRun(b *testing.B, prog *ebpf.Program, in []byte, repeat int) float64 {
+	b.Helper()
+	_, per, err := prog.Benchmark(in, repeat, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return float64(per.Nanoseconds())
+}
+
+// benchDiff reports ns per packet of a code path: the best of 5 rounds of the wrapper
+// (restore + program) minus the best of 5 rounds of its twin (restore only), each round b.N
+// runs of BPF_PROG_RUN. It checks that every run took the expected path: with a
+// non-restoring harness the counter would show one hit, not b.N.
+func benchDiff(b *testing.B, d *Datapath, bl *benchLoaded, prog, restore *ebpf.Program, in []byte, path Stat) {
+	b.Helper()
+	tmpl := make([]byte, benchLen)
+	copy(tmpl, in)
+	if err := bl.BenchTmpl.Put(uint32(0), tmpl); err != nil {
+		b.Fatal(err)
+	}
+	n := max(b.N, 1000)
+	before := statsDelta(b, d)[path]
+	best1, best0 := 1e18, 1e18
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	for range 5 {
+		best1 = min(best1, timeRun(b, prog, in, n))
+		best0 = min(best0, timeRun(b, restore, in, n))
+	}
+	if got := statsDelta(b, d)[path] - before; got != uint64(5*n) {
+		b.Fatalf("path %s counted %d runs; want %d: the harness measured another path", path, got, 5*n)
+	}
+	b.ReportMetric(best1-best0, "ns/op")
+	b.ReportMetric(best1, "ns/run-with-restore")
+	b.ReportMetric(best0, "ns/restore-only")
+}
+
+// BenchmarkUplinkBreakout: an uplink G-PDU matching the app's FORWARD_DECAPSULATED rule
+// behind two higher-priority candidates: parse, classify, decap, redirect.
+func BenchmarkUplinkBreakout(b *testing.B) {
+	d, bl := loadBench(b)
+	setupBench(b, d)
+	benchDiff(b, d, bl, bl.BenchUl, bl.BenchUlRestore, ulBenchFrame(b, app4), StatULDecap)
+}
+
+// BenchmarkPassThrough: an uplink G-PDU that matches no rule: parse, classify, redirect to
+// the UPF port.
+func BenchmarkPassThrough(b *testing.B) {
+	d, bl := loadBench(b)
+	setupBench(b, d)
+	benchDiff(b, d, bl, bl.BenchUl, bl.BenchUlRestore, ulBenchFrame(b, netip.MustParseAddr("198.51.100.7")), StatULPass)
+}
+
+// BenchmarkDownlinkEncap: an app reply to a UE with a learned session: session lookup,
+// room for 44 bytes, header write, redirect to the gNB port (TC).
+func BenchmarkDownlinkEncap(b *testing.B) {
+	d, bl := loadBench(b)
+	setupBench(b, d)
+	inner := innerPacket(b, innerSpec{src: app4, dst: ue4, sport: 8080, dport: 40000, payloadLen: benchLen - 14 - 28})
+	in := append(ethHdr(gwMAC, appMAC, 0x0800), inner...)
+	benchDiff(b, d, bl, bl.BenchDl, bl.BenchDlRestore, in, StatDLEncap)
+}
+
+// BenchmarkUplinkBreakoutVeth measures the whole single-core pipeline in Mpps: live frames
+// (BPF_F_TEST_XDP_LIVE_FRAMES, the kernel's packet generator, which restores every frame)
+// enter the gNB-side program, are decapsulated and redirected into the app's veth, and a
+// sink program on the app side counts them. It runs in a fresh network namespace, pinned
+// to CPU 0.
+func BenchmarkUplinkBreakoutVeth(b *testing.B) {
+	d, bl := loadBench(b)
+	ns := fmt.Sprintf("upgwbench%d", os.Getpid())
+	for _, args := range [][]string{
+		{"netns", "add", ns},
+		{"-n", ns, "link", "add", "n3g", "type", "veth", "peer", "name", "g0"},
+		{"-n", ns, "link", "add", "app0", "type", "veth", "peer", "name", "a0"},
+		{"-n", ns, "link", "set", "n3g", "up"}, {"-n", ns, "link", "set", "g0", "up"},
+		{"-n", ns, "link", "set", "app0", "up"}, {"-n", ns, "link", "set", "a0", "up"},
+	} {
+		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+			b.Fatalf("ip %v: %v: %s", args, err, out)
+		}
+	}
+	b.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
+
+	runtime.LockOSThread() // the thread stays in the namespace; it dies with the goroutine
+	nsfd, err := unix.Open("/run/netns/"+ns, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer unix.Close(nsfd)
+	if err := unix.Setns(nsfd, unix.CLONE_NEWNET); err != nil {
+		b.Fatal(err)
+	}
+	var cpu0 unix.CPUSet
+	cpu0.Set(0)
+	if err := unix.SchedSetaffinity(0, &cpu0); err != nil {
+		b.Fatal(err)
+	}
+	ifx := func(name string) int {
+		ifc, err := netInterface(name)
+		if err != nil {
+			b.Fatal(err)
+		}
+		return ifc
+	}
+	n3g, app0, a0 := ifx("n3g"), ifx("app0"), ifx("a0")
+	setupBench(b, d)
+	if err := d.SetTarget(slotApp, Target{Ifindex: uint32(app0), Kind: TargetApp}); err != nil {
+		b.Fatal(err)
+	}
+	for _, l := range []struct {
+		prog *ebpf.Program
+		ifx  int
+	}{{bl.UpgwUl, n3g}, {bl.BenchSink, a0}} {
+		ln, err := link.AttachXDP(link.XDPOptions{Program: l.prog, Interface: l.ifx, Flags: link.XDPDriverMode})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer ln.Close()
+	}
+	in := ulBenchFrame(b, app4)
+	n := max(b.N, 1_000_000)
+	ctx := &xdpMD{DataEnd: uint32(len(in)), IngressIfindex: uint32(n3g)}
+	before := sinkCount(b, bl)
+	start := time.Now()
+	_, err = bl.UpgwUl.Run(&ebpf.RunOptions{Data: in, Context: ctx, Repeat: uint32(n), Flags: unix.BPF_F_TEST_XDP_LIVE_FRAMES, BatchSize: 64})
+	elapsed := time.Since(start)
+	if err != nil {
+		b.Fatal(err)
+	}
+	// The sink runs in NAPI after the last batch; give it a moment.
+	var delivered uint64
+	for range 50 {
+		if delivered = sinkCount(b, bl) - before; delivered >= uint64(n) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	b.ReportMetric(float64(n)/elapsed.Seconds()/1e6, "Mpps")
+	b.ReportMetric(float64(delivered)/float64(n)*100, "%delivered")
+	b.ReportMetric(float64(elapsed.Nanoseconds())/float64(n), "ns/op")
+	if delivered < uint64(n)*9/10 {
+		b.Errorf("sink counted %d of %d frames", delivered, n)
+	}
+}
+
+func sinkCount(b *testing.B, bl *benchLoaded) uint64 {
+	var vals []uint64
+	if err := bl.BenchSinkCount.Lookup(uint32(0), &vals); err != nil {
+		b.Fatal(err)
+	}
+	var s uint64
+	for _, v := range vals {
+		s += v
+	}
+	return s
+}
+
+func netInterface(name string) (int, error) {
+	ifc, err := net.InterfaceByName(name)
+	if err != nil {
+		return 0, err
+	}
+	return ifc.Index, nil
+}

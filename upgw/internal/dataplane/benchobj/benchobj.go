@@ -1,0 +1,6 @@
+package benchobj
+
+import "github.com/cilium/ebpf"
+
+// Spec returns the collection spec of the benchmark object.
+func Spec() (*ebpf.CollectionSpec, error) { return loadBench() }
