@@ -21,7 +21,10 @@ func TestGeneratedClients(t *testing.T) {
 	t.Cleanup(srv.Close)
 	ctx := t.Context()
 	bearer := func(tok string) mp1api.RequestEditorFn {
-		return func(_ context.Context, r *http.Request) error { r.Header.Set("Authorization", "Bearer "+tok); return nil }
+		return func(_ context.Context, r *http.Request) error {
+			r.Header.Set("Authorization", "Bearer "+tok)
+			return nil
+		}
 	}
 
 	mm5, err := mm5api.NewClientWithResponses(srv.URL+"/mepm/v1", mm5api.WithRequestEditorFn(mm5api.RequestEditorFn(bearer(opToken))))
