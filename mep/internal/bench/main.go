@@ -117,6 +117,7 @@ func run(o options) error {
 	}
 	populate := time.Since(start)
 	rss := m.rss()
+	heap := c.heapInuse(ctx)
 	fmt.Fprintf(os.Stderr, "bench: %d services registered in %v\n", o.services, populate.Round(time.Millisecond))
 
 	// Discovery: the MEP, then a bare echo handler serving the same bytes.
@@ -164,6 +165,7 @@ func run(o options) error {
 		{fmt.Sprintf("registration→notification p99 (%d subs)", o.subscribers), fmtDur(p99), "< 10 ms", verdict(p99 < 10*time.Millisecond)},
 		{"registration→last subscriber p99", fmtDur(p99all), "", ""},
 		{fmt.Sprintf("mep RSS with %d services", o.services), fmt.Sprintf("%.1f MB", float64(rss)/(1<<20)), "< 50 MB", verdict(rss < 50<<20)},
+		{"mep Go heap in use with the services", fmt.Sprintf("%.1f MB", heap/(1<<20)), "", "go_memstats_heap_inuse_bytes"},
 		{"mep RSS after the discovery load", fmt.Sprintf("%.1f MB", float64(rssAfter)/(1<<20)), "", ""},
 	}
 	fmt.Printf("\nMEP benchmark — wrk -t%d -c%d -d%v --latency on loopback, %d CPUs, %s\n\n",
@@ -421,6 +423,21 @@ func (c *client) get(ctx context.Context, path, tok string) ([]byte, error) {
 		return nil, fmt.Errorf("GET %s: %s %s", path, resp.Status, b)
 	}
 	return b, err
+}
+
+// heapInuse reads go_memstats_heap_inuse_bytes from the MEP's /metrics (-1 if absent).
+func (c *client) heapInuse(ctx context.Context) float64 {
+	b, err := c.get(ctx, "/metrics", "")
+	if err != nil {
+		return -1
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "go_memstats_heap_inuse_bytes "); ok {
+			f, _ := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			return f
+		}
+	}
+	return -1
 }
 
 // startBare serves body at path from a bare echo handler: the same framework and bytes as
