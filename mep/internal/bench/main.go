@@ -164,9 +164,9 @@ func run(o options) error {
 		{fmt.Sprintf("registration→notification p50 (%d subs)", o.subscribers), fmtDur(p50), "", fmt.Sprintf("%d registrations", o.notifyN)},
 		{fmt.Sprintf("registration→notification p99 (%d subs)", o.subscribers), fmtDur(p99), "< 10 ms", verdict(p99 < 10*time.Millisecond)},
 		{"registration→last subscriber p99", fmtDur(p99all), "", ""},
-		{fmt.Sprintf("mep RSS with %d services", o.services), fmt.Sprintf("%.1f MB", float64(rss)/(1<<20)), "< 50 MB", verdict(rss < 50<<20)},
+		{fmt.Sprintf("mep RSS with %d services", o.services), rss.String(), "< 50 MB", verdict(rss.rss < 50<<20) + "; " + rss.parts()},
 		{"mep Go heap in use with the services", fmt.Sprintf("%.1f MB", heap/(1<<20)), "", "go_memstats_heap_inuse_bytes"},
-		{"mep RSS after the discovery load", fmt.Sprintf("%.1f MB", float64(rssAfter)/(1<<20)), "", ""},
+		{"mep RSS after the discovery load", rssAfter.String(), "", rssAfter.parts()},
 	}
 	fmt.Printf("\nMEP benchmark — wrk -t%d -c%d -d%v --latency on loopback, %d CPUs, %s\n\n",
 		o.threads, o.connections, o.duration, runtime.NumCPU(), runtime.Version())
@@ -272,21 +272,39 @@ func (m *mepProcess) stop() {
 	}
 }
 
-// rss reads VmRSS of the mep process from /proc.
-func (m *mepProcess) rss() int64 {
+// rss reads VmRSS of the mep process from /proc, with its anonymous and file-backed parts.
+func (m *mepProcess) rss() procMem {
+	var pm procMem
 	f, err := os.Open(fmt.Sprintf("/proc/%d/status", m.cmd.Process.Pid))
 	if err != nil {
-		return -1
+		return pm
 	}
 	defer f.Close()
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
-			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			return kb << 10
+		k, v, ok := strings.Cut(sc.Text(), ":")
+		if !ok {
+			continue
+		}
+		kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+		switch k {
+		case "VmRSS":
+			pm.rss = kb << 10
+		case "RssAnon":
+			pm.anon = kb << 10
+		case "RssFile":
+			pm.file = kb << 10
 		}
 	}
-	return -1
+	return pm
+}
+
+type procMem struct{ rss, anon, file int64 }
+
+func (p procMem) String() string { return fmt.Sprintf("%.1f MB", float64(p.rss)/(1<<20)) }
+
+func (p procMem) parts() string {
+	return fmt.Sprintf("anon %.1f MB, file %.1f MB", float64(p.anon)/(1<<20), float64(p.file)/(1<<20))
 }
 
 type client struct {
