@@ -285,6 +285,11 @@ static __always_inline int parse_inner(void *data, void *data_end, struct pkt *p
  * its optional fields and a bounded walk of extension headers, then the inner IP header. */
 static __always_inline int parse_n3(void *data, void *data_end, struct pkt *p)
 {
+	/* Only the fields a short parse may leave unset; the rest is written before use. */
+	p->qfi = 0;
+	p->has_qfi = 0;
+	p->l4ok = 0;
+	p->proto = 0;
 	struct ethhdr *eth = data;
 	if ((void *)(eth + 1) > data_end)
 		return P_NON_GTP;
@@ -483,16 +488,14 @@ static __always_inline void write_eth(void *eth, const __u8 *dmac, const __u8 *s
  * Ethernet header toward the target. The inner packet is untouched, so its checksums stay. */
 static __always_inline int decap(struct xdp_md *ctx, const struct pkt *p, const struct upgw_target *t)
 {
-	__u8 dmac[ETH_ALEN], smac[ETH_ALEN];
-	__builtin_memcpy(dmac, t->dmac, ETH_ALEN);
-	__builtin_memcpy(smac, t->smac, ETH_ALEN);
 	if (bpf_xdp_adjust_head(ctx, (int)p->inner - (int)sizeof(struct ethhdr)))
 		return -1;
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
 	if (data + sizeof(struct ethhdr) > data_end)
 		return -1;
-	write_eth(data, dmac, smac, p->ifam == 4 ? bpf_htons(ETH_P_IP) : bpf_htons(ETH_P_IPV6));
+	/* The target is a map value, still valid after the head moved. */
+	write_eth(data, t->dmac, t->smac, p->ifam == 4 ? bpf_htons(ETH_P_IP) : bpf_htons(ETH_P_IPV6));
 	return 0;
 }
 
@@ -566,7 +569,7 @@ static __always_inline int handle_uplink(struct xdp_md *ctx)
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
 	__u64 bytes = data_end - data;
-	struct pkt p = {};
+	struct pkt p;
 
 	int r = parse_n3(data, data_end, &p);
 	switch (r) {
@@ -686,7 +689,7 @@ static __always_inline int handle_downlink(struct xdp_md *ctx)
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
 	__u64 bytes = data_end - data;
-	struct pkt p = {};
+	struct pkt p;
 
 	switch (parse_n3(data, data_end, &p)) {
 	case P_GPDU:
@@ -900,9 +903,16 @@ static __always_inline int handle_app(struct __sk_buff *skb)
 			count(UPGW_STAT_ERR, bytes);
 			return TC_ACT_SHOT;
 		}
-		if (bpf_skb_store_bytes(skb, 0, &h, sizeof(h), 0)) {
-			count(UPGW_STAT_ERR, bytes);
-			return TC_ACT_SHOT;
+		/* Direct packet write: the new headers are in the linear area after the grow. */
+		data = (void *)(long)skb->data;
+		data_end = (void *)(long)skb->data_end;
+		if (data + sizeof(h) > data_end) {
+			if (bpf_skb_store_bytes(skb, 0, &h, sizeof(h), 0)) {
+				count(UPGW_STAT_ERR, bytes);
+				return TC_ACT_SHOT;
+			}
+		} else {
+			__builtin_memcpy(data, &h, sizeof(h));
 		}
 	} else {
 		struct encap6 h = {};

@@ -83,9 +83,11 @@ const (
 	benchMapTargets         = "targets"
 	benchMapTxPorts         = "tx_ports"
 	benchProgBenchDl        = "bench_dl"
+	benchProgBenchDlMove    = "bench_dl_move"
 	benchProgBenchDlRestore = "bench_dl_restore"
 	benchProgBenchSink      = "bench_sink"
 	benchProgBenchUl        = "bench_ul"
+	benchProgBenchUlMove    = "bench_ul_move"
 	benchProgBenchUlRestore = "bench_ul_restore"
 	benchProgUpgwApp        = "upgw_app"
 	benchProgUpgwDl         = "upgw_dl"
@@ -143,9 +145,11 @@ type benchSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type benchProgramSpecs struct {
 	BenchDl        *ebpf.ProgramSpec `ebpf:"bench_dl"`
+	BenchDlMove    *ebpf.ProgramSpec `ebpf:"bench_dl_move"`
 	BenchDlRestore *ebpf.ProgramSpec `ebpf:"bench_dl_restore"`
 	BenchSink      *ebpf.ProgramSpec `ebpf:"bench_sink"`
 	BenchUl        *ebpf.ProgramSpec `ebpf:"bench_ul"`
+	BenchUlMove    *ebpf.ProgramSpec `ebpf:"bench_ul_move"`
 	BenchUlRestore *ebpf.ProgramSpec `ebpf:"bench_ul_restore"`
 	UpgwApp        *ebpf.ProgramSpec `ebpf:"upgw_app"`
 	UpgwDl         *ebpf.ProgramSpec `ebpf:"upgw_dl"`
@@ -246,9 +250,11 @@ type benchVariables struct {
 // It can be passed to loadBenchObjects or ebpf.CollectionSpec.LoadAndAssign.
 type benchPrograms struct {
 	BenchDl        *ebpf.Program `ebpf:"bench_dl"`
+	BenchDlMove    *ebpf.Program `ebpf:"bench_dl_move"`
 	BenchDlRestore *ebpf.Program `ebpf:"bench_dl_restore"`
 	BenchSink      *ebpf.Program `ebpf:"bench_sink"`
 	BenchUl        *ebpf.Program `ebpf:"bench_ul"`
+	BenchUlMove    *ebpf.Program `ebpf:"bench_ul_move"`
 	BenchUlRestore *ebpf.Program `ebpf:"bench_ul_restore"`
 	UpgwApp        *ebpf.Program `ebpf:"upgw_app"`
 	UpgwDl         *ebpf.Program `ebpf:"upgw_dl"`
@@ -260,9 +266,11 @@ type benchPrograms struct {
 func (p *benchPrograms) Close() error {
 	return _BenchClose(
 		p.BenchDl,
+		p.BenchDlMove,
 		p.BenchDlRestore,
 		p.BenchSink,
 		p.BenchUl,
+		p.BenchUlMove,
 		p.BenchUlRestore,
 		p.UpgwApp,
 		p.UpgwDl,
