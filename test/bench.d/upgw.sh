@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# UPGW data plane figures (needs root: BPF_PROG_RUN and a network namespace).
+#   ns/packet, BPF_PROG_RUN with a harness that restores the packet before every run
+#   (kernel-timed, restore cost subtracted; best of COUNT rounds):
+#     uplink match+decap (goal <= 25 ns), pass-through (<= 15 ns), downlink encap (<= 25 ns)
+#   Mpps, single core: live frames -> uplink program -> decap -> veth -> XDP sink (goal >= 10)
+# The host is shared: rerun when other work is running, the figures vary with it.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+count=${COUNT:-3}
+out=$(go test -run '^$' -count "$count" -benchtime "${BENCHTIME:-2000000x}" \
+  -bench '^(BenchmarkUplinkBreakout|BenchmarkPassThrough|BenchmarkDownlinkEncap|BenchmarkUplinkBreakoutVeth)$' \
+  ./upgw/internal/dataplane/ 2>&1) || { echo "$out"; exit 1; }
+echo "$out" | grep -E '^Benchmark' || { echo "$out"; exit 1; }
+echo "$out" | awk '
+  /^Benchmark/ {
+    name = $1; sub(/-[0-9]+$/, "", name)
+    for (i = 3; i < NF; i++) {
+      if ($(i+1) == "ns/op" && (!(name in ns) || $i < ns[name])) ns[name] = $i
+      if ($(i+1) == "ns/op-upper" && (!(name in up) || $i < up[name])) up[name] = $i
+      if ($(i+1) == "Mpps" && $i > mpps[name]) mpps[name] = $i
+    }
+  }
+  END {
+    printf "upgw: uplink match+decap  %6.1f ns/packet (upper bound %s, goal <= 25)\n", ns["BenchmarkUplinkBreakout"], up["BenchmarkUplinkBreakout"]
+    printf "upgw: pass-through        %6.1f ns/packet (goal <= 15)\n", ns["BenchmarkPassThrough"]
+    printf "upgw: downlink encap (TC) %6.1f ns/packet (upper bound %s, goal <= 25)\n", ns["BenchmarkDownlinkEncap"], up["BenchmarkDownlinkEncap"]
+    printf "upgw: uplink breakout veth pipeline, 1 core: %.2f Mpps (goal >= 10)\n", mpps["BenchmarkUplinkBreakoutVeth"]
+  }'
