@@ -39,6 +39,7 @@ type topo struct {
 	gnb, upgw, upf, app    string
 	gnbMAC, upfMAC, appMAC net.HardwareAddr
 	api                    *upgwapi.ClientWithResponses
+	http                   *http.Client
 	apiBase                string
 	stopUPGW               func()
 }
@@ -237,6 +238,7 @@ func (tp *topo) startUPGW(bin, xdpMode string, extraArgs ...string) {
 			})
 			return c, err
 		}}}
+	tp.http = hc
 	tp.apiBase = "http://127.0.0.1:8090"
 	tp.api, err = upgwapi.NewClientWithResponses(tp.apiBase+"/upgw/v1", upgwapi.WithHTTPClient(hc))
 	if err != nil {

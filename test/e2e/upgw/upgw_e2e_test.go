@@ -9,6 +9,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"strings"
@@ -236,6 +237,19 @@ func testBreakout(t *testing.T, mode string) {
 	for path, want := range map[string]int64{"ul_decap": 2, "dl_encap": 2, "dl_learn": 2, "ul_pass": 2, "gtp_other": 1} {
 		if paths[path] != want {
 			t.Errorf("path %s: %d packets; want %d (all: %v)", path, paths[path], want, paths)
+		}
+	}
+	// The same figures on /metrics.
+	resp, err := tp.http.Get(tp.apiBase + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{`upgw_path_packets_total{path="ul_decap"} 2`, `upgw_rule_packets_total{app_instance_id="app1",traffic_rule_id="tr1"} 2`,
+		"upgw_ruleset_version 1", "upgw_sessions 1"} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics lacks %q", want)
 		}
 	}
 }
