@@ -54,6 +54,18 @@ struct {
 	});
 } ruleset SEC(".maps");
 
+/* dst_filter is a superset of the destinations the active rule set covers: one bit per
+ * IPv4 /16 (words 0..1023) and per top 16 bits of IPv6 (words 1024..2047). A clear bit lets
+ * pass-through skip the LPM lookup. The control plane only ever clears a bit after the trie
+ * that no longer covers it is live, so a packet never misses a rule it should hit. */
+#define DST_FILTER_WORDS 2048
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, DST_FILTER_WORDS);
+	__type(key, __u32);
+	__type(value, __u64);
+} dst_filter SEC(".maps");
+
 /* Anchors that make clang emit full BTF for the types bpf2go exports with -type. */
 const struct upgw_lpm_key *unused_lpm_key __attribute__((unused));
 const struct upgw_cands *unused_cands __attribute__((unused));
@@ -450,6 +462,11 @@ static __always_inline int match_one(const struct upgw_match *m, const struct pk
 static __always_inline const struct upgw_match *classify(const struct pkt *p)
 {
 	__u32 zero = 0;
+	__u32 idx = p->ifam == 4 ? (bpf_ntohl(p->idst.w[3]) >> 16) : (bpf_ntohl(p->idst.w[0]) >> 16) + 65536;
+	__u32 word = idx >> 6;
+	__u64 *bits = bpf_map_lookup_elem(&dst_filter, &word);
+	if (bits && !(*bits & (1ULL << (idx & 63))))
+		return NULL;
 	void *gen = bpf_map_lookup_elem(&ruleset, &zero);
 	if (!gen)
 		return NULL;

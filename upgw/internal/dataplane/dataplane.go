@@ -190,9 +190,10 @@ type Datapath struct {
 	objs      upgwObjects
 	innerSpec *ebpf.MapSpec
 
-	mu    sync.Mutex
-	links []link.Link
-	gen   *ebpf.Map // active rule-set generation, owned here
+	mu     sync.Mutex
+	links  []link.Link
+	gen    *ebpf.Map // active rule-set generation, owned here
+	filter []uint64  // dst_filter as last written
 }
 
 // Load loads the programs and maps into the kernel. It does not attach anything.
@@ -379,9 +380,26 @@ func (d *Datapath) SwapRuleSet(entries []Entry) error {
 			return fmt.Errorf("fill rule-set generation: %w", err)
 		}
 	}
+	// The destination pre-filter must cover both sets while the swap happens: first add the
+	// new set's bits, swap, then drop the bits only the old set needed.
+	want := filterOf(entries)
+	union := make([]uint64, filterWords)
+	for i := range union {
+		union[i] = want[i]
+		if d.filter != nil {
+			union[i] |= d.filter[i]
+		}
+	}
+	if err := d.writeFilter(union); err != nil {
+		m.Close()
+		return err
+	}
 	if err := d.objs.Ruleset.Put(uint32(0), m); err != nil {
 		m.Close()
 		return fmt.Errorf("swap rule-set generation: %w", err)
+	}
+	if err := d.writeFilter(want); err != nil {
+		return err
 	}
 	if d.gen != nil {
 		d.gen.Close()

@@ -175,6 +175,7 @@ type upgwUpgwTarget struct {
 const (
 	upgwMapConfig       = "config"
 	upgwMapCsumScratch  = "csum_scratch"
+	upgwMapDstFilter    = "dst_filter"
 	upgwMapPathStats    = "path_stats"
 	upgwMapRuleStats    = "rule_stats"
 	upgwMapRuleset      = "ruleset"
@@ -249,6 +250,7 @@ type upgwProgramSpecs struct {
 type upgwMapSpecs struct {
 	Config      *ebpf.MapSpec `ebpf:"config"`
 	CsumScratch *ebpf.MapSpec `ebpf:"csum_scratch"`
+	DstFilter   *ebpf.MapSpec `ebpf:"dst_filter"`
 	PathStats   *ebpf.MapSpec `ebpf:"path_stats"`
 	RuleStats   *ebpf.MapSpec `ebpf:"rule_stats"`
 	Ruleset     *ebpf.MapSpec `ebpf:"ruleset"`
@@ -291,6 +293,7 @@ func (o *upgwObjects) Close() error {
 type upgwMaps struct {
 	Config      *ebpf.Map `ebpf:"config"`
 	CsumScratch *ebpf.Map `ebpf:"csum_scratch"`
+	DstFilter   *ebpf.Map `ebpf:"dst_filter"`
 	PathStats   *ebpf.Map `ebpf:"path_stats"`
 	RuleStats   *ebpf.Map `ebpf:"rule_stats"`
 	Ruleset     *ebpf.Map `ebpf:"ruleset"`
@@ -303,6 +306,7 @@ func (m *upgwMaps) Close() error {
 	return _UpgwClose(
 		m.Config,
 		m.CsumScratch,
+		m.DstFilter,
 		m.PathStats,
 		m.RuleStats,
 		m.Ruleset,

@@ -76,6 +76,7 @@ const (
 	benchMapBenchTmpl       = "bench_tmpl"
 	benchMapConfig          = "config"
 	benchMapCsumScratch     = "csum_scratch"
+	benchMapDstFilter       = "dst_filter"
 	benchMapPathStats       = "path_stats"
 	benchMapRuleStats       = "rule_stats"
 	benchMapRuleset         = "ruleset"
@@ -166,6 +167,7 @@ type benchMapSpecs struct {
 	BenchTmpl      *ebpf.MapSpec `ebpf:"bench_tmpl"`
 	Config         *ebpf.MapSpec `ebpf:"config"`
 	CsumScratch    *ebpf.MapSpec `ebpf:"csum_scratch"`
+	DstFilter      *ebpf.MapSpec `ebpf:"dst_filter"`
 	PathStats      *ebpf.MapSpec `ebpf:"path_stats"`
 	RuleStats      *ebpf.MapSpec `ebpf:"rule_stats"`
 	Ruleset        *ebpf.MapSpec `ebpf:"ruleset"`
@@ -210,6 +212,7 @@ type benchMaps struct {
 	BenchTmpl      *ebpf.Map `ebpf:"bench_tmpl"`
 	Config         *ebpf.Map `ebpf:"config"`
 	CsumScratch    *ebpf.Map `ebpf:"csum_scratch"`
+	DstFilter      *ebpf.Map `ebpf:"dst_filter"`
 	PathStats      *ebpf.Map `ebpf:"path_stats"`
 	RuleStats      *ebpf.Map `ebpf:"rule_stats"`
 	Ruleset        *ebpf.Map `ebpf:"ruleset"`
@@ -224,6 +227,7 @@ func (m *benchMaps) Close() error {
 		m.BenchTmpl,
 		m.Config,
 		m.CsumScratch,
+		m.DstFilter,
 		m.PathStats,
 		m.RuleStats,
 		m.Ruleset,
