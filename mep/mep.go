@@ -178,8 +178,11 @@ func New(ctx context.Context, cfg Config, tel *obs.Telemetry) (*MEP, error) {
 	if err != nil {
 		return nil, err
 	}
-	m.handler = otelhttp.NewHandler(h, "mep", otelhttp.WithTracerProvider(tel.Tracer),
-		otelhttp.WithFilter(func(r *http.Request) bool { return r.URL.Path != "/metrics" && r.URL.Path != "/readyz" }))
+	m.handler = h
+	if tel.Tracing() {
+		m.handler = otelhttp.NewHandler(h, "mep", otelhttp.WithTracerProvider(tel.Tracer),
+			otelhttp.WithFilter(func(r *http.Request) bool { return r.URL.Path != "/metrics" && r.URL.Path != "/readyz" }))
+	}
 	ok = true
 	return m, nil
 }

@@ -92,6 +92,10 @@ func (t *Telemetry) Shutdown(ctx context.Context) error {
 	return t.shutdown(ctx)
 }
 
+// Tracing reports whether traces are exported; instrumentation that only feeds traces can
+// stay out of hot paths otherwise.
+func (t *Telemetry) Tracing() bool { return t != nil && t.shutdown != nil }
+
 // MetricsHandler serves the registry in the Prometheus text format.
 func (t *Telemetry) MetricsHandler() http.Handler {
 	return promhttp.HandlerFor(t.Registry, promhttp.HandlerOpts{Registry: t.Registry})

@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -44,7 +45,22 @@ type Authority struct {
 	issuer    string
 	ttl       time.Duration
 	now       func() time.Time
+
+	// verified caches tokens whose signature and claims were checked, until they expire:
+	// verifying an HS256 JWT costs more than the rest of a discovery request. The cache is
+	// keyed by the whole token, so a hit is exactly as strong as a verification.
+	mu       sync.RWMutex
+	verified map[string]cachedToken
 }
+
+type cachedToken struct {
+	p   Principal
+	exp time.Time
+}
+
+// maxCachedTokens bounds the verified-token cache (≈ 3 MB at the limit); when full it is
+// emptied and refills with the tokens in use.
+const maxCachedTokens = 10000
 
 // NewSiteKey returns a new random site key, hex encoded.
 func NewSiteKey() string {
@@ -66,7 +82,7 @@ func New(siteKey, operatorToken, issuer string, ttl time.Duration) (*Authority, 
 		ttl = time.Hour
 	}
 	return &Authority{secretKey: derive(k, "client-secret"), jwtKey: derive(k, "jwt"), operator: []byte(operatorToken),
-		issuer: issuer, ttl: ttl, now: time.Now}, nil
+		issuer: issuer, ttl: ttl, now: time.Now, verified: map[string]cachedToken{}}, nil
 }
 
 func derive(k []byte, label string) []byte {
@@ -110,6 +126,13 @@ func (a *Authority) Authenticate(header string) (Principal, error) {
 	if len(a.operator) > 0 && subtle.ConstantTimeCompare([]byte(tok), a.operator) == 1 {
 		return Principal{Operator: true}, nil
 	}
+	now := a.now()
+	a.mu.RLock()
+	c, ok := a.verified[tok]
+	a.mu.RUnlock()
+	if ok && now.Before(c.exp) {
+		return c.p, nil
+	}
 	var claims jwt.RegisteredClaims
 	_, err := jwt.ParseWithClaims(tok, &claims, func(*jwt.Token) (any, error) { return a.jwtKey, nil },
 		jwt.WithValidMethods([]string{"HS256"}), jwt.WithIssuer(a.issuer), jwt.WithAudience("mp1"),
@@ -117,5 +140,12 @@ func (a *Authority) Authenticate(header string) (Principal, error) {
 	if err != nil || claims.Subject == "" {
 		return Principal{}, fmt.Errorf("%w: invalid or expired token", ErrUnauthenticated)
 	}
-	return Principal{AppInstanceID: claims.Subject}, nil
+	p := Principal{AppInstanceID: claims.Subject}
+	a.mu.Lock()
+	if len(a.verified) >= maxCachedTokens {
+		clear(a.verified)
+	}
+	a.verified[tok] = cachedToken{p: p, exp: claims.ExpiresAt.Time}
+	a.mu.Unlock()
+	return p, nil
 }

@@ -2,11 +2,13 @@ package site
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -33,6 +35,10 @@ type NotifierConfig struct {
 // after the subscriber answered 2xx, or after MaxAttempts, or on 404/410 (the callback is
 // gone). Deliveries run on a bounded worker pool, so a slow subscriber delays nobody's API
 // call and at most Workers deliveries.
+//
+// The store's outbox is the durable copy; the Notifier works from an in-memory queue that is
+// loaded from the store when Run starts and fed by every commit afterwards, so a delivery
+// never waits for a store read.
 type Notifier struct {
 	cfg  NotifierConfig
 	site *Site
@@ -40,7 +46,9 @@ type Notifier struct {
 	log  *slog.Logger
 
 	mu       sync.Mutex
+	queue    map[int64]store.Notification // waiting (due now or later), not in flight
 	inflight map[int64]bool
+	wake     chan struct{}
 
 	delivered, failed, dropped prometheus.Counter
 	latency                    prometheus.Histogram
@@ -66,9 +74,10 @@ func NewNotifier(cfg NotifierConfig, s *Site, reg prometheus.Registerer, log *sl
 	}
 	if cfg.Client == nil {
 		cfg.Client = &http.Client{Timeout: cfg.Timeout, Transport: &http.Transport{
-			MaxIdleConnsPerHost: cfg.Workers, IdleConnTimeout: 90 * time.Second}}
+			MaxIdleConns: 4 * cfg.Workers, MaxIdleConnsPerHost: cfg.Workers, IdleConnTimeout: 90 * time.Second}}
 	}
-	n := &Notifier{cfg: cfg, site: s, st: s.st, log: log, inflight: map[int64]bool{},
+	n := &Notifier{cfg: cfg, site: s, st: s.st, log: log, queue: map[int64]store.Notification{}, inflight: map[int64]bool{},
+		wake:      make(chan struct{}, 1),
 		delivered: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "mep", Name: "notifications_delivered_total", Help: "Notifications acknowledged by subscribers."}),
 		failed:    prometheus.NewCounter(prometheus.CounterOpts{Namespace: "mep", Name: "notification_attempts_failed_total", Help: "Delivery attempts that failed and will be retried or dropped."}),
 		dropped:   prometheus.NewCounter(prometheus.CounterOpts{Namespace: "mep", Name: "notifications_dropped_total", Help: "Notifications given up on (attempts exhausted or callback gone)."}),
@@ -80,6 +89,26 @@ func NewNotifier(cfg NotifierConfig, s *Site, reg prometheus.Registerer, log *sl
 	return n
 }
 
+// push adds committed notifications to the queue and wakes the dispatcher.
+func (n *Notifier) push(ns []store.Notification) {
+	n.mu.Lock()
+	for _, x := range ns {
+		if !n.inflight[x.ID] {
+			n.queue[x.ID] = x
+		}
+	}
+	n.depth.Set(float64(len(n.queue) + len(n.inflight)))
+	n.mu.Unlock()
+	n.signal()
+}
+
+func (n *Notifier) signal() {
+	select {
+	case n.wake <- struct{}{}:
+	default:
+	}
+}
+
 type outcome struct {
 	n     store.Notification
 	ok    bool
@@ -89,6 +118,25 @@ type outcome struct {
 // Run delivers until ctx ends. In-flight deliveries finish (bounded by Timeout) before it
 // returns, and their outcomes are recorded.
 func (n *Notifier) Run(ctx context.Context) error {
+	// Hook into commits first, then load what is already queued: a notification committed in
+	// between is in both, and push/load keep one copy by id.
+	n.site.mu.Lock()
+	n.site.outbox = n.push
+	n.site.mu.Unlock()
+	defer func() {
+		n.site.mu.Lock()
+		n.site.outbox = nil
+		n.site.mu.Unlock()
+	}()
+	pending, err := n.st.Pending(ctx, 1<<20)
+	if err != nil {
+		return fmt.Errorf("load outbox: %w", err)
+	}
+	n.push(pending)
+	if len(pending) > 0 {
+		n.log.InfoContext(ctx, "resuming queued notifications", "count", len(pending))
+	}
+
 	jobs := make(chan store.Notification)
 	results := make(chan outcome, n.cfg.Workers)
 	var wg sync.WaitGroup
@@ -110,53 +158,54 @@ func (n *Notifier) Run(ctx context.Context) error {
 		<-settled
 	}()
 	for {
-		next := n.dispatch(ctx, jobs)
+		next, ok := n.dispatch(ctx, jobs)
+		if !ok {
+			return nil
+		}
 		timer := time.NewTimer(next)
 		select {
 		case <-ctx.Done():
 			timer.Stop()
 			return nil
-		case <-n.site.wake:
+		case <-n.wake:
 		case <-timer.C:
 		}
 		timer.Stop()
 	}
 }
 
-// dispatch hands every due, not-in-flight notification to the workers and returns how long
-// to sleep before the next one is due (at most 1 s).
-func (n *Notifier) dispatch(ctx context.Context, jobs chan<- store.Notification) time.Duration {
-	pending, err := n.st.Pending(ctx, 4096)
-	if err != nil {
-		if ctx.Err() == nil {
-			n.log.ErrorContext(ctx, "read outbox", "error", err)
-		}
-		return time.Second
-	}
-	n.depth.Set(float64(len(pending)))
+// dispatch hands every due notification to the workers, oldest first, and returns how long
+// to sleep before the next one is due (at most 1 s). ok is false when ctx ended.
+func (n *Notifier) dispatch(ctx context.Context, jobs chan<- store.Notification) (time.Duration, bool) {
 	now := time.Now()
 	sleep := time.Second
-	for _, p := range pending {
-		n.mu.Lock()
-		busy := n.inflight[p.ID]
-		n.mu.Unlock()
-		if busy {
-			continue
-		}
-		if d := p.NextAt.Sub(now); d > 0 {
+	n.mu.Lock()
+	var due []store.Notification
+	for id, x := range n.queue {
+		if d := x.NextAt.Sub(now); d > 0 {
 			sleep = min(sleep, d)
 			continue
 		}
-		n.mu.Lock()
-		n.inflight[p.ID] = true
-		n.mu.Unlock()
+		due = append(due, x)
+		delete(n.queue, id)
+		n.inflight[id] = true
+	}
+	n.mu.Unlock()
+	slices.SortFunc(due, func(a, b store.Notification) int { return cmp.Compare(a.ID, b.ID) })
+	for i, x := range due {
 		select {
-		case jobs <- p:
+		case jobs <- x:
 		case <-ctx.Done():
-			return 0
+			n.mu.Lock() // not handed out: back to the queue (the store still has them)
+			for _, y := range due[i:] {
+				delete(n.inflight, y.ID)
+				n.queue[y.ID] = y
+			}
+			n.mu.Unlock()
+			return 0, false
 		}
 	}
-	return sleep
+	return sleep, true
 }
 
 func (n *Notifier) deliver(p store.Notification) outcome {
@@ -202,13 +251,12 @@ func (n *Notifier) settle(results <-chan outcome) {
 		}
 		for _, r := range retry {
 			delete(n.inflight, r.ID)
+			n.queue[r.ID] = r
 		}
+		n.depth.Set(float64(len(n.queue) + len(n.inflight)))
 		n.mu.Unlock()
 		if len(retry) > 0 {
-			select {
-			case n.site.wake <- struct{}{}:
-			default:
-			}
+			n.signal()
 		}
 		done, retry = done[:0], retry[:0]
 	}

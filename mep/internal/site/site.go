@@ -135,8 +135,9 @@ type Site struct {
 	trafficVersion, dnsVersion int64
 	trafficCh, dnsCh           chan struct{}
 
-	// wake signals the Notifier that the outbox has new entries.
-	wake chan struct{}
+	// outbox receives the notifications of every commit, IDs assigned, once they are durable
+	// (the Notifier's in-memory queue).
+	outbox func([]store.Notification)
 	// dnsHook receives the active DNS rules after every change (for the site DNS server).
 	dnsHook func([]ActiveDNSRule)
 }
@@ -148,7 +149,6 @@ func New(ctx context.Context, cfg Config, st store.Store, log *slog.Logger) (*Si
 		cfg: cfg, st: st, log: log,
 		apps: map[string]*appDoc{}, services: map[string]*service{}, byName: map[string]map[string]*service{},
 		subs: map[string]*subDoc{}, trafficCh: make(chan struct{}), dnsCh: make(chan struct{}),
-		wake: make(chan struct{}, 1),
 	}
 	docs, err := st.LoadAll(ctx)
 	if err != nil {
@@ -294,11 +294,8 @@ func (t *tx) commit(ctx context.Context) error {
 			s.dnsHook(s.activeDNSLocked())
 		}
 	}
-	if len(t.b.Enqueue) > 0 {
-		select {
-		case s.wake <- struct{}{}:
-		default:
-		}
+	if len(t.b.Enqueue) > 0 && s.outbox != nil {
+		s.outbox(t.b.Enqueue)
 	}
 	return nil
 }

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // driver "pgx"
@@ -33,6 +34,9 @@ const (
 type Store struct {
 	db      *sql.DB
 	dialect Dialect
+	// nextID is the last outbox id handed out; committedID the last one of a committed batch.
+	// Batches are applied one at a time by the single writer (the MEP's site core).
+	nextID, committedID atomic.Int64
 }
 
 var _ store.Store = (*Store)(nil)
@@ -86,6 +90,13 @@ func open(ctx context.Context, db *sql.DB, d Dialect) (*Store, error) {
 			return nil, fmt.Errorf("migrate: %w", err)
 		}
 	}
+	var maxID int64
+	if err := db.QueryRowContext(ctx, `SELECT COALESCE(MAX(id), 0) FROM outbox`).Scan(&maxID); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("outbox sequence: %w", err)
+	}
+	s.nextID.Store(maxID)
+	s.committedID.Store(maxID)
 	return s, nil
 }
 
@@ -158,20 +169,49 @@ func (s *Store) Apply(ctx context.Context, b *store.Batch) error {
 			return fmt.Errorf("set meta %s: %w", k, err)
 		}
 	}
-	for i := range b.Enqueue {
-		n := &b.Enqueue[i]
-		if n.CreatedAt.IsZero() {
-			n.CreatedAt = time.Now()
-		}
-		err := tx.QueryRowContext(ctx, s.q(`INSERT INTO outbox (subscription_id, url, body, attempts, next_at, created_at)
-			VALUES (?, ?, ?, ?, ?, ?) RETURNING id`), n.SubscriptionID, n.URL, n.Body, n.Attempts,
-			n.NextAt.UnixNano(), n.CreatedAt.UnixNano()).Scan(&n.ID)
-		if err != nil {
-			return fmt.Errorf("enqueue notification: %w", err)
+	if len(b.Enqueue) > 0 {
+		if err := s.enqueue(ctx, tx, b.Enqueue); err != nil {
+			return err
 		}
 	}
 	if err := tx.Commit(); err != nil {
+		s.nextID.Store(s.committedID.Load()) // ids of a failed batch are reused
 		return fmt.Errorf("commit: %w", err)
+	}
+	s.committedID.Store(s.nextID.Load())
+	return nil
+}
+
+// enqueueChunk bounds the rows of one INSERT (6 parameters a row, well under SQLite's and
+// PostgreSQL's parameter limits).
+const enqueueChunk = 500
+
+// enqueue inserts outbox rows with multi-row INSERTs: a registration watched by many
+// subscribers queues one row per subscriber, and one statement per row would dominate the
+// commit. Ids come from the store's sequence (one writer per store: one MEP per site).
+func (s *Store) enqueue(ctx context.Context, tx *sql.Tx, ns []store.Notification) error {
+	now := time.Now()
+	for start := 0; start < len(ns); start += enqueueChunk {
+		chunk := ns[start:min(start+enqueueChunk, len(ns))]
+		var q strings.Builder
+		q.WriteString(`INSERT INTO outbox (id, subscription_id, url, body, attempts, next_at, created_at) VALUES `)
+		args := make([]any, 0, 7*len(chunk))
+		for i := range chunk {
+			n := &chunk[i]
+			if n.CreatedAt.IsZero() {
+				n.CreatedAt = now
+			}
+			n.ID = s.nextID.Add(1)
+			if i > 0 {
+				q.WriteByte(',')
+			}
+			q.WriteString(`(?, ?, ?, ?, ?, ?, ?)`)
+			args = append(args, n.ID, n.SubscriptionID, n.URL, n.Body, n.Attempts, n.NextAt.UnixNano(), n.CreatedAt.UnixNano())
+		}
+		if _, err := tx.ExecContext(ctx, s.q(q.String()), args...); err != nil {
+			s.nextID.Store(s.committedID.Load())
+			return fmt.Errorf("enqueue notifications: %w", err)
+		}
 	}
 	return nil
 }
@@ -220,9 +260,16 @@ func (s *Store) Settle(ctx context.Context, done []int64, retry []store.Notifica
 		return fmt.Errorf("begin: %w", err)
 	}
 	defer tx.Rollback() //nolint:errcheck // after Commit this is a no-op
-	for _, id := range done {
-		if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM outbox WHERE id = ?`), id); err != nil {
-			return fmt.Errorf("settle %d: %w", id, err)
+	if len(done) > 0 {
+		del, err := tx.PrepareContext(ctx, s.q(`DELETE FROM outbox WHERE id = ?`))
+		if err != nil {
+			return fmt.Errorf("prepare settle: %w", err)
+		}
+		defer del.Close()
+		for _, id := range done {
+			if _, err := del.ExecContext(ctx, id); err != nil {
+				return fmt.Errorf("settle %d: %w", id, err)
+			}
 		}
 	}
 	for _, n := range retry {
