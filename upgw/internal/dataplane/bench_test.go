@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
@@ -239,7 +240,6 @@ func BenchmarkUplinkBreakoutVeth(b *testing.B) {
 	n := max(b.N, 1_000_000)
 	ctx := &xdpMD{DataEnd: uint32(len(in)), IngressIfindex: uint32(n3g)}
 	before := sinkCount(b, bl)
-	start := time.Now()
 	// Live frames are recycled with their pointers reset but not their bytes, so a decap
 	// would corrupt the next use of the page: run the restoring wrapper (bench_ul), which
 	// rewrites the 128-byte frame before the real uplink code. Its cost is included.
@@ -248,8 +248,9 @@ func BenchmarkUplinkBreakoutVeth(b *testing.B) {
 	if err := bl.BenchTmpl.Put(uint32(0), tmpl); err != nil {
 		b.Fatal(err)
 	}
-	_, err = bl.BenchUl.Run(&ebpf.RunOptions{Data: in, Context: ctx, Repeat: uint32(n), Flags: unix.BPF_F_TEST_XDP_LIVE_FRAMES, BatchSize: 64})
-	elapsed := time.Since(start)
+	start := time.Now()
+	perFrame, err := liveFrames(bl.BenchUl, in, ctx, uint32(n))
+	wall := time.Since(start)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -261,9 +262,12 @@ func BenchmarkUplinkBreakoutVeth(b *testing.B) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	b.ReportMetric(float64(n)/elapsed.Seconds()/1e6, "Mpps")
+	// The kernel's clock stops while the loop yields the CPU, so the figure is the cost on
+	// one core, whatever else the machine runs; wall time is reported beside it.
+	b.ReportMetric(1e3/float64(perFrame), "Mpps")
+	b.ReportMetric(float64(n)/wall.Seconds()/1e6, "Mpps-wall")
 	b.ReportMetric(float64(delivered)/float64(n)*100, "%delivered")
-	b.ReportMetric(float64(elapsed.Nanoseconds())/float64(n), "ns/op")
+	b.ReportMetric(float64(perFrame), "ns/op")
 	if delivered < uint64(n)*9/10 {
 		out, _ := exec.Command("ip", "-n", ns, "-s", "link").CombinedOutput()
 		b.Errorf("sink counted %d of %d frames; path counters %v\n%s", delivered, n, statsDelta(b, d), out)
@@ -288,4 +292,29 @@ func netInterface(name string) (int, error) {
 		return 0, err
 	}
 	return ifc.Index, nil
+}
+
+// liveFrames runs prog in BPF_F_TEST_XDP_LIVE_FRAMES mode and returns the kernel-measured
+// ns per frame (cilium/ebpf's Run does not return the duration, Benchmark takes no flags).
+func liveFrames(prog *ebpf.Program, in []byte, ctx *xdpMD, repeat uint32) (uint32, error) {
+	attr := struct {
+		progFD, retval, dataSizeIn, dataSizeOut uint32
+		dataIn, dataOut                         uint64
+		repeat, duration                        uint32
+		ctxSizeIn, ctxSizeOut                   uint32
+		ctxIn, ctxOut                           uint64
+		flags, cpu, batchSize                   uint32
+		_                                       uint32
+	}{
+		progFD: uint32(prog.FD()), dataSizeIn: uint32(len(in)), dataIn: uint64(uintptr(unsafe.Pointer(&in[0]))),
+		repeat: repeat, ctxSizeIn: uint32(unsafe.Sizeof(*ctx)), ctxIn: uint64(uintptr(unsafe.Pointer(ctx))),
+		flags: unix.BPF_F_TEST_XDP_LIVE_FRAMES, batchSize: 64,
+	}
+	_, _, errno := unix.Syscall(unix.SYS_BPF, unix.BPF_PROG_TEST_RUN, uintptr(unsafe.Pointer(&attr)), unsafe.Sizeof(attr))
+	runtime.KeepAlive(in)
+	runtime.KeepAlive(ctx)
+	if errno != 0 {
+		return 0, fmt.Errorf("BPF_PROG_TEST_RUN live frames: %w", errno)
+	}
+	return attr.duration, nil
 }
