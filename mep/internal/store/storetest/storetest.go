@@ -6,6 +6,7 @@ package storetest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -127,5 +128,25 @@ func Run(t *testing.T, open Opener) {
 		pend, err := s2.Pending(ctx, 10)
 		require.NoError(t, err)
 		require.Len(t, pend, 1)
+		// Outbox ids keep increasing across a reopen: a queued entry is never shadowed.
+		b := &store.Batch{Enqueue: []store.Notification{{SubscriptionID: "s", URL: "http://x/", Body: []byte(`{}`)}}}
+		require.NoError(t, s2.Apply(ctx, b))
+		require.Greater(t, b.Enqueue[0].ID, pend[0].ID)
+	})
+	t.Run("large fan-out", func(t *testing.T) {
+		s, _ := open(t)
+		ctx := t.Context()
+		b := &store.Batch{}
+		for i := range 1200 { // more than one multi-row INSERT
+			b.Enqueue = append(b.Enqueue, store.Notification{SubscriptionID: fmt.Sprint("s", i), URL: "http://x/", Body: []byte(`{}`)})
+		}
+		require.NoError(t, s.Apply(ctx, b))
+		got, err := s.Pending(ctx, 5000)
+		require.NoError(t, err)
+		require.Len(t, got, 1200)
+		for i, n := range got {
+			require.Equal(t, b.Enqueue[i].ID, n.ID)
+			require.Equal(t, fmt.Sprint("s", i), n.SubscriptionID, "enqueue order kept")
+		}
 	})
 }
