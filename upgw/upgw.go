@@ -24,6 +24,7 @@ import (
 	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/edgemec/edgemec/internal/obs"
+	"github.com/edgemec/edgemec/internal/obs/logkeys"
 	"github.com/edgemec/edgemec/internal/run"
 	"github.com/edgemec/edgemec/upgw/internal/api"
 	"github.com/edgemec/edgemec/upgw/internal/dataplane"
@@ -193,7 +194,7 @@ func (u *UPGW) Run(ctx context.Context) error {
 	}
 	defer func() {
 		if err := dp.Close(); err != nil {
-			u.logger.Warn("close data plane", "error", err)
+			u.logger.Warn("close data plane", logkeys.Error, err)
 		}
 		u.logger.Info("data plane detached")
 	}()
@@ -213,9 +214,9 @@ func (u *UPGW) Run(ctx context.Context) error {
 	after, err := m.Restore(ctx)
 	if err != nil {
 		// A corrupt state file must not keep the gateway down: the feed brings the truth.
-		u.logger.WarnContext(ctx, "could not re-apply the persisted rule set", "error", err)
+		u.logger.WarnContext(ctx, "could not re-apply the persisted rule set", logkeys.Error, err)
 	} else if after > 0 {
-		u.logger.InfoContext(ctx, "re-applied persisted rule set", "version", after)
+		u.logger.InfoContext(ctx, "re-applied persisted rule set", logkeys.Version, after)
 	}
 	if err := u.reg.Register(gateway.NewCollector(m)); err != nil {
 		return fmt.Errorf("register metrics: %w", err)
@@ -247,7 +248,7 @@ func (u *UPGW) Run(ctx context.Context) error {
 	if follower != nil {
 		fns = append(fns, func(ctx context.Context) error { return follower.Run(ctx, after) })
 	}
-	u.logger.InfoContext(ctx, "upgw running", "addr", ln.Addr().String(), "gnb_port", u.cfg.GNBInterface, "upf_port", u.cfg.UPFInterface)
+	u.logger.InfoContext(ctx, "upgw running", logkeys.Addr, ln.Addr().String(), "gnb_port", u.cfg.GNBInterface, "upf_port", u.cfg.UPFInterface)
 	return run.Group(ctx, fns...)
 }
 

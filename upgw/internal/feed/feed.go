@@ -19,6 +19,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/edgemec/edgemec/internal/obs/logkeys"
 	"github.com/edgemec/edgemec/upgw/internal/rules"
 )
 
@@ -112,7 +113,7 @@ func (f *Follower) Run(ctx context.Context, after int64) error {
 		if err == nil && snap.Version != after {
 			if snap.Version < after {
 				f.Logger.WarnContext(ctx, "traffic rule feed version went backwards; applying the MEP's current set",
-					"version", snap.Version, "previous_version", after)
+					logkeys.Version, snap.Version, "previous_version", after)
 			}
 			if aerr := f.Apply(ctx, snap); aerr != nil {
 				err = fmt.Errorf("apply version %d: %w", snap.Version, aerr)
@@ -129,7 +130,7 @@ func (f *Follower) Run(ctx context.Context, after int64) error {
 			continue
 		}
 		f.Logger.WarnContext(ctx, "traffic rule feed failed; keeping the last good rule set",
-			"error", err, "version", after, "retry_in_ms", backoff.Milliseconds())
+			logkeys.Error, err, logkeys.Version, after, "retry_in_ms", backoff.Milliseconds())
 		// Full jitter keeps a fleet of UPGWs from hammering a recovering MEP in step.
 		d := backoff/2 + rand.N(backoff/2+1)
 		select {

@@ -18,6 +18,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/edgemec/edgemec/internal/obs/logkeys"
 	"github.com/edgemec/edgemec/upgw/internal/dataplane"
 	"github.com/edgemec/edgemec/upgw/internal/feed"
 	"github.com/edgemec/edgemec/upgw/internal/rules"
@@ -110,17 +111,17 @@ func (m *Manager) Apply(ctx context.Context, snap feed.Snapshot, source string, 
 	}
 	// 4. Persist, so that a restart re-applies this version before the MEP is reachable.
 	if err := m.persist(snap); err != nil {
-		m.logger.WarnContext(ctx, "rule set applied but not persisted", "version", snap.Version, "error", err)
+		m.logger.WarnContext(ctx, "rule set applied but not persisted", logkeys.Version, snap.Version, logkeys.Error, err)
 	}
 	m.slots = res.Slots
 	m.cur = RuleSet{Version: snap.Version, Source: source, AppliedAt: time.Now().UTC(),
 		Rules: res.Rules, Rejected: res.Rejected, Inactive: res.Inactive}
 	for _, rj := range res.Rejected {
-		m.logger.WarnContext(ctx, "traffic rule cannot be enforced", "app_instance_id", rj.AppInstanceID,
-			"rule_id", rj.TrafficRuleID, "reason", rj.Reason, "version", snap.Version)
+		m.logger.WarnContext(ctx, "traffic rule cannot be enforced", logkeys.AppInstanceID, rj.AppInstanceID,
+			logkeys.RuleID, rj.TrafficRuleID, logkeys.Reason, rj.Reason, logkeys.Version, snap.Version)
 	}
-	m.logger.InfoContext(ctx, "rule set applied", "version", snap.Version, "kind", source,
-		"count", len(res.Rules), "rejected", len(res.Rejected), "inactive", res.Inactive, "prefixes", len(res.Entries))
+	m.logger.InfoContext(ctx, "rule set applied", logkeys.Version, snap.Version, logkeys.Kind, source,
+		logkeys.Count, len(res.Rules), "rejected", len(res.Rejected), "inactive", res.Inactive, "prefixes", len(res.Entries))
 	return m.cur, nil
 }
 
