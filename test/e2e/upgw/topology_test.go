@@ -336,3 +336,12 @@ func isGTPU(f []byte) bool {
 }
 
 func equalFrames(a, b []byte) bool { return bytes.Equal(a, b) }
+
+// TestMain removes the upgw binary built for the tests.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if upgwBin != "" {
+		os.RemoveAll(filepath.Dir(upgwBin))
+	}
+	os.Exit(code)
+}
