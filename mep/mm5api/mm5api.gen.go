@@ -5,20 +5,16 @@ package mm5api
 
 import (
 	"bytes"
-	"compress/flate"
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
-	"path"
 	"strings"
 	"time"
 
 	externalRef0 "github.com/edgemec/edgemec/mep/mp1api"
-	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/labstack/echo/v4"
 	"github.com/oapi-codegen/runtime"
 )
@@ -1960,152 +1956,4 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.GET(options.BaseURL+"/feeds/dns_rules", wrapper.DnsRuleFeed, options.OperationMiddlewares["DnsRuleFeed"]...)
 	router.GET(options.BaseURL+"/dns/conflicts", wrapper.DnsConflicts, options.OperationMiddlewares["DnsConflicts"]...)
 
-}
-
-// Base64 encoded, compressed with deflate, json marshaled OpenAPI spec.
-// Stored as a slice of fixed-width chunks rather than one concatenated
-// const string: with thousands of chunks the chained `+` fold is several
-// times slower for the Go compiler than parsing a slice literal.
-var swaggerSpec = []string{
-	"3Frrctu49X+VM/j/Z9aZcmXJSbOt9pMqKV5NfdFISnY6sceBySMJuySAAKAdT0Yz+6kP0PYJ90k6AEiJ",
-	"FEldskm67SfLJC7n8jvn/IDDjyQUiRQcudGk+5FIqmiCBpX7rzc3qOyPCHWomDRMcNIlZonwgEozwcH+",
-	"Dmkco4Il1d+DSJiBuVBAObAkwYhRg6A5lXopDAkIsyu8T1E9kYBwmiDpEur2CYgOl5hQu+FcqIQa0iWM",
-	"m5cvSEASxlmSJqTbDoh5kuhf4QIVWa0CMmMJitRUZdUYCh5pMAKWIo6cvArfp6gNPC6RAxdmyfgCwiXl",
-	"C4zgpP3rL/982Q4gwjlNYwPP288axDbZpkXBE/rBy/myvUfoVUAUaim4RmfssRL3MSb2Zyi4Qe60oVLG",
-	"LKRWm1PpR/zhJ21V+1jY9f8VzkmX/N/pxpun/q0+TWTnLlt7gIayWPvNy3aavOrDd39qfwfZJs6q2RIO",
-	"ClIOuJ6kMTqYKCFRGeYlp1KOuDaUhziK7INMV20U4wuyCkiokBqMeqbk24ga/NYakQTVKdFmt33a5YJ5",
-	"k75PmcKIdN9uybVZsijP7Xprcf8ThsZu3dvMq1V20KClfXU1zaVmBhN9lPhrUahS9ClbMZfkymGuftdd",
-	"78ZKPLDIh3Hd+ymqBxbitQMCjY+SPJs7QIk8Qh4+NeiQjRsrEaUhRgfvsV7fI1Wo3etP1r7/AjrMFJ3P",
-	"WXi0d4vzKitXAetcWXZckGNuD1YnGArllKdxfD0n3be7pSvCfBV8laAOFUbIDaPxXtv1C0NXAUlkZyJE",
-	"TYKnktkXIOZwKTuu9NgcT6WsE0AbavbmlIJhpm689RuqhHGXhwdIo5hxPFTtPVnJi1S2TdG4G92r/r8t",
-	"I2Caa4fcVp23ZHQ1nfWuZqPebDggAZkMe4O/kYDMhpPL0VVvNro6JwGZzq7HY/vztsZgvQryj4WJKU8/",
-	"Kl72mK64dF1w9MtwK0sexgy5acK2eznFUKGp10r8jHzIIykYrxuxJfl6s62ltxeq02LAdV/wecxCU9Ui",
-	"EgllvLEAxEJnXO6ghJWVognO67LgI+PcF5JD19iyQkHY9WprGRtUz9f6BORl9b727WFUoSHpZmJNc1Zb",
-	"kU2lMR5u9QK3qrF6xrRrWXENEy5qlU8NMoHqdKnW2Io2GlWfGlwI9XRIBOdjMxRpVI3wNIpyLYUyeppK",
-	"+3ereNMoYp6XjAsSGZVijSY7DLfb+bmEmyl1hiokps/o+J304Is7f9tdFX2Wyj+teI7Vhxxv8vTBznA7",
-	"uvWz1XZ7xRFo1CarzSNuUM1pHXGPtBnJXhQp1Lo+XWhzScNdI1i++sy92dTZ2eurq+EFCchlr08CMhrX",
-	"1lKtwj0bmJRzjEd8Lg4qlZvR21YsS9pouKYT3a7MGeyrOWynlddvcxvu03JUmnAoh7MzXaiuCZyJC/I0",
-	"Bc1G8aBcrcpiF5XMBWoy8isWG1TbiHl1cf0jCci41//rcFaLlqruRWI3vnvzwiHt7s3Lxulbx/6qm92L",
-	"BqhvDsC1LDrVdeYMiGEmbkj2mQ7V+K+128Z7Bb17/dnozdAqfpX9bNK9eq6rJmt/D4TR2JJ7bXNMOXc3",
-	"qLBJz1+uMn7m4lVg1h6PNWCY9sf1Lo20KUT04daJtBkLZY6e5PPa8VOlEkaEIj5u1vv+qF5trcJPUlur",
-	"8HjZtQq92p+65acazfQb4pguqoft89n429cwG44GGk4iDFlCYxAK2h9giR/cPenhGy/Mb9DYHZuOmbLa",
-	"HRUNp9vQZEF4xLG15yd5LJcISdmYb85aZ60OOPlAzIEaSIQ2YB7F90DhzVmr0+qAZnwRI3ihgWmgYYjS",
-	"YASCA+PS3T8fftdYR5WsJeiHkV/jrGrreamC7duiUO9cTDKhmHmqqh+LR1TwQOMU4ZFxXcNoP7nWb2e6",
-	"Y2/rspl1uNv4+ZBzZXl4yZQF22xLHOTA28ctqqgr1MrB5HpMAvLqevJjbzK4Gwz7vfH09UV2F5Q/Hl6V",
-	"Ho970+nsh8n16/MfSEAGr8cXo35vNtyevXlRmt9UjGclXluOMc95B6Ua00CMp+oA9rxNlc5n47vXJCDn",
-	"kzqysO2vzRJVm7uSHabWZVOLGS//PVKFqpea5bonYyf5xxtQL42RvvHCMjOUw+EH8eguLoUKl6iNokYo",
-	"MBjHGihoZvAbDZfDMdB7kRqgUkJO0TSczJVI7GymoCfloAsZnm64O/sFMLiaQvYzVxcoj0BmV/KgPV3S",
-	"z9zjpXh0e8ImTGAu4lg8ulVuuO+W6RZY6GXJSQNVCMPZdATnU7gc9qHd6UABom7p7MzRgmuJmZI2lYPg",
-	"8VPrhg+VEsqvtG5JlWls68bGRcxC5No5OuvG9SQNl/jtWatdoKHkMvkj/PrLv5w4MqbGnqIhoZwuMEFu",
-	"4ORyeA2//v0f1rbPCiSqSzqttl9KSORUMtIlz1vt1nMbuNQsne9PqZR3az/YJwt/XyiccjbLRqRLLpg2",
-	"hWtam+pKrb+zdntH26/a7jv0cmGrM1CtiZU2ID6geiqhC7Imr4WDXeFFu9O081qn07yX6cY/P2K8E6ls",
-	"1dOPpcu5lQ+dGE1NSZ0aqox28i4UDXGexlC4uYe5RbCYV0B60pNythl3JQybZ+YPbvgjzXraoeBzppK7",
-	"4pJCrbfKmtA2xBLxgOuYcrh30fesBbMl3vC1cSOmqZRIlfbdaCu5ExJ5lCG9DKWB07zYuglKTfu3Oxrg",
-	"O/U4yfvdeS5x2caNXARrbvL8ZbuxHZ6b4W5nX9yusKczflsJj7OjwuPIqKhGQdEu2kIKIw/l9pHQ/5Kh",
-	"Yse/OCq0gvrsdI6mjKfflJt+u/F9926dgH6fltyKORcPtiwUPmrZailsaIa/v96YbJuS3AZE1n3L0nc9",
-	"QQ0nZ+3OM5t4FMqYhv5J+xlsW85XZw0/I8qMHVzKDjhKCTRUQmugNzxbBVIeo/bJ815ET6DRaGDGpSzI",
-	"zQAhVYqhzjezrER2wDe1oNDDrEte47SCNHcD8xcRPX0JkOVf2RQNv/pP4zszt8soZx7XX2/zrK1MArJE",
-	"GmWtwQvhNyzvtY3K1e8yA/75aHIRcX0aZv3UImUrG2rgLn81hDFlCUZw/wSJUAhmSS1XLQda4Cr845KF",
-	"S1fn14TJ8W7K9SPaAs/MslUt6Jvu7tfhhcV28gGM0H3gtxbwKxHAOWKkrafu1g21Wi+98Wzdnl+ylpxl",
-	"d1US+40unoCsI7yLaIIQC74AKeK41jc2g75CFzFbKb9Ooc2QU//t5CrYOzD/dLGG9ny+zLTdsW5w9Po7",
-	"zd9drBdxkR1uPx82sgU9PuCExrEvkpavX+Tw6DqGfsPfua9V3wG+T2ns62CYKmXLX/Gj2PwjU6ZhiXEE",
-	"qbQU/F3Gjd9Bzsspj264TxH2TK5BC8Ht3+JXttlxOwCMNW7wm/L8q9VcxbqqWziB/w8gua4N/9+I5sJl",
-	"knNC8Rrp7a01oT0+5i5KVUy65DRBmZw+dMjqdvXvAAAA//8=",
-}
-
-// decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,
-// after base64-decoding and flate-decompressing the embedded blob.
-func decodeSpec() ([]byte, error) {
-	encoded := strings.Join(swaggerSpec, "")
-	compressed, err := base64.StdEncoding.DecodeString(encoded)
-	if err != nil {
-		return nil, fmt.Errorf("error base64 decoding spec: %w", err)
-	}
-	zr := flate.NewReader(bytes.NewReader(compressed))
-	var buf bytes.Buffer
-	if _, err := buf.ReadFrom(zr); err != nil {
-		return nil, fmt.Errorf("read flate: %w", err)
-	}
-	if err := zr.Close(); err != nil {
-		return nil, fmt.Errorf("close flate reader: %w", err)
-	}
-
-	return buf.Bytes(), nil
-}
-
-var rawSpec = decodeSpecCached()
-
-// a naive cache of the decoded OpenAPI spec
-func decodeSpecCached() func() ([]byte, error) {
-	data, err := decodeSpec()
-	return func() ([]byte, error) {
-		return data, err
-	}
-}
-
-// Constructs a synthetic filesystem for resolving external references when loading openapi specifications.
-func PathToRawSpec(pathToFile string) map[string]func() ([]byte, error) {
-	res := make(map[string]func() ([]byte, error))
-	if len(pathToFile) > 0 {
-		res[pathToFile] = rawSpec
-	}
-
-	for rawPath, rawFunc := range externalRef0.PathToRawSpec(path.Join(path.Dir(pathToFile), "mp1.yaml")) {
-		if _, ok := res[rawPath]; ok {
-			// it is not possible to compare functions in golang, so always overwrite the old value
-		}
-		res[rawPath] = rawFunc
-	}
-	return res
-}
-
-// GetSpec returns the OpenAPI specification corresponding to the generated
-// code in this file. External references in the spec are resolved through
-// PathToRawSpec; externally-referenced files must be embedded in their
-// corresponding Go packages (via the import-mapping feature). URL-based
-// external refs are not supported.
-func GetSpec() (swagger *openapi3.T, err error) {
-	resolvePath := PathToRawSpec("")
-
-	loader := openapi3.NewLoader()
-	loader.IsExternalRefsAllowed = true
-	loader.ReadFromURIFunc = func(loader *openapi3.Loader, url *url.URL) ([]byte, error) {
-		pathToFile := url.String()
-		pathToFile = path.Clean(pathToFile)
-		getSpec, ok := resolvePath[pathToFile]
-		if !ok {
-			err1 := fmt.Errorf("path not found: %s", pathToFile)
-			return nil, err1
-		}
-		return getSpec()
-	}
-	var specData []byte
-	specData, err = rawSpec()
-	if err != nil {
-		return
-	}
-	swagger, err = loader.LoadFromData(specData)
-	if err != nil {
-		return
-	}
-	return
-}
-
-// GetSpecJSON returns the raw JSON bytes of the embedded OpenAPI
-// specification: decompressed but not unmarshaled. External references
-// are not resolved here; the bytes are the spec exactly as embedded by
-// codegen. The result is cached at package init time, so repeated calls
-// are cheap.
-func GetSpecJSON() ([]byte, error) {
-	return rawSpec()
-}
-
-// GetSwagger returns the OpenAPI specification corresponding to the
-// generated code in this file.
-//
-// Deprecated: GetSwagger predates kin-openapi renaming openapi3.Swagger
-// to openapi3.T. Use [GetSpec] instead. This wrapper is retained for
-// backwards compatibility.
-func GetSwagger() (*openapi3.T, error) {
-	return GetSpec()
 }

@@ -7,17 +7,21 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"mime"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 
-	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
+	"sigs.k8s.io/yaml"
+
+	"github.com/edgemec/edgemec/api/openapi"
 
 	"github.com/edgemec/edgemec/internal/obs"
 	"github.com/edgemec/edgemec/internal/problem"
@@ -149,35 +153,72 @@ func viewer(c echo.Context) string {
 	return p.AppInstanceID
 }
 
-// allowedQueries derives, from the embedded specs, the query parameters each route accepts,
-// so that every unknown parameter gets 400 as ETSI GS MEC 009 requires.
+// allowedQueries derives, from the API specifications, the query parameters each route
+// accepts, so that every unknown parameter gets 400 as ETSI GS MEC 009 requires.
 func allowedQueries() (map[string]map[string]bool, error) {
 	out := map[string]map[string]bool{}
-	add := func(sw *openapi3.T, prefix string) {
-		for path, item := range sw.Paths.Map() {
-			route := prefix + echoPath(path)
-			for method, op := range item.Operations() {
-				set := map[string]bool{}
-				for _, p := range append(item.Parameters, op.Parameters...) {
-					if p.Value != nil && p.Value.In == "query" {
-						set[p.Value.Name] = true
-					}
-				}
-				out[method+" "+route] = set
-			}
+	for _, sp := range []struct {
+		doc    []byte
+		prefix string
+	}{{openapi.MP1, ""}, {openapi.MM5, "/mepm/v1"}} {
+		if err := addQueries(out, sp.doc, sp.prefix); err != nil {
+			return nil, err
 		}
 	}
-	sw, err := mp1api.GetSwagger()
-	if err != nil {
-		return nil, err
-	}
-	add(sw, "")
-	sw5, err := mm5api.GetSwagger()
-	if err != nil {
-		return nil, err
-	}
-	add(sw5, "/mepm/v1")
 	return out, nil
+}
+
+type specParam struct {
+	Ref  string `json:"$ref"`
+	Name string `json:"name"`
+	In   string `json:"in"`
+}
+
+func addQueries(out map[string]map[string]bool, doc []byte, prefix string) error {
+	var spec struct {
+		Paths      map[string]map[string]json.RawMessage `json:"paths"`
+		Components struct {
+			Parameters map[string]specParam `json:"parameters"`
+		} `json:"components"`
+	}
+	if err := yaml.Unmarshal(doc, &spec); err != nil {
+		return fmt.Errorf("read api spec: %w", err)
+	}
+	resolve := func(ps []specParam) []specParam {
+		for i, p := range ps {
+			if name, ok := strings.CutPrefix(p.Ref, "#/components/parameters/"); ok {
+				ps[i] = spec.Components.Parameters[name]
+			}
+		}
+		return ps
+	}
+	for path, item := range spec.Paths {
+		var common []specParam
+		if raw, ok := item["parameters"]; ok {
+			if err := json.Unmarshal(raw, &common); err != nil {
+				return fmt.Errorf("spec %s parameters: %w", path, err)
+			}
+		}
+		for method, raw := range item {
+			if method == "parameters" {
+				continue
+			}
+			var op struct {
+				Parameters []specParam `json:"parameters"`
+			}
+			if err := json.Unmarshal(raw, &op); err != nil {
+				return fmt.Errorf("spec %s %s: %w", method, path, err)
+			}
+			set := map[string]bool{}
+			for _, p := range append(resolve(slices.Clone(common)), resolve(op.Parameters)...) {
+				if p.In == "query" {
+					set[p.Name] = true
+				}
+			}
+			out[strings.ToUpper(method)+" "+prefix+echoPath(path)] = set
+		}
+	}
+	return nil
 }
 
 func echoPath(p string) string {

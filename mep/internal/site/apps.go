@@ -222,7 +222,7 @@ func (s *Site) ConfirmTermination(ctx context.Context, id string, c mp1api.AppTe
 func (s *Site) finishLocked(ctx context.Context, a *appDoc) error {
 	t := s.begin()
 	for id, sv := range s.services {
-		if sv.doc.AppInstanceID != a.ID {
+		if sv.app != a.ID {
 			continue
 		}
 		t.del(store.KindService, id)

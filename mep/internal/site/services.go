@@ -22,23 +22,23 @@ type Filter struct {
 	Scope             *mp1api.LocalityType
 }
 
-func (f *Filter) match(i *mp1api.ServiceInfo) bool {
-	if f.InstanceIDs != nil && !slices.Contains(f.InstanceIDs, *i.SerInstanceId) {
+func (f *Filter) match(sv *service) bool {
+	if f.InstanceIDs != nil && !slices.Contains(f.InstanceIDs, sv.id) {
 		return false
 	}
-	if f.Names != nil && !slices.Contains(f.Names, i.SerName) {
+	if f.Names != nil && !slices.Contains(f.Names, sv.name) {
 		return false
 	}
-	if f.CategoryID != nil && (i.SerCategory == nil || i.SerCategory.Id != *f.CategoryID) {
+	if f.CategoryID != nil && (sv.catID == "" || sv.catID != *f.CategoryID) {
 		return false
 	}
-	if f.ConsumedLocalOnly != nil && deref(i.ConsumedLocalOnly) != *f.ConsumedLocalOnly {
+	if f.ConsumedLocalOnly != nil && sv.consumedLocal != *f.ConsumedLocalOnly {
 		return false
 	}
-	if f.IsLocal != nil && deref(i.IsLocal) != *f.IsLocal {
+	if f.IsLocal != nil && sv.isLocal != *f.IsLocal {
 		return false
 	}
-	if f.Scope != nil && (i.ScopeOfLocality == nil || *i.ScopeOfLocality != *f.Scope) {
+	if f.Scope != nil && (sv.scope == "" || sv.scope != *f.Scope) {
 		return false
 	}
 	return true
@@ -59,7 +59,7 @@ const Operator = ""
 // declared in appServiceRequired/appServiceOptional (by serName, or by serCategory id),
 // from its AppD or its registration. The operator sees everything.
 func (s *Site) visibleLocked(viewer string, sv *service) bool {
-	if viewer == Operator || sv.doc.AppInstanceID == viewer {
+	if viewer == Operator || sv.app == viewer {
 		return true
 	}
 	a := s.apps[viewer]
@@ -71,10 +71,10 @@ func (s *Site) visibleLocked(viewer string, sv *service) bool {
 			return false
 		}
 		for _, d := range *deps {
-			if d.SerName == sv.doc.Info.SerName {
+			if d.SerName == sv.name {
 				return true
 			}
-			if d.SerCategory != nil && sv.doc.Info.SerCategory != nil && d.SerCategory.Id == sv.doc.Info.SerCategory.Id {
+			if d.SerCategory != nil && sv.catID != "" && d.SerCategory.Id == sv.catID {
 				return true
 			}
 		}
@@ -119,17 +119,17 @@ func (s *Site) Discover(viewer, producer string, f *Filter, buf *bytes.Buffer) e
 			cands = append(cands, sv)
 		}
 	}
-	sort.Slice(cands, func(i, j int) bool { return *cands[i].doc.Info.SerInstanceId < *cands[j].doc.Info.SerInstanceId })
+	sort.Slice(cands, func(i, j int) bool { return cands[i].id < cands[j].id })
 	buf.WriteByte('[')
 	first := true
 	for i, sv := range cands {
 		if i > 0 && sv == cands[i-1] { // a name or id listed twice
 			continue
 		}
-		if producer != "" && sv.doc.AppInstanceID != producer {
+		if producer != "" && sv.app != producer {
 			continue
 		}
-		if !f.match(&sv.doc.Info) || !s.visibleLocked(viewer, sv) {
+		if !f.match(sv) || !s.visibleLocked(viewer, sv) {
 			continue
 		}
 		if !first {
@@ -153,7 +153,7 @@ func (s *Site) Service(viewer, producer, id string) ([]byte, string, error) {
 		}
 	}
 	sv := s.services[id]
-	if sv == nil || (producer != "" && sv.doc.AppInstanceID != producer) || !s.visibleLocked(viewer, sv) {
+	if sv == nil || (producer != "" && sv.app != producer) || !s.visibleLocked(viewer, sv) {
 		return nil, "", notFound("service %q is not known", id)
 	}
 	return sv.json, sv.etag, nil
@@ -187,7 +187,7 @@ func (s *Site) RegisterService(ctx context.Context, app string, p mp1api.Service
 	}
 	n := 0
 	for _, sv := range s.services {
-		if sv.doc.AppInstanceID == app {
+		if sv.app == app {
 			n++
 		}
 	}
@@ -211,9 +211,9 @@ func (s *Site) RegisterService(ctx context.Context, app string, p mp1api.Service
 		ConsumedLocalOnly: p.ConsumedLocalOnly, IsLocal: p.IsLocal, LivenessInterval: p.LivenessInterval,
 	}
 	s.setLinks(app, &info)
-	sv := newService(serviceDoc{AppInstanceID: app, Info: info}, s.cfg.Now())
+	sv := newService(app, &info, s.cfg.Now())
 	t := s.begin()
-	t.put(store.KindService, id, sv.doc)
+	t.put(store.KindService, id, sv.stored())
 	s.notifyServiceChange(t, sv, mp1api.ADDED, "")
 	t.then(func() { s.index(sv) })
 	if err := t.commit(ctx); err != nil {
@@ -242,7 +242,7 @@ func (s *Site) UpdateService(ctx context.Context, app, id, ifMatch string, info 
 		return nil, "", err
 	}
 	old := s.services[id]
-	if old == nil || old.doc.AppInstanceID != app {
+	if old == nil || old.app != app {
 		return nil, "", notFound("service %q is not registered by app instance %q", id, app)
 	}
 	if ifMatch != "" && ifMatch != "*" && ifMatch != old.etag {
@@ -250,18 +250,18 @@ func (s *Site) UpdateService(ctx context.Context, app, id, ifMatch string, info 
 	}
 	info.SerInstanceId = &id
 	s.setLinks(app, &info)
-	sv := newService(serviceDoc{AppInstanceID: app, Info: info}, s.cfg.Now())
+	sv := newService(app, &info, s.cfg.Now())
 	if sv.etag == old.etag {
 		return old.json, old.etag, nil
 	}
 	change := mp1api.ATTRIBUTESCHANGED
-	if info.State != old.doc.Info.State {
+	if info.State != old.state {
 		change = mp1api.STATECHANGED
 	}
 	t := s.begin()
-	t.put(store.KindService, id, sv.doc)
+	t.put(store.KindService, id, sv.stored())
 	s.notifyServiceChange(t, sv, change, "")
-	if info.SerName != old.doc.Info.SerName { // subscribers filtering on the old name see it go
+	if info.SerName != old.name { // subscribers filtering on the old name see it go
 		s.notifyServiceChange(t, old, mp1api.REMOVED, "")
 	}
 	t.then(func() { s.index(sv) })
@@ -279,7 +279,7 @@ func (s *Site) DeleteService(ctx context.Context, app, id string) error {
 		return err
 	}
 	sv := s.services[id]
-	if sv == nil || sv.doc.AppInstanceID != app {
+	if sv == nil || sv.app != app {
 		return notFound("service %q is not registered by app instance %q", id, app)
 	}
 	t := s.begin()
@@ -302,7 +302,7 @@ func (s *Site) Liveness(app, id string) (mp1api.ServiceLivenessInfo, error) {
 
 func (s *Site) livenessInfo(sv *service) mp1api.ServiceLivenessInfo {
 	return mp1api.ServiceLivenessInfo{
-		State: sv.doc.Info.State, Interval: deref(sv.doc.Info.LivenessInterval),
+		State: sv.state, Interval: sv.liveness,
 		TimeStamp: mp1api.TimeStamp{Seconds: sv.heartbeat.Unix(), NanoSeconds: int32(sv.heartbeat.Nanosecond())},
 	}
 }
@@ -312,10 +312,10 @@ func (s *Site) livenessService(app, id string) (*service, error) {
 		return nil, err
 	}
 	sv := s.services[id]
-	if sv == nil || sv.doc.AppInstanceID != app {
+	if sv == nil || sv.app != app {
 		return nil, notFound("service %q is not registered by app instance %q", id, app)
 	}
-	if deref(sv.doc.Info.LivenessInterval) <= 0 {
+	if sv.liveness <= 0 {
 		return nil, notFound("service %q has no liveness resource (no livenessInterval)", id)
 	}
 	return sv, nil
@@ -334,7 +334,7 @@ func (s *Site) Heartbeat(ctx context.Context, app, id string, u mp1api.ServiceLi
 		return mp1api.ServiceLivenessInfo{}, err
 	}
 	now := s.cfg.Now()
-	if sv.doc.Info.State == u.State {
+	if sv.state == u.State {
 		sv.heartbeat = now
 		return s.livenessInfo(sv), nil
 	}
@@ -345,11 +345,11 @@ func (s *Site) Heartbeat(ctx context.Context, app, id string, u mp1api.ServiceLi
 }
 
 func (s *Site) setServiceStateLocked(ctx context.Context, sv *service, st mp1api.ServiceState, now time.Time) error {
-	info := sv.doc.Info
+	info := sv.info()
 	info.State = st
-	n := newService(serviceDoc{AppInstanceID: sv.doc.AppInstanceID, Info: info}, now)
+	n := newService(sv.app, &info, now)
 	t := s.begin()
-	t.put(store.KindService, *info.SerInstanceId, n.doc)
+	t.put(store.KindService, sv.id, n.stored())
 	s.notifyServiceChange(t, n, mp1api.STATECHANGED, "")
 	t.then(func() { s.index(n) })
 	return t.commit(ctx)
@@ -362,18 +362,18 @@ func (s *Site) CheckLiveness(ctx context.Context) {
 	defer s.mu.Unlock()
 	now := s.cfg.Now()
 	for _, sv := range s.services {
-		iv := deref(sv.doc.Info.LivenessInterval)
-		if iv <= 0 || sv.doc.Info.State != mp1api.ServiceStateACTIVE {
+		iv := sv.liveness
+		if iv <= 0 || sv.state != mp1api.ServiceStateACTIVE {
 			continue
 		}
 		limit := time.Duration(float64(iv) * s.cfg.LivenessGrace * float64(time.Second))
 		if now.Sub(sv.heartbeat) <= limit {
 			continue
 		}
-		s.log.WarnContext(ctx, "service missed its heartbeats", "service_id", *sv.doc.Info.SerInstanceId,
-			"app_instance_id", sv.doc.AppInstanceID, "interval_s", iv)
+		s.log.WarnContext(ctx, "service missed its heartbeats", "service_id", sv.id,
+			"app_instance_id", sv.app, "interval_s", iv)
 		if err := s.setServiceStateLocked(ctx, sv, mp1api.ServiceStateINACTIVE, sv.heartbeat); err != nil {
-			s.log.ErrorContext(ctx, "deactivate silent service", "service_id", *sv.doc.Info.SerInstanceId, "error", err)
+			s.log.ErrorContext(ctx, "deactivate silent service", "service_id", sv.id, "error", err)
 		}
 	}
 }

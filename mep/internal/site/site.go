@@ -112,12 +112,25 @@ type subDoc struct {
 	AppTerm       *mp1api.AppTerminationNotificationSubscription  `json:"appTerm,omitempty"`
 }
 
-// service is a registered service with its precomputed representation.
+// service is a registered service: its precomputed representation plus only the attributes
+// that indexing, filters and visibility read on every request. The full ServiceInfo is
+// decoded from json on the rare paths that need it, which keeps a site with tens of
+// thousands of services small.
 type service struct {
-	doc       serviceDoc
-	json      []byte
-	etag      string
-	heartbeat time.Time
+	app, id, name, catID   string
+	state                  mp1api.ServiceState
+	scope                  mp1api.LocalityType
+	isLocal, consumedLocal bool
+	liveness               int
+	json                   []byte
+	etag                   string
+	heartbeat              time.Time
+}
+
+// storedService is the stored form of a service; Info is the representation as served.
+type storedService struct {
+	AppInstanceID string          `json:"appInstanceId"`
+	Info          json.RawMessage `json:"info"`
 }
 
 // Site is the in-memory, write-through state of one MEP site.
@@ -169,7 +182,7 @@ func New(ctx context.Context, cfg Config, st store.Store, log *slog.Logger) (*Si
 				return nil, fmt.Errorf("decode service %s: %w", d.ID, err)
 			}
 			// Heartbeats are not persisted: after a restart every service gets a fresh interval.
-			s.index(newService(sd, now))
+			s.index(newService(sd.AppInstanceID, &sd.Info, now))
 		case store.KindSubscription:
 			var sub subDoc
 			if err := json.Unmarshal(d.Body, &sub); err != nil {
@@ -198,10 +211,27 @@ func New(ctx context.Context, cfg Config, st store.Store, log *slog.Logger) (*Si
 	return s, nil
 }
 
-func newService(sd serviceDoc, now time.Time) *service {
-	b, _ := json.Marshal(sd.Info)
-	return &service{doc: sd, json: b, etag: etagOf(b), heartbeat: now}
+func newService(app string, i *mp1api.ServiceInfo, now time.Time) *service {
+	b, _ := json.Marshal(i)
+	sv := &service{app: app, id: *i.SerInstanceId, name: i.SerName, state: i.State, isLocal: deref(i.IsLocal),
+		consumedLocal: deref(i.ConsumedLocalOnly), liveness: deref(i.LivenessInterval), json: b, etag: etagOf(b), heartbeat: now}
+	if i.SerCategory != nil {
+		sv.catID = i.SerCategory.Id
+	}
+	if i.ScopeOfLocality != nil {
+		sv.scope = *i.ScopeOfLocality
+	}
+	return sv
 }
+
+// info decodes the full representation.
+func (sv *service) info() mp1api.ServiceInfo {
+	var i mp1api.ServiceInfo
+	_ = json.Unmarshal(sv.json, &i) // our own encoding of a validated ServiceInfo
+	return i
+}
+
+func (sv *service) stored() storedService { return storedService{AppInstanceID: sv.app, Info: sv.json} }
 
 func etagOf(b []byte) string {
 	h := sha256.Sum256(b)
@@ -215,26 +245,24 @@ func ETag(v any) string {
 }
 
 func (s *Site) index(sv *service) {
-	id := *sv.doc.Info.SerInstanceId
-	if old := s.services[id]; old != nil {
+	if old := s.services[sv.id]; old != nil {
 		s.unindex(old)
 	}
-	s.services[id] = sv
-	m := s.byName[sv.doc.Info.SerName]
+	s.services[sv.id] = sv
+	m := s.byName[sv.name]
 	if m == nil {
 		m = map[string]*service{}
-		s.byName[sv.doc.Info.SerName] = m
+		s.byName[sv.name] = m
 	}
-	m[id] = sv
+	m[sv.id] = sv
 }
 
 func (s *Site) unindex(sv *service) {
-	id := *sv.doc.Info.SerInstanceId
-	delete(s.services, id)
-	if m := s.byName[sv.doc.Info.SerName]; m != nil {
-		delete(m, id)
+	delete(s.services, sv.id)
+	if m := s.byName[sv.name]; m != nil {
+		delete(m, sv.id)
 		if len(m) == 0 {
-			delete(s.byName, sv.doc.Info.SerName)
+			delete(s.byName, sv.name)
 		}
 	}
 }

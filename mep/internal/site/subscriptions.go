@@ -154,25 +154,25 @@ func (s *Site) Unsubscribe(ctx context.Context, k SubscriptionKind, app, id stri
 }
 
 // matches applies a SerAvailability subscription's filteringCriteria to a service.
-func matches(f *mp1api.SerAvailabilityFilteringCriteria, i *mp1api.ServiceInfo) bool {
+func matches(f *mp1api.SerAvailabilityFilteringCriteria, sv *service) bool {
 	if f == nil {
 		return true
 	}
-	if f.SerInstanceIds != nil && !slices.Contains(*f.SerInstanceIds, *i.SerInstanceId) {
+	if f.SerInstanceIds != nil && !slices.Contains(*f.SerInstanceIds, sv.id) {
 		return false
 	}
-	if f.SerNames != nil && !slices.Contains(*f.SerNames, i.SerName) {
+	if f.SerNames != nil && !slices.Contains(*f.SerNames, sv.name) {
 		return false
 	}
 	if f.SerCategories != nil {
-		if i.SerCategory == nil || !slices.ContainsFunc(*f.SerCategories, func(c mp1api.CategoryRef) bool { return c.Id == i.SerCategory.Id }) {
+		if sv.catID == "" || !slices.ContainsFunc(*f.SerCategories, func(c mp1api.CategoryRef) bool { return c.Id == sv.catID }) {
 			return false
 		}
 	}
-	if f.States != nil && !slices.Contains(*f.States, i.State) {
+	if f.States != nil && !slices.Contains(*f.States, sv.state) {
 		return false
 	}
-	if f.IsLocal != nil && deref(i.IsLocal) != *f.IsLocal {
+	if f.IsLocal != nil && sv.isLocal != *f.IsLocal {
 		return false
 	}
 	return true
@@ -182,19 +182,18 @@ func matches(f *mp1api.SerAvailabilityFilteringCriteria, i *mp1api.ServiceInfo) 
 // subscriber whose filter matches and who may see the service. skipApp (a terminating app)
 // gets none.
 func (s *Site) notifyServiceChange(t *tx, sv *service, change mp1api.ChangeType, skipApp string) {
-	info := &sv.doc.Info
 	for _, sub := range s.subs {
 		if sub.SerAvail == nil || sub.AppInstanceID == skipApp {
 			continue
 		}
-		if !matches(sub.SerAvail.FilteringCriteria, info) || !s.visibleLocked(sub.AppInstanceID, sv) {
+		if !matches(sub.SerAvail.FilteringCriteria, sv) || !s.visibleLocked(sub.AppInstanceID, sv) {
 			continue
 		}
-		link := mp1api.LinkType{Href: s.serviceHref(sv.doc.AppInstanceID, *info.SerInstanceId)}
+		link := mp1api.LinkType{Href: s.serviceHref(sv.app, sv.id)}
 		s.enqueue(t, sub, mp1api.ServiceAvailabilityNotification{
 			NotificationType: "SerAvailabilityNotification",
 			ServiceReferences: []mp1api.ServiceReference{{
-				Link: &link, SerName: info.SerName, SerInstanceId: *info.SerInstanceId, State: info.State, ChangeType: change,
+				Link: &link, SerName: sv.name, SerInstanceId: sv.id, State: sv.state, ChangeType: change,
 			}},
 			UnderscoreLinks: mp1api.NotificationSubscriptionLinks{Subscription: mp1api.LinkType{Href: s.serSubHref(sub.AppInstanceID, sub.ID)}},
 		})

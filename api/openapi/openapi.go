@@ -1,0 +1,16 @@
+// Package openapi embeds the project's API specifications, the source of truth from which
+// servers and clients are generated, so that binaries can read facts from them at run time
+// (for example the query parameters each route accepts).
+package openapi
+
+import _ "embed"
+
+// MP1 is api/openapi/mp1.yaml (ETSI GS MEC 011 Mp1).
+//
+//go:embed mp1.yaml
+var MP1 []byte
+
+// MM5 is api/openapi/mm5.yaml (MEO → MEP management).
+//
+//go:embed mm5.yaml
+var MM5 []byte

@@ -1,0 +1,40 @@
+package httpapi
+
+import (
+	"testing"
+
+	"github.com/labstack/echo/v4"
+	"github.com/stretchr/testify/require"
+
+	"github.com/edgemec/edgemec/mep/mm5api"
+	"github.com/edgemec/edgemec/mep/mp1api"
+)
+
+// TestAllowedQueries checks the table read from the specs: path-level and $ref parameters
+// resolve, and every generated route has an entry (else unknown parameters would pass).
+func TestAllowedQueries(t *testing.T) {
+	got, err := allowedQueries()
+	require.NoError(t, err)
+	for route, want := range map[string][]string{
+		"GET /mec_service_mgmt/v1/services":                             {"ser_instance_id", "ser_name", "ser_category_id", "consumed_local_only", "is_local", "scope_of_locality"},
+		"GET /mec_service_mgmt/v1/applications/:appInstanceId/services": {"ser_instance_id", "ser_name", "ser_category_id", "consumed_local_only", "is_local", "scope_of_locality"},
+		"DELETE /mepm/v1/app_instances/:appInstanceId":                  {"graceful_timeout"},
+		"GET /mepm/v1/feeds/traffic_rules":                              {"after", "timeout"},
+		"GET /mepm/v1/feeds/dns_rules":                                  {"after", "timeout"},
+	} {
+		set, ok := got[route]
+		require.True(t, ok, "no entry for %s", route)
+		require.Len(t, set, len(want), route)
+		for _, p := range want {
+			require.True(t, set[p], "%s lacks %s", route, p)
+		}
+	}
+	require.Empty(t, got["PUT /mec_app_support/v1/applications/:appInstanceId/dns_rules/:dnsRuleId"], "If-Match is a header, not a query parameter")
+	e := echo.New()
+	mp1api.RegisterHandlers(e, &handler{})
+	mm5api.RegisterHandlersWithBaseURL(e, &mm5Handler{&handler{}}, "/mepm/v1")
+	for _, r := range e.Routes() {
+		_, ok := got[r.Method+" "+r.Path]
+		require.True(t, ok, "route %s %s has no query table entry", r.Method, r.Path)
+	}
+}
