@@ -261,16 +261,15 @@ func (s *Store) Settle(ctx context.Context, done []int64, retry []store.Notifica
 		return fmt.Errorf("begin: %w", err)
 	}
 	defer tx.Rollback() //nolint:errcheck // after Commit this is a no-op
-	if len(done) > 0 {
-		del, err := tx.PrepareContext(ctx, s.q(`DELETE FROM outbox WHERE id = ?`))
-		if err != nil {
-			return fmt.Errorf("prepare settle: %w", err)
+	for start := 0; start < len(done); start += enqueueChunk {
+		chunk := done[start:min(start+enqueueChunk, len(done))]
+		q := `DELETE FROM outbox WHERE id IN (?` + strings.Repeat(`, ?`, len(chunk)-1) + `)`
+		args := make([]any, len(chunk))
+		for i, id := range chunk {
+			args[i] = id
 		}
-		defer del.Close()
-		for _, id := range done {
-			if _, err := del.ExecContext(ctx, id); err != nil {
-				return fmt.Errorf("settle %d: %w", id, err)
-			}
+		if _, err := tx.ExecContext(ctx, s.q(q), args...); err != nil {
+			return fmt.Errorf("settle: %w", err)
 		}
 	}
 	for _, n := range retry {
