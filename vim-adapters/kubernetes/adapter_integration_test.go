@@ -1,0 +1,535 @@
+//go:build integration
+
+package kubernetes_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
+
+	"github.com/edgemec/edgemec/vim-adapters/internal/kubetest"
+	"github.com/edgemec/edgemec/vim-adapters/kubernetes"
+	"github.com/edgemec/edgemec/vim-adapters/vim"
+)
+
+// The tests run against site A of the test bed (test/testbed/site.sh): a real kube-apiserver,
+// controller-manager and scheduler with kwok nodes kwok-cloud-0 (amd64) and kwok-edge-0
+// (arm64, edge role and taint).
+
+func newAdapter(t *testing.T) (*kubernetes.Adapter, *kubernetes.Clients) {
+	t.Helper()
+	c, err := kubernetes.NewClients(kubetest.RESTConfig(t, kubetest.EnvKubeconfig))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := kubernetes.New(kubernetes.Config{Site: "site-a", Clients: kubernetes.Static(c)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a, c
+}
+
+const runTimeout = 60 * time.Second // the first workload after a fresh start takes ~5 s
+
+func TestLifecycle(t *testing.T) {
+	t.Parallel()
+	a, c := newAdapter(t)
+	ctx := kubetest.Context(t, 3*time.Minute)
+	id := kubetest.ID("life")
+	kubetest.Cleanup(t, a, id)
+	req := kubetest.Request(id, "local/mec-app:dev")
+	req.Compute = vim.VirtualCompute{VirtualCPUs: 0.25, MemoryMiB: 64}
+
+	// deploy → Running with endpoints
+	if err := a.Deploy(ctx, req); err != nil {
+		t.Fatalf("deploy: %v", err)
+	}
+	wctx := kubetest.Context(t, runTimeout)
+	st, err := vim.WaitRunning(wctx, a, id)
+	if err != nil {
+		t.Fatalf("wait running: %v", err)
+	}
+	if st.Ready != 1 || st.Desired != 1 {
+		t.Errorf("got %d/%d ready; want 1/1", st.Ready, st.Desired)
+	}
+	kinds := map[string]bool{}
+	for _, e := range st.Endpoints {
+		kinds[e.Kind] = true
+		if e.Address == "" {
+			t.Errorf("endpoint %+v has no address", e)
+		}
+	}
+	if !kinds["ClusterIP"] || !kinds["Pod"] {
+		t.Errorf("got endpoints %+v; want a ClusterIP and a Pod endpoint", st.Endpoints)
+	}
+	if !slices.Equal(st.Nodes, []string{"kwok-cloud-0"}) {
+		t.Errorf("got nodes %v; want [kwok-cloud-0]", st.Nodes)
+	}
+
+	// The namespace is labelled, the Mp1 Secret holds the MEP access, the pod reads it and
+	// requests what the virtualComputeDescriptor says.
+	ns, err := c.Kube.CoreV1().Namespaces().Get(ctx, a.Namespace(id), metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ns.Labels[kubernetes.LabelInstance] != id || ns.Labels[kubernetes.LabelAppD] != req.AppDID {
+		t.Errorf("got namespace labels %v; want instance and appd ids", ns.Labels)
+	}
+	sec, err := c.Kube.CoreV1().Secrets(ns.Name).Get(ctx, "edgemec-mp1", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := string(sec.Data[kubernetes.EnvMEPEndpoint]); got != req.MEP.Endpoint {
+		t.Errorf("got secret %s=%q; want %q", kubernetes.EnvMEPEndpoint, got, req.MEP.Endpoint)
+	}
+	if got := string(sec.Data[kubernetes.EnvClientSecret]); got != req.MEP.ClientSecret {
+		t.Errorf("got client secret %q; want the request's", got)
+	}
+	pods, err := c.Kube.CoreV1().Pods(ns.Name).List(ctx, metav1.ListOptions{})
+	if err != nil || len(pods.Items) != 1 {
+		t.Fatalf("got %d pods (%v); want 1", len(pods.Items), err)
+	}
+	pc := pods.Items[0].Spec.Containers[0]
+	if len(pc.EnvFrom) != 1 || pc.EnvFrom[0].SecretRef == nil || pc.EnvFrom[0].SecretRef.Name != "edgemec-mp1" {
+		t.Errorf("got envFrom %+v; want the edgemec-mp1 secret", pc.EnvFrom)
+	}
+	if got := pc.Resources.Requests.Cpu().MilliValue(); got != 250 {
+		t.Errorf("got cpu request %dm; want 250m", got)
+	}
+
+	// stop → Stopped, stop again, start → Running
+	if err := a.Stop(ctx, id); err != nil {
+		t.Fatalf("stop: %v", err)
+	}
+	if err := a.Stop(ctx, id); err != nil {
+		t.Fatalf("second stop: %v", err)
+	}
+	if _, err := vim.WaitPhase(kubetest.Context(t, runTimeout), a, id, 100*time.Millisecond, vim.PhaseStopped); err != nil {
+		t.Fatalf("wait stopped: %v", err)
+	}
+	if err := a.Start(ctx, id); err != nil {
+		t.Fatalf("start: %v", err)
+	}
+	if st, err = vim.WaitRunning(kubetest.Context(t, runTimeout), a, id); err != nil {
+		t.Fatalf("wait running after start: %v", err)
+	}
+	if st.Desired != 1 {
+		t.Errorf("got desired %d after start; want the original 1", st.Desired)
+	}
+
+	// terminate → Terminating or gone; terminate again succeeds
+	if err := a.Terminate(ctx, id); err != nil {
+		t.Fatalf("terminate: %v", err)
+	}
+	st, err = a.Status(ctx, id)
+	if err == nil && st.Phase != vim.PhaseTerminating || err != nil && !errors.Is(err, vim.ErrNotFound) {
+		t.Fatalf("got %v, %v after terminate; want Terminating or ErrNotFound", st.Phase, err)
+	}
+	if err := a.Terminate(ctx, id); err != nil {
+		t.Fatalf("second terminate: %v", err)
+	}
+	if err := a.Terminate(ctx, kubetest.ID("never")); err != nil {
+		t.Fatalf("terminate of an unknown instance: %v", err)
+	}
+	if _, err := a.Status(ctx, kubetest.ID("never")); !errors.Is(err, vim.ErrNotFound) {
+		t.Fatalf("got %v for an unknown instance; want ErrNotFound", err)
+	}
+}
+
+func TestHelmChart(t *testing.T) {
+	t.Parallel()
+	a, c := newAdapter(t)
+	ctx := kubetest.Context(t, 2*time.Minute)
+	id := kubetest.ID("chart")
+	kubetest.Cleanup(t, a, id)
+	req := kubetest.Request(id, "")
+	req.Artifacts = vim.Artifacts{Chart: kubetest.PackChart(t, "testdata/mec-app")}
+	req.Params = map[string]string{"replicaCount": "2"}
+	if err := a.Deploy(ctx, req); err != nil {
+		t.Fatalf("deploy: %v", err)
+	}
+	st, err := vim.WaitRunning(kubetest.Context(t, runTimeout), a, id)
+	if err != nil {
+		t.Fatalf("wait running: %v", err)
+	}
+	if st.Ready != 2 || st.Desired != 2 {
+		t.Errorf("got %d/%d ready; want 2/2", st.Ready, st.Desired)
+	}
+	cm, err := c.Kube.CoreV1().ConfigMaps(a.Namespace(id)).Get(ctx, "mec-app-config", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cm.Data["appInstanceId"] != id || cm.Data["namespace"] != a.Namespace(id) {
+		t.Errorf("got rendered values %v; want instance id and namespace", cm.Data)
+	}
+	var svcPort bool
+	for _, e := range st.Endpoints {
+		if e.Kind == "ClusterIP" && e.Port == 80 {
+			svcPort = true
+		}
+	}
+	if !svcPort {
+		t.Errorf("got endpoints %+v; want the chart's Service on port 80", st.Endpoints)
+	}
+}
+
+func TestManifests(t *testing.T) {
+	t.Parallel()
+	a, _ := newAdapter(t)
+	ctx := kubetest.Context(t, 2*time.Minute)
+	id := kubetest.ID("mani")
+	kubetest.Cleanup(t, a, id)
+	req := kubetest.Request(id, "")
+	req.Artifacts = vim.Artifacts{Manifests: []byte(`
+apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: db}
+spec:
+  serviceName: db
+  replicas: 1
+  selector: {matchLabels: {app: db}}
+  template:
+    metadata: {labels: {app: db}}
+    spec:
+      containers: [{name: db, image: local/db:dev, ports: [{containerPort: 5432}]}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: db}
+spec:
+  type: NodePort
+  selector: {app: db}
+  ports: [{port: 5432}]
+`)}
+	if err := a.Deploy(ctx, req); err != nil {
+		t.Fatalf("deploy: %v", err)
+	}
+	st, err := vim.WaitRunning(kubetest.Context(t, runTimeout), a, id)
+	if err != nil {
+		t.Fatalf("wait running: %v", err)
+	}
+	var nodePort bool
+	for _, e := range st.Endpoints {
+		nodePort = nodePort || e.Kind == "NodePort" && e.Port >= 30000
+	}
+	if !nodePort {
+		t.Errorf("got endpoints %+v (nodes %v); want a NodePort endpoint", st.Endpoints, st.Nodes)
+	}
+	// stop/start works on StatefulSets too
+	if err := a.Stop(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := vim.WaitPhase(kubetest.Context(t, runTimeout), a, id, 100*time.Millisecond, vim.PhaseStopped); err != nil {
+		t.Fatalf("wait stopped: %v", err)
+	}
+	if err := a.Start(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := vim.WaitRunning(kubetest.Context(t, runTimeout), a, id); err != nil {
+		t.Fatalf("wait running after start: %v", err)
+	}
+}
+
+func TestIdempotentDeploy(t *testing.T) {
+	t.Parallel()
+	a, c := newAdapter(t)
+	ctx := kubetest.Context(t, 2*time.Minute)
+	id := kubetest.ID("idem")
+	kubetest.Cleanup(t, a, id)
+	req := kubetest.Request(id, "local/mec-app:dev")
+	for i := range 3 {
+		if err := a.Deploy(ctx, req); err != nil {
+			t.Fatalf("deploy %d: %v", i, err)
+		}
+	}
+	if _, err := vim.WaitRunning(kubetest.Context(t, runTimeout), a, id); err != nil {
+		t.Fatalf("wait running: %v", err)
+	}
+	d1, err := c.Kube.AppsV1().Deployments(a.Namespace(id)).Get(ctx, "mec-app", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Deploy(ctx, req); err != nil {
+		t.Fatalf("deploy again: %v", err)
+	}
+	d2, err := c.Kube.AppsV1().Deployments(a.Namespace(id)).Get(ctx, "mec-app", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d1.Generation != 1 || d2.Generation != d1.Generation {
+		t.Errorf("got generation %d then %d; want 1 and unchanged by a repeated deploy", d1.Generation, d2.Generation)
+	}
+	deps, _ := c.Kube.AppsV1().Deployments(a.Namespace(id)).List(ctx, metav1.ListOptions{})
+	if len(deps.Items) != 1 {
+		t.Errorf("got %d deployments; want 1", len(deps.Items))
+	}
+	// A changed request updates the same instance.
+	req.Params = map[string]string{kubernetes.ParamReplicas: "2"}
+	if err := a.Deploy(ctx, req); err != nil {
+		t.Fatal(err)
+	}
+	st, err := vim.WaitPhase(kubetest.Context(t, runTimeout), a, id, 100*time.Millisecond, vim.PhaseRunning)
+	for err == nil && st.Desired != 2 {
+		time.Sleep(100 * time.Millisecond)
+		st, err = vim.WaitRunning(kubetest.Context(t, runTimeout), a, id)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestFailures(t *testing.T) {
+	t.Parallel()
+	a, c := newAdapter(t)
+	tests := []struct {
+		name string
+		mut  func(*vim.DeployRequest)
+		want error
+	}{
+		{
+			// kwok's pod-image-pull-failed stage (test/testbed/kwok) reports ErrImagePull for
+			// images in the .invalid TLD, as a kubelet does for a registry that does not resolve.
+			name: "image missing",
+			mut:  func(r *vim.DeployRequest) { r.Image.Ref = "registry.invalid/edgemec/nope:1.0" },
+			want: vim.ErrImageMissing,
+		},
+		{
+			name: "unschedulable",
+			mut:  func(r *vim.DeployRequest) { r.Compute = vim.VirtualCompute{VirtualCPUs: 64, MemoryMiB: 1024} },
+			want: vim.ErrUnschedulable,
+		},
+		{
+			name: "unschedulable architecture",
+			mut:  func(r *vim.DeployRequest) { r.Compute = vim.VirtualCompute{CPUArchitecture: "riscv64"} },
+			want: vim.ErrUnschedulable,
+		},
+		{
+			name: "quota",
+			mut: func(r *vim.DeployRequest) {
+				r.Image.Ref = ""
+				r.Artifacts.Manifests = []byte(`
+apiVersion: v1
+kind: ResourceQuota
+metadata: {name: small}
+spec: {hard: {requests.cpu: 100m}}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: big}
+spec:
+  selector: {matchLabels: {app: big}}
+  template:
+    metadata: {labels: {app: big}}
+    spec:
+      containers: [{name: c, image: local/mec-app:dev, resources: {requests: {cpu: "1"}}}]
+`)
+			},
+			want: vim.ErrQuota,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			ctx := kubetest.Context(t, 2*time.Minute)
+			id := kubetest.ID("fail")
+			kubetest.Cleanup(t, a, id)
+			req := kubetest.Request(id, "local/mec-app:dev")
+			tt.mut(&req)
+			if err := a.Deploy(ctx, req); err != nil {
+				t.Fatalf("deploy: %v", err)
+			}
+			st, err := vim.WaitRunning(kubetest.Context(t, runTimeout), a, id)
+			if !errors.Is(err, tt.want) {
+				t.Fatalf("got %v (phase %s, reasons %+v); want %v", err, st.Phase, st.Reasons, tt.want)
+			}
+			var ve *vim.Error
+			if !errors.As(err, &ve) || ve.Detail == "" {
+				t.Errorf("got %#v; want a *vim.Error with the VIM's detail", err)
+			}
+			t.Logf("%s: %v", tt.name, err)
+		})
+	}
+
+	t.Run("forbidden", func(t *testing.T) {
+		t.Parallel()
+		// An identity without RBAC permissions (impersonated by the admin) may not create
+		// the instance namespace.
+		cfg := rest.CopyConfig(c.Config)
+		cfg.Impersonate = rest.ImpersonationConfig{UserName: "edgemec-no-rights"}
+		lc, err := kubernetes.NewClients(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		la, _ := kubernetes.New(kubernetes.Config{Clients: kubernetes.Static(lc)})
+		id := kubetest.ID("forbid")
+		err = la.Deploy(kubetest.Context(t, 30*time.Second), kubetest.Request(id, "local/mec-app:dev"))
+		if !errors.Is(err, vim.ErrForbidden) {
+			t.Fatalf("got %v; want ErrForbidden", err)
+		}
+		t.Logf("forbidden: %v", err)
+	})
+
+	t.Run("cluster-scoped object", func(t *testing.T) {
+		t.Parallel()
+		id := kubetest.ID("clusterobj")
+		req := kubetest.Request(id, "")
+		req.Artifacts.Manifests = []byte("apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata: {name: grab}\nrules: []\n")
+		if err := a.Deploy(kubetest.Context(t, 30*time.Second), req); !errors.Is(err, vim.ErrInvalid) {
+			t.Fatalf("got %v; want ErrInvalid", err)
+		}
+	})
+
+	t.Run("not my namespace", func(t *testing.T) {
+		t.Parallel()
+		ctx := kubetest.Context(t, 30*time.Second)
+		id := kubetest.ID("foreign")
+		ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: a.Namespace(id)}}
+		if _, err := c.Kube.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = c.Kube.CoreV1().Namespaces().Delete(t.Context(), ns.Name, metav1.DeleteOptions{}) })
+		if err := a.Stop(ctx, id); !errors.Is(err, vim.ErrConflict) {
+			t.Fatalf("got %v for a namespace the adapter did not make; want ErrConflict", err)
+		}
+	})
+}
+
+func TestCapabilities(t *testing.T) {
+	t.Parallel()
+	a, _ := newAdapter(t)
+	caps, err := a.Capabilities(kubetest.Context(t, 30*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if caps.Kind != vim.KindKubernetes || caps.Version == "" {
+		t.Errorf("got kind %q version %q; want kubernetes and a version", caps.Kind, caps.Version)
+	}
+	for _, arch := range []string{"amd64", "arm64"} {
+		if !slices.Contains(caps.Architectures, arch) {
+			t.Errorf("got architectures %v; want %s", caps.Architectures, arch)
+		}
+	}
+	for _, k := range []vim.NodeKind{vim.NodeCloud, vim.NodeEdge} {
+		if !slices.Contains(caps.NodeKinds, k) {
+			t.Errorf("got node kinds %v; want %s", caps.NodeKinds, k)
+		}
+	}
+	if caps.Allocatable.MilliCPU < 12000 || caps.Allocatable.MemoryBytes < 40<<30 {
+		t.Errorf("got allocatable %+v; want at least 12 CPUs and 40 GiB (kwok-cloud-0 + kwok-edge-0)", caps.Allocatable)
+	}
+}
+
+func TestWatch(t *testing.T) {
+	t.Parallel()
+	a, _ := newAdapter(t)
+	ctx := kubetest.Context(t, 2*time.Minute)
+	events, err := a.Watch(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := kubetest.ID("watch")
+	kubetest.Cleanup(t, a, id)
+	if err := a.Deploy(ctx, kubetest.Request(id, "local/mec-app:dev")); err != nil {
+		t.Fatal(err)
+	}
+	var phases []vim.Phase
+	terminated := false
+	for ev := range events {
+		if ev.Status.AppInstanceID != id {
+			continue
+		}
+		if ev.Deleted {
+			break
+		}
+		phases = append(phases, ev.Status.Phase)
+		if ev.Status.Phase == vim.PhaseRunning && !terminated {
+			terminated = true
+			if err := a.Terminate(ctx, id); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if ctx.Err() != nil {
+		t.Fatalf("watch ended by timeout after phases %v; want Running, then Terminating/deleted", phases)
+	}
+	if !slices.Contains(phases, vim.PhaseRunning) || !slices.Contains(phases, vim.PhaseTerminating) {
+		t.Errorf("got phases %v; want Running and Terminating", phases)
+	}
+}
+
+// TestConcurrent50 deploys 50 instances on one site at once and waits, through one Watch
+// (as the MEO does), for all of them to run.
+func TestConcurrent50(t *testing.T) {
+	t.Parallel()
+	a, _ := newAdapter(t)
+	ctx := kubetest.Context(t, 90*time.Second)
+	const n = 50
+	events, err := a.Watch(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := make([]string, n)
+	begin := map[string]time.Time{}
+	for i := range ids {
+		ids[i] = kubetest.ID(fmt.Sprintf("c%02d", i))
+		kubetest.Cleanup(t, a, ids[i])
+	}
+	start := time.Now()
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for _, id := range ids {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			mu.Lock()
+			begin[id] = time.Now()
+			mu.Unlock()
+			if err := a.Deploy(ctx, kubetest.Request(id, "local/mec-app:dev")); err != nil {
+				t.Errorf("deploy %s: %v", id, err)
+			}
+		}()
+	}
+	wg.Wait()
+	deployed := time.Since(start)
+	var durs []time.Duration
+	running := map[string]bool{}
+	for len(running) < n {
+		select {
+		case ev := <-events:
+			id := ev.Status.AppInstanceID
+			mu.Lock()
+			t0, ours := begin[id]
+			mu.Unlock()
+			if ours && !running[id] && ev.Status.Phase == vim.PhaseRunning {
+				running[id] = true
+				durs = append(durs, time.Since(t0))
+			}
+		case <-ctx.Done():
+			for _, id := range ids {
+				if !running[id] {
+					st, err := a.Status(context.Background(), id)
+					t.Logf("not seen Running: %s: status %s %+v %v", id, st.Phase, st.Reasons, err)
+				}
+			}
+			t.Fatalf("%d of %d instances Running before the timeout", len(running), n)
+		}
+	}
+	for _, id := range ids { // Status agrees with the watch
+		if st, err := a.Status(ctx, id); err != nil || st.Phase != vim.PhaseRunning {
+			t.Errorf("status %s: %v %v; want Running", id, st.Phase, err)
+		}
+	}
+	sort.Slice(durs, func(i, j int) bool { return durs[i] < durs[j] })
+	t.Logf("%d concurrent deploys: all applied in %v, all Running in %v (deploy → Running p50 %v, max %v)", n,
+		deployed.Round(time.Millisecond), time.Since(start).Round(time.Millisecond),
+		durs[n/2].Round(time.Millisecond), durs[n-1].Round(time.Millisecond))
+}
