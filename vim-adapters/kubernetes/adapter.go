@@ -123,7 +123,7 @@ func (a *Adapter) kubeVersion(c *Clients) string {
 func (a *Adapter) Deploy(ctx context.Context, req vim.DeployRequest) error {
 	const op = "deploy"
 	if err := req.Validate(); err != nil {
-		return &vim.Error{Op: op, AppInstanceID: req.AppInstanceID, Err: vim.ErrInvalid, Cause: err}
+		return &vim.Error{Op: op, AppInstanceID: req.AppInstanceID, Err: err}
 	}
 	ns := a.Namespace(req.AppInstanceID)
 	if len(ns) > 63 {
@@ -210,7 +210,7 @@ func (a *Adapter) apply(ctx context.Context, r dynamic.ResourceInterface, u *uns
 func (a *Adapter) Terminate(ctx context.Context, id string) error {
 	const op = "terminate"
 	if err := vim.ValidateID(id); err != nil {
-		return &vim.Error{Op: op, AppInstanceID: id, Err: vim.ErrInvalid, Cause: err}
+		return &vim.Error{Op: op, AppInstanceID: id, Err: err}
 	}
 	c, err := a.get(ctx, op, id)
 	if err != nil {
@@ -260,7 +260,7 @@ const scaleManagerSuffix = "-lifecycle"
 
 func (a *Adapter) scale(ctx context.Context, op, id string, stop bool) error {
 	if err := vim.ValidateID(id); err != nil {
-		return &vim.Error{Op: op, AppInstanceID: id, Err: vim.ErrInvalid, Cause: err}
+		return &vim.Error{Op: op, AppInstanceID: id, Err: err}
 	}
 	c, err := a.get(ctx, op, id)
 	if err != nil {

@@ -20,7 +20,7 @@ func wrap(op, id string, err error, detail string) error {
 	if errors.As(err, &ve) {
 		return err
 	}
-	return &vim.Error{Op: op, AppInstanceID: id, Err: classify(err), Detail: detail + ": " + err.Error(), Cause: err}
+	return &vim.Error{Op: op, AppInstanceID: id, Err: classify(err), Detail: detail, Cause: err}
 }
 
 func classify(err error) error {

@@ -188,7 +188,7 @@ func addToleration(s *corev1.PodSpec, t corev1.Toleration) {
 // keeping only fields that were set (no zero-valued status or timestamps).
 func convertAndMutate[T runtime.Object](u *unstructured.Unstructured, o T, f func(T)) error {
 	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, o); err != nil {
-		return fmt.Errorf("%w: %s %s: %w", vim.ErrInvalid, u.GetKind(), u.GetName(), err)
+		return fmt.Errorf("%s %s: %w", u.GetKind(), u.GetName(), err)
 	}
 	f(o)
 	m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(o)

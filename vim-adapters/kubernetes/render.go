@@ -55,7 +55,7 @@ func render(req *vim.DeployRequest, namespace string, kubeVersion string) ([]*un
 	case req.Image.Ref != "":
 		return imageOnly(req)
 	default:
-		return nil, fmt.Errorf("%w: package has no chart, no manifests and no swImage", vim.ErrInvalid)
+		return nil, errors.New("package has no chart, no manifests and no swImage")
 	}
 }
 
@@ -64,7 +64,7 @@ func render(req *vim.DeployRequest, namespace string, kubeVersion string) ([]*un
 func renderChart(req *vim.DeployRequest, namespace, kubeVersion string) ([][]byte, error) {
 	ch, err := loader.LoadArchive(bytes.NewReader(req.Artifacts.Chart))
 	if err != nil {
-		return nil, fmt.Errorf("%w: load chart: %w", vim.ErrInvalid, err)
+		return nil, fmt.Errorf("load chart: %w", err)
 	}
 	vals := map[string]any{}
 	for _, k := range slices.Sorted(maps.Keys(req.Params)) {
@@ -72,7 +72,7 @@ func renderChart(req *vim.DeployRequest, namespace, kubeVersion string) ([][]byt
 			continue
 		}
 		if err := strvals.ParseInto(k+"="+req.Params[k], vals); err != nil {
-			return nil, fmt.Errorf("%w: parameter %s: %w", vim.ErrInvalid, k, err)
+			return nil, fmt.Errorf("parameter %s: %w", k, err)
 		}
 	}
 	vals["edgemec"] = map[string]any{
@@ -89,11 +89,11 @@ func renderChart(req *vim.DeployRequest, namespace, kubeVersion string) ([][]byt
 		Name: releaseName(req), Namespace: namespace, Revision: 1, IsInstall: true,
 	}, caps)
 	if err != nil {
-		return nil, fmt.Errorf("%w: chart values: %w", vim.ErrInvalid, err)
+		return nil, fmt.Errorf("chart values: %w", err)
 	}
 	files, err := engine.Render(ch, rv)
 	if err != nil {
-		return nil, fmt.Errorf("%w: render chart: %w", vim.ErrInvalid, err)
+		return nil, fmt.Errorf("render chart: %w", err)
 	}
 	var docs [][]byte
 	total := 0
@@ -104,7 +104,7 @@ func renderChart(req *vim.DeployRequest, namespace, kubeVersion string) ([][]byt
 		}
 		total += len(files[name])
 		if total > maxManifestBytes {
-			return nil, fmt.Errorf("%w: rendered chart exceeds %d bytes", vim.ErrInvalid, maxManifestBytes)
+			return nil, fmt.Errorf("rendered chart exceeds %d bytes", maxManifestBytes)
 		}
 		docs = append(docs, []byte(files[name]))
 	}
@@ -124,7 +124,7 @@ func decode(docs [][]byte) ([]*unstructured.Unstructured, error) {
 	var out []*unstructured.Unstructured
 	for _, doc := range docs {
 		if len(doc) > maxManifestBytes {
-			return nil, fmt.Errorf("%w: manifests exceed %d bytes", vim.ErrInvalid, maxManifestBytes)
+			return nil, fmt.Errorf("manifests exceed %d bytes", maxManifestBytes)
 		}
 		d := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(doc), 4096)
 		for {
@@ -133,7 +133,7 @@ func decode(docs [][]byte) ([]*unstructured.Unstructured, error) {
 				if errors.Is(err, io.EOF) {
 					break
 				}
-				return nil, fmt.Errorf("%w: decode manifest: %w", vim.ErrInvalid, err)
+				return nil, fmt.Errorf("decode manifest: %w", err)
 			}
 			if len(m) == 0 {
 				continue
@@ -152,13 +152,13 @@ func decode(docs [][]byte) ([]*unstructured.Unstructured, error) {
 				continue
 			}
 			if u.GetKind() == "" || u.GetAPIVersion() == "" || u.GetName() == "" {
-				return nil, fmt.Errorf("%w: manifest without apiVersion, kind or name", vim.ErrInvalid)
+				return nil, errors.New("manifest without apiVersion, kind or name")
 			}
 			out = append(out, u)
 		}
 	}
 	if len(out) == 0 {
-		return nil, fmt.Errorf("%w: artefacts contain no objects", vim.ErrInvalid)
+		return nil, errors.New("artefacts contain no objects")
 	}
 	return out, nil
 }
@@ -171,7 +171,7 @@ func imageOnly(req *vim.DeployRequest) ([]*unstructured.Unstructured, error) {
 	if s := req.Params[ParamReplicas]; s != "" {
 		n, err := strconv.ParseInt(s, 10, 32)
 		if err != nil || n < 0 {
-			return nil, fmt.Errorf("%w: parameter %s=%q is not a replica count", vim.ErrInvalid, ParamReplicas, s)
+			return nil, fmt.Errorf("parameter %s=%q is not a replica count", ParamReplicas, s)
 		}
 		replicas = int32(n)
 	}

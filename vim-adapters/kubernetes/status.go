@@ -35,7 +35,7 @@ type snapshot struct {
 func (a *Adapter) Status(ctx context.Context, id string) (vim.Status, error) {
 	const op = "status"
 	if err := vim.ValidateID(id); err != nil {
-		return vim.Status{}, &vim.Error{Op: op, AppInstanceID: id, Err: vim.ErrInvalid, Cause: err}
+		return vim.Status{}, &vim.Error{Op: op, AppInstanceID: id, Err: err}
 	}
 	c, err := a.get(ctx, op, id)
 	if err != nil {

@@ -46,7 +46,7 @@ func (e *Error) Error() string {
 	if e.Detail != "" {
 		s += ": " + e.Detail
 	}
-	if e.Cause != nil && e.Detail == "" {
+	if e.Cause != nil {
 		s += ": " + e.Cause.Error()
 	}
 	return s

@@ -1,0 +1,36 @@
+package kubernetes
+
+import (
+	"context"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/edgemec/edgemec/vim-adapters/vim"
+)
+
+// Helpers shared with the adapters built on this one's conventions (kubevirt).
+
+// InstanceLabels returns the labels put on every object of an instance.
+func InstanceLabels(req *vim.DeployRequest) map[string]string { return instanceLabels(req) }
+
+// Apply server-side applies u (namespaced when u has a namespace) with force as manager.
+func Apply(ctx context.Context, c *Clients, gvr schema.GroupVersionResource, u *unstructured.Unstructured, manager string) error {
+	r := c.Dynamic.Resource(gvr)
+	if ns := u.GetNamespace(); ns != "" {
+		_, err := r.Namespace(ns).Apply(ctx, u.GetName(), u, metav1.ApplyOptions{FieldManager: manager, Force: true})
+		return err
+	}
+	_, err := r.Apply(ctx, u.GetName(), u, metav1.ApplyOptions{FieldManager: manager, Force: true})
+	return err
+}
+
+// Wrap classifies a client-go error into a *vim.Error for op on id.
+func Wrap(op, id string, err error, detail string) error { return wrap(op, id, err, detail) }
+
+// NodeReady reports whether a node's Ready condition is True.
+var NodeReady = nodeReady
+
+// Mp1SecretName is the Secret holding an instance's Mp1 access.
+const Mp1SecretName = mp1SecretName

@@ -1,0 +1,182 @@
+//go:build integration
+
+package kubevirt_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	kubevirtv1 "kubevirt.io/api/core/v1"
+
+	"github.com/edgemec/edgemec/vim-adapters/internal/kubetest"
+	"github.com/edgemec/edgemec/vim-adapters/kubernetes"
+	"github.com/edgemec/edgemec/vim-adapters/kubevirt"
+	"github.com/edgemec/edgemec/vim-adapters/kubevirt/kubevirttest"
+	"github.com/edgemec/edgemec/vim-adapters/vim"
+)
+
+var once sync.Once
+
+// setup installs the generated KubeVirt CRDs on site A and starts the stand-in
+// virt-controller (once per test binary).
+func setup(t *testing.T) (*kubevirt.Adapter, *kubernetes.Clients) {
+	t.Helper()
+	c, err := kubernetes.NewClients(kubetest.RESTConfig(t, kubetest.EnvKubeconfig))
+	if err != nil {
+		t.Fatal(err)
+	}
+	once.Do(func() {
+		kubevirttest.InstallCRDs(t, kubetest.Context(t, time.Minute), c, "../../test/crds/kubevirt")
+		go kubevirttest.Run(context.Background(), c)
+	})
+	a, err := kubevirt.New(kubevirt.Config{Site: "site-a", Clients: kubernetes.Static(c)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a, c
+}
+
+func vmRequest(id string) vim.DeployRequest {
+	req := kubetest.Request(id, "registry.mec.example/vm-images/mec-app:1.0")
+	req.Image.DiskFormat = "qcow2"
+	req.Compute = vim.VirtualCompute{VirtualCPUs: 1.5, MemoryMiB: 1024}
+	req.Artifacts.Ports = []vim.Port{{Name: "http", Port: 8080}}
+	return req
+}
+
+func TestVMLifecycle(t *testing.T) {
+	t.Parallel()
+	a, c := setup(t)
+	ctx := kubetest.Context(t, 2*time.Minute)
+	id := kubetest.ID("vm")
+	kubetest.Cleanup(t, a, id)
+	req := vmRequest(id)
+	for range 2 { // idempotent
+		if err := a.Deploy(ctx, req); err != nil {
+			t.Fatalf("deploy: %v", err)
+		}
+	}
+	st, err := vim.WaitRunning(kubetest.Context(t, 60*time.Second), a, id)
+	if err != nil {
+		t.Fatalf("wait running: %v", err)
+	}
+	var vmEP, svcEP bool
+	for _, e := range st.Endpoints {
+		vmEP = vmEP || e.Kind == "VM" && strings.HasPrefix(e.Address, "10.201.")
+		svcEP = svcEP || e.Kind == "ClusterIP" && e.Port == 8080
+	}
+	if !vmEP || !svcEP || len(st.Nodes) != 1 {
+		t.Errorf("got endpoints %+v nodes %v; want the VM's IP, a ClusterIP:8080 and one node", st.Endpoints, st.Nodes)
+	}
+
+	u, err := c.Dynamic.Resource(kubevirt.VMResource).Namespace(a.Namespace(id)).Get(ctx, kubevirt.VMName, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var vm kubevirtv1.VirtualMachine
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &vm); err != nil {
+		t.Fatal(err)
+	}
+	if vm.Generation != 1 {
+		t.Errorf("got generation %d after two identical deploys; want 1", vm.Generation)
+	}
+	dom := vm.Spec.Template.Spec.Domain
+	if dom.CPU.Cores != 2 || dom.Resources.Requests.Memory().Value() != 1024<<20 {
+		t.Errorf("got %d cores, %v memory; want 2 cores (1.5 rounded up) and 1Gi", dom.CPU.Cores, dom.Resources.Requests.Memory())
+	}
+	sec, err := c.Kube.CoreV1().Secrets(a.Namespace(id)).Get(ctx, kubernetes.Mp1SecretName, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ud := string(sec.Data["userdata"]); !strings.HasPrefix(ud, "#cloud-config") || !strings.Contains(ud, kubernetes.EnvMEPEndpoint+"="+req.MEP.Endpoint) {
+		t.Errorf("got cloud-init user data %q; want the MEP endpoint", ud)
+	}
+
+	if err := a.Stop(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := vim.WaitPhase(kubetest.Context(t, 30*time.Second), a, id, 100*time.Millisecond, vim.PhaseStopped); err != nil {
+		t.Fatalf("wait stopped: %v", err)
+	}
+	if err := a.Start(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := vim.WaitRunning(kubetest.Context(t, 30*time.Second), a, id); err != nil {
+		t.Fatalf("wait running after start: %v", err)
+	}
+	if err := a.Terminate(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := a.Status(ctx, id); err == nil && st.Phase != vim.PhaseTerminating || err != nil && !errors.Is(err, vim.ErrNotFound) {
+		t.Fatalf("got %v, %v after terminate; want Terminating or ErrNotFound", st.Phase, err)
+	}
+	if err := a.Terminate(ctx, id); err != nil {
+		t.Fatalf("second terminate: %v", err)
+	}
+}
+
+func TestVMFailures(t *testing.T) {
+	t.Parallel()
+	a, _ := setup(t)
+	tests := []struct {
+		name string
+		mut  func(*vim.DeployRequest)
+		want error
+	}{
+		{"image missing", func(r *vim.DeployRequest) { r.Image.Ref = "registry.invalid/vm/nope:1" }, vim.ErrImageMissing},
+		{"unschedulable", func(r *vim.DeployRequest) { r.Compute.MemoryMiB = 1 << 20 }, vim.ErrUnschedulable},
+		{"no image", func(r *vim.DeployRequest) { r.Image.Ref = "" }, vim.ErrInvalid},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			ctx := kubetest.Context(t, time.Minute)
+			id := kubetest.ID("vmfail")
+			kubetest.Cleanup(t, a, id)
+			req := vmRequest(id)
+			tt.mut(&req)
+			err := a.Deploy(ctx, req)
+			if err == nil {
+				_, err = vim.WaitRunning(ctx, a, id)
+			}
+			if !errors.Is(err, tt.want) {
+				t.Fatalf("got %v; want %v", err, tt.want)
+			}
+			t.Logf("%s: %v", tt.name, err)
+		})
+	}
+}
+
+func TestVMWatchAndCapabilities(t *testing.T) {
+	t.Parallel()
+	a, _ := setup(t)
+	ctx := kubetest.Context(t, time.Minute)
+	caps, err := a.Capabilities(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if caps.Kind != vim.KindKubeVirt || caps.Allocatable.MemoryBytes == 0 {
+		t.Errorf("got %+v; want kind kubevirt with memory", caps)
+	}
+	events, err := a.Watch(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := kubetest.ID("vmwatch")
+	kubetest.Cleanup(t, a, id)
+	if err := a.Deploy(ctx, vmRequest(id)); err != nil {
+		t.Fatal(err)
+	}
+	for ev := range events {
+		if ev.Status.AppInstanceID == id && ev.Status.Phase == vim.PhaseRunning {
+			return
+		}
+	}
+	t.Fatalf("watch ended without a Running event: %v", ctx.Err())
+}
