@@ -207,7 +207,8 @@ func siteKey(ctx context.Context, st store.Store) (string, error) {
 func dnsRules(rs []site.ActiveDNSRule) []dnsserver.Rule {
 	out := make([]dnsserver.Rule, len(rs))
 	for i, r := range rs {
-		out[i] = dnsserver.Rule{AppInstanceID: r.AppInstanceID, RuleID: r.RuleID, Domain: r.Domain, Addr: r.Addr, TTL: r.TTL, Created: r.Created}
+		out[i] = dnsserver.Rule{AppInstanceID: r.AppInstanceID, RuleID: r.RuleID, Domain: r.Domain, Addr: r.Addr, TTL: r.TTL,
+			Created: r.Created, ClientSubnets: r.ClientSubnets}
 	}
 	return out
 }

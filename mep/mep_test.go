@@ -3,12 +3,22 @@ package mep_test
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
 	"io"
+	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -488,4 +498,108 @@ func TestConfigValidateReportsAll(t *testing.T) {
 	for _, want := range []string{"operator token", "data dir", "TLS", "http addr", "graceful timeout"} {
 		require.Contains(t, err.Error(), want)
 	}
+}
+
+// TestTLS: with a certificate and key the MEP serves HTTPS only.
+func TestTLS(t *testing.T) {
+	dir := t.TempDir()
+	certFile, keyFile, pool := selfSigned(t, dir)
+	s := startTLS(t, mep.Config{DataDir: dir, DNSAddr: "off", TLSCertFile: certFile, TLSKeyFile: keyFile})
+	require.True(t, strings.HasPrefix(s, "https://"), "apiRoot %s", s)
+	c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	resp, err := c.Get(s + "/readyz")
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, 200, resp.StatusCode)
+	require.NotNil(t, resp.TLS)
+	// Plain HTTP on the same port gets no API.
+	resp, err = http.Get(strings.Replace(s, "https://", "http://", 1) + "/readyz")
+	if err == nil {
+		resp.Body.Close()
+		require.Equal(t, http.StatusBadRequest, resp.StatusCode, "plain HTTP must not be served")
+	}
+}
+
+func startTLS(t *testing.T, cfg mep.Config) string {
+	cfg.HTTPAddr, cfg.OperatorToken = "127.0.0.1:0", opToken
+	tel, err := obs.Setup(t.Context(), obs.Options{ServiceName: "mep", LogLevel: "error", Out: io.Discard})
+	require.NoError(t, err)
+	m, err := mep.New(t.Context(), cfg, tel)
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- m.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return m.APIRoot()
+}
+
+func selfSigned(t *testing.T, dir string) (string, string, *x509.CertPool) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "mep"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		KeyUsage: x509.KeyUsageDigitalSignature, BasicConstraintsValid: true, IsCA: true}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	require.NoError(t, err)
+	kb, err := x509.MarshalECPrivateKey(key)
+	require.NoError(t, err)
+	certFile, keyFile := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
+	require.NoError(t, os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600))
+	require.NoError(t, os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600))
+	cert, err := x509.ParseCertificate(der)
+	require.NoError(t, err)
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
+	return certFile, keyFile, pool
+}
+
+// TestDNSAfterRestart: a restarted MEP answers the stored DNS rules from its first query.
+func TestDNSAfterRestart(t *testing.T) {
+	dir := t.TempDir()
+	s := start(t, mep.Config{DataDir: dir})
+	s.provision("dns-app", appSpec(map[string]any{
+		"appDNSRule": []map[string]any{{"dnsRuleId": "r", "domainName": "kept.mec.example", "ipAddressType": "IP_V6", "ipAddress": "2001:db8::7"}},
+	}))
+	s.stop()
+	s2 := start(t, mep.Config{DataDir: dir})
+	udp, _ := s2.m.DNSAddr()
+	m := new(dns.Msg)
+	m.SetQuestion("kept.mec.example.", dns.TypeAAAA)
+	r, _, err := (&dns.Client{Timeout: 3 * time.Second}).Exchange(m, udp.String())
+	require.NoError(t, err)
+	require.Len(t, r.Answer, 1)
+	require.Equal(t, "2001:db8::7", r.Answer[0].(*dns.AAAA).AAAA.String())
+}
+
+// TestDNSClientSubnets: a rule limited to UE prefixes answers those UEs locally and forwards
+// the name for everyone else (the same name, two answers).
+func TestDNSClientSubnets(t *testing.T) {
+	upstream := startUpstream(t, "203.0.113.50")
+	s := start(t, mep.Config{DataDir: t.TempDir(), DNSUpstreams: []string{upstream}})
+	udp, _ := s.m.DNSAddr()
+	s.provision("local-app", appSpec(map[string]any{
+		"appDNSRule":           []map[string]any{{"dnsRuleId": "r1", "domainName": "edge.mec.example", "ipAddressType": "IP_V4", "ipAddress": "10.10.0.9"}},
+		"dnsRuleClientSubnets": map[string]any{"r1": []string{"127.0.0.2/32"}},
+	}))
+	ask := func(from string) string {
+		t.Helper()
+		c := &dns.Client{Timeout: 3 * time.Second, Dialer: &net.Dialer{LocalAddr: &net.UDPAddr{IP: net.ParseIP(from)}}}
+		m := new(dns.Msg)
+		m.SetQuestion("edge.mec.example.", dns.TypeA)
+		r, _, err := c.Exchange(m, udp.String())
+		require.NoError(t, err)
+		require.Len(t, r.Answer, 1)
+		return r.Answer[0].(*dns.A).A.String()
+	}
+	require.Equal(t, "10.10.0.9", ask("127.0.0.2"), "a UE inside the prefix gets the local app")
+	require.Equal(t, "203.0.113.50", ask("127.0.0.3"), "others get the upstream's answer")
+
+	var rec struct{ DnsRuleClientSubnets map[string][]string }
+	st, _ := s.call(opToken, "GET", "/mepm/v1/app_instances/local-app", nil, &rec)
+	require.Equal(t, 200, st)
+	require.Equal(t, []string{"127.0.0.2/32"}, rec.DnsRuleClientSubnets["r1"])
+	st, _ = s.call(opToken, "PUT", "/mepm/v1/app_instances/bad", appSpec(map[string]any{
+		"dnsRuleClientSubnets": map[string]any{"nope": []string{"10.0.0.0/8"}}}), nil)
+	require.Equal(t, 400, st, "subnets for an unknown rule")
 }

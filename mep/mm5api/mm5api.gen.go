@@ -61,6 +61,12 @@ type AppInstance struct {
 	AppServiceProduced *[]ServiceDescriptor              `json:"appServiceProduced,omitempty"`
 	AppServiceRequired *[]externalRef0.ServiceDependency `json:"appServiceRequired,omitempty"`
 	AppTrafficRule     *[]externalRef0.TrafficRule       `json:"appTrafficRule,omitempty"`
+
+	// DnsRuleClientSubnets Per-client-subnet answers (an extension of the site DNS): dnsRuleId → UE address
+	// prefixes. A rule listed here is answered only to clients inside its prefixes; other
+	// clients get the name forwarded, so the same name resolves to the local app only for
+	// the UEs this site serves.
+	DnsRuleClientSubnets *map[string][]string `json:"dnsRuleClientSubnets,omitempty"`
 }
 
 // AppInstanceRecord defines model for AppInstanceRecord.
@@ -77,6 +83,12 @@ type AppInstanceRecord struct {
 	AppTrafficRule     *[]externalRef0.TrafficRule       `json:"appTrafficRule,omitempty"`
 	CreatedAt          time.Time                         `json:"createdAt"`
 	Credentials        Credentials                       `json:"credentials"`
+
+	// DnsRuleClientSubnets Per-client-subnet answers (an extension of the site DNS): dnsRuleId → UE address
+	// prefixes. A rule listed here is answered only to clients inside its prefixes; other
+	// clients get the name forwarded, so the same name resolves to the local app only for
+	// the UEs this site serves.
+	DnsRuleClientSubnets *map[string][]string `json:"dnsRuleClientSubnets,omitempty"`
 
 	// Mp1Root apiRoot of Mp1 for the app
 	Mp1Root             string           `json:"mp1Root"`

@@ -15,7 +15,8 @@ func (s *Site) record(a *appDoc) mm5api.AppInstanceRecord {
 		AppInstanceId: a.ID, AppName: a.Spec.AppName, AppProvider: a.Spec.AppProvider, AppDId: a.Spec.AppDId,
 		AppInstanceName: a.Spec.AppInstanceName, AppServiceRequired: a.Spec.AppServiceRequired,
 		AppServiceOptional: a.Spec.AppServiceOptional, AppServiceProduced: a.Spec.AppServiceProduced,
-		State: a.State, CreatedAt: a.CreatedAt, Mp1Root: s.cfg.APIRoot,
+		DnsRuleClientSubnets: a.Spec.DnsRuleClientSubnets,
+		State:                a.State, CreatedAt: a.CreatedAt, Mp1Root: s.cfg.APIRoot,
 	}
 	tr := append([]mp1api.TrafficRule{}, a.Traffic...)
 	r.AppTrafficRule = &tr
@@ -84,7 +85,8 @@ func (s *Site) PutApp(ctx context.Context, id string, spec mm5api.AppInstance, e
 	t := s.begin()
 	t.put(store.KindApp, id, a)
 	t.traffic = old == nil && len(a.Traffic) > 0 || old != nil && !sameJSON(old.Traffic, a.Traffic)
-	t.dns = old == nil && len(a.DNS) > 0 || old != nil && !sameJSON(old.DNS, a.DNS)
+	t.dns = old == nil && len(a.DNS) > 0 || old != nil && (!sameJSON(old.DNS, a.DNS) ||
+		!sameJSON(old.Spec.DnsRuleClientSubnets, a.Spec.DnsRuleClientSubnets))
 	t.then(func() { s.apps[id] = a })
 	if err := t.commit(ctx); err != nil {
 		return mm5api.AppInstanceRecord{}, false, err

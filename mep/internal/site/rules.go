@@ -206,6 +206,8 @@ type ActiveDNSRule struct {
 	Addr          netip.Addr
 	TTL           uint32
 	Created       time.Time
+	// ClientSubnets, when set, limit the answer to clients inside them (Mm5 dnsRuleClientSubnets).
+	ClientSubnets []netip.Prefix
 }
 
 // OnDNSChange registers f to receive the complete set of ACTIVE DNS rules now and after every
@@ -228,8 +230,16 @@ func (s *Site) activeDNSLocked() []ActiveDNSRule {
 			if err != nil {
 				continue // validated on the way in; defensive
 			}
-			out = append(out, ActiveDNSRule{AppInstanceID: a.ID, RuleID: d.Rule.DnsRuleId, Domain: d.Rule.DomainName,
-				Addr: addr.Unmap(), TTL: uint32(deref(d.Rule.Ttl)), Created: d.CreatedAt})
+			r := ActiveDNSRule{AppInstanceID: a.ID, RuleID: d.Rule.DnsRuleId, Domain: d.Rule.DomainName,
+				Addr: addr.Unmap(), TTL: uint32(deref(d.Rule.Ttl)), Created: d.CreatedAt}
+			if a.Spec.DnsRuleClientSubnets != nil {
+				for _, p := range (*a.Spec.DnsRuleClientSubnets)[d.Rule.DnsRuleId] {
+					if pfx, err := netip.ParsePrefix(p); err == nil { // validated on the way in
+						r.ClientSubnets = append(r.ClientSubnets, pfx.Masked())
+					}
+				}
+			}
+			out = append(out, r)
 		}
 	}
 	return out

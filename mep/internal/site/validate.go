@@ -517,6 +517,30 @@ func ValidateAppInstance(a *mm5api.AppInstance) error {
 			seen[r.DnsRuleId] = true
 		}
 	}
+	if a.DnsRuleClientSubnets != nil {
+		ids := map[string]bool{}
+		if a.AppDNSRule != nil {
+			for _, r := range *a.AppDNSRule {
+				ids[r.DnsRuleId] = true
+			}
+		}
+		if len(*a.DnsRuleClientSubnets) > maxList {
+			return invalid("dnsRuleClientSubnets has more than %d rules", maxList)
+		}
+		for id, pfxs := range *a.DnsRuleClientSubnets {
+			if !ids[id] {
+				return invalid("dnsRuleClientSubnets: %q is not a dnsRuleId of appDNSRule", id)
+			}
+			if len(pfxs) == 0 || len(pfxs) > maxFilterItems {
+				return invalid("dnsRuleClientSubnets[%q] must hold 1 to %d prefixes", id, maxFilterItems)
+			}
+			for _, p := range pfxs {
+				if _, err := netip.ParsePrefix(p); err != nil {
+					return invalid("dnsRuleClientSubnets[%q]: %q is not an IP prefix", id, p)
+				}
+			}
+		}
+	}
 	for _, deps := range []*[]mp1api.ServiceDependency{a.AppServiceRequired, a.AppServiceOptional} {
 		if deps == nil {
 			continue
