@@ -458,6 +458,24 @@ static __always_inline int match_one(const struct upgw_match *m, const struct pk
 	return 1;
 }
 
+/* upgw_first_match returns the index of the first (highest-priority) candidate in c that
+ * matches the packet, or -1. It is a global function, so the verifier checks the candidate
+ * loop once instead of once per parser outcome. */
+__attribute__((noinline)) int upgw_first_match(const struct upgw_cands *c, const struct pkt *p)
+{
+	if (!c || !p)
+		return -1;
+	__u32 n = c->n;
+#pragma clang loop unroll(disable)
+	for (__u32 i = 0; i < UPGW_MAX_CANDS; i++) {
+		if (i >= n)
+			break;
+		if (match_one(&c->m[i], p))
+			return i;
+	}
+	return -1;
+}
+
 /* classify returns the first (highest-priority) candidate matching the packet, or NULL. */
 static __always_inline const struct upgw_match *classify(const struct pkt *p)
 {
@@ -474,15 +492,10 @@ static __always_inline const struct upgw_match *classify(const struct pkt *p)
 	struct upgw_cands *c = bpf_map_lookup_elem(gen, &key);
 	if (!c)
 		return NULL;
-	__u32 n = c->n;
-#pragma clang loop unroll(disable)
-	for (__u32 i = 0; i < UPGW_MAX_CANDS; i++) {
-		if (i >= n)
-			break;
-		if (match_one(&c->m[i], p))
-			return &c->m[i];
-	}
-	return NULL;
+	int i = upgw_first_match(c, p);
+	if (i < 0 || i >= UPGW_MAX_CANDS)
+		return NULL;
+	return &c->m[i];
 }
 
 /* ---- actions ----------------------------------------------------------------------------- */
