@@ -126,15 +126,19 @@ kapi() {
     -X "$method" "https://127.0.0.1:$port_api$path" "$@"
 }
 
-# node NAME ARCH CPU MEMORY LABELS-JSON TAINTS-JSON registers a kwok-managed node.
+# node NAME ARCH CPU MEMORY LABELS-JSON TAINTS-JSON IP registers a kwok-managed node. Its
+# addresses are set here, both InternalIP and Hostname: kwok v0.8.0's node-initialize stage
+# rewrites an address list that lacks either, and empties it when it cannot fill the gap
+# (seen as NodePort endpoints vanishing every few heartbeats).
 node() {
-  local n=$1 arch=$2 cpu=$3 mem=$4 labels=$5 taints=$6
+  local n=$1 arch=$2 cpu=$3 mem=$4 labels=$5 taints=$6 ip=$7
   kapi POST /api/v1/nodes -H 'Content-Type: application/json' -o /dev/null --data-binary @- <<EOF
 {"apiVersion":"v1","kind":"Node","metadata":{"name":"$n",
  "annotations":{"node.alpha.kubernetes.io/ttl":"0","kwok.x-k8s.io/node":"fake"},
  "labels":$(printf '%s' "$labels" | sed "s/^{/{\"kubernetes.io\/hostname\":\"$n\",\"kubernetes.io\/os\":\"linux\",\"kubernetes.io\/arch\":\"$arch\",\"type\":\"kwok\",/")},
  "spec":{"taints":$taints},
- "status":{"allocatable":{"cpu":"$cpu","memory":"$mem","pods":"110"},"capacity":{"cpu":"$cpu","memory":"$mem","pods":"110"},
+ "status":{"addresses":[{"type":"InternalIP","address":"$ip"},{"type":"Hostname","address":"$n"}],
+  "allocatable":{"cpu":"$cpu","memory":"$mem","pods":"250"},"capacity":{"cpu":"$cpu","memory":"$mem","pods":"250"},
   "nodeInfo":{"architecture":"$arch","operatingSystem":"linux","kubeletVersion":"v1.37.2","osImage":"kwok","bootID":"","containerRuntimeVersion":"","kernelVersion":"","kubeProxyVersion":"","machineID":"","systemUUID":""}}}
 EOF
 }
@@ -142,13 +146,13 @@ EOF
 nodes() {
   case $profile in
   k8s)
-    node kwok-cloud-0 amd64 8 32Gi '{"node-role.kubernetes.io/worker":""}' '[]'
+    node kwok-cloud-0 amd64 8 32Gi '{"node-role.kubernetes.io/worker":""}' '[]' "10.255.$idx.10"
     node kwok-edge-0 arm64 4 8Gi '{"node-role.kubernetes.io/edge":"","node-role.kubernetes.io/agent":"","apps.kubeedge.io/belonging-to":"edge-group-a"}' \
-      '[{"key":"node-role.kubernetes.io/edge","effect":"NoSchedule"}]'
+      '[{"key":"node-role.kubernetes.io/edge","effect":"NoSchedule"}]' "10.255.$idx.20"
     ;;
   k3s)
-    node k3s-server-0 amd64 4 16Gi '{"node-role.kubernetes.io/control-plane":"true","node-role.kubernetes.io/master":"true","node.kubernetes.io/instance-type":"k3s","k3s.io/hostname":"k3s-server-0","k3s.io/internal-ip":"10.255.0.10"}' '[]'
-    node k3s-agent-0 arm64 4 8Gi '{"node.kubernetes.io/instance-type":"k3s","k3s.io/hostname":"k3s-agent-0","k3s.io/internal-ip":"10.255.0.11"}' '[]'
+    node k3s-server-0 amd64 4 16Gi '{"node-role.kubernetes.io/control-plane":"true","node-role.kubernetes.io/master":"true","node.kubernetes.io/instance-type":"k3s","k3s.io/hostname":"k3s-server-0","k3s.io/internal-ip":"10.255.'$idx'.10"}' '[]' "10.255.$idx.10"
+    node k3s-agent-0 arm64 4 8Gi '{"node.kubernetes.io/instance-type":"k3s","k3s.io/hostname":"k3s-agent-0","k3s.io/internal-ip":"10.255.'$idx'.11"}' '[]' "10.255.$idx.11"
     ;;
   none) ;;
   *) die "unknown profile $profile" ;;
@@ -218,9 +222,7 @@ up() {
   wait_for kube-scheduler "https://127.0.0.1:$port_sched/readyz" -k
 
   # 4. kwok with the stages it needs (v0.8.0 has none built in, G2), read from the module cache,
-  # plus the project's own image-pull-failure stage. One fix: kwok v0.8.0's heartbeat stage
-  # re-renders existing node addresses with `YAML . 1`, which empties them on the first
-  # heartbeat (~10 min after start); the sed makes it always write the node IP and name.
+  # plus the project's own image-pull-failure stage.
   if [ "$profile" != none ]; then
     local kdir
     kdir=$(cd /tmp && GOFLAGS=-mod=mod go mod download -json "sigs.k8s.io/kwok@v$(. "$here/versions.env"; echo "$KWOK")" | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')
@@ -228,7 +230,7 @@ up() {
     for f in node/fast/node-initialize.yaml node/heartbeat-with-lease/node-heartbeat-with-lease.yaml \
       node/chaos/node-not-ready.yaml pod/fast/pod-ready.yaml pod/fast/pod-complete.yaml pod/fast/pod-delete.yaml; do
       cat "$s/$f"; echo "---"
-    done | sed 's/{{ with .status.addresses }}/{{ with .status.edgemecNoSuchField }}/' >"$dir/kwok-stages.yaml"
+    done >"$dir/kwok-stages.yaml"
     cat "$here/kwok/pod-image-pull-failed.yaml" >>"$dir/kwok-stages.yaml"
     start kwok "$bin/kwok" --kubeconfig="$kc" --config="$dir/kwok-stages.yaml" \
       --manage-all-nodes=false --manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake \

@@ -55,6 +55,8 @@ func edgeNode(t *testing.T, c *kubernetes.Clients, name, group string) {
 		},
 		Spec: corev1.NodeSpec{Taints: []corev1.Taint{{Key: kubernetes.LabelEdgeRole, Effect: corev1.TaintEffectNoSchedule}}},
 		Status: corev1.NodeStatus{
+			// Both address kinds: kwok's node-initialize stage rewrites a list lacking one.
+			Addresses:   []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: "10.255.99.1"}, {Type: corev1.NodeHostName, Address: name}},
 			Allocatable: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("4"), corev1.ResourceMemory: resource.MustParse("8Gi"), corev1.ResourcePods: resource.MustParse("110")},
 			Capacity:    corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("4"), corev1.ResourceMemory: resource.MustParse("8Gi"), corev1.ResourcePods: resource.MustParse("110")},
 			NodeInfo:    corev1.NodeSystemInfo{Architecture: "arm64", OperatingSystem: "linux", KubeletVersion: "v1.37.2-kubeedge"},

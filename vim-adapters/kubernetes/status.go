@@ -85,13 +85,21 @@ func (a *Adapter) snapshot(ctx context.Context, c *Clients, id string) (*snapsho
 		return nil, wrap(op, id, err, "list services")
 	}
 	s.svcs = svcs.Items
+	used := map[string]bool{}
 	for _, p := range s.pods {
-		if n := p.Spec.NodeName; n != "" && s.nodes[n] == nil {
-			node, err := c.Kube.CoreV1().Nodes().Get(ctx, n, metav1.GetOptions{})
-			if err != nil {
-				continue // node gone or not readable: treated as unknown
+		if p.Spec.NodeName != "" {
+			used[p.Spec.NodeName] = true
+		}
+	}
+	if len(used) > 0 {
+		nodes, err := c.Kube.CoreV1().Nodes().List(ctx, opts)
+		if err != nil {
+			return nil, wrap(op, id, err, "list nodes")
+		}
+		for i := range nodes.Items {
+			if n := &nodes.Items[i]; used[n.Name] {
+				s.nodes[n.Name] = n
 			}
-			s.nodes[n] = node
 		}
 	}
 	return s, nil

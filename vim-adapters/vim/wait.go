@@ -7,12 +7,19 @@ import (
 	"time"
 )
 
+// PendingGrace is how long a Pending status with a blocking reason (unschedulable, quota)
+// must persist before WaitPhase gives up on it. Schedulers retry, and a fresh node or quota
+// may not be visible to them for a moment; a Failed status ends the wait at once.
+var PendingGrace = 5 * time.Second
+
 // WaitPhase polls v.Status every interval until the instance reaches one of phases, and
 // returns the last status. It stops early with the status's typed error when the instance
-// cannot get there on its own (Status.Err), and with ctx's error when ctx ends.
+// cannot get there on its own (Status.Err: at once when Failed, after PendingGrace when
+// Pending), and with ctx's error when ctx ends.
 func WaitPhase(ctx context.Context, v VIM, id string, interval time.Duration, phases ...Phase) (Status, error) {
 	var last Status
 	var lastErr error
+	var blockedSince time.Time
 	for {
 		st, err := v.Status(ctx, id)
 		switch {
@@ -24,7 +31,16 @@ func WaitPhase(ctx context.Context, v VIM, id string, interval time.Duration, ph
 				}
 			}
 			if serr := st.Err(); serr != nil {
-				return st, serr
+				if st.Phase == PhaseFailed {
+					return st, serr
+				}
+				if blockedSince.IsZero() {
+					blockedSince = time.Now()
+				} else if time.Since(blockedSince) >= PendingGrace {
+					return st, serr
+				}
+			} else {
+				blockedSince = time.Time{}
 			}
 		case errors.Is(err, ErrNotFound) || errors.Is(err, ErrUnavailable):
 			lastErr = err // may appear later (cache lag) or come back
