@@ -88,6 +88,7 @@ const (
 	benchProgBenchDlRestore = "bench_dl_restore"
 	benchProgBenchSink      = "bench_sink"
 	benchProgBenchUl        = "bench_ul"
+	benchProgBenchUlLive    = "bench_ul_live"
 	benchProgBenchUlMove    = "bench_ul_move"
 	benchProgBenchUlRestore = "bench_ul_restore"
 	benchProgUpgwApp        = "upgw_app"
@@ -150,6 +151,7 @@ type benchProgramSpecs struct {
 	BenchDlRestore *ebpf.ProgramSpec `ebpf:"bench_dl_restore"`
 	BenchSink      *ebpf.ProgramSpec `ebpf:"bench_sink"`
 	BenchUl        *ebpf.ProgramSpec `ebpf:"bench_ul"`
+	BenchUlLive    *ebpf.ProgramSpec `ebpf:"bench_ul_live"`
 	BenchUlMove    *ebpf.ProgramSpec `ebpf:"bench_ul_move"`
 	BenchUlRestore *ebpf.ProgramSpec `ebpf:"bench_ul_restore"`
 	UpgwApp        *ebpf.ProgramSpec `ebpf:"upgw_app"`
@@ -258,6 +260,7 @@ type benchPrograms struct {
 	BenchDlRestore *ebpf.Program `ebpf:"bench_dl_restore"`
 	BenchSink      *ebpf.Program `ebpf:"bench_sink"`
 	BenchUl        *ebpf.Program `ebpf:"bench_ul"`
+	BenchUlLive    *ebpf.Program `ebpf:"bench_ul_live"`
 	BenchUlMove    *ebpf.Program `ebpf:"bench_ul_move"`
 	BenchUlRestore *ebpf.Program `ebpf:"bench_ul_restore"`
 	UpgwApp        *ebpf.Program `ebpf:"upgw_app"`
@@ -274,6 +277,7 @@ func (p *benchPrograms) Close() error {
 		p.BenchDlRestore,
 		p.BenchSink,
 		p.BenchUl,
+		p.BenchUlLive,
 		p.BenchUlMove,
 		p.BenchUlRestore,
 		p.UpgwApp,
