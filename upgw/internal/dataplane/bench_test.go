@@ -142,7 +142,9 @@ func benchDiff(b *testing.B, d *Datapath, bl *benchLoaded, prog, restore, move *
 			bestM = min(bestM, timeRun(b, move, in, n))
 		}
 	}
-	if got := statsDelta(b, d)[path] - before; got != uint64(5*n) {
+	// A run interrupted by a signal is restarted whole (cilium/ebpf retries on EINTR), so
+	// the counter may exceed the runs; a harness measuring another path would fall short.
+	if got := statsDelta(b, d)[path] - before; got < uint64(5*n) {
 		b.Fatalf("path %s counted %d runs; want %d: the harness measured another path", path, got, 5*n)
 	}
 	ns := bestW - bestR
