@@ -24,11 +24,12 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/edgemec/edgemec/internal/run"
 	"github.com/edgemec/edgemec/mep/mm5api"
 )
 
 func main() {
-	if err := run(context.Background(), os.Args[1:], os.Stdin, os.Stdout); err != nil {
+	if err := mecctl(context.Background(), os.Args[1:], os.Stdin, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "mecctl:", err)
 		os.Exit(1)
 	}
@@ -37,13 +38,13 @@ func main() {
 const usage = `usage: mecctl site [--mep URL] [--token TOKEN] [-o table|json] COMMAND
 commands: apps | app ID | provision ID FILE | terminate ID [-timeout SECONDS] | conflicts | rules traffic|dns`
 
-func run(ctx context.Context, args []string, stdin io.Reader, out io.Writer) error {
+func mecctl(ctx context.Context, args []string, stdin io.Reader, out io.Writer) error {
 	if len(args) == 0 || args[0] != "site" {
 		return errors.New(usage)
 	}
 	fs := flag.NewFlagSet("site", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	mep := fs.String("mep", envOr("MECCTL_MEP", "http://127.0.0.1:8080"), "MEP apiRoot")
+	mep := fs.String("mep", run.Env("MECCTL_MEP", "http://127.0.0.1:8080"), "MEP apiRoot")
 	token := fs.String("token", os.Getenv("MECCTL_TOKEN"), "operator token")
 	format := fs.String("o", "table", "output: table or json")
 	timeout := fs.Int("timeout", -1, "graceful termination timeout in seconds (terminate)")
@@ -179,13 +180,6 @@ func run(ctx context.Context, args []string, stdin io.Reader, out io.Writer) err
 		return fmt.Errorf("rules %q: want traffic or dns", rest[1])
 	}
 	return fmt.Errorf("unknown command %q\n%s", rest[0], usage)
-}
-
-func envOr(k, def string) string {
-	if v := os.Getenv(k); v != "" {
-		return v
-	}
-	return def
 }
 
 // fail turns a ProblemDetails answer into an error.

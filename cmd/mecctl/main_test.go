@@ -37,9 +37,9 @@ func startMEP(t *testing.T) string {
 	return m.APIRoot()
 }
 
-func mecctl(t *testing.T, root string, stdin string, args ...string) (string, error) {
+func ctl(t *testing.T, root string, stdin string, args ...string) (string, error) {
 	var out bytes.Buffer
-	err := run(t.Context(), append([]string{"site", "--mep", root, "--token", token}, args...), strings.NewReader(stdin), &out)
+	err := mecctl(t.Context(), append([]string{"site", "--mep", root, "--token", token}, args...), strings.NewReader(stdin), &out)
 	return out.String(), err
 }
 
@@ -50,41 +50,41 @@ func TestSiteCommands(t *testing.T) {
 		  "appDNSRule":[{"dnsRuleId":"r1","domainName":"cache.mec","ipAddressType":"IP_V4","ipAddress":"` + ip + `"}],
 		  "appTrafficRule":[{"trafficRuleId":"t1","filterType":"FLOW","priority":3,"action":"DROP","trafficFilter":[{"protocol":["UDP"]}]}]}`
 	}
-	out, err := mecctl(t, root, app("10.0.0.1"), "provision", "first", "-")
+	out, err := ctl(t, root, app("10.0.0.1"), "provision", "first", "-")
 	require.NoError(t, err)
 	require.Contains(t, out, `"clientSecret"`)
 	time.Sleep(2 * time.Millisecond) // distinct creation times decide the conflict
-	_, err = mecctl(t, root, app("10.0.0.2"), "provision", "second", "-")
+	_, err = ctl(t, root, app("10.0.0.2"), "provision", "second", "-")
 	require.NoError(t, err)
 
-	out, err = mecctl(t, root, "", "apps")
+	out, err = ctl(t, root, "", "apps")
 	require.NoError(t, err)
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	require.Len(t, lines, 3, out)
 	require.Regexp(t, `^APP INSTANCE\s+NAME\s+APPD\s+STATE`, lines[0])
 	require.Regexp(t, `^first\s+cache\s+d1\s+INSTANTIATED\s+1\s+1\s`, lines[1])
 
-	out, err = mecctl(t, root, "", "conflicts")
+	out, err = ctl(t, root, "", "conflicts")
 	require.NoError(t, err)
 	require.Regexp(t, `cache\.mec\s+first/r1\s+second/r1`, out, "the older rule must win")
 
-	out, err = mecctl(t, root, "", "rules", "traffic")
+	out, err = ctl(t, root, "", "rules", "traffic")
 	require.NoError(t, err)
 	require.Contains(t, out, "version 2")
 	require.Regexp(t, `second\s+t1\s+3\s+DROP\s+ACTIVE`, out)
 
-	out, err = mecctl(t, root, "", "-o", "json", "rules", "dns")
+	out, err = ctl(t, root, "", "-o", "json", "rules", "dns")
 	require.NoError(t, err)
 	require.Contains(t, out, `"domainName": "cache.mec"`)
 
-	out, err = mecctl(t, root, "", "terminate", "second", "-timeout", "0")
+	out, err = ctl(t, root, "", "terminate", "second", "-timeout", "0")
 	require.NoError(t, err)
 	require.Equal(t, "termination of second started\n", out)
 
-	_, err = mecctl(t, root, "", "app", "second")
+	_, err = ctl(t, root, "", "app", "second")
 	require.ErrorContains(t, err, "404 Not Found: app instance \"second\" is not known")
-	_, err = mecctl(t, root, `{"appName":"x"}`, "provision", "bad", "-")
+	_, err = ctl(t, root, `{"appName":"x"}`, "provision", "bad", "-")
 	require.ErrorContains(t, err, "400 Bad Request: AppInstance: appProvider is required")
-	_, err = mecctl(t, root, "", "frobnicate")
+	_, err = ctl(t, root, "", "frobnicate")
 	require.ErrorContains(t, err, "unknown command")
 }

@@ -7,7 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"net/netip"
-	"os"
 	"strings"
 
 	"github.com/edgemec/edgemec/internal/obs"
@@ -15,19 +14,9 @@ import (
 	"github.com/edgemec/edgemec/mep"
 )
 
-func main() {
-	if err := realMain(); err != nil {
-		fmt.Fprintln(os.Stderr, "mep:", err)
-		os.Exit(1)
-	}
-}
+func main() { run.Main("mep", realMain) }
 
-func env(name, def string) string {
-	if v := os.Getenv(name); v != "" {
-		return v
-	}
-	return def
-}
+var env = run.Env
 
 func realMain() error {
 	var cfg mep.Config

@@ -7,7 +7,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"os"
 	"strings"
 
 	"github.com/edgemec/edgemec/internal/obs"
@@ -15,19 +14,9 @@ import (
 	"github.com/edgemec/edgemec/upgw"
 )
 
-func main() {
-	if err := realMain(); err != nil {
-		fmt.Fprintln(os.Stderr, "upgw:", err)
-		os.Exit(1)
-	}
-}
+func main() { run.Main("upgw", realMain) }
 
-func env(name, def string) string {
-	if v := os.Getenv(name); v != "" {
-		return v
-	}
-	return def
-}
+var env = run.Env
 
 // multi is a repeatable string flag.
 type multi []string
