@@ -161,10 +161,12 @@ func TestFollower(t *testing.T) {
 	})
 	mep.set(2, "r1", "r2")
 	waitVersion(t, a.ch, 2)
-	// 3. The MEP fails: nothing is applied, the status shows the problem.
+	// 3. The MEP fails: nothing is applied, the status shows the problem. The version changes
+	// only once a poll has failed: a poll admitted before the failure would legitimately be
+	// answered with it.
 	mep.setFail(1000)
-	mep.set(3, "r3")
 	waitFor(t, "a failed poll", func() bool { return !f.Status().Connected && f.Status().LastError != "" })
+	mep.set(3, "r3")
 	if got := f.Status().LastError; !contains(got, "503") || !contains(got, "store unavailable") {
 		t.Errorf("last error %q; want the 503 ProblemDetails detail", got)
 	}
