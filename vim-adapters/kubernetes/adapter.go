@@ -9,7 +9,6 @@ import (
 	"slices"
 	"strconv"
 	"sync"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -18,9 +17,9 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/dynamic"
 
+	"github.com/edgemec/edgemec/internal/obs/logkeys"
 	"github.com/edgemec/edgemec/vim-adapters/vim"
 )
 
@@ -93,7 +92,7 @@ func New(cfg Config) (*Adapter, error) {
 	if a.log == nil {
 		a.log = slog.Default()
 	}
-	a.log = a.log.With("site", cfg.Site, "vim", string(a.flavor.Kind))
+	a.log = a.log.With(logkeys.Site, cfg.Site, logkeys.Kind, string(a.flavor.Kind))
 	return a, nil
 }
 
@@ -186,7 +185,7 @@ func (a *Adapter) Deploy(ctx context.Context, req vim.DeployRequest) error {
 			return wrap(op, req.AppInstanceID, err, fmt.Sprintf("apply %s %s", it.u.GetKind(), it.u.GetName()))
 		}
 	}
-	a.log.InfoContext(ctx, "app instance deployed", "app_instance_id", req.AppInstanceID, "namespace", ns, "objects", len(items))
+	a.log.InfoContext(ctx, "app instance deployed", logkeys.AppInstanceID, req.AppInstanceID, logkeys.Name, ns, logkeys.Count, len(items))
 	return nil
 }
 
@@ -228,7 +227,7 @@ func (a *Adapter) Terminate(ctx context.Context, id string) error {
 	if err != nil && !apierrors.IsNotFound(err) {
 		return wrap(op, id, err, "delete namespace "+ns)
 	}
-	a.log.InfoContext(ctx, "app instance terminated", "app_instance_id", id, "namespace", ns)
+	a.log.InfoContext(ctx, "app instance terminated", logkeys.AppInstanceID, id, logkeys.Name, ns)
 	return nil
 }
 
@@ -332,7 +331,7 @@ func (a *Adapter) scale(ctx context.Context, op, id string, stop bool) error {
 	if _, err := c.Kube.CoreV1().Namespaces().Patch(ctx, ns, types.MergePatchType, b, metav1.PatchOptions{FieldManager: mgr}); err != nil {
 		return wrap(op, id, err, "mark namespace")
 	}
-	a.log.InfoContext(ctx, "app instance "+op, "app_instance_id", id, "workloads", len(targets))
+	a.log.InfoContext(ctx, "app instance state changed", logkeys.AppInstanceID, id, logkeys.Status, op, logkeys.Count, len(targets))
 	return nil
 }
 
@@ -414,24 +413,4 @@ func nodeReady(n *corev1.Node) bool {
 		}
 	}
 	return false
-}
-
-// retry runs f with a short backoff while it fails with a transient error.
-func retry(ctx context.Context, f func() error) error {
-	var last error
-	err := wait.ExponentialBackoffWithContext(ctx, wait.Backoff{Duration: 50 * time.Millisecond, Factor: 2, Steps: 6, Cap: time.Second},
-		func(context.Context) (bool, error) {
-			last = f()
-			if last == nil {
-				return true, nil
-			}
-			if errors.Is(classify(last), vim.ErrUnavailable) {
-				return false, nil
-			}
-			return false, last
-		})
-	if err != nil && last != nil {
-		return last
-	}
-	return err
 }

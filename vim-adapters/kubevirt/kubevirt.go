@@ -41,6 +41,7 @@ import (
 	"k8s.io/client-go/util/workqueue"
 	kubevirtv1 "kubevirt.io/api/core/v1"
 
+	"github.com/edgemec/edgemec/internal/obs/logkeys"
 	"github.com/edgemec/edgemec/vim-adapters/kubernetes"
 	"github.com/edgemec/edgemec/vim-adapters/vim"
 )
@@ -89,7 +90,7 @@ func New(cfg Config) (*Adapter, error) {
 	if a.log == nil {
 		a.log = slog.Default()
 	}
-	a.log = a.log.With("site", cfg.Site, "vim", string(vim.KindKubeVirt))
+	a.log = a.log.With(logkeys.Site, cfg.Site, logkeys.Kind, string(vim.KindKubeVirt))
 	return a, nil
 }
 
@@ -233,7 +234,7 @@ func (a *Adapter) Deploy(ctx context.Context, req vim.DeployRequest) error {
 			return kubernetes.Wrap(op, req.AppInstanceID, err, "apply "+u.GetKind())
 		}
 	}
-	a.log.InfoContext(ctx, "vm instance deployed", "app_instance_id", req.AppInstanceID, "namespace", ns)
+	a.log.InfoContext(ctx, "vm instance deployed", logkeys.AppInstanceID, req.AppInstanceID, logkeys.Name, ns)
 	return nil
 }
 
@@ -266,7 +267,7 @@ func (a *Adapter) runStrategy(ctx context.Context, op, id string, rs kubevirtv1.
 	if err := kubernetes.Apply(ctx, c, VMResource, u, manager+"-lifecycle"); err != nil {
 		return kubernetes.Wrap(op, id, err, "set runStrategy")
 	}
-	a.log.InfoContext(ctx, "vm instance "+op, "app_instance_id", id)
+	a.log.InfoContext(ctx, "vm instance state changed", logkeys.AppInstanceID, id, logkeys.Status, op)
 	return nil
 }
 

@@ -34,6 +34,7 @@ import (
 	golibvirt "github.com/digitalocean/go-libvirt"
 	"github.com/digitalocean/go-libvirt/socket/dialers"
 
+	"github.com/edgemec/edgemec/internal/obs/logkeys"
 	"github.com/edgemec/edgemec/vim-adapters/vim"
 )
 
@@ -115,7 +116,7 @@ func New(cfg Config) (*Adapter, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Adapter{cfg: cfg, log: log.With("site", cfg.Site, "vim", string(vim.KindLibvirt))}, nil
+	return &Adapter{cfg: cfg, log: log.With(logkeys.Site, cfg.Site, logkeys.Kind, string(vim.KindLibvirt))}, nil
 }
 
 // DomainName returns the domain name of an instance.
@@ -351,7 +352,7 @@ func (a *Adapter) Deploy(ctx context.Context, req vim.DeployRequest) error {
 	if err := start(l, dom); err != nil {
 		return wrap(op, req.AppInstanceID, err, "start domain")
 	}
-	a.log.InfoContext(ctx, "vm instance deployed", "app_instance_id", req.AppInstanceID, "domain", dom.Name)
+	a.log.InfoContext(ctx, "vm instance deployed", logkeys.AppInstanceID, req.AppInstanceID, logkeys.Name, dom.Name)
 	return nil
 }
 
@@ -436,7 +437,7 @@ func (a *Adapter) Terminate(ctx context.Context, id string) error {
 	if err != nil && !golibvirt.IsNotFound(err) {
 		return wrap(op, id, err, "undefine")
 	}
-	a.log.InfoContext(ctx, "vm instance terminated", "app_instance_id", id)
+	a.log.InfoContext(ctx, "vm instance terminated", logkeys.AppInstanceID, id)
 	return nil
 }
 

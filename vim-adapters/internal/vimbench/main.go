@@ -80,7 +80,9 @@ func main() {
 	}
 	total := time.Since(start)
 	slices.Sort(durs)
-	pct := func(p float64) time.Duration { return durs[min(len(durs)-1, int(p*float64(len(durs))))].Round(time.Millisecond) }
+	pct := func(p float64) time.Duration {
+		return durs[min(len(durs)-1, int(p*float64(len(durs))))].Round(time.Millisecond)
+	}
 	fmt.Printf("vim/kubernetes %s: %d instances deployed concurrently on a kwok site; all applied in %v, all Running in %v\n",
 		*label, *n, applied.Round(time.Millisecond), total.Round(time.Millisecond))
 	fmt.Printf("vim/kubernetes %s: deploy → Running p50 %v  p99 %v  max %v\n", *label, pct(0.50), pct(0.99), durs[len(durs)-1].Round(time.Millisecond))
