@@ -236,7 +236,7 @@ func (n *Notifier) deliver(p store.Notification) outcome {
 	return outcome{n: p, retry: true}
 }
 
-// settle records outcomes in batches: one store transaction per 50 ms (or 1024 outcomes).
+// settle records outcomes in batches: one store transaction per 250 ms (or 1024 outcomes).
 // Recording late is safe — at worst a crash re-sends a delivered notification, which
 // at-least-once delivery allows — and it keeps the store free for the commits that
 // produce notifications.
@@ -265,7 +265,7 @@ func (n *Notifier) settle(results <-chan outcome) {
 		}
 		done, retry = done[:0], retry[:0]
 	}
-	tick := time.NewTicker(50 * time.Millisecond)
+	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
 	for {
 		select {
