@@ -27,8 +27,12 @@ done
 flags=()
 [ -n "${CI:-}" ] && [ "${CI}" != false ] && flags+=(-no-skip)
 pkgs=${TEST_PKGS:-./...}
+# Compile every test binary first, in parallel; then run the packages one at a time: the
+# Kubernetes test bed, the XDP namespaces and the race detector share 2 cores, and two
+# packages loading them at once starves the API server.
+go test -race -tags integration,e2e -run '^$' $pkgs >/dev/null || true
 set +e
-go test -json -race -count=1 -timeout "${TEST_TIMEOUT:-40m}" -tags integration,e2e $pkgs 2>&1 |
+go test -json -race -count=1 -p "${TEST_PARALLEL:-1}" -timeout "${TEST_TIMEOUT:-40m}" -tags integration,e2e $pkgs 2>&1 |
   go run ./test/tools/testsummary "${flags[@]}" ${TEST_VERBOSE:+-v}
 rc=${PIPESTATUS[1]}
 set -e

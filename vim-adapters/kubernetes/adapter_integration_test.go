@@ -38,7 +38,7 @@ func newAdapter(t *testing.T) (*kubernetes.Adapter, *kubernetes.Clients) {
 	return a, c
 }
 
-const runTimeout = 60 * time.Second // the first workload after a fresh start takes ~5 s
+const runTimeout = 120 * time.Second // the first workload after a fresh start takes ~5 s; a loaded CI machine more
 
 func TestLifecycle(t *testing.T) {
 	t.Parallel()
