@@ -210,11 +210,15 @@ up() {
 
   # 3. controller-manager and scheduler, with client rate limits raised from the defaults
   # (20 and 50 QPS), which otherwise dominate deploy → Running when many instances start at once.
+  # A longer node-monitor grace keeps a simulated node whose lease renewal runs late on a loaded
+  # 2-core machine from being marked Unknown, which marks its pods NotReady for good (kwok's
+  # pod-ready stage does not run again); tests that need NotReady nodes use kwok's chaos stage.
   start kube-controller-manager "$bin/kube-controller-manager" --kubeconfig="$kc" \
     --authentication-kubeconfig="$kc" --authorization-kubeconfig="$kc" \
     --bind-address=127.0.0.1 --secure-port="$port_cm" --leader-elect=false \
     --service-account-private-key-file="$pk/sa.key" --root-ca-file="$pk/ca.crt" --use-service-account-credentials=true \
-    --kube-api-qps=200 --kube-api-burst=400 --concurrent-deployment-syncs=20 --concurrent-replicaset-syncs=20
+    --kube-api-qps=200 --kube-api-burst=400 --concurrent-deployment-syncs=20 --concurrent-replicaset-syncs=20 \
+    --node-monitor-grace-period=3m
   start kube-scheduler "$bin/kube-scheduler" --kubeconfig="$kc" \
     --authentication-kubeconfig="$kc" --authorization-kubeconfig="$kc" \
     --bind-address=127.0.0.1 --secure-port="$port_sched" --leader-elect=false --kube-api-qps=200 --kube-api-burst=400
