@@ -17,13 +17,12 @@ var ErrNotFound = errors.New("not found")
 // Kind names a document collection.
 type Kind string
 
-// The document kinds of the MEP. Documents are JSON; app-scoped ones use "appInstanceId/id".
+// The document kinds of the MEP. Documents are JSON; an app instance's document holds its
+// traffic and DNS rules.
 const (
 	KindApp          Kind = "app"
 	KindService      Kind = "service"
 	KindSubscription Kind = "subscription"
-	KindTrafficRule  Kind = "traffic_rule"
-	KindDNSRule      Kind = "dns_rule"
 )
 
 // Doc is one stored JSON document.

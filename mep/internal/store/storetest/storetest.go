@@ -113,7 +113,7 @@ func Run(t *testing.T, open Opener) {
 		s, reopen := open(t)
 		ctx := t.Context()
 		require.NoError(t, s.Apply(ctx, &store.Batch{
-			Put:     []store.Doc{{Kind: store.KindDNSRule, ID: "app/r1", Body: []byte(`{"x":1}`)}},
+			Put:     []store.Doc{{Kind: store.KindSubscription, ID: "sub-1", Body: []byte(`{"x":1}`)}},
 			Meta:    map[string]string{"version": "7"},
 			Enqueue: []store.Notification{{SubscriptionID: "s", URL: "http://x/", Body: []byte(`{}`)}},
 		}))
@@ -121,7 +121,7 @@ func Run(t *testing.T, open Opener) {
 		s2 := reopen()
 		docs, err := s2.LoadAll(ctx)
 		require.NoError(t, err)
-		require.Equal(t, []store.Doc{{Kind: store.KindDNSRule, ID: "app/r1", Body: []byte(`{"x":1}`)}}, docs)
+		require.Equal(t, []store.Doc{{Kind: store.KindSubscription, ID: "sub-1", Body: []byte(`{"x":1}`)}}, docs)
 		v, err := s2.Meta(ctx, "version")
 		require.NoError(t, err)
 		require.Equal(t, "7", v)
