@@ -47,24 +47,13 @@ func New(status int, format string, args ...any) *Error {
 	return &Error{Status: status, Detail: fmt.Sprintf(format, args...)}
 }
 
-// BadRequest, NotFound, Conflict, Forbidden and PreconditionFailed are shorthands for New.
+// BadRequest is New with 400.
 func BadRequest(format string, args ...any) *Error {
 	return New(http.StatusBadRequest, format, args...)
 }
 
-// NotFound is New with 404.
-func NotFound(format string, args ...any) *Error { return New(http.StatusNotFound, format, args...) }
-
-// Conflict is New with 409.
-func Conflict(format string, args ...any) *Error { return New(http.StatusConflict, format, args...) }
-
 // Forbidden is New with 403.
 func Forbidden(format string, args ...any) *Error { return New(http.StatusForbidden, format, args...) }
-
-// PreconditionFailed is New with 412.
-func PreconditionFailed(format string, args ...any) *Error {
-	return New(http.StatusPreconditionFailed, format, args...)
-}
 
 // Mapper turns a domain error into a status and a detail safe to show to clients. It returns
 // ok=false for errors it does not know, which become 500 with a generic detail.
