@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # build.sh builds the test bed's pinned binaries (etcd, kube-apiserver, kube-controller-manager,
-# kube-scheduler, kubelet, kwok) from the Go module proxy into a cache keyed by their versions.
+# kube-scheduler, kubelet, kube-proxy, kwok) from the Go module proxy into a cache keyed by their versions.
 # It is idempotent and takes a lock: a warm cache returns at once; a cold one takes ~20 min on 2 cores.
 # It prints the bin directory on its last line of stdout.
 set -euo pipefail
@@ -11,7 +11,7 @@ cache=${XDG_CACHE_HOME:-$HOME/.cache}/mec-testbed
 flags='-trimpath'
 key=$( { go version; cat "$here/versions.env" "$here/k8s/go.mod" "$here/etcd/go.mod"; echo "$flags"; } | sha256sum | cut -c1-16)
 bin=$cache/$key/bin
-want=(etcd kube-apiserver kube-controller-manager kube-scheduler kubelet kwok)
+want=(etcd kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kwok)
 have_all() { for b in "${want[@]}"; do [ -x "$bin/$b" ] || return 1; done; }
 mkdir -p "$cache"
 exec 9>"$cache/build.lock"
@@ -28,12 +28,12 @@ build_etcd() { (cd "$here/etcd" && go build $flags -ldflags "-s -w" -o "$tmp/etc
 build_k8s() {
   (cd "$here/k8s" && go build $flags -ldflags "$ld" -o "$tmp/" \
     k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
-    k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubelet)
+    k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubelet k8s.io/kubernetes/cmd/kube-proxy)
 }
 build_kwok() { GOBIN=$tmp go install $flags -ldflags "-s -w" "sigs.k8s.io/kwok/cmd/kwok@v$KWOK"; }
 for b in "${want[@]}"; do [ -x "$bin/$b" ] && cp "$bin/$b" "$tmp/"; done
 [ -x "$tmp/etcd" ] || step build_etcd
-[ -x "$tmp/kube-apiserver" ] && [ -x "$tmp/kubelet" ] || step build_k8s
+[ -x "$tmp/kube-apiserver" ] && [ -x "$tmp/kubelet" ] && [ -x "$tmp/kube-proxy" ] || step build_k8s
 [ -x "$tmp/kwok" ] || step build_kwok
 rm -rf "$bin"; mv "$tmp" "$bin"
 have_all
