@@ -196,9 +196,19 @@ func TestServiceBadRequests(t *testing.T) {
 	t.Run("too many services", func(t *testing.T) {
 		e := newEnv(t, func(c *site.Config, _ *httpapi.Config) { c.MaxServicesPerApp = 2 })
 		tok := e.app("app1")
-		e.register("app1", tok, servicePost("a"))
+		a := e.register("app1", tok, servicePost("a"))
 		e.register("app1", tok, servicePost("b"))
 		expect(t, e.do(http.MethodPost, svcBase+"app1/services", tok, servicePost("c")), http.StatusTooManyRequests)
+		// An update keeps the count; a deregistration frees a place; another app has its own.
+		a.SerName = "a2"
+		expect(t, e.do(http.MethodPut, svcBase+"app1/services/"+*a.SerInstanceId, tok, a), http.StatusOK)
+		expect(t, e.do(http.MethodPost, svcBase+"app1/services", tok, servicePost("c")), http.StatusTooManyRequests)
+		expect(t, e.do(http.MethodDelete, svcBase+"app1/services/"+*a.SerInstanceId, tok, nil), http.StatusNoContent)
+		e.register("app1", tok, servicePost("c"))
+		expect(t, e.do(http.MethodPost, svcBase+"app1/services", tok, servicePost("d")), http.StatusTooManyRequests)
+		tok2 := e.app("app2")
+		e.register("app2", tok2, servicePost("a"))
+		e.register("app2", tok2, servicePost("b"))
 	})
 }
 

@@ -185,13 +185,7 @@ func (s *Site) RegisterService(ctx context.Context, app string, p mp1api.Service
 	if a.Termination != nil {
 		return nil, "", "", conflict("app instance %q is terminating", app)
 	}
-	n := 0
-	for _, sv := range s.services {
-		if sv.app == app {
-			n++
-		}
-	}
-	if n >= s.cfg.MaxServicesPerApp {
+	if n := s.appServices[app]; n >= s.cfg.MaxServicesPerApp {
 		return nil, "", "", errf(ErrLimit, "app instance %q already has %d services", app, n)
 	}
 	var ti mp1api.TransportInfo

@@ -143,7 +143,10 @@ type Site struct {
 	apps     map[string]*appDoc
 	services map[string]*service
 	byName   map[string]map[string]*service
-	subs     map[string]*subDoc
+	// appServices counts the services of each app (MaxServicesPerApp is checked on every
+	// registration; counting the services would cost a scan of all of them).
+	appServices map[string]int
+	subs        map[string]*subDoc
 
 	trafficVersion, dnsVersion int64
 	trafficCh, dnsCh           chan struct{}
@@ -161,7 +164,7 @@ func New(ctx context.Context, cfg Config, st store.Store, log *slog.Logger) (*Si
 	s := &Site{
 		cfg: cfg, st: st, log: log,
 		apps: map[string]*appDoc{}, services: map[string]*service{}, byName: map[string]map[string]*service{},
-		subs: map[string]*subDoc{}, trafficCh: make(chan struct{}), dnsCh: make(chan struct{}),
+		appServices: map[string]int{}, subs: map[string]*subDoc{}, trafficCh: make(chan struct{}), dnsCh: make(chan struct{}),
 	}
 	docs, err := st.LoadAll(ctx)
 	if err != nil {
@@ -249,6 +252,7 @@ func (s *Site) index(sv *service) {
 		s.unindex(old)
 	}
 	s.services[sv.id] = sv
+	s.appServices[sv.app]++
 	m := s.byName[sv.name]
 	if m == nil {
 		m = map[string]*service{}
@@ -259,6 +263,10 @@ func (s *Site) index(sv *service) {
 
 func (s *Site) unindex(sv *service) {
 	delete(s.services, sv.id)
+	s.appServices[sv.app]--
+	if s.appServices[sv.app] == 0 {
+		delete(s.appServices, sv.app)
+	}
 	if m := s.byName[sv.name]; m != nil {
 		delete(m, sv.id)
 		if len(m) == 0 {
