@@ -56,6 +56,8 @@ type options struct {
 	latConnections int
 	threads        int
 	parallel       int
+	// notifyOnly skips discovery and memory: only the notification figures (for quick A/B runs).
+	notifyOnly bool
 }
 
 func main() {
@@ -74,6 +76,7 @@ func main() {
 	flag.IntVar(&o.latConnections, "latency-connections", 4, "wrk connections of the moderate-load latency run (1 thread)")
 	flag.IntVar(&o.threads, "threads", 2, "wrk threads")
 	flag.IntVar(&o.parallel, "parallel", 8, "concurrent requests while populating")
+	flag.BoolVar(&o.notifyOnly, "notify-only", false, "measure only the notification latency (with -services still registered)")
 	flag.Parse()
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
@@ -123,6 +126,16 @@ func run(o options) error {
 	heap := c.heapInuse(ctx)
 	fmt.Fprintf(os.Stderr, "bench: %d services registered in %v\n", o.services, populate.Round(time.Millisecond))
 
+	if o.notifyOnly {
+		nl, err := c.notifyLatency(ctx, o)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("\nMEP benchmark — notifications only, %d CPUs, %s\n\n", runtime.NumCPU(), runtime.Version())
+		printTable(nl.rows(o))
+		return nil
+	}
+
 	// Discovery: the MEP, then a bare echo handler serving the same bytes.
 	query := "/mec_service_mgmt/v1/services?ser_name=" + serName(42%o.names)
 	body, err := c.get(ctx, query, consumer)
@@ -161,7 +174,7 @@ func run(o options) error {
 	rssAfter := m.rss()
 
 	// Registration → notification.
-	p50, p99, p99all, err := c.notifyLatency(ctx, o)
+	nl, err := c.notifyLatency(ctx, o)
 	if err != nil {
 		return err
 	}
@@ -177,13 +190,13 @@ func run(o options) error {
 		{"discovery p50, mep / bare (saturating)", fmtDur(mepRes.p50) + " / " + fmtDur(bareRes.p50), "", ""},
 		{fmt.Sprintf("discovery p99, mep (%d conns)", lo.connections), fmtDur(mepLat.p99), "< 5 ms", verdict(mepLat.p99 < 5*time.Millisecond) + fmt.Sprintf("; %.0f req/s", mepLat.rps)},
 		{fmt.Sprintf("discovery p99, bare echo (%d conns)", lo.connections), fmtDur(bareLat.p99), "", fmt.Sprintf("%.0f req/s", bareLat.rps)},
-		{fmt.Sprintf("registration→notification p50 (%d subs)", o.subscribers), fmtDur(p50), "", fmt.Sprintf("%d registrations", o.notifyN)},
-		{fmt.Sprintf("registration→notification p99 (%d subs)", o.subscribers), fmtDur(p99), "< 10 ms", verdict(p99 < 10*time.Millisecond)},
-		{"registration→last subscriber p99", fmtDur(p99all), "", ""},
+	}
+	rows = append(rows, nl.rows(o)...)
+	rows = append(rows, []row{
 		{fmt.Sprintf("mep RSS with %d services", o.services), rss.String(), "< 50 MB", verdict(rss.rss < 50<<20) + "; " + rss.parts()},
 		{"mep Go heap in use with the services", fmt.Sprintf("%.1f MB", heap/(1<<20)), "", "go_memstats_heap_inuse_bytes"},
 		{"mep RSS after the discovery load", rssAfter.String(), "", rssAfter.parts()},
-	}
+	}...)
 	fmt.Printf("\nMEP benchmark — wrk -t%d -c%d -d%v --latency on loopback, %d CPUs, %s\n\n",
 		o.threads, o.connections, o.duration, runtime.NumCPU(), runtime.Version())
 	printTable(rows)
@@ -541,7 +554,7 @@ func wrk(ctx context.Context, o options, url, header string) (wrkResult, error) 
 // SerAvailability subscriptions with callbacks to an in-process receiver, and measures the
 // time from the start of each POST to each subscriber receiving its notification. Each
 // registration's fan-out completes before the next starts.
-func (c *client) notifyLatency(ctx context.Context, o options) (p50, p99, p99all time.Duration, err error) {
+func (c *client) notifyLatency(ctx context.Context, o options) (notifyResult, error) {
 	type arrival struct {
 		id string
 		at time.Time
@@ -549,7 +562,7 @@ func (c *client) notifyLatency(ctx context.Context, o options) (p50, p99, p99all
 	arrivals := make(chan arrival, o.subscribers*4)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return 0, 0, 0, err
+		return notifyResult{}, err
 	}
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		at := time.Now()
@@ -572,11 +585,11 @@ func (c *client) notifyLatency(ctx context.Context, o options) (p50, p99, p99all
 		tok, err := c.provision(ctx, id, mm5api.AppInstance{AppName: "subscriber", AppProvider: "bench", AppDId: "subscriber",
 			AppServiceRequired: &[]mp1api.ServiceDependency{{SerName: name, Version: "1"}}})
 		if err != nil {
-			return 0, 0, 0, err
+			return notifyResult{}, err
 		}
 		mp1, err := c.mp1(tok)
 		if err != nil {
-			return 0, 0, 0, err
+			return notifyResult{}, err
 		}
 		for i := a * 100; i < min(o.subscribers, (a+1)*100); i++ {
 			resp, err := mp1.SerAvailSubscriptionsPOSTWithResponse(ctx, id, mp1api.SerAvailabilityNotificationSubscription{
@@ -588,19 +601,19 @@ func (c *client) notifyLatency(ctx context.Context, o options) (p50, p99, p99all
 				err = fmt.Errorf("subscribe: %s %s", resp.Status(), resp.Body)
 			}
 			if err != nil {
-				return 0, 0, 0, err
+				return notifyResult{}, err
 			}
 		}
 	}
 	producer, err := c.provision(ctx, "bench-notifier", mm5api.AppInstance{AppName: "notifier", AppProvider: "bench", AppDId: "notifier"})
 	if err != nil {
-		return 0, 0, 0, err
+		return notifyResult{}, err
 	}
 	mp1, err := c.mp1(producer)
 	if err != nil {
-		return 0, 0, 0, err
+		return notifyResult{}, err
 	}
-	var all, last []time.Duration
+	var r notifyResult
 	early := map[string][]time.Time{} // notifications that arrive before the POST returns
 	for range o.notifyN {
 		tid := "rest-http"
@@ -611,8 +624,9 @@ func (c *client) notifyLatency(ctx context.Context, o options) (p50, p99, p99all
 			err = fmt.Errorf("register: %s %s", resp.Status(), resp.Body)
 		}
 		if err != nil {
-			return 0, 0, 0, err
+			return notifyResult{}, err
 		}
+		r.post = append(r.post, time.Since(t0))
 		id := *resp.JSON201.SerInstanceId
 		got := early[id]
 		delete(early, id)
@@ -626,18 +640,33 @@ func (c *client) notifyLatency(ctx context.Context, o options) (p50, p99, p99all
 					early[a.id] = append(early[a.id], a.at)
 				}
 			case <-timeout:
-				return 0, 0, 0, fmt.Errorf("only %d of %d subscribers notified within 10 s", len(got), o.subscribers)
+				return notifyResult{}, fmt.Errorf("only %d of %d subscribers notified within 10 s", len(got), o.subscribers)
 			}
 		}
-		var worst time.Duration
+		first, last := time.Duration(1<<62), time.Duration(0)
 		for _, at := range got {
 			d := at.Sub(t0)
-			all = append(all, d)
-			worst = max(worst, d)
+			r.all = append(r.all, d)
+			first, last = min(first, d), max(last, d)
 		}
-		last = append(last, worst)
+		r.first, r.last = append(r.first, first), append(r.last, last)
 	}
-	return pct(all, 50), pct(all, 99), pct(last, 99), nil
+	return r, nil
+}
+
+// notifyResult holds the registration → notification latencies: of every subscriber, of
+// the first and last subscriber of each registration, and the registration POST itself.
+type notifyResult struct{ all, first, last, post []time.Duration }
+
+func (r notifyResult) rows(o options) []row {
+	p99 := pct(r.all, 99)
+	return []row{
+		{fmt.Sprintf("registration→notification p50 (%d subs)", o.subscribers), fmtDur(pct(r.all, 50)), "", fmt.Sprintf("%d registrations", o.notifyN)},
+		{fmt.Sprintf("registration→notification p99 (%d subs)", o.subscribers), fmtDur(p99), "< 10 ms", verdict(p99 < 10*time.Millisecond)},
+		{"registration→first subscriber p50 / p99", fmtDur(pct(r.first, 50)) + " / " + fmtDur(pct(r.first, 99)), "", ""},
+		{"registration→last subscriber p50 / p99", fmtDur(pct(r.last, 50)) + " / " + fmtDur(pct(r.last, 99)), "", ""},
+		{"registration POST p50 / p99", fmtDur(pct(r.post, 50)) + " / " + fmtDur(pct(r.post, 99)), "", "201 received by the producer"},
+	}
 }
 
 func pct(ds []time.Duration, p int) time.Duration {
