@@ -4,7 +4,12 @@
 # provisioning over Mm5, OAuth token, confirm_ready, service registration and discovery, a
 # subscriber notified, the DNS rule answered by the site DNS server, the traffic rule followed
 # by the UPGW, a UE's packet broken out to the app and the reply tunnelled back to the gNB,
-# and graceful termination. KEEP=1 leaves the MEP running afterwards.
+# and graceful termination. As root, it also runs an app for real: the site's Kubernetes (its own
+# control plane and a real node: kubelet, containerd, runc) gets the sample app through the
+# Kubernetes VIM adapter, and the container takes its Mp1 token, confirms ready, registers its
+# service and is terminated gracefully. That part needs the test bed's binaries (built once,
+# ≈ 20 min, cached): it runs when they are cached, DEMO_REALNODE=1 builds them first,
+# DEMO_REALNODE=0 leaves it out. KEEP=1 leaves the MEP running afterwards.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 bash test/deps.sh
@@ -15,10 +20,28 @@ op=demo-operator-token
 go build -o "$work/mep" ./cmd/mep
 go build -o "$work/notifysink" ./test/tools/notifysink
 if [ "$(id -u)" = 0 ]; then with_upgw=1; go build -o "$work/upgw" ./cmd/upgw; go build -o "$work/uesim" ./test/tools/uesim; fi
-"$work/mep" --http-addr "127.0.0.1:$http_port" --dns-addr "127.0.0.1:$dns_port" --data-dir "$work/data" \
+mep_addr=127.0.0.1
+if [ "$(id -u)" = 0 ] && [ "${DEMO_REALNODE:-}" != 0 ] && { [ "${DEMO_REALNODE:-}" = 1 ] || bash test/testbed/build.sh --check >/dev/null; }; then
+  # The site's Kubernetes with a real node comes up in the background while the MEP starts.
+  with_realnode=1
+  export EDGEMEC_TESTBED_DIR=$work/testbed
+  go build -o "$work/vimctl" ./test/tools/vimctl
+  ( bash test/testbed/site.sh up demo-k8s 3 none && bash test/testbed/realnode.sh up demo-k8s ) > "$work/realnode.out" 2> "$work/realnode.log" &
+  realnode_pid=$!
+  mep_addr=0.0.0.0   # the app's container reaches the MEP through the node's CNI bridge
+fi
+"$work/mep" --http-addr "$mep_addr:$http_port" --api-root "$root" --dns-addr "127.0.0.1:$dns_port" --data-dir "$work/data" \
   --operator-token "$op" --dns-upstream 127.0.0.1:1 --log-level warn > "$work/mep.log" 2>&1 &
 mep_pid=$!
-cleanup() { cleanup_upgw; [ -n "${KEEP:-}" ] || { kill "$mep_pid" 2>/dev/null; wait "$mep_pid" 2>/dev/null; rm -rf "$work"; }; kill "${sink_pid:-0}" 2>/dev/null || true; }
+cleanup() {
+  cleanup_upgw
+  if [ -n "${with_realnode:-}" ]; then
+    wait "$realnode_pid" 2>/dev/null
+    bash test/testbed/realnode.sh down demo-k8s 2>/dev/null; bash test/testbed/site.sh down demo-k8s 2>/dev/null
+  fi
+  [ -n "${KEEP:-}" ] || { kill "$mep_pid" 2>/dev/null; wait "$mep_pid" 2>/dev/null; rm -rf "$work"; }
+  kill "${sink_pid:-0}" 2>/dev/null || true
+}
 trap cleanup EXIT
 for _ in $(seq 100); do curl -sf "$root/readyz" >/dev/null && break; kill -0 "$mep_pid" || { cat "$work/mep.log"; exit 1; }; sleep 0.1; done
 
@@ -122,7 +145,36 @@ else
   step "10–11. (run as root to add the UPGW: XDP local breakout in network namespaces)"
 fi
 
-step "12. The orchestrator terminates video-cache (graceful, no subscriber → at once)"
+if [ -n "${with_realnode:-}" ]; then
+  step "12. The site's Kubernetes — its own control plane and a real node (kubelet, containerd, runc)"
+  wait "$realnode_pid" || { tail -n 30 "$work/realnode.log"; exit 1; }
+  grep -h '^realnode: .* Ready' "$work/realnode.log" | sed 's/^/  /'
+  set -a; . "$(tail -n 1 "$work/realnode.out")"; set +a
+
+  step "13. The orchestrator provisions 'mecapp' over Mm5 and deploys it through the Kubernetes VIM adapter"
+  msecret=$(api "$op" -X PUT "$root/mepm/v1/app_instances/mecapp" -d '{"appName":"mecapp","appProvider":"acme","appDId":"appd-mecapp-1"}' | jq -r .credentials.clientSecret)
+  st=$(MEC_CLIENT_SECRET=$msecret "$work/vimctl" -kubeconfig "$EDGEMEC_TESTBED_REALNODE_KUBECONFIG" deploy -id mecapp -appd appd-mecapp-1 \
+    -manifests test/tools/mecapp/deploy.yaml -image "$EDGEMEC_TESTBED_REALNODE_APP_IMAGE" \
+    -mep "http://$EDGEMEC_TESTBED_REALNODE_HOST_IP:$http_port" -client-id mecapp)
+  echo "$st" | jq -c '{phase, nodes, ready, endpoints: [.endpoints[] | {kind, address, port}]}'
+  pod_ip=$(echo "$st" | jq -r '.endpoints[] | select(.kind == "Pod") | .address')
+
+  step "14. In its container, the app took a token, confirmed ready, subscribed and registered its service"
+  curl -sS "http://$pod_ip:8080/status" | jq -c '{hostname, readyConfirmed, serviceId, subscriptionId}'
+  echo "player discovers it:"
+  api "$ptok" "$root/mec_service_mgmt/v1/services?ser_name=mec-sample" | jq -c '.[] | {serName, state, uris: .transportInfo.endpoint.uris}'
+  echo "and reaches it: $(curl -sS "http://$pod_ip:8080/")"
+
+  step "15. Graceful termination of mecapp: notified in its container, confirmed, removed from the site"
+  api "$op" -X DELETE "$root/mepm/v1/app_instances/mecapp" -o /dev/null -w 'Mm5 DELETE: HTTP %{http_code}\n'
+  for _ in $(seq 100); do [ "$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $op" "$root/mepm/v1/app_instances/mecapp")" = 404 ] && break; sleep 0.1; done
+  curl -sS "http://$pod_ip:8080/status" | jq -c '{terminationNotified, terminationConfirmed}'
+  "$work/vimctl" -kubeconfig "$EDGEMEC_TESTBED_REALNODE_KUBECONFIG" terminate -id mecapp | jq -c .
+elif [ "$(id -u)" = 0 ]; then
+  step "12–15. (the real-node part needs the test bed's binaries: run DEMO_REALNODE=1 make demo to build them once, ≈ 20 min)"
+fi
+
+step "16. The orchestrator terminates video-cache (graceful, no subscriber → at once)"
 api "$op" -X DELETE "$root/mepm/v1/app_instances/video-cache" -o /dev/null -w 'HTTP %{http_code}\n'
 for _ in $(seq 50); do [ "$(wc -l < "$work/notifications.jsonl")" -ge 2 ] && break; sleep 0.1; done
 echo "player was notified: $(tail -1 "$work/notifications.jsonl" | jq -c '.serviceReferences[0] | {serName, changeType}')"

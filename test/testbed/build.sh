@@ -2,7 +2,8 @@
 # build.sh builds the test bed's pinned binaries (etcd, kube-apiserver, kube-controller-manager,
 # kube-scheduler, kubelet, kube-proxy, kwok) from the Go module proxy into a cache keyed by their versions.
 # It is idempotent and takes a lock: a warm cache returns at once; a cold one takes ~20 min on 2 cores.
-# It prints the bin directory on its last line of stdout.
+# It prints the bin directory on its last line of stdout. With --check it builds nothing and
+# exits 1 when the cache is cold.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=versions.env
@@ -13,6 +14,7 @@ key=$( { go version; cat "$here/versions.env" "$here/k8s/go.mod" "$here/etcd/go.
 bin=$cache/$key/bin
 want=(etcd kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kwok)
 have_all() { for b in "${want[@]}"; do [ -x "$bin/$b" ] || return 1; done; }
+if [ "${1:-}" = --check ]; then have_all && echo "$bin"; exit; fi
 mkdir -p "$cache"
 exec 9>"$cache/build.lock"
 flock 9

@@ -67,7 +67,7 @@ kapi() {
 
 host_ip() {
   local ip
-  ip=$(ip -4 route get 192.0.2.123 2>/dev/null | sed -n 's/.* src \([0-9.]*\).*/\1/p' | head -n1)
+  ip=$(ip -4 route get 1.1.1.1 2>/dev/null | sed -n 's/.* src \([0-9.]*\).*/\1/p' | head -n1)
   [ -n "$ip" ] || ip=$(ip -4 -o addr show scope global | awk '{sub(/\/.*/, "", $4); print $4; exit}')
   [ -n "$ip" ] || die "no global IPv4 address for the node"
   echo "$ip"

@@ -126,44 +126,15 @@ func startMEP(t *testing.T, hostIP string) int {
 	}
 }
 
-// manifests are what an app vendor ships: the sample app with a readiness probe that passes
-// once the app registered with its MEP, and a Service.
-const manifests = `
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: mecapp}
-spec:
-  replicas: 1
-  selector: {matchLabels: {app: mecapp}}
-  template:
-    metadata: {labels: {app: mecapp}}
-    spec:
-      terminationGracePeriodSeconds: 10
-      containers:
-      - name: mecapp
-        image: IMAGE
-        imagePullPolicy: Never
-        ports: [{name: http, containerPort: 8080}]
-        env:
-        - name: POD_IP
-          valueFrom: {fieldRef: {fieldPath: status.podIP}}
-        readinessProbe:
-          httpGet: {path: /readyz, port: 8080}
-          periodSeconds: 1
-        securityContext:
-          runAsNonRoot: true
-          allowPrivilegeEscalation: false
-          readOnlyRootFilesystem: true
-          capabilities: {drop: [ALL]}
-          seccompProfile: {type: RuntimeDefault}
----
-apiVersion: v1
-kind: Service
-metadata: {name: mecapp}
-spec:
-  selector: {app: mecapp}
-  ports: [{name: http, port: 80, targetPort: 8080}]
-`
+// manifests returns the sample app's manifests (test/tools/mecapp/deploy.yaml) for image.
+func manifests(t *testing.T, image string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(repoRoot(t), "test/tools/mecapp/deploy.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bytes.ReplaceAll(b, []byte("IMAGE"), []byte(image))
+}
 
 // appStatus is the sample app's GET /status.
 type appStatus struct {
@@ -214,7 +185,7 @@ func TestAppRunsAndCallsItsMEP(t *testing.T) {
 	req := vim.DeployRequest{
 		AppInstanceID: id, AppDID: "appd-mecapp-1", AppName: "mecapp", AppProvider: "edgemec",
 		Compute:   vim.VirtualCompute{VirtualCPUs: 0.1, MemoryMiB: 64},
-		Artifacts: vim.Artifacts{Manifests: []byte(strings.ReplaceAll(manifests, "IMAGE", s.image))},
+		Artifacts: vim.Artifacts{Manifests: manifests(t, s.image)},
 		MEP:       vim.MEPAccess{Endpoint: s.mepPods, ClientID: rec.Credentials.ClientID, ClientSecret: rec.Credentials.ClientSecret},
 	}
 	t0 := time.Now()
