@@ -54,6 +54,22 @@ struct {
 	});
 } ruleset SEC(".maps");
 
+/* hostset holds the active generation's host table in slot 0: an exact-match fast path in
+ * front of the trie for destinations that are whole-address keys of it. A hit gives the
+ * candidates the trie would give (the longest match of an address that is itself a key is
+ * that key), so the answer does not depend on which path found it. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__array(values, struct {
+		__uint(type, BPF_MAP_TYPE_ARRAY);
+		__uint(max_entries, UPGW_HOST_SLOTS);
+		__type(key, __u32);
+		__type(value, struct upgw_host);
+	});
+} hostset SEC(".maps");
+
 /* dst_filter is a superset of the destinations the active rule set covers: one bit per
  * IPv4 /16 (words 0..1023) and per top 16 bits of IPv6 (words 1024..2047). A clear bit lets
  * pass-through skip the LPM lookup. The control plane only ever clears a bit after the trie
@@ -69,6 +85,7 @@ struct {
 /* Anchors that make clang emit full BTF for the types bpf2go exports with -type. */
 const struct upgw_lpm_key *unused_lpm_key __attribute__((unused));
 const struct upgw_cands *unused_cands __attribute__((unused));
+const struct upgw_host *unused_host __attribute__((unused));
 const struct upgw_meta *unused_meta __attribute__((unused));
 const enum upgw_stat *unused_stat __attribute__((unused));
 const enum upgw_action *unused_action __attribute__((unused));
@@ -367,10 +384,11 @@ static __always_inline int parse_n3(void *data, void *data_end, struct pkt *p)
 		return P_GTP_OTHER;
 	if (g[1] != GTP_TYPE_GPDU)
 		return P_GTP_OTHER;
-	__u16 glen = ((__u16)g[2] << 8) | g[3];
+	/* Unaligned loads: the JIT targets (x86-64, arm64) allow them on packet data. */
+	__u16 glen = bpf_ntohs(*(__u16 *)(g + 2));
 	if ((__u32)glen + 8 + sizeof(*udp) != bpf_ntohs(udp->len))
 		return P_MALFORMED;
-	p->teid = ((__u32)g[4] << 24) | ((__u32)g[5] << 16) | ((__u32)g[6] << 8) | g[7];
+	p->teid = bpf_ntohl(*(__u32 *)(g + 4));
 
 	__u32 hoff = goff + 8;
 	if (flags & (GTP_FLAG_E | GTP_FLAG_S | GTP_FLAG_PN)) {
@@ -419,23 +437,31 @@ static __always_inline int in_range(__u16 v, __u16 lo, __u16 hi)
 	return v >= lo && v <= hi;
 }
 
+/* Fields outside the common scalar tests, checked behind one bit test. */
+#define UPGW_F_RARE (UPGW_F_SRC | UPGW_F_TUN_SRC | UPGW_F_TUN_DST | UPGW_F_TUN_SPORT | \
+		     UPGW_F_TUN_DPORT | UPGW_F_QFI | UPGW_F_DSCP | UPGW_F_TC)
+
+/* match_one tests the fields a candidate sets; all must hold. The order is for speed only:
+ * the common scalar fields first (most candidates fail there), the rest behind one test. */
 static __always_inline int match_one(const struct upgw_match *m, const struct pkt *p)
 {
 	__u32 f = m->fields;
-	if (!f)
-		return 1;
-	if ((f & UPGW_F_SRC) && !prefix_ok(&m->src, &p->isrc))
-		return 0;
 	if ((f & UPGW_F_PROTO) && m->proto != p->proto)
+		return 0;
+	if ((f & UPGW_F_TEID) && m->teid != p->teid)
 		return 0;
 	if (f & (UPGW_F_SPORT | UPGW_F_DPORT)) {
 		if (!p->l4ok)
 			return 0;
-		if ((f & UPGW_F_SPORT) && !in_range(p->sport, m->sport_lo, m->sport_hi))
-			return 0;
 		if ((f & UPGW_F_DPORT) && !in_range(p->dport, m->dport_lo, m->dport_hi))
 			return 0;
+		if ((f & UPGW_F_SPORT) && !in_range(p->sport, m->sport_lo, m->sport_hi))
+			return 0;
 	}
+	if (!(f & UPGW_F_RARE))
+		return 1;
+	if ((f & UPGW_F_SRC) && !prefix_ok(&m->src, &p->isrc))
+		return 0;
 	if ((f & UPGW_F_TUN_SRC) && !prefix_ok(&m->tun_src, &p->osrc))
 		return 0;
 	if ((f & UPGW_F_TUN_DST) && !prefix_ok(&m->tun_dst, &p->odst))
@@ -443,8 +469,6 @@ static __always_inline int match_one(const struct upgw_match *m, const struct pk
 	if ((f & UPGW_F_TUN_SPORT) && !in_range(p->tsport, m->tsport_lo, m->tsport_hi))
 		return 0;
 	if ((f & UPGW_F_TUN_DPORT) && !in_range(p->tdport, m->tdport_lo, m->tdport_hi))
-		return 0;
-	if ((f & UPGW_F_TEID) && m->teid != p->teid)
 		return 0;
 	if ((f & UPGW_F_QFI) && (!p->has_qfi || m->qfi != p->qfi))
 		return 0;
@@ -485,13 +509,23 @@ static __always_inline const struct upgw_match *classify(const struct pkt *p)
 	__u64 *bits = bpf_map_lookup_elem(&dst_filter, &word);
 	if (bits && !(*bits & (1ULL << (idx & 63))))
 		return NULL;
-	void *gen = bpf_map_lookup_elem(&ruleset, &zero);
-	if (!gen)
-		return NULL;
-	struct upgw_lpm_key key = {.prefixlen = 128, .addr = p->idst};
-	struct upgw_cands *c = bpf_map_lookup_elem(gen, &key);
-	if (!c)
-		return NULL;
+	struct upgw_cands *c = NULL;
+	void *hosts = bpf_map_lookup_elem(&hostset, &zero);
+	if (hosts) {
+		__u32 slot = upgw_host_slot(&p->idst);
+		struct upgw_host *h = bpf_map_lookup_elem(hosts, &slot);
+		if (h && h->used && addr_eq(&h->addr, &p->idst))
+			c = &h->c;
+	}
+	if (!c) {
+		void *gen = bpf_map_lookup_elem(&ruleset, &zero);
+		if (!gen)
+			return NULL;
+		struct upgw_lpm_key key = {.prefixlen = 128, .addr = p->idst};
+		c = bpf_map_lookup_elem(gen, &key);
+		if (!c)
+			return NULL;
+	}
 	int i = upgw_first_match(c, p);
 	if (i < 0 || i >= UPGW_MAX_CANDS)
 		return NULL;

@@ -118,6 +118,29 @@ struct upgw_cands {
 	struct upgw_match m[UPGW_MAX_CANDS];
 };
 
+/* upgw_host is one slot of a generation's host table: a destination that is a whole
+ * address (/32 or /128) key of the LPM trie, with the same candidates the trie holds for
+ * it. The slot is chosen by upgw_host_slot(); a host whose slot is taken stays in the trie
+ * only. */
+struct upgw_host {
+	struct upgw_addr addr;
+	__u32 used;
+	__u32 pad;
+	struct upgw_cands c;
+};
+
+#define UPGW_HOST_BITS 10
+#define UPGW_HOST_SLOTS (1 << UPGW_HOST_BITS)
+
+/* upgw_host_slot hashes an address (words as loaded from memory) to a host-table slot:
+ * the words folded by XOR, then a multiplicative (Fibonacci) hash. The Go side computes the
+ * same (dataplane.HostSlot). */
+static __always_inline __u32 upgw_host_slot(const struct upgw_addr *a)
+{
+	__u32 h = a->w[0] ^ a->w[1] ^ a->w[2] ^ a->w[3];
+	return (h * 0x9e3779b1u) >> (32 - UPGW_HOST_BITS);
+}
+
 /* upgw_lpm_key keys the LPM trie by inner destination (IPv4 as ::ffff:0:0/96 + prefix). */
 struct upgw_lpm_key {
 	__u32 prefixlen;

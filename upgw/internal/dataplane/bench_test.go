@@ -52,7 +52,7 @@ func loadBench(b *testing.B) (*Datapath, *benchLoaded) {
 	if err := loadInto(spec, &bl, nil); err != nil {
 		b.Fatal(err)
 	}
-	d := &Datapath{objs: bl.upgwObjects, innerSpec: spec.Maps["ruleset"].InnerMap.Copy()}
+	d := &Datapath{objs: bl.upgwObjects, innerSpec: spec.Maps["ruleset"].InnerMap.Copy(), hostSpec: spec.Maps["hostset"].InnerMap.Copy()}
 	b.Cleanup(func() {
 		d.Close()
 		for _, c := range []interface{ Close() error }{bl.BenchUl, bl.BenchUlRestore, bl.BenchDl, bl.BenchDlRestore, bl.BenchUlMove, bl.BenchDlMove, bl.BenchUlLive, bl.BenchSink, bl.BenchTmpl, bl.BenchSinkCount} {

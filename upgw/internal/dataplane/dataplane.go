@@ -28,6 +28,8 @@ type (
 	Cands = upgwUpgwCands
 	// LPMKey keys a rule-set generation by inner destination prefix.
 	LPMKey = upgwUpgwLpmKey
+	// Host is one slot of a generation's host table.
+	Host = upgwUpgwHost
 	// Target describes an output slot.
 	Target = upgwUpgwTarget
 	// Session is a UE's learned downlink tunnel.
@@ -84,7 +86,17 @@ const (
 	MaxRules    = 1024
 	MaxTargets  = 64
 	MaxPrefixes = 4096
+	// HostSlots is the size of a generation's host table (UPGW_HOST_SLOTS).
+	HostSlots = 1 << hostBits
+	hostBits  = 10
 )
+
+// HostSlot returns the host-table slot of an address; upgw_host_slot in upgw/bpf/lib/upgw.h
+// computes the same.
+func HostSlot(a Addr) uint32 {
+	h := a.W[0] ^ a.W[1] ^ a.W[2] ^ a.W[3]
+	return (h * 0x9e3779b1) >> (32 - hostBits)
+}
 
 // Stat indexes the per-path counters.
 type Stat uint32
@@ -188,11 +200,13 @@ type Options struct {
 // Datapath is the loaded set of programs and maps.
 type Datapath struct {
 	objs      upgwObjects
-	innerSpec *ebpf.MapSpec
+	innerSpec *ebpf.MapSpec // LPM trie of a generation
+	hostSpec  *ebpf.MapSpec // host table of a generation
 
 	mu     sync.Mutex
 	links  []link.Link
-	gen    *ebpf.Map // active rule-set generation, owned here
+	gen    *ebpf.Map // active rule-set generation (LPM trie), owned here
+	hosts  *ebpf.Map // active generation's host table, owned here
 	filter []uint64  // dst_filter as last written
 }
 
@@ -202,9 +216,9 @@ func Load(opts Options) (*Datapath, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load bpf spec: %w", err)
 	}
-	inner := spec.Maps["ruleset"].InnerMap
-	if inner == nil {
-		return nil, errors.New("ruleset map has no inner map spec")
+	inner, hosts := spec.Maps["ruleset"].InnerMap, spec.Maps["hostset"].InnerMap
+	if inner == nil || hosts == nil {
+		return nil, errors.New("ruleset or hostset map has no inner map spec")
 	}
 	var copts ebpf.CollectionOptions
 	if opts.PinDir != "" {
@@ -216,7 +230,7 @@ func Load(opts Options) (*Datapath, error) {
 		}
 		copts.Maps.PinPath = filepath.Clean(opts.PinDir)
 	}
-	d := &Datapath{innerSpec: inner.Copy()}
+	d := &Datapath{innerSpec: inner.Copy(), hostSpec: hosts.Copy()}
 	if err := loadInto(spec, &d.objs, &copts); err != nil {
 		return nil, err
 	}
@@ -245,9 +259,11 @@ func (d *Datapath) Close() error {
 		errs = append(errs, d.links[i].Close())
 	}
 	d.links = nil
-	if d.gen != nil {
-		errs = append(errs, d.gen.Close())
-		d.gen = nil
+	for _, m := range []**ebpf.Map{&d.gen, &d.hosts} {
+		if *m != nil {
+			errs = append(errs, (*m).Close())
+			*m = nil
+		}
 	}
 	errs = append(errs, d.objs.Close())
 	return errors.Join(errs...)
@@ -361,9 +377,14 @@ type Entry struct {
 	Cands Cands
 }
 
-// SwapRuleSet makes entries the active rule set in one step: it builds a new generation
-// (a fresh LPM trie) aside, fills it, then replaces slot 0 of the ruleset map. Packets see
-// the old set or the new one, never a mix; the old trie is freed once no program uses it.
+// SwapRuleSet makes entries the active rule set: it builds a new generation aside (a fresh
+// LPM trie and a fresh host table), fills it, then puts the trie into slot 0 of ruleset
+// and the host table into slot 0 of hostset. The old generation is freed once no program
+// uses it.
+//
+// Each packet gets the answer of one whole generation, old or new, even between the two
+// updates: a host-table hit gives exactly what that generation's trie gives, and a miss
+// falls back to a trie that is complete on its own.
 func (d *Datapath) SwapRuleSet(entries []Entry) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -380,6 +401,11 @@ func (d *Datapath) SwapRuleSet(entries []Entry) error {
 			return fmt.Errorf("fill rule-set generation: %w", err)
 		}
 	}
+	h, err := d.newHostTable(entries)
+	if err != nil {
+		m.Close()
+		return err
+	}
 	// The destination pre-filter must cover both sets while the swap happens: first add the
 	// new set's bits, swap, then drop the bits only the old set needed.
 	want := filterOf(entries)
@@ -392,20 +418,56 @@ func (d *Datapath) SwapRuleSet(entries []Entry) error {
 	}
 	if err := d.writeFilter(union); err != nil {
 		m.Close()
+		h.Close()
 		return err
 	}
 	if err := d.objs.Ruleset.Put(uint32(0), m); err != nil {
 		m.Close()
+		h.Close()
 		return fmt.Errorf("swap rule-set generation: %w", err)
-	}
-	if err := d.writeFilter(want); err != nil {
-		return err
 	}
 	if d.gen != nil {
 		d.gen.Close()
 	}
 	d.gen = m
-	return nil
+	if err := d.objs.Hostset.Put(uint32(0), h); err != nil {
+		// The old host table stays with the new trie: still one generation per packet,
+		// but the old set's hosts shadow the new trie. Clear it so the trie decides.
+		h.Close()
+		return errors.Join(fmt.Errorf("swap host table: %w", err), d.objs.Hostset.Delete(uint32(0)))
+	}
+	if d.hosts != nil {
+		d.hosts.Close()
+	}
+	d.hosts = h
+	return d.writeFilter(want)
+}
+
+// newHostTable builds the host table of a generation: every whole-address key (/32, /128)
+// with its candidates, at its hash slot. A host whose slot is already taken is left to the
+// trie, which holds every entry anyway.
+func (d *Datapath) newHostTable(entries []Entry) (*ebpf.Map, error) {
+	h, err := ebpf.NewMap(d.hostSpec.Copy())
+	if err != nil {
+		return nil, fmt.Errorf("create host table: %w", err)
+	}
+	used := make(map[uint32]bool)
+	for i := range entries {
+		e := &entries[i]
+		if e.Key.Prefixlen != 128 {
+			continue
+		}
+		slot := HostSlot(e.Key.Addr)
+		if used[slot] {
+			continue
+		}
+		used[slot] = true
+		if err := h.Put(slot, &Host{Addr: e.Key.Addr, Used: 1, C: e.Cands}); err != nil {
+			h.Close()
+			return nil, fmt.Errorf("fill host table: %w", err)
+		}
+	}
+	return h, nil
 }
 
 // PathStats returns the per-path counters summed over CPUs.

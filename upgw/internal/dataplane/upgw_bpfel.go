@@ -71,6 +71,14 @@ const (
 	upgwUpgwFieldUPGW_F_TC        upgwUpgwField = 2048
 )
 
+type upgwUpgwHost struct {
+	_    structs.HostLayout
+	Addr upgwUpgwAddr
+	Used uint32
+	Pad  uint32
+	C    upgwUpgwCands
+}
+
 type upgwUpgwLpmKey struct {
 	_         structs.HostLayout
 	Prefixlen uint32
@@ -176,6 +184,7 @@ const (
 	upgwMapConfig       = "config"
 	upgwMapCsumScratch  = "csum_scratch"
 	upgwMapDstFilter    = "dst_filter"
+	upgwMapHostset      = "hostset"
 	upgwMapPathStats    = "path_stats"
 	upgwMapRuleStats    = "rule_stats"
 	upgwMapRuleset      = "ruleset"
@@ -190,6 +199,7 @@ const (
 	upgwVarUnusedAction = "unused_action"
 	upgwVarUnusedCands  = "unused_cands"
 	upgwVarUnusedField  = "unused_field"
+	upgwVarUnusedHost   = "unused_host"
 	upgwVarUnusedLpmKey = "unused_lpm_key"
 	upgwVarUnusedMeta   = "unused_meta"
 	upgwVarUnusedStat   = "unused_stat"
@@ -251,6 +261,7 @@ type upgwMapSpecs struct {
 	Config      *ebpf.MapSpec `ebpf:"config"`
 	CsumScratch *ebpf.MapSpec `ebpf:"csum_scratch"`
 	DstFilter   *ebpf.MapSpec `ebpf:"dst_filter"`
+	Hostset     *ebpf.MapSpec `ebpf:"hostset"`
 	PathStats   *ebpf.MapSpec `ebpf:"path_stats"`
 	RuleStats   *ebpf.MapSpec `ebpf:"rule_stats"`
 	Ruleset     *ebpf.MapSpec `ebpf:"ruleset"`
@@ -266,6 +277,7 @@ type upgwVariableSpecs struct {
 	UnusedAction *ebpf.VariableSpec `ebpf:"unused_action"`
 	UnusedCands  *ebpf.VariableSpec `ebpf:"unused_cands"`
 	UnusedField  *ebpf.VariableSpec `ebpf:"unused_field"`
+	UnusedHost   *ebpf.VariableSpec `ebpf:"unused_host"`
 	UnusedLpmKey *ebpf.VariableSpec `ebpf:"unused_lpm_key"`
 	UnusedMeta   *ebpf.VariableSpec `ebpf:"unused_meta"`
 	UnusedStat   *ebpf.VariableSpec `ebpf:"unused_stat"`
@@ -294,6 +306,7 @@ type upgwMaps struct {
 	Config      *ebpf.Map `ebpf:"config"`
 	CsumScratch *ebpf.Map `ebpf:"csum_scratch"`
 	DstFilter   *ebpf.Map `ebpf:"dst_filter"`
+	Hostset     *ebpf.Map `ebpf:"hostset"`
 	PathStats   *ebpf.Map `ebpf:"path_stats"`
 	RuleStats   *ebpf.Map `ebpf:"rule_stats"`
 	Ruleset     *ebpf.Map `ebpf:"ruleset"`
@@ -307,6 +320,7 @@ func (m *upgwMaps) Close() error {
 		m.Config,
 		m.CsumScratch,
 		m.DstFilter,
+		m.Hostset,
 		m.PathStats,
 		m.RuleStats,
 		m.Ruleset,
@@ -323,6 +337,7 @@ type upgwVariables struct {
 	UnusedAction *ebpf.Variable `ebpf:"unused_action"`
 	UnusedCands  *ebpf.Variable `ebpf:"unused_cands"`
 	UnusedField  *ebpf.Variable `ebpf:"unused_field"`
+	UnusedHost   *ebpf.Variable `ebpf:"unused_host"`
 	UnusedLpmKey *ebpf.Variable `ebpf:"unused_lpm_key"`
 	UnusedMeta   *ebpf.Variable `ebpf:"unused_meta"`
 	UnusedStat   *ebpf.Variable `ebpf:"unused_stat"`

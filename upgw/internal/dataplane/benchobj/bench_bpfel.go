@@ -77,6 +77,7 @@ const (
 	benchMapConfig          = "config"
 	benchMapCsumScratch     = "csum_scratch"
 	benchMapDstFilter       = "dst_filter"
+	benchMapHostset         = "hostset"
 	benchMapPathStats       = "path_stats"
 	benchMapRuleStats       = "rule_stats"
 	benchMapRuleset         = "ruleset"
@@ -99,6 +100,7 @@ const (
 	benchVarUnusedAction    = "unused_action"
 	benchVarUnusedCands     = "unused_cands"
 	benchVarUnusedField     = "unused_field"
+	benchVarUnusedHost      = "unused_host"
 	benchVarUnusedLpmKey    = "unused_lpm_key"
 	benchVarUnusedMeta      = "unused_meta"
 	benchVarUnusedStat      = "unused_stat"
@@ -170,6 +172,7 @@ type benchMapSpecs struct {
 	Config         *ebpf.MapSpec `ebpf:"config"`
 	CsumScratch    *ebpf.MapSpec `ebpf:"csum_scratch"`
 	DstFilter      *ebpf.MapSpec `ebpf:"dst_filter"`
+	Hostset        *ebpf.MapSpec `ebpf:"hostset"`
 	PathStats      *ebpf.MapSpec `ebpf:"path_stats"`
 	RuleStats      *ebpf.MapSpec `ebpf:"rule_stats"`
 	Ruleset        *ebpf.MapSpec `ebpf:"ruleset"`
@@ -185,6 +188,7 @@ type benchVariableSpecs struct {
 	UnusedAction *ebpf.VariableSpec `ebpf:"unused_action"`
 	UnusedCands  *ebpf.VariableSpec `ebpf:"unused_cands"`
 	UnusedField  *ebpf.VariableSpec `ebpf:"unused_field"`
+	UnusedHost   *ebpf.VariableSpec `ebpf:"unused_host"`
 	UnusedLpmKey *ebpf.VariableSpec `ebpf:"unused_lpm_key"`
 	UnusedMeta   *ebpf.VariableSpec `ebpf:"unused_meta"`
 	UnusedStat   *ebpf.VariableSpec `ebpf:"unused_stat"`
@@ -215,6 +219,7 @@ type benchMaps struct {
 	Config         *ebpf.Map `ebpf:"config"`
 	CsumScratch    *ebpf.Map `ebpf:"csum_scratch"`
 	DstFilter      *ebpf.Map `ebpf:"dst_filter"`
+	Hostset        *ebpf.Map `ebpf:"hostset"`
 	PathStats      *ebpf.Map `ebpf:"path_stats"`
 	RuleStats      *ebpf.Map `ebpf:"rule_stats"`
 	Ruleset        *ebpf.Map `ebpf:"ruleset"`
@@ -230,6 +235,7 @@ func (m *benchMaps) Close() error {
 		m.Config,
 		m.CsumScratch,
 		m.DstFilter,
+		m.Hostset,
 		m.PathStats,
 		m.RuleStats,
 		m.Ruleset,
@@ -246,6 +252,7 @@ type benchVariables struct {
 	UnusedAction *ebpf.Variable `ebpf:"unused_action"`
 	UnusedCands  *ebpf.Variable `ebpf:"unused_cands"`
 	UnusedField  *ebpf.Variable `ebpf:"unused_field"`
+	UnusedHost   *ebpf.Variable `ebpf:"unused_host"`
 	UnusedLpmKey *ebpf.Variable `ebpf:"unused_lpm_key"`
 	UnusedMeta   *ebpf.Variable `ebpf:"unused_meta"`
 	UnusedStat   *ebpf.Variable `ebpf:"unused_stat"`
