@@ -227,15 +227,19 @@ func (e *env) subscribe(app, token, callback string, criteria map[string]any) st
 	return loc[strings.LastIndexByte(loc, '/')+1:]
 }
 
-// pending returns the decoded bodies of the queued notifications.
+// pending returns the decoded bodies of the queued notifications, one per subscriber.
 func (e *env) pending() []map[string]any {
 	e.t.Helper()
 	ns, err := e.st.Pending(context.Background(), 1000)
 	require.NoError(e.t, err)
-	out := make([]map[string]any, len(ns))
-	for i, n := range ns {
-		require.NoError(e.t, json.Unmarshal(n.Body, &out[i]))
-		out[i]["_url"] = n.URL
+	var out []map[string]any
+	for _, n := range ns {
+		for i, t := range n.Targets {
+			var m map[string]any
+			require.NoError(e.t, json.Unmarshal(n.BodyFor(i), &m))
+			m["_url"] = t.URL
+			out = append(out, m)
+		}
 	}
 	return out
 }

@@ -167,18 +167,22 @@ func (s *Site) StartTermination(ctx context.Context, id string, timeout time.Dur
 	n.Termination = &termination{Action: mp1api.TERMINATING, Timeout: secs, Deadline: s.cfg.Now().Add(timeout)}
 	n.State = mm5api.TERMINATING
 	t := s.begin()
-	subscribers := 0
+	var subs []*subDoc
 	for _, sub := range s.subs {
-		if sub.AppInstanceID != id || sub.AppTerm == nil {
-			continue
+		if sub.AppInstanceID == id && sub.AppTerm != nil {
+			subs = append(subs, sub)
 		}
-		subscribers++
-		s.enqueue(t, sub, mp1api.AppTerminationNotification{
-			NotificationType: "AppTerminationNotification", OperationAction: mp1api.TERMINATING, MaxGracefulTimeout: secs,
-			UnderscoreLinks: mp1api.AppTerminationNotificationLinks{
-				Subscription:       mp1api.LinkType{Href: s.termSubHref(id, sub.ID)},
-				ConfirmTermination: &mp1api.LinkType{Href: s.cfg.APIRoot + "/mec_app_support/v1/applications/" + id + "/confirm_termination"},
-			},
+	}
+	subscribers := len(subs)
+	if subscribers > 0 {
+		s.enqueue(t, subs, func(href string) any {
+			return mp1api.AppTerminationNotification{
+				NotificationType: "AppTerminationNotification", OperationAction: mp1api.TERMINATING, MaxGracefulTimeout: secs,
+				UnderscoreLinks: mp1api.AppTerminationNotificationLinks{
+					Subscription:       mp1api.LinkType{Href: href},
+					ConfirmTermination: &mp1api.LinkType{Href: s.cfg.APIRoot + "/mec_app_support/v1/applications/" + id + "/confirm_termination"},
+				},
+			}
 		})
 	}
 	if subscribers == 0 {

@@ -131,5 +131,5 @@ func (m *memStore) Pending(_ context.Context, limit int) ([]store.Notification, 
 	return slices.Clone(m.outbox[:min(limit, len(m.outbox))]), nil
 }
 
-func (m *memStore) Settle(context.Context, []int64, []store.Notification) error { return nil }
-func (m *memStore) Close() error                                                { return nil }
+func (m *memStore) Settle(context.Context, []int64, []store.TargetState) error { return nil }
+func (m *memStore) Close() error                                               { return nil }

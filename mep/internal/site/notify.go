@@ -31,10 +31,11 @@ type NotifierConfig struct {
 	Client *http.Client
 }
 
-// Notifier delivers queued notifications at least once: an outbox entry is removed only
-// after the subscriber answered 2xx, or after MaxAttempts, or on 404/410 (the callback is
-// gone). Deliveries run on a bounded worker pool, so a slow subscriber delays nobody's API
-// call and at most Workers deliveries.
+// Notifier delivers queued notifications at least once: a target (one subscriber of a
+// notification) is finished only after the subscriber answered 2xx, or after MaxAttempts, or
+// on 404/410 (the callback is gone), and a notification leaves the outbox when all its
+// targets are finished. Deliveries run on a bounded worker pool, so a slow subscriber delays
+// nobody's API call and at most Workers deliveries.
 //
 // The store's outbox is the durable copy; the Notifier works from an in-memory queue that is
 // loaded from the store when Run starts and fed by every commit afterwards, so a delivery
@@ -45,14 +46,29 @@ type Notifier struct {
 	st   store.Store
 	log  *slog.Logger
 
-	mu       sync.Mutex
-	queue    map[int64]store.Notification // waiting (due now or later), not in flight
-	inflight map[int64]bool
-	wake     chan struct{}
+	mu      sync.Mutex
+	notes   map[int64]*note    // queued notifications with unfinished targets
+	queue   map[targetKey]bool // targets waiting (due now or later), not in flight
+	open    int                // unfinished targets of all notes
+	touched map[*note]bool     // notes with outcomes not yet stored (see settle)
+	wake    chan struct{}
 
 	delivered, failed, dropped prometheus.Counter
 	latency                    prometheus.Histogram
 	depth                      prometheus.Gauge
+}
+
+// note is a queued notification in memory. The delivery state of its targets is guarded by
+// Notifier.mu; the rest is immutable.
+type note struct {
+	store.Notification
+	open  int          // targets not done
+	dirty map[int]bool // targets whose state changed since it was last stored
+}
+
+type targetKey struct {
+	id int64
+	i  int
 }
 
 // NewNotifier returns a Notifier for the site's outbox, registering its metrics on reg.
@@ -78,28 +94,42 @@ func NewNotifier(cfg NotifierConfig, s *Site, reg prometheus.Registerer, log *sl
 			DisableCompression: true, // notifications are small; skip Accept-Encoding negotiation
 		}}
 	}
-	n := &Notifier{cfg: cfg, site: s, st: s.st, log: log, queue: map[int64]store.Notification{}, inflight: map[int64]bool{},
+	n := &Notifier{cfg: cfg, site: s, st: s.st, log: log,
+		notes: map[int64]*note{}, queue: map[targetKey]bool{}, touched: map[*note]bool{},
 		wake:      make(chan struct{}, 1),
 		delivered: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "mep", Name: "notifications_delivered_total", Help: "Notifications acknowledged by subscribers."}),
 		failed:    prometheus.NewCounter(prometheus.CounterOpts{Namespace: "mep", Name: "notification_attempts_failed_total", Help: "Delivery attempts that failed and will be retried or dropped."}),
 		dropped:   prometheus.NewCounter(prometheus.CounterOpts{Namespace: "mep", Name: "notifications_dropped_total", Help: "Notifications given up on (attempts exhausted or callback gone)."}),
 		latency: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "mep", Name: "notification_latency_seconds",
 			Help: "Time from the triggering change to the subscriber's acknowledgement.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16)}),
-		depth: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "mep", Name: "notification_queue_depth", Help: "Notifications waiting for delivery."}),
+		depth: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "mep", Name: "notification_queue_depth", Help: "Notification deliveries (one per subscriber) not finished yet."}),
 	}
 	reg.MustRegister(n.delivered, n.failed, n.dropped, n.latency, n.depth)
 	return n
 }
 
-// push adds committed notifications to the queue and wakes the dispatcher.
+// push adds committed (or loaded) notifications to the queue and wakes the dispatcher. A
+// notification already queued is kept as it is.
 func (n *Notifier) push(ns []store.Notification) {
 	n.mu.Lock()
 	for _, x := range ns {
-		if !n.inflight[x.ID] {
-			n.queue[x.ID] = x
+		if n.notes[x.ID] != nil {
+			continue
+		}
+		e := &note{Notification: x, dirty: map[int]bool{}}
+		n.notes[x.ID] = e
+		for i, t := range x.Targets {
+			if !t.Done {
+				e.open++
+				n.queue[targetKey{x.ID, i}] = true
+			}
+		}
+		n.open += e.open
+		if e.open == 0 { // nothing left to deliver: removed at the next settle
+			n.touched[e] = true
 		}
 	}
-	n.depth.Set(float64(len(n.queue) + len(n.inflight)))
+	n.depth.Set(float64(n.open))
 	n.mu.Unlock()
 	n.signal()
 }
@@ -111,8 +141,15 @@ func (n *Notifier) signal() {
 	}
 }
 
+// job is one delivery attempt to target i of a notification.
+type job struct {
+	n       *note
+	i       int
+	attempt int // 1-based
+}
+
 type outcome struct {
-	n     store.Notification
+	job
 	ok    bool
 	retry bool
 }
@@ -139,7 +176,7 @@ func (n *Notifier) Run(ctx context.Context) error {
 		n.log.InfoContext(ctx, "resuming queued notifications", "count", len(pending))
 	}
 
-	jobs := make(chan store.Notification, n.cfg.Workers)
+	jobs := make(chan job, n.cfg.Workers)
 	results := make(chan outcome, n.cfg.Workers)
 	var wg sync.WaitGroup
 	for range n.cfg.Workers {
@@ -176,32 +213,32 @@ func (n *Notifier) Run(ctx context.Context) error {
 	}
 }
 
-// dispatch hands every due notification to the workers, oldest first, and returns how long
-// to sleep before the next one is due (at most 1 s). ok is false when ctx ended.
-func (n *Notifier) dispatch(ctx context.Context, jobs chan<- store.Notification) (time.Duration, bool) {
+// dispatch hands every due target to the workers, oldest notification first, and returns
+// how long to sleep before the next one is due (at most 1 s). ok is false when ctx ended.
+func (n *Notifier) dispatch(ctx context.Context, jobs chan<- job) (time.Duration, bool) {
 	now := time.Now()
 	sleep := time.Second
 	n.mu.Lock()
-	var due []store.Notification
-	for id, x := range n.queue {
-		if d := x.NextAt.Sub(now); d > 0 {
+	var due []job
+	for k := range n.queue {
+		e := n.notes[k.id]
+		t := &e.Targets[k.i]
+		if d := t.NextAt.Sub(now); d > 0 {
 			sleep = min(sleep, d)
 			continue
 		}
-		due = append(due, x)
-		delete(n.queue, id)
-		n.inflight[id] = true
+		due = append(due, job{n: e, i: k.i, attempt: t.Attempts + 1})
+		delete(n.queue, k)
 	}
 	n.mu.Unlock()
-	slices.SortFunc(due, func(a, b store.Notification) int { return cmp.Compare(a.ID, b.ID) })
-	for i, x := range due {
+	slices.SortFunc(due, func(a, b job) int { return cmp.Or(cmp.Compare(a.n.ID, b.n.ID), cmp.Compare(a.i, b.i)) })
+	for i, j := range due {
 		select {
-		case jobs <- x:
+		case jobs <- j:
 		case <-ctx.Done():
 			n.mu.Lock() // not handed out: back to the queue (the store still has them)
-			for _, y := range due[i:] {
-				delete(n.inflight, y.ID)
-				n.queue[y.ID] = y
+			for _, j := range due[i:] {
+				n.queue[targetKey{j.n.ID, j.i}] = true
 			}
 			n.mu.Unlock()
 			return 0, false
@@ -210,60 +247,59 @@ func (n *Notifier) dispatch(ctx context.Context, jobs chan<- store.Notification)
 	return sleep, true
 }
 
-func (n *Notifier) deliver(p store.Notification) outcome {
+func (n *Notifier) deliver(j job) outcome {
+	t := &j.n.Targets[j.i] // SubscriptionID, URL and Link never change
 	ctx, cancel := context.WithTimeout(context.Background(), n.cfg.Timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.URL, bytes.NewReader(p.Body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, t.URL, bytes.NewReader(j.n.BodyFor(j.i)))
 	if err != nil {
-		return outcome{n: p}
+		return outcome{job: j}
 	}
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := n.cfg.Client.Do(req)
 	if err != nil {
-		n.log.Debug("notification attempt failed", "subscription_id", p.SubscriptionID, "attempt", p.Attempts+1, "error", err)
-		return outcome{n: p, retry: true}
+		n.log.Debug("notification attempt failed", "subscription_id", t.SubscriptionID, "attempt", j.attempt, "error", err)
+		return outcome{job: j, retry: true}
 	}
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	resp.Body.Close()
 	switch {
 	case resp.StatusCode >= 200 && resp.StatusCode < 300:
-		return outcome{n: p, ok: true}
+		return outcome{job: j, ok: true}
 	case resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusGone:
-		n.log.Warn("notification callback is gone", "subscription_id", p.SubscriptionID, "status", resp.StatusCode)
-		return outcome{n: p}
+		n.log.Warn("notification callback is gone", "subscription_id", t.SubscriptionID, "status", resp.StatusCode)
+		return outcome{job: j}
 	}
-	n.log.Debug("notification attempt rejected", "subscription_id", p.SubscriptionID, "status", resp.StatusCode)
-	return outcome{n: p, retry: true}
+	n.log.Debug("notification attempt rejected", "subscription_id", t.SubscriptionID, "status", resp.StatusCode)
+	return outcome{job: j, retry: true}
 }
 
-// settle records outcomes in batches: one store transaction per 250 ms (or 1024 outcomes).
-// Recording late is safe — at worst a crash re-sends a delivered notification, which
-// at-least-once delivery allows — and it keeps the store free for the commits that
-// produce notifications.
+// settle records outcomes in memory at once and in the store in batches: one transaction per
+// 250 ms (or 1024 outcomes). A notification whose targets are all finished is deleted; the
+// state of single targets is stored only for notifications with a target waiting for a
+// retry — while the others are merely in flight (bounded by Timeout) it waits for the
+// notification to finish, which is then one DELETE. Recording late is safe: at worst a
+// crash re-sends a delivered notification, which at-least-once delivery allows, and it keeps
+// the store free for the commits that produce notifications.
 func (n *Notifier) settle(results <-chan outcome) {
-	var done []int64
-	var retry []store.Notification
+	var retry []targetKey
+	pending := 0
 	flush := func() {
-		if len(done) == 0 && len(retry) == 0 {
-			return
+		finished, states := n.collect()
+		if len(finished) > 0 || len(states) > 0 {
+			if err := n.st.Settle(context.Background(), finished, states); err != nil {
+				n.log.Error("settle outbox", "error", err)
+			}
 		}
-		if err := n.st.Settle(context.Background(), done, retry); err != nil {
-			n.log.Error("settle outbox", "error", err)
-		}
-		n.mu.Lock()
-		for _, id := range done {
-			delete(n.inflight, id)
-		}
-		for _, r := range retry {
-			delete(n.inflight, r.ID)
-			n.queue[r.ID] = r
-		}
-		n.depth.Set(float64(len(n.queue) + len(n.inflight)))
-		n.mu.Unlock()
 		if len(retry) > 0 {
+			n.mu.Lock()
+			for _, k := range retry {
+				n.queue[k] = true
+			}
+			n.mu.Unlock()
 			n.signal()
 		}
-		done, retry = done[:0], retry[:0]
+		retry, pending = retry[:0], 0
 	}
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
@@ -274,8 +310,10 @@ func (n *Notifier) settle(results <-chan outcome) {
 				flush()
 				return
 			}
-			n.record(o, &done, &retry)
-			if len(done)+len(retry) >= 1024 {
+			if n.record(o) {
+				retry = append(retry, targetKey{o.n.ID, o.i})
+			}
+			if pending++; pending >= 1024 {
 				flush()
 			}
 		case <-tick.C:
@@ -284,24 +322,59 @@ func (n *Notifier) settle(results <-chan outcome) {
 	}
 }
 
-func (n *Notifier) record(o outcome, done *[]int64, retry *[]store.Notification) {
+// record applies an outcome to the target's state and reports whether it is to be retried.
+func (n *Notifier) record(o outcome) bool {
+	e := o.n
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	t := &e.Targets[o.i]
+	e.dirty[o.i] = true
+	n.touched[e] = true
 	switch {
 	case o.ok:
 		n.delivered.Inc()
-		n.latency.Observe(time.Since(o.n.CreatedAt).Seconds())
-		*done = append(*done, o.n.ID)
-	case o.retry && o.n.Attempts+1 < n.cfg.MaxAttempts:
+		n.latency.Observe(time.Since(e.CreatedAt).Seconds())
+	case o.retry && t.Attempts+1 < n.cfg.MaxAttempts:
 		n.failed.Inc()
-		o.n.Attempts++
-		o.n.NextAt = time.Now().Add(n.backoff(o.n.Attempts))
-		*retry = append(*retry, o.n)
+		t.Attempts++
+		t.NextAt = time.Now().Add(n.backoff(t.Attempts))
+		return true
 	default:
 		n.failed.Inc()
 		n.dropped.Inc()
-		n.log.Warn("notification dropped", "subscription_id", o.n.SubscriptionID, "attempts", o.n.Attempts+1,
-			"callback", redact(o.n.URL))
-		*done = append(*done, o.n.ID)
+		n.log.Warn("notification dropped", "subscription_id", t.SubscriptionID, "attempts", t.Attempts+1,
+			"callback", redact(t.URL))
 	}
+	t.Done = true
+	e.open--
+	n.open--
+	n.depth.Set(float64(n.open))
+	return false
+}
+
+// collect returns the notifications that are finished (and forgets them) and the target
+// states to store (see settle).
+func (n *Notifier) collect() (finished []int64, states []store.TargetState) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for e := range n.touched {
+		if e.open == 0 {
+			finished = append(finished, e.ID)
+			delete(n.notes, e.ID)
+			delete(n.touched, e)
+			continue
+		}
+		if !slices.ContainsFunc(e.Targets, func(t store.Target) bool { return t.Attempts > 0 && !t.Done }) {
+			continue // only in flight: wait for the notification to finish
+		}
+		for i := range e.dirty {
+			t := &e.Targets[i]
+			states = append(states, store.TargetState{ID: e.ID, Target: i, Attempts: t.Attempts, NextAt: t.NextAt, Done: t.Done})
+		}
+		clear(e.dirty)
+		delete(n.touched, e)
+	}
+	return finished, states
 }
 
 func (n *Notifier) backoff(attempt int) time.Duration {

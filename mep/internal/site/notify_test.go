@@ -24,10 +24,11 @@ type receiver struct {
 	srv    *httptest.Server
 	status func(n int) int
 
-	mu    sync.Mutex
-	times []time.Time
-	notes []mp1api.ServiceAvailabilityNotification
-	types []string
+	mu     sync.Mutex
+	times  []time.Time
+	notes  []mp1api.ServiceAvailabilityNotification
+	bodies [][]byte
+	types  []string
 }
 
 func newReceiver(t *testing.T, status func(n int) int) *receiver {
@@ -39,6 +40,7 @@ func newReceiver(t *testing.T, status func(n int) int) *receiver {
 		r.mu.Lock()
 		r.times = append(r.times, time.Now())
 		r.notes = append(r.notes, n)
+		r.bodies = append(r.bodies, b)
 		r.types = append(r.types, req.Header.Get("Content-Type"))
 		k := len(r.times)
 		r.mu.Unlock()
@@ -64,22 +66,27 @@ func (r *receiver) snapshot() ([]time.Time, []mp1api.ServiceAvailabilityNotifica
 	return append([]time.Time(nil), r.times...), append([]mp1api.ServiceAvailabilityNotification(nil), r.notes...)
 }
 
-// runNotifier runs a Notifier until the test ends.
-func runNotifier(t *testing.T, s *site.Site, cfg site.NotifierConfig) {
+// runNotifier runs a Notifier until the test ends or stop is called.
+func runNotifier(t *testing.T, s *site.Site, cfg site.NotifierConfig) (stop func()) {
 	t.Helper()
 	n := site.NewNotifier(cfg, s, prometheus.NewRegistry(), discard)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- n.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			require.NoError(t, err)
-		case <-time.After(10 * time.Second):
-			t.Error("notifier did not stop")
-		}
-	})
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case err := <-done:
+				require.NoError(t, err)
+			case <-time.After(10 * time.Second):
+				t.Error("notifier did not stop")
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return stop
 }
 
 func outboxLen(t *testing.T, st store.Store) int {
@@ -233,4 +240,106 @@ func TestNotifierDurable(t *testing.T) {
 		names = append(names, n.ServiceReferences[0].SerName)
 	}
 	require.ElementsMatch(t, []string{"a", "b"}, names)
+}
+
+// TestNotifierFanOut: one change watched by many subscribers is one outbox entry, and every
+// subscriber gets exactly the body it would get alone — its own _links.subscription.
+func TestNotifierFanOut(t *testing.T) {
+	st := openStore(t, t.TempDir())
+	defer st.Close()
+	s := newSite(t, st, site.Config{APIRoot: "http://mep.test/<&>"}) // characters JSON escapes
+	putApp(t, s, "app1")
+	rcv := newReceiver(t, nil)
+	subs := map[string]bool{}
+	for i := range 20 {
+		subs[subscribe(t, s, "app1", rcv.srv.URL+"/cb/"+string(rune('a'+i)))] = true
+	}
+	svcLoc := registerService(t, s, "app1", "svc")
+	require.Equal(t, 1, outboxLen(t, st), "a change must be one outbox entry")
+	runNotifier(t, s, site.NotifierConfig{})
+
+	require.Eventually(t, func() bool { return rcv.count() == 20 }, 5*time.Second, 5*time.Millisecond)
+	require.Eventually(t, func() bool { return outboxLen(t, st) == 0 }, 5*time.Second, 5*time.Millisecond)
+	rcv.mu.Lock()
+	defer rcv.mu.Unlock()
+	for i, n := range rcv.notes {
+		require.True(t, subs[n.UnderscoreLinks.Subscription.Href], "unknown or repeated subscription link %q", n.UnderscoreLinks.Subscription.Href)
+		delete(subs, n.UnderscoreLinks.Subscription.Href)
+		want, err := json.Marshal(mp1api.ServiceAvailabilityNotification{
+			NotificationType: "SerAvailabilityNotification",
+			ServiceReferences: []mp1api.ServiceReference{{Link: &mp1api.LinkType{Href: svcLoc}, SerName: "svc",
+				SerInstanceId: n.ServiceReferences[0].SerInstanceId, State: mp1api.ServiceStateACTIVE, ChangeType: mp1api.ADDED}},
+			UnderscoreLinks: n.UnderscoreLinks,
+		})
+		require.NoError(t, err)
+		require.Equal(t, string(want), string(rcv.bodies[i]))
+	}
+}
+
+// TestNotifierRestartMidFanOut: a MEP that stops while one subscriber of a change has been
+// served and another is waiting for a retry resumes with the second only.
+func TestNotifierRestartMidFanOut(t *testing.T) {
+	dir := t.TempDir()
+	st := openStore(t, dir)
+	s := newSite(t, st, site.Config{})
+	putApp(t, s, "app1")
+	good := newReceiver(t, nil)
+	var mu sync.Mutex
+	healthy := false
+	flaky := newReceiver(t, func(int) int {
+		mu.Lock()
+		defer mu.Unlock()
+		if healthy {
+			return http.StatusNoContent
+		}
+		return http.StatusServiceUnavailable
+	})
+	subscribe(t, s, "app1", good.srv.URL)
+	flakySub := subscribe(t, s, "app1", flaky.srv.URL)
+	stop := runNotifier(t, s, site.NotifierConfig{BaseBackoff: time.Hour, MaxBackoff: time.Hour})
+	registerService(t, s, "app1", "svc")
+
+	// Wait until the store knows: one target done, the other failed once.
+	require.Eventually(t, func() bool {
+		p, err := st.Pending(context.Background(), 10)
+		require.NoError(t, err)
+		if len(p) != 1 || len(p[0].Targets) != 2 {
+			return false
+		}
+		done, failed := 0, 0
+		for _, tg := range p[0].Targets {
+			if tg.Done {
+				done++
+			}
+			if tg.Attempts == 1 {
+				failed++
+			}
+		}
+		return done == 1 && failed == 1
+	}, 5*time.Second, 10*time.Millisecond, "the delivery state was not stored")
+	stop()
+	require.NoError(t, st.Close())
+	require.Equal(t, 1, good.count())
+	require.Equal(t, 1, flaky.count())
+
+	// The retry is due in an hour: rather than wait, make it due now in the store.
+	st = openStore(t, dir)
+	defer st.Close()
+	p, err := st.Pending(context.Background(), 10)
+	require.NoError(t, err)
+	for i, tg := range p[0].Targets {
+		if !tg.Done {
+			require.NoError(t, st.Settle(context.Background(), nil, []store.TargetState{{ID: p[0].ID, Target: i, Attempts: tg.Attempts}}))
+		}
+	}
+	mu.Lock()
+	healthy = true
+	mu.Unlock()
+	s = newSite(t, st, site.Config{})
+	runNotifier(t, s, site.NotifierConfig{})
+	require.Eventually(t, func() bool { return flaky.count() == 2 && outboxLen(t, st) == 0 }, 5*time.Second, 5*time.Millisecond)
+	_, notes := flaky.snapshot()
+	require.Equal(t, flakySub, notes[1].UnderscoreLinks.Subscription.Href)
+	time.Sleep(100 * time.Millisecond)
+	require.Equal(t, 1, good.count(), "a delivered subscriber was notified again after the restart")
 }

@@ -1,8 +1,10 @@
 package site
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"slices"
 
 	"github.com/edgemec/edgemec/mep/internal/store"
@@ -182,6 +184,7 @@ func matches(f *mp1api.SerAvailabilityFilteringCriteria, sv *service) bool {
 // subscriber whose filter matches and who may see the service. skipApp (a terminating app)
 // gets none.
 func (s *Site) notifyServiceChange(t *tx, sv *service, change mp1api.ChangeType, skipApp string) {
+	var subs []*subDoc
 	for _, sub := range s.subs {
 		if sub.SerAvail == nil || sub.AppInstanceID == skipApp {
 			continue
@@ -189,24 +192,56 @@ func (s *Site) notifyServiceChange(t *tx, sv *service, change mp1api.ChangeType,
 		if !matches(sub.SerAvail.FilteringCriteria, sv) || !s.visibleLocked(sub.AppInstanceID, sv) {
 			continue
 		}
-		link := mp1api.LinkType{Href: s.serviceHref(sv.app, sv.id)}
-		s.enqueue(t, sub, mp1api.ServiceAvailabilityNotification{
+		subs = append(subs, sub)
+	}
+	if len(subs) == 0 {
+		return
+	}
+	link := mp1api.LinkType{Href: s.serviceHref(sv.app, sv.id)}
+	s.enqueue(t, subs, func(href string) any {
+		return mp1api.ServiceAvailabilityNotification{
 			NotificationType: "SerAvailabilityNotification",
 			ServiceReferences: []mp1api.ServiceReference{{
 				Link: &link, SerName: sv.name, SerInstanceId: sv.id, State: sv.state, ChangeType: change,
 			}},
-			UnderscoreLinks: mp1api.NotificationSubscriptionLinks{Subscription: mp1api.LinkType{Href: s.serSubHref(sub.AppInstanceID, sub.ID)}},
-		})
-	}
+			UnderscoreLinks: mp1api.NotificationSubscriptionLinks{Subscription: mp1api.LinkType{Href: href}},
+		}
+	})
 }
 
-func (s *Site) enqueue(t *tx, sub *subDoc, body any) {
-	b, _ := json.Marshal(body)
-	cb := ""
-	if sub.SerAvail != nil {
-		cb = sub.SerAvail.CallbackReference
-	} else {
-		cb = sub.AppTerm.CallbackReference
+// subscriptionHole locates _links.subscription.href in a notification encoded with an empty
+// href. The sequence cannot occur inside a JSON string, where every quote is escaped.
+var subscriptionHole = []byte(`"subscription":{"href":""`)
+
+// enqueue queues one notification to subs; body returns it with the subscription link href.
+// The notifications of one change differ only in that link (ETSI GS MEC 011 §7.1.2), so the
+// body is encoded once with an empty href and each subscriber's link is spliced in on
+// delivery; this keeps the commit of a change with many subscribers to one outbox row.
+func (s *Site) enqueue(t *tx, subs []*subDoc, body func(href string) any) {
+	b, err := json.Marshal(body(""))
+	if err != nil {
+		panic(fmt.Sprintf("marshal notification: %v", err)) // only our own types are marshalled
 	}
-	t.b.Enqueue = append(t.b.Enqueue, store.Notification{SubscriptionID: sub.ID, URL: cb, Body: b, NextAt: s.cfg.Now()})
+	at := bytes.Index(b, subscriptionHole)
+	if at < 0 { // not a notification of this shape: one body per subscriber
+		for _, sub := range subs {
+			b, _ := json.Marshal(body(s.subHref(sub.kind(), sub.AppInstanceID, sub.ID)))
+			t.b.Enqueue = append(t.b.Enqueue, store.Notification{Body: b, Targets: []store.Target{sub.target("")}})
+		}
+		return
+	}
+	n := store.Notification{Body: b, LinkAt: at + len(subscriptionHole) - 1, Targets: make([]store.Target, len(subs))}
+	for i, sub := range subs {
+		href, _ := json.Marshal(s.subHref(sub.kind(), sub.AppInstanceID, sub.ID))
+		n.Targets[i] = sub.target(string(href[1 : len(href)-1])) // escaped as json.Marshal would in place
+	}
+	t.b.Enqueue = append(t.b.Enqueue, n)
+}
+
+// target returns the subscription as a notification target with the given link.
+func (d *subDoc) target(link string) store.Target {
+	if d.SerAvail != nil {
+		return store.Target{SubscriptionID: d.ID, URL: d.SerAvail.CallbackReference, Link: link}
+	}
+	return store.Target{SubscriptionID: d.ID, URL: d.AppTerm.CallbackReference, Link: link}
 }
