@@ -904,6 +904,67 @@ static __always_inline int udp6_csum(struct __sk_buff *skb, __u32 udp_off, const
 	return bpf_skb_store_bytes(skb, udp_off + offsetof(struct udphdr, check), &c, sizeof(c), 0);
 }
 
+/* The encap4 header as words, in the little-endian memory order of bpfel targets. */
+#define ETH_IP4_LE 0x0008ULL        /* bytes 08 00 */
+#define IP4_VER_IHL_TOS_LE 0x0045ULL /* bytes 45 00 */
+#define IP4_TTL_UDP_LE 0x1140ULL     /* bytes 40 11: TTL 64, protocol UDP */
+#define GTPU_PORT_LE 0x6808ULL       /* bytes 08 68: 2152 */
+
+/* LD/ST access words at any byte offset: x86-64 and arm64 allow unaligned access, and the
+ * verifier does too there; through a narrower type clang would split every copy into
+ * single bytes. */
+#define LD16(p) (*(const __u16 *)(p))
+#define LD32(p) (*(const __u32 *)(p))
+#define ST16(p, v) (*(__u16 *)(p) = (v))
+#define ST64(p, v) (*(__u64 *)(p) = (v))
+
+/* encap4 puts an IPv4 + UDP + GTP-U (DL PDU Session Container) header in front of the
+ * inner packet, toward the session's gNB. The 58 header bytes are written as 7 words and
+ * a half, composed from the session; the IPv4 checksum is summed from its few
+ * non-constant words (RFC 1071). */
+static __always_inline int encap4(struct __sk_buff *skb, const struct upgw_session *sp, __u16 inner_len)
+{
+	/* The MACs are contiguous in the session, in Ethernet header order. */
+	const __u8 *mac = sp->gnb_mac;
+	__u64 w0 = LD32(mac) | (__u64)LD32(mac + 4) << 32;
+	__u64 w1 = LD32(mac + 8) | ETH_IP4_LE << 32 | IP4_VER_IHL_TOS_LE << 48;
+	__u32 saddr = sp->upf.w[3], daddr = sp->gnb.w[3];
+	__u32 teid = bpf_htonl(sp->teid);
+	__u16 tot_len = bpf_htons(inner_len + sizeof(struct encap4) - sizeof(struct ethhdr));
+	__u16 udp_len = bpf_htons(inner_len + sizeof(struct encap4) - sizeof(struct ethhdr) - sizeof(struct iphdr));
+	__u16 glen = bpf_htons(inner_len + 8);
+	__u64 sum = IP4_VER_IHL_TOS_LE + IP4_TTL_UDP_LE + tot_len + (saddr & 0xffff) + (saddr >> 16) +
+		    (daddr & 0xffff) + (daddr >> 16);
+	__u16 check = csum_fold(sum);
+
+	if (grow_room(skb, sizeof(struct encap4) - sizeof(struct ethhdr), UPGW_ENCAP_FLAGS4))
+		return -1;
+	void *data = (void *)(long)skb->data;
+	void *data_end = (void *)(long)skb->data_end;
+	if (data + sizeof(struct encap4) > data_end) {
+		/* Headers not in the linear area: pull them in, then write. */
+		if (bpf_skb_pull_data(skb, sizeof(struct encap4)))
+			return -1;
+		data = (void *)(long)skb->data;
+		data_end = (void *)(long)skb->data_end;
+		if (data + sizeof(struct encap4) > data_end)
+			return -1;
+	}
+	ST64(data, w0);
+	ST64(data + 8, w1);
+	ST64(data + 16, (__u64)tot_len | IP4_TTL_UDP_LE << 48);
+	ST64(data + 24, (__u64)check | (__u64)saddr << 16 | (__u64)(daddr & 0xffff) << 48);
+	ST64(data + 32, (__u64)(daddr >> 16) | (__u64)bpf_htons(sp->sport) << 16 | GTPU_PORT_LE << 32 |
+				(__u64)udp_len << 48);
+	/* UDP checksum 0 (legal over IPv4, RFC 768), then the GTP-U header: version 1, PT=1,
+	 * E=1, G-PDU, length, TEID, sequence 0, N-PDU 0, next type PSC; the PSC: length 1,
+	 * PDU type 0 (DL PDU SESSION INFORMATION), QFI, no next header. */
+	ST64(data + 40, 0x34ULL << 16 | 0xffULL << 24 | (__u64)glen << 32 | (__u64)(teid & 0xffff) << 48);
+	ST64(data + 48, (__u64)(teid >> 16) | (__u64)GTP_EXT_PSC << 40 | 1ULL << 48);
+	ST16(data + 56, sp->qfi & 0x3f);
+	return 0;
+}
+
 static __always_inline int handle_app(struct __sk_buff *skb)
 {
 	void *data = (void *)(long)skb->data;
@@ -931,7 +992,6 @@ static __always_inline int handle_app(struct __sk_buff *skb)
 		count(UPGW_STAT_DL_MISS, bytes);
 		return TC_ACT_OK;
 	}
-	struct upgw_session s = *sp;
 	__u32 zero = 0;
 	struct upgw_config *cfg = bpf_map_lookup_elem(&config, &zero);
 	if (!cfg || !cfg->gnb_ifindex) {
@@ -945,40 +1005,13 @@ static __always_inline int handle_app(struct __sk_buff *skb)
 	}
 	__u16 inner_len = skb->len - sizeof(struct ethhdr);
 
-	if (s.family == 4) {
-		struct encap4 h = {};
-		__builtin_memcpy(h.eth.h_dest, s.gnb_mac, ETH_ALEN);
-		__builtin_memcpy(h.eth.h_source, s.upf_mac, ETH_ALEN);
-		h.eth.h_proto = bpf_htons(ETH_P_IP);
-		h.ip.version = 4;
-		h.ip.ihl = 5;
-		h.ip.tot_len = bpf_htons(sizeof(h) - sizeof(h.eth) + inner_len);
-		h.ip.ttl = 64;
-		h.ip.protocol = IPPROTO_UDP;
-		h.ip.saddr = s.upf.w[3];
-		h.ip.daddr = s.gnb.w[3];
-		h.ip.check = ipv4_csum(&h.ip);
-		h.udp.source = bpf_htons(s.sport);
-		h.udp.dest = bpf_htons(UPGW_GTPU_PORT);
-		h.udp.len = bpf_htons(sizeof(h.udp) + sizeof(h.gtp) + inner_len);
-		h.udp.check = 0; /* legal over IPv4 (RFC 768), as every GTP-U stack does */
-		gtp_hdr(h.gtp, s.teid, s.qfi, inner_len);
-		if (grow_room(skb, sizeof(h) - sizeof(h.eth), UPGW_ENCAP_FLAGS4)) {
+	if (sp->family == 4) {
+		if (encap4(skb, sp, inner_len)) {
 			count(UPGW_STAT_ERR, bytes);
 			return TC_ACT_SHOT;
 		}
-		/* Direct packet write: the new headers are in the linear area after the grow. */
-		data = (void *)(long)skb->data;
-		data_end = (void *)(long)skb->data_end;
-		if (data + sizeof(h) > data_end) {
-			if (bpf_skb_store_bytes(skb, 0, &h, sizeof(h), 0)) {
-				count(UPGW_STAT_ERR, bytes);
-				return TC_ACT_SHOT;
-			}
-		} else {
-			__builtin_memcpy(data, &h, sizeof(h));
-		}
 	} else {
+		struct upgw_session s = *sp;
 		struct encap6 h = {};
 		__builtin_memcpy(h.eth.h_dest, s.gnb_mac, ETH_ALEN);
 		__builtin_memcpy(h.eth.h_source, s.upf_mac, ETH_ALEN);
