@@ -26,9 +26,8 @@ import (
 
 // Env vars exported by the test bed's setup script.
 const (
-	EnvKubeconfig    = "EDGEMEC_TESTBED_KUBECONFIG"     // site A: kwok cloud + edge nodes (+ the real node when present)
+	EnvKubeconfig    = "EDGEMEC_TESTBED_KUBECONFIG"     // site A: kwok cloud + edge nodes
 	EnvK3sKubeconfig = "EDGEMEC_TESTBED_K3S_KUBECONFIG" // site B: kwok nodes with K3s labels
-	EnvRealNode      = "EDGEMEC_TESTBED_REALNODE"       // name of site A's real node, when present
 )
 
 // RESTConfig loads the kubeconfig named by env var, skipping (failing under CI) when unset.
