@@ -161,8 +161,8 @@ if [ -n "${with_realnode:-}" ]; then
 
   step "14. In its container, the app took a token, confirmed ready, subscribed and registered its service"
   curl -sS "http://$pod_ip:8080/status" | jq -c '{hostname, readyConfirmed, serviceId, subscriptionId}'
-  echo "player discovers it:"
-  api "$ptok" "$root/mec_service_mgmt/v1/services?ser_name=mec-sample" | jq -c '.[] | {serName, state, uris: .transportInfo.endpoint.uris}'
+  echo "the site's registry lists it (operator view):"
+  api "$op" "$root/mec_service_mgmt/v1/services?ser_name=mec-sample" | jq -c '.[] | {serName, state, uris: .transportInfo.endpoint.uris}'
   echo "and reaches it: $(curl -sS "http://$pod_ip:8080/")"
 
   step "15. Graceful termination of mecapp: notified in its container, confirmed, removed from the site"
