@@ -249,8 +249,12 @@ func (n *Notifier) dispatch(ctx context.Context, jobs chan<- job) (time.Duration
 
 func (n *Notifier) deliver(j job) outcome {
 	t := &j.n.Targets[j.i] // SubscriptionID, URL and Link never change
-	ctx, cancel := context.WithTimeout(context.Background(), n.cfg.Timeout)
-	defer cancel()
+	ctx := context.Background()
+	if c := n.cfg.Client.Timeout; c == 0 || c > n.cfg.Timeout { // else the client's timeout is the bound
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, n.cfg.Timeout)
+		defer cancel()
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, t.URL, bytes.NewReader(j.n.BodyFor(j.i)))
 	if err != nil {
 		return outcome{job: j}

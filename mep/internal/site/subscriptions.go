@@ -232,10 +232,21 @@ func (s *Site) enqueue(t *tx, subs []*subDoc, body func(href string) any) {
 	}
 	n := store.Notification{Body: b, LinkAt: at + len(subscriptionHole) - 1, Targets: make([]store.Target, len(subs))}
 	for i, sub := range subs {
-		href, _ := json.Marshal(s.subHref(sub.kind(), sub.AppInstanceID, sub.ID))
-		n.Targets[i] = sub.target(string(href[1 : len(href)-1])) // escaped as json.Marshal would in place
+		n.Targets[i] = sub.target(jsonStringContent(s.subHref(sub.kind(), sub.AppInstanceID, sub.ID)))
 	}
 	t.b.Enqueue = append(t.b.Enqueue, n)
+}
+
+// jsonStringContent returns s escaped as json.Marshal escapes it inside a string, without the
+// quotes. Links are plain ASCII URLs, which need no escaping; anything else takes the long way.
+func jsonStringContent(s string) string {
+	for i := range len(s) {
+		if c := s[i]; c < 0x20 || c >= 0x80 || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			b, _ := json.Marshal(s)
+			return string(b[1 : len(b)-1])
+		}
+	}
+	return s
 }
 
 // target returns the subscription as a notification target with the given link.
