@@ -6,7 +6,8 @@
  * second run on. Each wrapper here first restores the packet from a template (held in
  * bench_tmpl), then runs the real code path; a twin wrapper does the same restore without
  * the program, and the benchmark reports the difference. A sink program counts frames that
- * the live-frames pipeline delivers. Built into a separate object, never shipped. */
+ * the live-frames pipeline delivers. Two parser probes let the tests compare the parser's
+ * fast path with the general parser. Built into a separate object, never shipped. */
 
 /* Each run's encapsulation is undone by shrinking the skb, which leaves the kernel's
  * encapsulation mark set; without the flags every run takes the same, first-run path. */
@@ -155,4 +156,60 @@ int bench_sink(struct xdp_md *ctx)
 	if (c)
 		(*c)++;
 	return XDP_DROP;
+}
+
+/* parse_result is what a parser probe leaves in parse_out: whether parse_fast took the
+ * packet, the parser's result (enum parse_res) and the fields it extracted. */
+struct parse_result {
+	__u32 taken;
+	__u32 res;
+	struct pkt p;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct parse_result);
+} parse_out SEC(".maps");
+
+/* parse_start clears the result, padding included, and sets the fields parse_n3 clears
+ * before either parser runs. */
+static __always_inline struct parse_result *parse_start(void)
+{
+	__u32 zero = 0;
+	struct parse_result *r = bpf_map_lookup_elem(&parse_out, &zero);
+	if (!r)
+		return NULL;
+	__builtin_memset(r, 0, sizeof(*r));
+	return r;
+}
+
+/* bench_parse_fast runs parse_fast and, when it takes the packet, the inner parser, as
+ * parse_n3 does. */
+SEC("xdp")
+int bench_parse_fast(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct parse_result *r = parse_start();
+	if (!r)
+		return XDP_ABORTED;
+	r->taken = parse_fast(data, data_end, &r->p);
+	if (r->taken)
+		r->res = parse_inner(data, data_end, &r->p);
+	return XDP_PASS;
+}
+
+/* bench_parse_general runs the general parser alone. */
+SEC("xdp")
+int bench_parse_general(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct parse_result *r = parse_start();
+	if (!r)
+		return XDP_ABORTED;
+	r->res = parse_general(data, data_end, &r->p);
+	return XDP_PASS;
 }

@@ -172,6 +172,15 @@ static __always_inline void count_rule(__u32 slot, __u64 bytes)
 	}
 }
 
+/* LD/ST access words at any byte offset: x86-64 and arm64 allow unaligned access, and the
+ * verifier does too there; through a narrower type clang would split every copy into
+ * single bytes. */
+#define LD16(p) (*(const __u16 *)(p))
+#define LD32(p) (*(const __u32 *)(p))
+#define LD64(p) (*(const __u64 *)(p))
+#define ST16(p, v) (*(__u16 *)(p) = (v))
+#define ST64(p, v) (*(__u64 *)(p) = (v))
+
 static __always_inline int addr_eq(const struct upgw_addr *a, const struct upgw_addr *b)
 {
 	return ((a->w[0] ^ b->w[0]) | (a->w[1] ^ b->w[1]) | (a->w[2] ^ b->w[2]) |
@@ -310,15 +319,57 @@ static __always_inline int parse_inner(void *data, void *data_end, struct pkt *p
 	return P_MALFORMED;
 }
 
-/* parse_n3 parses Ethernet (+2 VLAN tags), the outer IPv4/IPv6 + UDP, the GTP-U header with
- * its optional fields and a bounded walk of extension headers, then the inner IP header. */
-static __always_inline int parse_n3(void *data, void *data_end, struct pkt *p)
+/* The common uplink layout: Ethernet without VLAN tags (14 B), IPv4 without options (20 B),
+ * UDP (8 B), a GTP-U header with only the E flag (8 B + 4 B of optional fields) and one PDU
+ * Session Container of length 1 (4 B), then the inner header. The words are as loaded on
+ * bpfel targets (byte 0 lowest). */
+#define FAST_INNER 58
+#define FAST_W12_MASK 0xffffffULL /* bytes 12-14: EtherType, version + IHL */
+#define FAST_W12 0x450008ULL       /* 08 00, 45 */
+#define FAST_W20_MASK 0xff00ff3fULL /* bytes 20-21: MF + fragment offset; byte 23: protocol */
+#define FAST_W20 0x11000000ULL      /* not a fragment, UDP */
+#define FAST_W34_MASK 0xffff0000ULL /* bytes 36-37: UDP destination port */
+#define FAST_W34 0x68080000ULL      /* 2152 */
+#define FAST_W42_MASK 0xffffULL     /* bytes 42-43: GTP-U flags, message type */
+#define FAST_W42 0xff34ULL          /* version 1, PT=1, E=1 (no S, no PN); G-PDU */
+#define FAST_W50_MASK 0xff0000ffff000000ULL /* byte 53: next type; 54: PSC length; 57: next */
+#define FAST_W50 0x0000000185000000ULL      /* PSC, 1 (4 bytes), none */
+
+/* parse_fast takes the common uplink layout with five wide loads, one bounds check and one
+ * branch on the constant fields, and fills the outer fields as parse_n3 would. It returns 0
+ * when it declines (VLAN, IPv6, IP options, fragments, other GTP-U flags or extension
+ * headers, an inconsistent length): parse_n3 then parses the packet from the start. */
+static __always_inline int parse_fast(void *data, void *data_end, struct pkt *p)
 {
-	/* Only the fields a short parse may leave unset; the rest is written before use. */
-	p->qfi = 0;
-	p->has_qfi = 0;
-	p->l4ok = 0;
-	p->proto = 0;
+	if (data + FAST_INNER > data_end)
+		return 0;
+	__u64 w12 = LD64(data + 12), w20 = LD64(data + 20), w34 = LD64(data + 34);
+	__u64 w42 = LD64(data + 42), w50 = LD64(data + 50);
+	if (((w12 & FAST_W12_MASK) ^ FAST_W12) | ((w20 & FAST_W20_MASK) ^ FAST_W20) |
+	    ((w34 & FAST_W34_MASK) ^ FAST_W34) | ((w42 & FAST_W42_MASK) ^ FAST_W42) |
+	    ((w50 & FAST_W50_MASK) ^ FAST_W50))
+		return 0;
+	/* The GTP-U length covers the 8 bytes of optional fields and PSC, and with the 16
+	 * bytes of UDP and GTP-U headers makes the UDP length. */
+	__u16 glen = bpf_ntohs((__u16)(w42 >> 16));
+	if (glen < 8 || (__u32)glen + 16 != bpf_ntohs((__u16)(w34 >> 32)))
+		return 0;
+	p->l3 = sizeof(struct ethhdr);
+	p->ofam = 4;
+	addr_v4(&p->osrc, LD32(data + 26));
+	addr_v4(&p->odst, LD32(data + 30));
+	p->tsport = bpf_ntohs((__u16)w34);
+	p->tdport = UPGW_GTPU_PORT;
+	p->teid = bpf_ntohl((__u32)(w42 >> 32));
+	p->qfi = (w50 >> 48) & 0x3f;
+	p->has_qfi = 1;
+	p->inner = FAST_INNER;
+	return 1;
+}
+
+/* parse_general parses what parse_fast declines, from the Ethernet header on. */
+static __always_inline int parse_general(void *data, void *data_end, struct pkt *p)
+{
 	struct ethhdr *eth = data;
 	if ((void *)(eth + 1) > data_end)
 		return P_NON_GTP;
@@ -428,6 +479,21 @@ static __always_inline int parse_n3(void *data, void *data_end, struct pkt *p)
 		return P_MALFORMED;
 	p->inner = hoff & OFF_MASK;
 	return parse_inner(data, data_end, p);
+}
+
+/* parse_n3 parses Ethernet (+2 VLAN tags), the outer IPv4/IPv6 + UDP, the GTP-U header with
+ * its optional fields and a bounded walk of extension headers, then the inner IP header.
+ * The common uplink layout takes parse_fast for the outer headers. */
+static __always_inline int parse_n3(void *data, void *data_end, struct pkt *p)
+{
+	/* Only the fields a short parse may leave unset; the rest is written before use. */
+	p->qfi = 0;
+	p->has_qfi = 0;
+	p->l4ok = 0;
+	p->proto = 0;
+	if (parse_fast(data, data_end, p))
+		return parse_inner(data, data_end, p);
+	return parse_general(data, data_end, p);
 }
 
 /* ---- classification ---------------------------------------------------------------------- */
@@ -909,14 +975,6 @@ static __always_inline int udp6_csum(struct __sk_buff *skb, __u32 udp_off, const
 #define IP4_VER_IHL_TOS_LE 0x0045ULL /* bytes 45 00 */
 #define IP4_TTL_UDP_LE 0x1140ULL     /* bytes 40 11: TTL 64, protocol UDP */
 #define GTPU_PORT_LE 0x6808ULL       /* bytes 08 68: 2152 */
-
-/* LD/ST access words at any byte offset: x86-64 and arm64 allow unaligned access, and the
- * verifier does too there; through a narrower type clang would split every copy into
- * single bytes. */
-#define LD16(p) (*(const __u16 *)(p))
-#define LD32(p) (*(const __u32 *)(p))
-#define ST16(p, v) (*(__u16 *)(p) = (v))
-#define ST64(p, v) (*(__u64 *)(p) = (v))
 
 /* UPGW_PUSH4 makes room for the outer headers of an IPv4 packet in IPv4. The benchmark
  * build replaces it with bpf_skb_adjust_room, the only push its harness can undo. */

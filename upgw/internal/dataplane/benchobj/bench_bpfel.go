@@ -18,6 +18,34 @@ type benchBenchTmpl struct {
 	B [128]uint8
 }
 
+type benchParseResult struct {
+	_     structs.HostLayout
+	Taken uint32
+	Res   uint32
+	P     struct {
+		_      structs.HostLayout
+		L3     uint32
+		Inner  uint32
+		Teid   uint32
+		Tsport uint16
+		Tdport uint16
+		Sport  uint16
+		Dport  uint16
+		Ofam   uint8
+		Ifam   uint8
+		Proto  uint8
+		Tos    uint8
+		Qfi    uint8
+		HasQfi uint8
+		L4ok   uint8
+		_      [1]byte
+		Osrc   benchUpgwAddr
+		Odst   benchUpgwAddr
+		Isrc   benchUpgwAddr
+		Idst   benchUpgwAddr
+	}
+}
+
 type benchScratch struct {
 	_ structs.HostLayout
 	B [256]uint8
@@ -72,38 +100,41 @@ type benchUpgwTarget struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	benchMapBenchSinkCount  = "bench_sink_count"
-	benchMapBenchTmpl       = "bench_tmpl"
-	benchMapConfig          = "config"
-	benchMapCsumScratch     = "csum_scratch"
-	benchMapDstFilter       = "dst_filter"
-	benchMapHostset         = "hostset"
-	benchMapPathStats       = "path_stats"
-	benchMapRuleStats       = "rule_stats"
-	benchMapRuleset         = "ruleset"
-	benchMapSessions        = "sessions"
-	benchMapTargets         = "targets"
-	benchMapTxPorts         = "tx_ports"
-	benchProgBenchDl        = "bench_dl"
-	benchProgBenchDlMove    = "bench_dl_move"
-	benchProgBenchDlRestore = "bench_dl_restore"
-	benchProgBenchSink      = "bench_sink"
-	benchProgBenchUl        = "bench_ul"
-	benchProgBenchUlLive    = "bench_ul_live"
-	benchProgBenchUlMove    = "bench_ul_move"
-	benchProgBenchUlRestore = "bench_ul_restore"
-	benchProgUpgwApp        = "upgw_app"
-	benchProgUpgwDl         = "upgw_dl"
-	benchProgUpgwN3Tc       = "upgw_n3_tc"
-	benchProgUpgwPass       = "upgw_pass"
-	benchProgUpgwUl         = "upgw_ul"
-	benchVarUnusedAction    = "unused_action"
-	benchVarUnusedCands     = "unused_cands"
-	benchVarUnusedField     = "unused_field"
-	benchVarUnusedHost      = "unused_host"
-	benchVarUnusedLpmKey    = "unused_lpm_key"
-	benchVarUnusedMeta      = "unused_meta"
-	benchVarUnusedStat      = "unused_stat"
+	benchMapBenchSinkCount     = "bench_sink_count"
+	benchMapBenchTmpl          = "bench_tmpl"
+	benchMapConfig             = "config"
+	benchMapCsumScratch        = "csum_scratch"
+	benchMapDstFilter          = "dst_filter"
+	benchMapHostset            = "hostset"
+	benchMapParseOut           = "parse_out"
+	benchMapPathStats          = "path_stats"
+	benchMapRuleStats          = "rule_stats"
+	benchMapRuleset            = "ruleset"
+	benchMapSessions           = "sessions"
+	benchMapTargets            = "targets"
+	benchMapTxPorts            = "tx_ports"
+	benchProgBenchDl           = "bench_dl"
+	benchProgBenchDlMove       = "bench_dl_move"
+	benchProgBenchDlRestore    = "bench_dl_restore"
+	benchProgBenchParseFast    = "bench_parse_fast"
+	benchProgBenchParseGeneral = "bench_parse_general"
+	benchProgBenchSink         = "bench_sink"
+	benchProgBenchUl           = "bench_ul"
+	benchProgBenchUlLive       = "bench_ul_live"
+	benchProgBenchUlMove       = "bench_ul_move"
+	benchProgBenchUlRestore    = "bench_ul_restore"
+	benchProgUpgwApp           = "upgw_app"
+	benchProgUpgwDl            = "upgw_dl"
+	benchProgUpgwN3Tc          = "upgw_n3_tc"
+	benchProgUpgwPass          = "upgw_pass"
+	benchProgUpgwUl            = "upgw_ul"
+	benchVarUnusedAction       = "unused_action"
+	benchVarUnusedCands        = "unused_cands"
+	benchVarUnusedField        = "unused_field"
+	benchVarUnusedHost         = "unused_host"
+	benchVarUnusedLpmKey       = "unused_lpm_key"
+	benchVarUnusedMeta         = "unused_meta"
+	benchVarUnusedStat         = "unused_stat"
 )
 
 // loadBench returns the embedded CollectionSpec for bench.
@@ -148,19 +179,21 @@ type benchSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type benchProgramSpecs struct {
-	BenchDl        *ebpf.ProgramSpec `ebpf:"bench_dl"`
-	BenchDlMove    *ebpf.ProgramSpec `ebpf:"bench_dl_move"`
-	BenchDlRestore *ebpf.ProgramSpec `ebpf:"bench_dl_restore"`
-	BenchSink      *ebpf.ProgramSpec `ebpf:"bench_sink"`
-	BenchUl        *ebpf.ProgramSpec `ebpf:"bench_ul"`
-	BenchUlLive    *ebpf.ProgramSpec `ebpf:"bench_ul_live"`
-	BenchUlMove    *ebpf.ProgramSpec `ebpf:"bench_ul_move"`
-	BenchUlRestore *ebpf.ProgramSpec `ebpf:"bench_ul_restore"`
-	UpgwApp        *ebpf.ProgramSpec `ebpf:"upgw_app"`
-	UpgwDl         *ebpf.ProgramSpec `ebpf:"upgw_dl"`
-	UpgwN3Tc       *ebpf.ProgramSpec `ebpf:"upgw_n3_tc"`
-	UpgwPass       *ebpf.ProgramSpec `ebpf:"upgw_pass"`
-	UpgwUl         *ebpf.ProgramSpec `ebpf:"upgw_ul"`
+	BenchDl           *ebpf.ProgramSpec `ebpf:"bench_dl"`
+	BenchDlMove       *ebpf.ProgramSpec `ebpf:"bench_dl_move"`
+	BenchDlRestore    *ebpf.ProgramSpec `ebpf:"bench_dl_restore"`
+	BenchParseFast    *ebpf.ProgramSpec `ebpf:"bench_parse_fast"`
+	BenchParseGeneral *ebpf.ProgramSpec `ebpf:"bench_parse_general"`
+	BenchSink         *ebpf.ProgramSpec `ebpf:"bench_sink"`
+	BenchUl           *ebpf.ProgramSpec `ebpf:"bench_ul"`
+	BenchUlLive       *ebpf.ProgramSpec `ebpf:"bench_ul_live"`
+	BenchUlMove       *ebpf.ProgramSpec `ebpf:"bench_ul_move"`
+	BenchUlRestore    *ebpf.ProgramSpec `ebpf:"bench_ul_restore"`
+	UpgwApp           *ebpf.ProgramSpec `ebpf:"upgw_app"`
+	UpgwDl            *ebpf.ProgramSpec `ebpf:"upgw_dl"`
+	UpgwN3Tc          *ebpf.ProgramSpec `ebpf:"upgw_n3_tc"`
+	UpgwPass          *ebpf.ProgramSpec `ebpf:"upgw_pass"`
+	UpgwUl            *ebpf.ProgramSpec `ebpf:"upgw_ul"`
 }
 
 // benchMapSpecs contains maps before they are loaded into the kernel.
@@ -173,6 +206,7 @@ type benchMapSpecs struct {
 	CsumScratch    *ebpf.MapSpec `ebpf:"csum_scratch"`
 	DstFilter      *ebpf.MapSpec `ebpf:"dst_filter"`
 	Hostset        *ebpf.MapSpec `ebpf:"hostset"`
+	ParseOut       *ebpf.MapSpec `ebpf:"parse_out"`
 	PathStats      *ebpf.MapSpec `ebpf:"path_stats"`
 	RuleStats      *ebpf.MapSpec `ebpf:"rule_stats"`
 	Ruleset        *ebpf.MapSpec `ebpf:"ruleset"`
@@ -220,6 +254,7 @@ type benchMaps struct {
 	CsumScratch    *ebpf.Map `ebpf:"csum_scratch"`
 	DstFilter      *ebpf.Map `ebpf:"dst_filter"`
 	Hostset        *ebpf.Map `ebpf:"hostset"`
+	ParseOut       *ebpf.Map `ebpf:"parse_out"`
 	PathStats      *ebpf.Map `ebpf:"path_stats"`
 	RuleStats      *ebpf.Map `ebpf:"rule_stats"`
 	Ruleset        *ebpf.Map `ebpf:"ruleset"`
@@ -236,6 +271,7 @@ func (m *benchMaps) Close() error {
 		m.CsumScratch,
 		m.DstFilter,
 		m.Hostset,
+		m.ParseOut,
 		m.PathStats,
 		m.RuleStats,
 		m.Ruleset,
@@ -262,19 +298,21 @@ type benchVariables struct {
 //
 // It can be passed to loadBenchObjects or ebpf.CollectionSpec.LoadAndAssign.
 type benchPrograms struct {
-	BenchDl        *ebpf.Program `ebpf:"bench_dl"`
-	BenchDlMove    *ebpf.Program `ebpf:"bench_dl_move"`
-	BenchDlRestore *ebpf.Program `ebpf:"bench_dl_restore"`
-	BenchSink      *ebpf.Program `ebpf:"bench_sink"`
-	BenchUl        *ebpf.Program `ebpf:"bench_ul"`
-	BenchUlLive    *ebpf.Program `ebpf:"bench_ul_live"`
-	BenchUlMove    *ebpf.Program `ebpf:"bench_ul_move"`
-	BenchUlRestore *ebpf.Program `ebpf:"bench_ul_restore"`
-	UpgwApp        *ebpf.Program `ebpf:"upgw_app"`
-	UpgwDl         *ebpf.Program `ebpf:"upgw_dl"`
-	UpgwN3Tc       *ebpf.Program `ebpf:"upgw_n3_tc"`
-	UpgwPass       *ebpf.Program `ebpf:"upgw_pass"`
-	UpgwUl         *ebpf.Program `ebpf:"upgw_ul"`
+	BenchDl           *ebpf.Program `ebpf:"bench_dl"`
+	BenchDlMove       *ebpf.Program `ebpf:"bench_dl_move"`
+	BenchDlRestore    *ebpf.Program `ebpf:"bench_dl_restore"`
+	BenchParseFast    *ebpf.Program `ebpf:"bench_parse_fast"`
+	BenchParseGeneral *ebpf.Program `ebpf:"bench_parse_general"`
+	BenchSink         *ebpf.Program `ebpf:"bench_sink"`
+	BenchUl           *ebpf.Program `ebpf:"bench_ul"`
+	BenchUlLive       *ebpf.Program `ebpf:"bench_ul_live"`
+	BenchUlMove       *ebpf.Program `ebpf:"bench_ul_move"`
+	BenchUlRestore    *ebpf.Program `ebpf:"bench_ul_restore"`
+	UpgwApp           *ebpf.Program `ebpf:"upgw_app"`
+	UpgwDl            *ebpf.Program `ebpf:"upgw_dl"`
+	UpgwN3Tc          *ebpf.Program `ebpf:"upgw_n3_tc"`
+	UpgwPass          *ebpf.Program `ebpf:"upgw_pass"`
+	UpgwUl            *ebpf.Program `ebpf:"upgw_ul"`
 }
 
 func (p *benchPrograms) Close() error {
@@ -282,6 +320,8 @@ func (p *benchPrograms) Close() error {
 		p.BenchDl,
 		p.BenchDlMove,
 		p.BenchDlRestore,
+		p.BenchParseFast,
+		p.BenchParseGeneral,
 		p.BenchSink,
 		p.BenchUl,
 		p.BenchUlLive,
