@@ -1,11 +1,9 @@
 package site
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"slices"
@@ -14,6 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/edgemec/edgemec/mep/internal/callback"
 	"github.com/edgemec/edgemec/mep/internal/store"
 )
 
@@ -27,8 +26,15 @@ type NotifierConfig struct {
 	MaxAttempts int
 	// BaseBackoff is the first retry delay, doubled per attempt up to MaxBackoff (defaults 250 ms, 2 min).
 	BaseBackoff, MaxBackoff time.Duration
-	// Client sends the notifications (default: an HTTP client with Timeout).
-	Client *http.Client
+	// Client sends the notifications (default: a callback.Client keeping up to Workers
+	// connections per subscriber host).
+	Client Poster
+}
+
+// Poster POSTs a JSON body to a callback URL and returns the response's status code.
+// callback.Client is the implementation; a redirect is an answer like any other non-2xx.
+type Poster interface {
+	Post(ctx context.Context, url string, body []byte) (int, error)
 }
 
 // Notifier delivers queued notifications at least once: a target (one subscriber of a
@@ -45,6 +51,7 @@ type Notifier struct {
 	site *Site
 	st   store.Store
 	log  *slog.Logger
+	own  *callback.Client // the default Client, closed when Run ends
 
 	mu      sync.Mutex
 	notes   map[int64]*note    // queued notifications with unfinished targets
@@ -88,13 +95,12 @@ func NewNotifier(cfg NotifierConfig, s *Site, reg prometheus.Registerer, log *sl
 	if cfg.MaxBackoff == 0 {
 		cfg.MaxBackoff = 2 * time.Minute
 	}
+	var own *callback.Client
 	if cfg.Client == nil {
-		cfg.Client = &http.Client{Timeout: cfg.Timeout, Transport: &http.Transport{
-			MaxIdleConns: 4 * cfg.Workers, MaxIdleConnsPerHost: cfg.Workers, IdleConnTimeout: 90 * time.Second,
-			DisableCompression: true, // notifications are small; skip Accept-Encoding negotiation
-		}}
+		own = callback.New(callback.Config{MaxIdlePerHost: cfg.Workers})
+		cfg.Client = own
 	}
-	n := &Notifier{cfg: cfg, site: s, st: s.st, log: log,
+	n := &Notifier{cfg: cfg, site: s, st: s.st, log: log, own: own,
 		notes: map[int64]*note{}, queue: map[targetKey]bool{}, touched: map[*note]bool{},
 		wake:      make(chan struct{}, 1),
 		delivered: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "mep", Name: "notifications_delivered_total", Help: "Notifications acknowledged by subscribers."}),
@@ -195,6 +201,9 @@ func (n *Notifier) Run(ctx context.Context) error {
 		wg.Wait()
 		close(results)
 		<-settled
+		if n.own != nil {
+			n.own.Close()
+		}
 	}()
 	for {
 		next, ok := n.dispatch(ctx, jobs)
@@ -249,32 +258,20 @@ func (n *Notifier) dispatch(ctx context.Context, jobs chan<- job) (time.Duration
 
 func (n *Notifier) deliver(j job) outcome {
 	t := &j.n.Targets[j.i] // SubscriptionID, URL and Link never change
-	ctx := context.Background()
-	if c := n.cfg.Client.Timeout; c == 0 || c > n.cfg.Timeout { // else the client's timeout is the bound
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, n.cfg.Timeout)
-		defer cancel()
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, t.URL, bytes.NewReader(j.n.BodyFor(j.i)))
-	if err != nil {
-		return outcome{job: j}
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := n.cfg.Client.Do(req)
-	if err != nil {
+	ctx, cancel := context.WithTimeout(context.Background(), n.cfg.Timeout)
+	defer cancel()
+	code, err := n.cfg.Client.Post(ctx, t.URL, j.n.BodyFor(j.i))
+	switch {
+	case err != nil:
 		n.log.Debug("notification attempt failed", "subscription_id", t.SubscriptionID, "attempt", j.attempt, "error", err)
 		return outcome{job: j, retry: true}
-	}
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-	resp.Body.Close()
-	switch {
-	case resp.StatusCode >= 200 && resp.StatusCode < 300:
+	case code >= 200 && code < 300:
 		return outcome{job: j, ok: true}
-	case resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusGone:
-		n.log.Warn("notification callback is gone", "subscription_id", t.SubscriptionID, "status", resp.StatusCode)
+	case code == http.StatusNotFound || code == http.StatusGone:
+		n.log.Warn("notification callback is gone", "subscription_id", t.SubscriptionID, "status", code)
 		return outcome{job: j}
 	}
-	n.log.Debug("notification attempt rejected", "subscription_id", t.SubscriptionID, "status", resp.StatusCode)
+	n.log.Debug("notification attempt rejected", "subscription_id", t.SubscriptionID, "status", code)
 	return outcome{job: j, retry: true}
 }
 

@@ -1,0 +1,436 @@
+// Package callback POSTs JSON bodies to subscribers' callback URLs: HTTP/1.1 over kept-alive
+// connections, pooled per host, one request at a time per connection, on the caller's
+// goroutine.
+//
+// It exists for the MEP's notification fan-out, where one change is POSTed to every
+// subscriber: net/http's client hands each request to two goroutines of the connection and
+// allocates several kilobytes on the way, which doubled the CPU time of a POST on loopback
+// (about 44 µs against 22 µs measured on 2 cores) — and in a fan-out the CPU time is the
+// latency. The client speaks only what a notification needs: POST with a Content-Length,
+// any status line, 1xx interim responses skipped, response bodies with a Content-Length,
+// chunked or up to the close, which are read and discarded.
+package callback
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/tls"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// Config tunes a Client.
+type Config struct {
+	// MaxIdlePerHost bounds the idle connections kept per host (default 32).
+	MaxIdlePerHost int
+	// MaxIdle bounds all idle connections (default 4 × MaxIdlePerHost).
+	MaxIdle int
+	// IdleTimeout closes connections idle for longer (default 90 s).
+	IdleTimeout time.Duration
+	// TLS is the configuration of https callbacks (default: the system's roots).
+	TLS *tls.Config
+	// MaxBody bounds the response bytes read to keep a connection; a longer response body
+	// closes it instead (default 64 KiB).
+	MaxBody int64
+}
+
+// Client sends POST requests. It is safe for concurrent use.
+type Client struct {
+	cfg    Config
+	dialer net.Dialer
+
+	mu    sync.Mutex
+	idle  map[string][]*conn // by scheme://host:port, most recently used last
+	nIdle int
+}
+
+// New returns a Client.
+func New(cfg Config) *Client {
+	if cfg.MaxIdlePerHost == 0 {
+		cfg.MaxIdlePerHost = 32
+	}
+	if cfg.MaxIdle == 0 {
+		cfg.MaxIdle = 4 * cfg.MaxIdlePerHost
+	}
+	if cfg.IdleTimeout == 0 {
+		cfg.IdleTimeout = 90 * time.Second
+	}
+	if cfg.MaxBody == 0 {
+		cfg.MaxBody = 64 << 10
+	}
+	return &Client{cfg: cfg, dialer: net.Dialer{KeepAlive: 30 * time.Second}, idle: map[string][]*conn{}}
+}
+
+// Close closes the idle connections.
+func (c *Client) Close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for k, cs := range c.idle {
+		for _, x := range cs {
+			x.nc.Close()
+		}
+		delete(c.idle, k)
+	}
+	c.nIdle = 0
+	return nil
+}
+
+// ErrProtocol reports a response that is not HTTP/1.x.
+var ErrProtocol = errors.New("malformed HTTP response")
+
+type conn struct {
+	nc   net.Conn
+	br   *bufio.Reader
+	bw   *bufio.Writer
+	used time.Time // when it went idle
+}
+
+// Post sends body as application/json to rawURL and returns the response status code. ctx
+// bounds the whole exchange (dial, TLS handshake, request and response).
+func (c *Client) Post(ctx context.Context, rawURL string, body []byte) (int, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return 0, fmt.Errorf("callback url: %w", err)
+	}
+	var port string
+	switch u.Scheme {
+	case "http":
+		port = "80"
+	case "https":
+		port = "443"
+	default:
+		return 0, fmt.Errorf("callback url: unsupported scheme %q", u.Scheme)
+	}
+	if u.Host == "" {
+		return 0, errors.New("callback url: no host")
+	}
+	addr := u.Host
+	if u.Port() == "" {
+		addr = net.JoinHostPort(u.Hostname(), port)
+	}
+	key := u.Scheme + "://" + addr
+
+	// A kept-alive connection may have been closed by the server meanwhile: when a reused one
+	// fails before any byte of a response arrived, the request goes again on a new one. The
+	// subscriber may then see it twice, which at-least-once delivery allows.
+	for {
+		x, reused := c.get(key)
+		if x == nil {
+			if x, err = c.dial(ctx, u, addr); err != nil {
+				return 0, err
+			}
+		}
+		code, keep, started, err := c.roundTrip(ctx, x, u, body)
+		if err == nil && keep {
+			c.put(key, x)
+		} else {
+			x.nc.Close()
+		}
+		if err != nil && reused && !started && ctx.Err() == nil {
+			continue
+		}
+		return code, err
+	}
+}
+
+func (c *Client) get(key string) (*conn, bool) {
+	now := time.Now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	cs := c.idle[key]
+	for len(cs) > 0 {
+		x := cs[len(cs)-1]
+		cs = cs[:len(cs)-1]
+		c.nIdle--
+		if now.Sub(x.used) > c.cfg.IdleTimeout {
+			x.nc.Close()
+			continue
+		}
+		c.idle[key] = cs
+		return x, true
+	}
+	delete(c.idle, key)
+	return nil, false
+}
+
+func (c *Client) put(key string, x *conn) {
+	x.used = time.Now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	cs := c.idle[key]
+	if len(cs) >= c.cfg.MaxIdlePerHost {
+		x.nc.Close()
+		return
+	}
+	if c.nIdle >= c.cfg.MaxIdle { // make room: close the longest idle connection of all
+		var oldest string
+		for k, cs := range c.idle {
+			if oldest == "" || cs[0].used.Before(c.idle[oldest][0].used) {
+				oldest = k
+			}
+		}
+		cs := c.idle[oldest]
+		cs[0].nc.Close()
+		if len(cs) == 1 {
+			delete(c.idle, oldest)
+		} else {
+			c.idle[oldest] = cs[1:]
+		}
+		c.nIdle--
+	}
+	c.idle[key] = append(c.idle[key], x)
+	c.nIdle++
+}
+
+func (c *Client) dial(ctx context.Context, u *url.URL, addr string) (*conn, error) {
+	nc, err := c.dialer.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	if u.Scheme == "https" {
+		cfg := &tls.Config{}
+		if c.cfg.TLS != nil {
+			cfg = c.cfg.TLS.Clone()
+		}
+		if cfg.ServerName == "" {
+			cfg.ServerName = u.Hostname()
+		}
+		cfg.NextProtos = []string{"http/1.1"}
+		tc := tls.Client(nc, cfg)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			nc.Close()
+			return nil, err
+		}
+		nc = tc
+	}
+	return &conn{nc: nc, br: bufio.NewReader(nc), bw: bufio.NewWriter(nc)}, nil
+}
+
+// aLongTimeAgo is a deadline in the past: it interrupts blocked I/O.
+var aLongTimeAgo = time.Unix(1, 0)
+
+// roundTrip writes the request and reads the response on x. keep reports whether x can take
+// another request; started whether any byte of a response arrived.
+func (c *Client) roundTrip(ctx context.Context, x *conn, u *url.URL, body []byte) (code int, keep, started bool, err error) {
+	d, _ := ctx.Deadline()
+	if err := x.nc.SetDeadline(d); err != nil {
+		return 0, false, false, err
+	}
+	stop := context.AfterFunc(ctx, func() { _ = x.nc.SetDeadline(aLongTimeAgo) })
+	defer func() {
+		if !stop() { // the deadline was moved into the past: the connection is done
+			keep = false
+			if err == nil && ctx.Err() != nil {
+				code, err = 0, ctx.Err()
+			}
+		}
+	}()
+	writeRequest(x.bw, u, body)
+	if err := x.bw.Flush(); err != nil {
+		return 0, false, false, err
+	}
+	code, keep, started, err = readResponse(x.br, c.cfg.MaxBody)
+	if err != nil && ctx.Err() != nil {
+		err = ctx.Err()
+	}
+	return code, keep, started, err
+}
+
+func writeRequest(w *bufio.Writer, u *url.URL, body []byte) {
+	w.WriteString("POST ")
+	w.WriteString(u.RequestURI())
+	w.WriteString(" HTTP/1.1\r\nHost: ")
+	w.WriteString(u.Host)
+	w.WriteString("\r\nUser-Agent: mep\r\nContent-Type: application/json\r\nContent-Length: ")
+	w.WriteString(strconv.Itoa(len(body)))
+	if u.User != nil {
+		p, _ := u.User.Password()
+		w.WriteString("\r\nAuthorization: Basic ")
+		w.WriteString(base64.StdEncoding.EncodeToString([]byte(u.User.Username() + ":" + p)))
+	}
+	w.WriteString("\r\n\r\n")
+	w.Write(body)
+}
+
+// maxHeaderBytes bounds the status line and headers of one response.
+const maxHeaderBytes = 64 << 10
+
+// readResponse reads one final response, skipping 1xx interim ones, and discards its body
+// up to maxBody bytes. keep reports whether the connection can take another request.
+func readResponse(br *bufio.Reader, maxBody int64) (code int, keep, started bool, err error) {
+	for {
+		line, err := br.ReadSlice('\n')
+		if len(line) > 0 {
+			started = true
+		}
+		if err != nil {
+			if errors.Is(err, bufio.ErrBufferFull) {
+				err = fmt.Errorf("%w: status line too long", ErrProtocol)
+			}
+			return 0, false, started, err
+		}
+		var minor int
+		if code, minor, err = parseStatusLine(line); err != nil {
+			return 0, false, started, err
+		}
+		h, err := readHeader(br)
+		if err != nil {
+			return 0, false, started, err
+		}
+		if code == 101 {
+			return 0, false, started, fmt.Errorf("%w: unexpected 101 Switching Protocols", ErrProtocol)
+		}
+		if code < 200 { // interim response: the final one follows
+			continue
+		}
+		keep = !h.close && (minor >= 1 || h.keepAlive)
+		// The status is the answer: a body that breaks off or is too long to be worth reading
+		// only costs the connection.
+		switch {
+		case code == 204 || code == 304:
+		case h.chunked:
+			if discardChunked(br, maxBody) != nil {
+				keep = false
+			}
+		case h.length >= 0 && h.length <= maxBody:
+			if _, err := br.Discard(int(h.length)); err != nil {
+				keep = false
+			}
+		default: // longer than maxBody, or ending with the connection
+			keep = false
+		}
+		return code, keep, started, nil
+	}
+}
+
+func parseStatusLine(line []byte) (code, minor int, err error) {
+	line = bytes.TrimRight(line, "\r\n")
+	// HTTP/1.x NNN[ reason]
+	if len(line) < 12 || !bytes.HasPrefix(line, []byte("HTTP/1.")) || line[8] != ' ' || (len(line) > 12 && line[12] != ' ') {
+		return 0, 0, fmt.Errorf("%w: status line %q", ErrProtocol, truncate(line))
+	}
+	if line[7] < '0' || line[7] > '9' {
+		return 0, 0, fmt.Errorf("%w: status line %q", ErrProtocol, truncate(line))
+	}
+	for _, b := range line[9:12] {
+		if b < '0' || b > '9' {
+			return 0, 0, fmt.Errorf("%w: status line %q", ErrProtocol, truncate(line))
+		}
+		code = code*10 + int(b-'0')
+	}
+	if code < 100 {
+		return 0, 0, fmt.Errorf("%w: status code %d", ErrProtocol, code)
+	}
+	return code, int(line[7] - '0'), nil
+}
+
+func truncate(b []byte) []byte { return b[:min(len(b), 64)] }
+
+type header struct {
+	length           int64 // -1: none
+	chunked          bool
+	close, keepAlive bool
+}
+
+// readHeader reads the header fields up to the empty line, keeping the few that frame the
+// body and the connection.
+func readHeader(br *bufio.Reader) (header, error) {
+	h := header{length: -1}
+	total := 0
+	for {
+		line, err := br.ReadSlice('\n')
+		total += len(line)
+		for errors.Is(err, bufio.ErrBufferFull) && total <= maxHeaderBytes { // a long field nobody here reads
+			var more []byte
+			more, err = br.ReadSlice('\n')
+			total += len(more)
+		}
+		if total > maxHeaderBytes {
+			return h, fmt.Errorf("%w: header larger than %d bytes", ErrProtocol, maxHeaderBytes)
+		}
+		if err != nil {
+			return h, err
+		}
+		line = bytes.TrimRight(line, "\r\n")
+		if len(line) == 0 {
+			return h, nil
+		}
+		name, value, ok := bytes.Cut(line, []byte(":"))
+		if !ok {
+			continue // obsolete line folding or garbage: nothing that frames the body
+		}
+		value = bytes.TrimSpace(value)
+		switch {
+		case bytes.EqualFold(name, []byte("Content-Length")):
+			n, err := strconv.ParseInt(string(value), 10, 64)
+			if err != nil || n < 0 || (h.length >= 0 && n != h.length) {
+				return h, fmt.Errorf("%w: Content-Length %q", ErrProtocol, truncate(value))
+			}
+			h.length = n
+		case bytes.EqualFold(name, []byte("Transfer-Encoding")):
+			h.chunked = h.chunked || containsToken(value, "chunked")
+		case bytes.EqualFold(name, []byte("Connection")):
+			h.close = h.close || containsToken(value, "close")
+			h.keepAlive = h.keepAlive || containsToken(value, "keep-alive")
+		}
+	}
+}
+
+// containsToken reports whether the comma-separated list v holds token, case-insensitively.
+func containsToken(v []byte, token string) bool {
+	for len(v) > 0 {
+		var t []byte
+		t, v, _ = bytes.Cut(v, []byte(","))
+		if bytes.EqualFold(bytes.TrimSpace(t), []byte(token)) {
+			return true
+		}
+	}
+	return false
+}
+
+// discardChunked reads a chunked body with its trailer section; it gives up after maxBody
+// bytes of data.
+func discardChunked(br *bufio.Reader, maxBody int64) error {
+	var total int64
+	for {
+		line, err := br.ReadSlice('\n')
+		if err != nil {
+			if errors.Is(err, bufio.ErrBufferFull) {
+				err = fmt.Errorf("%w: chunk header too long", ErrProtocol)
+			}
+			return err
+		}
+		line = bytes.TrimRight(line, "\r\n")
+		if i := bytes.IndexByte(line, ';'); i >= 0 { // chunk extensions
+			line = line[:i]
+		}
+		n, err := strconv.ParseInt(string(bytes.TrimSpace(line)), 16, 64)
+		if err != nil || n < 0 {
+			return fmt.Errorf("%w: chunk size %q", ErrProtocol, truncate(line))
+		}
+		if n == 0 {
+			_, err := readHeader(br) // trailer fields and the final empty line
+			return err
+		}
+		if total += n; total > maxBody {
+			return fmt.Errorf("%w: response body larger than %d bytes", ErrProtocol, maxBody)
+		}
+		if _, err := br.Discard(int(n)); err != nil {
+			return err
+		}
+		crlf, err := br.ReadSlice('\n')
+		if err != nil {
+			return err
+		}
+		if len(bytes.TrimRight(crlf, "\r\n")) != 0 {
+			return fmt.Errorf("%w: chunk not followed by CRLF", ErrProtocol)
+		}
+	}
+}

@@ -1,0 +1,346 @@
+package callback
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestPostRequest(t *testing.T) {
+	type seen struct {
+		method, uri, host, ctype, auth string
+		length                         int64
+		body                           string
+	}
+	got := make(chan seen, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		got <- seen{r.Method, r.RequestURI, r.Host, r.Header.Get("Content-Type"), r.Header.Get("Authorization"), r.ContentLength, string(b)}
+		w.WriteHeader(http.StatusAccepted)
+	}))
+	defer srv.Close()
+	c := New(Config{})
+	defer c.Close()
+	host := strings.TrimPrefix(srv.URL, "http://")
+
+	for _, tt := range []struct {
+		name, url string
+		want      seen
+	}{
+		{"path and query", srv.URL + "/cb/1?x=%20y", seen{uri: "/cb/1?x=%20y"}},
+		{"no path", srv.URL, seen{uri: "/"}},
+		{"user info", "http://u:p%40ss@" + host + "/cb", seen{uri: "/cb", auth: "Basic dTpwQHNz"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			code, err := c.Post(t.Context(), tt.url, []byte(`{"a":1}`))
+			require.NoError(t, err)
+			require.Equal(t, http.StatusAccepted, code)
+			want := tt.want
+			want.method, want.host, want.ctype, want.length, want.body = "POST", host, "application/json", 7, `{"a":1}`
+			require.Equal(t, want, <-got)
+		})
+	}
+}
+
+func TestPostBadURL(t *testing.T) {
+	c := New(Config{})
+	for _, u := range []string{"ftp://x/", "http:///path", "://", "http://a b/"} {
+		_, err := c.Post(t.Context(), u, nil)
+		require.Error(t, err, "url %q", u)
+	}
+}
+
+func TestKeepAlive(t *testing.T) {
+	var conns atomic.Int32
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	srv.Start()
+	defer srv.Close()
+	c := New(Config{MaxIdlePerHost: 4})
+	defer c.Close()
+
+	for range 20 {
+		code, err := c.Post(t.Context(), srv.URL+"/cb", []byte(`{}`))
+		require.NoError(t, err)
+		require.Equal(t, http.StatusNoContent, code)
+	}
+	require.Equal(t, int32(1), conns.Load(), "sequential posts must share one connection")
+
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 10 {
+				_, err := c.Post(t.Context(), srv.URL+"/cb", []byte(`{}`))
+				assert.NoError(t, err)
+			}
+		}()
+	}
+	wg.Wait()
+	require.LessOrEqual(t, conns.Load(), int32(8), "got %d connections; want at most one per concurrent poster", conns.Load())
+	c.mu.Lock()
+	require.LessOrEqual(t, c.nIdle, 4, "idle connections beyond MaxIdlePerHost")
+	c.mu.Unlock()
+}
+
+// scripted is a server that answers each request on a connection with the next response of
+// its script and counts connections. After the script it answers 204.
+type scripted struct {
+	ln    net.Listener
+	conns atomic.Int32
+	reqs  atomic.Int32
+}
+
+func newScripted(t *testing.T, script []string, closeAfter bool) *scripted {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	s := &scripted{ln: ln}
+	var next atomic.Int32
+	go func() {
+		for {
+			nc, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			s.conns.Add(1)
+			go func() {
+				defer nc.Close()
+				br := bufio.NewReader(nc)
+				for {
+					req, err := http.ReadRequest(br)
+					if err != nil {
+						return
+					}
+					_, _ = io.Copy(io.Discard, req.Body)
+					s.reqs.Add(1)
+					i := int(next.Add(1)) - 1
+					resp := "HTTP/1.1 204 No Content\r\n\r\n"
+					if i < len(script) {
+						resp = script[i]
+					}
+					if _, err := io.WriteString(nc, resp); err != nil || (closeAfter && i < len(script)) {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	t.Cleanup(func() { ln.Close() })
+	return s
+}
+
+func (s *scripted) url() string { return "http://" + s.ln.Addr().String() + "/cb" }
+
+func TestResponses(t *testing.T) {
+	long := strings.Repeat("x", 10000)
+	for _, tt := range []struct {
+		name       string
+		resp       string
+		closeAfter bool // the server closes after the response
+		code       int
+		reused     bool
+	}{
+		{"204", "HTTP/1.1 204 No Content\r\n\r\n", false, 204, true},
+		{"content-length", "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello", false, 200, true},
+		{"chunked with trailer", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;ext=1\r\nhello\r\n0\r\nX-T: 1\r\n\r\n", false, 200, true},
+		{"interim responses", "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n", false, 201, true},
+		{"connection close", "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n", true, 200, false},
+		{"HTTP/1.0", "HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n", true, 200, false},
+		{"HTTP/1.0 keep-alive", "HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 0\r\n\r\n", false, 200, true},
+		{"body up to the close", "HTTP/1.1 200 OK\r\n\r\nuntil close", true, 200, false},
+		{"long header field", "HTTP/1.1 200 OK\r\nX-Long: " + long + "\r\nContent-Length: 0\r\n\r\n", false, 200, true},
+		{"body beyond the limit", "HTTP/1.1 200 OK\r\nContent-Length: 70000\r\n\r\n" + strings.Repeat("b", 70000), false, 200, false},
+		{"chunked beyond the limit", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n11170\r\n" + strings.Repeat("b", 70000) + "\r\n0\r\n\r\n", false, 200, false},
+		{"error status", "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 4\r\n\r\nbusy", false, 503, true},
+		{"gone", "HTTP/1.1 410 Gone\r\nContent-Length: 0\r\n\r\n", false, 410, true},
+		{"no reason phrase", "HTTP/1.1 200\r\nContent-Length: 0\r\n\r\n", false, 200, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newScripted(t, []string{tt.resp}, tt.closeAfter)
+			c := New(Config{})
+			defer c.Close()
+			code, err := c.Post(t.Context(), s.url(), []byte(`{}`))
+			require.NoError(t, err)
+			require.Equal(t, tt.code, code)
+			// The next request goes on the same connection only if it could be kept.
+			code, err = c.Post(t.Context(), s.url(), []byte(`{}`))
+			require.NoError(t, err)
+			require.Equal(t, 204, code)
+			wantConns := int32(2)
+			if tt.reused {
+				wantConns = 1
+			}
+			require.Equal(t, wantConns, s.conns.Load(), "connections")
+			require.Equal(t, int32(2), s.reqs.Load(), "requests")
+		})
+	}
+}
+
+func TestMalformedResponses(t *testing.T) {
+	for _, tt := range []struct{ name, resp string }{
+		{"not HTTP", "FOO\r\n\r\n"},
+		{"bad code", "HTTP/1.1 2x0 OK\r\n\r\n"},
+		{"HTTP/2 status line", "HTTP/2 200\r\n\r\n"},
+		{"switching protocols", "HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\n\r\n"},
+		{"bad content-length", "HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n"},
+		{"conflicting content-lengths", "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nx"},
+		{"cut off", "HTTP/1.1 200 OK\r\nContent-"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newScripted(t, []string{tt.resp}, true)
+			c := New(Config{})
+			defer c.Close()
+			_, err := c.Post(t.Context(), s.url(), []byte(`{}`))
+			require.Error(t, err)
+			require.Equal(t, int32(1), s.reqs.Load(), "a request with a response started must not be repeated")
+		})
+	}
+}
+
+// TestStaleConnection: a kept-alive connection the server closed meanwhile costs a new
+// connection, not a failed delivery.
+func TestStaleConnection(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	var conns, reqs atomic.Int32
+	go func() {
+		for {
+			nc, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conns.Add(1)
+			go func() { // one request per connection, then a silent close
+				defer nc.Close()
+				req, err := http.ReadRequest(bufio.NewReader(nc))
+				if err != nil {
+					return
+				}
+				_, _ = io.Copy(io.Discard, req.Body)
+				reqs.Add(1)
+				_, _ = io.WriteString(nc, "HTTP/1.1 204 No Content\r\n\r\n")
+			}()
+		}
+	}()
+	c := New(Config{})
+	defer c.Close()
+	url := "http://" + ln.Addr().String() + "/cb"
+	for i := range 3 {
+		code, err := c.Post(t.Context(), url, []byte(`{}`))
+		require.NoError(t, err, "post %d", i)
+		require.Equal(t, 204, code)
+		time.Sleep(20 * time.Millisecond) // let the close arrive
+	}
+	require.Equal(t, int32(3), reqs.Load())
+	require.Equal(t, int32(3), conns.Load())
+}
+
+func TestDeadlineAndCancel(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	go func() { // reads requests, never answers
+		for {
+			nc, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() { defer nc.Close(); _, _ = io.Copy(io.Discard, nc) }()
+		}
+	}()
+	c := New(Config{})
+	defer c.Close()
+	url := "http://" + ln.Addr().String() + "/cb"
+
+	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err = c.Post(ctx, url, []byte(`{}`))
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	require.Less(t, time.Since(start), 2*time.Second)
+
+	ctx, cancel = context.WithCancel(t.Context())
+	time.AfterFunc(100*time.Millisecond, cancel)
+	start = time.Now()
+	_, err = c.Post(ctx, url, []byte(`{}`))
+	require.ErrorIs(t, err, context.Canceled)
+	require.Less(t, time.Since(start), 2*time.Second)
+	c.mu.Lock()
+	require.Zero(t, c.nIdle, "an interrupted connection must not be kept")
+	c.mu.Unlock()
+}
+
+func TestTLS(t *testing.T) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.TLS == nil || r.ProtoMajor != 1 {
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer srv.Close()
+	roots := x509.NewCertPool()
+	roots.AddCert(srv.Certificate())
+	c := New(Config{TLS: &tls.Config{RootCAs: roots}})
+	defer c.Close()
+	for range 2 {
+		code, err := c.Post(t.Context(), srv.URL+"/cb", []byte(`{}`))
+		require.NoError(t, err)
+		require.Equal(t, http.StatusNoContent, code)
+	}
+	// Without the test CA the server is not trusted.
+	_, err := New(Config{}).Post(t.Context(), srv.URL+"/cb", []byte(`{}`))
+	var unknown x509.UnknownAuthorityError
+	require.True(t, errors.As(err, &unknown), "got %v; want an unknown authority error", err)
+}
+
+// FuzzReadResponse: whatever a subscriber answers, reading it ends without a panic, and a
+// connection is kept only after a complete response.
+func FuzzReadResponse(f *testing.F) {
+	for _, s := range []string{
+		"HTTP/1.1 204 No Content\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello",
+		"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;e\r\nhello\r\n0\r\nT: 1\r\n\r\n",
+		"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+		"HTTP/1.0 200 OK\r\nConnection: keep-alive, x\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\nx",
+		"HTTP/1.1 999 ?\r\n\r\n",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		r := bytes.NewReader(b)
+		code, keep, _, err := readResponse(bufio.NewReader(r), 1024)
+		if err == nil && (code < 200 || code > 999) {
+			t.Fatalf("code %d without an error", code)
+		}
+		if keep && err != nil {
+			t.Fatal("keep with an error")
+		}
+	})
+}
