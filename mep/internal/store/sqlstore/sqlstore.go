@@ -121,7 +121,7 @@ func open(ctx context.Context, db *sql.DB, d Dialect) (*Store, error) {
 }
 
 // migrateOutbox moves the rows of the legacy outbox table, one per subscriber, into
-// notifications with one target each (ids, attempts and due times kept) and drops it, in one
+// notifications with one target each (attempts and due times kept) and drops it, in one
 // transaction: notifications queued before an upgrade are delivered after it.
 func (s *Store) migrateOutbox(ctx context.Context) error {
 	var n int
@@ -159,7 +159,16 @@ func (s *Store) migrateOutbox(ctx context.Context) error {
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("read the legacy outbox: %w", err)
 	}
-	for _, l := range old {
+	// Ids are kept, unless notifications has rows already (a newer MEP ran, then an older one
+	// queued more): then the legacy rows follow them.
+	var maxID int64
+	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(id), 0) FROM notifications`).Scan(&maxID); err != nil {
+		return fmt.Errorf("outbox sequence: %w", err)
+	}
+	for i, l := range old {
+		if maxID > 0 {
+			l.id = maxID + int64(i) + 1
+		}
 		targets, err := encodeTargets([]store.Target{{SubscriptionID: l.sub, URL: l.url}})
 		if err != nil {
 			return err

@@ -118,3 +118,34 @@ func rebind(driver, q string) string {
 	}
 	return q
 }
+
+// TestLegacyOutboxAfterDowngrade: a MEP of this version ran, then an older one queued into its
+// outbox table; the upgrade keeps both sets.
+func TestLegacyOutboxAfterDowngrade(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "mep.db")
+	s, err := sqlstore.OpenSQLite(ctx, path)
+	require.NoError(t, err)
+	b := &store.Batch{Enqueue: []store.Notification{{Body: []byte(`{"new":1}`), Targets: []store.Target{{SubscriptionID: "n", URL: "u"}}}}}
+	require.NoError(t, s.Apply(ctx, b))
+	require.NoError(t, s.Close())
+
+	db, err := sql.Open("sqlite", path)
+	require.NoError(t, err)
+	_, err = db.ExecContext(ctx, `CREATE TABLE outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, subscription_id TEXT NOT NULL,
+		url TEXT NOT NULL, body BLOB NOT NULL, attempts INTEGER NOT NULL, next_at INTEGER NOT NULL, created_at INTEGER NOT NULL)`)
+	require.NoError(t, err)
+	_, err = db.ExecContext(ctx, `INSERT INTO outbox (id, subscription_id, url, body, attempts, next_at, created_at)
+		VALUES (?, 'o', 'u', '{"old":1}', 0, 0, 0)`, b.Enqueue[0].ID)
+	require.NoError(t, err)
+	require.NoError(t, db.Close())
+
+	s, err = sqlstore.OpenSQLite(ctx, path)
+	require.NoError(t, err)
+	defer s.Close()
+	got, err := s.Pending(ctx, 10)
+	require.NoError(t, err)
+	require.Len(t, got, 2)
+	require.Equal(t, `{"new":1}`, string(got[0].Body))
+	require.Equal(t, `{"old":1}`, string(got[1].Body))
+}
