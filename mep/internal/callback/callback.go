@@ -3,12 +3,13 @@
 // goroutine.
 //
 // It exists for the MEP's notification fan-out, where one change is POSTed to every
-// subscriber: net/http's client hands each request to two goroutines of the connection and
-// allocates several kilobytes on the way, which doubled the CPU time of a POST on loopback
-// (about 44 µs against 22 µs measured on 2 cores) — and in a fan-out the CPU time is the
-// latency. The client speaks only what a notification needs: POST with a Content-Length,
-// any status line, 1xx interim responses skipped, response bodies with a Content-Length,
-// chunked or up to the close, which are read and discarded.
+// subscriber and the CPU time of the POSTs is the latency: net/http's client hands each
+// request to the two goroutines of its connection and allocates several kilobytes on the
+// way. On the 2-core development VM the MEP spent 53 µs of CPU per delivered notification
+// with it and 39 µs with this client. The client speaks only what a notification needs:
+// POST with a Content-Length, any status line, 1xx interim responses skipped, and response
+// bodies framed by Content-Length or chunked encoding read and discarded (others, and long
+// ones, cost the connection instead).
 package callback
 
 import (
