@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"os"
 	"strconv"
 	"sync"
 	"time"
@@ -134,7 +135,7 @@ func (c *Client) Post(ctx context.Context, rawURL string, body []byte) (int, err
 		} else {
 			x.nc.Close()
 		}
-		if err != nil && reused && !started && ctx.Err() == nil {
+		if err != nil && reused && !started && ctx.Err() == nil && !errors.Is(err, context.DeadlineExceeded) {
 			continue
 		}
 		return code, err
@@ -235,13 +236,25 @@ func (c *Client) roundTrip(ctx context.Context, x *conn, u *url.URL, body []byte
 	}()
 	writeRequest(x.bw, u, body)
 	if err := x.bw.Flush(); err != nil {
-		return 0, false, false, err
+		return 0, false, false, ctxError(ctx, err)
 	}
 	code, keep, started, err = readResponse(x.br, c.cfg.MaxBody)
-	if err != nil && ctx.Err() != nil {
-		err = ctx.Err()
+	return code, keep, started, ctxError(ctx, err)
+}
+
+// ctxError returns ctx's error for an I/O error caused by it: the connection's deadline may
+// pass a moment before ctx's own timer fires.
+func ctxError(ctx context.Context, err error) error {
+	if err == nil {
+		return nil
 	}
-	return code, keep, started, err
+	if e := ctx.Err(); e != nil {
+		return e
+	}
+	if d, ok := ctx.Deadline(); ok && errors.Is(err, os.ErrDeadlineExceeded) && !time.Now().Before(d) {
+		return context.DeadlineExceeded
+	}
+	return err
 }
 
 func writeRequest(w *bufio.Writer, u *url.URL, body []byte) {
