@@ -21,7 +21,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -53,6 +52,15 @@ type site struct {
 	image   string
 }
 
+// terminateAtEnd removes the instance's workload when the test ends, whatever happened.
+func (s *site) terminateAtEnd(t *testing.T, id string) {
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		s.adapter.Terminate(ctx, id)
+	})
+}
+
 func setup(t *testing.T) *site {
 	t.Helper()
 	testutil.RequireRoot(t)
@@ -80,11 +88,7 @@ func setup(t *testing.T) *site {
 func startMEP(t *testing.T, hostIP string) int {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "mep")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/mep")
-	build.Dir = repoRoot(t)
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build mep: %v\n%s", err, out)
-	}
+	testutil.GoBuild(t, "./cmd/mep", bin)
 	l, err := net.Listen("tcp", "0.0.0.0:0")
 	if err != nil {
 		t.Fatal(err)
@@ -129,7 +133,7 @@ func startMEP(t *testing.T, hostIP string) int {
 // manifests returns the sample app's manifests (test/tools/mecapp/deploy.yaml) for image.
 func manifests(t *testing.T, image string) []byte {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(repoRoot(t), "test/tools/mecapp/deploy.yaml"))
+	b, err := os.ReadFile(filepath.Join(testutil.RepoRoot(t), "test/tools/mecapp/deploy.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,11 +168,7 @@ func TestAppRunsAndCallsItsMEP(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
 	defer cancel()
 	id := "rn-" + randHex(4)
-	t.Cleanup(func() {
-		cctx, ccancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer ccancel()
-		s.adapter.Terminate(cctx, id)
-	})
+	s.terminateAtEnd(t, id)
 
 	// 1. The orchestrator provisions the instance on the MEP (Mm5) and gets its Mp1 credentials.
 	var rec struct {
@@ -272,11 +272,7 @@ func TestImageMissing(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
 	defer cancel()
 	id := "rn-" + randHex(4)
-	t.Cleanup(func() {
-		cctx, ccancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer ccancel()
-		s.adapter.Terminate(cctx, id)
-	})
+	s.terminateAtEnd(t, id)
 	req := vim.DeployRequest{
 		AppInstanceID: id, AppDID: "appd-missing", AppName: "missing",
 		Image:     vim.SwImage{Ref: "local/not-imported:dev"},
@@ -407,12 +403,6 @@ func randHex(n int) string {
 	b := make([]byte, n)
 	rand.Read(b)
 	return hex.EncodeToString(b)
-}
-
-func repoRoot(t *testing.T) string {
-	t.Helper()
-	_, file, _, _ := runtime.Caller(0)
-	return filepath.Join(filepath.Dir(file), "..", "..", "..")
 }
 
 func tail(b []byte, n int) string {

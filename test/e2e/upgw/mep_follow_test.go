@@ -26,11 +26,7 @@ const mepToken = "e2e-operator-token"
 func startMEP(t *testing.T, tp *topo) {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "mep")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/mep")
-	build.Dir = repoRoot(t)
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build mep: %v\n%s", err, out)
-	}
+	testutil.GoBuild(t, "./cmd/mep", bin)
 	logf, err := os.CreateTemp("", "mep-e2e-log")
 	if err != nil {
 		t.Fatal(err)

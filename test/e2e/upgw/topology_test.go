@@ -21,6 +21,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/edgemec/edgemec/internal/testutil"
 	"github.com/edgemec/edgemec/upgw/upgwapi"
 )
 
@@ -109,22 +110,6 @@ func macOf(t *testing.T, ns, dev string) net.HardwareAddr {
 	return mac
 }
 
-// repoRoot finds the module root from the test's working directory.
-func repoRoot(t *testing.T) string {
-	t.Helper()
-	dir, _ := os.Getwd()
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("go.mod not found")
-		}
-		dir = parent
-	}
-}
-
 // buildUPGW builds cmd/upgw once per test binary.
 var upgwBin string
 
@@ -138,11 +123,7 @@ func buildUPGW(t *testing.T) string {
 		t.Fatal(err)
 	}
 	bin := filepath.Join(dir, "upgw")
-	cmd := exec.Command("go", "build", "-o", bin, "./cmd/upgw")
-	cmd.Dir = repoRoot(t)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build upgw: %v: %s", err, out)
-	}
+	testutil.GoBuild(t, "./cmd/upgw", bin)
 	upgwBin = bin
 	return bin
 }
