@@ -126,6 +126,95 @@ int bench_dl_move(struct __sk_buff *skb)
 	return TC_ACT_REDIRECT;
 }
 
+/* ---- the shipped return path in a loop --------------------------------------------------
+ * bench_dl_shipped tail-calls the shipped upgw_app (loaded from the shipped object, placed in
+ * slot 0 of bench_dl_progs by the benchmark), so the loop runs the shipped bytes, with
+ * bpf_skb_change_head for IPv4 in IPv4. bpf_skb_change_head pushes the head and leaves the
+ * network header where it was (on the inner header); bpf_skb_adjust_room removes bytes at the
+ * network header and moves it along, so without more work the network offset would grow by
+ * 44 every run until the shrink fails. A VLAN tag popped from the packet moves the head but
+ * not the network header: tc_restore_pushed stacks 11 tags (the first push only sets the
+ * accelerated tag, each further push moves it into the packet) and pops them, which brings
+ * the network offset back by 44. The twins tail-call a bare bpf_skb_change_head of 44 bytes
+ * (slot 1) or two of 22 bytes (slot 2) after the same restore. */
+#define VLAN_UNDO 11 /* ENCAP4_LEN / 4 */
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
+	__uint(max_entries, 3);
+	__type(key, __u32);
+	__type(value, __u32);
+} bench_dl_progs SEC(".maps");
+
+/* tc_restore_pushed undoes a run that grew the head by ENCAP4_LEN with bpf_skb_change_head:
+ * shrink, rewrite the template (which also gives the VLAN pops their inner protocol), then
+ * move the network header back. A fresh packet (first run) is left as it is. */
+static __always_inline int tc_restore_pushed(struct __sk_buff *skb)
+{
+	__u32 zero = 0;
+	struct bench_tmpl *t = bpf_map_lookup_elem(&bench_tmpl, &zero);
+	if (!t)
+		return -1;
+	if (skb->len == BENCH_LEN)
+		return 0;
+	if (bpf_skb_adjust_room(skb, -ENCAP4_LEN, BPF_ADJ_ROOM_MAC, 0) ||
+	    bpf_skb_store_bytes(skb, 0, t->b, BENCH_LEN, 0))
+		return -1;
+#pragma clang loop unroll(full)
+	for (int i = 0; i <= VLAN_UNDO; i++)
+		if (bpf_skb_vlan_push(skb, bpf_htons(ETH_P_8021Q), 1))
+			return -1;
+#pragma clang loop unroll(full)
+	for (int i = 0; i <= VLAN_UNDO; i++)
+		if (bpf_skb_vlan_pop(skb))
+			return -1;
+	return 0;
+}
+
+SEC("tc")
+int bench_dl_shipped(struct __sk_buff *skb)
+{
+	if (tc_restore_pushed(skb))
+		return TC_ACT_SHOT;
+	bpf_tail_call(skb, &bench_dl_progs, 0);
+	return TC_ACT_SHOT;
+}
+
+SEC("tc")
+int bench_dl_twin(struct __sk_buff *skb)
+{
+	if (tc_restore_pushed(skb))
+		return TC_ACT_SHOT;
+	bpf_tail_call(skb, &bench_dl_progs, 1);
+	return TC_ACT_SHOT;
+}
+
+SEC("tc")
+int bench_dl_twin2(struct __sk_buff *skb)
+{
+	if (tc_restore_pushed(skb))
+		return TC_ACT_SHOT;
+	bpf_tail_call(skb, &bench_dl_progs, 2);
+	return TC_ACT_SHOT;
+}
+
+/* The twins' tail-call targets. */
+SEC("tc")
+int bench_change_head(struct __sk_buff *skb)
+{
+	if (bpf_skb_change_head(skb, ENCAP4_LEN, 0))
+		return TC_ACT_SHOT;
+	return TC_ACT_REDIRECT;
+}
+
+SEC("tc")
+int bench_change_head2(struct __sk_buff *skb)
+{
+	if (bpf_skb_change_head(skb, ENCAP4_LEN / 2, 0) || bpf_skb_change_head(skb, ENCAP4_LEN / 2, 0))
+		return TC_ACT_SHOT;
+	return TC_ACT_REDIRECT;
+}
+
 /* bench_ul_live is the uplink wrapper of the live-frames pipeline. The kernel recycles each
  * frame with its head pointers reset but not its bytes, and the uplink program writes only
  * into the headers (the decap's new Ethernet header lands inside the old GTP-U header), so

@@ -100,6 +100,7 @@ type benchUpgwTarget struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
+	benchMapBenchDlProgs       = "bench_dl_progs"
 	benchMapBenchSinkCount     = "bench_sink_count"
 	benchMapBenchTmpl          = "bench_tmpl"
 	benchMapConfig             = "config"
@@ -113,9 +114,14 @@ const (
 	benchMapSessions           = "sessions"
 	benchMapTargets            = "targets"
 	benchMapTxPorts            = "tx_ports"
+	benchProgBenchChangeHead   = "bench_change_head"
+	benchProgBenchChangeHead2  = "bench_change_head2"
 	benchProgBenchDl           = "bench_dl"
 	benchProgBenchDlMove       = "bench_dl_move"
 	benchProgBenchDlRestore    = "bench_dl_restore"
+	benchProgBenchDlShipped    = "bench_dl_shipped"
+	benchProgBenchDlTwin       = "bench_dl_twin"
+	benchProgBenchDlTwin2      = "bench_dl_twin2"
 	benchProgBenchParseFast    = "bench_parse_fast"
 	benchProgBenchParseGeneral = "bench_parse_general"
 	benchProgBenchSink         = "bench_sink"
@@ -179,9 +185,14 @@ type benchSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type benchProgramSpecs struct {
+	BenchChangeHead   *ebpf.ProgramSpec `ebpf:"bench_change_head"`
+	BenchChangeHead2  *ebpf.ProgramSpec `ebpf:"bench_change_head2"`
 	BenchDl           *ebpf.ProgramSpec `ebpf:"bench_dl"`
 	BenchDlMove       *ebpf.ProgramSpec `ebpf:"bench_dl_move"`
 	BenchDlRestore    *ebpf.ProgramSpec `ebpf:"bench_dl_restore"`
+	BenchDlShipped    *ebpf.ProgramSpec `ebpf:"bench_dl_shipped"`
+	BenchDlTwin       *ebpf.ProgramSpec `ebpf:"bench_dl_twin"`
+	BenchDlTwin2      *ebpf.ProgramSpec `ebpf:"bench_dl_twin2"`
 	BenchParseFast    *ebpf.ProgramSpec `ebpf:"bench_parse_fast"`
 	BenchParseGeneral *ebpf.ProgramSpec `ebpf:"bench_parse_general"`
 	BenchSink         *ebpf.ProgramSpec `ebpf:"bench_sink"`
@@ -200,6 +211,7 @@ type benchProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type benchMapSpecs struct {
+	BenchDlProgs   *ebpf.MapSpec `ebpf:"bench_dl_progs"`
 	BenchSinkCount *ebpf.MapSpec `ebpf:"bench_sink_count"`
 	BenchTmpl      *ebpf.MapSpec `ebpf:"bench_tmpl"`
 	Config         *ebpf.MapSpec `ebpf:"config"`
@@ -248,6 +260,7 @@ func (o *benchObjects) Close() error {
 //
 // It can be passed to loadBenchObjects or ebpf.CollectionSpec.LoadAndAssign.
 type benchMaps struct {
+	BenchDlProgs   *ebpf.Map `ebpf:"bench_dl_progs"`
 	BenchSinkCount *ebpf.Map `ebpf:"bench_sink_count"`
 	BenchTmpl      *ebpf.Map `ebpf:"bench_tmpl"`
 	Config         *ebpf.Map `ebpf:"config"`
@@ -265,6 +278,7 @@ type benchMaps struct {
 
 func (m *benchMaps) Close() error {
 	return _BenchClose(
+		m.BenchDlProgs,
 		m.BenchSinkCount,
 		m.BenchTmpl,
 		m.Config,
@@ -298,9 +312,14 @@ type benchVariables struct {
 //
 // It can be passed to loadBenchObjects or ebpf.CollectionSpec.LoadAndAssign.
 type benchPrograms struct {
+	BenchChangeHead   *ebpf.Program `ebpf:"bench_change_head"`
+	BenchChangeHead2  *ebpf.Program `ebpf:"bench_change_head2"`
 	BenchDl           *ebpf.Program `ebpf:"bench_dl"`
 	BenchDlMove       *ebpf.Program `ebpf:"bench_dl_move"`
 	BenchDlRestore    *ebpf.Program `ebpf:"bench_dl_restore"`
+	BenchDlShipped    *ebpf.Program `ebpf:"bench_dl_shipped"`
+	BenchDlTwin       *ebpf.Program `ebpf:"bench_dl_twin"`
+	BenchDlTwin2      *ebpf.Program `ebpf:"bench_dl_twin2"`
 	BenchParseFast    *ebpf.Program `ebpf:"bench_parse_fast"`
 	BenchParseGeneral *ebpf.Program `ebpf:"bench_parse_general"`
 	BenchSink         *ebpf.Program `ebpf:"bench_sink"`
@@ -317,9 +336,14 @@ type benchPrograms struct {
 
 func (p *benchPrograms) Close() error {
 	return _BenchClose(
+		p.BenchChangeHead,
+		p.BenchChangeHead2,
 		p.BenchDl,
 		p.BenchDlMove,
 		p.BenchDlRestore,
+		p.BenchDlShipped,
+		p.BenchDlTwin,
+		p.BenchDlTwin2,
 		p.BenchParseFast,
 		p.BenchParseGeneral,
 		p.BenchSink,
