@@ -76,50 +76,36 @@ func run(args []string, out io.Writer) error {
 	wctx, wcancel := context.WithTimeout(ctx, *wait)
 	defer wcancel()
 
+	// Each command acts (or not), then waits for the state it leads to and prints it.
+	running := func() (vim.Status, error) { return vim.WaitRunning(wctx, a, *id) }
+	var (
+		act  func() error
+		then = running
+	)
 	switch cmd {
 	case "deploy":
-		b, err := os.ReadFile(*manifests)
-		if err != nil {
-			return err
+		act = func() error {
+			b, err := os.ReadFile(*manifests)
+			if err != nil {
+				return err
+			}
+			return a.Deploy(ctx, vim.DeployRequest{
+				AppInstanceID: *id, AppDID: *appd, AppName: *id,
+				Compute:   vim.VirtualCompute{VirtualCPUs: 0.1, MemoryMiB: 64},
+				Artifacts: vim.Artifacts{Manifests: bytes.ReplaceAll(b, []byte("IMAGE"), []byte(*image))},
+				MEP:       vim.MEPAccess{Endpoint: *mep, ClientID: *clientID, ClientSecret: os.Getenv("MEC_CLIENT_SECRET")},
+			})
 		}
-		req := vim.DeployRequest{
-			AppInstanceID: *id, AppDID: *appd, AppName: *id,
-			Compute:   vim.VirtualCompute{VirtualCPUs: 0.1, MemoryMiB: 64},
-			Artifacts: vim.Artifacts{Manifests: bytes.ReplaceAll(b, []byte("IMAGE"), []byte(*image))},
-			MEP:       vim.MEPAccess{Endpoint: *mep, ClientID: *clientID, ClientSecret: os.Getenv("MEC_CLIENT_SECRET")},
-		}
-		if err := a.Deploy(ctx, req); err != nil {
-			return err
-		}
-		st, err := vim.WaitRunning(wctx, a, *id)
-		if err != nil {
-			return err
-		}
-		return printStatus(out, st)
 	case "start":
-		if err := a.Start(ctx, *id); err != nil {
-			return err
-		}
-		st, err := vim.WaitRunning(wctx, a, *id)
-		if err != nil {
-			return err
-		}
-		return printStatus(out, st)
+		act = func() error { return a.Start(ctx, *id) }
 	case "stop":
-		if err := a.Stop(ctx, *id); err != nil {
-			return err
+		act = func() error { return a.Stop(ctx, *id) }
+		then = func() (vim.Status, error) {
+			return vim.WaitPhase(wctx, a, *id, 200*time.Millisecond, vim.PhaseStopped)
 		}
-		st, err := vim.WaitPhase(wctx, a, *id, 200*time.Millisecond, vim.PhaseStopped)
-		if err != nil {
-			return err
-		}
-		return printStatus(out, st)
 	case "status":
-		st, err := a.Status(ctx, *id)
-		if err != nil {
-			return err
-		}
-		return printStatus(out, st)
+		act = func() error { return nil }
+		then = func() (vim.Status, error) { return a.Status(ctx, *id) }
 	case "terminate":
 		if err := a.Terminate(ctx, *id); err != nil {
 			return err
@@ -139,6 +125,14 @@ func run(args []string, out io.Writer) error {
 	default:
 		return fmt.Errorf("unknown command %q", cmd)
 	}
+	if err := act(); err != nil {
+		return err
+	}
+	st, err := then()
+	if err != nil {
+		return err
+	}
+	return printStatus(out, st)
 }
 
 func printStatus(w io.Writer, st vim.Status) error {
