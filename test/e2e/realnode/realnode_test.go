@@ -325,6 +325,32 @@ func discover(t *testing.T, s *site, id string) []serviceInfo {
 // mm5 calls the MEP as the operator. want 0 accepts 200 and 404 (an instance already gone).
 func mm5(t *testing.T, s *site, method, path string, body any, want int, out any) {
 	t.Helper()
+	code, b := operator(t, s, method, path, body)
+	if want == 0 && code == http.StatusNotFound {
+		return
+	}
+	if want == 0 {
+		want = http.StatusOK
+	}
+	if code != want {
+		t.Fatalf("%s %s: HTTP %d %s; want %d", method, path, code, b, want)
+	}
+	if out != nil {
+		if err := json.Unmarshal(b, out); err != nil {
+			t.Fatalf("%s %s: %v", method, path, err)
+		}
+	}
+}
+
+func mm5Status(t *testing.T, s *site, path string) int {
+	t.Helper()
+	code, _ := operator(t, s, http.MethodGet, path, nil)
+	return code
+}
+
+// operator sends a request to the MEP with the operator token and returns the answer.
+func operator(t *testing.T, s *site, method, path string, body any) (int, []byte) {
+	t.Helper()
 	var rd io.Reader
 	if body != nil {
 		b, _ := json.Marshal(body)
@@ -339,32 +365,7 @@ func mm5(t *testing.T, s *site, method, path string, body any, want int, out any
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	if want == 0 && resp.StatusCode == http.StatusNotFound {
-		return
-	}
-	if want == 0 {
-		want = http.StatusOK
-	}
-	if resp.StatusCode != want {
-		t.Fatalf("%s %s: HTTP %d %s; want %d", method, path, resp.StatusCode, b, want)
-	}
-	if out != nil {
-		if err := json.Unmarshal(b, out); err != nil {
-			t.Fatalf("%s %s: %v", method, path, err)
-		}
-	}
-}
-
-func mm5Status(t *testing.T, s *site, path string) int {
-	t.Helper()
-	req, _ := http.NewRequest(http.MethodGet, s.mep+path, nil)
-	req.Header.Set("Authorization", "Bearer "+operatorToken)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	return resp.StatusCode
+	return resp.StatusCode, b
 }
 
 func httpGet(t *testing.T, url string) string {
