@@ -22,32 +22,9 @@ pod_cidr=10.89.0.0/24
 gateway=10.89.0.1
 sysctls=(vm.overcommit_memory kernel.panic kernel.panic_on_oops net.ipv4.ip_forward)
 
-die() { echo "realnode: $*" >&2; exit 1; }
-alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
-stop_pid() {
-  local f=$1 pid i
-  [ -f "$f" ] || return 0
-  pid=$(cat "$f")
-  kill -TERM "$pid" 2>/dev/null || true
-  for i in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-  kill -KILL "$pid" 2>/dev/null || true
-  rm -f "$f"
-}
-start() {
-  local name=$1; shift
-  setsid "$@" >"$rn/$name.log" 2>&1 </dev/null &
-  echo $! >"$rn/$name.pid"
-}
-# wait_until NAME SECONDS CMD... polls CMD, failing at once when daemon NAME has exited.
-wait_until() {
-  local name=$1 secs=$2; shift 2
-  local deadline=$((SECONDS + secs))
-  until "$@" >/dev/null 2>&1; do
-    alive "$rn/$name.pid" || { tail -n 30 "$rn/$name.log" >&2; die "$name exited (log: $rn/$name.log)"; }
-    ((SECONDS < deadline)) || { tail -n 30 "$rn/$name.log" >&2; die "$name not ready after $secs s"; }
-    sleep 0.2
-  done
-}
+tb_name=realnode
+# shellcheck source=lib.sh
+. "$here/lib.sh"
 
 site_env() {
   dir=$root/$1
@@ -55,14 +32,8 @@ site_env() {
   # shellcheck source=/dev/null
   . "$dir/env"
   port_api=${EDGEMEC_SITE_APISERVER##*:}
-  rn=$dir/realnode
+  rn=$dir/realnode run_dir=$dir/realnode
   kc=$dir/admin.kubeconfig
-}
-
-kapi() {
-  local method=$1 path=$2; shift 2
-  curl -sSf --max-time 10 --cacert "$dir/pki/ca.crt" --cert "$dir/pki/admin.crt" --key "$dir/pki/admin.key" \
-    -X "$method" "https://127.0.0.1:$port_api$path" "$@"
 }
 
 host_ip() {
@@ -240,8 +211,8 @@ down_dir() {
     done
   fi
   # 2. Stop the daemons; kill whatever task is left, then containerd (shims exit with their tasks).
-  stop_pid "$rn/kube-proxy.pid"
-  stop_pid "$rn/kubelet.pid"
+  stop_pid "$rn/kube-proxy.pid" 50
+  stop_pid "$rn/kubelet.pid" 50
   if alive "$rn/containerd.pid"; then
     local t
     for t in $(ctr -n k8s.io tasks ls -q 2>/dev/null); do
@@ -249,7 +220,7 @@ down_dir() {
       ctr -n k8s.io tasks rm -f "$t" >/dev/null 2>&1; ctr -n k8s.io containers rm "$t" >/dev/null 2>&1
     done
   fi
-  stop_pid "$rn/containerd.pid"
+  stop_pid "$rn/containerd.pid" 50
   pkill -KILL -f "containerd-shim-runc-v2 .*-namespace k8s.io" 2>/dev/null
   cleanup_host
   # Restore the sysctls the kubelet and the bridge plugin changed (real-node.md G5).

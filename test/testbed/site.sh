@@ -20,24 +20,9 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=${EDGEMEC_TESTBED_DIR:-/tmp/edgemec-testbed}
 procs=(kwok kube-scheduler kube-controller-manager kube-apiserver etcd)
 
-die() { echo "testbed: $*" >&2; exit 1; }
-
-alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
-
-# stop_pid FILE kills the process in FILE: SIGTERM, then SIGKILL after a short grace, since
-# the apiserver can hang on SIGTERM (real-node.md G8).
-stop_pid() {
-  local f=$1 pid i
-  [ -f "$f" ] || return 0
-  pid=$(cat "$f")
-  if kill -0 "$pid" 2>/dev/null; then
-    kill -TERM "$pid" 2>/dev/null || true
-    for i in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$pid" 2>/dev/null || true
-    for i in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-  fi
-  rm -f "$f"
-}
+tb_name=testbed
+# shellcheck source=lib.sh
+. "$here/lib.sh"
 
 down() {
   local name=$1 dir=$root/$1 p
@@ -48,24 +33,10 @@ down() {
   echo "testbed: site $name down" >&2
 }
 
-# start NAME LOG CMD... starts a daemon in its own session (so a `timeout` or a Ctrl-C on the
-# caller's process group does not take it down, k8s-testbed.md G8) and records its PID.
-start() {
-  local name=$1; shift
-  setsid "$@" >"$dir/$name.log" 2>&1 </dev/null &
-  echo $! >"$dir/$name.pid"
-}
-
-# wait_for NAME URL [CURL-ARGS...] polls URL until it answers 2xx, failing at once when the
-# daemon's PID is gone (a readiness loop alone hangs forever on a daemon that exited, G1).
+# wait_for NAME URL [CURL-ARGS...] polls URL until it answers 2xx (see wait_until).
 wait_for() {
   local name=$1 url=$2; shift 2
-  local deadline=$((SECONDS + 90))
-  until curl -sf -o /dev/null --max-time 2 "$@" "$url"; do
-    alive "$dir/$name.pid" || { tail -n 30 "$dir/$name.log" >&2; die "$name exited (log: $dir/$name.log)"; }
-    ((SECONDS < deadline)) || { tail -n 30 "$dir/$name.log" >&2; die "$name not ready after 90 s"; }
-    sleep 0.2
-  done
+  wait_until "$name" 90 curl -sf -o /dev/null --max-time 2 "$@" "$url"
 }
 
 pki() {
@@ -119,13 +90,6 @@ current-context: $name
 EOF
 }
 
-# kapi METHOD PATH [CURL-ARGS...] calls the site's apiserver as admin.
-kapi() {
-  local method=$1 path=$2; shift 2
-  curl -sSf --max-time 10 --cacert "$dir/pki/ca.crt" --cert "$dir/pki/admin.crt" --key "$dir/pki/admin.key" \
-    -X "$method" "https://127.0.0.1:$port_api$path" "$@"
-}
-
 # node NAME ARCH CPU MEMORY LABELS-JSON TAINTS-JSON IP registers a kwok-managed node. Its
 # addresses are set here, both InternalIP and Hostname: kwok v0.8.0's node-initialize stage
 # rewrites an address list that lacks either, and empties it when it cannot fill the gap
@@ -162,7 +126,7 @@ nodes() {
 up() {
   name=$1 idx=$2 profile=${3:-k8s}
   [[ $idx =~ ^[0-9]+$ ]] && ((idx < 50)) || die "INDEX must be 0..49"
-  dir=$root/$name
+  dir=$root/$name run_dir=$root/$name
   if [ -d "$dir" ]; then
     local ok=1 p
     for p in etcd kube-apiserver kube-controller-manager kube-scheduler; do alive "$dir/$p.pid" || ok=0; done
