@@ -16,8 +16,8 @@
 /* bpf_skb_change_head leaves the network header behind (on the inner header), and no helper
  * can move it back, so the harness could not undo it: the benchmark build pushes IPv4 in
  * IPv4 with bpf_skb_adjust_room, which costs more. BenchmarkDownlinkEncap is therefore an
- * upper bound for the shipped path; BenchmarkDownlinkEncapSingleShot runs the shipped
- * program. */
+ * upper bound for the shipped path; BenchmarkDownlinkEncapShipped (bench_dl_shipped, below)
+ * loops the shipped program itself. */
 #define UPGW_PUSH4(skb, len) bpf_skb_adjust_room(skb, len, BPF_ADJ_ROOM_MAC, 0)
 #include "upgw.c"
 
