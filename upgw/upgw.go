@@ -188,7 +188,9 @@ func (u *UPGW) Run(ctx context.Context) error {
 	if u.cfg.XDPMode == "generic" {
 		mode = dataplane.XDPGeneric
 	}
-	dp, err := dataplane.Load(dataplane.Options{PinDir: u.cfg.PinDir})
+	dp, err := dataplane.Load(dataplane.Options{PinDir: u.cfg.PinDir, Logf: func(format string, args ...any) {
+		u.logger.Warn(fmt.Sprintf(format, args...))
+	}})
 	if err != nil {
 		return err
 	}

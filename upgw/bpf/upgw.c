@@ -115,6 +115,21 @@ struct {
 	__type(value, struct upgw_session);
 } sessions SEC(".maps");
 
+/* dl_cache is the return path's session cache (struct upgw_dl_entry). It is not pinned: after
+ * a restart the agent refills it from the sessions map, and downlink learning keeps it
+ * current. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, UPGW_DL_CACHE_SLOTS);
+	__type(key, __u32);
+	__type(value, struct upgw_dl_entry);
+} dl_cache SEC(".maps");
+
+/* upgw_dl_cache turns the session cache on. Its readers rely on loads not being reordered
+ * with other loads, which x86-64 guarantees for the JIT's plain loads; the loader clears it
+ * on other architectures, and every lookup then goes to the sessions map. */
+volatile const __u32 upgw_dl_cache = 1;
+
 /* path_stats counts packets per path (enum upgw_stat). */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -789,14 +804,96 @@ static __always_inline int mac_eq(const __u8 *a, const __u8 *b)
 		(a[5] ^ b[5])) == 0;
 }
 
+/* READ_ONCE and barrier keep clang from merging, dropping or moving the session cache's
+ * loads and stores across each other. */
+#define READ_ONCE(x) (*(volatile typeof(x) *)&(x))
+#define barrier() asm volatile("" ::: "memory")
+
+static __always_inline struct upgw_dl_entry *dl_entry(const struct upgw_addr *ue)
+{
+	if (!upgw_dl_cache)
+		return NULL;
+	__u32 slot = upgw_dl_slot(ue);
+	return bpf_map_lookup_elem(&dl_cache, &slot);
+}
+
+/* dl_cache_put writes a session into the UE's cache slot (s NULL: empties the slot if it
+ * holds that UE). A slot held by another UE is taken over: the cache is direct-mapped, and
+ * the other UE's replies find their session in the sessions map until it is learned again. */
+static __always_inline void dl_cache_put(struct upgw_dl_entry *e, const struct upgw_addr *ue,
+					 const struct upgw_session *s)
+{
+	struct upgw_addr k = {};
+	struct upgw_session v = {};
+	if (s) {
+		k = *ue;
+		v = *s;
+	}
+	bpf_spin_lock(&e->lock);
+	if (!s && !addr_eq(&e->ue, ue)) {
+		bpf_spin_unlock(&e->lock);
+		return;
+	}
+	e->seq++;
+	barrier();
+	e->ue = k;
+	e->s = v;
+	barrier();
+	e->seq++;
+	bpf_spin_unlock(&e->lock);
+}
+
+/* dl_session copies the session of ue into s: from the cache when its slot holds the UE and
+ * no writer was inside the entry while it was copied, else from the sessions map. It
+ * returns 0 when the UE has no session. */
+static __always_inline int dl_session(const struct upgw_addr *ue, struct upgw_session *s, __u64 bytes)
+{
+	struct upgw_dl_entry *e = dl_entry(ue);
+	if (e) {
+		__u32 seq = READ_ONCE(e->seq);
+		barrier();
+		if (!(seq & 1) && addr_eq(&e->ue, ue)) {
+			*s = e->s;
+			barrier();
+			if (READ_ONCE(e->seq) == seq)
+				return 1;
+		}
+	}
+	struct upgw_session *sp = bpf_map_lookup_elem(&sessions, ue);
+	if (!sp)
+		return 0;
+	*s = *sp;
+	if (e)
+		count(UPGW_STAT_DL_SLOW, bytes);
+	return 1;
+}
+
+static __always_inline int session_is(const struct upgw_session *s, const struct pkt *p,
+				      const struct ethhdr *eth)
+{
+	return s->teid == p->teid && s->qfi == p->qfi && s->sport == p->tsport &&
+	       addr_eq(&s->gnb, &p->odst) && addr_eq(&s->upf, &p->osrc) &&
+	       mac_eq(s->gnb_mac, eth->h_dest) && mac_eq(s->upf_mac, eth->h_source);
+}
+
+/* learn records the UE's downlink tunnel from a downlink G-PDU. The common case, a packet of
+ * a known and unchanged session, is answered by the session cache. A read that races a
+ * writer of the same entry can only skip this packet's write when the fields it compared
+ * already equal the packet's: the two writes were then concurrent, and either order is
+ * one the sessions map could have seen. */
 static __always_inline void learn(void *data, const struct pkt *p)
 {
 	struct ethhdr *eth = data;
-	struct upgw_session *s = bpf_map_lookup_elem(&sessions, &p->idst);
-	if (s && s->teid == p->teid && s->qfi == p->qfi && s->sport == p->tsport &&
-	    addr_eq(&s->gnb, &p->odst) && addr_eq(&s->upf, &p->osrc) &&
-	    mac_eq(s->gnb_mac, eth->h_dest) && mac_eq(s->upf_mac, eth->h_source))
+	struct upgw_dl_entry *e = dl_entry(&p->idst);
+	if (e && addr_eq(&e->ue, &p->idst) && session_is(&e->s, p, eth))
 		return;
+	struct upgw_session *s = bpf_map_lookup_elem(&sessions, &p->idst);
+	if (s && session_is(s, p, eth)) {
+		/* Known and unchanged, but not (or no longer) in its cache slot. */
+		if (e)
+			dl_cache_put(e, &p->idst, s);
+		return;
+	}
 	/* New UE, or a handover: a new DL TEID, gNB or QFI replaces the old one. */
 	struct upgw_session ns = {
 		.gnb = p->odst,
@@ -811,6 +908,8 @@ static __always_inline void learn(void *data, const struct pkt *p)
 	__builtin_memcpy(ns.gnb_mac, eth->h_dest, ETH_ALEN);
 	__builtin_memcpy(ns.upf_mac, eth->h_source, ETH_ALEN);
 	bpf_map_update_elem(&sessions, &p->idst, &ns, BPF_ANY);
+	if (e)
+		dl_cache_put(e, &p->idst, &ns);
 	count(UPGW_STAT_DL_LEARN, 0);
 }
 
@@ -1062,8 +1161,8 @@ static __always_inline int handle_app(struct __sk_buff *skb)
 		return TC_ACT_OK; /* ARP and friends: the UPGW's own stack answers */
 	}
 	__u64 bytes = skb->len;
-	struct upgw_session *sp = bpf_map_lookup_elem(&sessions, &ue);
-	if (!sp) {
+	struct upgw_session s;
+	if (!dl_session(&ue, &s, bytes)) {
 		count(UPGW_STAT_DL_MISS, bytes);
 		return TC_ACT_OK;
 	}
@@ -1080,13 +1179,12 @@ static __always_inline int handle_app(struct __sk_buff *skb)
 	}
 	__u16 inner_len = skb->len - sizeof(struct ethhdr);
 
-	if (sp->family == 4) {
-		if (encap4(skb, sp, inner_len, eth->h_proto == bpf_htons(ETH_P_IP))) {
+	if (s.family == 4) {
+		if (encap4(skb, &s, inner_len, eth->h_proto == bpf_htons(ETH_P_IP))) {
 			count(UPGW_STAT_ERR, bytes);
 			return TC_ACT_SHOT;
 		}
 	} else {
-		struct upgw_session s = *sp;
 		struct encap6 h = {};
 		__builtin_memcpy(h.eth.h_dest, s.gnb_mac, ETH_ALEN);
 		__builtin_memcpy(h.eth.h_source, s.upf_mac, ETH_ALEN);
@@ -1120,6 +1218,26 @@ SEC("tc")
 int upgw_app(struct __sk_buff *skb)
 {
 	return handle_app(skb);
+}
+
+/* upgw_dl_sync brings a UE's session-cache slot in line with the sessions map after the
+ * control plane changed that map: the packet is the UE's address (struct upgw_addr). It is
+ * never attached; the agent runs it with BPF_PROG_RUN, so that every write to the cache
+ * follows the writers' protocol. */
+SEC("xdp")
+int upgw_dl_sync(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	if (data + sizeof(struct upgw_addr) > data_end)
+		return XDP_ABORTED;
+	struct upgw_addr ue;
+	__builtin_memcpy(&ue, data, sizeof(ue));
+	struct upgw_dl_entry *e = dl_entry(&ue);
+	if (!e)
+		return XDP_PASS;
+	dl_cache_put(e, &ue, bpf_map_lookup_elem(&sessions, &ue));
+	return XDP_PASS;
 }
 
 /* ---- DUPLICATE_* (TC on N3 ports, after upgw_ul left its verdict in the metadata) -------- */

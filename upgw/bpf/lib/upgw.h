@@ -68,6 +68,8 @@ enum upgw_stat {
 	UPGW_STAT_DUP_DONE,        /* TC completed a duplicate */
 	UPGW_STAT_ERR,             /* helper failure (adjust, redirect, missing target) */
 	UPGW_STAT_GSO,             /* app GSO packet cannot be encapsulated: dropped */
+	UPGW_STAT_DL_SLOW,         /* app reply whose session came from the sessions table,
+				    * not the session cache (slot taken, or a writer inside) */
 	UPGW_STAT_MAX,
 };
 
@@ -180,6 +182,29 @@ struct upgw_session {
 	__u64 updated_ns;
 	__u64 learned; /* times the session was (re)learned: 1 + handovers */
 };
+
+/* upgw_dl_entry is one slot of the return path's session cache (dl_cache): a direct-mapped
+ * copy of a session, so that an app reply finds its tunnel with an inlined array lookup
+ * instead of a hash of the UE address. The sessions map stays the table of record. Writers
+ * (downlink learning and the control plane's sync program) take the lock and make seq odd
+ * while they write; readers take no lock: they copy the entry and keep the copy only if seq
+ * was even and unchanged around it. An entry whose ue is all zero is empty. */
+struct upgw_dl_entry {
+	struct bpf_spin_lock lock;
+	__u32 seq;
+	struct upgw_addr ue;
+	struct upgw_session s;
+};
+
+#define UPGW_DL_CACHE_BITS 16
+#define UPGW_DL_CACHE_SLOTS (1 << UPGW_DL_CACHE_BITS)
+
+/* upgw_dl_slot picks a UE's session-cache slot, hashed as upgw_host_slot does. */
+static __always_inline __u32 upgw_dl_slot(const struct upgw_addr *a)
+{
+	__u32 h = a->w[0] ^ a->w[1] ^ a->w[2] ^ a->w[3];
+	return (h * 0x9e3779b1u) >> (32 - UPGW_DL_CACHE_BITS);
+}
 
 /* upgw_config is global configuration written once by the loader. */
 struct upgw_config {

@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
 
 	"github.com/cilium/ebpf"
@@ -98,6 +99,15 @@ func HostSlot(a Addr) uint32 {
 	return (h * 0x9e3779b1) >> (32 - hostBits)
 }
 
+// dlCacheBits is UPGW_DL_CACHE_BITS: the session cache has 1<<dlCacheBits slots.
+const dlCacheBits = 16
+
+// dlSlot is upgw_dl_slot: the session-cache slot of a UE, hashed as HostSlot does.
+func dlSlot(a Addr) uint32 {
+	h := a.W[0] ^ a.W[1] ^ a.W[2] ^ a.W[3]
+	return (h * 0x9e3779b1) >> (32 - dlCacheBits)
+}
+
 // Stat indexes the per-path counters.
 type Stat uint32
 
@@ -120,6 +130,7 @@ const (
 	StatDupDone    = Stat(upgwUpgwStatUPGW_STAT_DUP_DONE)
 	StatErr        = Stat(upgwUpgwStatUPGW_STAT_ERR)
 	StatGSO        = Stat(upgwUpgwStatUPGW_STAT_GSO)
+	StatDLSlow     = Stat(upgwUpgwStatUPGW_STAT_DL_SLOW)
 	NumStats       = int(upgwUpgwStatUPGW_STAT_MAX)
 )
 
@@ -128,6 +139,7 @@ var statNames = [...]string{
 	StatULPassRule: "ul_pass_rule", StatULDup: "ul_dup", StatDLPass: "dl_pass", StatDLLearn: "dl_learn",
 	StatDLEncap: "dl_encap", StatDLMiss: "dl_miss", StatNonGTP: "non_gtp", StatGTPOther: "gtp_other",
 	StatFrag: "frag", StatMalformed: "malformed", StatDupDone: "dup_done", StatErr: "error", StatGSO: "gso_drop",
+	StatDLSlow: "dl_slow",
 }
 
 // String returns the snake_case name used in metrics and the control API.
@@ -195,7 +207,14 @@ type Options struct {
 	// PinDir, when set, is a bpffs directory where the learned sessions and the counters
 	// are pinned so that they survive an agent restart. Empty means nothing is pinned.
 	PinDir string
+	// Logf, when set, receives notices about pinned state that could not be kept.
+	Logf func(format string, args ...any)
+
+	noDLCache bool // tests: load with the session cache off, as on other architectures
 }
+
+// pinnedMaps are the maps Load pins under Options.PinDir.
+var pinnedMaps = []string{"sessions", "rule_stats", "path_stats"}
 
 // Datapath is the loaded set of programs and maps.
 type Datapath struct {
@@ -220,21 +239,75 @@ func Load(opts Options) (*Datapath, error) {
 	if inner == nil || hosts == nil {
 		return nil, errors.New("ruleset or hostset map has no inner map spec")
 	}
+	if !dlCacheSafe || opts.noDLCache {
+		if err := spec.Variables["upgw_dl_cache"].Set(uint32(0)); err != nil {
+			return nil, fmt.Errorf("turn the session cache off: %w", err)
+		}
+	}
 	var copts ebpf.CollectionOptions
 	if opts.PinDir != "" {
 		if err := os.MkdirAll(opts.PinDir, 0o700); err != nil {
 			return nil, fmt.Errorf("pin dir: %w", err)
 		}
-		for _, name := range []string{"sessions", "rule_stats", "path_stats"} {
+		dir := filepath.Clean(opts.PinDir)
+		dropped, err := dropIncompatiblePins(spec, dir)
+		if err != nil {
+			return nil, err
+		}
+		for _, name := range dropped {
+			if opts.Logf != nil {
+				opts.Logf("pinned map %s has the layout of another build; starting it empty", name)
+			}
+		}
+		for _, name := range pinnedMaps {
 			spec.Maps[name].Pinning = ebpf.PinByName
 		}
-		copts.Maps.PinPath = filepath.Clean(opts.PinDir)
+		copts.Maps.PinPath = dir
 	}
 	d := &Datapath{innerSpec: inner.Copy(), hostSpec: hosts.Copy()}
 	if err := loadInto(spec, &d.objs, &copts); err != nil {
 		return nil, err
 	}
+	// Sessions kept across a restart go into the new (empty) session cache.
+	if err := d.syncAllSessions(); err != nil {
+		d.Close()
+		return nil, err
+	}
 	return d, nil
+}
+
+// dlCacheSafe reports whether the return path's session cache may be used: its lock-free
+// readers need loads that stay in program order, which x86-64 gives the JIT's plain loads.
+// Elsewhere the data plane looks every session up in the sessions map.
+const dlCacheSafe = runtime.GOARCH == "amd64"
+
+// dropIncompatiblePins removes the pinned maps under dir whose type, key, value or size no
+// longer match spec (a build that changed them), so that Load recreates them empty instead
+// of failing. It returns the names it removed.
+func dropIncompatiblePins(spec *ebpf.CollectionSpec, dir string) ([]string, error) {
+	var dropped []string
+	for _, name := range pinnedMaps {
+		path := filepath.Join(dir, name)
+		m, err := ebpf.LoadPinnedMap(path, nil)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("open pinned map %s: %w", path, err)
+		}
+		ms := spec.Maps[name]
+		same := m.Type() == ms.Type && m.KeySize() == ms.KeySize && m.ValueSize() == ms.ValueSize &&
+			m.MaxEntries() == ms.MaxEntries
+		m.Close()
+		if same {
+			continue
+		}
+		if err := os.Remove(path); err != nil {
+			return nil, fmt.Errorf("remove stale pinned map %s: %w", path, err)
+		}
+		dropped = append(dropped, name)
+	}
+	return dropped, nil
 }
 
 // loadInto loads the objects of spec that objs names; the benchmarks reuse it with the
@@ -535,10 +608,55 @@ func (d *Datapath) Sessions() ([]SessionEntry, error) {
 
 // PutSession provisions a session from the control plane (or a test).
 func (d *Datapath) PutSession(ue netip.Addr, s Session) error {
-	return d.objs.Sessions.Put(AddrFrom(ue), s)
+	if err := d.objs.Sessions.Put(AddrFrom(ue), s); err != nil {
+		return err
+	}
+	return d.syncSession(AddrFrom(ue))
 }
 
 // DeleteSession forgets a UE's session.
 func (d *Datapath) DeleteSession(ue netip.Addr) error {
-	return d.objs.Sessions.Delete(AddrFrom(ue))
+	if err := d.objs.Sessions.Delete(AddrFrom(ue)); err != nil {
+		return err
+	}
+	return d.syncSession(AddrFrom(ue))
+}
+
+// xdpPass is XDP_PASS, the verdict of upgw_dl_sync.
+const xdpPass = 2
+
+// syncSession brings the UE's session-cache slot in line with the sessions map. The cache
+// has lock-free readers, so only the data plane writes it: upgw_dl_sync does, run on the
+// UE's address.
+func (d *Datapath) syncSession(ue Addr) error {
+	var b [16]byte
+	for i, w := range ue.W {
+		putNativeWord(b[i*4:], w)
+	}
+	ret, err := d.objs.UpgwDlSync.Run(&ebpf.RunOptions{Data: b[:]})
+	if err != nil {
+		return fmt.Errorf("sync session cache: %w", err)
+	}
+	if ret != xdpPass {
+		return fmt.Errorf("sync session cache: verdict %d", ret)
+	}
+	return nil
+}
+
+// syncAllSessions puts every session of the sessions map into the session cache.
+func (d *Datapath) syncAllSessions() error {
+	var (
+		k Addr
+		v Session
+	)
+	it := d.objs.Sessions.Iterate()
+	for it.Next(&k, &v) {
+		if err := d.syncSession(k); err != nil {
+			return err
+		}
+	}
+	if err := it.Err(); err != nil {
+		return fmt.Errorf("iterate sessions: %w", err)
+	}
+	return nil
 }

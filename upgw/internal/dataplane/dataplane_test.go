@@ -16,7 +16,6 @@ import (
 const (
 	xdpAborted = 0
 	xdpDrop    = 1
-	xdpPass    = 2
 	xdpRedir   = 4
 
 	tcOK       = 0
@@ -39,11 +38,16 @@ var (
 // that redirects resolve in BPF_PROG_RUN (which reports the verdict and does not send).
 func loadTest(t *testing.T) *Datapath {
 	t.Helper()
+	return loadTestWith(t, Options{})
+}
+
+func loadTestWith(t *testing.T, opts Options) *Datapath {
+	t.Helper()
 	testutil.RequireRoot(t)
 	if err := rlimit.RemoveMemlock(); err != nil {
 		t.Fatalf("remove memlock: %v", err)
 	}
-	d, err := Load(Options{})
+	d, err := Load(opts)
 	if err != nil {
 		t.Fatalf("load: %v", err)
 	}

@@ -54,6 +54,17 @@ type upgwUpgwCounter struct {
 	Bytes   uint64
 }
 
+type upgwUpgwDlEntry struct {
+	_    structs.HostLayout
+	Lock struct {
+		_   structs.HostLayout
+		Val uint32
+	}
+	Seq uint32
+	Ue  upgwUpgwAddr
+	S   upgwUpgwSession
+}
+
 type upgwUpgwField uint32
 
 const (
@@ -161,7 +172,8 @@ const (
 	upgwUpgwStatUPGW_STAT_DUP_DONE     upgwUpgwStat = 14
 	upgwUpgwStatUPGW_STAT_ERR          upgwUpgwStat = 15
 	upgwUpgwStatUPGW_STAT_GSO          upgwUpgwStat = 16
-	upgwUpgwStatUPGW_STAT_MAX          upgwUpgwStat = 17
+	upgwUpgwStatUPGW_STAT_DL_SLOW      upgwUpgwStat = 17
+	upgwUpgwStatUPGW_STAT_MAX          upgwUpgwStat = 18
 )
 
 type upgwUpgwTarget struct {
@@ -183,6 +195,7 @@ type upgwUpgwTarget struct {
 const (
 	upgwMapConfig       = "config"
 	upgwMapCsumScratch  = "csum_scratch"
+	upgwMapDlCache      = "dl_cache"
 	upgwMapDstFilter    = "dst_filter"
 	upgwMapHostset      = "hostset"
 	upgwMapPathStats    = "path_stats"
@@ -193,6 +206,7 @@ const (
 	upgwMapTxPorts      = "tx_ports"
 	upgwProgUpgwApp     = "upgw_app"
 	upgwProgUpgwDl      = "upgw_dl"
+	upgwProgUpgwDlSync  = "upgw_dl_sync"
 	upgwProgUpgwN3Tc    = "upgw_n3_tc"
 	upgwProgUpgwPass    = "upgw_pass"
 	upgwProgUpgwUl      = "upgw_ul"
@@ -203,6 +217,7 @@ const (
 	upgwVarUnusedLpmKey = "unused_lpm_key"
 	upgwVarUnusedMeta   = "unused_meta"
 	upgwVarUnusedStat   = "unused_stat"
+	upgwVarUpgwDlCache  = "upgw_dl_cache"
 )
 
 // loadUpgw returns the embedded CollectionSpec for upgw.
@@ -247,11 +262,12 @@ type upgwSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type upgwProgramSpecs struct {
-	UpgwApp  *ebpf.ProgramSpec `ebpf:"upgw_app"`
-	UpgwDl   *ebpf.ProgramSpec `ebpf:"upgw_dl"`
-	UpgwN3Tc *ebpf.ProgramSpec `ebpf:"upgw_n3_tc"`
-	UpgwPass *ebpf.ProgramSpec `ebpf:"upgw_pass"`
-	UpgwUl   *ebpf.ProgramSpec `ebpf:"upgw_ul"`
+	UpgwApp    *ebpf.ProgramSpec `ebpf:"upgw_app"`
+	UpgwDl     *ebpf.ProgramSpec `ebpf:"upgw_dl"`
+	UpgwDlSync *ebpf.ProgramSpec `ebpf:"upgw_dl_sync"`
+	UpgwN3Tc   *ebpf.ProgramSpec `ebpf:"upgw_n3_tc"`
+	UpgwPass   *ebpf.ProgramSpec `ebpf:"upgw_pass"`
+	UpgwUl     *ebpf.ProgramSpec `ebpf:"upgw_ul"`
 }
 
 // upgwMapSpecs contains maps before they are loaded into the kernel.
@@ -260,6 +276,7 @@ type upgwProgramSpecs struct {
 type upgwMapSpecs struct {
 	Config      *ebpf.MapSpec `ebpf:"config"`
 	CsumScratch *ebpf.MapSpec `ebpf:"csum_scratch"`
+	DlCache     *ebpf.MapSpec `ebpf:"dl_cache"`
 	DstFilter   *ebpf.MapSpec `ebpf:"dst_filter"`
 	Hostset     *ebpf.MapSpec `ebpf:"hostset"`
 	PathStats   *ebpf.MapSpec `ebpf:"path_stats"`
@@ -281,6 +298,7 @@ type upgwVariableSpecs struct {
 	UnusedLpmKey *ebpf.VariableSpec `ebpf:"unused_lpm_key"`
 	UnusedMeta   *ebpf.VariableSpec `ebpf:"unused_meta"`
 	UnusedStat   *ebpf.VariableSpec `ebpf:"unused_stat"`
+	UpgwDlCache  *ebpf.VariableSpec `ebpf:"upgw_dl_cache"`
 }
 
 // upgwObjects contains all objects after they have been loaded into the kernel.
@@ -305,6 +323,7 @@ func (o *upgwObjects) Close() error {
 type upgwMaps struct {
 	Config      *ebpf.Map `ebpf:"config"`
 	CsumScratch *ebpf.Map `ebpf:"csum_scratch"`
+	DlCache     *ebpf.Map `ebpf:"dl_cache"`
 	DstFilter   *ebpf.Map `ebpf:"dst_filter"`
 	Hostset     *ebpf.Map `ebpf:"hostset"`
 	PathStats   *ebpf.Map `ebpf:"path_stats"`
@@ -319,6 +338,7 @@ func (m *upgwMaps) Close() error {
 	return _UpgwClose(
 		m.Config,
 		m.CsumScratch,
+		m.DlCache,
 		m.DstFilter,
 		m.Hostset,
 		m.PathStats,
@@ -341,23 +361,26 @@ type upgwVariables struct {
 	UnusedLpmKey *ebpf.Variable `ebpf:"unused_lpm_key"`
 	UnusedMeta   *ebpf.Variable `ebpf:"unused_meta"`
 	UnusedStat   *ebpf.Variable `ebpf:"unused_stat"`
+	UpgwDlCache  *ebpf.Variable `ebpf:"upgw_dl_cache"`
 }
 
 // upgwPrograms contains all programs after they have been loaded into the kernel.
 //
 // It can be passed to loadUpgwObjects or ebpf.CollectionSpec.LoadAndAssign.
 type upgwPrograms struct {
-	UpgwApp  *ebpf.Program `ebpf:"upgw_app"`
-	UpgwDl   *ebpf.Program `ebpf:"upgw_dl"`
-	UpgwN3Tc *ebpf.Program `ebpf:"upgw_n3_tc"`
-	UpgwPass *ebpf.Program `ebpf:"upgw_pass"`
-	UpgwUl   *ebpf.Program `ebpf:"upgw_ul"`
+	UpgwApp    *ebpf.Program `ebpf:"upgw_app"`
+	UpgwDl     *ebpf.Program `ebpf:"upgw_dl"`
+	UpgwDlSync *ebpf.Program `ebpf:"upgw_dl_sync"`
+	UpgwN3Tc   *ebpf.Program `ebpf:"upgw_n3_tc"`
+	UpgwPass   *ebpf.Program `ebpf:"upgw_pass"`
+	UpgwUl     *ebpf.Program `ebpf:"upgw_ul"`
 }
 
 func (p *upgwPrograms) Close() error {
 	return _UpgwClose(
 		p.UpgwApp,
 		p.UpgwDl,
+		p.UpgwDlSync,
 		p.UpgwN3Tc,
 		p.UpgwPass,
 		p.UpgwUl,
