@@ -130,14 +130,18 @@ int bench_dl_move(struct __sk_buff *skb)
  * bench_dl_shipped tail-calls the shipped upgw_app (loaded from the shipped object, placed in
  * slot 0 of bench_dl_progs by the benchmark), so the loop runs the shipped bytes, with
  * bpf_skb_change_head for IPv4 in IPv4. bpf_skb_change_head pushes the head and leaves the
- * network header where it was (on the inner header); bpf_skb_adjust_room removes bytes at the
- * network header and moves it along, so without more work the network offset would grow by
- * 44 every run until the shrink fails. A VLAN tag popped from the packet moves the head but
- * not the network header: tc_restore_pushed stacks 11 tags (the first push only sets the
- * accelerated tag, each further push moves it into the packet) and pops them, which brings
- * the network offset back by 44. The twins tail-call a bare bpf_skb_change_head of 44 bytes
- * (slot 1) or two of 22 bytes (slot 2) after the same restore. */
+ * network header where it was (on the inner header), and bpf_skb_adjust_room keeps the
+ * network offset when it removes bytes, so that helper cannot undo a run. A VLAN tag popped
+ * from the packet removes 4 bytes at the head and brings the network offset back by 4.
+ * tc_restore_pushed therefore writes the MACs and 11 VLAN tags over the 58 bytes of the
+ * previous run's outer headers (the old Ethernet header and the 44 pushed bytes), pushes one
+ * tag to make skb->protocol a VLAN type, and pops the 12 tags: the packet is the template
+ * again, with the network header on the inner IPv4 header. The last pop leaves a tag in the
+ * accelerated slot, which the next restore's push needs (a push with the slot empty only
+ * fills the slot). The twins tail-call a bare bpf_skb_change_head of 44 bytes (slot 1) or
+ * two of 22 bytes (slot 2) after the same restore. */
 #define VLAN_UNDO 11 /* ENCAP4_LEN / 4 */
+#define VLAN_TAG_LE 0x01000081U /* bytes 81 00 00 01: 802.1Q, VID 1 */
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
@@ -146,24 +150,32 @@ struct {
 	__type(value, __u32);
 } bench_dl_progs SEC(".maps");
 
-/* tc_restore_pushed undoes a run that grew the head by ENCAP4_LEN with bpf_skb_change_head:
- * shrink, rewrite the template (which also gives the VLAN pops their inner protocol), then
- * move the network header back. A fresh packet (first run) is left as it is. */
+/* tc_restore_pushed undoes a run that grew the head by ENCAP4_LEN with bpf_skb_change_head.
+ * A fresh packet (first run) is left as it is. */
 static __always_inline int tc_restore_pushed(struct __sk_buff *skb)
 {
+	if (skb->len == BENCH_LEN)
+		return 0;
 	__u32 zero = 0;
 	struct bench_tmpl *t = bpf_map_lookup_elem(&bench_tmpl, &zero);
 	if (!t)
 		return -1;
-	if (skb->len == BENCH_LEN)
-		return 0;
-	if (bpf_skb_adjust_room(skb, -ENCAP4_LEN, BPF_ADJ_ROOM_MAC, 0) ||
-	    bpf_skb_store_bytes(skb, 0, t->b, BENCH_LEN, 0))
+	void *data = (void *)(long)skb->data;
+	void *data_end = (void *)(long)skb->data_end;
+	if (data + sizeof(struct ethhdr) + ENCAP4_LEN > data_end)
 		return -1;
+	ST64(data, *(__u64 *)t->b);
+	*(__u32 *)(data + 8) = *(__u32 *)(t->b + 8);
 #pragma clang loop unroll(full)
-	for (int i = 0; i <= VLAN_UNDO; i++)
-		if (bpf_skb_vlan_push(skb, bpf_htons(ETH_P_8021Q), 1))
-			return -1;
+	for (int i = 0; i < VLAN_UNDO; i++)
+		*(__u32 *)(data + 2 * ETH_ALEN + 4 * i) = VLAN_TAG_LE;
+	ST16(data + 2 * ETH_ALEN + ENCAP4_LEN, bpf_htons(ETH_P_IP));
+	/* The first restore finds the accelerated slot empty: fill it, so the next push moves
+	 * it into the packet and sets skb->protocol. */
+	if (!skb->vlan_present && bpf_skb_vlan_push(skb, bpf_htons(ETH_P_8021Q), 1))
+		return -1;
+	if (bpf_skb_vlan_push(skb, bpf_htons(ETH_P_8021Q), 1))
+		return -1;
 #pragma clang loop unroll(full)
 	for (int i = 0; i <= VLAN_UNDO; i++)
 		if (bpf_skb_vlan_pop(skb))

@@ -68,6 +68,17 @@ type benchUpgwCounter struct {
 	Bytes   uint64
 }
 
+type benchUpgwDlEntry struct {
+	_    structs.HostLayout
+	Lock struct {
+		_   structs.HostLayout
+		Val uint32
+	}
+	Seq uint32
+	Ue  benchUpgwAddr
+	S   benchUpgwSession
+}
+
 type benchUpgwSession struct {
 	_         structs.HostLayout
 	Gnb       benchUpgwAddr
@@ -105,6 +116,7 @@ const (
 	benchMapBenchTmpl          = "bench_tmpl"
 	benchMapConfig             = "config"
 	benchMapCsumScratch        = "csum_scratch"
+	benchMapDlCache            = "dl_cache"
 	benchMapDstFilter          = "dst_filter"
 	benchMapHostset            = "hostset"
 	benchMapParseOut           = "parse_out"
@@ -131,6 +143,7 @@ const (
 	benchProgBenchUlRestore    = "bench_ul_restore"
 	benchProgUpgwApp           = "upgw_app"
 	benchProgUpgwDl            = "upgw_dl"
+	benchProgUpgwDlSync        = "upgw_dl_sync"
 	benchProgUpgwN3Tc          = "upgw_n3_tc"
 	benchProgUpgwPass          = "upgw_pass"
 	benchProgUpgwUl            = "upgw_ul"
@@ -141,6 +154,7 @@ const (
 	benchVarUnusedLpmKey       = "unused_lpm_key"
 	benchVarUnusedMeta         = "unused_meta"
 	benchVarUnusedStat         = "unused_stat"
+	benchVarUpgwDlCache        = "upgw_dl_cache"
 )
 
 // loadBench returns the embedded CollectionSpec for bench.
@@ -202,6 +216,7 @@ type benchProgramSpecs struct {
 	BenchUlRestore    *ebpf.ProgramSpec `ebpf:"bench_ul_restore"`
 	UpgwApp           *ebpf.ProgramSpec `ebpf:"upgw_app"`
 	UpgwDl            *ebpf.ProgramSpec `ebpf:"upgw_dl"`
+	UpgwDlSync        *ebpf.ProgramSpec `ebpf:"upgw_dl_sync"`
 	UpgwN3Tc          *ebpf.ProgramSpec `ebpf:"upgw_n3_tc"`
 	UpgwPass          *ebpf.ProgramSpec `ebpf:"upgw_pass"`
 	UpgwUl            *ebpf.ProgramSpec `ebpf:"upgw_ul"`
@@ -216,6 +231,7 @@ type benchMapSpecs struct {
 	BenchTmpl      *ebpf.MapSpec `ebpf:"bench_tmpl"`
 	Config         *ebpf.MapSpec `ebpf:"config"`
 	CsumScratch    *ebpf.MapSpec `ebpf:"csum_scratch"`
+	DlCache        *ebpf.MapSpec `ebpf:"dl_cache"`
 	DstFilter      *ebpf.MapSpec `ebpf:"dst_filter"`
 	Hostset        *ebpf.MapSpec `ebpf:"hostset"`
 	ParseOut       *ebpf.MapSpec `ebpf:"parse_out"`
@@ -238,6 +254,7 @@ type benchVariableSpecs struct {
 	UnusedLpmKey *ebpf.VariableSpec `ebpf:"unused_lpm_key"`
 	UnusedMeta   *ebpf.VariableSpec `ebpf:"unused_meta"`
 	UnusedStat   *ebpf.VariableSpec `ebpf:"unused_stat"`
+	UpgwDlCache  *ebpf.VariableSpec `ebpf:"upgw_dl_cache"`
 }
 
 // benchObjects contains all objects after they have been loaded into the kernel.
@@ -265,6 +282,7 @@ type benchMaps struct {
 	BenchTmpl      *ebpf.Map `ebpf:"bench_tmpl"`
 	Config         *ebpf.Map `ebpf:"config"`
 	CsumScratch    *ebpf.Map `ebpf:"csum_scratch"`
+	DlCache        *ebpf.Map `ebpf:"dl_cache"`
 	DstFilter      *ebpf.Map `ebpf:"dst_filter"`
 	Hostset        *ebpf.Map `ebpf:"hostset"`
 	ParseOut       *ebpf.Map `ebpf:"parse_out"`
@@ -283,6 +301,7 @@ func (m *benchMaps) Close() error {
 		m.BenchTmpl,
 		m.Config,
 		m.CsumScratch,
+		m.DlCache,
 		m.DstFilter,
 		m.Hostset,
 		m.ParseOut,
@@ -306,6 +325,7 @@ type benchVariables struct {
 	UnusedLpmKey *ebpf.Variable `ebpf:"unused_lpm_key"`
 	UnusedMeta   *ebpf.Variable `ebpf:"unused_meta"`
 	UnusedStat   *ebpf.Variable `ebpf:"unused_stat"`
+	UpgwDlCache  *ebpf.Variable `ebpf:"upgw_dl_cache"`
 }
 
 // benchPrograms contains all programs after they have been loaded into the kernel.
@@ -329,6 +349,7 @@ type benchPrograms struct {
 	BenchUlRestore    *ebpf.Program `ebpf:"bench_ul_restore"`
 	UpgwApp           *ebpf.Program `ebpf:"upgw_app"`
 	UpgwDl            *ebpf.Program `ebpf:"upgw_dl"`
+	UpgwDlSync        *ebpf.Program `ebpf:"upgw_dl_sync"`
 	UpgwN3Tc          *ebpf.Program `ebpf:"upgw_n3_tc"`
 	UpgwPass          *ebpf.Program `ebpf:"upgw_pass"`
 	UpgwUl            *ebpf.Program `ebpf:"upgw_ul"`
@@ -353,6 +374,7 @@ func (p *benchPrograms) Close() error {
 		p.BenchUlRestore,
 		p.UpgwApp,
 		p.UpgwDl,
+		p.UpgwDlSync,
 		p.UpgwN3Tc,
 		p.UpgwPass,
 		p.UpgwUl,
