@@ -85,7 +85,7 @@ var (
 )
 
 // collidingUE returns an IPv4 UE other than ue whose session-cache slot is ue's.
-func collidingUE(t *testing.T, ue netip.Addr) netip.Addr {
+func collidingUE(t testing.TB, ue netip.Addr) netip.Addr {
 	t.Helper()
 	want := dlSlot(AddrFrom(ue))
 	for a := ue.Next(); a.Is4(); a = a.Next() {
