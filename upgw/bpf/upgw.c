@@ -14,6 +14,8 @@
  *   upgw_n3_tc  TC ingress on both N3 ports: second half of DUPLICATE_* (clone the original
  *               to the peer port, then decapsulate or rewrite the copy).
  *   upgw_pass   XDP_PASS, for peers of veths that XDP redirects into.
+ *   upgw_dl_sync  never attached: the agent runs it with BPF_PROG_RUN after it changed the
+ *               sessions map, to bring the return path's session cache in line.
  *
  * Everything the UPGW does not own (non-GTP-U, echo, error indication, end marker, outer
  * fragments, malformed G-PDUs) is redirected to the peer N3 port untouched: the UPGW is a
