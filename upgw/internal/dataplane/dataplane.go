@@ -243,6 +243,7 @@ func Load(opts Options) (*Datapath, error) {
 		if err := spec.Variables["upgw_dl_cache"].Set(uint32(0)); err != nil {
 			return nil, fmt.Errorf("turn the session cache off: %w", err)
 		}
+		spec.Maps["dl_cache"].MaxEntries = 1 // unused: no need for its 6 MiB
 	}
 	var copts ebpf.CollectionOptions
 	if opts.PinDir != "" {
