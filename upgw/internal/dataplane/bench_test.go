@@ -278,11 +278,11 @@ func benchShippedLoop(b *testing.B, slotTaken bool) {
 	b.ReportMetric(bestT1, "ns/twin")
 }
 
-// BenchmarkDownlinkPass: a downlink G-PDU of a known UE whose tunnel has not changed: parse,
-// check the learned session, redirect to the gNB port. This is the path of most N3 traffic.
-// upgw_dl does not modify the packet, so it loops without a restore; the figure is its
-// kernel-timed run minus that of a program that only returns, best of 50 short rounds each.
-func BenchmarkDownlinkPass(b *testing.B) {
+// loadShippedBare loads the shipped programs with the benchmark's targets, rules and
+// session, and a bare program of typ that only returns ret, whose run the benchmarks
+// subtract.
+func loadShippedBare(b *testing.B, typ ebpf.ProgramType, ret int32) (*Datapath, *ebpf.Program) {
+	b.Helper()
 	testutil.RequireRoot(b)
 	if err := rlimit.RemoveMemlock(); err != nil {
 		b.Fatal(err)
@@ -293,12 +293,21 @@ func BenchmarkDownlinkPass(b *testing.B) {
 	}
 	b.Cleanup(func() { d.Close() })
 	setupBench(b, d)
-	bare, err := ebpf.NewProgram(&ebpf.ProgramSpec{Type: ebpf.XDP, License: "Dual BSD/GPL",
-		Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, xdpRedir), asm.Return()}})
+	bare, err := ebpf.NewProgram(&ebpf.ProgramSpec{Type: typ, License: "Dual BSD/GPL",
+		Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, ret), asm.Return()}})
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { bare.Close() })
+	return d, bare
+}
+
+// BenchmarkDownlinkPass: a downlink G-PDU of a known UE whose tunnel has not changed: parse,
+// check the learned session, redirect to the gNB port. This is the path of most N3 traffic.
+// upgw_dl does not modify the packet, so it loops without a restore; the figure is its
+// kernel-timed run minus that of a program that only returns, best of 50 short rounds each.
+func BenchmarkDownlinkPass(b *testing.B) {
+	d, bare := loadShippedBare(b, ebpf.XDP, xdpRedir)
 	in := dlPacket(b, ue4, tunnel{gnb: gnb4, mac: gnbMAC, teid: 0xd1, qfi: 9})
 	n := max(b.N/10, 1000)
 	before := statsDelta(b, d)
@@ -326,22 +335,7 @@ func BenchmarkDownlinkPass(b *testing.B) {
 // of a program that only returns. A fresh skb per run leaves its headroom cold, so the
 // figure is higher than the looping benchmarks'. Rounds alternate the two programs.
 func BenchmarkDownlinkEncapSingleShot(b *testing.B) {
-	testutil.RequireRoot(b)
-	if err := rlimit.RemoveMemlock(); err != nil {
-		b.Fatal(err)
-	}
-	d, err := Load(Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { d.Close() })
-	setupBench(b, d)
-	bare, err := ebpf.NewProgram(&ebpf.ProgramSpec{Type: ebpf.SchedCLS, License: "Dual BSD/GPL",
-		Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, tcRedirect), asm.Return()}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { bare.Close() })
+	d, bare := loadShippedBare(b, ebpf.SchedCLS, tcRedirect)
 	inner := innerPacket(b, innerSpec{src: app4, dst: ue4, sport: 8080, dport: 40000, payloadLen: benchLen - 14 - 28})
 	in := append(ethHdr(gwMAC, appMAC, 0x0800), inner...)
 	n := max(b.N/10, 10000)

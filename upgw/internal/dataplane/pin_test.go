@@ -11,9 +11,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// TestPinnedSessionsSurviveRestart: with a pin dir, learned sessions and counters outlive the
-// agent's data plane object; without one nothing is left behind.
-func TestPinnedSessionsSurviveRestart(t *testing.T) {
+// pinnedSession mounts a bpffs, loads a data plane that pins its maps there, gives it one
+// session (ue4, TEID 0xabc) and closes it. It returns the pin directory.
+func pinnedSession(t *testing.T) string {
+	t.Helper()
 	loadTest(t) // root and memlock checks
 	dir := t.TempDir()
 	if err := unix.Mount("bpf", dir, "bpf", 0, ""); err != nil {
@@ -21,15 +22,21 @@ func TestPinnedSessionsSurviveRestart(t *testing.T) {
 	}
 	t.Cleanup(func() { unix.Unmount(dir, unix.MNT_DETACH) })
 	pin := filepath.Join(dir, "upgw")
-
-	d1, err := Load(Options{PinDir: pin})
+	d, err := Load(Options{PinDir: pin})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := d1.PutSession(ue4, Session{Teid: 0xabc, Family: 4, Gnb: AddrFrom(gnb4)}); err != nil {
+	defer d.Close()
+	if err := d.PutSession(ue4, Session{Teid: 0xabc, Family: 4, Gnb: AddrFrom(gnb4)}); err != nil {
 		t.Fatal(err)
 	}
-	d1.Close()
+	return pin
+}
+
+// TestPinnedSessionsSurviveRestart: with a pin dir, learned sessions and counters outlive the
+// agent's data plane object; without one nothing is left behind.
+func TestPinnedSessionsSurviveRestart(t *testing.T) {
+	pin := pinnedSession(t)
 
 	d2, err := Load(Options{PinDir: pin})
 	if err != nil {
@@ -68,22 +75,7 @@ func TestPinnedSessionsSurviveRestart(t *testing.T) {
 // array of another size) is recreated empty instead of failing the load, and the maps that
 // still fit are kept.
 func TestStalePinReplaced(t *testing.T) {
-	loadTest(t)
-	dir := t.TempDir()
-	if err := unix.Mount("bpf", dir, "bpf", 0, ""); err != nil {
-		t.Fatalf("mount bpffs: %v", err)
-	}
-	t.Cleanup(func() { unix.Unmount(dir, unix.MNT_DETACH) })
-	pin := filepath.Join(dir, "upgw")
-
-	d1, err := Load(Options{PinDir: pin})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := d1.PutSession(ue4, Session{Teid: 0xabc, Family: 4, Gnb: AddrFrom(gnb4)}); err != nil {
-		t.Fatal(err)
-	}
-	d1.Close()
+	pin := pinnedSession(t)
 	// Replace the pinned path counters with an older, smaller layout.
 	if err := os.Remove(filepath.Join(pin, "path_stats")); err != nil {
 		t.Fatal(err)
