@@ -857,7 +857,8 @@ static __always_inline int dl_session(const struct upgw_addr *ue, struct upgw_se
 		if (!(seq & 1) && addr_eq(&e->ue, ue)) {
 			*s = e->s;
 			barrier();
-			if (READ_ONCE(e->seq) == seq)
+			/* An empty slot has family 0 (its all-zero ue is the address ::). */
+			if (READ_ONCE(e->seq) == seq && s->family)
 				return 1;
 		}
 	}
@@ -878,21 +879,32 @@ static __always_inline int session_is(const struct upgw_session *s, const struct
 	       mac_eq(s->gnb_mac, eth->h_dest) && mac_eq(s->upf_mac, eth->h_source);
 }
 
+/* DL_RECHECK_MASK: one downlink G-PDU in 64 per CPU (by the dl_pass counter) is checked
+ * against the sessions map even when the cache answers. */
+#define DL_RECHECK_MASK 63
+
 /* learn records the UE's downlink tunnel from a downlink G-PDU. The common case, a packet of
  * a known and unchanged session, is answered by the session cache. A read that races a
  * writer of the same entry can only skip this packet's write when the fields it compared
  * already equal the packet's: the two writes were then concurrent, and either order is
- * one the sessions map could have seen. */
-static __always_inline void learn(void *data, const struct pkt *p)
+ * one the sessions map could have seen.
+ *
+ * With recheck set the sessions map is looked up even on a cache hit. That refreshes the
+ * UE's recency in the LRU map (cache hits never touch it), puts back a UE the map evicted,
+ * and repairs a map and a cache that two concurrent writers left holding different tunnels
+ * (each writes the map, then the cache): within 64 downlink packets per CPU the packet's
+ * tunnel is in both. */
+static __always_inline void learn(void *data, const struct pkt *p, int recheck)
 {
 	struct ethhdr *eth = data;
 	struct upgw_dl_entry *e = dl_entry(&p->idst);
-	if (e && addr_eq(&e->ue, &p->idst) && session_is(&e->s, p, eth))
+	int cached = e && e->s.family && addr_eq(&e->ue, &p->idst) && session_is(&e->s, p, eth);
+	if (cached && !recheck)
 		return;
 	struct upgw_session *s = bpf_map_lookup_elem(&sessions, &p->idst);
 	if (s && session_is(s, p, eth)) {
 		/* Known and unchanged, but not (or no longer) in its cache slot. */
-		if (e)
+		if (e && !cached)
 			dl_cache_put(e, &p->idst, s);
 		return;
 	}
@@ -923,10 +935,16 @@ static __always_inline int handle_downlink(struct xdp_md *ctx)
 	struct pkt p;
 
 	switch (parse_n3(data, data_end, &p)) {
-	case P_GPDU:
-		learn(data, &p);
-		count(UPGW_STAT_DL_PASS, bytes);
+	case P_GPDU: {
+		__u32 idx = UPGW_STAT_DL_PASS;
+		struct upgw_counter *c = bpf_map_lookup_elem(&path_stats, &idx);
+		learn(data, &p, !c || (c->packets & DL_RECHECK_MASK) == 0);
+		if (c) {
+			c->packets++;
+			c->bytes += bytes;
+		}
 		break;
+	}
 	case P_FRAG:
 		count(UPGW_STAT_FRAG, bytes);
 		break;

@@ -282,9 +282,10 @@ func Load(opts Options) (*Datapath, error) {
 // Elsewhere the data plane looks every session up in the sessions map.
 const dlCacheSafe = runtime.GOARCH == "amd64"
 
-// dropIncompatiblePins removes the pinned maps under dir whose type, key, value or size no
-// longer match spec (a build that changed them), so that Load recreates them empty instead
-// of failing. It returns the names it removed.
+// dropIncompatiblePins removes the pinned maps under dir whose type, key or value size,
+// entries or flags no longer match spec (a build that changed them), so that Load recreates
+// them empty instead of failing. It returns the names it removed. A change that keeps every
+// size (fields reordered within a value) is not detected: such a change must rename the map.
 func dropIncompatiblePins(spec *ebpf.CollectionSpec, dir string) ([]string, error) {
 	var dropped []string
 	for _, name := range pinnedMaps {
@@ -298,7 +299,7 @@ func dropIncompatiblePins(spec *ebpf.CollectionSpec, dir string) ([]string, erro
 		}
 		ms := spec.Maps[name]
 		same := m.Type() == ms.Type && m.KeySize() == ms.KeySize && m.ValueSize() == ms.ValueSize &&
-			m.MaxEntries() == ms.MaxEntries
+			m.MaxEntries() == ms.MaxEntries && m.Flags() == ms.Flags
 		m.Close()
 		if same {
 			continue
@@ -615,12 +616,17 @@ func (d *Datapath) PutSession(ue netip.Addr, s Session) error {
 	return d.syncSession(AddrFrom(ue))
 }
 
-// DeleteSession forgets a UE's session.
+// DeleteSession forgets a UE's session. The session cache is cleared even when the sessions
+// map no longer had the UE (the LRU map may have evicted it while the cache kept it).
 func (d *Datapath) DeleteSession(ue netip.Addr) error {
-	if err := d.objs.Sessions.Delete(AddrFrom(ue)); err != nil {
+	err := d.objs.Sessions.Delete(AddrFrom(ue))
+	if err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
 		return err
 	}
-	return d.syncSession(AddrFrom(ue))
+	if serr := d.syncSession(AddrFrom(ue)); serr != nil {
+		return serr
+	}
+	return err
 }
 
 // xdpPass is XDP_PASS, the verdict of upgw_dl_sync.

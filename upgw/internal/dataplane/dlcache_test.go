@@ -3,6 +3,7 @@ package dataplane
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"net/netip"
 	"runtime"
@@ -265,5 +266,53 @@ func TestDLCacheNoTornReads(t *testing.T) {
 	}
 	if seen[0] == 0 || seen[1] == 0 {
 		t.Fatalf("replies saw A %d and B %d times: the test did not exercise a change", seen[0], seen[1])
+	}
+	if slow := st[StatDLSlow]; slow*10 > uint64(seen[0]+seen[1]) {
+		t.Fatalf("%d of %d replies came from the sessions map: the test did not exercise the cache", slow, seen[0]+seen[1])
+	}
+}
+
+// TestDLCacheEmptySlot: an empty slot (all-zero address, which is ::) serves no session.
+func TestDLCacheEmptySlot(t *testing.T) {
+	d := loadTest(t)
+	inner := innerPacket(t, innerSpec{src: app6, dst: netip.IPv6Unspecified(), sport: 8080, dport: 40000, payloadLen: 4})
+	in := append(ethHdr(gwMAC, appMAC, ethType(app6)), inner...)
+	if ret, out := run(t, d.objs.UpgwApp, in); ret != tcOK || !bytes.Equal(out, in) {
+		t.Fatalf("reply to :: with no session: verdict %d; want TC_ACT_OK, untouched", ret)
+	}
+	if st := statsDelta(t, d); st[StatDLMiss] != 1 || st[StatDLEncap] != 0 {
+		t.Errorf("dl_miss %d, dl_encap %d; want 1, 0", st[StatDLMiss], st[StatDLEncap])
+	}
+}
+
+// TestDLCacheEvicted: a UE the LRU map evicted while the cache kept it (cache hits do not
+// refresh the map's recency) keeps its replies flowing, is put back into the map within 64
+// downlink packets, and DeleteSession clears it from the cache even when the map no longer
+// has it.
+func TestDLCacheEvicted(t *testing.T) {
+	d := loadTest(t)
+	learnFrom(t, d, ue4, tunA)
+	evict := func() {
+		t.Helper()
+		if err := d.objs.Sessions.Delete(AddrFrom(ue4)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	evict()
+	if got := reply(t, d, ue4); !got.equal(tunA) {
+		t.Fatalf("reply after eviction went into %v; want %v", got, tunA)
+	}
+	for range 64 {
+		learnFrom(t, d, ue4, tunA)
+	}
+	if ss, err := d.Sessions(); err != nil || len(ss) != 1 || ss[0].UE != ue4 || ss[0].Teid != tunA.teid {
+		t.Fatalf("sessions after 64 downlink packets: %+v, %v; want the UE back", ss, err)
+	}
+	evict()
+	if err := d.DeleteSession(ue4); !errors.Is(err, ebpf.ErrKeyNotExist) {
+		t.Fatalf("DeleteSession of an evicted UE: %v; want ErrKeyNotExist", err)
+	}
+	if ret, _ := run(t, d.objs.UpgwApp, replyTo(t, ue4)); ret != tcOK {
+		t.Fatalf("reply after DeleteSession: verdict %d; want TC_ACT_OK (no session)", ret)
 	}
 }
