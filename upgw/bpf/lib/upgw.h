@@ -134,13 +134,19 @@ struct upgw_host {
 #define UPGW_HOST_BITS 10
 #define UPGW_HOST_SLOTS (1 << UPGW_HOST_BITS)
 
-/* upgw_host_slot hashes an address (words as loaded from memory) to a host-table slot:
+/* upgw_addr_slot hashes an address (words as loaded from memory) to one of 1 << bits slots:
  * the words folded by XOR, then a multiplicative (Fibonacci) hash. The Go side computes the
- * same (dataplane.HostSlot). */
-static __always_inline __u32 upgw_host_slot(const struct upgw_addr *a)
+ * same (dataplane.addrSlot). */
+static __always_inline __u32 upgw_addr_slot(const struct upgw_addr *a, int bits)
 {
 	__u32 h = a->w[0] ^ a->w[1] ^ a->w[2] ^ a->w[3];
-	return (h * 0x9e3779b1u) >> (32 - UPGW_HOST_BITS);
+	return (h * 0x9e3779b1u) >> (32 - bits);
+}
+
+/* upgw_host_slot is an address's host-table slot. */
+static __always_inline __u32 upgw_host_slot(const struct upgw_addr *a)
+{
+	return upgw_addr_slot(a, UPGW_HOST_BITS);
 }
 
 /* upgw_lpm_key keys the LPM trie by inner destination (IPv4 as ::ffff:0:0/96 + prefix). */
@@ -199,11 +205,10 @@ struct upgw_dl_entry {
 #define UPGW_DL_CACHE_BITS 16
 #define UPGW_DL_CACHE_SLOTS (1 << UPGW_DL_CACHE_BITS)
 
-/* upgw_dl_slot picks a UE's session-cache slot, hashed as upgw_host_slot does. */
+/* upgw_dl_slot is a UE's session-cache slot. */
 static __always_inline __u32 upgw_dl_slot(const struct upgw_addr *a)
 {
-	__u32 h = a->w[0] ^ a->w[1] ^ a->w[2] ^ a->w[3];
-	return (h * 0x9e3779b1u) >> (32 - UPGW_DL_CACHE_BITS);
+	return upgw_addr_slot(a, UPGW_DL_CACHE_BITS);
 }
 
 /* upgw_config is global configuration written once by the loader. */

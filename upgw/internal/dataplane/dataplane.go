@@ -92,21 +92,21 @@ const (
 	hostBits  = 10
 )
 
-// HostSlot returns the host-table slot of an address; upgw_host_slot in upgw/bpf/lib/upgw.h
-// computes the same.
-func HostSlot(a Addr) uint32 {
+// addrSlot is upgw_addr_slot in upgw/bpf/lib/upgw.h: an address hashed to one of 1<<bits
+// slots.
+func addrSlot(a Addr, bits uint) uint32 {
 	h := a.W[0] ^ a.W[1] ^ a.W[2] ^ a.W[3]
-	return (h * 0x9e3779b1) >> (32 - hostBits)
+	return (h * 0x9e3779b1) >> (32 - bits)
 }
+
+// HostSlot returns the host-table slot of an address (upgw_host_slot).
+func HostSlot(a Addr) uint32 { return addrSlot(a, hostBits) }
 
 // dlCacheBits is UPGW_DL_CACHE_BITS: the session cache has 1<<dlCacheBits slots.
 const dlCacheBits = 16
 
-// dlSlot is upgw_dl_slot: the session-cache slot of a UE, hashed as HostSlot does.
-func dlSlot(a Addr) uint32 {
-	h := a.W[0] ^ a.W[1] ^ a.W[2] ^ a.W[3]
-	return (h * 0x9e3779b1) >> (32 - dlCacheBits)
-}
+// dlSlot is upgw_dl_slot: the session-cache slot of a UE.
+func dlSlot(a Addr) uint32 { return addrSlot(a, dlCacheBits) }
 
 // Stat indexes the per-path counters.
 type Stat uint32
