@@ -13,11 +13,10 @@
  * encapsulation mark set; without the flags every run takes the same, first-run path. */
 #define UPGW_ENCAP_FLAGS4 0
 #define UPGW_ENCAP_FLAGS6 0
-/* bpf_skb_change_head leaves the network header behind (on the inner header), and no helper
- * can move it back, so the harness could not undo it: the benchmark build pushes IPv4 in
- * IPv4 with bpf_skb_adjust_room, which costs more. BenchmarkDownlinkEncap is therefore an
- * upper bound for the shipped path; BenchmarkDownlinkEncapShipped (bench_dl_shipped, below)
- * loops the shipped program itself. */
+/* The benchmark build pushes IPv4 in IPv4 with bpf_skb_adjust_room, which tc_restore can
+ * undo (BenchmarkDownlinkEncapAdjustRoom, an upper bound for the shipped path).
+ * BenchmarkDownlinkEncap loops the shipped program itself, bpf_skb_change_head and all
+ * (bench_dl_shipped, below). */
 #define UPGW_PUSH4(skb, len) bpf_skb_adjust_room(skb, len, BPF_ADJ_ROOM_MAC, 0)
 #include "upgw.c"
 

@@ -7,7 +7,7 @@ import (
 	"github.com/cilium/ebpf"
 )
 
-// TestDownlinkEncapShippedLoop checks the looping harness of BenchmarkDownlinkEncapShipped:
+// TestDownlinkEncapShippedLoop checks the looping harness of BenchmarkDownlinkEncap:
 // after one run and after several runs in one BPF_PROG_RUN, the packet and verdict are
 // byte-identical to one run of the shipped upgw_app, the dl_encap counter advanced once per
 // run, and the twins leave a packet of the same size (44 bytes pushed, nothing else).
