@@ -75,7 +75,8 @@ type Config struct {
 	MEPURL string
 	// MEPToken is the operator bearer token for the feed (required with MEPURL).
 	MEPToken string
-	// FeedTimeout is the long-poll timeout (default 30 s, at most 60 s).
+	// FeedTimeout is the long-poll timeout (zero: the default 30 s; otherwise 1 s to 60 s,
+	// sent in whole seconds).
 	FeedTimeout time.Duration
 
 	// StateDir keeps the last applied rule snapshot, re-applied at start so that a restarted
@@ -131,7 +132,7 @@ func (c Config) Validate() error {
 			errs = append(errs, errors.New("mep token is required with a mep url"))
 		}
 	}
-	if c.FeedTimeout < 0 || c.FeedTimeout > feed.MaxTimeout {
+	if c.FeedTimeout != 0 && (c.FeedTimeout < feed.MinTimeout || c.FeedTimeout > feed.MaxTimeout) {
 		errs = append(errs, fmt.Errorf("feed timeout %s: want 1s-60s", c.FeedTimeout))
 	}
 	return errors.Join(errs...)

@@ -29,6 +29,34 @@ func TestConfigValidate(t *testing.T) {
 	}
 }
 
+func TestConfigValidateFeedTimeout(t *testing.T) {
+	tests := []struct {
+		timeout time.Duration
+		ok      bool
+	}{
+		{0, true}, // the default, 30 s
+		{time.Second, true},
+		{30 * time.Second, true},
+		{60 * time.Second, true},
+		{-time.Second, false},
+		{time.Nanosecond, false},
+		{500 * time.Millisecond, false},
+		{time.Second - 1, false},
+		{60*time.Second + 1, false},
+		{2 * time.Minute, false},
+	}
+	for _, tt := range tests {
+		c := Config{GNBInterface: "n3g", UPFInterface: "n3u", MEPURL: "http://mep:8080", MEPToken: "t", FeedTimeout: tt.timeout}
+		err := c.Validate()
+		if tt.ok && err != nil {
+			t.Errorf("feed timeout %s: %v; want it accepted", tt.timeout, err)
+		}
+		if !tt.ok && (err == nil || !strings.Contains(err.Error(), "feed timeout")) {
+			t.Errorf("feed timeout %s: got %v; want a feed timeout error", tt.timeout, err)
+		}
+	}
+}
+
 func TestParseFlags(t *testing.T) {
 	a, err := ParseAppPort("app0,02:00:00:00:00:a1,192.0.2.10,2001:db8::/64")
 	if err != nil || a.Interface != "app0" || len(a.Prefixes) != 2 || a.Prefixes[0].String() != "192.0.2.10/32" {

@@ -32,8 +32,17 @@ type Snapshot struct {
 // Path is the feed path under the MEP base URL.
 const Path = "/mepm/v1/feeds/traffic_rules"
 
-// MaxTimeout is the longest long-poll the MEP honours.
-const MaxTimeout = 60 * time.Second
+// MinTimeout and MaxTimeout bound the long-poll timeout. The MEP takes whole seconds, so a
+// shorter timeout would be sent as timeout=0 and answered at once.
+const (
+	MinTimeout = time.Second
+	MaxTimeout = 60 * time.Second
+)
+
+// MinPollInterval is the least time between the starts of two polls when the first brought
+// no new version. A MEP holds such a poll for the whole timeout (at least 1 s), so this only
+// paces a MEP or proxy that answers at once, which would otherwise be polled in a tight loop.
+const MinPollInterval = time.Second
 
 // maxBody bounds a snapshot body (a site has at most a few thousand rules).
 const maxBody = 16 << 20
@@ -44,7 +53,8 @@ type Follower struct {
 	BaseURL string
 	// Token is the operator bearer token.
 	Token string
-	// Timeout is the long-poll timeout sent to the MEP (default 30 s, at most 60 s).
+	// Timeout is the long-poll timeout sent to the MEP (default 30 s, at least 1 s, at most
+	// 60 s; whole seconds are sent).
 	Timeout time.Duration
 	// MinBackoff and MaxBackoff bound the retry delay after a failure (default 500 ms, 30 s).
 	MinBackoff, MaxBackoff time.Duration
@@ -95,7 +105,7 @@ func (f *Follower) Run(ctx context.Context, after int64) error {
 	if timeout <= 0 {
 		timeout = 30 * time.Second
 	}
-	timeout = min(timeout, MaxTimeout)
+	timeout = min(max(timeout, MinTimeout), MaxTimeout)
 	minB, maxB := f.MinBackoff, f.MaxBackoff
 	if minB <= 0 {
 		minB = 500 * time.Millisecond
@@ -109,8 +119,10 @@ func (f *Follower) Run(ctx context.Context, after int64) error {
 	}
 	backoff := minB
 	for ctx.Err() == nil {
+		start := time.Now()
 		snap, err := f.poll(ctx, client, after, timeout)
-		if err == nil && snap.Version != after {
+		changed := err == nil && snap.Version != after
+		if changed {
 			if snap.Version < after {
 				f.Logger.WarnContext(ctx, "traffic rule feed version went backwards; applying the MEP's current set",
 					logkeys.Version, snap.Version, "previous_version", after)
@@ -127,19 +139,32 @@ func (f *Follower) Run(ctx context.Context, after int64) error {
 		f.setStatus(err, after)
 		if err == nil {
 			backoff = minB
+			if !changed {
+				sleep(ctx, MinPollInterval-time.Since(start))
+			}
 			continue
 		}
 		f.Logger.WarnContext(ctx, "traffic rule feed failed; keeping the last good rule set",
 			logkeys.Error, err, logkeys.Version, after, "retry_in_ms", backoff.Milliseconds())
-		// Full jitter keeps a fleet of UPGWs from hammering a recovering MEP in step.
-		d := backoff/2 + rand.N(backoff/2+1)
-		select {
-		case <-ctx.Done():
-		case <-time.After(d):
-		}
+		// Equal jitter (half fixed, half random) keeps a fleet of UPGWs from hammering a
+		// recovering MEP in step.
+		sleep(ctx, backoff/2+rand.N(backoff/2+1))
 		backoff = min(backoff*2, maxB)
 	}
 	return ctx.Err()
+}
+
+// sleep waits for d (nothing if d <= 0) or until ctx ends.
+func sleep(ctx context.Context, d time.Duration) {
+	if d <= 0 {
+		return
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
 }
 
 // ProblemError is a non-200 answer from the MEP.

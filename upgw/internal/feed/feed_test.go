@@ -221,4 +221,34 @@ func TestFollowerBadTokenAndApplyFailure(t *testing.T) {
 	}
 }
 
+// TestFollowerPollFloor: a MEP (or a proxy in front of it) that answers every poll at once
+// with the unchanged version must not drive the follower into a tight loop.
+func TestFollowerPollFloor(t *testing.T) {
+	var mu sync.Mutex
+	polls := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		polls++
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"version":7,"rules":[]}`))
+	}))
+	t.Cleanup(srv.Close)
+	a := &applied{ch: make(chan int64, 10)}
+	f := &Follower{BaseURL: srv.URL, Token: "t", Timeout: time.Second, Apply: a.apply, Logger: slog.New(slog.DiscardHandler)}
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+	defer cancel()
+	if err := f.Run(ctx, 7); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Run returned %v; want context.DeadlineExceeded", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if polls < 1 || int64(polls) > int64(2*time.Second/MinPollInterval)+1 {
+		t.Errorf("%d polls in 2 s against a MEP answering at once; want at most one per %s", polls, MinPollInterval)
+	}
+	if !f.Status().Connected {
+		t.Errorf("status %+v; want connected", f.Status())
+	}
+}
+
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
