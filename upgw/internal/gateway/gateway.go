@@ -44,6 +44,13 @@ const (
 // ErrStaleVersion is returned when a snapshot is not newer than the active rule set.
 var ErrStaleVersion = errors.New("rule-set version is not newer than the active one")
 
+// MaxVersion is the largest rule-set version, 2^53: the largest integer every JSON client
+// keeps exact. A larger version would also leave no room for a newer one.
+const MaxVersion = 1 << 53
+
+// ErrVersionRange is returned for a snapshot whose version is above MaxVersion.
+var ErrVersionRange = fmt.Errorf("rule-set version exceeds the limit %d (2^53)", int64(MaxVersion))
+
 // RuleSet is the active rule set as reported to clients.
 type RuleSet struct {
 	Version   int64
@@ -81,8 +88,12 @@ func New(dp Dataplane, t rules.Targets, stateFile string, logger *slog.Logger, t
 
 // Apply compiles snap and makes it the active rule set in one data plane swap. With
 // requireNewer (the control API) a version not above the active one is ErrStaleVersion; the
-// feed passes false because the MEP's current snapshot is the truth.
+// feed passes false because the MEP's current snapshot is the truth. A version above
+// MaxVersion is ErrVersionRange from every source, the persisted state included.
 func (m *Manager) Apply(ctx context.Context, snap feed.Snapshot, source string, requireNewer bool) (RuleSet, error) {
+	if snap.Version > MaxVersion {
+		return RuleSet{}, fmt.Errorf("%w: got %d", ErrVersionRange, snap.Version)
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if requireNewer && snap.Version <= m.cur.Version {
@@ -149,7 +160,28 @@ func (m *Manager) persist(snap feed.Snapshot) error {
 	if err := tmp.Close(); err != nil {
 		return err
 	}
-	return os.Rename(tmp.Name(), m.stateFile)
+	if err := os.Rename(tmp.Name(), m.stateFile); err != nil {
+		return err
+	}
+	// The rename is durable only once the directory is: without this a power loss can bring
+	// back the previous rule set.
+	if err := syncDir(filepath.Dir(m.stateFile)); err != nil {
+		return fmt.Errorf("sync state dir: %w", err)
+	}
+	return nil
+}
+
+// syncDir fsyncs a directory; a variable so that tests can observe it.
+var syncDir = func(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	if err := d.Sync(); err != nil {
+		d.Close()
+		return err
+	}
+	return d.Close()
 }
 
 // Restore re-applies the persisted snapshot, if any, and returns its version (0 if none).
