@@ -32,6 +32,10 @@ type Server struct {
 
 var _ upgwapi.StrictServerInterface = (*Server)(nil)
 
+// MaxBodyBytes bounds a request body: 16 MiB is ample for a rule set (at most 1024 rules).
+// A larger body is answered 413.
+const MaxBodyBytes = 16 << 20
+
 // ErrBadSnapshot marks a snapshot body that is not a valid rule snapshot.
 var ErrBadSnapshot = errors.New("bad rule snapshot")
 
@@ -42,16 +46,41 @@ func NewHandler(m *gateway.Manager, fs FeedStatus, logger *slog.Logger, mw ...ec
 	e.HidePort = true
 	e.HTTPErrorHandler = problem.Handler(logger, mapError)
 	e.Use(mw...)
+	e.Use(bodyLimit(MaxBodyBytes))
 	upgwapi.RegisterHandlersWithBaseURL(e, upgwapi.NewStrictHandler(&Server{m: m, feed: fs}, nil), "/upgw/v1")
 	return e
+}
+
+var bodyTooLarge = fmt.Sprintf("request body exceeds %d MiB", MaxBodyBytes>>20)
+
+// bodyLimit answers 413 to a body above n bytes: at once from Content-Length, otherwise when
+// the handler reads past n. Unlike echo's BodyLimit, http.MaxBytesReader never hands out
+// more than n bytes, so a chunked body cannot complete a JSON value past the limit.
+func bodyLimit(n int64) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			req := c.Request()
+			if req.ContentLength > n {
+				return problem.New(http.StatusRequestEntityTooLarge, "%s", bodyTooLarge)
+			}
+			if req.Body != nil {
+				req.Body = http.MaxBytesReader(c.Response(), req.Body, n)
+			}
+			return next(c)
+		}
+	}
 }
 
 func mapError(err error) (int, string, bool) {
 	switch {
 	case errors.Is(err, gateway.ErrStaleVersion):
 		return http.StatusConflict, err.Error(), true
-	case errors.Is(err, ErrBadSnapshot):
+	case errors.Is(err, ErrBadSnapshot), errors.Is(err, gateway.ErrVersionRange):
 		return http.StatusBadRequest, err.Error(), true
+	}
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return http.StatusRequestEntityTooLarge, bodyTooLarge, true
 	}
 	return 0, "", false
 }
