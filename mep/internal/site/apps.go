@@ -238,7 +238,7 @@ func (s *Site) finishLocked(ctx context.Context, a *appDoc) error {
 	for id, sub := range s.subs {
 		if sub.AppInstanceID == a.ID {
 			t.del(store.KindSubscription, id)
-			t.then(func() { delete(s.subs, id) })
+			t.then(func() { delete(s.subs, id); s.owners.Delete(id) })
 		}
 	}
 	t.del(store.KindApp, a.ID)

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -20,6 +21,14 @@ import (
 type NotifierConfig struct {
 	// Workers bounds concurrent deliveries (default 32).
 	Workers int
+	// A callback host:port whose last attempt failed (an error, a timeout or a non-2xx
+	// answer) is suspect until an attempt to it succeeds. PerApp bounds the deliveries in
+	// flight to the suspect hosts of one app instance's subscriptions (default Workers/4,
+	// at least 1), so that an app whose callbacks hang holds at most that many workers and
+	// the other apps' notifications keep flowing; PerHost bounds those to one suspect host
+	// (default PerApp/2, at least 1), so that one dead endpoint of an app does not hold up
+	// its other endpoints either. Healthy hosts are bounded by Workers only.
+	PerApp, PerHost int
 	// Timeout bounds one delivery attempt (default 3 s).
 	Timeout time.Duration
 	// MaxAttempts bounds retries before a notification is dropped (default 10).
@@ -41,7 +50,9 @@ type Poster interface {
 // notification) is finished only after the subscriber answered 2xx, or after MaxAttempts, or
 // on 404/410 (the callback is gone), and a notification leaves the outbox when all its
 // targets are finished. Deliveries run on a bounded worker pool, so a slow subscriber delays
-// nobody's API call and at most Workers deliveries.
+// nobody's API call; once an app's callbacks failed, at most PerApp deliveries to them are in
+// flight, so an app whose callbacks hang delays only its own notifications. A target whose
+// subscription was deleted (unsubscribed, or its app terminated) is dropped, not sent.
 //
 // The store's outbox is the durable copy; the Notifier works from an in-memory queue that is
 // loaded from the store when Run starts and fed by every commit afterwards, so a delivery
@@ -58,6 +69,10 @@ type Notifier struct {
 	queue   map[targetKey]bool // targets waiting (due now or later), not in flight
 	open    int                // unfinished targets of all notes
 	touched map[*note]bool     // notes with outcomes not yet stored (see settle)
+	suspect map[string]bool    // callback hosts whose last attempt failed
+	flying  map[string]int     // deliveries in flight to suspect hosts, per subscribing app
+	flyHost map[string]int     // deliveries in flight per suspect host
+	blocked int                // due targets the last dispatch held back for PerApp/PerHost
 	wake    chan struct{}
 
 	delivered, failed, dropped prometheus.Counter
@@ -89,6 +104,12 @@ func NewNotifier(cfg NotifierConfig, s *Site, reg prometheus.Registerer, log *sl
 	if cfg.MaxAttempts == 0 {
 		cfg.MaxAttempts = 10
 	}
+	if cfg.PerApp == 0 {
+		cfg.PerApp = max(cfg.Workers/4, 1)
+	}
+	if cfg.PerHost == 0 {
+		cfg.PerHost = max(cfg.PerApp/2, 1)
+	}
 	if cfg.BaseBackoff == 0 {
 		cfg.BaseBackoff = 250 * time.Millisecond
 	}
@@ -101,7 +122,8 @@ func NewNotifier(cfg NotifierConfig, s *Site, reg prometheus.Registerer, log *sl
 		cfg.Client = own
 	}
 	n := &Notifier{cfg: cfg, site: s, st: s.st, log: log, own: own,
-		notes: map[int64]*note{}, queue: map[targetKey]bool{}, touched: map[*note]bool{},
+		notes: map[int64]*note{}, queue: map[targetKey]bool{}, touched: map[*note]bool{}, flying: map[string]int{},
+		flyHost: map[string]int{}, suspect: map[string]bool{},
 		wake:      make(chan struct{}, 1),
 		delivered: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "mep", Name: "notifications_delivered_total", Help: "Notifications acknowledged by subscribers."}),
 		failed:    prometheus.NewCounter(prometheus.CounterOpts{Namespace: "mep", Name: "notification_attempts_failed_total", Help: "Delivery attempts that failed and will be retried or dropped."}),
@@ -151,13 +173,18 @@ func (n *Notifier) signal() {
 type job struct {
 	n       *note
 	i       int
-	attempt int // 1-based
+	attempt int    // 1-based
+	app     string // the app instance that owns the target's subscription
+	host    string // the callback's host:port
+	gone    bool   // the subscription no longer exists: finish the target unsent
+	capped  bool   // counted in flying and flyHost (the host was suspect when admitted)
 }
 
 type outcome struct {
 	job
-	ok    bool
-	retry bool
+	ok       bool
+	retry    bool
+	deferred bool // not attempted: its suspect host or app had no free slot (see admit)
 }
 
 // Run delivers until ctx ends. In-flight deliveries finish (bounded by Timeout) before it
@@ -190,6 +217,10 @@ func (n *Notifier) Run(ctx context.Context) error {
 		go func() {
 			defer wg.Done()
 			for job := range jobs {
+				if !n.admit(&job) {
+					results <- outcome{job: job, deferred: true}
+					continue
+				}
 				results <- n.deliver(job)
 			}
 		}()
@@ -223,7 +254,10 @@ func (n *Notifier) Run(ctx context.Context) error {
 }
 
 // dispatch hands every due target to the workers, oldest notification first, and returns
-// how long to sleep before the next one is due (at most 1 s). ok is false when ctx ended.
+// how long to sleep before the next one is due (at most 1 s). A target whose app already
+// has PerApp deliveries to suspect hosts in flight, or whose suspect host PerHost, stays
+// queued; the end of one of them wakes the dispatcher.
+// ok is false when ctx ended.
 func (n *Notifier) dispatch(ctx context.Context, jobs chan<- job) (time.Duration, bool) {
 	now := time.Now()
 	sleep := time.Second
@@ -241,6 +275,26 @@ func (n *Notifier) dispatch(ctx context.Context, jobs chan<- job) (time.Duration
 	}
 	n.mu.Unlock()
 	slices.SortFunc(due, func(a, b job) int { return cmp.Or(cmp.Compare(a.n.ID, b.n.ID), cmp.Compare(a.i, b.i)) })
+	// Owners come from the site, outside n.mu (a commit holds the site's lock when it
+	// pushes to the Notifier).
+	for i := range due {
+		t := &due[i].n.Targets[due[i].i]
+		app, ok := n.site.subscriptionOwner(t.SubscriptionID)
+		due[i].app, due[i].host, due[i].gone = app, hostOf(t.URL), !ok
+	}
+	n.mu.Lock()
+	send := due[:0]
+	n.blocked = 0
+	for _, j := range due {
+		if !j.gone && !n.free(j) {
+			n.queue[targetKey{j.n.ID, j.i}] = true
+			n.blocked++
+			continue
+		}
+		send = append(send, j)
+	}
+	n.mu.Unlock()
+	due = send
 	for i, j := range due {
 		select {
 		case jobs <- j:
@@ -258,6 +312,9 @@ func (n *Notifier) dispatch(ctx context.Context, jobs chan<- job) (time.Duration
 
 func (n *Notifier) deliver(j job) outcome {
 	t := &j.n.Targets[j.i] // SubscriptionID, URL and Link never change
+	if j.gone {
+		return outcome{job: j}
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), n.cfg.Timeout)
 	defer cancel()
 	code, err := n.cfg.Client.Post(ctx, t.URL, j.n.BodyFor(j.i))
@@ -328,10 +385,28 @@ func (n *Notifier) record(o outcome) bool {
 	e := o.n
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	if o.deferred { // back to the queue, unattempted; dispatch holds it until a slot frees
+		n.queue[targetKey{e.ID, o.i}] = true
+		n.signal()
+		return false
+	}
 	t := &e.Targets[o.i]
 	e.dirty[o.i] = true
 	n.touched[e] = true
+	n.landed(o.job)
+	if !o.gone {
+		if o.ok {
+			delete(n.suspect, o.host)
+		} else if o.retry {
+			n.suspect[o.host] = true
+		}
+		if n.blocked > 0 {
+			n.signal() // targets may wait for this app's or host's slot
+		}
+	}
 	switch {
+	case o.gone:
+		n.log.Debug("notification not sent: the subscription was deleted", "subscription_id", t.SubscriptionID)
 	case o.ok:
 		n.delivered.Inc()
 		n.latency.Observe(time.Since(e.CreatedAt).Seconds())
@@ -376,6 +451,58 @@ func (n *Notifier) collect() (finished []int64, states []store.TargetState) {
 		delete(n.touched, e)
 	}
 	return finished, states
+}
+
+// free reports whether a delivery of j may start now: its host is healthy, or its app and
+// its host have a free slot for suspect hosts. The caller holds n.mu.
+func (n *Notifier) free(j job) bool {
+	return !n.suspect[j.host] || n.flying[j.app] < n.cfg.PerApp && n.flyHost[j.host] < n.cfg.PerHost
+}
+
+// admit takes the slots a delivery of j needs (see free), or reports that it must wait: a
+// host can turn suspect between dispatch and delivery.
+func (n *Notifier) admit(j *job) bool {
+	if j.gone {
+		return true
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if !n.free(*j) {
+		return false
+	}
+	if n.suspect[j.host] {
+		n.flying[j.app]++
+		n.flyHost[j.host]++
+		j.capped = true
+	}
+	return true
+}
+
+// landed releases a delivery's app and host slots, if it held any. The caller holds n.mu.
+func (n *Notifier) landed(j job) {
+	if !j.capped {
+		return
+	}
+	if n.flying[j.app]--; n.flying[j.app] <= 0 {
+		delete(n.flying, j.app)
+	}
+	if n.flyHost[j.host]--; n.flyHost[j.host] <= 0 {
+		delete(n.flyHost, j.host)
+	}
+}
+
+// hostOf returns the host:port part of a callback URL (the URL was validated on subscribe).
+func hostOf(u string) string {
+	if i := strings.Index(u, "://"); i >= 0 {
+		u = u[i+3:]
+	}
+	if i := strings.IndexAny(u, "/?#"); i >= 0 {
+		u = u[:i]
+	}
+	if i := strings.LastIndexByte(u, '@'); i >= 0 {
+		u = u[i+1:]
+	}
+	return u
 }
 
 func (n *Notifier) backoff(attempt int) time.Duration {

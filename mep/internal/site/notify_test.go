@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -342,4 +343,66 @@ func TestNotifierRestartMidFanOut(t *testing.T) {
 	require.Equal(t, flakySub, notes[1].UnderscoreLinks.Subscription.Href)
 	time.Sleep(100 * time.Millisecond)
 	require.Equal(t, 1, good.count(), "a delivered subscriber was notified again after the restart")
+}
+
+// hanging is a callback endpoint that accepts requests and never answers until the test ends.
+func hanging(t *testing.T) string {
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	t.Cleanup(func() { close(release); srv.Close() })
+	return srv.URL
+}
+
+// TestNotifierHangingAppDoesNotStallOthers: once its callbacks failed, an app whose
+// callbacks all hang holds at most PerApp workers, so another app's notifications arrive at
+// once, not after the hanging deliveries (and their retries) time out.
+func TestNotifierHangingAppDoesNotStallOthers(t *testing.T) {
+	st := openStore(t, t.TempDir())
+	defer st.Close()
+	s := newSite(t, st, site.Config{})
+	for _, app := range []string{"bad", "good"} {
+		putApp(t, s, app)
+	}
+	for range 12 {
+		subscribe(t, s, "bad", hanging(t)+"/cb")
+	}
+	good := newReceiver(t, nil)
+	subscribe(t, s, "good", good.srv.URL+"/cb")
+	runNotifier(t, s, site.NotifierConfig{Workers: 8, PerApp: 2, Timeout: time.Second})
+
+	// Each of bad's own registrations queues 12 hanging deliveries, older than good's. The
+	// first ones time out after 1 s, which makes bad's hosts suspect.
+	for i := range 3 {
+		registerService(t, s, "bad", "svc"+string(rune('a'+i)))
+	}
+	time.Sleep(1500 * time.Millisecond)
+	start := time.Now()
+	registerService(t, s, "good", "svc")
+	require.Eventually(t, func() bool { return good.count() == 1 }, 10*time.Second, 5*time.Millisecond)
+	require.Less(t, time.Since(start), time.Second, "the good app's notification waited behind the hanging app's deliveries")
+}
+
+// TestNotifierSkipsDeletedSubscription: once a subscription is deleted, its queued
+// deliveries (here a retry) are dropped, not sent.
+func TestNotifierSkipsDeletedSubscription(t *testing.T) {
+	st := openStore(t, t.TempDir())
+	defer st.Close()
+	s := newSite(t, st, site.Config{})
+	putApp(t, s, "app1")
+	rcv := newReceiver(t, func(int) int { return http.StatusServiceUnavailable })
+	loc := subscribe(t, s, "app1", rcv.srv.URL+"/cb")
+	runNotifier(t, s, site.NotifierConfig{BaseBackoff: 300 * time.Millisecond})
+
+	registerService(t, s, "app1", "svc")
+	require.Eventually(t, func() bool { return rcv.count() == 1 }, 5*time.Second, 5*time.Millisecond)
+	require.NoError(t, s.Unsubscribe(context.Background(), site.SerAvail, "app1", loc[strings.LastIndexByte(loc, '/')+1:]))
+	require.Eventually(t, func() bool { return outboxLen(t, st) == 0 }, 5*time.Second, 5*time.Millisecond,
+		"the deleted subscription's retry stayed queued")
+	time.Sleep(500 * time.Millisecond) // past the retry's due time
+	require.Equal(t, 1, rcv.count(), "a notification was sent to a deleted subscription")
 }

@@ -147,6 +147,10 @@ type Site struct {
 	// registration; counting the services would cost a scan of all of them).
 	appServices map[string]int
 	subs        map[string]*subDoc
+	// owners maps each subscription's id to its app instance, like subs, for the Notifier:
+	// it reads it on every dispatch and must not wait for s.mu, which a commit holds
+	// through its store write.
+	owners sync.Map
 
 	trafficVersion, dnsVersion int64
 	trafficCh, dnsCh           chan struct{}
@@ -192,6 +196,7 @@ func New(ctx context.Context, cfg Config, st store.Store, log *slog.Logger) (*Si
 				return nil, fmt.Errorf("decode subscription %s: %w", d.ID, err)
 			}
 			s.subs[sub.ID] = &sub
+			s.owners.Store(sub.ID, sub.AppInstanceID)
 		}
 	}
 	for _, k := range []struct {

@@ -78,7 +78,7 @@ func (s *Site) Subscribe(ctx context.Context, k SubscriptionKind, app string, bo
 	}
 	t := s.begin()
 	t.put(store.KindSubscription, d.ID, d)
-	t.then(func() { s.subs[d.ID] = d })
+	t.then(func() { s.subs[d.ID] = d; s.owners.Store(d.ID, d.AppInstanceID) })
 	if err := t.commit(ctx); err != nil {
 		return nil, "", err
 	}
@@ -151,7 +151,7 @@ func (s *Site) Unsubscribe(ctx context.Context, k SubscriptionKind, app, id stri
 	}
 	t := s.begin()
 	t.del(store.KindSubscription, id)
-	t.then(func() { delete(s.subs, id) })
+	t.then(func() { delete(s.subs, id); s.owners.Delete(id) })
 	return t.commit(ctx)
 }
 
@@ -255,4 +255,14 @@ func (d *subDoc) target(link string) store.Target {
 		return store.Target{SubscriptionID: d.ID, URL: d.SerAvail.CallbackReference, Link: link}
 	}
 	return store.Target{SubscriptionID: d.ID, URL: d.AppTerm.CallbackReference, Link: link}
+}
+
+// subscriptionOwner returns the app instance that owns subscription id, and false when the
+// subscription no longer exists. It does not take s.mu.
+func (s *Site) subscriptionOwner(id string) (string, bool) {
+	app, ok := s.owners.Load(id)
+	if !ok {
+		return "", false
+	}
+	return app.(string), true
 }
