@@ -39,7 +39,7 @@ func realMain() error {
 	flag.BoolVar(&cfg.KeepTxChecksum, "keep-tx-checksum", false, "leave TX checksum offload on the gNB-side port on")
 	flag.StringVar(&cfg.MEPURL, "mep-url", env("UPGW_MEP_URL", ""), "MEP base URL of the traffic-rule feed (off when empty)")
 	flag.StringVar(&cfg.MEPToken, "mep-token", env("UPGW_MEP_TOKEN", ""), "operator bearer token for the MEP feed")
-	flag.DurationVar(&cfg.FeedTimeout, "feed-timeout", 0, "long-poll timeout of the MEP feed (default 30s, max 60s)")
+	flag.DurationVar(&cfg.FeedTimeout, "feed-timeout", 0, "long-poll timeout of the MEP feed, 1s-60s (default 30s)")
 	flag.StringVar(&cfg.StateDir, "state-dir", env("UPGW_STATE_DIR", ""), "directory keeping the last applied rule set (off when empty)")
 	flag.StringVar(&cfg.PinDir, "pin-dir", env("UPGW_PIN_DIR", ""), "bpffs directory for pinned sessions and counters (off when empty)")
 	flag.StringVar(&cfg.Listen, "listen", env("UPGW_LISTEN", "127.0.0.1:8090"), "control API and /metrics address")

@@ -122,7 +122,9 @@ func Compile(in []AppRule, t Targets, prev map[string]uint32) Result {
 		}
 		for i := range ms {
 			ms[i].m.RuleSlot = slot
-			keys[keyOf(ms[i].dst)] = true
+			for _, k := range keysOf(ms[i].dst) {
+				keys[k] = true
+			}
 		}
 		accepted = append(accepted, ms...)
 		res.Rules = append(res.Rules, Compiled{AppInstanceID: r.AppInstanceID, TrafficRuleID: r.TrafficRule.TrafficRuleID,
@@ -137,28 +139,35 @@ func reject(r AppRule, reason string) Rejected {
 	return Rejected{AppInstanceID: r.AppInstanceID, TrafficRuleID: r.TrafficRule.TrafficRuleID, Reason: reason}
 }
 
-// anyDst is the LPM key of filters without dstAddress: ::/0 covers IPv4-mapped too.
-var anyDst = netip.PrefixFrom(netip.IPv6Unspecified(), 0)
+// The data plane keeps IPv4 addresses as ::ffff:a.b.c.d, so an IPv4 packet's longest-prefix
+// lookup also sees IPv6 keys that contain ::ffff:0:0/96 (::/0, ::/1, ...). Wherever such a key
+// exists, allV4 (0.0.0.0/0, key ::ffff:0:0/96) is added too: IPv4 packets then always land
+// on an IPv4 key, whose candidates are IPv4 filters and filters without dstAddress only.
+var (
+	anyDst   = netip.PrefixFrom(netip.IPv6Unspecified(), 0) // filters without dstAddress
+	allV4    = netip.PrefixFrom(netip.IPv4Unspecified(), 0)
+	mappedV4 = netip.MustParsePrefix("::ffff:0:0/96")
+)
 
-func keyOf(p netip.Prefix) netip.Prefix {
-	if !p.IsValid() {
-		return anyDst
+// keysOf returns the LPM keys a filter destination needs (invalid: no dstAddress).
+func keysOf(dst netip.Prefix) []netip.Prefix {
+	if !dst.IsValid() {
+		dst = anyDst
 	}
-	return p
+	if dst.Addr().Is6() && dst.Bits() <= mappedV4.Bits() && dst.Contains(mappedV4.Addr()) {
+		return []netip.Prefix{dst, allV4}
+	}
+	return []netip.Prefix{dst}
 }
 
-// covers reports whether prefix a contains prefix b, IPv4 being ::ffff:0:0/96 within ::/0.
-func covers(a, b netip.Prefix) bool {
-	if a == anyDst {
+// covers reports whether the filter destination dst (invalid: no dstAddress, which covers
+// everything) applies to packets that land on key k. Families never mix: an IPv6 prefix
+// does not apply to IPv4 packets even where it contains their ::ffff: form.
+func covers(dst, k netip.Prefix) bool {
+	if !dst.IsValid() {
 		return true
 	}
-	if b == anyDst {
-		return false
-	}
-	if a.Addr().Is4() != b.Addr().Is4() {
-		return false
-	}
-	return a.Bits() <= b.Bits() && a.Contains(b.Addr())
+	return dst.Addr().Is4() == k.Addr().Is4() && dst.Bits() <= k.Bits() && dst.Contains(k.Addr())
 }
 
 // fits checks the data plane limits if ms were added after accepted: no destination prefix
@@ -169,7 +178,9 @@ func fits(accepted []match, keys map[netip.Prefix]bool, ms []match) error {
 		all[k] = true
 	}
 	for _, m := range ms {
-		all[keyOf(m.dst)] = true
+		for _, k := range keysOf(m.dst) {
+			all[k] = true
+		}
 	}
 	if len(all) > dataplane.MaxPrefixes {
 		return fmt.Errorf("rule set would need %d destination prefixes; data plane limit is %d", len(all), dataplane.MaxPrefixes)
@@ -177,12 +188,12 @@ func fits(accepted []match, keys map[netip.Prefix]bool, ms []match) error {
 	for k := range all {
 		n := 0
 		for _, m := range accepted {
-			if covers(keyOf(m.dst), k) {
+			if covers(m.dst, k) {
 				n++
 			}
 		}
 		for _, m := range ms {
-			if covers(keyOf(m.dst), k) {
+			if covers(m.dst, k) {
 				n++
 			}
 		}
@@ -208,7 +219,7 @@ func build(accepted []match, keys map[netip.Prefix]bool) []dataplane.Entry {
 	for _, k := range ks {
 		e := dataplane.Entry{Key: dataplane.KeyFrom(k)}
 		for _, m := range accepted {
-			if covers(keyOf(m.dst), k) {
+			if covers(m.dst, k) {
 				e.Cands.M[e.Cands.N] = m.m
 				e.Cands.N++
 			}
@@ -323,6 +334,12 @@ func expandFilter(f TrafficFilter, act, target uint8) ([]match, error) {
 	srcs, err := prefixes(f.SrcAddress)
 	if err != nil {
 		return nil, fmt.Errorf("srcAddress: %w", err)
+	}
+	for _, p := range srcs {
+		// Source prefixes are matched by mask, and IPv4 sources are ::ffff:a.b.c.d there.
+		if p.Addr().Is6() && p.Bits() <= mappedV4.Bits() && p.Contains(mappedV4.Addr()) {
+			return nil, fmt.Errorf("srcAddress %s: an IPv6 prefix that contains ::ffff:0:0/96 would also match IPv4 sources; leave srcAddress out to match any source", p)
+		}
 	}
 	tsrcs, err := prefixes(f.SrcTunnelAddress)
 	if err != nil {

@@ -199,6 +199,7 @@ func TestCompilePriority(t *testing.T) {
 	}
 	want := map[string][]string{
 		"::/0":          {"pass-any"},
+		"0.0.0.0/0":     {"pass-any"}, // IPv4 packets land here, not on ::/0
 		"192.0.0.0/16":  {"drop16", "pass-any"},
 		"192.0.2.10/32": {"drop16", "pass-any", "decap32"},
 		"2001:db8::/32": {"v6", "pass-any"},
@@ -222,6 +223,50 @@ func TestCompilePriority(t *testing.T) {
 		if fmt.Sprint(got) != fmt.Sprint(want[p.String()]) {
 			t.Errorf("prefix %s: candidates %v; want %v", p, got, want[p.String()])
 		}
+	}
+}
+
+// TestCompileFamiliesApart: the data plane keeps IPv4 as ::ffff:a.b.c.d, so an IPv6 prefix
+// that contains ::ffff:0:0/96 (::/1, or ::/0 written by the user) would catch IPv4 packets
+// that no IPv4 key covers. The compiler adds 0.0.0.0/0 with the IPv4 candidates only.
+func TestCompileFamiliesApart(t *testing.T) {
+	in := []AppRule{
+		rule("pass10", 1, "PASSTHROUGH", TrafficFilter{DstAddress: []string{"10.0.0.0/8"}}),
+		rule("drop6", 5, "DROP", TrafficFilter{DstAddress: []string{"::/1"}}),
+		rule("drop6all", 6, "DROP", TrafficFilter{DstAddress: []string{"::/0"}}),
+	}
+	res := Compile(in, fakeTargets{}, nil)
+	if len(res.Rejected) != 0 || len(res.Rules) != 3 {
+		t.Fatalf("got %d rules, rejected %v; want 3, none", len(res.Rules), res.Rejected)
+	}
+	slot := map[uint32]string{}
+	for _, r := range res.Rules {
+		slot[r.Slot] = r.TrafficRuleID
+	}
+	got := map[string][]string{}
+	for _, e := range res.Entries {
+		p := netip.PrefixFrom(dataplane.AddrTo(e.Key.Addr), int(e.Key.Prefixlen))
+		if p.Addr().Is4() {
+			p = netip.PrefixFrom(p.Addr(), int(e.Key.Prefixlen)-96)
+		}
+		ids := []string{}
+		for i := range e.Cands.N {
+			ids = append(ids, slot[e.Cands.M[i].RuleSlot])
+		}
+		got[p.String()] = ids
+	}
+	if res := Compile([]AppRule{rule("src6", 1, "DROP", TrafficFilter{SrcAddress: []string{"::/0"}})}, fakeTargets{}, nil); len(res.Rejected) != 1 ||
+		!strings.Contains(res.Rejected[0].Reason, "would also match IPv4 sources") {
+		t.Errorf("srcAddress ::/0: rejected %v; want it rejected for matching IPv4 sources", res.Rejected)
+	}
+	want := map[string][]string{
+		"0.0.0.0/0":  {},
+		"10.0.0.0/8": {"pass10"},
+		"::/1":       {"drop6", "drop6all"},
+		"::/0":       {"drop6all"},
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("entries %v; want %v", got, want)
 	}
 }
 
