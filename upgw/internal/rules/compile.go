@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
 	"slices"
 
@@ -104,14 +105,15 @@ func Compile(in []AppRule, t Targets, prev map[string]uint32) Result {
 
 	slots := newSlotAlloc(prev, active)
 	var accepted []match
-	keys := map[netip.Prefix]bool{}
+	cands := map[netip.Prefix]int{} // every LPM key, with its number of candidates
 	for _, r := range active {
 		ms, err := expand(r.TrafficRule, t)
 		if err != nil {
 			res.Rejected = append(res.Rejected, reject(r, err.Error()))
 			continue
 		}
-		if err := fits(accepted, keys, ms); err != nil {
+		upd, err := fits(accepted, cands, ms)
+		if err != nil {
 			res.Rejected = append(res.Rejected, reject(r, err.Error()))
 			continue
 		}
@@ -122,16 +124,14 @@ func Compile(in []AppRule, t Targets, prev map[string]uint32) Result {
 		}
 		for i := range ms {
 			ms[i].m.RuleSlot = slot
-			for _, k := range keysOf(ms[i].dst) {
-				keys[k] = true
-			}
 		}
+		maps.Copy(cands, upd)
 		accepted = append(accepted, ms...)
 		res.Rules = append(res.Rules, Compiled{AppInstanceID: r.AppInstanceID, TrafficRuleID: r.TrafficRule.TrafficRuleID,
 			Priority: r.TrafficRule.Priority, Action: r.TrafficRule.Action, Slot: slot, Matches: len(ms)})
 	}
 	res.Slots = slots.used
-	res.Entries = build(accepted, keys)
+	res.Entries = build(accepted, cands)
 	return res
 }
 
@@ -170,44 +170,54 @@ func covers(dst, k netip.Prefix) bool {
 	return dst.Addr().Is4() == k.Addr().Is4() && dst.Bits() <= k.Bits() && dst.Contains(k.Addr())
 }
 
-// fits checks the data plane limits if ms were added after accepted: no destination prefix
-// may end up with more than MaxCands candidates, and the prefix count stays bounded.
-func fits(accepted []match, keys map[netip.Prefix]bool, ms []match) error {
-	all := map[netip.Prefix]bool{}
-	for k := range keys {
-		all[k] = true
-	}
+// fits checks the data plane limits if ms were added after accepted, whose keys have the
+// candidate counts in cands: no destination prefix may end up with more than MaxCands
+// candidates, and the prefix count stays bounded. It returns the counts that ms changes (new
+// keys included), for the caller to merge into cands once the rule is accepted. Counting
+// only what ms adds keeps a rule set of MaxRules rules to seconds, not minutes.
+func fits(accepted []match, cands map[netip.Prefix]int, ms []match) (map[netip.Prefix]int, error) {
+	upd := map[netip.Prefix]int{}
 	for _, m := range ms {
 		for _, k := range keysOf(m.dst) {
-			all[k] = true
-		}
-	}
-	if len(all) > dataplane.MaxPrefixes {
-		return fmt.Errorf("rule set would need %d destination prefixes; data plane limit is %d", len(all), dataplane.MaxPrefixes)
-	}
-	for k := range all {
-		n := 0
-		for _, m := range accepted {
-			if covers(m.dst, k) {
-				n++
+			if _, ok := cands[k]; ok {
+				continue
 			}
+			if _, ok := upd[k]; ok {
+				continue
+			}
+			n := 0
+			for _, a := range accepted {
+				if covers(a.dst, k) {
+					n++
+				}
+			}
+			upd[k] = n
 		}
+	}
+	if n := len(cands) + len(upd); n > dataplane.MaxPrefixes {
+		return nil, fmt.Errorf("rule set would need %d destination prefixes; data plane limit is %d", n, dataplane.MaxPrefixes)
+	}
+	for k, n := range cands {
+		upd[k] = n
+	}
+	for k, n := range upd {
 		for _, m := range ms {
 			if covers(m.dst, k) {
 				n++
 			}
 		}
 		if n > dataplane.MaxCands {
-			return fmt.Errorf("destination %s would have %d candidate filters; data plane limit is %d (split the rule or narrow overlapping filters)", k, n, dataplane.MaxCands)
+			return nil, fmt.Errorf("destination %s would have %d candidate filters; data plane limit is %d (split the rule or narrow overlapping filters)", k, n, dataplane.MaxCands)
 		}
+		upd[k] = n
 	}
-	return nil
+	return upd, nil
 }
 
 // build makes one LPM entry per destination prefix listing every covering match in priority
 // order. Longest-prefix lookup then finds a list whose first hit is the highest-priority rule,
 // because every shorter covering prefix's matches are repeated in it.
-func build(accepted []match, keys map[netip.Prefix]bool) []dataplane.Entry {
+func build(accepted []match, keys map[netip.Prefix]int) []dataplane.Entry {
 	ks := make([]netip.Prefix, 0, len(keys))
 	for k := range keys {
 		ks = append(ks, k)
