@@ -57,6 +57,10 @@ type Config struct {
 	DNSUpstreams []string
 	// DNSAllowedClients may recurse through the site DNS (default loopback only).
 	DNSAllowedClients []netip.Prefix
+	// CallbackDeny lists the addresses notification callbacks may not reach: a subscription
+	// naming one literally is refused, and the notifier never connects to one (names are
+	// checked after resolution).
+	CallbackDeny []netip.Prefix
 	// DNSDefaultTTL is the TTL of answers from rules without a ttl (default 60).
 	DNSDefaultTTL uint32
 	// SiteName names the site in logs and traces.
@@ -154,11 +158,11 @@ func New(ctx context.Context, cfg Config, tel *obs.Telemetry) (*MEP, error) {
 	if err != nil {
 		return nil, err
 	}
-	m.site, err = site.New(ctx, site.Config{APIRoot: m.cfg.APIRoot, GracefulTimeout: cfg.GracefulTimeout}, m.st, log)
+	m.site, err = site.New(ctx, site.Config{APIRoot: m.cfg.APIRoot, GracefulTimeout: cfg.GracefulTimeout, CallbackDeny: cfg.CallbackDeny}, m.st, log)
 	if err != nil {
 		return nil, err
 	}
-	m.notifier = site.NewNotifier(site.NotifierConfig{}, m.site, tel.Registry, log)
+	m.notifier = site.NewNotifier(site.NotifierConfig{Deny: cfg.CallbackDeny}, m.site, tel.Registry, log)
 	var conflicts func() []mm5api.DnsConflict
 	if cfg.DNSAddr != "off" {
 		m.dns, err = dnsserver.New(dnsserver.Config{Addr: cfg.DNSAddr, Upstreams: cfg.DNSUpstreams,

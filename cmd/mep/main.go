@@ -21,7 +21,7 @@ var env = run.Env
 func realMain() error {
 	var cfg mep.Config
 	var o obs.Options
-	var upstreams, allowed string
+	var upstreams, allowed, deny string
 	flag.StringVar(&cfg.HTTPAddr, "http-addr", env("MEP_HTTP_ADDR", "127.0.0.1:8080"), "listen address of Mp1 and Mm5")
 	flag.StringVar(&cfg.DNSAddr, "dns-addr", env("MEP_DNS_ADDR", "127.0.0.1:5353"), `listen address of the site DNS server (UDP and TCP), or "off"`)
 	flag.StringVar(&cfg.DataDir, "data-dir", env("MEP_DATA_DIR", ""), "directory of the embedded store")
@@ -33,6 +33,8 @@ func realMain() error {
 	flag.DurationVar(&cfg.GracefulTimeout, "graceful-timeout", 0, "default maxGracefulTimeout of app termination (default 10s)")
 	flag.StringVar(&upstreams, "dns-upstream", env("MEP_DNS_UPSTREAMS", ""), "comma-separated upstream resolvers host:port")
 	flag.StringVar(&allowed, "dns-allowed-clients", env("MEP_DNS_ALLOWED_CLIENTS", ""), "comma-separated prefixes allowed to recurse (default loopback)")
+	flag.StringVar(&deny, "callback-deny", env("MEP_CALLBACK_DENY", "169.254.0.0/16,fe80::/10"),
+		`comma-separated prefixes notification callbacks may not reach (default link-local, which holds cloud metadata services), or "none"`)
 	flag.StringVar(&cfg.SiteName, "site", env("MEP_SITE", "site"), "site name for logs and traces")
 	flag.StringVar(&o.LogLevel, "log-level", env("MEP_LOG_LEVEL", "info"), "debug, info, warn or error")
 	flag.StringVar(&o.LogFormat, "log-format", env("MEP_LOG_FORMAT", "text"), "text or json")
@@ -41,13 +43,13 @@ func realMain() error {
 	if upstreams != "" {
 		cfg.DNSUpstreams = strings.Split(upstreams, ",")
 	}
-	if allowed != "" {
-		for _, p := range strings.Split(allowed, ",") {
-			pfx, err := netip.ParsePrefix(strings.TrimSpace(p))
-			if err != nil {
-				return fmt.Errorf("--dns-allowed-clients: %w", err)
-			}
-			cfg.DNSAllowedClients = append(cfg.DNSAllowedClients, pfx)
+	var err error
+	if cfg.DNSAllowedClients, err = prefixList("--dns-allowed-clients", allowed); err != nil {
+		return err
+	}
+	if deny != "none" {
+		if cfg.CallbackDeny, err = prefixList("--callback-deny", deny); err != nil {
+			return err
 		}
 	}
 	if err := cfg.Validate(); err != nil {
@@ -66,4 +68,20 @@ func realMain() error {
 		return err
 	}
 	return m.Run(ctx)
+}
+
+// prefixList parses a comma-separated list of prefixes (empty: none).
+func prefixList(flagName, v string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, p := range strings.Split(v, ",") {
+		if p = strings.TrimSpace(p); p == "" {
+			continue
+		}
+		pfx, err := netip.ParsePrefix(p)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", flagName, err)
+		}
+		out = append(out, pfx)
+	}
+	return out, nil
 }

@@ -21,10 +21,12 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -41,6 +43,25 @@ type Config struct {
 	// MaxBody bounds the response bytes read to keep a connection; a longer response body
 	// closes it instead (default 64 KiB).
 	MaxBody int64
+	// Deny lists the addresses no callback may connect to. The check runs on the address
+	// actually dialled, after name resolution, so a name that resolves into a denied range
+	// is refused too. A refused Post returns an error that matches ErrDenied.
+	Deny []netip.Prefix
+}
+
+// ErrDenied is returned (wrapped) by Post when the callback's address is in Config.Deny.
+var ErrDenied = errors.New("callback address denied")
+
+// Denied reports whether addr is in one of the prefixes (IPv4-mapped IPv6 counts as IPv4,
+// and an IPv6 zone is ignored).
+func Denied(deny []netip.Prefix, addr netip.Addr) bool {
+	addr = addr.WithZone("").Unmap()
+	for _, p := range deny {
+		if p.Contains(addr) {
+			return true
+		}
+	}
+	return false
 }
 
 // Client sends POST requests. It is safe for concurrent use.
@@ -67,7 +88,20 @@ func New(cfg Config) *Client {
 	if cfg.MaxBody == 0 {
 		cfg.MaxBody = 64 << 10
 	}
-	return &Client{cfg: cfg, dialer: net.Dialer{KeepAlive: 30 * time.Second}, idle: map[string][]*conn{}}
+	c := &Client{cfg: cfg, dialer: net.Dialer{KeepAlive: 30 * time.Second}, idle: map[string][]*conn{}}
+	if len(cfg.Deny) > 0 {
+		c.dialer.Control = func(_, address string, _ syscall.RawConn) error {
+			ap, err := netip.ParseAddrPort(address)
+			if err != nil {
+				return fmt.Errorf("%w: %s", ErrDenied, address)
+			}
+			if Denied(cfg.Deny, ap.Addr()) {
+				return fmt.Errorf("%w: %s", ErrDenied, ap.Addr())
+			}
+			return nil
+		}
+	}
+	return c
 }
 
 // Close closes the idle connections.

@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -346,4 +347,39 @@ func FuzzReadResponse(f *testing.F) {
 			t.Fatal("keep with an error")
 		}
 	})
+}
+
+// TestDeny: a callback whose address (after name resolution) is in Config.Deny gets no
+// connection, and the error matches ErrDenied; other addresses are reached as usual.
+func TestDeny(t *testing.T) {
+	var hits atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer srv.Close()
+	port := srv.URL[strings.LastIndexByte(srv.URL, ':')+1:]
+	for _, tt := range []struct {
+		name, url string
+		deny      []netip.Prefix
+		denied    bool
+	}{
+		{"literal address denied", srv.URL, []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, true},
+		{"name resolving into a denied range", "http://localhost:" + port, []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}, true},
+		{"other ranges denied only", srv.URL, []netip.Prefix{netip.MustParsePrefix("169.254.0.0/16"), netip.MustParsePrefix("fe80::/10")}, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c := New(Config{Deny: tt.deny})
+			defer c.Close()
+			before := hits.Load()
+			code, err := c.Post(context.Background(), tt.url+"/cb", []byte(`{}`))
+			if tt.denied {
+				require.ErrorIs(t, err, ErrDenied)
+				require.Equal(t, before, hits.Load(), "a denied callback was reached")
+				return
+			}
+			require.NoError(t, err)
+			require.Equal(t, http.StatusNoContent, code)
+		})
+	}
 }

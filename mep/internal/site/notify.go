@@ -3,9 +3,11 @@ package site
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"slices"
 	"strings"
 	"sync"
@@ -36,8 +38,11 @@ type NotifierConfig struct {
 	// BaseBackoff is the first retry delay, doubled per attempt up to MaxBackoff (defaults 250 ms, 2 min).
 	BaseBackoff, MaxBackoff time.Duration
 	// Client sends the notifications (default: a callback.Client keeping up to Workers
-	// connections per subscriber host).
+	// connections per subscriber host, refusing the addresses in Deny).
 	Client Poster
+	// Deny lists the addresses the default Client never connects to (see callback.Config).
+	// A notification to one of them is dropped at once.
+	Deny []netip.Prefix
 }
 
 // Poster POSTs a JSON body to a callback URL and returns the response's status code.
@@ -118,7 +123,7 @@ func NewNotifier(cfg NotifierConfig, s *Site, reg prometheus.Registerer, log *sl
 	}
 	var own *callback.Client
 	if cfg.Client == nil {
-		own = callback.New(callback.Config{MaxIdlePerHost: cfg.Workers})
+		own = callback.New(callback.Config{MaxIdlePerHost: cfg.Workers, Deny: cfg.Deny})
 		cfg.Client = own
 	}
 	n := &Notifier{cfg: cfg, site: s, st: s.st, log: log, own: own,
@@ -319,6 +324,9 @@ func (n *Notifier) deliver(j job) outcome {
 	defer cancel()
 	code, err := n.cfg.Client.Post(ctx, t.URL, j.n.BodyFor(j.i))
 	switch {
+	case errors.Is(err, callback.ErrDenied):
+		n.log.Warn("notification callback address is denied", "subscription_id", t.SubscriptionID, "error", err)
+		return outcome{job: j}
 	case err != nil:
 		n.log.Debug("notification attempt failed", "subscription_id", t.SubscriptionID, "attempt", j.attempt, "error", err)
 		return outcome{job: j, retry: true}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strings"
 	"sync"
 	"testing"
@@ -405,4 +406,45 @@ func TestNotifierSkipsDeletedSubscription(t *testing.T) {
 		"the deleted subscription's retry stayed queued")
 	time.Sleep(500 * time.Millisecond) // past the retry's due time
 	require.Equal(t, 1, rcv.count(), "a notification was sent to a deleted subscription")
+}
+
+// TestNotifierDeniedCallbackDropped: a callback whose address is denied is never reached,
+// and its notification is dropped at once instead of retried.
+func TestNotifierDeniedCallbackDropped(t *testing.T) {
+	st := openStore(t, t.TempDir())
+	defer st.Close()
+	s := newSite(t, st, site.Config{})
+	putApp(t, s, "app1")
+	rcv := newReceiver(t, nil)
+	subscribe(t, s, "app1", rcv.srv.URL+"/cb")
+	runNotifier(t, s, site.NotifierConfig{Deny: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, BaseBackoff: time.Minute})
+
+	registerService(t, s, "app1", "svc")
+	require.Eventually(t, func() bool { return outboxLen(t, st) == 0 }, 5*time.Second, 5*time.Millisecond,
+		"the notification to a denied address stayed queued for a retry")
+	require.Equal(t, 0, rcv.count(), "a denied callback was reached")
+}
+
+// TestSubscribeDeniedCallback: a callbackReference naming a denied address literally is
+// refused when the subscription is created.
+func TestSubscribeDeniedCallback(t *testing.T) {
+	st := openStore(t, t.TempDir())
+	defer st.Close()
+	s := newSite(t, st, site.Config{CallbackDeny: []netip.Prefix{netip.MustParsePrefix("169.254.0.0/16"), netip.MustParsePrefix("fe80::/10")}})
+	putApp(t, s, "app1")
+	for cb, ok := range map[string]bool{
+		"http://169.254.169.254/latest/meta-data": false,
+		"http://[fe80::1%25eth0]:8080/cb":         false,
+		"http://[::ffff:169.254.1.1]/cb":          false,
+		"http://10.0.0.1:8080/cb":                 true,
+		"http://app.example:8080/cb":              true,
+	} {
+		_, _, err := s.Subscribe(context.Background(), site.SerAvail, "app1", &mp1api.SerAvailabilityNotificationSubscription{
+			SubscriptionType: site.SerAvailSubscriptionType, CallbackReference: cb})
+		if ok {
+			require.NoError(t, err, cb)
+		} else {
+			require.ErrorIs(t, err, site.ErrInvalid, cb)
+		}
+	}
 }

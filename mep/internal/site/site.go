@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"strconv"
 	"sync"
 	"time"
@@ -46,6 +47,9 @@ type Config struct {
 	MaxSubscriptionsPerApp int
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// CallbackDeny lists the addresses a subscription's callbackReference may not name
+	// literally (400); the notifier also refuses names that resolve into them.
+	CallbackDeny []netip.Prefix
 }
 
 func (c *Config) setDefaults() {

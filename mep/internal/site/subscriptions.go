@@ -5,8 +5,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/netip"
+	"net/url"
 	"slices"
+	"strings"
 
+	"github.com/edgemec/edgemec/mep/internal/callback"
 	"github.com/edgemec/edgemec/mep/internal/store"
 	"github.com/edgemec/edgemec/mep/mp1api"
 )
@@ -50,6 +54,9 @@ func (s *Site) Subscribe(ctx context.Context, k SubscriptionKind, app string, bo
 			return nil, "", err
 		}
 		d.AppTerm = b
+	}
+	if err := s.callbackAllowed(d); err != nil {
+		return nil, "", err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -255,6 +262,26 @@ func (d *subDoc) target(link string) store.Target {
 		return store.Target{SubscriptionID: d.ID, URL: d.SerAvail.CallbackReference, Link: link}
 	}
 	return store.Target{SubscriptionID: d.ID, URL: d.AppTerm.CallbackReference, Link: link}
+}
+
+// callbackAllowed refuses a callbackReference whose host is an address literal in
+// Config.CallbackDeny. Names are checked when the notifier connects.
+func (s *Site) callbackAllowed(d *subDoc) error {
+	var cb string
+	switch {
+	case d.SerAvail != nil:
+		cb = d.SerAvail.CallbackReference
+	case d.AppTerm != nil:
+		cb = d.AppTerm.CallbackReference
+	}
+	u, err := url.Parse(cb)
+	if err != nil {
+		return invalid("callbackReference %q is not a URL", cb) // validated above; kept for safety
+	}
+	if a, err := netip.ParseAddr(strings.Trim(u.Hostname(), "[]")); err == nil && callback.Denied(s.cfg.CallbackDeny, a) {
+		return invalid("callbackReference %q: the address %s is not allowed for callbacks on this site", cb, a)
+	}
+	return nil
 }
 
 // subscriptionOwner returns the app instance that owns subscription id, and false when the
