@@ -1,6 +1,7 @@
 package httpapi_test
 
 import (
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -192,6 +193,18 @@ func TestServiceBadRequests(t *testing.T) {
 	t.Run("body too large", func(t *testing.T) {
 		big := `{"serName":"` + strings.Repeat("a", 1<<20) + `"}`
 		expect(t, e.do(http.MethodPost, svcBase+"app1/services", tok, big), http.StatusRequestEntityTooLarge)
+		// Without a Content-Length (chunked), the limit applies to the bytes read.
+		for _, n := range []int{1 << 20, 3 << 20} {
+			big := `{"serName":"x","version":"1","state":"ACTIVE","serializer":"JSON","transportId":"rest-http","x":"` +
+				strings.Repeat("a", n) + `"}`
+			hr := httptest.NewRequestWithContext(t.Context(), http.MethodPost, svcBase+"app1/services", io.MultiReader(strings.NewReader(big)))
+			hr.Header.Set("Content-Type", "application/json")
+			hr.Header.Set("Authorization", "Bearer "+tok)
+			require.EqualValues(t, -1, hr.ContentLength)
+			rec := httptest.NewRecorder()
+			e.h.ServeHTTP(rec, hr)
+			expect(t, rec, http.StatusRequestEntityTooLarge)
+		}
 	})
 	t.Run("too many services", func(t *testing.T) {
 		e := newEnv(t, func(c *site.Config, _ *httpapi.Config) { c.MaxServicesPerApp = 2 })
