@@ -156,7 +156,7 @@ type Problem = externalRef0.ProblemDetails
 
 // DeleteAppInstanceParams defines parameters for DeleteAppInstance.
 type DeleteAppInstanceParams struct {
-	// GracefulTimeout seconds to wait for confirm_termination (default from the MEP config, at most 3600)
+	// GracefulTimeout seconds to wait for confirm_termination (default from the MEP config, at most 3600; 0 terminates at once)
 	GracefulTimeout *int `form:"graceful_timeout,omitempty" json:"graceful_timeout,omitempty"`
 }
 

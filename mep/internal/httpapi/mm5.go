@@ -124,7 +124,7 @@ func (h *mm5Handler) ListAppInstances(c echo.Context) error {
 // DeleteAppInstance implements DELETE /mepm/v1/app_instances/{appInstanceId}: it starts the
 // graceful termination flow and answers 202.
 func (h *mm5Handler) DeleteAppInstance(c echo.Context, id string, p mm5api.DeleteAppInstanceParams) error {
-	var timeout time.Duration
+	timeout := time.Duration(-1) // the site's default
 	if p.GracefulTimeout != nil {
 		if *p.GracefulTimeout < 0 || *p.GracefulTimeout > 3600 {
 			return problem.BadRequest("graceful_timeout must be 0-3600 seconds")

@@ -295,3 +295,19 @@ func TestDNSConflicts(t *testing.T) {
 	expect(t, rec, http.StatusOK)
 	require.Equal(t, e.conflicts, decodeJSON[[]mm5api.DnsConflict](t, rec))
 }
+
+// TestTerminationTimeoutZero: graceful_timeout=0 terminates at once, even with a
+// termination subscriber, and queues no AppTerminationNotification nobody would wait for.
+func TestTerminationTimeoutZero(t *testing.T) {
+	e := newEnv(t)
+	tok := e.app("app1")
+	rec := e.do(http.MethodPost, supBase+"app1/subscriptions", tok, map[string]any{
+		"subscriptionType": "AppTerminationNotificationSubscription", "callbackReference": "http://cb.test/term", "appInstanceId": "app1"})
+	expect(t, rec, http.StatusCreated)
+
+	expect(t, e.do(http.MethodDelete, "/mepm/v1/app_instances/app1?graceful_timeout=0", opToken, nil), http.StatusAccepted)
+	expect(t, e.do(http.MethodGet, "/mepm/v1/app_instances/app1", opToken, nil), http.StatusNotFound)
+	for _, n := range e.pending() {
+		require.NotEqual(t, "AppTerminationNotification", n["notificationType"], "a termination notification was queued")
+	}
+}

@@ -148,9 +148,10 @@ func (s *Site) ConfirmReady(ctx context.Context, id string, c mp1api.AppReadyCon
 
 // StartTermination begins the graceful termination flow of ETSI GS MEC 011 §5.2.x: notify
 // the app's AppTerminationNotification subscribers, then wait for confirm_termination or the
-// timeout. With no subscriber there is nobody to wait for and the instance goes at once.
+// timeout (negative: Config.GracefulTimeout). With no subscriber there is nobody to wait for,
+// and with a zero timeout nobody is waited for: the instance goes at once.
 func (s *Site) StartTermination(ctx context.Context, id string, timeout time.Duration) (mm5api.AppInstanceRecord, error) {
-	if timeout <= 0 {
+	if timeout < 0 {
 		timeout = s.cfg.GracefulTimeout
 	}
 	s.mu.Lock()
@@ -174,7 +175,7 @@ func (s *Site) StartTermination(ctx context.Context, id string, timeout time.Dur
 		}
 	}
 	subscribers := len(subs)
-	if subscribers > 0 {
+	if subscribers > 0 && timeout > 0 {
 		s.enqueue(t, subs, func(href string) any {
 			return mp1api.AppTerminationNotification{
 				NotificationType: "AppTerminationNotification", OperationAction: mp1api.TERMINATING, MaxGracefulTimeout: secs,
@@ -185,8 +186,12 @@ func (s *Site) StartTermination(ctx context.Context, id string, timeout time.Dur
 			}
 		})
 	}
-	if subscribers == 0 {
-		s.log.InfoContext(ctx, "app instance terminated", "app_instance_id", id, "reason", "no termination subscriber")
+	if subscribers == 0 || timeout == 0 {
+		reason := "no termination subscriber"
+		if subscribers > 0 {
+			reason = "graceful timeout 0"
+		}
+		s.log.InfoContext(ctx, "app instance terminated", "app_instance_id", id, "reason", reason)
 		if err := s.finishLocked(ctx, &n); err != nil {
 			return mm5api.AppInstanceRecord{}, err
 		}
