@@ -59,7 +59,7 @@ func (s *Site) UpdateTrafficRule(ctx context.Context, app, id, ifMatch string, r
 	if i < 0 {
 		return r, "", notFound("traffic rule %q is not known for app instance %q", id, app)
 	}
-	if cur := ETag(a.Traffic[i]); ifMatch != "" && ifMatch != "*" && ifMatch != cur {
+	if cur := ETag(a.Traffic[i]); !ifMatchOK(ifMatch, cur) {
 		return r, "", errf(ErrPreconditionFailed, "If-Match %s does not match the current ETag %s", ifMatch, cur)
 	}
 	n := *a
@@ -128,7 +128,7 @@ func (s *Site) UpdateDNSRule(ctx context.Context, app, id, ifMatch string, r mp1
 	if i < 0 {
 		return r, "", notFound("DNS rule %q is not known for app instance %q", id, app)
 	}
-	if cur := ETag(a.DNS[i].Rule); ifMatch != "" && ifMatch != "*" && ifMatch != cur {
+	if cur := ETag(a.DNS[i].Rule); !ifMatchOK(ifMatch, cur) {
 		return r, "", errf(ErrPreconditionFailed, "If-Match %s does not match the current ETag %s", ifMatch, cur)
 	}
 	n := *a

@@ -5,6 +5,7 @@ import (
 	"context"
 	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/edgemec/edgemec/mep/internal/store"
@@ -224,7 +225,7 @@ func (s *Site) setLinks(app string, info *mp1api.ServiceInfo) {
 	info.UnderscoreLinks = links
 }
 
-// UpdateService replaces a service (Mp1 PUT). ifMatch, when set, must equal the current ETag.
+// UpdateService replaces a service (Mp1 PUT). ifMatch, when set, must name the current ETag.
 // The path id is authoritative; the MEP-owned _links are recomputed.
 func (s *Site) UpdateService(ctx context.Context, app, id, ifMatch string, info mp1api.ServiceInfo) ([]byte, string, error) {
 	if err := ValidateServiceInfo(&info); err != nil {
@@ -239,7 +240,7 @@ func (s *Site) UpdateService(ctx context.Context, app, id, ifMatch string, info 
 	if old == nil || old.app != app {
 		return nil, "", notFound("service %q is not registered by app instance %q", id, app)
 	}
-	if ifMatch != "" && ifMatch != "*" && ifMatch != old.etag {
+	if !ifMatchOK(ifMatch, old.etag) {
 		return nil, "", errf(ErrPreconditionFailed, "If-Match %s does not match the current ETag %s", ifMatch, old.etag)
 	}
 	info.SerInstanceId = &id
@@ -370,4 +371,20 @@ func (s *Site) CheckLiveness(ctx context.Context) {
 			s.log.ErrorContext(ctx, "deactivate silent service", "service_id", sv.id, "error", err)
 		}
 	}
+}
+
+// ifMatchOK evaluates an If-Match header against the current (strong) ETag, as RFC 9110
+// §13.1.1 says: empty (no precondition) and "*" pass, otherwise one of the listed entity
+// tags must equal it by strong comparison, so a weak tag (W/"...") never matches.
+func ifMatchOK(ifMatch, cur string) bool {
+	ifMatch = strings.TrimSpace(ifMatch)
+	if ifMatch == "" || ifMatch == "*" {
+		return true
+	}
+	for _, tag := range strings.Split(ifMatch, ",") {
+		if strings.TrimSpace(tag) == cur {
+			return true
+		}
+	}
+	return false
 }

@@ -22,3 +22,24 @@ func FuzzJSONStringContent(f *testing.F) {
 		}
 	})
 }
+
+func TestIfMatchOK(t *testing.T) {
+	const cur = `"abc"`
+	for in, want := range map[string]bool{
+		``:                  true,
+		`*`:                 true,
+		`"abc"`:             true,
+		` "abc" `:           true,
+		`"x", "abc"`:        true,
+		`"x","abc"`:         true,
+		`"x"`:               false,
+		`W/"abc"`:           false, // strong comparison: a weak tag never matches
+		`"x", W/"abc"`:      false,
+		`abc`:               false,
+		`"abc", "y", W/"z"`: true,
+	} {
+		if got := ifMatchOK(in, cur); got != want {
+			t.Errorf("ifMatchOK(%q, %q) = %v; want %v", in, cur, got, want)
+		}
+	}
+}
