@@ -310,3 +310,18 @@ func TestCompileFields(t *testing.T) {
 		t.Errorf("match %s; want %s", got, want)
 	}
 }
+
+// TestCompileKeysUnambiguous: ids that contain the key separator do not collide.
+func TestCompileKeysUnambiguous(t *testing.T) {
+	a := rule("c", 1, "DROP", TrafficFilter{DstPort: []string{"1"}})
+	a.AppInstanceID = "a/b"
+	b := rule("b/c", 2, "DROP", TrafficFilter{DstPort: []string{"2"}})
+	b.AppInstanceID = "a"
+	res := Compile([]AppRule{a, b}, fakeTargets{}, nil)
+	if len(res.Rejected) != 0 || len(res.Rules) != 2 {
+		t.Fatalf("got %d rules, rejected %v; want both accepted", len(res.Rules), res.Rejected)
+	}
+	if res.Rules[0].Slot == res.Rules[1].Slot {
+		t.Errorf("both rules got slot %d", res.Rules[0].Slot)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"strings"
 )
 
 // TrafficRule is the MEC 011 TrafficRule (V2.1.1, with the V2.2.1 dstInterface array).
@@ -89,4 +90,10 @@ type AppRule struct {
 }
 
 // Key identifies a rule on the site.
-func (r AppRule) Key() string { return r.AppInstanceID + "/" + r.TrafficRule.TrafficRuleID }
+func (r AppRule) Key() string {
+	return keyPart.Replace(r.AppInstanceID) + "/" + keyPart.Replace(r.TrafficRule.TrafficRuleID)
+}
+
+// keyPart escapes the separator of Key, so that app "a/b" with rule "c" and app "a" with
+// rule "b/c" get different keys; ids without '/' or '%' read as they are.
+var keyPart = strings.NewReplacer("%", "%25", "/", "%2F")
