@@ -108,7 +108,7 @@ func (m *Manager) Apply(ctx context.Context, snap feed.Snapshot, source string, 
 	res := rules.Compile(snap.Rules, m.targets, m.slots)
 	// 2. A slot that changes owner starts from zero.
 	for _, r := range res.Rules {
-		key := r.AppInstanceID + "/" + r.TrafficRuleID
+		key := rules.RuleKey(r.AppInstanceID, r.TrafficRuleID)
 		if old, ok := m.slots[key]; !ok || old != r.Slot {
 			if err := m.dp.ResetRuleCounter(r.Slot); err != nil {
 				return RuleSet{}, fmt.Errorf("reset counter slot %d: %w", r.Slot, err)

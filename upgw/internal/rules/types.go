@@ -90,9 +90,11 @@ type AppRule struct {
 }
 
 // Key identifies a rule on the site.
-func (r AppRule) Key() string {
-	return keyPart.Replace(r.AppInstanceID) + "/" + keyPart.Replace(r.TrafficRule.TrafficRuleID)
-}
+func (r AppRule) Key() string { return RuleKey(r.AppInstanceID, r.TrafficRule.TrafficRuleID) }
+
+// RuleKey is the key of an app instance's traffic rule, as Key returns it and Result.Slots
+// holds it.
+func RuleKey(app, rule string) string { return keyPart.Replace(app) + "/" + keyPart.Replace(rule) }
 
 // keyPart escapes the separator of Key, so that app "a/b" with rule "c" and app "a" with
 // rule "b/c" get different keys; ids without '/' or '%' read as they are.
