@@ -135,7 +135,12 @@ func (a *Adapter) status(id string, s *snapshot) vim.Status {
 			nodes[p.Spec.NodeName] = true
 		}
 		if p.Status.Phase == corev1.PodFailed {
-			failed = append(failed, vim.Reason{Code: orStr(p.Status.Reason, "PodFailed"), Message: p.Status.Message, Object: obj, Err: vim.ErrFailed})
+			// A controller replaces its failed pods (evicted under node pressure, killed by
+			// a node shutdown), and they can linger in the API long after: its own counts
+			// below say whether the workload is short. Only a bare pod's failure is final.
+			if metav1.GetControllerOf(p) == nil {
+				failed = append(failed, vim.Reason{Code: orStr(p.Status.Reason, "PodFailed"), Message: p.Status.Message, Object: obj, Err: vim.ErrFailed})
+			}
 			continue
 		}
 		if n := s.nodes[p.Spec.NodeName]; p.Spec.NodeName != "" && (n == nil || !nodeReady(n)) {
@@ -184,6 +189,11 @@ func (a *Adapter) status(id string, s *snapshot) vim.Status {
 		if d.Status.ObservedGeneration < d.Generation {
 			notObserved = true
 		}
+		if d.Status.UpdatedReplicas < want { // a rollout under way: old pods still count as ready
+			pending = append(pending, vim.Reason{Code: "RollingOut", Object: "deployment/" + d.Name,
+				Message: fmt.Sprintf("%d of %d replicas updated", d.Status.UpdatedReplicas, want)})
+			notObserved = true
+		}
 		for _, c := range d.Status.Conditions {
 			switch {
 			case c.Type == appsv1.DeploymentReplicaFailure && c.Status == corev1.ConditionTrue:
@@ -198,11 +208,27 @@ func (a *Adapter) status(id string, s *snapshot) vim.Status {
 		want := ptrOr(x.Spec.Replicas, 1)
 		st.Desired += int(want)
 		st.Ready += int(min(x.Status.ReadyReplicas, want))
+		if x.Status.ObservedGeneration < x.Generation {
+			notObserved = true
+		}
+		if x.Status.UpdateRevision != "" && x.Status.UpdateRevision != x.Status.CurrentRevision && x.Status.UpdatedReplicas < want {
+			pending = append(pending, vim.Reason{Code: "RollingOut", Object: "statefulset/" + x.Name,
+				Message: fmt.Sprintf("%d of %d replicas updated", x.Status.UpdatedReplicas, want)})
+			notObserved = true
+		}
 	}
 	for _, x := range s.dss {
 		workloads++
 		st.Desired += int(x.Status.DesiredNumberScheduled)
 		st.Ready += int(min(x.Status.NumberReady, x.Status.DesiredNumberScheduled))
+		if x.Status.ObservedGeneration < x.Generation {
+			notObserved = true
+		}
+		if x.Status.DesiredNumberScheduled == 0 { // nothing runs: no node selected (yet)
+			pending = append(pending, vim.Reason{Code: "NoEligibleNodes", Object: "daemonset/" + x.Name,
+				Message: "no node runs the daemon set"})
+			notObserved = true
+		}
 	}
 	for i := range s.pods {
 		p := &s.pods[i]
