@@ -151,6 +151,7 @@ func TestStatusRules(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			d := dep
 			d.Status.ReadyReplicas = tt.ready
+			d.Status.UpdatedReplicas = one // no rollout under way (see TestStatusPhases)
 			s := &snapshot{ns: &corev1.Namespace{}, deps: []appsv1.Deployment{d}, pods: tt.pods, nodes: map[string]*corev1.Node{"n1": &ready}}
 			st := a.status("x", s)
 			if st.Phase != tt.want {

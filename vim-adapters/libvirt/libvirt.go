@@ -267,7 +267,7 @@ func (a *Adapter) DomainXML(req *vim.DeployRequest, diskPath string) (string, er
 	d.OS.SMBIOS.Mode = "sysinfo"
 	disk := &d.Devices.Disk
 	disk.Type, disk.Device = "file", "disk"
-	disk.Driver.Name, disk.Driver.Type = "qemu", orStr(req.Image.DiskFormat, "qcow2")
+	disk.Driver.Name, disk.Driver.Type = "qemu", "qcow2" // the instance's own overlay (instanceDisk)
 	disk.Source.File = diskPath
 	disk.Target.Dev, disk.Target.Bus = "vda", "virtio"
 	ifc := &d.Devices.Interface
@@ -286,22 +286,81 @@ func orStr(a, b string) string {
 	return b
 }
 
-// resolveImage finds swImage among libvirt's storage volumes and returns its path.
-func resolveImage(l *golibvirt.Libvirt, ref string) (string, error) {
+// resolveImage finds swImage among libvirt's storage volumes.
+func resolveImage(l *golibvirt.Libvirt, ref string) (golibvirt.StorageVol, string, error) {
+	var (
+		v   golibvirt.StorageVol
+		err error
+	)
 	if pool, vol, ok := strings.Cut(ref, "/"); ok && !strings.HasPrefix(ref, "/") {
-		p, err := l.StoragePoolLookupByName(pool)
-		if err != nil {
-			return "", err
+		p, perr := l.StoragePoolLookupByName(pool)
+		if perr != nil {
+			return v, "", perr
 		}
-		v, err := l.StorageVolLookupByName(p, vol)
-		if err != nil {
-			return "", err
-		}
-		return l.StorageVolGetPath(v)
+		v, err = l.StorageVolLookupByName(p, vol)
+	} else {
+		v, err = l.StorageVolLookupByPath(ref)
 	}
-	v, err := l.StorageVolLookupByPath(ref)
 	if err != nil {
-		return "", err
+		return v, "", err
+	}
+	path, err := l.StorageVolGetPath(v)
+	return v, path, err
+}
+
+// diskName is the name of an instance's own disk volume.
+func (a *Adapter) diskName(id string) string { return a.DomainName(id) + ".qcow2" }
+
+// instanceDisk returns the path of the instance's own disk: a qcow2 volume in the image's
+// pool, backed by the image, created on the first deploy. Guests never write to the shared
+// image, so instances of one app can run side by side and the image stays as it was
+// onboarded. A redeploy onto another image stops the guest and starts it on a new disk.
+func (a *Adapter) instanceDisk(ctx context.Context, l *golibvirt.Libvirt, req *vim.DeployRequest, img golibvirt.StorageVol, imgPath string) (string, error) {
+	pool, err := l.StoragePoolLookupByVolume(img)
+	if err != nil {
+		return "", fmt.Errorf("pool of the image: %w", err)
+	}
+	name := a.diskName(req.AppInstanceID)
+	if v, err := l.StorageVolLookupByName(pool, name); err == nil {
+		desc, err := l.StorageVolGetXMLDesc(v, 0)
+		if err != nil {
+			return "", fmt.Errorf("describe %s: %w", name, err)
+		}
+		var x struct {
+			Backing struct {
+				Path string `xml:"path"`
+			} `xml:"backingStore"`
+		}
+		if err := xml.Unmarshal([]byte(desc), &x); err != nil {
+			return "", fmt.Errorf("parse %s: %w", name, err)
+		}
+		if x.Backing.Path == imgPath {
+			return l.StorageVolGetPath(v)
+		}
+		if err := a.Stop(ctx, req.AppInstanceID); err != nil && !errors.Is(err, vim.ErrNotFound) {
+			return "", err
+		}
+		if err := l.StorageVolDelete(v, 0); err != nil {
+			return "", fmt.Errorf("delete %s (built on another image): %w", name, err)
+		}
+	} else if !isCode(err, golibvirt.ErrNoStorageVol) {
+		return "", fmt.Errorf("lookup %s: %w", name, err)
+	}
+	_, capacity, _, err := l.StorageVolGetInfo(img)
+	if err != nil {
+		return "", fmt.Errorf("image size: %w", err)
+	}
+	var b strings.Builder
+	b.WriteString("<volume><name>")
+	xml.EscapeText(&b, []byte(name))
+	fmt.Fprintf(&b, "</name><capacity unit='bytes'>%d</capacity><target><format type='qcow2'/></target><backingStore><path>", capacity)
+	xml.EscapeText(&b, []byte(imgPath))
+	b.WriteString("</path><format type='")
+	xml.EscapeText(&b, []byte(orStr(req.Image.DiskFormat, "qcow2")))
+	b.WriteString("'/></backingStore></volume>")
+	v, err := l.StorageVolCreateXML(pool, b.String(), 0)
+	if err != nil {
+		return "", fmt.Errorf("create %s: %w", name, err)
 	}
 	return l.StorageVolGetPath(v)
 }
@@ -320,7 +379,7 @@ func (a *Adapter) Deploy(ctx context.Context, req vim.DeployRequest) error {
 	if err != nil {
 		return err
 	}
-	path, err := resolveImage(l, req.Image.Ref)
+	img, imgPath, err := resolveImage(l, req.Image.Ref)
 	if err != nil {
 		return &vim.Error{Op: op, AppInstanceID: req.AppInstanceID, Err: vim.ErrImageMissing,
 			Detail: fmt.Sprintf("swImage %q is not a volume of this host", req.Image.Ref), Cause: err}
@@ -333,6 +392,10 @@ func (a *Adapter) Deploy(ctx context.Context, req vim.DeployRequest) error {
 	if wantCPU > cpus || uint64(wantMiB)<<10 > memKiB {
 		return vim.Errorf(op, req.AppInstanceID, vim.ErrUnschedulable, "host has %d CPUs and %d MiB; the app needs %d vCPUs and %d MiB",
 			cpus, memKiB>>10, wantCPU, wantMiB)
+	}
+	path, err := a.instanceDisk(ctx, l, &req, img, imgPath)
+	if err != nil {
+		return wrap(op, req.AppInstanceID, err, "instance disk")
 	}
 	x, err := a.DomainXML(&req, path)
 	if err != nil {
@@ -421,8 +484,11 @@ func (a *Adapter) Stop(ctx context.Context, id string) error {
 func (a *Adapter) Terminate(ctx context.Context, id string) error {
 	const op = "terminate"
 	l, dom, err := a.lookup(ctx, op, id)
-	if errors.Is(err, vim.ErrNotFound) {
-		return nil
+	if errors.Is(err, vim.ErrNotFound) { // gone already; its disk may not be
+		if l, err = a.conn(ctx, op, id); err != nil {
+			return err
+		}
+		return wrap(op, id, a.deleteDisk(l, id), "delete the instance disk")
 	}
 	if err != nil {
 		return err
@@ -437,7 +503,32 @@ func (a *Adapter) Terminate(ctx context.Context, id string) error {
 	if err != nil && !golibvirt.IsNotFound(err) {
 		return wrap(op, id, err, "undefine")
 	}
+	if err := a.deleteDisk(l, id); err != nil {
+		return wrap(op, id, err, "delete the instance disk")
+	}
 	a.log.InfoContext(ctx, "vm instance terminated", logkeys.AppInstanceID, id)
+	return nil
+}
+
+// deleteDisk deletes the instance's own disk volume (see instanceDisk) from whichever
+// active pool holds it; none is fine.
+func (a *Adapter) deleteDisk(l *golibvirt.Libvirt, id string) error {
+	pools, _, err := l.ConnectListAllStoragePools(1, golibvirt.ConnectListStoragePoolsActive)
+	if err != nil {
+		return err
+	}
+	for _, p := range pools {
+		v, err := l.StorageVolLookupByName(p, a.diskName(id))
+		if isCode(err, golibvirt.ErrNoStorageVol) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if err := l.StorageVolDelete(v, 0); err != nil && !isCode(err, golibvirt.ErrNoStorageVol) {
+			return err
+		}
+	}
 	return nil
 }
 

@@ -94,10 +94,36 @@ func TestDomainLifecycle(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"<vcpu placement='static'>2</vcpu>", "524288</memory>", req.AppInstanceID + "</edgemec:appInstanceId>",
-		"io.systemd.credential:edgemec.mp1.endpoint=" + req.MEP.Endpoint, "/default-pool/mec-app.qcow2"} {
+		"io.systemd.credential:edgemec.mp1.endpoint=" + req.MEP.Endpoint, "/default-pool/" + a.DomainName(id) + ".qcow2"} {
 		if !strings.Contains(x, want) {
 			t.Errorf("domain XML lacks %q:\n%s", want, x)
 		}
+	}
+	// The guest boots from its own qcow2 overlay on the image, never from the shared image.
+	if strings.Contains(x, "/default-pool/mec-app.qcow2'") {
+		t.Errorf("the domain uses the shared image as its disk:\n%s", x)
+	}
+	pool, err := l.StoragePoolLookupByName("default-pool")
+	if err != nil {
+		t.Fatal(err)
+	}
+	disk, err := l.StorageVolLookupByName(pool, a.DomainName(id)+".qcow2")
+	if err != nil {
+		t.Fatalf("instance disk: %v", err)
+	}
+	if d, err := l.StorageVolGetXMLDesc(disk, 0); err != nil || !strings.Contains(d, "/default-pool/mec-app.qcow2</path>") {
+		t.Errorf("instance disk %v; want a volume backed by the image:\n%s", err, d)
+	}
+	// A second instance of the same app gets a disk of its own.
+	id2 := kubetest.ID("lv2")
+	if err := a.Deploy(ctx, request(id2, req.Image.Ref)); err != nil {
+		t.Fatalf("deploy a second instance: %v", err)
+	}
+	if _, err := l.StorageVolLookupByName(pool, a.DomainName(id2)+".qcow2"); err != nil {
+		t.Errorf("second instance disk: %v", err)
+	}
+	if err := a.Terminate(ctx, id2); err != nil {
+		t.Fatal(err)
 	}
 	domains, _, err := l.ConnectListAllDomains(1, 0)
 	if err != nil {
@@ -134,6 +160,14 @@ func TestDomainLifecycle(t *testing.T) {
 	}
 	if _, err := a.Status(ctx, id); !errors.Is(err, vim.ErrNotFound) {
 		t.Fatalf("got %v after terminate; want ErrNotFound", err)
+	}
+	for _, i := range []string{id, id2} {
+		if _, err := l.StorageVolLookupByName(pool, a.DomainName(i)+".qcow2"); err == nil || !strings.Contains(err.Error(), "no storage vol") {
+			t.Errorf("instance disk of %s after terminate: %v; want it deleted", i, err)
+		}
+	}
+	if _, err := l.StorageVolLookupByName(pool, "mec-app.qcow2"); err != nil {
+		t.Errorf("the shared image is gone: %v", err)
 	}
 
 	// The lifecycle events showed Running, Stopped, Running and the removal.
