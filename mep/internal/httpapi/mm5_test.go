@@ -198,10 +198,7 @@ func TestTermination(t *testing.T) {
 
 func TestTerminationTimeout(t *testing.T) {
 	e := newEnv(t)
-	tok := e.app("app1")
-	rec := e.do(http.MethodPost, supBase+"app1/subscriptions", tok, map[string]any{
-		"subscriptionType": "AppTerminationNotificationSubscription", "callbackReference": "http://cb.test/term", "appInstanceId": "app1"})
-	expect(t, rec, http.StatusCreated)
+	termSubscribed(t, e, "app1")
 	expect(t, e.do(http.MethodDelete, "/mepm/v1/app_instances/app1", opToken, nil), http.StatusAccepted)
 
 	e.clock.Advance(9 * time.Second) // default graceful timeout is 10 s
@@ -300,14 +297,20 @@ func TestDNSConflicts(t *testing.T) {
 // termination subscriber, and queues no AppTerminationNotification nobody would wait for.
 func TestTerminationTimeoutZero(t *testing.T) {
 	e := newEnv(t)
-	tok := e.app("app1")
-	rec := e.do(http.MethodPost, supBase+"app1/subscriptions", tok, map[string]any{
-		"subscriptionType": "AppTerminationNotificationSubscription", "callbackReference": "http://cb.test/term", "appInstanceId": "app1"})
-	expect(t, rec, http.StatusCreated)
+	termSubscribed(t, e, "app1")
 
 	expect(t, e.do(http.MethodDelete, "/mepm/v1/app_instances/app1?graceful_timeout=0", opToken, nil), http.StatusAccepted)
 	expect(t, e.do(http.MethodGet, "/mepm/v1/app_instances/app1", opToken, nil), http.StatusNotFound)
 	for _, n := range e.pending() {
 		require.NotEqual(t, "AppTerminationNotification", n["notificationType"], "a termination notification was queued")
 	}
+}
+
+// termSubscribed provisions app and subscribes it to its own termination notifications.
+func termSubscribed(t *testing.T, e *env, app string) {
+	t.Helper()
+	tok := e.app(app)
+	rec := e.do(http.MethodPost, supBase+app+"/subscriptions", tok, map[string]any{
+		"subscriptionType": "AppTerminationNotificationSubscription", "callbackReference": "http://cb.test/term", "appInstanceId": app})
+	expect(t, rec, http.StatusCreated)
 }
