@@ -401,8 +401,12 @@ func (a *Adapter) Deploy(ctx context.Context, req vim.DeployRequest) error {
 	if err != nil {
 		return &vim.Error{Op: op, AppInstanceID: req.AppInstanceID, Err: vim.ErrInvalid, Cause: err}
 	}
-	// Redefining an existing domain must name its UUID.
+	// Redefining an existing domain must name its UUID, and the domain must be ours.
 	if old, err := l.DomainLookupByName(a.DomainName(req.AppInstanceID)); err == nil {
+		if err := a.owned(l, old, req.AppInstanceID); err != nil {
+			return &vim.Error{Op: op, AppInstanceID: req.AppInstanceID, Err: vim.ErrConflict, Cause: err,
+				Detail: fmt.Sprintf("domain %s exists and was not defined for this app instance", old.Name)}
+		}
 		u := old.UUID
 		x = strings.Replace(x, "</name>", fmt.Sprintf("</name>\n  <uuid>%x-%x-%x-%x-%x</uuid>", u[0:4], u[4:6], u[6:8], u[8:10], u[10:16]), 1)
 	} else if !golibvirt.IsNotFound(err) {
@@ -493,6 +497,10 @@ func (a *Adapter) Terminate(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
+	if err := a.owned(l, dom, id); err != nil {
+		return &vim.Error{Op: op, AppInstanceID: id, Err: vim.ErrConflict, Cause: err,
+			Detail: fmt.Sprintf("domain %s was not defined for this app instance; left alone", dom.Name)}
+	}
 	if err := l.DomainDestroy(dom); err != nil && !isCode(err, golibvirt.ErrOperationInvalid) && !golibvirt.IsNotFound(err) {
 		return wrap(op, id, err, "destroy")
 	}
@@ -507,6 +515,25 @@ func (a *Adapter) Terminate(ctx context.Context, id string) error {
 		return wrap(op, id, err, "delete the instance disk")
 	}
 	a.log.InfoContext(ctx, "vm instance terminated", logkeys.AppInstanceID, id)
+	return nil
+}
+
+// owned checks that dom carries the adapter's metadata for instance id, so that Deploy
+// never redefines and Terminate never destroys a domain someone else named mec-<id>.
+func (a *Adapter) owned(l *golibvirt.Libvirt, dom golibvirt.Domain, id string) error {
+	md, err := l.DomainGetMetadata(dom, int32(golibvirt.DomainMetadataElement), golibvirt.OptString{metadataNS}, 0)
+	if err != nil {
+		return fmt.Errorf("no %s metadata: %w", metadataNS, err)
+	}
+	var m struct {
+		AppInstanceID string `xml:"appInstanceId"`
+	}
+	if err := xml.Unmarshal([]byte(md), &m); err != nil {
+		return fmt.Errorf("parse metadata: %w", err)
+	}
+	if m.AppInstanceID != id {
+		return fmt.Errorf("metadata names app instance %q", m.AppInstanceID)
+	}
 	return nil
 }
 

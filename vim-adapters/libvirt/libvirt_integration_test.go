@@ -229,6 +229,23 @@ func TestFailures(t *testing.T) {
 	if err := a.Terminate(ctx, kubetest.ID("never")); err != nil {
 		t.Errorf("terminate of an unknown instance: %v", err)
 	}
+
+	// A domain named like an instance but defined by someone else is left alone.
+	id := kubetest.ID("foreign")
+	foreign, err := l.DomainDefineXML(fmt.Sprintf(`<domain type='test'><name>%s</name><memory unit='MiB'>64</memory><os><type>hvm</type></os></domain>`, a.DomainName(id)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.DomainUndefine(foreign) })
+	if err := a.Deploy(ctx, request(id, img)); !errors.Is(err, vim.ErrConflict) {
+		t.Errorf("deploy over a foreign domain: %v; want ErrConflict", err)
+	}
+	if err := a.Terminate(ctx, id); !errors.Is(err, vim.ErrConflict) {
+		t.Errorf("terminate of a foreign domain: %v; want ErrConflict", err)
+	}
+	if _, err := l.DomainLookupByName(a.DomainName(id)); err != nil {
+		t.Errorf("the foreign domain is gone: %v", err)
+	}
 }
 
 func TestCapabilities(t *testing.T) {
