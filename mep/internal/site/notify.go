@@ -24,12 +24,13 @@ type NotifierConfig struct {
 	// Workers bounds concurrent deliveries (default 32).
 	Workers int
 	// A callback host:port whose last attempt failed (an error, a timeout or a non-2xx
-	// answer) is suspect until an attempt to it succeeds. PerApp bounds the deliveries in
-	// flight to the suspect hosts of one app instance's subscriptions (default Workers/4,
-	// at least 1), so that an app whose callbacks hang holds at most that many workers and
-	// the other apps' notifications keep flowing; PerHost bounds those to one suspect host
-	// (default PerApp/2, at least 1), so that one dead endpoint of an app does not hold up
-	// its other endpoints either. Healthy hosts are bounded by Workers only.
+	// answer) is suspect until an attempt to it succeeds, and so is, for its deliveries, the
+	// app instance whose subscription it serves. PerApp bounds the deliveries in flight to
+	// such an app's subscriptions (default Workers/4, at least 1), so that an app whose
+	// callbacks hang holds at most that many workers and the other apps' notifications
+	// keep flowing; PerHost bounds those to one suspect host (default PerApp/2, at least 1),
+	// so that one dead endpoint of an app does not hold up its other endpoints either.
+	// Apps and hosts without failures are bounded by Workers only.
 	PerApp, PerHost int
 	// Timeout bounds one delivery attempt (default 3 s).
 	Timeout time.Duration
@@ -70,14 +71,15 @@ type Notifier struct {
 	own  *callback.Client // the default Client, closed when Run ends
 
 	mu      sync.Mutex
-	notes   map[int64]*note    // queued notifications with unfinished targets
-	queue   map[targetKey]bool // targets waiting (due now or later), not in flight
-	open    int                // unfinished targets of all notes
-	touched map[*note]bool     // notes with outcomes not yet stored (see settle)
-	suspect map[string]bool    // callback hosts whose last attempt failed
-	flying  map[string]int     // deliveries in flight to suspect hosts, per subscribing app
-	flyHost map[string]int     // deliveries in flight per suspect host
-	blocked int                // due targets the last dispatch held back for PerApp/PerHost
+	notes   map[int64]*note            // queued notifications with unfinished targets
+	queue   map[targetKey]bool         // targets waiting (due now or later), not in flight
+	open    int                        // unfinished targets of all notes
+	touched map[*note]bool             // notes with outcomes not yet stored (see settle)
+	suspect map[string]bool            // callback hosts whose last attempt failed
+	sick    map[string]map[string]bool // per app, its suspect hosts
+	flying  map[string]int             // capped deliveries in flight, per subscribing app
+	flyHost map[string]int             // deliveries in flight per suspect host
+	blocked int                        // due targets the last dispatch held back for PerApp/PerHost
 	wake    chan struct{}
 
 	delivered, failed, dropped prometheus.Counter
@@ -128,7 +130,7 @@ func NewNotifier(cfg NotifierConfig, s *Site, reg prometheus.Registerer, log *sl
 	}
 	n := &Notifier{cfg: cfg, site: s, st: s.st, log: log, own: own,
 		notes: map[int64]*note{}, queue: map[targetKey]bool{}, touched: map[*note]bool{}, flying: map[string]int{},
-		flyHost: map[string]int{}, suspect: map[string]bool{},
+		flyHost: map[string]int{}, suspect: map[string]bool{}, sick: map[string]map[string]bool{},
 		wake:      make(chan struct{}, 1),
 		delivered: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "mep", Name: "notifications_delivered_total", Help: "Notifications acknowledged by subscribers."}),
 		failed:    prometheus.NewCounter(prometheus.CounterOpts{Namespace: "mep", Name: "notification_attempts_failed_total", Help: "Delivery attempts that failed and will be retried or dropped."}),
@@ -182,7 +184,8 @@ type job struct {
 	app     string // the app instance that owns the target's subscription
 	host    string // the callback's host:port
 	gone    bool   // the subscription no longer exists: finish the target unsent
-	capped  bool   // counted in flying and flyHost (the host was suspect when admitted)
+	capped  bool   // counted in flying (its app or host was suspect when admitted)
+	hostCap bool   // counted in flyHost (its host was suspect when admitted)
 }
 
 type outcome struct {
@@ -405,8 +408,15 @@ func (n *Notifier) record(o outcome) bool {
 	if !o.gone {
 		if o.ok {
 			delete(n.suspect, o.host)
+			if delete(n.sick[o.app], o.host); len(n.sick[o.app]) == 0 {
+				delete(n.sick, o.app)
+			}
 		} else if o.retry {
 			n.suspect[o.host] = true
+			if n.sick[o.app] == nil {
+				n.sick[o.app] = map[string]bool{}
+			}
+			n.sick[o.app][o.host] = true
 		}
 		if n.blocked > 0 {
 			n.signal() // targets may wait for this app's or host's slot
@@ -461,10 +471,19 @@ func (n *Notifier) collect() (finished []int64, states []store.TargetState) {
 	return finished, states
 }
 
-// free reports whether a delivery of j may start now: its host is healthy, or its app and
-// its host have a free slot for suspect hosts. The caller holds n.mu.
+// free reports whether a delivery of j may start now. An app with a suspect host (its
+// other endpoints may hang the same way) has at most PerApp deliveries in flight, and a
+// suspect host at most PerHost; the rest is bounded by Workers only. The caller holds n.mu.
 func (n *Notifier) free(j job) bool {
-	return !n.suspect[j.host] || n.flying[j.app] < n.cfg.PerApp && n.flyHost[j.host] < n.cfg.PerHost
+	appSick, hostSick := len(n.sick[j.app]) > 0, n.suspect[j.host]
+	switch {
+	case !appSick && !hostSick:
+		return true
+	case n.flying[j.app] >= n.cfg.PerApp:
+		return false
+	default:
+		return !hostSick || n.flyHost[j.host] < n.cfg.PerHost
+	}
 }
 
 // admit takes the slots a delivery of j needs (see free), or reports that it must wait: a
@@ -478,24 +497,28 @@ func (n *Notifier) admit(j *job) bool {
 	if !n.free(*j) {
 		return false
 	}
-	if n.suspect[j.host] {
+	if len(n.sick[j.app]) > 0 || n.suspect[j.host] {
 		n.flying[j.app]++
-		n.flyHost[j.host]++
 		j.capped = true
+	}
+	if n.suspect[j.host] {
+		n.flyHost[j.host]++
+		j.hostCap = true
 	}
 	return true
 }
 
 // landed releases a delivery's app and host slots, if it held any. The caller holds n.mu.
 func (n *Notifier) landed(j job) {
-	if !j.capped {
-		return
+	if j.capped {
+		if n.flying[j.app]--; n.flying[j.app] <= 0 {
+			delete(n.flying, j.app)
+		}
 	}
-	if n.flying[j.app]--; n.flying[j.app] <= 0 {
-		delete(n.flying, j.app)
-	}
-	if n.flyHost[j.host]--; n.flyHost[j.host] <= 0 {
-		delete(n.flyHost, j.host)
+	if j.hostCap {
+		if n.flyHost[j.host]--; n.flyHost[j.host] <= 0 {
+			delete(n.flyHost, j.host)
+		}
 	}
 }
 
