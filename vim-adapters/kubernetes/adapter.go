@@ -157,7 +157,11 @@ func (a *Adapter) Deploy(ctx context.Context, req vim.DeployRequest) error {
 		}
 		items = append(items, item{u, m.Resource})
 	}
-	// 2. The namespace, labelled with the instance and AppD ids.
+	// 2. The namespace, labelled with the instance and AppD ids; one someone else made is
+	// not taken over.
+	if err := ClaimNamespace(ctx, c, op, ns, req.AppInstanceID); err != nil {
+		return err
+	}
 	nsObj := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "v1", "kind": "Namespace"}}
 	nsObj.SetName(ns)
 	nsObj.SetLabels(instanceLabels(&req))

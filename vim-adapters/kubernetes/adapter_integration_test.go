@@ -422,6 +422,17 @@ spec:
 		if err := a.Stop(ctx, id); !errors.Is(err, vim.ErrConflict) {
 			t.Fatalf("got %v for a namespace the adapter did not make; want ErrConflict", err)
 		}
+		// Deploy does not take it over, and Terminate does not delete it.
+		if err := a.Deploy(ctx, kubetest.Request(id, "local/mec-app:dev")); !errors.Is(err, vim.ErrConflict) {
+			t.Fatalf("deploy into a namespace the adapter did not make: %v; want ErrConflict", err)
+		}
+		if err := a.Terminate(ctx, id); !errors.Is(err, vim.ErrConflict) {
+			t.Fatalf("terminate of a namespace the adapter did not make: %v; want ErrConflict", err)
+		}
+		got, err := c.Kube.CoreV1().Namespaces().Get(ctx, ns.Name, metav1.GetOptions{})
+		if err != nil || got.DeletionTimestamp != nil || got.Labels[kubernetes.LabelInstance] != "" {
+			t.Fatalf("the foreign namespace was changed: %+v, %v", got, err)
+		}
 	})
 }
 

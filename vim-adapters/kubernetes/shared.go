@@ -3,6 +3,7 @@ package kubernetes
 import (
 	"context"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -34,3 +35,20 @@ var NodeReady = nodeReady
 
 // Mp1SecretName is the Secret holding an instance's Mp1 access.
 const Mp1SecretName = mp1SecretName
+
+// ClaimNamespace checks, before a deploy, that namespace ns is free for instance id: it does
+// not exist yet, or it carries the instance's label. A namespace someone else made is
+// ErrConflict, so that Deploy never takes it over and Terminate never deletes it.
+func ClaimNamespace(ctx context.Context, c *Clients, op, ns, id string) error {
+	got, err := c.Kube.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return wrap(op, id, err, "namespace "+ns)
+	}
+	if got.Labels[LabelInstance] != id {
+		return vim.Errorf(op, id, vim.ErrConflict, "namespace %s exists but is not labelled %s=%s", ns, LabelInstance, id)
+	}
+	return nil
+}

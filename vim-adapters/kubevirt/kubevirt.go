@@ -201,6 +201,12 @@ func (a *Adapter) Deploy(ctx context.Context, req vim.DeployRequest) error {
 	if err != nil {
 		return err
 	}
+	if len(ns) > 63 {
+		return vim.Errorf(op, req.AppInstanceID, vim.ErrInvalid, "namespace %q longer than 63 characters", ns)
+	}
+	if err := kubernetes.ClaimNamespace(ctx, c, op, ns, req.AppInstanceID); err != nil {
+		return err
+	}
 	labels := kubernetes.InstanceLabels(&req)
 	nsObj := &corev1.Namespace{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Namespace"},
 		ObjectMeta: metav1.ObjectMeta{Name: ns, Labels: labels, Annotations: map[string]string{kubernetes.AnnotAppD: req.AppDID, kubernetes.AnnotAppName: req.AppName}}}
