@@ -237,14 +237,12 @@ func (a *Adapter) Terminate(ctx context.Context, id string) error {
 
 // owned checks that the instance's namespace exists and is the adapter's.
 func (a *Adapter) owned(ctx context.Context, c *Clients, id string) error {
-	ns, err := c.Kube.CoreV1().Namespaces().Get(ctx, a.Namespace(id), metav1.GetOptions{})
-	if err != nil {
-		return wrap("get", id, err, "namespace "+a.Namespace(id))
+	ns := a.Namespace(id)
+	exists, err := NamespaceOf(ctx, c, "get", ns, id)
+	if err == nil && !exists {
+		return vim.Errorf("get", id, vim.ErrNotFound, "namespace %s not found", ns)
 	}
-	if ns.Labels[LabelInstance] != id {
-		return vim.Errorf("get", id, vim.ErrConflict, "namespace %s exists but is not labelled %s=%s", ns.Name, LabelInstance, id)
-	}
-	return nil
+	return err
 }
 
 // Stop implements vim.VIM: it scales the instance's Deployments and StatefulSets to zero,

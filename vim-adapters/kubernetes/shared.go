@@ -36,19 +36,26 @@ var NodeReady = nodeReady
 // Mp1SecretName is the Secret holding an instance's Mp1 access.
 const Mp1SecretName = mp1SecretName
 
-// ClaimNamespace checks, before a deploy, that namespace ns is free for instance id: it does
-// not exist yet, or it carries the instance's label. A namespace someone else made is
-// ErrConflict, so that Deploy never takes it over and Terminate never deletes it.
-func ClaimNamespace(ctx context.Context, c *Clients, op, ns, id string) error {
+// NamespaceOf reports whether namespace ns exists, and fails with ErrConflict when it does
+// but carries no label for instance id: a namespace someone else made, which the adapters
+// never deploy into, stop, start or delete.
+func NamespaceOf(ctx context.Context, c *Clients, op, ns, id string) (exists bool, err error) {
 	got, err := c.Kube.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
-		return nil
+		return false, nil
 	}
 	if err != nil {
-		return wrap(op, id, err, "namespace "+ns)
+		return false, wrap(op, id, err, "namespace "+ns)
 	}
 	if got.Labels[LabelInstance] != id {
-		return vim.Errorf(op, id, vim.ErrConflict, "namespace %s exists but is not labelled %s=%s", ns, LabelInstance, id)
+		return true, vim.Errorf(op, id, vim.ErrConflict, "namespace %s exists but is not labelled %s=%s", ns, LabelInstance, id)
 	}
-	return nil
+	return true, nil
+}
+
+// ClaimNamespace checks, before a deploy, that namespace ns is free for instance id: it does
+// not exist yet, or it is the instance's (see NamespaceOf).
+func ClaimNamespace(ctx context.Context, c *Clients, op, ns, id string) error {
+	_, err := NamespaceOf(ctx, c, op, ns, id)
+	return err
 }

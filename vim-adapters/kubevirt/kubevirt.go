@@ -287,18 +287,13 @@ func (a *Adapter) Terminate(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	ns, err := c.Kube.CoreV1().Namespaces().Get(ctx, a.Namespace(id), metav1.GetOptions{})
-	if apierrors.IsNotFound(err) {
-		return nil
-	}
-	if err != nil {
-		return kubernetes.Wrap(op, id, err, "get namespace")
-	}
-	if ns.Labels[kubernetes.LabelInstance] != id {
-		return vim.Errorf(op, id, vim.ErrConflict, "namespace %s is not the instance's", ns.Name)
+	ns := a.Namespace(id)
+	exists, err := kubernetes.NamespaceOf(ctx, c, op, ns, id)
+	if err != nil || !exists {
+		return err
 	}
 	bg := metav1.DeletePropagationBackground
-	if err := c.Kube.CoreV1().Namespaces().Delete(ctx, ns.Name, metav1.DeleteOptions{PropagationPolicy: &bg}); err != nil && !apierrors.IsNotFound(err) {
+	if err := c.Kube.CoreV1().Namespaces().Delete(ctx, ns, metav1.DeleteOptions{PropagationPolicy: &bg}); err != nil && !apierrors.IsNotFound(err) {
 		return kubernetes.Wrap(op, id, err, "delete namespace")
 	}
 	return nil
