@@ -171,13 +171,15 @@ struct {
 
 /* ---- helpers ----------------------------------------------------------------------------- */
 
-static __always_inline void count(__u32 idx, __u64 bytes)
+/* count adds a packet to path idx and returns the packets this CPU counted there before it
+ * (0 if the counter is missing). */
+static __always_inline __u64 count(__u32 idx, __u64 bytes)
 {
 	struct upgw_counter *c = bpf_map_lookup_elem(&path_stats, &idx);
-	if (c) {
-		c->packets++;
-		c->bytes += bytes;
-	}
+	if (!c)
+		return 0;
+	c->bytes += bytes;
+	return c->packets++;
 }
 
 static __always_inline void count_rule(__u32 slot, __u64 bytes)
@@ -935,16 +937,9 @@ static __always_inline int handle_downlink(struct xdp_md *ctx)
 	struct pkt p;
 
 	switch (parse_n3(data, data_end, &p)) {
-	case P_GPDU: {
-		__u32 idx = UPGW_STAT_DL_PASS;
-		struct upgw_counter *c = bpf_map_lookup_elem(&path_stats, &idx);
-		learn(data, &p, !c || (c->packets & DL_RECHECK_MASK) == 0);
-		if (c) {
-			c->packets++;
-			c->bytes += bytes;
-		}
+	case P_GPDU:
+		learn(data, &p, (count(UPGW_STAT_DL_PASS, bytes) & DL_RECHECK_MASK) == 0);
 		break;
-	}
 	case P_FRAG:
 		count(UPGW_STAT_FRAG, bytes);
 		break;
