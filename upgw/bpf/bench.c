@@ -182,31 +182,32 @@ static __always_inline int tc_restore_pushed(struct __sk_buff *skb)
 	return 0;
 }
 
-SEC("tc")
-int bench_dl_shipped(struct __sk_buff *skb)
+/* restore_and_run restores the packet and tail-calls slot (a constant, so the verifier
+ * patches a direct jump) of bench_dl_progs. */
+static __always_inline int restore_and_run(struct __sk_buff *skb, const __u32 slot)
 {
 	if (tc_restore_pushed(skb))
 		return TC_ACT_SHOT;
-	bpf_tail_call(skb, &bench_dl_progs, 0);
+	bpf_tail_call(skb, &bench_dl_progs, slot);
 	return TC_ACT_SHOT;
+}
+
+SEC("tc")
+int bench_dl_shipped(struct __sk_buff *skb)
+{
+	return restore_and_run(skb, 0);
 }
 
 SEC("tc")
 int bench_dl_twin(struct __sk_buff *skb)
 {
-	if (tc_restore_pushed(skb))
-		return TC_ACT_SHOT;
-	bpf_tail_call(skb, &bench_dl_progs, 1);
-	return TC_ACT_SHOT;
+	return restore_and_run(skb, 1);
 }
 
 SEC("tc")
 int bench_dl_twin2(struct __sk_buff *skb)
 {
-	if (tc_restore_pushed(skb))
-		return TC_ACT_SHOT;
-	bpf_tail_call(skb, &bench_dl_progs, 2);
-	return TC_ACT_SHOT;
+	return restore_and_run(skb, 2);
 }
 
 /* The twins' tail-call targets. */
