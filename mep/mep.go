@@ -26,7 +26,7 @@ import (
 	"github.com/edgemec/edgemec/mep/internal/auth"
 	"github.com/edgemec/edgemec/mep/internal/dnsserver"
 	"github.com/edgemec/edgemec/mep/internal/httpapi"
-	"github.com/edgemec/edgemec/mep/internal/site"
+	"github.com/edgemec/edgemec/mep/internal/platform"
 	"github.com/edgemec/edgemec/mep/internal/store"
 	"github.com/edgemec/edgemec/mep/internal/store/sqlstore"
 	"github.com/edgemec/edgemec/mep/mm5api"
@@ -103,8 +103,8 @@ type MEP struct {
 	log      *slog.Logger
 	tel      *obs.Telemetry
 	st       store.Store
-	site     *site.Site
-	notifier *site.Notifier
+	site     *platform.MEP
+	notifier *platform.Notifier
 	dns      *dnsserver.Server
 	ln       net.Listener
 	handler  http.Handler
@@ -158,11 +158,11 @@ func New(ctx context.Context, cfg Config, tel *obs.Telemetry) (*MEP, error) {
 	if err != nil {
 		return nil, err
 	}
-	m.site, err = site.New(ctx, site.Config{APIRoot: m.cfg.APIRoot, GracefulTimeout: cfg.GracefulTimeout, CallbackDeny: cfg.CallbackDeny}, m.st, log)
+	m.site, err = platform.New(ctx, platform.Config{APIRoot: m.cfg.APIRoot, GracefulTimeout: cfg.GracefulTimeout, CallbackDeny: cfg.CallbackDeny}, m.st, log)
 	if err != nil {
 		return nil, err
 	}
-	m.notifier = site.NewNotifier(site.NotifierConfig{Deny: cfg.CallbackDeny}, m.site, tel.Registry, log)
+	m.notifier = platform.NewNotifier(platform.NotifierConfig{Deny: cfg.CallbackDeny}, m.site, tel.Registry, log)
 	var conflicts func() []mm5api.DnsConflict
 	if cfg.DNSAddr != "off" {
 		m.dns, err = dnsserver.New(dnsserver.Config{Addr: cfg.DNSAddr, Upstreams: cfg.DNSUpstreams,
@@ -172,7 +172,7 @@ func New(ctx context.Context, cfg Config, tel *obs.Telemetry) (*MEP, error) {
 		}
 		// The DNS server answers from the store's rules before it serves its first query, and
 		// every rule change reaches it before the API call that made it returns.
-		m.site.OnDNSChange(func(rs []site.ActiveDNSRule) { m.dns.SetRules(dnsRules(rs)) })
+		m.site.OnDNSChange(func(rs []platform.ActiveDNSRule) { m.dns.SetRules(dnsRules(rs)) })
 		conflicts = func() []mm5api.DnsConflict { return dnsConflicts(m.dns.Conflicts()) }
 	}
 	h, err := httpapi.New(httpapi.Config{
@@ -208,7 +208,7 @@ func siteKey(ctx context.Context, st store.Store) (string, error) {
 	return k, nil
 }
 
-func dnsRules(rs []site.ActiveDNSRule) []dnsserver.Rule {
+func dnsRules(rs []platform.ActiveDNSRule) []dnsserver.Rule {
 	out := make([]dnsserver.Rule, len(rs))
 	for i, r := range rs {
 		out[i] = dnsserver.Rule{AppInstanceID: r.AppInstanceID, RuleID: r.RuleID, Domain: r.Domain, Addr: r.Addr, TTL: r.TTL,

@@ -10,7 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/edgemec/edgemec/mep/internal/httpapi"
-	"github.com/edgemec/edgemec/mep/internal/site"
+	"github.com/edgemec/edgemec/mep/internal/platform"
 	"github.com/edgemec/edgemec/mep/mm5api"
 	"github.com/edgemec/edgemec/mep/mp1api"
 )
@@ -185,9 +185,9 @@ func TestTrafficRules(t *testing.T) {
 }
 
 func TestDNSRules(t *testing.T) {
-	var seen [][]site.ActiveDNSRule
+	var seen [][]platform.ActiveDNSRule
 	e := newEnv(t)
-	e.site.OnDNSChange(func(rs []site.ActiveDNSRule) { seen = append(seen, rs) })
+	e.site.OnDNSChange(func(rs []platform.ActiveDNSRule) { seen = append(seen, rs) })
 	tok := e.app("app1")
 	base := supBase + "app1/dns_rules"
 	require.Len(t, seen[len(seen)-1], 1, "the DNS hook got the provisioned rule")
@@ -265,12 +265,12 @@ func TestSubscriptions(t *testing.T) {
 		name, base, typ string
 		body            func() map[string]any
 	}{
-		{"service availability", svcBase + "app1/subscriptions", site.SerAvailSubscriptionType, func() map[string]any {
-			return map[string]any{"subscriptionType": site.SerAvailSubscriptionType, "callbackReference": "http://cb.test/s",
+		{"service availability", svcBase + "app1/subscriptions", platform.SerAvailSubscriptionType, func() map[string]any {
+			return map[string]any{"subscriptionType": platform.SerAvailSubscriptionType, "callbackReference": "http://cb.test/s",
 				"filteringCriteria": map[string]any{"serNames": []string{"a"}, "states": []string{"ACTIVE"}, "isLocal": true}}
 		}},
-		{"app termination", supBase + "app1/subscriptions", site.AppTermSubscriptionType, func() map[string]any {
-			return map[string]any{"subscriptionType": site.AppTermSubscriptionType, "callbackReference": "https://cb.test/t", "appInstanceId": "app1"}
+		{"app termination", supBase + "app1/subscriptions", platform.AppTermSubscriptionType, func() map[string]any {
+			return map[string]any{"subscriptionType": platform.AppTermSubscriptionType, "callbackReference": "https://cb.test/t", "appInstanceId": "app1"}
 		}},
 	}
 	for _, k := range kinds {
@@ -354,7 +354,7 @@ func TestSubscriptions(t *testing.T) {
 		expect(t, e.do(http.MethodPost, kinds[1].base, tok, b), http.StatusBadRequest)
 	})
 	t.Run("limit", func(t *testing.T) {
-		e := newEnv(t, func(c *site.Config, _ *httpapi.Config) { c.MaxSubscriptionsPerApp = 1 })
+		e := newEnv(t, func(c *platform.Config, _ *httpapi.Config) { c.MaxSubscriptionsPerApp = 1 })
 		tok := e.app("app1")
 		e.subscribe("app1", tok, "http://cb.test/1", nil)
 		expect(t, e.do(http.MethodPost, svcBase+"app1/subscriptions", tok, kinds[0].body()), http.StatusTooManyRequests)
@@ -437,7 +437,7 @@ func TestRegistrations(t *testing.T) {
 func TestTiming(t *testing.T) {
 	ntp := []mp1api.NtpServer{{NtpServerAddrType: mp1api.DNSNAME, NtpServerAddr: "ntp.example", MinPollingInterval: 4,
 		MaxPollingInterval: 10, LocalPriority: 1, AuthenticationOption: mp1api.NONE}}
-	e := newEnv(t, func(_ *site.Config, h *httpapi.Config) { h.NTPServers, h.TimeSourceTraceable = ntp, true })
+	e := newEnv(t, func(_ *platform.Config, h *httpapi.Config) { h.NTPServers, h.TimeSourceTraceable = ntp, true })
 	tok := e.app("app1")
 
 	rec := e.do(http.MethodGet, "/mec_app_support/v1/timing/timing_caps", tok, nil)

@@ -20,7 +20,7 @@ import (
 	"github.com/edgemec/edgemec/internal/problem"
 	"github.com/edgemec/edgemec/mep/internal/auth"
 	"github.com/edgemec/edgemec/mep/internal/httpapi"
-	"github.com/edgemec/edgemec/mep/internal/site"
+	"github.com/edgemec/edgemec/mep/internal/platform"
 	"github.com/edgemec/edgemec/mep/internal/store"
 	"github.com/edgemec/edgemec/mep/internal/store/sqlstore"
 	"github.com/edgemec/edgemec/mep/mm5api"
@@ -32,7 +32,7 @@ const (
 	apiRoot = "http://mep.test"
 )
 
-// clock is a settable clock for site.Config.Now.
+// clock is a settable clock for platform.Config.Now.
 type clock struct {
 	mu  sync.Mutex
 	now time.Time
@@ -53,7 +53,7 @@ func (c *clock) Advance(d time.Duration) {
 // env is one MEP HTTP layer over the real site core and an embedded SQLite store.
 type env struct {
 	t     testing.TB
-	site  *site.Site
+	site  *platform.MEP
 	st    store.Store
 	auth  *auth.Authority
 	h     http.Handler
@@ -62,7 +62,7 @@ type env struct {
 	conflicts []mm5api.DnsConflict
 }
 
-type envOption func(*site.Config, *httpapi.Config)
+type envOption func(*platform.Config, *httpapi.Config)
 
 func newEnv(t testing.TB, opts ...envOption) *env {
 	t.Helper()
@@ -72,12 +72,12 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 	t.Cleanup(func() { st.Close() })
 	clk := &clock{now: time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	scfg := site.Config{APIRoot: apiRoot, Now: clk.Now}
+	scfg := platform.Config{APIRoot: apiRoot, Now: clk.Now}
 	hcfg := httpapi.Config{Logger: log, APIRoot: apiRoot}
 	for _, o := range opts {
 		o(&scfg, &hcfg)
 	}
-	s, err := site.New(ctx, scfg, st, log)
+	s, err := platform.New(ctx, scfg, st, log)
 	require.NoError(t, err)
 	a, err := auth.New(auth.NewSiteKey(), opToken, "mep", time.Hour)
 	require.NoError(t, err)

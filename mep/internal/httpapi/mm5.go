@@ -8,7 +8,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/edgemec/edgemec/internal/problem"
-	"github.com/edgemec/edgemec/mep/internal/site"
+	"github.com/edgemec/edgemec/mep/internal/platform"
 	"github.com/edgemec/edgemec/mep/mm5api"
 )
 
@@ -29,7 +29,7 @@ func (h *mm5Handler) PutAppInstance(c echo.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	if err := site.RequireFields(body, "AppInstance", "appName", "appProvider", "appDId"); err != nil {
+	if err := platform.RequireFields(body, "AppInstance", "appName", "appProvider", "appDId"); err != nil {
 		return err
 	}
 	body, explicit, err := normalizeAppInstance(body)
@@ -71,10 +71,10 @@ func normalizeAppInstance(body []byte) ([]byte, map[string]bool, error) {
 			return nil, nil, problem.BadRequest("appTrafficRule must be an array")
 		}
 		for i, r := range rules {
-			if err := site.RequireFields(r, "appTrafficRule[]", "trafficRuleId", "filterType", "priority", "trafficFilter", "action"); err != nil {
+			if err := platform.RequireFields(r, "appTrafficRule[]", "trafficRuleId", "filterType", "priority", "trafficFilter", "action"); err != nil {
 				return nil, nil, err
 			}
-			n, err := site.NormalizeTrafficRuleJSON(r)
+			n, err := platform.NormalizeTrafficRuleJSON(r)
 			if err != nil {
 				return nil, nil, err
 			}
@@ -91,7 +91,7 @@ func normalizeAppInstance(body []byte) ([]byte, map[string]bool, error) {
 			return nil, nil, problem.BadRequest("appDNSRule must be an array")
 		}
 		for _, r := range rules {
-			if err := site.RequireFields(r, "appDNSRule[]", "dnsRuleId", "domainName", "ipAddressType", "ipAddress"); err != nil {
+			if err := platform.RequireFields(r, "appDNSRule[]", "dnsRuleId", "domainName", "ipAddressType", "ipAddress"); err != nil {
 				return nil, nil, err
 			}
 			ids.State = nil

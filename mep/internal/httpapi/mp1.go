@@ -10,7 +10,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/edgemec/edgemec/internal/problem"
-	"github.com/edgemec/edgemec/mep/internal/site"
+	"github.com/edgemec/edgemec/mep/internal/platform"
 	"github.com/edgemec/edgemec/mep/mp1api"
 )
 
@@ -30,7 +30,7 @@ func splitList(p *[]string) []string {
 	return out
 }
 
-func filter(ids, names *[]string, cat *string, local, consumed *bool, scope *mp1api.LocalityType) (*site.Filter, error) {
+func filter(ids, names *[]string, cat *string, local, consumed *bool, scope *mp1api.LocalityType) (*platform.Filter, error) {
 	n := 0
 	for _, set := range []bool{ids != nil, names != nil, cat != nil} {
 		if set {
@@ -43,7 +43,7 @@ func filter(ids, names *[]string, cat *string, local, consumed *bool, scope *mp1
 	if scope != nil && !scope.Valid() {
 		return nil, problem.BadRequest("scope_of_locality %q is not a valid value", string(*scope))
 	}
-	f := &site.Filter{CategoryID: cat, IsLocal: local, ConsumedLocalOnly: consumed, Scope: scope}
+	f := &platform.Filter{CategoryID: cat, IsLocal: local, ConsumedLocalOnly: consumed, Scope: scope}
 	// An empty list must not turn into "no filter": it would answer with every service.
 	if ids != nil {
 		if f.InstanceIDs = splitList(ids); len(f.InstanceIDs) == 0 {
@@ -58,7 +58,7 @@ func filter(ids, names *[]string, cat *string, local, consumed *bool, scope *mp1
 	return f, nil
 }
 
-func (h *handler) discover(c echo.Context, producer string, f *site.Filter) error {
+func (h *handler) discover(c echo.Context, producer string, f *platform.Filter) error {
 	buf := bufPool.Get().(*bytes.Buffer)
 	buf.Reset()
 	defer bufPool.Put(buf)
@@ -111,7 +111,7 @@ func (h *handler) AppServicesPOST(c echo.Context, app string) error {
 
 // AppServiceGET implements GET .../applications/{appInstanceId}/services/{serviceId}.
 func (h *handler) AppServiceGET(c echo.Context, app, id string) error {
-	b, etag, err := h.site.Service(site.Operator, app, id)
+	b, etag, err := h.site.Service(platform.Operator, app, id)
 	if err != nil {
 		return err
 	}
@@ -163,7 +163,7 @@ func (h *handler) ServiceLivenessPATCH(c echo.Context, app, id string) error {
 
 // SerAvailSubscriptionsGET implements GET /mec_service_mgmt/v1/applications/{id}/subscriptions.
 func (h *handler) SerAvailSubscriptionsGET(c echo.Context, app string) error {
-	l, err := h.site.Subscriptions(site.SerAvail, app)
+	l, err := h.site.Subscriptions(platform.SerAvail, app)
 	if err != nil {
 		return err
 	}
@@ -176,10 +176,10 @@ func (h *handler) SerAvailSubscriptionsPOST(c echo.Context, app string) error {
 	if _, err := decode(c, &s, "SerAvailabilityNotificationSubscription", "subscriptionType", "callbackReference"); err != nil {
 		return err
 	}
-	return h.subscribe(c, site.SerAvail, app, &s)
+	return h.subscribe(c, platform.SerAvail, app, &s)
 }
 
-func (h *handler) subscribe(c echo.Context, k site.SubscriptionKind, app string, body any) error {
+func (h *handler) subscribe(c echo.Context, k platform.SubscriptionKind, app string, body any) error {
 	v, loc, err := h.site.Subscribe(c.Request().Context(), k, app, body)
 	if err != nil {
 		return err
@@ -190,7 +190,7 @@ func (h *handler) subscribe(c echo.Context, k site.SubscriptionKind, app string,
 
 // SerAvailSubscriptionGET implements GET .../subscriptions/{subscriptionId} (service mgmt).
 func (h *handler) SerAvailSubscriptionGET(c echo.Context, app, id string) error {
-	v, err := h.site.Subscription(site.SerAvail, app, id)
+	v, err := h.site.Subscription(platform.SerAvail, app, id)
 	if err != nil {
 		return err
 	}
@@ -199,7 +199,7 @@ func (h *handler) SerAvailSubscriptionGET(c echo.Context, app, id string) error 
 
 // SerAvailSubscriptionDELETE implements DELETE .../subscriptions/{subscriptionId} (service mgmt).
 func (h *handler) SerAvailSubscriptionDELETE(c echo.Context, app, id string) error {
-	if err := h.site.Unsubscribe(c.Request().Context(), site.SerAvail, app, id); err != nil {
+	if err := h.site.Unsubscribe(c.Request().Context(), platform.SerAvail, app, id); err != nil {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)
@@ -234,10 +234,10 @@ func (h *handler) TrafficRulePUT(c echo.Context, app, id string, p mp1api.Traffi
 	if err != nil {
 		return err
 	}
-	if body, err = site.NormalizeTrafficRuleJSON(body); err != nil {
+	if body, err = platform.NormalizeTrafficRuleJSON(body); err != nil {
 		return err
 	}
-	if err := site.RequireFields(body, "TrafficRule", "trafficRuleId", "filterType", "priority", "trafficFilter", "action", "state"); err != nil {
+	if err := platform.RequireFields(body, "TrafficRule", "trafficRuleId", "filterType", "priority", "trafficFilter", "action", "state"); err != nil {
 		return err
 	}
 	var r mp1api.TrafficRule
@@ -284,7 +284,7 @@ func (h *handler) DnsRulePUT(c echo.Context, app, id string, p mp1api.DnsRulePUT
 
 // AppTermSubscriptionsGET implements GET /mec_app_support/v1/applications/{id}/subscriptions.
 func (h *handler) AppTermSubscriptionsGET(c echo.Context, app string) error {
-	l, err := h.site.Subscriptions(site.AppTerm, app)
+	l, err := h.site.Subscriptions(platform.AppTerm, app)
 	if err != nil {
 		return err
 	}
@@ -297,12 +297,12 @@ func (h *handler) AppTermSubscriptionsPOST(c echo.Context, app string) error {
 	if _, err := decode(c, &s, "AppTerminationNotificationSubscription", "subscriptionType", "callbackReference", "appInstanceId"); err != nil {
 		return err
 	}
-	return h.subscribe(c, site.AppTerm, app, &s)
+	return h.subscribe(c, platform.AppTerm, app, &s)
 }
 
 // AppTermSubscriptionGET implements GET .../subscriptions/{subscriptionId} (app support).
 func (h *handler) AppTermSubscriptionGET(c echo.Context, app, id string) error {
-	v, err := h.site.Subscription(site.AppTerm, app, id)
+	v, err := h.site.Subscription(platform.AppTerm, app, id)
 	if err != nil {
 		return err
 	}
@@ -311,7 +311,7 @@ func (h *handler) AppTermSubscriptionGET(c echo.Context, app, id string) error {
 
 // AppTermSubscriptionDELETE implements DELETE .../subscriptions/{subscriptionId} (app support).
 func (h *handler) AppTermSubscriptionDELETE(c echo.Context, app, id string) error {
-	if err := h.site.Unsubscribe(c.Request().Context(), site.AppTerm, app, id); err != nil {
+	if err := h.site.Unsubscribe(c.Request().Context(), platform.AppTerm, app, id); err != nil {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)

@@ -26,14 +26,14 @@ import (
 	"github.com/edgemec/edgemec/internal/obs"
 	"github.com/edgemec/edgemec/internal/problem"
 	"github.com/edgemec/edgemec/mep/internal/auth"
-	"github.com/edgemec/edgemec/mep/internal/site"
+	"github.com/edgemec/edgemec/mep/internal/platform"
 	"github.com/edgemec/edgemec/mep/mm5api"
 	"github.com/edgemec/edgemec/mep/mp1api"
 )
 
 // Config wires the HTTP layer.
 type Config struct {
-	Site      *site.Site
+	Site      *platform.MEP
 	Authority *auth.Authority
 	Logger    *slog.Logger
 	Metrics   *obs.HTTPMetrics
@@ -56,7 +56,7 @@ type Config struct {
 
 type handler struct {
 	cfg  Config
-	site *site.Site
+	site *platform.MEP
 	auth *auth.Authority
 	log  *slog.Logger
 }
@@ -144,11 +144,11 @@ func principal(c echo.Context) auth.Principal {
 	return p
 }
 
-// viewer is the site.Discover viewer of a request.
+// viewer is the platform.Discover viewer of a request.
 func viewer(c echo.Context) string {
 	p := principal(c)
 	if p.Operator {
-		return site.Operator
+		return platform.Operator
 	}
 	return p.AppInstanceID
 }
@@ -260,23 +260,23 @@ func checkQuery(allowed map[string]map[string]bool) echo.MiddlewareFunc {
 
 // mapError is the one mapping from domain errors to HTTP statuses.
 func mapError(err error) (int, string, bool) {
-	var de *site.Error
+	var de *platform.Error
 	detail := err.Error()
 	if errors.As(err, &de) {
 		detail = de.Detail
 	}
 	switch {
-	case errors.Is(err, site.ErrNotFound):
+	case errors.Is(err, platform.ErrNotFound):
 		return http.StatusNotFound, detail, true
-	case errors.Is(err, site.ErrInvalid):
+	case errors.Is(err, platform.ErrInvalid):
 		return http.StatusBadRequest, detail, true
-	case errors.Is(err, site.ErrConflict):
+	case errors.Is(err, platform.ErrConflict):
 		return http.StatusConflict, detail, true
-	case errors.Is(err, site.ErrPreconditionFailed):
+	case errors.Is(err, platform.ErrPreconditionFailed):
 		return http.StatusPreconditionFailed, detail, true
-	case errors.Is(err, site.ErrForbidden):
+	case errors.Is(err, platform.ErrForbidden):
 		return http.StatusForbidden, detail, true
-	case errors.Is(err, site.ErrLimit):
+	case errors.Is(err, platform.ErrLimit):
 		return http.StatusTooManyRequests, detail, true
 	}
 	return 0, "", false
@@ -314,7 +314,7 @@ func decode(c echo.Context, v any, what string, required ...string) ([]byte, err
 	if err != nil {
 		return nil, err
 	}
-	if err := site.RequireFields(body, what, required...); err != nil {
+	if err := platform.RequireFields(body, what, required...); err != nil {
 		return nil, err
 	}
 	if err := json.Unmarshal(body, v); err != nil {

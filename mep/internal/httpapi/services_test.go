@@ -11,7 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/edgemec/edgemec/mep/internal/httpapi"
-	"github.com/edgemec/edgemec/mep/internal/site"
+	"github.com/edgemec/edgemec/mep/internal/platform"
 	"github.com/edgemec/edgemec/mep/mp1api"
 )
 
@@ -207,7 +207,7 @@ func TestServiceBadRequests(t *testing.T) {
 		}
 	})
 	t.Run("too many services", func(t *testing.T) {
-		e := newEnv(t, func(c *site.Config, _ *httpapi.Config) { c.MaxServicesPerApp = 2 })
+		e := newEnv(t, func(c *platform.Config, _ *httpapi.Config) { c.MaxServicesPerApp = 2 })
 		tok := e.app("app1")
 		a := e.register("app1", tok, servicePost("a"))
 		e.register("app1", tok, servicePost("b"))

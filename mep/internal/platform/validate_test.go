@@ -1,4 +1,4 @@
-package site_test
+package platform_test
 
 import (
 	"bytes"
@@ -11,7 +11,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/edgemec/edgemec/mep/internal/site"
+	"github.com/edgemec/edgemec/mep/internal/platform"
 	"github.com/edgemec/edgemec/mep/mm5api"
 	"github.com/edgemec/edgemec/mep/mp1api"
 )
@@ -30,12 +30,12 @@ func TestRequireFields(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := site.RequireFields([]byte(tt.body), "X", "a", "b")
+			err := platform.RequireFields([]byte(tt.body), "X", "a", "b")
 			if tt.ok {
 				require.NoError(t, err)
 				return
 			}
-			require.ErrorIs(t, err, site.ErrInvalid)
+			require.ErrorIs(t, err, platform.ErrInvalid)
 		})
 	}
 }
@@ -64,7 +64,7 @@ func TestValidDomainName(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {
-			got := site.ValidDomainName(tt.in)
+			got := platform.ValidDomainName(tt.in)
 			require.Equal(t, tt.want, got, "ValidDomainName(%q) = %v; want %v", tt.in, got, tt.want)
 		})
 	}
@@ -75,7 +75,7 @@ func TestValidAppInstanceID(t *testing.T) {
 		"app-1": true, "A.b_c": true, strings.Repeat("a", 128): true,
 		"": false, strings.Repeat("a", 129): false, "a/b": false, "a b": false, "a%2F": false, "ä": false,
 	} {
-		require.Equal(t, want, site.ValidAppInstanceID(in), "ValidAppInstanceID(%q); want %v", in, want)
+		require.Equal(t, want, platform.ValidAppInstanceID(in), "ValidAppInstanceID(%q); want %v", in, want)
 	}
 }
 
@@ -85,7 +85,7 @@ func TestCallbackURL(t *testing.T) {
 		"": false, "/cb": false, "ftp://a/cb": false, "http://": false, "http//a": false,
 		"http://a/" + strings.Repeat("x", 2048): false,
 	} {
-		err := site.CallbackURL("cb", in)
+		err := platform.CallbackURL("cb", in)
 		require.Equal(t, want, err == nil, "CallbackURL(%q) = %v; want ok=%v", in, err, want)
 	}
 }
@@ -138,12 +138,12 @@ func TestValidateTrafficRule(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			r := valid()
 			tt.mut(&r)
-			err := site.ValidateTrafficRule(&r)
+			err := platform.ValidateTrafficRule(&r)
 			if tt.ok {
 				require.NoError(t, err)
 				return
 			}
-			require.ErrorIs(t, err, site.ErrInvalid)
+			require.ErrorIs(t, err, platform.ErrInvalid)
 		})
 	}
 }
@@ -162,9 +162,9 @@ func TestNormalizeTrafficRuleJSON(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			out, err := site.NormalizeTrafficRuleJSON([]byte(tt.in))
+			out, err := platform.NormalizeTrafficRuleJSON([]byte(tt.in))
 			if tt.err {
-				require.ErrorIs(t, err, site.ErrInvalid)
+				require.ErrorIs(t, err, platform.ErrInvalid)
 				return
 			}
 			require.NoError(t, err)
@@ -205,12 +205,12 @@ func TestValidateDNSRule(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			r := valid()
 			tt.mut(&r)
-			err := site.ValidateDNSRule(&r)
+			err := platform.ValidateDNSRule(&r)
 			if tt.ok {
 				require.NoError(t, err)
 				return
 			}
-			require.ErrorIs(t, err, site.ErrInvalid)
+			require.ErrorIs(t, err, platform.ErrInvalid)
 		})
 	}
 }
@@ -220,12 +220,12 @@ func TestValidateAppInstanceDefaults(t *testing.T) {
 		AppTrafficRule: &[]mp1api.TrafficRule{{TrafficRuleId: "r", FilterType: mp1api.FLOW, Action: mp1api.DROP, TrafficFilter: []mp1api.TrafficFilter{{}}}},
 		AppDNSRule:     &[]mp1api.DnsRule{{DnsRuleId: "d", DomainName: "x.example", IpAddressType: mp1api.IPV4, IpAddress: "10.0.0.1"}},
 	}
-	require.NoError(t, site.ValidateAppInstance(&a))
+	require.NoError(t, platform.ValidateAppInstance(&a))
 	require.Equal(t, mp1api.RuleStateACTIVE, (*a.AppTrafficRule)[0].State, "traffic rule state defaults to ACTIVE")
 	require.Equal(t, mp1api.RuleStateACTIVE, (*a.AppDNSRule)[0].State, "DNS rule state defaults to ACTIVE")
 	dup := append(*a.AppTrafficRule, (*a.AppTrafficRule)[0])
 	a.AppTrafficRule = &dup
-	require.ErrorIs(t, site.ValidateAppInstance(&a), site.ErrInvalid)
+	require.ErrorIs(t, platform.ValidateAppInstance(&a), platform.ErrInvalid)
 }
 
 // TestSiteReload: a new Site on the same store rebuilds apps, services, subscriptions, rule
@@ -234,7 +234,7 @@ func TestSiteReload(t *testing.T) {
 	dir := t.TempDir()
 	ctx := context.Background()
 	st := openStore(t, dir)
-	s := newSite(t, st, site.Config{})
+	s := newMEP(t, st, platform.Config{})
 	_, _, err := s.PutApp(ctx, "app1", mm5api.AppInstance{AppName: "a", AppProvider: "p", AppDId: "d",
 		AppDNSRule: &[]mp1api.DnsRule{{DnsRuleId: "d1", DomainName: "x.example", IpAddressType: mp1api.IPV4, IpAddress: "10.0.0.1"}}}, nil)
 	require.NoError(t, err)
@@ -248,17 +248,17 @@ func TestSiteReload(t *testing.T) {
 	require.NoError(t, s.ConfirmReady(ctx, "app1", mp1api.AppReadyConfirmation{Indication: "READY"}))
 	dnsV := s.DNSFeed(ctx, nil, 0).Version
 	var before bytes.Buffer
-	require.NoError(t, s.Discover(site.Operator, "", &site.Filter{}, &before))
+	require.NoError(t, s.Discover(platform.Operator, "", &platform.Filter{}, &before))
 	require.NoError(t, st.Close())
 
 	st = openStore(t, dir)
 	defer st.Close()
-	s = newSite(t, st, site.Config{})
+	s = newMEP(t, st, platform.Config{})
 	var after bytes.Buffer
-	require.NoError(t, s.Discover(site.Operator, "", &site.Filter{}, &after))
+	require.NoError(t, s.Discover(platform.Operator, "", &platform.Filter{}, &after))
 	require.JSONEq(t, before.String(), after.String())
 	require.Contains(t, after.String(), svc)
-	subs, err := s.Subscriptions(site.SerAvail, "app1")
+	subs, err := s.Subscriptions(platform.SerAvail, "app1")
 	require.NoError(t, err)
 	require.Len(t, *subs.UnderscoreLinks.Subscriptions, 1)
 	rec, err := s.GetApp("app1")
@@ -274,14 +274,14 @@ func TestSiteReload(t *testing.T) {
 
 func TestDomainErrorsAreTyped(t *testing.T) {
 	st := newMemStore()
-	s := newSite(t, st, site.Config{})
+	s := newMEP(t, st, platform.Config{})
 	ctx := context.Background()
 	_, _, _, err := s.RegisterService(ctx, "ghost", mp1api.ServiceInfoPost{SerName: "a", Version: "1",
 		State: mp1api.ServiceStateACTIVE, Serializer: mp1api.JSON, TransportId: restID()})
-	require.ErrorIs(t, err, site.ErrNotFound)
-	var de *site.Error
+	require.ErrorIs(t, err, platform.ErrNotFound)
+	var de *platform.Error
 	require.True(t, errors.As(err, &de))
 	require.Contains(t, de.Detail, "ghost")
 	_, err = s.GetApp("ghost")
-	require.ErrorIs(t, err, site.ErrNotFound)
+	require.ErrorIs(t, err, platform.ErrNotFound)
 }

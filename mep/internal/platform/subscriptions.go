@@ -1,4 +1,4 @@
-package site
+package platform
 
 import (
 	"bytes"
@@ -31,7 +31,7 @@ func (k SubscriptionKind) typeName() string {
 	return SerAvailSubscriptionType
 }
 
-func (s *Site) subHref(k SubscriptionKind, app, id string) string {
+func (s *MEP) subHref(k SubscriptionKind, app, id string) string {
 	if k == AppTerm {
 		return s.termSubHref(app, id)
 	}
@@ -41,7 +41,7 @@ func (s *Site) subHref(k SubscriptionKind, app, id string) string {
 // Subscribe creates a subscription of kind k for app. body is the decoded request
 // (*mp1api.SerAvailabilityNotificationSubscription or *mp1api.AppTerminationNotificationSubscription).
 // It returns the representation and its URI.
-func (s *Site) Subscribe(ctx context.Context, k SubscriptionKind, app string, body any) (any, string, error) {
+func (s *MEP) Subscribe(ctx context.Context, k SubscriptionKind, app string, body any) (any, string, error) {
 	d := &subDoc{ID: newID(), AppInstanceID: app, Type: k.typeName()}
 	switch b := body.(type) {
 	case *mp1api.SerAvailabilityNotificationSubscription:
@@ -107,7 +107,7 @@ func (d *subDoc) kind() SubscriptionKind {
 }
 
 // Subscriptions lists the app's subscriptions of kind k as a SubscriptionLinkList.
-func (s *Site) Subscriptions(k SubscriptionKind, app string) (mp1api.SubscriptionLinkList, error) {
+func (s *MEP) Subscriptions(k SubscriptionKind, app string) (mp1api.SubscriptionLinkList, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if _, err := s.app(app); err != nil {
@@ -132,7 +132,7 @@ func (s *Site) Subscriptions(k SubscriptionKind, app string) (mp1api.Subscriptio
 }
 
 // Subscription returns one subscription of kind k.
-func (s *Site) Subscription(k SubscriptionKind, app, id string) (any, error) {
+func (s *MEP) Subscription(k SubscriptionKind, app, id string) (any, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if _, err := s.app(app); err != nil {
@@ -146,7 +146,7 @@ func (s *Site) Subscription(k SubscriptionKind, app, id string) (any, error) {
 }
 
 // Unsubscribe deletes one subscription of kind k.
-func (s *Site) Unsubscribe(ctx context.Context, k SubscriptionKind, app, id string) error {
+func (s *MEP) Unsubscribe(ctx context.Context, k SubscriptionKind, app, id string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, err := s.app(app); err != nil {
@@ -190,7 +190,7 @@ func matches(f *mp1api.SerAvailabilityFilteringCriteria, sv *service) bool {
 // notifyServiceChange queues a ServiceAvailabilityNotification to every SerAvailability
 // subscriber whose filter matches and who may see the service. skipApp (a terminating app)
 // gets none.
-func (s *Site) notifyServiceChange(t *tx, sv *service, change mp1api.ChangeType, skipApp string) {
+func (s *MEP) notifyServiceChange(t *tx, sv *service, change mp1api.ChangeType, skipApp string) {
 	var subs []*subDoc
 	for _, sub := range s.subs {
 		if sub.SerAvail == nil || sub.AppInstanceID == skipApp {
@@ -224,7 +224,7 @@ var subscriptionHole = []byte(`"subscription":{"href":""`)
 // The notifications of one change differ only in that link (ETSI GS MEC 011 §7.1.2), so the
 // body is encoded once with an empty href and each subscriber's link is spliced in on
 // delivery; this keeps the commit of a change with many subscribers to one outbox row.
-func (s *Site) enqueue(t *tx, subs []*subDoc, body func(href string) any) {
+func (s *MEP) enqueue(t *tx, subs []*subDoc, body func(href string) any) {
 	b, err := json.Marshal(body(""))
 	if err != nil {
 		panic(fmt.Sprintf("marshal notification: %v", err)) // only our own types are marshalled
@@ -266,7 +266,7 @@ func (d *subDoc) target(link string) store.Target {
 
 // callbackAllowed refuses a callbackReference whose host is an address literal in
 // Config.CallbackDeny. Names are checked when the notifier connects.
-func (s *Site) callbackAllowed(d *subDoc) error {
+func (s *MEP) callbackAllowed(d *subDoc) error {
 	var cb string
 	switch {
 	case d.SerAvail != nil:
@@ -286,7 +286,7 @@ func (s *Site) callbackAllowed(d *subDoc) error {
 
 // subscriptionOwner returns the app instance that owns subscription id, and false when the
 // subscription no longer exists. It does not take s.mu.
-func (s *Site) subscriptionOwner(id string) (string, bool) {
+func (s *MEP) subscriptionOwner(id string) (string, bool) {
 	app, ok := s.owners.Load(id)
 	if !ok {
 		return "", false

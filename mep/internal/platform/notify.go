@@ -1,4 +1,4 @@
-package site
+package platform
 
 import (
 	"cmp"
@@ -65,7 +65,7 @@ type Poster interface {
 // never waits for a store read.
 type Notifier struct {
 	cfg  NotifierConfig
-	site *Site
+	site *MEP
 	st   store.Store
 	log  *slog.Logger
 	own  *callback.Client // the default Client, closed when Run ends
@@ -101,7 +101,7 @@ type targetKey struct {
 }
 
 // NewNotifier returns a Notifier for the site's outbox, registering its metrics on reg.
-func NewNotifier(cfg NotifierConfig, s *Site, reg prometheus.Registerer, log *slog.Logger) *Notifier {
+func NewNotifier(cfg NotifierConfig, s *MEP, reg prometheus.Registerer, log *slog.Logger) *Notifier {
 	if cfg.Workers == 0 {
 		cfg.Workers = 32
 	}

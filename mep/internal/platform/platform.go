@@ -1,10 +1,10 @@
-// Package site is the domain core of a MEP: the app instances on the site, their services,
+// Package platform is the domain core of a MEP: the app instances on the site, their services,
 // subscriptions, traffic and DNS rules, the termination flow, service liveness, and the
 // versioned rule feeds. State lives in memory for fast reads and every change is written
 // through the store in one atomic batch before it becomes visible, so nothing acknowledged is
 // lost on a crash. Notifications are queued in the same batch (the outbox) and delivered by
 // the Notifier.
-package site
+package platform
 
 import (
 	"context"
@@ -32,7 +32,7 @@ const (
 	AppTermSubscriptionType  = "AppTerminationNotificationSubscription"
 )
 
-// Config configures a Site.
+// Config configures a MEP.
 type Config struct {
 	// APIRoot is the externally visible apiRoot (scheme://host:port) used in links.
 	APIRoot string
@@ -137,8 +137,8 @@ type storedService struct {
 	Info          json.RawMessage `json:"info"`
 }
 
-// Site is the in-memory, write-through state of one MEP site.
-type Site struct {
+// MEP is the in-memory, write-through state of one MEP.
+type MEP struct {
 	cfg Config
 	st  store.Store
 	log *slog.Logger
@@ -167,9 +167,9 @@ type Site struct {
 }
 
 // New loads the site state from st.
-func New(ctx context.Context, cfg Config, st store.Store, log *slog.Logger) (*Site, error) {
+func New(ctx context.Context, cfg Config, st store.Store, log *slog.Logger) (*MEP, error) {
 	cfg.setDefaults()
-	s := &Site{
+	s := &MEP{
 		cfg: cfg, st: st, log: log,
 		apps: map[string]*appDoc{}, services: map[string]*service{}, byName: map[string]map[string]*service{},
 		appServices: map[string]int{}, subs: map[string]*subDoc{}, trafficCh: make(chan struct{}), dnsCh: make(chan struct{}),
@@ -256,7 +256,7 @@ func ETag(v any) string {
 	return etagOf(b)
 }
 
-func (s *Site) index(sv *service) {
+func (s *MEP) index(sv *service) {
 	if old := s.services[sv.id]; old != nil {
 		s.unindex(old)
 	}
@@ -270,7 +270,7 @@ func (s *Site) index(sv *service) {
 	m[sv.id] = sv
 }
 
-func (s *Site) unindex(sv *service) {
+func (s *MEP) unindex(sv *service) {
 	delete(s.services, sv.id)
 	s.appServices[sv.app]--
 	if s.appServices[sv.app] == 0 {
@@ -287,14 +287,14 @@ func (s *Site) unindex(sv *service) {
 // tx collects the changes of one operation: the store batch plus in-memory effects that are
 // applied only after the batch is durable.
 type tx struct {
-	s       *Site
+	s       *MEP
 	b       store.Batch
 	after   []func()
 	traffic bool
 	dns     bool
 }
 
-func (s *Site) begin() *tx { return &tx{s: s} }
+func (s *MEP) begin() *tx { return &tx{s: s} }
 
 func (t *tx) put(kind store.Kind, id string, v any) {
 	b, err := json.Marshal(v)
@@ -353,7 +353,7 @@ func setMeta(m map[string]string, k string, v int64) map[string]string {
 	return m
 }
 
-func (s *Site) app(id string) (*appDoc, error) {
+func (s *MEP) app(id string) (*appDoc, error) {
 	a := s.apps[id]
 	if a == nil {
 		return nil, notFound("app instance %q is not known on this site", id)
@@ -362,7 +362,7 @@ func (s *Site) app(id string) (*appDoc, error) {
 }
 
 // Exists reports whether the app instance is known (for token issuance).
-func (s *Site) Exists(id string) bool {
+func (s *MEP) Exists(id string) bool {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	return s.apps[id] != nil
@@ -371,14 +371,14 @@ func (s *Site) Exists(id string) bool {
 func newID() string { return uuid.NewString() }
 
 // Links.
-func (s *Site) serviceHref(app, id string) string {
+func (s *MEP) serviceHref(app, id string) string {
 	return s.cfg.APIRoot + "/mec_service_mgmt/v1/applications/" + app + "/services/" + id
 }
 
-func (s *Site) serSubHref(app, id string) string {
+func (s *MEP) serSubHref(app, id string) string {
 	return s.cfg.APIRoot + "/mec_service_mgmt/v1/applications/" + app + "/subscriptions/" + id
 }
 
-func (s *Site) termSubHref(app, id string) string {
+func (s *MEP) termSubHref(app, id string) string {
 	return s.cfg.APIRoot + "/mec_app_support/v1/applications/" + app + "/subscriptions/" + id
 }

@@ -1,4 +1,4 @@
-package site
+package platform
 
 import (
 	"bytes"
@@ -59,7 +59,7 @@ const Operator = ""
 // visibleLocked implements the discovery policy: an app sees its own services and those it
 // declared in appServiceRequired/appServiceOptional (by serName, or by serCategory id),
 // from its AppD or its registration. The operator sees everything.
-func (s *Site) visibleLocked(viewer string, sv *service) bool {
+func (s *MEP) visibleLocked(viewer string, sv *service) bool {
 	if viewer == Operator || sv.app == viewer {
 		return true
 	}
@@ -92,7 +92,7 @@ func (s *Site) visibleLocked(viewer string, sv *service) bool {
 
 // Discover writes the JSON array of services visible to viewer that match f, optionally only
 // those produced by producer. It appends precomputed representations: the hot path of Mp1.
-func (s *Site) Discover(viewer, producer string, f *Filter, buf *bytes.Buffer) error {
+func (s *MEP) Discover(viewer, producer string, f *Filter, buf *bytes.Buffer) error {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if producer != "" {
@@ -145,7 +145,7 @@ func (s *Site) Discover(viewer, producer string, f *Filter, buf *bytes.Buffer) e
 
 // Service returns one service's representation and ETag if viewer may see it (else 404, to
 // not reveal its existence). producer, when set, must be its producing app.
-func (s *Site) Service(viewer, producer, id string) ([]byte, string, error) {
+func (s *MEP) Service(viewer, producer, id string) ([]byte, string, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if producer != "" {
@@ -160,7 +160,7 @@ func (s *Site) Service(viewer, producer, id string) ([]byte, string, error) {
 	return sv.json, sv.etag, nil
 }
 
-func (s *Site) transport(id string) (mp1api.TransportInfo, bool) {
+func (s *MEP) transport(id string) (mp1api.TransportInfo, bool) {
 	for _, t := range s.cfg.Transports {
 		if t.Id == id {
 			return t, true
@@ -170,10 +170,10 @@ func (s *Site) transport(id string) (mp1api.TransportInfo, bool) {
 }
 
 // Transports returns the transports offered to service producers.
-func (s *Site) Transports() []mp1api.TransportInfo { return s.cfg.Transports }
+func (s *MEP) Transports() []mp1api.TransportInfo { return s.cfg.Transports }
 
 // RegisterService registers a service produced by app (Mp1 POST .../services).
-func (s *Site) RegisterService(ctx context.Context, app string, p mp1api.ServiceInfoPost) ([]byte, string, string, error) {
+func (s *MEP) RegisterService(ctx context.Context, app string, p mp1api.ServiceInfoPost) ([]byte, string, string, error) {
 	if err := ValidateServiceInfoPost(&p); err != nil {
 		return nil, "", "", err
 	}
@@ -217,7 +217,7 @@ func (s *Site) RegisterService(ctx context.Context, app string, p mp1api.Service
 	return sv.json, sv.etag, s.serviceHref(app, id), nil
 }
 
-func (s *Site) setLinks(app string, info *mp1api.ServiceInfo) {
+func (s *MEP) setLinks(app string, info *mp1api.ServiceInfo) {
 	links := &mp1api.ServiceLinks{Self: mp1api.LinkType{Href: s.serviceHref(app, *info.SerInstanceId)}}
 	if deref(info.LivenessInterval) > 0 {
 		links.Liveness = &mp1api.LinkType{Href: s.serviceHref(app, *info.SerInstanceId) + "/liveness"}
@@ -227,7 +227,7 @@ func (s *Site) setLinks(app string, info *mp1api.ServiceInfo) {
 
 // UpdateService replaces a service (Mp1 PUT). ifMatch, when set, must name the current ETag.
 // The path id is authoritative; the MEP-owned _links are recomputed.
-func (s *Site) UpdateService(ctx context.Context, app, id, ifMatch string, info mp1api.ServiceInfo) ([]byte, string, error) {
+func (s *MEP) UpdateService(ctx context.Context, app, id, ifMatch string, info mp1api.ServiceInfo) ([]byte, string, error) {
 	if err := ValidateServiceInfo(&info); err != nil {
 		return nil, "", err
 	}
@@ -267,7 +267,7 @@ func (s *Site) UpdateService(ctx context.Context, app, id, ifMatch string, info 
 }
 
 // DeleteService deregisters a service (Mp1 DELETE).
-func (s *Site) DeleteService(ctx context.Context, app, id string) error {
+func (s *MEP) DeleteService(ctx context.Context, app, id string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, err := s.app(app); err != nil {
@@ -285,7 +285,7 @@ func (s *Site) DeleteService(ctx context.Context, app, id string) error {
 }
 
 // Liveness returns the liveness resource of a service that has a livenessInterval.
-func (s *Site) Liveness(app, id string) (mp1api.ServiceLivenessInfo, error) {
+func (s *MEP) Liveness(app, id string) (mp1api.ServiceLivenessInfo, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	sv, err := s.livenessService(app, id)
@@ -295,14 +295,14 @@ func (s *Site) Liveness(app, id string) (mp1api.ServiceLivenessInfo, error) {
 	return s.livenessInfo(sv), nil
 }
 
-func (s *Site) livenessInfo(sv *service) mp1api.ServiceLivenessInfo {
+func (s *MEP) livenessInfo(sv *service) mp1api.ServiceLivenessInfo {
 	return mp1api.ServiceLivenessInfo{
 		State: sv.state, Interval: sv.liveness,
 		TimeStamp: mp1api.TimeStamp{Seconds: sv.heartbeat.Unix(), NanoSeconds: int32(sv.heartbeat.Nanosecond())},
 	}
 }
 
-func (s *Site) livenessService(app, id string) (*service, error) {
+func (s *MEP) livenessService(app, id string) (*service, error) {
 	if _, err := s.app(app); err != nil {
 		return nil, err
 	}
@@ -318,7 +318,7 @@ func (s *Site) livenessService(app, id string) (*service, error) {
 
 // Heartbeat records a liveness update (Mp1 PATCH liveness). state ACTIVE is the heartbeat;
 // it reactivates a service that went INACTIVE for silence. INACTIVE takes it down.
-func (s *Site) Heartbeat(ctx context.Context, app, id string, u mp1api.ServiceLivenessUpdate) (mp1api.ServiceLivenessInfo, error) {
+func (s *MEP) Heartbeat(ctx context.Context, app, id string, u mp1api.ServiceLivenessUpdate) (mp1api.ServiceLivenessInfo, error) {
 	if err := enumOK("state", u.State, true); err != nil {
 		return mp1api.ServiceLivenessInfo{}, err
 	}
@@ -339,7 +339,7 @@ func (s *Site) Heartbeat(ctx context.Context, app, id string, u mp1api.ServiceLi
 	return s.livenessInfo(s.services[id]), nil
 }
 
-func (s *Site) setServiceStateLocked(ctx context.Context, sv *service, st mp1api.ServiceState, now time.Time) error {
+func (s *MEP) setServiceStateLocked(ctx context.Context, sv *service, st mp1api.ServiceState, now time.Time) error {
 	info := sv.info()
 	info.State = st
 	n := newService(sv.app, &info, now)
@@ -352,7 +352,7 @@ func (s *Site) setServiceStateLocked(ctx context.Context, sv *service, st mp1api
 
 // CheckLiveness turns ACTIVE services whose heartbeats stopped INACTIVE (STATE_CHANGED
 // notifications go out). Run calls it periodically.
-func (s *Site) CheckLiveness(ctx context.Context) {
+func (s *MEP) CheckLiveness(ctx context.Context) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.cfg.Now()

@@ -1,4 +1,4 @@
-package site
+package platform
 
 import (
 	"encoding/json"

@@ -1,4 +1,4 @@
-package site
+package platform
 
 import (
 	"context"
@@ -12,7 +12,7 @@ import (
 )
 
 // TrafficRules returns the app's traffic rules.
-func (s *Site) TrafficRules(app string) ([]mp1api.TrafficRule, error) {
+func (s *MEP) TrafficRules(app string) ([]mp1api.TrafficRule, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	a, err := s.app(app)
@@ -23,7 +23,7 @@ func (s *Site) TrafficRules(app string) ([]mp1api.TrafficRule, error) {
 }
 
 // TrafficRule returns one traffic rule and its ETag.
-func (s *Site) TrafficRule(app, id string) (mp1api.TrafficRule, string, error) {
+func (s *MEP) TrafficRule(app, id string) (mp1api.TrafficRule, string, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	a, err := s.app(app)
@@ -39,7 +39,7 @@ func (s *Site) TrafficRule(app, id string) (mp1api.TrafficRule, string, error) {
 }
 
 // UpdateTrafficRule replaces a traffic rule (Mp1 PUT); the path id is authoritative.
-func (s *Site) UpdateTrafficRule(ctx context.Context, app, id, ifMatch string, r mp1api.TrafficRule) (mp1api.TrafficRule, string, error) {
+func (s *MEP) UpdateTrafficRule(ctx context.Context, app, id, ifMatch string, r mp1api.TrafficRule) (mp1api.TrafficRule, string, error) {
 	r.TrafficRuleId = id
 	if err := ValidateTrafficRule(&r); err != nil {
 		return r, "", err
@@ -76,7 +76,7 @@ func (s *Site) UpdateTrafficRule(ctx context.Context, app, id, ifMatch string, r
 }
 
 // DNSRules returns the app's DNS rules.
-func (s *Site) DNSRules(app string) ([]mp1api.DnsRule, error) {
+func (s *MEP) DNSRules(app string) ([]mp1api.DnsRule, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	a, err := s.app(app)
@@ -91,7 +91,7 @@ func (s *Site) DNSRules(app string) ([]mp1api.DnsRule, error) {
 }
 
 // DNSRule returns one DNS rule and its ETag.
-func (s *Site) DNSRule(app, id string) (mp1api.DnsRule, string, error) {
+func (s *MEP) DNSRule(app, id string) (mp1api.DnsRule, string, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	a, err := s.app(app)
@@ -108,7 +108,7 @@ func (s *Site) DNSRule(app, id string) (mp1api.DnsRule, string, error) {
 
 // UpdateDNSRule replaces a DNS rule (Mp1 PUT); the path id is authoritative. The site DNS
 // server sees the change before this returns.
-func (s *Site) UpdateDNSRule(ctx context.Context, app, id, ifMatch string, r mp1api.DnsRule) (mp1api.DnsRule, string, error) {
+func (s *MEP) UpdateDNSRule(ctx context.Context, app, id, ifMatch string, r mp1api.DnsRule) (mp1api.DnsRule, string, error) {
 	r.DnsRuleId = id
 	if err := ValidateDNSRule(&r); err != nil {
 		return r, "", err
@@ -146,7 +146,7 @@ func (s *Site) UpdateDNSRule(ctx context.Context, app, id, ifMatch string, r mp1
 
 // TrafficFeed returns the traffic-rule snapshot, waiting up to wait for a version newer than
 // after when after is the current version.
-func (s *Site) TrafficFeed(ctx context.Context, after *int64, wait time.Duration) mm5api.TrafficRuleSnapshot {
+func (s *MEP) TrafficFeed(ctx context.Context, after *int64, wait time.Duration) mm5api.TrafficRuleSnapshot {
 	s.waitFor(ctx, after, wait, func() (int64, chan struct{}) { return s.trafficVersion, s.trafficCh })
 	s.mu.RLock()
 	defer s.mu.RUnlock()
@@ -160,7 +160,7 @@ func (s *Site) TrafficFeed(ctx context.Context, after *int64, wait time.Duration
 }
 
 // DNSFeed returns the DNS-rule snapshot with the same long poll as TrafficFeed.
-func (s *Site) DNSFeed(ctx context.Context, after *int64, wait time.Duration) mm5api.DnsRuleSnapshot {
+func (s *MEP) DNSFeed(ctx context.Context, after *int64, wait time.Duration) mm5api.DnsRuleSnapshot {
 	s.waitFor(ctx, after, wait, func() (int64, chan struct{}) { return s.dnsVersion, s.dnsCh })
 	s.mu.RLock()
 	defer s.mu.RUnlock()
@@ -173,7 +173,7 @@ func (s *Site) DNSFeed(ctx context.Context, after *int64, wait time.Duration) mm
 	return snap
 }
 
-func (s *Site) waitFor(ctx context.Context, after *int64, wait time.Duration, cur func() (int64, chan struct{})) {
+func (s *MEP) waitFor(ctx context.Context, after *int64, wait time.Duration, cur func() (int64, chan struct{})) {
 	s.mu.RLock()
 	v, ch := cur()
 	s.mu.RUnlock()
@@ -189,7 +189,7 @@ func (s *Site) waitFor(ctx context.Context, after *int64, wait time.Duration, cu
 	}
 }
 
-func (s *Site) sortedAppsLocked() []*appDoc {
+func (s *MEP) sortedAppsLocked() []*appDoc {
 	out := make([]*appDoc, 0, len(s.apps))
 	for _, a := range s.apps {
 		out = append(out, a)
@@ -212,14 +212,14 @@ type ActiveDNSRule struct {
 
 // OnDNSChange registers f to receive the complete set of ACTIVE DNS rules now and after every
 // change, synchronously (so a rule change is effective when the Mp1 PUT returns).
-func (s *Site) OnDNSChange(f func([]ActiveDNSRule)) {
+func (s *MEP) OnDNSChange(f func([]ActiveDNSRule)) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.dnsHook = f
 	f(s.activeDNSLocked())
 }
 
-func (s *Site) activeDNSLocked() []ActiveDNSRule {
+func (s *MEP) activeDNSLocked() []ActiveDNSRule {
 	var out []ActiveDNSRule
 	for _, a := range s.sortedAppsLocked() {
 		for _, d := range a.DNS {

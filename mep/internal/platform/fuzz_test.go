@@ -1,4 +1,4 @@
-package site_test
+package platform_test
 
 import (
 	"bytes"
@@ -7,7 +7,7 @@ import (
 	"errors"
 	"testing"
 
-	"github.com/edgemec/edgemec/mep/internal/site"
+	"github.com/edgemec/edgemec/mep/internal/platform"
 	"github.com/edgemec/edgemec/mep/mm5api"
 	"github.com/edgemec/edgemec/mep/mp1api"
 )
@@ -19,9 +19,9 @@ import (
 
 const fuzzApp = "fuzz-app"
 
-func fuzzSite(f *testing.F) *site.Site {
+func fuzzMEP(f *testing.F) *platform.MEP {
 	f.Helper()
-	s := newSite(f, newMemStore(), site.Config{})
+	s := newMEP(f, newMemStore(), platform.Config{})
 	_, _, err := s.PutApp(context.Background(), fuzzApp, mm5api.AppInstance{AppName: "f", AppProvider: "p", AppDId: "d",
 		AppTrafficRule: &[]mp1api.TrafficRule{{TrafficRuleId: "tr1", FilterType: mp1api.FLOW, Action: mp1api.DROP,
 			TrafficFilter: []mp1api.TrafficFilter{{}}}},
@@ -38,7 +38,7 @@ func decode(b []byte, v any, what string, required ...string) bool {
 	if !json.Valid(b) {
 		return false
 	}
-	if err := site.RequireFields(b, what, required...); err != nil {
+	if err := platform.RequireFields(b, what, required...); err != nil {
 		return false
 	}
 	return json.Unmarshal(b, v) == nil
@@ -46,7 +46,7 @@ func decode(b []byte, v any, what string, required ...string) bool {
 
 func requireInvalid(t *testing.T, err error) {
 	t.Helper()
-	if err != nil && !errors.Is(err, site.ErrInvalid) {
+	if err != nil && !errors.Is(err, platform.ErrInvalid) {
 		t.Fatalf("got error %v; want nil or ErrInvalid", err)
 	}
 }
@@ -78,13 +78,13 @@ func FuzzServiceInfoPost(f *testing.F) {
 	} {
 		f.Add([]byte(s))
 	}
-	s := fuzzSite(f)
+	s := fuzzMEP(f)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var p mp1api.ServiceInfoPost
 		if !decode(b, &p, "ServiceInfoPost", "serName", "version", "state", "serializer") {
 			return
 		}
-		verr := site.ValidateServiceInfoPost(&p)
+		verr := platform.ValidateServiceInfoPost(&p)
 		requireInvalid(t, verr)
 		out, etag, loc, err := s.RegisterService(context.Background(), fuzzApp, p)
 		if verr != nil {
@@ -105,7 +105,7 @@ func FuzzServiceInfoPost(f *testing.F) {
 		if err := json.Unmarshal(out, &info); err != nil {
 			t.Fatalf("representation does not decode: %v", err)
 		}
-		if err := site.ValidateServiceInfo(&info); err != nil {
+		if err := platform.ValidateServiceInfo(&info); err != nil {
 			t.Fatalf("own representation fails validation: %v\n%s", err, out)
 		}
 		if err := s.DeleteService(context.Background(), fuzzApp, *info.SerInstanceId); err != nil {
@@ -123,7 +123,7 @@ func FuzzServiceInfo(f *testing.F) {
 	} {
 		f.Add([]byte(s))
 	}
-	s := fuzzSite(f)
+	s := fuzzMEP(f)
 	ctx := context.Background()
 	_, _, loc, err := s.RegisterService(ctx, fuzzApp, mp1api.ServiceInfoPost{SerName: "a", Version: "1",
 		State: mp1api.ServiceStateACTIVE, Serializer: mp1api.JSON, TransportId: restID()})
@@ -136,7 +136,7 @@ func FuzzServiceInfo(f *testing.F) {
 		if !decode(b, &info, "ServiceInfo", "serName", "version", "state", "transportInfo", "serializer") {
 			return
 		}
-		verr := site.ValidateServiceInfo(&info)
+		verr := platform.ValidateServiceInfo(&info)
 		requireInvalid(t, verr)
 		out, _, err := s.UpdateService(ctx, fuzzApp, id, "", info)
 		if (verr == nil) != (err == nil) {
@@ -152,7 +152,7 @@ func FuzzServiceInfo(f *testing.F) {
 		if *got.SerInstanceId != id {
 			t.Fatalf("got serInstanceId %q; want path id %q", *got.SerInstanceId, id)
 		}
-		if err := site.ValidateServiceInfo(&got); err != nil {
+		if err := platform.ValidateServiceInfo(&got); err != nil {
 			t.Fatalf("own representation fails validation: %v", err)
 		}
 	})
@@ -168,14 +168,14 @@ func FuzzSerAvailabilityNotificationSubscription(f *testing.F) {
 	} {
 		f.Add([]byte(s))
 	}
-	s := fuzzSite(f)
+	s := fuzzMEP(f)
 	ctx := context.Background()
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var sub mp1api.SerAvailabilityNotificationSubscription
 		if !decode(b, &sub, "SerAvailabilityNotificationSubscription", "subscriptionType", "callbackReference") {
 			return
 		}
-		v, loc, err := s.Subscribe(ctx, site.SerAvail, fuzzApp, &sub)
+		v, loc, err := s.Subscribe(ctx, platform.SerAvail, fuzzApp, &sub)
 		requireInvalid(t, err)
 		if err != nil {
 			return
@@ -184,7 +184,7 @@ func FuzzSerAvailabilityNotificationSubscription(f *testing.F) {
 		if got.UnderscoreLinks == nil || got.UnderscoreLinks.Self.Href != loc {
 			t.Fatalf("self link %v; want %q", got.UnderscoreLinks, loc)
 		}
-		if err := site.ValidateSerAvailSubscription(got); err != nil {
+		if err := platform.ValidateSerAvailSubscription(got); err != nil {
 			t.Fatalf("own representation fails validation: %v", err)
 		}
 		// Service changes run the subscription's filter.
@@ -192,7 +192,7 @@ func FuzzSerAvailabilityNotificationSubscription(f *testing.F) {
 		if err := s.DeleteService(ctx, fuzzApp, svc[len(svc)-36:]); err != nil {
 			t.Fatal(err)
 		}
-		if err := s.Unsubscribe(ctx, site.SerAvail, fuzzApp, loc[len(loc)-36:]); err != nil {
+		if err := s.Unsubscribe(ctx, platform.SerAvail, fuzzApp, loc[len(loc)-36:]); err != nil {
 			t.Fatal(err)
 		}
 	})
@@ -206,14 +206,14 @@ func FuzzAppTerminationNotificationSubscription(f *testing.F) {
 	} {
 		f.Add([]byte(s))
 	}
-	s := fuzzSite(f)
+	s := fuzzMEP(f)
 	ctx := context.Background()
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var sub mp1api.AppTerminationNotificationSubscription
 		if !decode(b, &sub, "AppTerminationNotificationSubscription", "subscriptionType", "callbackReference", "appInstanceId") {
 			return
 		}
-		_, loc, err := s.Subscribe(ctx, site.AppTerm, fuzzApp, &sub)
+		_, loc, err := s.Subscribe(ctx, platform.AppTerm, fuzzApp, &sub)
 		requireInvalid(t, err)
 		if err != nil {
 			return
@@ -221,7 +221,7 @@ func FuzzAppTerminationNotificationSubscription(f *testing.F) {
 		if sub.AppInstanceId != fuzzApp {
 			t.Fatalf("subscription for %q accepted on %q", sub.AppInstanceId, fuzzApp)
 		}
-		if err := s.Unsubscribe(ctx, site.AppTerm, fuzzApp, loc[len(loc)-36:]); err != nil {
+		if err := s.Unsubscribe(ctx, platform.AppTerm, fuzzApp, loc[len(loc)-36:]); err != nil {
 			t.Fatal(err)
 		}
 	})
@@ -241,13 +241,13 @@ func FuzzTrafficRule(f *testing.F) {
 	for _, s := range trafficRuleSeeds {
 		f.Add([]byte(s))
 	}
-	s := fuzzSite(f)
+	s := fuzzMEP(f)
 	ctx := context.Background()
 	f.Fuzz(func(t *testing.T, b []byte) {
 		if !json.Valid(b) {
 			return
 		}
-		n, err := site.NormalizeTrafficRuleJSON(b)
+		n, err := platform.NormalizeTrafficRuleJSON(b)
 		requireInvalid(t, err)
 		if err != nil {
 			return
@@ -256,7 +256,7 @@ func FuzzTrafficRule(f *testing.F) {
 		if !decode(n, &r, "TrafficRule", "trafficRuleId", "filterType", "priority", "trafficFilter", "action", "state") {
 			return
 		}
-		verr := site.ValidateTrafficRule(&r)
+		verr := platform.ValidateTrafficRule(&r)
 		requireInvalid(t, verr)
 		got, etag, err := s.UpdateTrafficRule(ctx, fuzzApp, "tr1", "", r)
 		requireInvalid(t, err)
@@ -271,14 +271,14 @@ func FuzzTrafficRule(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if out, err = site.NormalizeTrafficRuleJSON(out); err != nil {
+		if out, err = platform.NormalizeTrafficRuleJSON(out); err != nil {
 			t.Fatal(err)
 		}
 		var back mp1api.TrafficRule
 		if err := json.Unmarshal(out, &back); err != nil {
 			t.Fatal(err)
 		}
-		if err := site.ValidateTrafficRule(&back); err != nil {
+		if err := platform.ValidateTrafficRule(&back); err != nil {
 			t.Fatalf("own representation fails validation: %v\n%s", err, out)
 		}
 	})
@@ -294,9 +294,9 @@ func FuzzDnsRule(f *testing.F) {
 	} {
 		f.Add([]byte(s))
 	}
-	s := fuzzSite(f)
-	var active []site.ActiveDNSRule
-	s.OnDNSChange(func(rs []site.ActiveDNSRule) { active = rs })
+	s := fuzzMEP(f)
+	var active []platform.ActiveDNSRule
+	s.OnDNSChange(func(rs []platform.ActiveDNSRule) { active = rs })
 	ctx := context.Background()
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var r mp1api.DnsRule
@@ -308,7 +308,7 @@ func FuzzDnsRule(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if err := site.ValidateDNSRule(&got); err != nil {
+		if err := platform.ValidateDNSRule(&got); err != nil {
 			t.Fatalf("own representation fails validation: %v", err)
 		}
 		want := 0
@@ -329,7 +329,7 @@ func FuzzAppReadyConfirmation(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	ctx := context.Background()
-	s := fuzzSite(f)
+	s := fuzzMEP(f)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var c mp1api.AppReadyConfirmation
 		if !decode(b, &c, "AppReadyConfirmation", "indication") {
@@ -343,7 +343,7 @@ func FuzzAppReadyConfirmation(f *testing.F) {
 			}
 			return
 		}
-		requireNoError(t, err, site.ErrConflict) // only the first READY is accepted
+		requireNoError(t, err, platform.ErrConflict) // only the first READY is accepted
 	})
 }
 
@@ -352,7 +352,7 @@ func FuzzAppTerminationConfirmation(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	ctx := context.Background()
-	s := fuzzSite(f)
+	s := fuzzMEP(f)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var c mp1api.AppTerminationConfirmation
 		if !decode(b, &c, "AppTerminationConfirmation", "operationAction") {
@@ -367,7 +367,7 @@ func FuzzAppTerminationConfirmation(f *testing.F) {
 			return
 		}
 		// Nothing is pending: every valid confirmation is a conflict.
-		if !errors.Is(err, site.ErrConflict) {
+		if !errors.Is(err, platform.ErrConflict) {
 			t.Fatalf("got %v; want ErrConflict", err)
 		}
 	})
@@ -378,7 +378,7 @@ func FuzzServiceLivenessUpdate(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	ctx := context.Background()
-	s := fuzzSite(f)
+	s := fuzzMEP(f)
 	iv := 30
 	_, _, loc, err := s.RegisterService(ctx, fuzzApp, mp1api.ServiceInfoPost{SerName: "hb", Version: "1",
 		State: mp1api.ServiceStateACTIVE, Serializer: mp1api.JSON, TransportId: restID(), LivenessInterval: &iv})
@@ -416,7 +416,7 @@ func FuzzAppInfo(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	ctx := context.Background()
-	s := fuzzSite(f)
+	s := fuzzMEP(f)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var info mp1api.AppInfo
 		if !decode(b, &info, "AppInfo", "appName") {
@@ -424,7 +424,7 @@ func FuzzAppInfo(f *testing.F) {
 		}
 		out, err := s.Register(ctx, info, true)
 		if err != nil {
-			if !errors.Is(err, site.ErrInvalid) && !errors.Is(err, site.ErrNotFound) {
+			if !errors.Is(err, platform.ErrInvalid) && !errors.Is(err, platform.ErrNotFound) {
 				t.Fatalf("got %v; want ErrInvalid or ErrNotFound", err)
 			}
 			return
@@ -437,7 +437,7 @@ func FuzzAppInfo(f *testing.F) {
 		}
 		// Discovery runs the registration's dependencies.
 		var buf bytes.Buffer
-		if err := s.Discover(fuzzApp, "", &site.Filter{}, &buf); err != nil {
+		if err := s.Discover(fuzzApp, "", &platform.Filter{}, &buf); err != nil {
 			t.Fatal(err)
 		}
 		if err := s.Deregister(ctx, fuzzApp); err != nil {
@@ -457,7 +457,7 @@ func FuzzAppInstance(f *testing.F) {
 	}
 	f.Add([]byte(`{"appName":"a","appProvider":"p","appDId":"d"}`), "bad/id")
 	ctx := context.Background()
-	s := fuzzSite(f)
+	s := fuzzMEP(f)
 	f.Fuzz(func(t *testing.T, b []byte, id string) {
 		var spec mm5api.AppInstance
 		if !decode(b, &spec, "AppInstance", "appName", "appProvider", "appDId") {
@@ -471,16 +471,16 @@ func FuzzAppInstance(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if !site.ValidAppInstanceID(rec.AppInstanceId) {
+		if !platform.ValidAppInstanceID(rec.AppInstanceId) {
 			t.Fatalf("accepted app instance id %q", rec.AppInstanceId)
 		}
 		for _, r := range deref(rec.AppTrafficRule) {
-			if err := site.ValidateTrafficRule(&r); err != nil {
+			if err := platform.ValidateTrafficRule(&r); err != nil {
 				t.Fatalf("stored traffic rule fails validation: %v", err)
 			}
 		}
 		for _, r := range deref(rec.AppDNSRule) {
-			if err := site.ValidateDNSRule(&r); err != nil {
+			if err := platform.ValidateDNSRule(&r); err != nil {
 				t.Fatalf("stored DNS rule fails validation: %v", err)
 			}
 		}

@@ -1,4 +1,4 @@
-package site
+package platform
 
 import (
 	"context"
@@ -10,7 +10,7 @@ import (
 )
 
 // Record is an app instance as Mm5 shows it, without credentials (the caller adds them).
-func (s *Site) record(a *appDoc) mm5api.AppInstanceRecord {
+func (s *MEP) record(a *appDoc) mm5api.AppInstanceRecord {
 	r := mm5api.AppInstanceRecord{
 		AppInstanceId: a.ID, AppName: a.Spec.AppName, AppProvider: a.Spec.AppProvider, AppDId: a.Spec.AppDId,
 		AppInstanceName: a.Spec.AppInstanceName, AppServiceRequired: a.Spec.AppServiceRequired,
@@ -34,7 +34,7 @@ func (s *Site) record(a *appDoc) mm5api.AppInstanceRecord {
 
 // PutApp creates or replaces an app instance (Mm5 PUT). It reports whether it was created.
 // On replace, a rule that keeps its id keeps its Mp1-set state unless the spec sets one.
-func (s *Site) PutApp(ctx context.Context, id string, spec mm5api.AppInstance, explicitState map[string]bool) (mm5api.AppInstanceRecord, bool, error) {
+func (s *MEP) PutApp(ctx context.Context, id string, spec mm5api.AppInstance, explicitState map[string]bool) (mm5api.AppInstanceRecord, bool, error) {
 	if !ValidAppInstanceID(id) {
 		return mm5api.AppInstanceRecord{}, false, invalid("appInstanceId %q: use 1-128 letters, digits, '-', '_' or '.'", id)
 	}
@@ -99,7 +99,7 @@ func (s *Site) PutApp(ctx context.Context, id string, spec mm5api.AppInstance, e
 func sameJSON(a, b any) bool { return ETag(a) == ETag(b) }
 
 // GetApp returns one app instance.
-func (s *Site) GetApp(id string) (mm5api.AppInstanceRecord, error) {
+func (s *MEP) GetApp(id string) (mm5api.AppInstanceRecord, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	a, err := s.app(id)
@@ -110,7 +110,7 @@ func (s *Site) GetApp(id string) (mm5api.AppInstanceRecord, error) {
 }
 
 // ListApps returns every app instance, oldest first.
-func (s *Site) ListApps() []mm5api.AppInstanceRecord {
+func (s *MEP) ListApps() []mm5api.AppInstanceRecord {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	out := make([]mm5api.AppInstanceRecord, 0, len(s.apps))
@@ -122,7 +122,7 @@ func (s *Site) ListApps() []mm5api.AppInstanceRecord {
 }
 
 // ConfirmReady records the app's READY indication (Mp1 confirm_ready).
-func (s *Site) ConfirmReady(ctx context.Context, id string, c mp1api.AppReadyConfirmation) error {
+func (s *MEP) ConfirmReady(ctx context.Context, id string, c mp1api.AppReadyConfirmation) error {
 	if c.Indication != "READY" {
 		return invalid("indication must be READY")
 	}
@@ -150,7 +150,7 @@ func (s *Site) ConfirmReady(ctx context.Context, id string, c mp1api.AppReadyCon
 // the app's AppTerminationNotification subscribers, then wait for confirm_termination or the
 // timeout (negative: Config.GracefulTimeout). With no subscriber there is nobody to wait for,
 // and with a zero timeout nobody is waited for: the instance goes at once.
-func (s *Site) StartTermination(ctx context.Context, id string, timeout time.Duration) (mm5api.AppInstanceRecord, error) {
+func (s *MEP) StartTermination(ctx context.Context, id string, timeout time.Duration) (mm5api.AppInstanceRecord, error) {
 	if timeout < 0 {
 		timeout = s.cfg.GracefulTimeout
 	}
@@ -207,7 +207,7 @@ func (s *Site) StartTermination(ctx context.Context, id string, timeout time.Dur
 }
 
 // ConfirmTermination ends a pending termination early (Mp1 confirm_termination).
-func (s *Site) ConfirmTermination(ctx context.Context, id string, c mp1api.AppTerminationConfirmation) error {
+func (s *MEP) ConfirmTermination(ctx context.Context, id string, c mp1api.AppTerminationConfirmation) error {
 	if err := enumOK("operationAction", c.OperationAction, true); err != nil {
 		return err
 	}
@@ -230,7 +230,7 @@ func (s *Site) ConfirmTermination(ctx context.Context, id string, c mp1api.AppTe
 // finishLocked completes a termination: the app's services are removed (REMOVED notifications
 // to other apps' subscribers), its rules are withdrawn from the feeds, and the instance with
 // its subscriptions disappears — all in one batch.
-func (s *Site) finishLocked(ctx context.Context, a *appDoc) error {
+func (s *MEP) finishLocked(ctx context.Context, a *appDoc) error {
 	t := s.begin()
 	for id, sv := range s.services {
 		if sv.app != a.ID {
@@ -255,7 +255,7 @@ func (s *Site) finishLocked(ctx context.Context, a *appDoc) error {
 
 // ReapTerminations finishes every termination whose deadline has passed. Run calls it
 // periodically; it also resumes flows that were pending when the MEP stopped.
-func (s *Site) ReapTerminations(ctx context.Context) {
+func (s *MEP) ReapTerminations(ctx context.Context) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.cfg.Now()
@@ -270,7 +270,7 @@ func (s *Site) ReapTerminations(ctx context.Context) {
 }
 
 // Register stores an app's self-registration (Mp1 /registrations, MEC 011 V3).
-func (s *Site) Register(ctx context.Context, info mp1api.AppInfo, create bool) (mp1api.AppInfo, error) {
+func (s *MEP) Register(ctx context.Context, info mp1api.AppInfo, create bool) (mp1api.AppInfo, error) {
 	if err := str("appName", info.AppName, true); err != nil {
 		return info, err
 	}
@@ -304,7 +304,7 @@ func (s *Site) Register(ctx context.Context, info mp1api.AppInfo, create bool) (
 }
 
 // Registration returns an app's registration.
-func (s *Site) Registration(id string) (mp1api.AppInfo, error) {
+func (s *MEP) Registration(id string) (mp1api.AppInfo, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	a, err := s.app(id)
@@ -318,7 +318,7 @@ func (s *Site) Registration(id string) (mp1api.AppInfo, error) {
 }
 
 // Deregister removes an app's registration.
-func (s *Site) Deregister(ctx context.Context, id string) error {
+func (s *MEP) Deregister(ctx context.Context, id string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	a, err := s.app(id)

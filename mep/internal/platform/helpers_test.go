@@ -1,4 +1,4 @@
-package site_test
+package platform_test
 
 import (
 	"context"
@@ -12,7 +12,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/edgemec/edgemec/mep/internal/site"
+	"github.com/edgemec/edgemec/mep/internal/platform"
 	"github.com/edgemec/edgemec/mep/internal/store"
 	"github.com/edgemec/edgemec/mep/internal/store/sqlstore"
 	"github.com/edgemec/edgemec/mep/mm5api"
@@ -28,33 +28,33 @@ func openStore(t testing.TB, dir string) store.Store {
 	return st
 }
 
-func newSite(t testing.TB, st store.Store, cfg site.Config) *site.Site {
+func newMEP(t testing.TB, st store.Store, cfg platform.Config) *platform.MEP {
 	t.Helper()
 	if cfg.APIRoot == "" {
 		cfg.APIRoot = "http://mep.test"
 	}
-	s, err := site.New(context.Background(), cfg, st, discard)
+	s, err := platform.New(context.Background(), cfg, st, discard)
 	require.NoError(t, err)
 	return s
 }
 
-func putApp(t testing.TB, s *site.Site, id string) {
+func putApp(t testing.TB, s *platform.MEP, id string) {
 	t.Helper()
 	_, _, err := s.PutApp(context.Background(), id, mm5api.AppInstance{AppName: id, AppProvider: "acme", AppDId: "d-" + id}, nil)
 	require.NoError(t, err)
 }
 
-func subscribe(t testing.TB, s *site.Site, app, callback string) string {
+func subscribe(t testing.TB, s *platform.MEP, app, callback string) string {
 	t.Helper()
-	_, loc, err := s.Subscribe(context.Background(), site.SerAvail, app, &mp1api.SerAvailabilityNotificationSubscription{
-		SubscriptionType: site.SerAvailSubscriptionType, CallbackReference: callback})
+	_, loc, err := s.Subscribe(context.Background(), platform.SerAvail, app, &mp1api.SerAvailabilityNotificationSubscription{
+		SubscriptionType: platform.SerAvailSubscriptionType, CallbackReference: callback})
 	require.NoError(t, err)
 	return loc
 }
 
 func restID() *string { s := "rest-http"; return &s }
 
-func registerService(t testing.TB, s *site.Site, app, name string) string {
+func registerService(t testing.TB, s *platform.MEP, app, name string) string {
 	t.Helper()
 	_, _, loc, err := s.RegisterService(context.Background(), app, mp1api.ServiceInfoPost{
 		SerName: name, Version: "1", State: mp1api.ServiceStateACTIVE, Serializer: mp1api.JSON, TransportId: restID()})

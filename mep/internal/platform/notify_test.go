@@ -1,4 +1,4 @@
-package site_test
+package platform_test
 
 import (
 	"context"
@@ -15,7 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
-	"github.com/edgemec/edgemec/mep/internal/site"
+	"github.com/edgemec/edgemec/mep/internal/platform"
 	"github.com/edgemec/edgemec/mep/internal/store"
 	"github.com/edgemec/edgemec/mep/mp1api"
 )
@@ -69,9 +69,9 @@ func (r *receiver) snapshot() ([]time.Time, []mp1api.ServiceAvailabilityNotifica
 }
 
 // runNotifier runs a Notifier until the test ends or stop is called.
-func runNotifier(t *testing.T, s *site.Site, cfg site.NotifierConfig) (stop func()) {
+func runNotifier(t *testing.T, s *platform.MEP, cfg platform.NotifierConfig) (stop func()) {
 	t.Helper()
-	n := site.NewNotifier(cfg, s, prometheus.NewRegistry(), discard)
+	n := platform.NewNotifier(cfg, s, prometheus.NewRegistry(), discard)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- n.Run(ctx) }()
@@ -101,11 +101,11 @@ func outboxLen(t *testing.T, st store.Store) int {
 func TestNotifierDelivers(t *testing.T) {
 	st := openStore(t, t.TempDir())
 	defer st.Close()
-	s := newSite(t, st, site.Config{})
+	s := newMEP(t, st, platform.Config{})
 	putApp(t, s, "app1")
 	rcv := newReceiver(t, nil)
 	subLoc := subscribe(t, s, "app1", rcv.srv.URL+"/cb")
-	runNotifier(t, s, site.NotifierConfig{})
+	runNotifier(t, s, platform.NotifierConfig{})
 
 	svcLoc := registerService(t, s, "app1", "svc")
 	require.Eventually(t, func() bool { return rcv.count() == 1 }, 5*time.Second, 5*time.Millisecond, "no notification arrived")
@@ -126,7 +126,7 @@ func TestNotifierDelivers(t *testing.T) {
 func TestNotifierRetriesWithBackoff(t *testing.T) {
 	st := openStore(t, t.TempDir())
 	defer st.Close()
-	s := newSite(t, st, site.Config{})
+	s := newMEP(t, st, platform.Config{})
 	putApp(t, s, "app1")
 	rcv := newReceiver(t, func(n int) int {
 		if n <= 2 {
@@ -136,7 +136,7 @@ func TestNotifierRetriesWithBackoff(t *testing.T) {
 	})
 	subscribe(t, s, "app1", rcv.srv.URL)
 	const base = 100 * time.Millisecond
-	runNotifier(t, s, site.NotifierConfig{BaseBackoff: base, MaxBackoff: time.Second})
+	runNotifier(t, s, platform.NotifierConfig{BaseBackoff: base, MaxBackoff: time.Second})
 
 	registerService(t, s, "app1", "svc")
 	require.Eventually(t, func() bool { return rcv.count() >= 3 }, 10*time.Second, 5*time.Millisecond)
@@ -164,11 +164,11 @@ func TestNotifierDropsAfterMaxAttempts(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			st := openStore(t, t.TempDir())
 			defer st.Close()
-			s := newSite(t, st, site.Config{})
+			s := newMEP(t, st, platform.Config{})
 			putApp(t, s, "app1")
 			rcv := newReceiver(t, func(int) int { return tt.status })
 			subscribe(t, s, "app1", rcv.srv.URL)
-			runNotifier(t, s, site.NotifierConfig{MaxAttempts: 3, BaseBackoff: 10 * time.Millisecond})
+			runNotifier(t, s, platform.NotifierConfig{MaxAttempts: 3, BaseBackoff: 10 * time.Millisecond})
 
 			registerService(t, s, "app1", "svc")
 			require.Eventually(t, func() bool { return rcv.count() >= tt.wantAttempts && outboxLen(t, st) == 0 },
@@ -183,7 +183,7 @@ func TestNotifierDropsAfterMaxAttempts(t *testing.T) {
 func TestNotifierSlowSubscriberDoesNotBlockAPI(t *testing.T) {
 	st := openStore(t, t.TempDir())
 	defer st.Close()
-	s := newSite(t, st, site.Config{})
+	s := newMEP(t, st, platform.Config{})
 	putApp(t, s, "app1")
 	release := make(chan struct{})
 	var once sync.Once
@@ -200,7 +200,7 @@ func TestNotifierSlowSubscriberDoesNotBlockAPI(t *testing.T) {
 	fast := newReceiver(t, nil)
 	subscribe(t, s, "app1", slow.URL)
 	subscribe(t, s, "app1", fast.srv.URL)
-	runNotifier(t, s, site.NotifierConfig{Timeout: 30 * time.Second})
+	runNotifier(t, s, platform.NotifierConfig{Timeout: 30 * time.Second})
 
 	// Every registration returns promptly although each queues a delivery to the stuck callback.
 	for i := range 10 {
@@ -222,7 +222,7 @@ func TestNotifierDurable(t *testing.T) {
 	rcv := newReceiver(t, nil)
 
 	st := openStore(t, dir)
-	s := newSite(t, st, site.Config{})
+	s := newMEP(t, st, platform.Config{})
 	putApp(t, s, "app1")
 	subscribe(t, s, "app1", rcv.srv.URL)
 	registerService(t, s, "app1", "a")
@@ -233,8 +233,8 @@ func TestNotifierDurable(t *testing.T) {
 	st = openStore(t, dir)
 	defer st.Close()
 	require.Equal(t, 2, outboxLen(t, st), "the outbox did not survive a restart")
-	s = newSite(t, st, site.Config{})
-	runNotifier(t, s, site.NotifierConfig{})
+	s = newMEP(t, st, platform.Config{})
+	runNotifier(t, s, platform.NotifierConfig{})
 	require.Eventually(t, func() bool { return rcv.count() == 2 && outboxLen(t, st) == 0 }, 10*time.Second, 5*time.Millisecond)
 	_, notes := rcv.snapshot()
 	var names []string
@@ -249,7 +249,7 @@ func TestNotifierDurable(t *testing.T) {
 func TestNotifierFanOut(t *testing.T) {
 	st := openStore(t, t.TempDir())
 	defer st.Close()
-	s := newSite(t, st, site.Config{APIRoot: "http://mep.test/<&>"}) // characters JSON escapes
+	s := newMEP(t, st, platform.Config{APIRoot: "http://mep.test/<&>"}) // characters JSON escapes
 	putApp(t, s, "app1")
 	rcv := newReceiver(t, nil)
 	subs := map[string]bool{}
@@ -258,7 +258,7 @@ func TestNotifierFanOut(t *testing.T) {
 	}
 	svcLoc := registerService(t, s, "app1", "svc")
 	require.Equal(t, 1, outboxLen(t, st), "a change must be one outbox entry")
-	runNotifier(t, s, site.NotifierConfig{})
+	runNotifier(t, s, platform.NotifierConfig{})
 
 	require.Eventually(t, func() bool { return rcv.count() == 20 }, 5*time.Second, 5*time.Millisecond)
 	require.Eventually(t, func() bool { return outboxLen(t, st) == 0 }, 5*time.Second, 5*time.Millisecond)
@@ -283,7 +283,7 @@ func TestNotifierFanOut(t *testing.T) {
 func TestNotifierRestartMidFanOut(t *testing.T) {
 	dir := t.TempDir()
 	st := openStore(t, dir)
-	s := newSite(t, st, site.Config{})
+	s := newMEP(t, st, platform.Config{})
 	putApp(t, s, "app1")
 	good := newReceiver(t, nil)
 	var mu sync.Mutex
@@ -298,7 +298,7 @@ func TestNotifierRestartMidFanOut(t *testing.T) {
 	})
 	subscribe(t, s, "app1", good.srv.URL)
 	flakySub := subscribe(t, s, "app1", flaky.srv.URL)
-	stop := runNotifier(t, s, site.NotifierConfig{BaseBackoff: time.Hour, MaxBackoff: time.Hour})
+	stop := runNotifier(t, s, platform.NotifierConfig{BaseBackoff: time.Hour, MaxBackoff: time.Hour})
 	registerService(t, s, "app1", "svc")
 
 	// Wait until the store knows: one target done, the other failed once.
@@ -337,8 +337,8 @@ func TestNotifierRestartMidFanOut(t *testing.T) {
 	mu.Lock()
 	healthy = true
 	mu.Unlock()
-	s = newSite(t, st, site.Config{})
-	runNotifier(t, s, site.NotifierConfig{})
+	s = newMEP(t, st, platform.Config{})
+	runNotifier(t, s, platform.NotifierConfig{})
 	require.Eventually(t, func() bool { return flaky.count() == 2 && outboxLen(t, st) == 0 }, 5*time.Second, 5*time.Millisecond)
 	_, notes := flaky.snapshot()
 	require.Equal(t, flakySub, notes[1].UnderscoreLinks.Subscription.Href)
@@ -365,7 +365,7 @@ func hanging(t *testing.T) string {
 func TestNotifierHangingAppDoesNotStallOthers(t *testing.T) {
 	st := openStore(t, t.TempDir())
 	defer st.Close()
-	s := newSite(t, st, site.Config{})
+	s := newMEP(t, st, platform.Config{})
 	for _, app := range []string{"bad", "good"} {
 		putApp(t, s, app)
 	}
@@ -374,7 +374,7 @@ func TestNotifierHangingAppDoesNotStallOthers(t *testing.T) {
 	}
 	good := newReceiver(t, nil)
 	subscribe(t, s, "good", good.srv.URL+"/cb")
-	runNotifier(t, s, site.NotifierConfig{Workers: 8, PerApp: 2, Timeout: time.Second})
+	runNotifier(t, s, platform.NotifierConfig{Workers: 8, PerApp: 2, Timeout: time.Second})
 
 	// Each of bad's own registrations queues 12 hanging deliveries, older than good's. The
 	// first ones time out after 1 s, which makes bad's hosts suspect.
@@ -393,15 +393,15 @@ func TestNotifierHangingAppDoesNotStallOthers(t *testing.T) {
 func TestNotifierSkipsDeletedSubscription(t *testing.T) {
 	st := openStore(t, t.TempDir())
 	defer st.Close()
-	s := newSite(t, st, site.Config{})
+	s := newMEP(t, st, platform.Config{})
 	putApp(t, s, "app1")
 	rcv := newReceiver(t, func(int) int { return http.StatusServiceUnavailable })
 	loc := subscribe(t, s, "app1", rcv.srv.URL+"/cb")
-	runNotifier(t, s, site.NotifierConfig{BaseBackoff: 300 * time.Millisecond})
+	runNotifier(t, s, platform.NotifierConfig{BaseBackoff: 300 * time.Millisecond})
 
 	registerService(t, s, "app1", "svc")
 	require.Eventually(t, func() bool { return rcv.count() == 1 }, 5*time.Second, 5*time.Millisecond)
-	require.NoError(t, s.Unsubscribe(context.Background(), site.SerAvail, "app1", loc[strings.LastIndexByte(loc, '/')+1:]))
+	require.NoError(t, s.Unsubscribe(context.Background(), platform.SerAvail, "app1", loc[strings.LastIndexByte(loc, '/')+1:]))
 	require.Eventually(t, func() bool { return outboxLen(t, st) == 0 }, 5*time.Second, 5*time.Millisecond,
 		"the deleted subscription's retry stayed queued")
 	time.Sleep(500 * time.Millisecond) // past the retry's due time
@@ -413,11 +413,11 @@ func TestNotifierSkipsDeletedSubscription(t *testing.T) {
 func TestNotifierDeniedCallbackDropped(t *testing.T) {
 	st := openStore(t, t.TempDir())
 	defer st.Close()
-	s := newSite(t, st, site.Config{})
+	s := newMEP(t, st, platform.Config{})
 	putApp(t, s, "app1")
 	rcv := newReceiver(t, nil)
 	subscribe(t, s, "app1", rcv.srv.URL+"/cb")
-	runNotifier(t, s, site.NotifierConfig{Deny: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, BaseBackoff: time.Minute})
+	runNotifier(t, s, platform.NotifierConfig{Deny: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, BaseBackoff: time.Minute})
 
 	registerService(t, s, "app1", "svc")
 	require.Eventually(t, func() bool { return outboxLen(t, st) == 0 }, 5*time.Second, 5*time.Millisecond,
@@ -430,7 +430,7 @@ func TestNotifierDeniedCallbackDropped(t *testing.T) {
 func TestSubscribeDeniedCallback(t *testing.T) {
 	st := openStore(t, t.TempDir())
 	defer st.Close()
-	s := newSite(t, st, site.Config{CallbackDeny: []netip.Prefix{netip.MustParsePrefix("169.254.0.0/16"), netip.MustParsePrefix("fe80::/10")}})
+	s := newMEP(t, st, platform.Config{CallbackDeny: []netip.Prefix{netip.MustParsePrefix("169.254.0.0/16"), netip.MustParsePrefix("fe80::/10")}})
 	putApp(t, s, "app1")
 	for cb, ok := range map[string]bool{
 		"http://169.254.169.254/latest/meta-data": false,
@@ -439,12 +439,12 @@ func TestSubscribeDeniedCallback(t *testing.T) {
 		"http://10.0.0.1:8080/cb":                 true,
 		"http://app.example:8080/cb":              true,
 	} {
-		_, _, err := s.Subscribe(context.Background(), site.SerAvail, "app1", &mp1api.SerAvailabilityNotificationSubscription{
-			SubscriptionType: site.SerAvailSubscriptionType, CallbackReference: cb})
+		_, _, err := s.Subscribe(context.Background(), platform.SerAvail, "app1", &mp1api.SerAvailabilityNotificationSubscription{
+			SubscriptionType: platform.SerAvailSubscriptionType, CallbackReference: cb})
 		if ok {
 			require.NoError(t, err, cb)
 		} else {
-			require.ErrorIs(t, err, site.ErrInvalid, cb)
+			require.ErrorIs(t, err, platform.ErrInvalid, cb)
 		}
 	}
 }
