@@ -30,7 +30,7 @@ func realMain() error {
 	flag.StringVar(&cfg.APIRoot, "api-root", env("MEP_API_ROOT", ""), "externally visible scheme://host:port (default from --http-addr)")
 	flag.StringVar(&cfg.TLSCertFile, "tls-cert", env("MEP_TLS_CERT", ""), "TLS certificate file (enables TLS with --tls-key)")
 	flag.StringVar(&cfg.TLSKeyFile, "tls-key", env("MEP_TLS_KEY", ""), "TLS key file")
-	flag.DurationVar(&cfg.GracefulTimeout, "graceful-timeout", 0, "default maxGracefulTimeout of app termination (default 10s)")
+	flag.DurationVar(&cfg.GracefulTimeout, "graceful-timeout", run.EnvDuration("MEP_GRACEFUL_TIMEOUT", 0), "default maxGracefulTimeout of app termination (default 10s)")
 	flag.StringVar(&upstreams, "dns-upstream", env("MEP_DNS_UPSTREAMS", ""), "comma-separated upstream resolvers host:port")
 	flag.StringVar(&allowed, "dns-allowed-clients", env("MEP_DNS_ALLOWED_CLIENTS", ""), "comma-separated prefixes allowed to recurse (default loopback)")
 	flag.StringVar(&deny, "callback-deny", env("MEP_CALLBACK_DENY", "169.254.0.0/16,fe80::/10"),

@@ -36,10 +36,10 @@ func realMain() error {
 	flag.StringVar(&cfg.XDPMode, "xdp-mode", env("UPGW_XDP_MODE", "native"), "native or generic")
 	flag.Var(&apps, "app", "app port IFACE,MAC,PREFIX[,PREFIX...] (repeatable)")
 	flag.Var(&eps, "gtpu-endpoint", "local GTP-U endpoint ADDRESS,IFACE,MAC[,TEID] (repeatable)")
-	flag.BoolVar(&cfg.KeepTxChecksum, "keep-tx-checksum", false, "leave TX checksum offload on the gNB-side port on")
+	flag.BoolVar(&cfg.KeepTxChecksum, "keep-tx-checksum", run.EnvBool("UPGW_KEEP_TX_CHECKSUM", false), "leave TX checksum offload on the gNB-side port on")
 	flag.StringVar(&cfg.MEPURL, "mep-url", env("UPGW_MEP_URL", ""), "MEP base URL of the traffic-rule feed (off when empty)")
 	flag.StringVar(&cfg.MEPToken, "mep-token", env("UPGW_MEP_TOKEN", ""), "operator bearer token for the MEP feed")
-	flag.DurationVar(&cfg.FeedTimeout, "feed-timeout", 0, "long-poll timeout of the MEP feed, 1s-60s (default 30s)")
+	flag.DurationVar(&cfg.FeedTimeout, "feed-timeout", run.EnvDuration("UPGW_FEED_TIMEOUT", 0), "long-poll timeout of the MEP feed, 1s-60s (default 30s)")
 	flag.StringVar(&cfg.StateDir, "state-dir", env("UPGW_STATE_DIR", ""), "directory keeping the last applied rule set (off when empty)")
 	flag.StringVar(&cfg.PinDir, "pin-dir", env("UPGW_PIN_DIR", ""), "bpffs directory for pinned sessions and counters (off when empty)")
 	flag.StringVar(&cfg.Listen, "listen", env("UPGW_LISTEN", "127.0.0.1:8090"), "control API and /metrics address")
@@ -48,6 +48,14 @@ func realMain() error {
 	flag.StringVar(&o.LogFormat, "log-format", env("UPGW_LOG_FORMAT", "text"), "text or json")
 	flag.StringVar(&o.OTLPEndpoint, "otlp-endpoint", env("OTEL_EXPORTER_OTLP_ENDPOINT", ""), "OTLP/HTTP trace collector host:port (off when empty)")
 	flag.Parse()
+	// The repeatable flags take their environment variables only when none is given: the
+	// values contain commas, so the variables separate them with spaces.
+	if len(apps) == 0 {
+		apps = strings.Fields(env("UPGW_APPS", ""))
+	}
+	if len(eps) == 0 {
+		eps = strings.Fields(env("UPGW_GTPU_ENDPOINTS", ""))
+	}
 	for _, s := range apps {
 		a, err := upgw.ParseAppPort(s)
 		if err != nil {

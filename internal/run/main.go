@@ -3,6 +3,8 @@ package run
 import (
 	"fmt"
 	"os"
+	"strconv"
+	"time"
 )
 
 // Main runs a command's body and exits 1 with "name: error" on stderr when it fails.
@@ -20,4 +22,41 @@ func Env(name, def string) string {
 		return v
 	}
 	return def
+}
+
+// exit ends the process when an environment variable does not parse; tests replace it.
+var exit = func(msg string) {
+	fmt.Fprintln(os.Stderr, msg)
+	os.Exit(2)
+}
+
+// EnvDuration is Env for a duration flag ("30s", "1m"). A value that does not parse ends the
+// process with exit status 2 and a message naming the variable, as the flag package does
+// for a bad value on the command line.
+func EnvDuration(name string, def time.Duration) time.Duration {
+	v := os.Getenv(name)
+	if v == "" {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		exit(fmt.Sprintf("invalid value %q for %s: want a duration such as 30s", v, name))
+		return def
+	}
+	return d
+}
+
+// EnvBool is Env for a boolean flag (1, t, true, 0, f, false, as strconv.ParseBool). A value
+// that does not parse ends the process like EnvDuration.
+func EnvBool(name string, def bool) bool {
+	v := os.Getenv(name)
+	if v == "" {
+		return def
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		exit(fmt.Sprintf("invalid value %q for %s: want true or false", v, name))
+		return def
+	}
+	return b
 }
