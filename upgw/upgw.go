@@ -26,11 +26,11 @@ import (
 	"github.com/edgemec/edgemec/internal/obs"
 	"github.com/edgemec/edgemec/internal/obs/logkeys"
 	"github.com/edgemec/edgemec/internal/run"
-	"github.com/edgemec/edgemec/upgw/internal/api"
+	"github.com/edgemec/edgemec/upgw/internal/controlapi"
 	"github.com/edgemec/edgemec/upgw/internal/dataplane"
 	"github.com/edgemec/edgemec/upgw/internal/feed"
-	"github.com/edgemec/edgemec/upgw/internal/gateway"
 	"github.com/edgemec/edgemec/upgw/internal/rules"
+	"github.com/edgemec/edgemec/upgw/internal/ruleset"
 )
 
 // AppPort is a local app reachable for FORWARD_DECAPSULATED / DUPLICATE_DECAPSULATED. A
@@ -213,7 +213,7 @@ func (u *UPGW) Run(ctx context.Context) error {
 		}
 		stateFile = filepath.Join(u.cfg.StateDir, "ruleset.json")
 	}
-	m := gateway.New(dp, tg, stateFile, u.logger, u.tp)
+	m := ruleset.New(dp, tg, stateFile, u.logger, u.tp)
 	after, err := m.Restore(ctx)
 	if err != nil {
 		// A corrupt state file must not keep the gateway down: the feed brings the truth.
@@ -221,24 +221,24 @@ func (u *UPGW) Run(ctx context.Context) error {
 	} else if after > 0 {
 		u.logger.InfoContext(ctx, "re-applied persisted rule set", logkeys.Version, after)
 	}
-	if err := u.reg.Register(gateway.NewCollector(m)); err != nil {
+	if err := u.reg.Register(ruleset.NewCollector(m)); err != nil {
 		return fmt.Errorf("register metrics: %w", err)
 	}
 
 	var (
 		follower *feed.Follower
-		fs       api.FeedStatus
+		fs       controlapi.FeedStatus
 	)
 	if u.cfg.MEPURL != "" {
 		follower = &feed.Follower{BaseURL: u.cfg.MEPURL, Token: u.cfg.MEPToken, Timeout: u.cfg.FeedTimeout, Logger: u.logger,
 			Apply: func(ctx context.Context, s feed.Snapshot) error {
-				_, err := m.Apply(ctx, s, gateway.SourceFeed, false)
+				_, err := m.Apply(ctx, s, ruleset.SourceFeed, false)
 				return err
 			}}
 		fs = follower.Status
 	}
 	hm := obs.NewHTTPMetrics(u.reg, "upgw")
-	e := api.NewHandler(m, fs, u.logger, hm.Middleware())
+	e := controlapi.NewHandler(m, fs, u.logger, hm.Middleware())
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(u.gather, promhttp.HandlerOpts{}))
 	mux.Handle("/", e)

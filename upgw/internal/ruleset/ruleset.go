@@ -1,8 +1,8 @@
-// Package gateway is the UPGW's domain core: it compiles rule snapshots, swaps them into the
+// Package ruleset is the UPGW's rule-set manager: it compiles rule snapshots, swaps them into the
 // data plane atomically, keeps per-rule counter slots stable, persists the last applied
 // snapshot so that a restarted agent re-applies it before the MEP answers, and reports state
 // and counters to the control API and Prometheus.
-package gateway
+package ruleset
 
 import (
 	"context"
@@ -24,7 +24,7 @@ import (
 	"github.com/edgemec/edgemec/upgw/internal/rules"
 )
 
-// Dataplane is what the gateway needs from the loaded programs.
+// Dataplane is what the rule-set manager needs from the loaded programs.
 type Dataplane interface {
 	SwapRuleSet([]dataplane.Entry) error
 	ResetRuleCounter(slot uint32) error
@@ -82,7 +82,7 @@ type Manager struct {
 
 // New returns a Manager. stateFile may be empty (nothing persisted).
 func New(dp Dataplane, t rules.Targets, stateFile string, logger *slog.Logger, tp trace.TracerProvider) *Manager {
-	return &Manager{dp: dp, targets: t, stateFile: stateFile, logger: logger, tracer: tp.Tracer("upgw/gateway"),
+	return &Manager{dp: dp, targets: t, stateFile: stateFile, logger: logger, tracer: tp.Tracer("upgw/ruleset"),
 		cur: RuleSet{Source: SourceNone}}
 }
 

@@ -1,4 +1,4 @@
-package gateway
+package ruleset
 
 import (
 	"log/slog"

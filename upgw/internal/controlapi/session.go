@@ -1,4 +1,4 @@
-package api
+package controlapi
 
 import (
 	"github.com/edgemec/edgemec/upgw/internal/dataplane"

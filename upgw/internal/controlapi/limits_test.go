@@ -1,4 +1,4 @@
-package api
+package controlapi
 
 import (
 	"fmt"
@@ -14,13 +14,13 @@ import (
 	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/edgemec/edgemec/upgw/internal/dataplane"
-	"github.com/edgemec/edgemec/upgw/internal/gateway"
+	"github.com/edgemec/edgemec/upgw/internal/ruleset"
 )
 
-func newTestHandler(t *testing.T, state string) (*gateway.Manager, http.Handler) {
+func newTestHandler(t *testing.T, state string) (*ruleset.Manager, http.Handler) {
 	t.Helper()
 	dp := &fakeDP{count: map[uint32]dataplane.Counter{}}
-	m := gateway.New(dp, oneApp{}, state, slog.New(slog.DiscardHandler), noop.NewTracerProvider())
+	m := ruleset.New(dp, oneApp{}, state, slog.New(slog.DiscardHandler), noop.NewTracerProvider())
 	return m, NewHandler(m, nil, slog.New(slog.DiscardHandler))
 }
 

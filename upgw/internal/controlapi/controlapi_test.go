@@ -1,4 +1,4 @@
-package api
+package controlapi
 
 import (
 	"encoding/json"
@@ -16,8 +16,8 @@ import (
 	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/edgemec/edgemec/upgw/internal/dataplane"
-	"github.com/edgemec/edgemec/upgw/internal/gateway"
 	"github.com/edgemec/edgemec/upgw/internal/rules"
+	"github.com/edgemec/edgemec/upgw/internal/ruleset"
 	"github.com/edgemec/edgemec/upgw/upgwapi"
 )
 
@@ -93,7 +93,7 @@ func do(t *testing.T, h http.Handler, method, path, body string) (int, string, s
 func TestControlAPI(t *testing.T) {
 	dp := &fakeDP{count: map[uint32]dataplane.Counter{}}
 	state := filepath.Join(t.TempDir(), "ruleset.json")
-	m := gateway.New(dp, oneApp{}, state, slog.New(slog.DiscardHandler), noop.NewTracerProvider())
+	m := ruleset.New(dp, oneApp{}, state, slog.New(slog.DiscardHandler), noop.NewTracerProvider())
 	h := NewHandler(m, nil, slog.New(slog.DiscardHandler))
 
 	code, _, body := do(t, h, http.MethodPut, "/upgw/v1/ruleset", snapV1)
@@ -141,12 +141,12 @@ func TestControlAPI(t *testing.T) {
 
 	// A restarted agent re-applies the persisted version before the MEP answers.
 	dp2 := &fakeDP{count: map[uint32]dataplane.Counter{}}
-	m2 := gateway.New(dp2, oneApp{}, state, slog.New(slog.DiscardHandler), noop.NewTracerProvider())
+	m2 := ruleset.New(dp2, oneApp{}, state, slog.New(slog.DiscardHandler), noop.NewTracerProvider())
 	v, err := m2.Restore(t.Context())
 	if err != nil || v != 1 {
 		t.Fatalf("restore: version %d, %v; want 1", v, err)
 	}
-	if cur := m2.Current(); cur.Source != gateway.SourceState || len(cur.Rules) != 1 || len(dp2.swaps) != 1 {
+	if cur := m2.Current(); cur.Source != ruleset.SourceState || len(cur.Rules) != 1 || len(dp2.swaps) != 1 {
 		t.Errorf("restored %+v with %d swaps; want tr1 from state in one swap", cur, len(dp2.swaps))
 	}
 }

@@ -1,7 +1,7 @@
-// Package api serves the UPGW control API (api/openapi/upgw.yaml) over the gateway domain.
+// Package controlapi serves the UPGW control API (api/openapi/upgw.yaml) over the rule-set manager.
 // Handlers only bind, call one domain method and map the result; errors become RFC 7807
 // ProblemDetails through one mapper.
-package api
+package controlapi
 
 import (
 	"context"
@@ -16,8 +16,8 @@ import (
 
 	"github.com/edgemec/edgemec/internal/problem"
 	"github.com/edgemec/edgemec/upgw/internal/feed"
-	"github.com/edgemec/edgemec/upgw/internal/gateway"
 	"github.com/edgemec/edgemec/upgw/internal/rules"
+	"github.com/edgemec/edgemec/upgw/internal/ruleset"
 	"github.com/edgemec/edgemec/upgw/upgwapi"
 )
 
@@ -26,7 +26,7 @@ type FeedStatus func() feed.Status
 
 // Server implements upgwapi.StrictServerInterface.
 type Server struct {
-	m    *gateway.Manager
+	m    *ruleset.Manager
 	feed FeedStatus
 }
 
@@ -40,7 +40,7 @@ const MaxBodyBytes = 16 << 20
 var ErrBadSnapshot = errors.New("bad rule snapshot")
 
 // NewHandler returns the echo instance serving the control API under /upgw/v1.
-func NewHandler(m *gateway.Manager, fs FeedStatus, logger *slog.Logger, mw ...echo.MiddlewareFunc) *echo.Echo {
+func NewHandler(m *ruleset.Manager, fs FeedStatus, logger *slog.Logger, mw ...echo.MiddlewareFunc) *echo.Echo {
 	e := echo.New()
 	e.HideBanner = true
 	e.HidePort = true
@@ -73,9 +73,9 @@ func bodyLimit(n int64) echo.MiddlewareFunc {
 
 func mapError(err error) (int, string, bool) {
 	switch {
-	case errors.Is(err, gateway.ErrStaleVersion):
+	case errors.Is(err, ruleset.ErrStaleVersion):
 		return http.StatusConflict, err.Error(), true
-	case errors.Is(err, ErrBadSnapshot), errors.Is(err, gateway.ErrVersionRange):
+	case errors.Is(err, ErrBadSnapshot), errors.Is(err, ruleset.ErrVersionRange):
 		return http.StatusBadRequest, err.Error(), true
 	}
 	var mbe *http.MaxBytesError
@@ -130,7 +130,7 @@ func (s *Server) PutRuleSet(ctx context.Context, req upgwapi.PutRuleSetRequestOb
 		}
 		snap.Rules = append(snap.Rules, rules.AppRule{AppInstanceID: r.AppInstanceId, TrafficRule: tr})
 	}
-	rs, err := s.m.Apply(ctx, snap, gateway.SourceAPI, true)
+	rs, err := s.m.Apply(ctx, snap, ruleset.SourceAPI, true)
 	if err != nil {
 		return nil, err
 	}
@@ -177,7 +177,7 @@ func (s *Server) ListSessions(ctx context.Context, _ upgwapi.ListSessionsRequest
 	return out, nil
 }
 
-func ruleSetView(rs gateway.RuleSet) upgwapi.RuleSet {
+func ruleSetView(rs ruleset.RuleSet) upgwapi.RuleSet {
 	v := upgwapi.RuleSet{Version: rs.Version, Source: upgwapi.RuleSetSource(rs.Source), AppliedAt: timePtr(rs.AppliedAt),
 		Inactive: rs.Inactive, Rules: []upgwapi.CompiledRule{}, Rejected: []upgwapi.RejectedRule{}}
 	for _, r := range rs.Rules {
