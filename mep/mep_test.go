@@ -299,7 +299,8 @@ func TestRestart(t *testing.T) {
 	s := start(t, mep.Config{DataDir: dir, DNSAddr: "off"})
 	tok := s.provision("app-1", appSpec(map[string]any{
 		"appTrafficRule": []map[string]any{{"trafficRuleId": "tr1", "filterType": "FLOW", "priority": 1,
-			"trafficFilter": []map[string]any{{"dstAddress": []string{"10.9.0.0/16"}}}, "action": "FORWARD_DECAPSULATED"}},
+			"trafficFilter": []map[string]any{{"dstAddress": []string{"10.9.0.0/16"}}}, "action": "FORWARD_DECAPSULATED",
+			"dstInterface": []map[string]any{{"interfaceType": "IP", "dstIpAddress": "10.9.0.1"}}}},
 	}))
 	// A subscriber that is down: its notification stays queued.
 	down := httptest.NewServer(http.NotFoundHandler())
@@ -354,7 +355,8 @@ func TestTrafficFeedLongPoll(t *testing.T) {
 	s := start(t, mep.Config{DataDir: t.TempDir(), DNSAddr: "off"})
 	tok := s.provision("app-1", appSpec(map[string]any{
 		"appTrafficRule": []map[string]any{{"trafficRuleId": "tr1", "filterType": "FLOW", "priority": 1,
-			"trafficFilter": []map[string]any{{"dstAddress": []string{"10.9.0.0/16"}}}, "action": "FORWARD_DECAPSULATED"}},
+			"trafficFilter": []map[string]any{{"dstAddress": []string{"10.9.0.0/16"}}}, "action": "FORWARD_DECAPSULATED",
+			"dstInterface": []map[string]any{{"interfaceType": "IP", "dstIpAddress": "10.9.0.1"}}}},
 	}))
 	var snap struct {
 		Version int64
@@ -382,6 +384,7 @@ func TestTrafficFeedLongPoll(t *testing.T) {
 	st, _ := s.call(tok, "PUT", "/mec_app_support/v1/applications/app-1/traffic_rules/tr1", map[string]any{
 		"trafficRuleId": "ignored-path-wins", "filterType": "FLOW", "priority": 1, "state": "INACTIVE",
 		"trafficFilter": []map[string]any{{"dstAddress": []string{"10.9.0.0/16"}}}, "action": "FORWARD_DECAPSULATED",
+		"dstInterface": []map[string]any{{"interfaceType": "IP", "dstIpAddress": "10.9.0.1"}},
 	}, nil)
 	require.Equal(t, 200, st)
 	r := <-res

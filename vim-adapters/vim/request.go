@@ -3,7 +3,8 @@ package vim
 import (
 	"errors"
 	"fmt"
-	"regexp"
+
+	"github.com/edgemec/edgemec/internal/ids"
 )
 
 // DeployRequest is everything an adapter needs to run one app instance.
@@ -100,13 +101,12 @@ type Placement struct {
 	RuntimeClassName string `json:"runtimeClassName,omitempty"`
 }
 
-var dnsLabel = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$`)
-
-// ValidateID reports whether id can name an instance on every VIM: a lowercase RFC 1123 label
-// of at most 63 characters (UUIDs qualify).
+// ValidateID reports whether id can name an instance on every VIM. It is the platform's id
+// rule (internal/ids): a lowercase RFC 1123 label of at most 63 characters (UUIDs qualify),
+// the same rule the MEP applies to app instance ids.
 func ValidateID(id string) error {
-	if !dnsLabel.MatchString(id) {
-		return fmt.Errorf("%w: app instance id %q is not a lowercase DNS label", ErrInvalid, id)
+	if err := ids.Validate(id); err != nil {
+		return fmt.Errorf("%w: app instance id: %w", ErrInvalid, err)
 	}
 	return nil
 }

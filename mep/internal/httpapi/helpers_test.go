@@ -166,6 +166,7 @@ func appSpec(name string) map[string]any {
 		"appTrafficRule": []any{map[string]any{
 			"trafficRuleId": "tr1", "filterType": "FLOW", "priority": 1, "action": "FORWARD_DECAPSULATED",
 			"trafficFilter": []any{map[string]any{"dstAddress": []string{"10.0.0.0/24"}, "dstPort": []string{"80"}, "protocol": []string{"TCP"}}},
+			"dstInterface":  []any{map[string]any{"interfaceType": "IP", "dstIpAddress": "10.0.0.1"}},
 		}},
 		"appDNSRule": []any{map[string]any{
 			"dnsRuleId": "dns1", "domainName": name + ".example", "ipAddressType": "IP_V4", "ipAddress": "10.0.0.1", "ttl": 30,

@@ -35,8 +35,8 @@ func (s *MEP) record(a *appDoc) mm5api.AppInstanceRecord {
 // PutApp creates or replaces an app instance (Mm5 PUT). It reports whether it was created.
 // On replace, a rule that keeps its id keeps its Mp1-set state unless the spec sets one.
 func (s *MEP) PutApp(ctx context.Context, id string, spec mm5api.AppInstance, explicitState map[string]bool) (mm5api.AppInstanceRecord, bool, error) {
-	if !ValidAppInstanceID(id) {
-		return mm5api.AppInstanceRecord{}, false, invalid("appInstanceId %q: use 1-128 letters, digits, '-', '_' or '.'", id)
+	if err := ValidateAppInstanceID(id); err != nil {
+		return mm5api.AppInstanceRecord{}, false, err
 	}
 	if err := ValidateAppInstance(&spec); err != nil {
 		return mm5api.AppInstanceRecord{}, false, err

@@ -16,14 +16,23 @@ var (
 	ErrLimit              = errors.New("limit reached")
 )
 
-// Error is a domain error: a sentinel kind plus a detail safe to show to clients.
+// Error is a domain error: a sentinel kind plus a detail safe to show to clients, and
+// optionally the typed error it comes from (a *mecrule.FieldError, ...).
 type Error struct {
 	Kind   error
 	Detail string
+	Cause  error
 }
 
 func (e *Error) Error() string { return e.Detail }
-func (e *Error) Unwrap() error { return e.Kind }
+
+// Unwrap returns the kind and, when set, the cause, so errors.Is and errors.As see both.
+func (e *Error) Unwrap() []error {
+	if e.Cause == nil {
+		return []error{e.Kind}
+	}
+	return []error{e.Kind, e.Cause}
+}
 
 func errf(kind error, format string, args ...any) error {
 	return &Error{Kind: kind, Detail: fmt.Sprintf(format, args...)}

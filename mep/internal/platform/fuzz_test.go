@@ -7,6 +7,7 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/edgemec/edgemec/internal/mecrule"
 	"github.com/edgemec/edgemec/mep/internal/platform"
 	"github.com/edgemec/edgemec/mep/mm5api"
 	"github.com/edgemec/edgemec/mep/mp1api"
@@ -256,8 +257,9 @@ func FuzzTrafficRule(f *testing.F) {
 		if !decode(n, &r, "TrafficRule", "trafficRuleId", "filterType", "priority", "trafficFilter", "action", "state") {
 			return
 		}
-		verr := platform.ValidateTrafficRule(&r)
-		requireInvalid(t, verr)
+		if verr := mecrule.ValidateTrafficRule(&r); verr != nil && !errors.Is(verr, mecrule.ErrInvalid) {
+			t.Fatalf("validation error %v is not mecrule.ErrInvalid", verr)
+		}
 		got, etag, err := s.UpdateTrafficRule(ctx, fuzzApp, "tr1", "", r)
 		requireInvalid(t, err)
 		if err != nil {
@@ -278,7 +280,7 @@ func FuzzTrafficRule(f *testing.F) {
 		if err := json.Unmarshal(out, &back); err != nil {
 			t.Fatal(err)
 		}
-		if err := platform.ValidateTrafficRule(&back); err != nil {
+		if err := mecrule.ValidateTrafficRule(&back); err != nil {
 			t.Fatalf("own representation fails validation: %v\n%s", err, out)
 		}
 	})
@@ -308,7 +310,7 @@ func FuzzDnsRule(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if err := platform.ValidateDNSRule(&got); err != nil {
+		if err := mecrule.ValidateDNSRule(&got); err != nil {
 			t.Fatalf("own representation fails validation: %v", err)
 		}
 		want := 0
@@ -471,16 +473,16 @@ func FuzzAppInstance(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if !platform.ValidAppInstanceID(rec.AppInstanceId) {
+		if platform.ValidateAppInstanceID(rec.AppInstanceId) != nil {
 			t.Fatalf("accepted app instance id %q", rec.AppInstanceId)
 		}
 		for _, r := range deref(rec.AppTrafficRule) {
-			if err := platform.ValidateTrafficRule(&r); err != nil {
+			if err := mecrule.ValidateTrafficRule(&r); err != nil {
 				t.Fatalf("stored traffic rule fails validation: %v", err)
 			}
 		}
 		for _, r := range deref(rec.AppDNSRule) {
-			if err := platform.ValidateDNSRule(&r); err != nil {
+			if err := mecrule.ValidateDNSRule(&r); err != nil {
 				t.Fatalf("stored DNS rule fails validation: %v", err)
 			}
 		}

@@ -6,6 +6,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/edgemec/edgemec/internal/mecrule"
 	"github.com/edgemec/edgemec/mep/internal/store"
 	"github.com/edgemec/edgemec/mep/mm5api"
 	"github.com/edgemec/edgemec/mep/mp1api"
@@ -41,8 +42,8 @@ func (s *MEP) TrafficRule(app, id string) (mp1api.TrafficRule, string, error) {
 // UpdateTrafficRule replaces a traffic rule (Mp1 PUT); the path id is authoritative.
 func (s *MEP) UpdateTrafficRule(ctx context.Context, app, id, ifMatch string, r mp1api.TrafficRule) (mp1api.TrafficRule, string, error) {
 	r.TrafficRuleId = id
-	if err := ValidateTrafficRule(&r); err != nil {
-		return r, "", err
+	if err := mecrule.ValidateTrafficRule(&r); err != nil {
+		return r, "", ruleInvalid(err)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -110,8 +111,8 @@ func (s *MEP) DNSRule(app, id string) (mp1api.DnsRule, string, error) {
 // server sees the change before this returns.
 func (s *MEP) UpdateDNSRule(ctx context.Context, app, id, ifMatch string, r mp1api.DnsRule) (mp1api.DnsRule, string, error) {
 	r.DnsRuleId = id
-	if err := ValidateDNSRule(&r); err != nil {
-		return r, "", err
+	if err := mecrule.ValidateDNSRule(&r); err != nil {
+		return r, "", ruleInvalid(err)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -5,9 +5,9 @@ import (
 	"fmt"
 	"net/netip"
 	"net/url"
-	"strconv"
-	"strings"
 
+	"github.com/edgemec/edgemec/internal/ids"
+	"github.com/edgemec/edgemec/internal/mecrule"
 	"github.com/edgemec/edgemec/mep/mm5api"
 	"github.com/edgemec/edgemec/mep/mp1api"
 )
@@ -271,142 +271,6 @@ func ValidateAppTermSubscription(id string, s *mp1api.AppTerminationNotification
 	return nil
 }
 
-var protocols = map[string]bool{"TCP": true, "UDP": true, "ICMP": true, "ICMPV6": true, "SCTP": true, "ANY": true}
-
-func validPrefix(s string) bool {
-	if _, err := netip.ParsePrefix(s); err == nil {
-		return true
-	}
-	a, err := netip.ParseAddr(s)
-	return err == nil && a.Zone() == ""
-}
-
-func validPort(s string) bool {
-	lo, hi, isRange := strings.Cut(s, "-")
-	a, err := strconv.ParseUint(strings.TrimSpace(lo), 10, 16)
-	if err != nil {
-		return false
-	}
-	if !isRange {
-		return true
-	}
-	b, err := strconv.ParseUint(strings.TrimSpace(hi), 10, 16)
-	return err == nil && a <= b
-}
-
-func validProtocol(s string) bool {
-	if protocols[strings.ToUpper(s)] {
-		return true
-	}
-	n, err := strconv.ParseUint(s, 10, 8)
-	return err == nil && n <= 255
-}
-
-func validTEID(s string) bool {
-	_, err := strconv.ParseUint(s, 0, 32)
-	return err == nil
-}
-
-func eachOK(field string, vs *[]string, ok func(string) bool, what string) error {
-	if vs == nil {
-		return nil
-	}
-	if len(*vs) > maxFilterItems {
-		return invalid("%s has more than %d entries", field, maxFilterItems)
-	}
-	for _, v := range *vs {
-		if !ok(v) {
-			return invalid("%s: %q is not %s", field, v, what)
-		}
-	}
-	return nil
-}
-
-func rangeOK(field string, v *int, hi int) error {
-	if v != nil && (*v < 0 || *v > hi) {
-		return invalid("%s %d is out of range 0-%d", field, *v, hi)
-	}
-	return nil
-}
-
-// ValidateTrafficRule checks every field and enum of a TrafficRule.
-func ValidateTrafficRule(r *mp1api.TrafficRule) error {
-	if err := str("trafficRuleId", r.TrafficRuleId, true); err != nil {
-		return err
-	}
-	if err := enumOK("filterType", r.FilterType, true); err != nil {
-		return err
-	}
-	if err := enumOK("action", r.Action, true); err != nil {
-		return err
-	}
-	if err := enumOK("state", r.State, true); err != nil {
-		return err
-	}
-	if r.Priority < 0 || r.Priority > 255 {
-		return invalid("priority %d is out of range 0-255", r.Priority)
-	}
-	if len(r.TrafficFilter) == 0 || len(r.TrafficFilter) > maxFilterItems {
-		return invalid("trafficFilter must hold 1 to %d filters", maxFilterItems)
-	}
-	for i, f := range r.TrafficFilter {
-		p := fmt.Sprintf("trafficFilter[%d].", i)
-		for _, c := range []struct {
-			n    string
-			v    *[]string
-			ok   func(string) bool
-			what string
-		}{
-			{"srcAddress", f.SrcAddress, validPrefix, "an IP address or prefix"},
-			{"dstAddress", f.DstAddress, validPrefix, "an IP address or prefix"},
-			{"srcTunnelAddress", f.SrcTunnelAddress, validPrefix, "an IP address or prefix"},
-			{"tgtTunnelAddress", f.TgtTunnelAddress, validPrefix, "an IP address or prefix"},
-			{"srcPort", f.SrcPort, validPort, "a port or port range"},
-			{"dstPort", f.DstPort, validPort, "a port or port range"},
-			{"srcTunnelPort", f.SrcTunnelPort, validPort, "a port or port range"},
-			{"dstTunnelPort", f.DstTunnelPort, validPort, "a port or port range"},
-			{"protocol", f.Protocol, validProtocol, "a protocol name or number"},
-			{"tag", f.Tag, validTEID, "a 32-bit TEID"},
-			{"token", f.Token, func(s string) bool { return len(s) <= maxString }, "a token"},
-		} {
-			if err := eachOK(p+c.n, c.v, c.ok, c.what); err != nil {
-				return err
-			}
-		}
-		if err := rangeOK(p+"qCI", f.QCI, 255); err != nil {
-			return err
-		}
-		if err := rangeOK(p+"dSCP", f.DSCP, 63); err != nil {
-			return err
-		}
-		if err := rangeOK(p+"tC", f.TC, 255); err != nil {
-			return err
-		}
-	}
-	if r.DstInterface != nil {
-		if len(*r.DstInterface) > 2 {
-			return invalid("dstInterface holds at most 2 entries")
-		}
-		for i, d := range *r.DstInterface {
-			p := fmt.Sprintf("dstInterface[%d].", i)
-			if err := enumOK(p+"interfaceType", d.InterfaceType, true); err != nil {
-				return err
-			}
-			if d.TunnelInfo != nil {
-				if err := enumOK(p+"tunnelInfo.tunnelType", d.TunnelInfo.TunnelType, true); err != nil {
-					return err
-				}
-			}
-			if d.DstIpAddress != nil {
-				if _, err := netip.ParseAddr(*d.DstIpAddress); err != nil {
-					return invalid("%sdstIpAddress %q is not an IP address", p, *d.DstIpAddress)
-				}
-			}
-		}
-	}
-	return nil
-}
-
 // NormalizeTrafficRuleJSON accepts the V2.1.1 form of dstInterface (a single object) by
 // rewriting it into the V2.2.1 array form before decoding.
 func NormalizeTrafficRuleJSON(raw []byte) ([]byte, error) {
@@ -422,54 +286,9 @@ func NormalizeTrafficRuleJSON(raw []byte) ([]byte, error) {
 	return json.Marshal(m)
 }
 
-// ValidDomainName reports whether s is a DNS name (RFC 1035 lengths, LDH labels, optional
-// trailing dot, a leading "*." wildcard label allowed).
-func ValidDomainName(s string) bool {
-	s = strings.TrimSuffix(s, ".")
-	if s == "" || len(s) > 253 {
-		return false
-	}
-	for i, l := range strings.Split(s, ".") {
-		if l == "*" && i == 0 {
-			continue
-		}
-		if l == "" || len(l) > 63 || l[0] == '-' || l[len(l)-1] == '-' {
-			return false
-		}
-		for _, c := range l {
-			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
-				return false
-			}
-		}
-	}
-	return true
-}
-
-// ValidateDNSRule checks a DnsRule.
-func ValidateDNSRule(r *mp1api.DnsRule) error {
-	if err := str("dnsRuleId", r.DnsRuleId, true); err != nil {
-		return err
-	}
-	if !ValidDomainName(r.DomainName) {
-		return invalid("domainName %q is not a valid DNS name", r.DomainName)
-	}
-	if err := enumOK("ipAddressType", r.IpAddressType, true); err != nil {
-		return err
-	}
-	if err := enumOK("state", r.State, true); err != nil {
-		return err
-	}
-	a, err := netip.ParseAddr(r.IpAddress)
-	if err != nil || a.Zone() != "" { // a zone index cannot go into an AAAA answer
-		return invalid("ipAddress %q is not an IP address", r.IpAddress)
-	}
-	if (r.IpAddressType == mp1api.IPV4) != a.Unmap().Is4() {
-		return invalid("ipAddress %q does not match ipAddressType %s", r.IpAddress, r.IpAddressType)
-	}
-	if r.Ttl != nil && (*r.Ttl < 0 || *r.Ttl > 604800) {
-		return invalid("ttl %d is out of range 0-604800", *r.Ttl)
-	}
-	return nil
+// ruleInvalid turns a mecrule or ids error into a domain ErrInvalid that keeps the cause.
+func ruleInvalid(err error) error {
+	return &Error{Kind: ErrInvalid, Detail: err.Error(), Cause: err}
 }
 
 // ValidateAppInstance checks an Mm5 AppInstance and fills rule defaults (state ACTIVE).
@@ -489,8 +308,8 @@ func ValidateAppInstance(a *mm5api.AppInstance) error {
 			if r.State == "" {
 				r.State = mp1api.RuleStateACTIVE
 			}
-			if err := ValidateTrafficRule(r); err != nil {
-				return invalid("appTrafficRule[%d]: %v", i, err)
+			if err := mecrule.ValidateTrafficRule(r); err != nil {
+				return ruleInvalid(mecrule.At(fmt.Sprintf("/appTrafficRule/%d", i), err))
 			}
 			if seen[r.TrafficRuleId] {
 				return invalid("appTrafficRule[%d]: duplicate trafficRuleId %q", i, r.TrafficRuleId)
@@ -508,8 +327,8 @@ func ValidateAppInstance(a *mm5api.AppInstance) error {
 			if r.State == "" {
 				r.State = mp1api.RuleStateACTIVE
 			}
-			if err := ValidateDNSRule(r); err != nil {
-				return invalid("appDNSRule[%d]: %v", i, err)
+			if err := mecrule.ValidateDNSRule(r); err != nil {
+				return ruleInvalid(mecrule.At(fmt.Sprintf("/appDNSRule/%d", i), err))
 			}
 			if seen[r.DnsRuleId] {
 				return invalid("appDNSRule[%d]: duplicate dnsRuleId %q", i, r.DnsRuleId)
@@ -557,15 +376,12 @@ func ValidateAppInstance(a *mm5api.AppInstance) error {
 	return nil
 }
 
-// ValidAppInstanceID reports whether id is usable in URLs and as a key.
-func ValidAppInstanceID(id string) bool {
-	if id == "" || len(id) > 128 {
-		return false
+// ValidateAppInstanceID checks an app instance id against the platform's id rule
+// (internal/ids): a lowercase DNS label of at most 63 characters, so that it also names the
+// instance on every VIM.
+func ValidateAppInstanceID(id string) error {
+	if err := ids.Validate(id); err != nil {
+		return ruleInvalid(fmt.Errorf("appInstanceId: %w", err))
 	}
-	for _, c := range id {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
-			return false
-		}
-	}
-	return true
+	return nil
 }

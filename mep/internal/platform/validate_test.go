@@ -11,6 +11,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/edgemec/edgemec/internal/ids"
+	"github.com/edgemec/edgemec/internal/mecrule"
 	"github.com/edgemec/edgemec/mep/internal/platform"
 	"github.com/edgemec/edgemec/mep/mm5api"
 	"github.com/edgemec/edgemec/mep/mp1api"
@@ -40,43 +42,53 @@ func TestRequireFields(t *testing.T) {
 	}
 }
 
-func TestValidDomainName(t *testing.T) {
+// TestValidateAppInstanceID: app instance ids follow the platform id rule (internal/ids).
+// The MEP used to accept 128 mixed characters, '.' and '..'.
+func TestValidateAppInstanceID(t *testing.T) {
 	tests := []struct {
-		in   string
-		want bool
+		name, id string
+		ok       bool
 	}{
-		{"example.com", true},
-		{"example.com.", true},
-		{"*.example.com", true},
-		{"a_b.example", true},
-		{"x", true},
-		{strings.Repeat("a", 63) + ".example", true},
-		{strings.Repeat("a", 64) + ".example", false},
-		{strings.Repeat("a.", 127) + "a", false}, // 255 bytes
-		{"", false},
-		{".", false},
-		{"a..b", false},
-		{"-a.example", false},
-		{"a-.example", false},
-		{"a.*.example", false},
-		{"ex ample.com", false},
-		{"exämple.com", false},
+		{"label", "app-1", true},
+		{"uuid", "3f1c2a9e-0b7d-4c55-9a61-2f0e6d8b1c44", true},
+		{"63 chars", strings.Repeat("a", 63), true},
+		{"64 chars", strings.Repeat("a", 64), false},
+		{"dot", ".", false},
+		{"dot dot", "..", false},
+		{"mixed case", "A.b_c", false},
+		{"empty", "", false},
+		{"slash", "a/b", false},
+		{"space", "a b", false},
+		{"escaped slash", "a%2F", false},
+		{"non-ASCII", "ä", false},
 	}
 	for _, tt := range tests {
-		t.Run(tt.in, func(t *testing.T) {
-			got := platform.ValidDomainName(tt.in)
-			require.Equal(t, tt.want, got, "ValidDomainName(%q) = %v; want %v", tt.in, got, tt.want)
+		t.Run(tt.name, func(t *testing.T) {
+			err := platform.ValidateAppInstanceID(tt.id)
+			if tt.ok {
+				require.NoError(t, err)
+				return
+			}
+			require.ErrorIs(t, err, platform.ErrInvalid)
+			require.ErrorIs(t, err, ids.ErrInvalid)
 		})
 	}
 }
 
-func TestValidAppInstanceID(t *testing.T) {
-	for in, want := range map[string]bool{
-		"app-1": true, "A.b_c": true, strings.Repeat("a", 128): true,
-		"": false, strings.Repeat("a", 129): false, "a/b": false, "a b": false, "a%2F": false, "ä": false,
-	} {
-		require.Equal(t, want, platform.ValidAppInstanceID(in), "ValidAppInstanceID(%q); want %v", in, want)
-	}
+// TestPutAppRefusesWhatUPGWRefuses: a rule the UPGW compiler would refuse is refused at
+// Mm5, with the JSON pointer of the field, instead of being stored and never applied.
+func TestPutAppRefusesWhatUPGWRefuses(t *testing.T) {
+	s := newMEP(t, openStore(t, t.TempDir()), platform.Config{})
+	src := []string{"::/0"}
+	_, _, err := s.PutApp(t.Context(), "app1", mm5api.AppInstance{AppName: "a", AppProvider: "p", AppDId: "d",
+		AppTrafficRule: &[]mp1api.TrafficRule{{TrafficRuleId: "r", FilterType: mp1api.FLOW, Action: mp1api.DROP,
+			TrafficFilter: []mp1api.TrafficFilter{{SrcAddress: &src}}}}}, nil)
+	require.ErrorIs(t, err, platform.ErrInvalid)
+	var fe *mecrule.FieldError
+	require.ErrorAs(t, err, &fe)
+	require.Equal(t, "/appTrafficRule/0/trafficFilter/0/srcAddress/0", fe.Pointer)
+	_, _, err = s.PutApp(t.Context(), "..", mm5api.AppInstance{AppName: "a", AppProvider: "p", AppDId: "d"}, nil)
+	require.ErrorIs(t, err, platform.ErrInvalid, "app instance id ..")
 }
 
 func TestCallbackURL(t *testing.T) {
@@ -87,64 +99,6 @@ func TestCallbackURL(t *testing.T) {
 	} {
 		err := platform.CallbackURL("cb", in)
 		require.Equal(t, want, err == nil, "CallbackURL(%q) = %v; want ok=%v", in, err, want)
-	}
-}
-
-func TestValidateTrafficRule(t *testing.T) {
-	valid := func() mp1api.TrafficRule {
-		return mp1api.TrafficRule{TrafficRuleId: "r", FilterType: mp1api.FLOW, Priority: 1, Action: mp1api.DROP,
-			State: mp1api.RuleStateACTIVE, TrafficFilter: []mp1api.TrafficFilter{{}}}
-	}
-	strs := func(s ...string) *[]string { return &s }
-	num := func(n int) *int { return &n }
-	tests := []struct {
-		name string
-		mut  func(*mp1api.TrafficRule)
-		ok   bool
-	}{
-		{"minimal", func(*mp1api.TrafficRule) {}, true},
-		{"full filter", func(r *mp1api.TrafficRule) {
-			r.TrafficFilter[0] = mp1api.TrafficFilter{SrcAddress: strs("10.0.0.1", "10.0.0.0/8", "2001:db8::/32"),
-				DstPort: strs("1", "65535", "10-20", " 30 - 40 "), Protocol: strs("tcp", "UDP", "132", "ANY"),
-				Tag: strs("0xffffffff", "12"), QCI: num(255), DSCP: num(63), TC: num(0)}
-		}, true},
-		{"empty id", func(r *mp1api.TrafficRule) { r.TrafficRuleId = "" }, false},
-		{"bad filterType", func(r *mp1api.TrafficRule) { r.FilterType = "X" }, false},
-		{"missing action", func(r *mp1api.TrafficRule) { r.Action = "" }, false},
-		{"missing state", func(r *mp1api.TrafficRule) { r.State = "" }, false},
-		{"priority 256", func(r *mp1api.TrafficRule) { r.Priority = 256 }, false},
-		{"no filter", func(r *mp1api.TrafficRule) { r.TrafficFilter = nil }, false},
-		{"65 filters", func(r *mp1api.TrafficRule) { r.TrafficFilter = make([]mp1api.TrafficFilter, 65) }, false},
-		{"bad prefix", func(r *mp1api.TrafficRule) { r.TrafficFilter[0].DstAddress = strs("10.0.0.0/33") }, false},
-		{"zoned address", func(r *mp1api.TrafficRule) { r.TrafficFilter[0].SrcAddress = strs("fe80::1%eth0") }, false},
-		{"port 0x10", func(r *mp1api.TrafficRule) { r.TrafficFilter[0].SrcPort = strs("0x10") }, false},
-		{"port range reversed", func(r *mp1api.TrafficRule) { r.TrafficFilter[0].SrcPort = strs("9-1") }, false},
-		{"protocol 256", func(r *mp1api.TrafficRule) { r.TrafficFilter[0].Protocol = strs("256") }, false},
-		{"tag too big", func(r *mp1api.TrafficRule) { r.TrafficFilter[0].Tag = strs("4294967296") }, false},
-		{"qci negative", func(r *mp1api.TrafficRule) { r.TrafficFilter[0].QCI = num(-1) }, false},
-		{"65 addresses", func(r *mp1api.TrafficRule) {
-			a := make([]string, 65)
-			for i := range a {
-				a[i] = "10.0.0.1"
-			}
-			r.TrafficFilter[0].SrcAddress = &a
-		}, false},
-		{"tunnel without type", func(r *mp1api.TrafficRule) {
-			r.DstInterface = &[]mp1api.DestinationInterface{{InterfaceType: mp1api.TUNNEL, TunnelInfo: &mp1api.TunnelInfo{}}}
-		}, false},
-		{"interface without type", func(r *mp1api.TrafficRule) { r.DstInterface = &[]mp1api.DestinationInterface{{}} }, false},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			r := valid()
-			tt.mut(&r)
-			err := platform.ValidateTrafficRule(&r)
-			if tt.ok {
-				require.NoError(t, err)
-				return
-			}
-			require.ErrorIs(t, err, platform.ErrInvalid)
-		})
 	}
 }
 
@@ -175,42 +129,6 @@ func TestNormalizeTrafficRuleJSON(t *testing.T) {
 				return
 			}
 			require.JSONEq(t, tt.wantDst, string(m["dstInterface"]))
-		})
-	}
-}
-
-func TestValidateDNSRule(t *testing.T) {
-	valid := func() mp1api.DnsRule {
-		return mp1api.DnsRule{DnsRuleId: "d", DomainName: "a.example", IpAddressType: mp1api.IPV4, IpAddress: "10.0.0.1", State: mp1api.RuleStateACTIVE}
-	}
-	ttl := func(n int) *int { return &n }
-	tests := []struct {
-		name string
-		mut  func(*mp1api.DnsRule)
-		ok   bool
-	}{
-		{"v4", func(*mp1api.DnsRule) {}, true},
-		{"v6", func(r *mp1api.DnsRule) { r.IpAddressType, r.IpAddress = mp1api.IPV6, "2001:db8::1" }, true},
-		{"v4-mapped as v4", func(r *mp1api.DnsRule) { r.IpAddress = "::ffff:10.0.0.1" }, true},
-		{"max ttl", func(r *mp1api.DnsRule) { r.Ttl = ttl(604800) }, true},
-		{"ttl too big", func(r *mp1api.DnsRule) { r.Ttl = ttl(604801) }, false},
-		{"v6 address typed v4", func(r *mp1api.DnsRule) { r.IpAddress = "2001:db8::1" }, false},
-		{"v4 address typed v6", func(r *mp1api.DnsRule) { r.IpAddressType = mp1api.IPV6 }, false},
-		{"zone in address", func(r *mp1api.DnsRule) { r.IpAddressType, r.IpAddress = mp1api.IPV6, "fe80::1%eth0" }, false},
-		{"no id", func(r *mp1api.DnsRule) { r.DnsRuleId = "" }, false},
-		{"bad domain", func(r *mp1api.DnsRule) { r.DomainName = "a b" }, false},
-		{"bad state", func(r *mp1api.DnsRule) { r.State = "ON" }, false},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			r := valid()
-			tt.mut(&r)
-			err := platform.ValidateDNSRule(&r)
-			if tt.ok {
-				require.NoError(t, err)
-				return
-			}
-			require.ErrorIs(t, err, platform.ErrInvalid)
 		})
 	}
 }

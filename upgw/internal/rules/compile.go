@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"slices"
 
+	"github.com/edgemec/edgemec/internal/mecrule"
 	"github.com/edgemec/edgemec/upgw/internal/dataplane"
 )
 
@@ -239,46 +240,23 @@ func build(accepted []match, keys map[netip.Prefix]int) []dataplane.Entry {
 	return out
 }
 
-// expand validates a rule and expands its filters into match tuples.
+// expand validates a rule and expands its filters into match tuples. Whether a rule is
+// acceptable at all is mecrule's decision, the same one the MEP makes before it stores the
+// rule; expand adds only what depends on this site: the targets of dstInterface.
 func expand(r TrafficRule, t Targets) ([]match, error) {
-	switch r.FilterType {
-	case "FLOW", "PACKET":
-	default:
-		return nil, fmt.Errorf("filterType %q: want FLOW or PACKET", r.FilterType)
+	w := r.wire()
+	if err := mecrule.ValidateTrafficRule(&w); err != nil {
+		return nil, err
 	}
-	act, ok := actions[r.Action]
-	if !ok {
-		return nil, fmt.Errorf("action %q is not a MEC 011 traffic rule action", r.Action)
-	}
-	if r.Priority < 0 || r.Priority > 255 {
-		return nil, fmt.Errorf("priority %d: want 0-255", r.Priority)
-	}
-	if len(r.TrafficFilter) == 0 {
-		return nil, errors.New("no trafficFilter")
-	}
+	act := actions[r.Action]
 	var target uint8
 	switch act {
 	case dataplane.ActFwdDecap, dataplane.ActDupDecap, dataplane.ActFwdEncap, dataplane.ActDupEncap:
-		if len(r.DstInterface) == 0 {
-			return nil, fmt.Errorf("action %s needs a dstInterface", r.Action)
-		}
-		if len(r.DstInterface) > 2 {
-			return nil, fmt.Errorf("dstInterface has %d entries; at most 2 are allowed", len(r.DstInterface))
-		}
 		di := r.DstInterface[0]
 		var err error
 		if act == dataplane.ActFwdEncap || act == dataplane.ActDupEncap {
-			if di.InterfaceType != "TUNNEL" || di.TunnelInfo == nil {
-				return nil, fmt.Errorf("action %s needs a TUNNEL dstInterface with tunnelInfo", r.Action)
-			}
-			if di.TunnelInfo.TunnelType != "GTP_U" {
-				return nil, fmt.Errorf("tunnelType %q is not supported (only GTP_U)", di.TunnelInfo.TunnelType)
-			}
 			target, err = t.Endpoint(di)
 		} else {
-			if di.InterfaceType != "IP" && di.InterfaceType != "MAC" {
-				return nil, fmt.Errorf("action %s needs an IP or MAC dstInterface, got %q", r.Action, di.InterfaceType)
-			}
 			target, err = t.App(di)
 		}
 		if err != nil {
@@ -315,7 +293,7 @@ func list[T any](items []string, parse func(string) (T, error)) ([]T, error) {
 func prefixes(items []string) ([]netip.Prefix, error) {
 	var out []netip.Prefix
 	for _, s := range items {
-		ps, err := ParseAddress(s)
+		ps, err := mecrule.ParseAddress(s)
 		if err != nil {
 			return nil, err
 		}
@@ -345,12 +323,6 @@ func expandFilter(f TrafficFilter, act, target uint8) ([]match, error) {
 	if err != nil {
 		return nil, fmt.Errorf("srcAddress: %w", err)
 	}
-	for _, p := range srcs {
-		// Source prefixes are matched by mask, and IPv4 sources are ::ffff:a.b.c.d there.
-		if p.Addr().Is6() && p.Bits() <= mappedV4.Bits() && p.Contains(mappedV4.Addr()) {
-			return nil, fmt.Errorf("srcAddress %s: an IPv6 prefix that contains ::ffff:0:0/96 would also match IPv4 sources; leave srcAddress out to match any source", p)
-		}
-	}
 	tsrcs, err := prefixes(f.SrcTunnelAddress)
 	if err != nil {
 		return nil, fmt.Errorf("srcTunnelAddress: %w", err)
@@ -359,27 +331,27 @@ func expandFilter(f TrafficFilter, act, target uint8) ([]match, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tgtTunnelAddress: %w", err)
 	}
-	sports, err := list(f.SrcPort, ParsePort)
+	sports, err := list(f.SrcPort, mecrule.ParsePort)
 	if err != nil {
 		return nil, fmt.Errorf("srcPort: %w", err)
 	}
-	dports, err := list(f.DstPort, ParsePort)
+	dports, err := list(f.DstPort, mecrule.ParsePort)
 	if err != nil {
 		return nil, fmt.Errorf("dstPort: %w", err)
 	}
-	tsports, err := list(f.SrcTunnelPort, ParsePort)
+	tsports, err := list(f.SrcTunnelPort, mecrule.ParsePort)
 	if err != nil {
 		return nil, fmt.Errorf("srcTunnelPort: %w", err)
 	}
-	tdports, err := list(f.DstTunnelPort, ParsePort)
+	tdports, err := list(f.DstTunnelPort, mecrule.ParsePort)
 	if err != nil {
 		return nil, fmt.Errorf("dstTunnelPort: %w", err)
 	}
-	protos, err := list(f.Protocol, ParseProtocol)
+	protos, err := list(f.Protocol, mecrule.ParseProtocol)
 	if err != nil {
 		return nil, fmt.Errorf("protocol: %w", err)
 	}
-	teids, err := list(append(append([]string(nil), f.Tag...), f.Token...), ParseTEID)
+	teids, err := list(append(append([]string(nil), f.Tag...), f.Token...), mecrule.ParseTEID)
 	if err != nil {
 		return nil, err
 	}
@@ -387,33 +359,17 @@ func expandFilter(f TrafficFilter, act, target uint8) ([]match, error) {
 	var base dataplane.Match
 	base.Action = act
 	base.Target = target
-	if f.QCI != nil {
-		if *f.QCI < 0 || *f.QCI > 63 {
-			return nil, fmt.Errorf("qCI %d: matched against the QFI, want 0-63", *f.QCI)
-		}
+	if f.QCI != nil { // matched against the QFI
 		base.Fields |= dataplane.FieldQFI
 		base.Qfi = uint8(*f.QCI)
 	}
 	if f.DSCP != nil {
-		if *f.DSCP < 0 || *f.DSCP > 63 {
-			return nil, fmt.Errorf("dSCP %d: want 0-63", *f.DSCP)
-		}
 		base.Fields |= dataplane.FieldDSCP
 		base.Dscp = uint8(*f.DSCP)
 	}
 	if f.TC != nil {
-		if *f.TC < 0 || *f.TC > 255 {
-			return nil, fmt.Errorf("tC %d: want 0-255", *f.TC)
-		}
 		base.Fields |= dataplane.FieldTC
 		base.Tc = uint8(*f.TC)
-	}
-	if len(sports)+len(dports) > 0 && len(protos) > 0 {
-		for _, p := range protos {
-			if p != 6 && p != 17 && p != 132 {
-				return nil, fmt.Errorf("ports given with protocol %d, which has none (want TCP, UDP or SCTP)", p)
-			}
-		}
 	}
 
 	n := max(len(dsts), 1) * max(len(srcs), 1) * max(len(tsrcs), 1) * max(len(tdsts), 1) *

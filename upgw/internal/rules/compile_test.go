@@ -42,70 +42,6 @@ func rule(id string, prio int, action string, fs ...TrafficFilter) AppRule {
 
 func intp(i int) *int { return &i }
 
-func TestParseAddress(t *testing.T) {
-	tests := []struct {
-		in   string
-		want []string
-		err  bool
-	}{
-		{in: "192.0.2.10", want: []string{"192.0.2.10/32"}},
-		{in: "192.0.2.0/24", want: []string{"192.0.2.0/24"}},
-		{in: "192.0.2.77/24", want: []string{"192.0.2.0/24"}},
-		{in: "192.0.2.0/255.255.255.0", want: []string{"192.0.2.0/24"}},
-		{in: "192.0.2.0 255.255.255.128", want: []string{"192.0.2.0/25"}},
-		{in: "192.0.2.1-192.0.2.6", want: []string{"192.0.2.1/32", "192.0.2.2/31", "192.0.2.4/31", "192.0.2.6/32"}},
-		{in: "2001:db8::/32", want: []string{"2001:db8::/32"}},
-		{in: "2001:db8::1", want: []string{"2001:db8::1/128"}},
-		{in: "::ffff:192.0.2.1", want: []string{"192.0.2.1/32"}},
-		{in: "::ffff:192.0.2.0/120", want: []string{"192.0.2.0/24"}},
-		{in: "0.0.0.0-255.255.255.255", want: []string{"0.0.0.0/0"}},
-		{in: "192.0.2.0/255.0.255.0", err: true},
-		{in: "192.0.2.9-192.0.2.1", err: true},
-		{in: "192.0.2.1-2001:db8::1", err: true},
-		{in: "0.0.0.1-255.255.255.254", err: true},
-		{in: "foo", err: true},
-		{in: "", err: true},
-		{in: "192.0.2.0/33", err: true},
-	}
-	for _, tt := range tests {
-		t.Run(tt.in, func(t *testing.T) {
-			got, err := ParseAddress(tt.in)
-			if (err != nil) != tt.err {
-				t.Fatalf("error %v; want error %v", err, tt.err)
-			}
-			var gs []string
-			for _, p := range got {
-				gs = append(gs, p.String())
-			}
-			if fmt.Sprint(gs) != fmt.Sprint(tt.want) && !tt.err {
-				t.Errorf("got %v; want %v", gs, tt.want)
-			}
-		})
-	}
-}
-
-func TestParsePortProtoTEID(t *testing.T) {
-	if got, err := ParsePort("8000-8080"); err != nil || got != (PortRange{8000, 8080}) {
-		t.Errorf("ParsePort range: got %v, %v; want 8000-8080", got, err)
-	}
-	for _, bad := range []string{"", "-1", "70000", "9-1", "a"} {
-		if _, err := ParsePort(bad); err == nil {
-			t.Errorf("ParsePort(%q): got no error; want one", bad)
-		}
-	}
-	for in, want := range map[string]uint8{"tcp": 6, "UDP": 17, "ICMPv6": 58, "132": 132} {
-		if got, err := ParseProtocol(in); err != nil || got != want {
-			t.Errorf("ParseProtocol(%q): got %d, %v; want %d", in, got, err, want)
-		}
-	}
-	if _, err := ParseProtocol("256"); err == nil {
-		t.Errorf("ParseProtocol(256): got no error; want one")
-	}
-	if got, err := ParseTEID("0x1f"); err != nil || got != 31 {
-		t.Errorf("ParseTEID(0x1f): got %d, %v; want 31", got, err)
-	}
-}
-
 func TestDstInterfaceBothVersions(t *testing.T) {
 	for name, js := range map[string]string{
 		"v2.1.1 object": `{"interfaceType":"IP","dstIpAddress":"192.0.2.10"}`,
@@ -135,7 +71,7 @@ func TestCompileRejects(t *testing.T) {
 	}{
 		{"bad action", rule("r", 1, "BOUNCE", TrafficFilter{}), "not a MEC 011 traffic rule action"},
 		{"bad filter type", func() AppRule { r := rule("r", 1, "DROP", TrafficFilter{}); r.TrafficRule.FilterType = "X"; return r }(), "filterType"},
-		{"no filters", rule("r", 1, "DROP"), "no trafficFilter"},
+		{"no filters", rule("r", 1, "DROP"), "/trafficFilter"},
 		{"decap without interface", func() AppRule {
 			r := rule("r", 1, "FORWARD_DECAPSULATED", TrafficFilter{})
 			r.TrafficRule.DstInterface = nil
@@ -153,9 +89,9 @@ func TestCompileRejects(t *testing.T) {
 		}(), "only GTP_U"},
 		{"bad address", rule("r", 1, "DROP", TrafficFilter{DstAddress: []string{"300.1.1.1"}}), "dstAddress"},
 		{"bad port", rule("r", 1, "DROP", TrafficFilter{DstPort: []string{"http"}}), "dstPort"},
-		{"ports with icmp", rule("r", 1, "DROP", TrafficFilter{Protocol: []string{"ICMP"}, DstPort: []string{"80"}}), "has none"},
-		{"qci out of range", rule("r", 1, "DROP", TrafficFilter{QCI: intp(64)}), "qCI 64"},
-		{"dscp out of range", rule("r", 1, "DROP", TrafficFilter{DSCP: intp(64)}), "dSCP 64"},
+		{"ports with icmp", rule("r", 1, "DROP", TrafficFilter{Protocol: []string{"ICMP"}, DstPort: []string{"80"}}), "has no ports"},
+		{"qci out of range", rule("r", 1, "DROP", TrafficFilter{QCI: intp(64)}), "qCI: 64"},
+		{"dscp out of range", rule("r", 1, "DROP", TrafficFilter{DSCP: intp(64)}), "dSCP: 64"},
 		{"bad tag", rule("r", 1, "DROP", TrafficFilter{Tag: []string{"x"}}), "TEID"},
 		{"bad priority", rule("r", -1, "DROP", TrafficFilter{}), "priority"},
 		{"too many candidates", rule("r", 1, "DROP", TrafficFilter{DstAddress: []string{"192.0.2.10"}, DstPort: many}), "candidate filters"},
@@ -311,17 +247,23 @@ func TestCompileFields(t *testing.T) {
 	}
 }
 
-// TestCompileKeysUnambiguous: ids that contain the key separator do not collide.
+// TestCompileKeysUnambiguous: ids that contain the key separator do not collide. Rule ids
+// cannot hold it (mecrule refuses them); app instance ids reach the compiler unchecked.
 func TestCompileKeysUnambiguous(t *testing.T) {
 	a := rule("c", 1, "DROP", TrafficFilter{DstPort: []string{"1"}})
 	a.AppInstanceID = "a/b"
-	b := rule("b/c", 2, "DROP", TrafficFilter{DstPort: []string{"2"}})
+	b := rule("b-c", 2, "DROP", TrafficFilter{DstPort: []string{"2"}})
 	b.AppInstanceID = "a"
-	res := Compile([]AppRule{a, b}, fakeTargets{}, nil)
-	if len(res.Rejected) != 0 || len(res.Rules) != 2 {
-		t.Fatalf("got %d rules, rejected %v; want both accepted", len(res.Rules), res.Rejected)
+	bad := rule("b/c", 3, "DROP", TrafficFilter{DstPort: []string{"3"}})
+	bad.AppInstanceID = "a"
+	res := Compile([]AppRule{a, b, bad}, fakeTargets{}, nil)
+	if len(res.Rejected) != 1 || res.Rejected[0].TrafficRuleID != "b/c" || len(res.Rules) != 2 {
+		t.Fatalf("got %d rules, rejected %v; want a/b c and a b-c accepted, a b/c rejected", len(res.Rules), res.Rejected)
 	}
 	if res.Rules[0].Slot == res.Rules[1].Slot {
 		t.Errorf("both rules got slot %d", res.Rules[0].Slot)
+	}
+	if RuleKey("a/b", "c") == RuleKey("a", "b/c") {
+		t.Errorf("RuleKey(a/b, c) == RuleKey(a, b/c) = %q", RuleKey("a", "b/c"))
 	}
 }

@@ -9,6 +9,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+
+	"github.com/edgemec/edgemec/mep/mp1api"
 )
 
 // TrafficRule is the MEC 011 TrafficRule (V2.1.1, with the V2.2.1 dstInterface array).
@@ -99,3 +101,55 @@ func RuleKey(app, rule string) string { return keyPart.Replace(app) + "/" + keyP
 // keyPart escapes the separator of Key, so that app "a/b" with rule "c" and app "a" with
 // rule "b/c" get different keys; ids without '/' or '%' read as they are.
 var keyPart = strings.NewReplacer("%", "%25", "/", "%2F")
+
+// wire returns r as the generated MEC 011 type that mecrule checks.
+func (r TrafficRule) wire() mp1api.TrafficRule {
+	w := mp1api.TrafficRule{
+		TrafficRuleId: r.TrafficRuleID,
+		FilterType:    mp1api.FilterType(r.FilterType),
+		Priority:      r.Priority,
+		Action:        mp1api.TrafficRuleAction(r.Action),
+		State:         mp1api.RuleState(r.State),
+		TrafficFilter: make([]mp1api.TrafficFilter, len(r.TrafficFilter)),
+	}
+	for i, f := range r.TrafficFilter {
+		w.TrafficFilter[i] = mp1api.TrafficFilter{
+			SrcAddress: opt(f.SrcAddress), DstAddress: opt(f.DstAddress),
+			SrcPort: opt(f.SrcPort), DstPort: opt(f.DstPort), Protocol: opt(f.Protocol),
+			Token: opt(f.Token), Tag: opt(f.Tag),
+			SrcTunnelAddress: opt(f.SrcTunnelAddress), TgtTunnelAddress: opt(f.TgtTunnelAddress),
+			SrcTunnelPort: opt(f.SrcTunnelPort), DstTunnelPort: opt(f.DstTunnelPort),
+			QCI: f.QCI, DSCP: f.DSCP, TC: f.TC,
+		}
+	}
+	if r.DstInterface != nil {
+		dis := make([]mp1api.DestinationInterface, len(r.DstInterface))
+		for i, d := range r.DstInterface {
+			dis[i] = mp1api.DestinationInterface{
+				InterfaceType: mp1api.DestinationInterfaceInterfaceType(d.InterfaceType),
+				SrcMacAddress: optStr(d.SrcMacAddress), DstMacAddress: optStr(d.DstMacAddress),
+				DstIpAddress: optStr(d.DstIPAddress),
+			}
+			if ti := d.TunnelInfo; ti != nil {
+				dis[i].TunnelInfo = &mp1api.TunnelInfo{TunnelType: mp1api.TunnelInfoTunnelType(ti.TunnelType),
+					TunnelDstAddress: optStr(ti.TunnelDstAddress), TunnelSrcAddress: optStr(ti.TunnelSrcAddress)}
+			}
+		}
+		w.DstInterface = &dis
+	}
+	return w
+}
+
+func opt(xs []string) *[]string {
+	if xs == nil {
+		return nil
+	}
+	return &xs
+}
+
+func optStr(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}

@@ -1,4 +1,4 @@
-package rules
+package mecrule
 
 import (
 	"fmt"
@@ -28,6 +28,9 @@ func ParseAddress(s string) ([]netip.Prefix, error) {
 		if err != nil {
 			return nil, fmt.Errorf("address range %q: %w", s, err)
 		}
+		if first.Zone() != "" || last.Zone() != "" {
+			return nil, fmt.Errorf("address range %q: a zone index is not allowed", s)
+		}
 		return rangePrefixes(first.Unmap(), last.Unmap())
 	}
 	if a, m, ok := cutMask(s); ok {
@@ -53,7 +56,12 @@ func ParseAddress(s string) ([]netip.Prefix, error) {
 			return nil, fmt.Errorf("address %q: %w", s, err)
 		}
 		if p.Addr().Is4In6() {
-			p = netip.PrefixFrom(p.Addr().Unmap(), max(p.Bits()-96, 0))
+			// ::ffff:a.b.c.d/n is the IPv4 prefix a.b.c.d/(n-96). Below /96 it would also
+			// cover IPv6 addresses outside the mapped block, which no single family can say.
+			if p.Bits() < 96 {
+				return nil, fmt.Errorf("address %q: an IPv4-mapped prefix needs at least 96 bits", s)
+			}
+			p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
 		}
 		return []netip.Prefix{p.Masked()}, nil
 	}
@@ -61,7 +69,11 @@ func ParseAddress(s string) ([]netip.Prefix, error) {
 	if err != nil {
 		return nil, fmt.Errorf("address %q: %w", s, err)
 	}
-	a = a.Unmap().WithZone("")
+	if a.Zone() != "" {
+		// A zone names an interface of this host; it says nothing about traffic.
+		return nil, fmt.Errorf("address %q: a zone index is not allowed", s)
+	}
+	a = a.Unmap()
 	return []netip.Prefix{netip.PrefixFrom(a, a.BitLen())}, nil
 }
 
