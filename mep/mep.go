@@ -22,6 +22,7 @@ import (
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 
 	"github.com/edgemec/edgemec/internal/obs"
+	"github.com/edgemec/edgemec/internal/outbox"
 	"github.com/edgemec/edgemec/internal/run"
 	"github.com/edgemec/edgemec/mep/internal/auth"
 	"github.com/edgemec/edgemec/mep/internal/dnsserver"
@@ -162,7 +163,7 @@ func New(ctx context.Context, cfg Config, tel *obs.Telemetry) (*MEP, error) {
 	if err != nil {
 		return nil, err
 	}
-	m.notifier = platform.NewNotifier(platform.NotifierConfig{Deny: cfg.CallbackDeny}, m.site, tel.Registry, log)
+	m.notifier = platform.NewNotifier(outbox.Config{Deny: cfg.CallbackDeny}, m.site, tel.Registry, log)
 	var conflicts func() []mm5api.DnsConflict
 	if cfg.DNSAddr != "off" {
 		m.dns, err = dnsserver.New(dnsserver.Config{Addr: cfg.DNSAddr, Upstreams: cfg.DNSUpstreams,

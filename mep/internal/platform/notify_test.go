@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
+	"github.com/edgemec/edgemec/internal/outbox"
 	"github.com/edgemec/edgemec/mep/internal/platform"
 	"github.com/edgemec/edgemec/mep/internal/store"
 	"github.com/edgemec/edgemec/mep/mp1api"
@@ -69,7 +70,7 @@ func (r *receiver) snapshot() ([]time.Time, []mp1api.ServiceAvailabilityNotifica
 }
 
 // runNotifier runs a Notifier until the test ends or stop is called.
-func runNotifier(t *testing.T, s *platform.MEP, cfg platform.NotifierConfig) (stop func()) {
+func runNotifier(t *testing.T, s *platform.MEP, cfg outbox.Config) (stop func()) {
 	t.Helper()
 	n := platform.NewNotifier(cfg, s, prometheus.NewRegistry(), discard)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -105,7 +106,7 @@ func TestNotifierDelivers(t *testing.T) {
 	putApp(t, s, "app1")
 	rcv := newReceiver(t, nil)
 	subLoc := subscribe(t, s, "app1", rcv.srv.URL+"/cb")
-	runNotifier(t, s, platform.NotifierConfig{})
+	runNotifier(t, s, outbox.Config{})
 
 	svcLoc := registerService(t, s, "app1", "svc")
 	require.Eventually(t, func() bool { return rcv.count() == 1 }, 5*time.Second, 5*time.Millisecond, "no notification arrived")
@@ -136,7 +137,7 @@ func TestNotifierRetriesWithBackoff(t *testing.T) {
 	})
 	subscribe(t, s, "app1", rcv.srv.URL)
 	const base = 100 * time.Millisecond
-	runNotifier(t, s, platform.NotifierConfig{BaseBackoff: base, MaxBackoff: time.Second})
+	runNotifier(t, s, outbox.Config{BaseBackoff: base, MaxBackoff: time.Second})
 
 	registerService(t, s, "app1", "svc")
 	require.Eventually(t, func() bool { return rcv.count() >= 3 }, 10*time.Second, 5*time.Millisecond)
@@ -168,7 +169,7 @@ func TestNotifierDropsAfterMaxAttempts(t *testing.T) {
 			putApp(t, s, "app1")
 			rcv := newReceiver(t, func(int) int { return tt.status })
 			subscribe(t, s, "app1", rcv.srv.URL)
-			runNotifier(t, s, platform.NotifierConfig{MaxAttempts: 3, BaseBackoff: 10 * time.Millisecond})
+			runNotifier(t, s, outbox.Config{MaxAttempts: 3, BaseBackoff: 10 * time.Millisecond})
 
 			registerService(t, s, "app1", "svc")
 			require.Eventually(t, func() bool { return rcv.count() >= tt.wantAttempts && outboxLen(t, st) == 0 },
@@ -200,7 +201,7 @@ func TestNotifierSlowSubscriberDoesNotBlockAPI(t *testing.T) {
 	fast := newReceiver(t, nil)
 	subscribe(t, s, "app1", slow.URL)
 	subscribe(t, s, "app1", fast.srv.URL)
-	runNotifier(t, s, platform.NotifierConfig{Timeout: 30 * time.Second})
+	runNotifier(t, s, outbox.Config{Timeout: 30 * time.Second})
 
 	// Every registration returns promptly although each queues a delivery to the stuck callback.
 	for i := range 10 {
@@ -234,7 +235,7 @@ func TestNotifierDurable(t *testing.T) {
 	defer st.Close()
 	require.Equal(t, 2, outboxLen(t, st), "the outbox did not survive a restart")
 	s = newMEP(t, st, platform.Config{})
-	runNotifier(t, s, platform.NotifierConfig{})
+	runNotifier(t, s, outbox.Config{})
 	require.Eventually(t, func() bool { return rcv.count() == 2 && outboxLen(t, st) == 0 }, 10*time.Second, 5*time.Millisecond)
 	_, notes := rcv.snapshot()
 	var names []string
@@ -258,7 +259,7 @@ func TestNotifierFanOut(t *testing.T) {
 	}
 	svcLoc := registerService(t, s, "app1", "svc")
 	require.Equal(t, 1, outboxLen(t, st), "a change must be one outbox entry")
-	runNotifier(t, s, platform.NotifierConfig{})
+	runNotifier(t, s, outbox.Config{})
 
 	require.Eventually(t, func() bool { return rcv.count() == 20 }, 5*time.Second, 5*time.Millisecond)
 	require.Eventually(t, func() bool { return outboxLen(t, st) == 0 }, 5*time.Second, 5*time.Millisecond)
@@ -298,7 +299,7 @@ func TestNotifierRestartMidFanOut(t *testing.T) {
 	})
 	subscribe(t, s, "app1", good.srv.URL)
 	flakySub := subscribe(t, s, "app1", flaky.srv.URL)
-	stop := runNotifier(t, s, platform.NotifierConfig{BaseBackoff: time.Hour, MaxBackoff: time.Hour})
+	stop := runNotifier(t, s, outbox.Config{BaseBackoff: time.Hour, MaxBackoff: time.Hour})
 	registerService(t, s, "app1", "svc")
 
 	// Wait until the store knows: one target done, the other failed once.
@@ -338,7 +339,7 @@ func TestNotifierRestartMidFanOut(t *testing.T) {
 	healthy = true
 	mu.Unlock()
 	s = newMEP(t, st, platform.Config{})
-	runNotifier(t, s, platform.NotifierConfig{})
+	runNotifier(t, s, outbox.Config{})
 	require.Eventually(t, func() bool { return flaky.count() == 2 && outboxLen(t, st) == 0 }, 5*time.Second, 5*time.Millisecond)
 	_, notes := flaky.snapshot()
 	require.Equal(t, flakySub, notes[1].UnderscoreLinks.Subscription.Href)
@@ -374,7 +375,7 @@ func TestNotifierHangingAppDoesNotStallOthers(t *testing.T) {
 	}
 	good := newReceiver(t, nil)
 	subscribe(t, s, "good", good.srv.URL+"/cb")
-	runNotifier(t, s, platform.NotifierConfig{Workers: 8, PerApp: 2, Timeout: time.Second})
+	runNotifier(t, s, outbox.Config{Workers: 8, PerApp: 2, Timeout: time.Second})
 
 	// Each of bad's own registrations queues 12 hanging deliveries, older than good's. The
 	// first ones time out after 1 s, which makes bad's hosts suspect.
@@ -397,7 +398,7 @@ func TestNotifierSkipsDeletedSubscription(t *testing.T) {
 	putApp(t, s, "app1")
 	rcv := newReceiver(t, func(int) int { return http.StatusServiceUnavailable })
 	loc := subscribe(t, s, "app1", rcv.srv.URL+"/cb")
-	runNotifier(t, s, platform.NotifierConfig{BaseBackoff: 300 * time.Millisecond})
+	runNotifier(t, s, outbox.Config{BaseBackoff: 300 * time.Millisecond})
 
 	registerService(t, s, "app1", "svc")
 	require.Eventually(t, func() bool { return rcv.count() == 1 }, 5*time.Second, 5*time.Millisecond)
@@ -417,7 +418,7 @@ func TestNotifierDeniedCallbackDropped(t *testing.T) {
 	putApp(t, s, "app1")
 	rcv := newReceiver(t, nil)
 	subscribe(t, s, "app1", rcv.srv.URL+"/cb")
-	runNotifier(t, s, platform.NotifierConfig{Deny: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, BaseBackoff: time.Minute})
+	runNotifier(t, s, outbox.Config{Deny: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, BaseBackoff: time.Minute})
 
 	registerService(t, s, "app1", "svc")
 	require.Eventually(t, func() bool { return outboxLen(t, st) == 0 }, 5*time.Second, 5*time.Millisecond,

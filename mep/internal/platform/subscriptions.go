@@ -10,7 +10,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/edgemec/edgemec/mep/internal/callback"
+	"github.com/edgemec/edgemec/internal/callback"
 	"github.com/edgemec/edgemec/mep/internal/store"
 	"github.com/edgemec/edgemec/mep/mp1api"
 )

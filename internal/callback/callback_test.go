@@ -383,3 +383,30 @@ func TestDeny(t *testing.T) {
 		})
 	}
 }
+
+// TestDialer: the dialer guards any http.Transport with the deny list, after name resolution.
+func TestDialer(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	defer srv.Close()
+	port := srv.URL[strings.LastIndexByte(srv.URL, ':')+1:]
+	for _, tt := range []struct {
+		name   string
+		deny   []netip.Prefix
+		denied bool
+	}{
+		{"loopback denied", []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}, true},
+		{"no deny list", nil, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			hc := &http.Client{Transport: &http.Transport{DialContext: Dialer(tt.deny).DialContext}}
+			resp, err := hc.Get("http://localhost:" + port + "/pkg.zip")
+			if tt.denied {
+				require.ErrorIs(t, err, ErrDenied)
+				return
+			}
+			require.NoError(t, err)
+			resp.Body.Close()
+			require.Equal(t, http.StatusOK, resp.StatusCode)
+		})
+	}
+}
