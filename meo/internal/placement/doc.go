@@ -22,7 +22,10 @@
 //  5. Free capacity, that is the site's allocatable minus what the MEO has committed there,
 //     against the request's resources times its replicas; CPU, then memory, then pods (pods
 //     only when both sides count them): "cpu: needs 2000m, 1200m free", "memory: needs
-//     512Mi, 256Mi free".
+//     512Mi, 256Mi free". Then, when the site lists its nodes, one replica must fit the
+//     allocatable of one ready, schedulable node of an acceptable architecture: "node: one
+//     replica needs 4000m cpu, the largest node has 2000m". Nodes are compared by what they
+//     have, not by what is free on them, since the MEO commits resources per site.
 //  6. Location constraints: the country code ("country: DE, wants FR"), then every civic
 //     address element, which the site must have with the same caType and an equal value
 //     (case and surrounding space ignored: "civic address: caType 3 (A3) is Munich, wants

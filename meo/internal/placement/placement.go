@@ -157,6 +157,9 @@ func check(req Request, need vim.Resources, s *Site) (float64, Code, string) {
 	if need.Pods > 0 && s.Capabilities.Allocatable.Pods > 0 && need.Pods > free.Pods {
 		return 0, CodePods, fmt.Sprintf("pods: needs %d, %d free", need.Pods, max(free.Pods, 0))
 	}
+	if reason := nodeMisfit(req, s); reason != "" {
+		return 0, CodeNodeFit, reason
+	}
 	// 6. Location: country, civic address, area.
 	loc := req.Location
 	if loc.CountryCode != "" && !strings.EqualFold(strings.TrimSpace(loc.CountryCode), strings.TrimSpace(s.Location.CountryCode)) {
@@ -198,6 +201,45 @@ func check(req Request, need vim.Resources, s *Site) (float64, Code, string) {
 		}
 	}
 	return lat, "", ""
+}
+
+// nodeMisfit returns why no single node of the site can hold one replica, or "" if one can
+// or the site does not list its nodes. It compares with each node's allocatable, not with
+// what is free on it (the MEO commits per site, not per node), so it only rejects sites where
+// a replica could never fit: enough in total, but spread over nodes too small.
+func nodeMisfit(req Request, s *Site) string {
+	nodes := s.Capabilities.Nodes
+	per := req.Resources
+	if len(nodes) == 0 || (per.MilliCPU <= 0 && per.MemoryBytes <= 0) {
+		return ""
+	}
+	var eligible int
+	var cpu, mem int64
+	for i := range nodes {
+		n := &nodes[i]
+		if !n.Ready || !n.Schedulable {
+			continue
+		}
+		if len(req.Architectures) > 0 && !archFits(req.Architectures, []string{n.Arch}) {
+			continue
+		}
+		if n.Allocatable.MilliCPU >= per.MilliCPU && n.Allocatable.MemoryBytes >= per.MemoryBytes {
+			return ""
+		}
+		eligible++
+		cpu, mem = max(cpu, n.Allocatable.MilliCPU), max(mem, n.Allocatable.MemoryBytes)
+	}
+	switch {
+	case eligible == 0 && len(req.Architectures) > 0:
+		return "node: no ready, schedulable node of arch " + strings.Join(req.Architectures, " or ")
+	case eligible == 0:
+		return "node: no ready, schedulable node"
+	case cpu < per.MilliCPU:
+		return fmt.Sprintf("node: one replica needs %dm cpu, the largest node has %dm", per.MilliCPU, cpu)
+	case mem < per.MemoryBytes:
+		return fmt.Sprintf("node: one replica needs %s memory, the largest node has %s", FormatBytes(per.MemoryBytes), FormatBytes(mem))
+	}
+	return fmt.Sprintf("node: no node has both %dm cpu and %s memory for one replica", per.MilliCPU, FormatBytes(per.MemoryBytes))
 }
 
 // KindRuns reports whether a VIM of kind k can run workload w: containers need the Kubernetes

@@ -76,6 +76,15 @@ func served(areas ...ServedArea) func(*Site) {
 
 func tac(code string, ms float64) ServedArea { return ServedArea{Area: Area{TAC: code}, LatencyMs: ms} }
 
+func node(name, arch string, cpu, mem int64) vim.Node {
+	return vim.Node{Name: name, Kind: vim.NodeCloud, Arch: arch, Ready: true, Schedulable: true,
+		Allocatable: vim.Resources{MilliCPU: cpu, MemoryBytes: mem, Pods: 110}}
+}
+
+func nodes(n ...vim.Node) func(*Site) {
+	return func(s *Site) { s.Capabilities.Nodes = n }
+}
+
 func instances(appd string, n int) func(*Site) {
 	return func(s *Site) { s.Instances = map[string]int{appd: n} }
 }
@@ -194,6 +203,47 @@ func TestFilterRejections(t *testing.T) {
 			name: "pods", req: request(func(r *Request) { r.Resources.Pods = 2 }),
 			site: site("a", func(s *Site) { s.Capabilities.Allocatable.Pods, s.Committed.Pods = 110, 109 }),
 			code: CodePods, reason: "pods: needs 2, 1 free",
+		},
+		{
+			name: "no node holds a replica's cpu", req: request(func(r *Request) { r.Resources.MilliCPU = 3000 }),
+			site: site("a", nodes(node("n1", "amd64", 2000, 8*gi), node("n2", "amd64", 2500, 8*gi))),
+			code: CodeNodeFit, reason: "node: one replica needs 3000m cpu, the largest node has 2500m",
+		},
+		{
+			name: "no node holds a replica's memory", req: request(func(r *Request) { r.Resources.MemoryBytes = 10 * gi }),
+			site: site("a", nodes(node("n1", "amd64", 4000, 8*gi), node("n2", "amd64", 4000, 8*gi))),
+			code: CodeNodeFit, reason: "node: one replica needs 10Gi memory, the largest node has 8Gi",
+		},
+		{
+			name: "no node holds both", req: request(func(r *Request) { r.Resources = vim.Resources{MilliCPU: 3000, MemoryBytes: 6 * gi} }),
+			site: site("a", nodes(node("n1", "amd64", 4000, 4*gi), node("n2", "amd64", 2000, 8*gi))),
+			code: CodeNodeFit, reason: "node: no node has both 3000m cpu and 6Gi memory for one replica",
+		},
+		{
+			name: "the big node is not ready", req: request(func(r *Request) { r.Resources.MilliCPU = 3000 }),
+			site: site("a", nodes(node("n1", "amd64", 2000, 8*gi), func() vim.Node {
+				n := node("n2", "amd64", 6000, 8*gi)
+				n.Ready = false
+				return n
+			}())),
+			code: CodeNodeFit, reason: "node: one replica needs 3000m cpu, the largest node has 2000m",
+		},
+		{
+			name: "only nodes of another arch are big enough",
+			req: request(func(r *Request) {
+				r.Resources.MilliCPU = 3000
+				r.Architectures = []string{"arm64"}
+			}),
+			site: site("a", func(s *Site) { s.Capabilities.Architectures = []string{"amd64", "arm64"} },
+				nodes(node("n1", "amd64", 6000, 8*gi), node("n2", "arm64", 2000, 8*gi))),
+			code: CodeNodeFit, reason: "node: one replica needs 3000m cpu, the largest node has 2000m",
+		},
+		{
+			name: "no node of the arch is ready",
+			req:  request(func(r *Request) { r.Architectures = []string{"arm64"} }),
+			site: site("a", func(s *Site) { s.Capabilities.Architectures = []string{"amd64", "arm64"} },
+				nodes(node("n1", "amd64", 6000, 8*gi))),
+			code: CodeNodeFit, reason: "node: no ready, schedulable node of arch arm64",
 		},
 		{
 			name: "country", req: request(func(r *Request) { r.Location.CountryCode = "FR" }),
@@ -337,6 +387,19 @@ func TestFilterPasses(t *testing.T) {
 		{
 			name: "need equal to free", req: request(func(r *Request) { r.Resources = vim.Resources{MilliCPU: 2000, MemoryBytes: 512 * mi} }),
 			site: site("a", alloc(4000, gi), committed(2000, 512*mi)), latency: ptr(5.0),
+		},
+		{
+			name: "replicas may each go to a different node", req: request(func(r *Request) { r.Replicas = 3; r.Resources.MilliCPU = 2000 }),
+			site:    site("a", nodes(node("n1", "amd64", 2000, 8*gi), node("n2", "amd64", 2000, 8*gi), node("n3", "amd64", 4000, 8*gi))),
+			latency: ptr(5.0),
+		},
+		{
+			name: "one node of the arch holds a replica",
+			req: request(func(r *Request) {
+				r.Resources.MilliCPU = 3000
+				r.Architectures = []string{"x86_64"}
+			}),
+			site: site("a", nodes(node("n1", "arm64", 6000, 8*gi), node("n2", "amd64", 3000, 8*gi))), latency: ptr(5.0),
 		},
 		{
 			name: "pods not counted by the site", req: request(func(r *Request) { r.Resources.Pods = 500 }),
@@ -669,4 +732,25 @@ func cloneSites(in []Site) []Site {
 		out[i] = s
 	}
 	return out
+}
+
+// TestUnknownWorkload checks that a request that skipped Validate is still answered with a
+// reason per site rather than placed anywhere.
+func TestUnknownWorkload(t *testing.T) {
+	tests := []struct {
+		workload Workload
+		reason   string
+	}{
+		{"", "vim kind kubernetes cannot run a workload of unknown kind"},
+		{"wasm", `vim kind kubernetes cannot run a workload of kind "wasm"`},
+	}
+	for _, tt := range tests {
+		t.Run(string(tt.workload), func(t *testing.T) {
+			d := Decide(request(func(r *Request) { r.Workload = tt.workload }), []Site{site("a")})
+			assert.Nil(t, d.Chosen)
+			require.Len(t, d.Rejected, 1)
+			assert.Equal(t, CodeVIMKind, d.Rejected[0].Code)
+			assert.Equal(t, tt.reason, d.Rejected[0].Reason)
+		})
+	}
 }

@@ -61,6 +61,15 @@ func randomSites(rng *rand.Rand, n int) []Site {
 			}
 		}
 		if rng.IntN(2) == 0 {
+			for j := range rng.IntN(4) {
+				s.Capabilities.Nodes = append(s.Capabilities.Nodes, vim.Node{
+					Name: fmt.Sprint("n", j), Arch: pick(rng, []string{"amd64", "arm64"}),
+					Ready: rng.IntN(5) > 0, Schedulable: rng.IntN(5) > 0,
+					Allocatable: vim.Resources{MilliCPU: rng.Int64N(8000), MemoryBytes: rng.Int64N(16) * gi},
+				})
+			}
+		}
+		if rng.IntN(2) == 0 {
 			s.Instances = map[string]int{"appd-1": rng.IntN(4), "other": rng.IntN(4)}
 		}
 		sites[i] = s
@@ -138,6 +147,16 @@ func oracle(req Request, s Site) (bool, float64) {
 	if a.Pods > 0 && req.Resources.Pods > 0 && reps*req.Resources.Pods > a.Pods-c.Pods {
 		return false, 0
 	}
+	if len(s.Capabilities.Nodes) > 0 && (req.Resources.MilliCPU > 0 || req.Resources.MemoryBytes > 0) &&
+		!slices.ContainsFunc(s.Capabilities.Nodes, func(n vim.Node) bool {
+			archOK := len(req.Architectures) == 0 || slices.ContainsFunc(req.Architectures, func(a string) bool {
+				return NormalizeArch(a) == NormalizeArch(n.Arch)
+			})
+			return n.Ready && n.Schedulable && archOK &&
+				n.Allocatable.MilliCPU >= req.Resources.MilliCPU && n.Allocatable.MemoryBytes >= req.Resources.MemoryBytes
+		}) {
+		return false, 0
+	}
 	if req.Location.CountryCode != "" && !strings.EqualFold(req.Location.CountryCode, s.Location.CountryCode) {
 		return false, 0
 	}
@@ -183,7 +202,7 @@ func TestProperties(t *testing.T) {
 	rng := rand.New(rand.NewPCG(12, 2026))
 	known := map[Code]bool{
 		CodeNotSelected: true, CodeNotSchedulable: true, CodeUnhealthy: true, CodeVIMKind: true, CodeArch: true,
-		CodeCPU: true, CodeMemory: true, CodePods: true, CodeCountry: true, CodeCivicAddress: true, CodeArea: true,
+		CodeCPU: true, CodeMemory: true, CodePods: true, CodeNodeFit: true, CodeCountry: true, CodeCivicAddress: true, CodeArea: true,
 		CodeLatencyUnknown: true, CodeLatency: true,
 	}
 	chosen := 0

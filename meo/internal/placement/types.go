@@ -168,6 +168,7 @@ const (
 	CodeCPU            Code = "InsufficientCPU"      // free milli-CPU below the need
 	CodeMemory         Code = "InsufficientMemory"   // free memory below the need
 	CodePods           Code = "InsufficientPods"     // free pod slots below the need
+	CodeNodeFit        Code = "NoNodeFits"           // no single node can hold one replica
 	CodeCountry        Code = "CountryMismatch"      // locationConstraints.countryCode
 	CodeCivicAddress   Code = "CivicAddressMismatch" // locationConstraints.civicAddressElement
 	CodeArea           Code = "AreaNotServed"        // locationConstraints.area
