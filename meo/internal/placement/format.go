@@ -16,6 +16,7 @@ type NoSiteError struct {
 	Decision Decision
 }
 
+// Error says that no site fits and how many were rejected.
 func (e *NoSiteError) Error() string {
 	return fmt.Sprintf("%s: %s", ErrNoSite, e.Decision.summary())
 }

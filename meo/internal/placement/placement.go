@@ -64,9 +64,9 @@ func Decide(req Request, sites []Site) Decision {
 	return d
 }
 
-// sortedBy returns s sorted by cmp, stable. It sorts indices rather than moving the
-// elements, which are large, around: ten times faster on 10,000 sites.
-func sortedBy[T any](s []T, cmp func(a, b *T) int) []T {
+// sortedBy returns s sorted by compare, stable. It sorts indices rather than moving the
+// elements, which are large, around.
+func sortedBy[T any](s []T, compare func(a, b *T) int) []T {
 	if len(s) < 2 {
 		return s
 	}
@@ -75,7 +75,7 @@ func sortedBy[T any](s []T, cmp func(a, b *T) int) []T {
 		idx[i] = int32(i)
 	}
 	slices.SortFunc(idx, func(i, j int32) int {
-		if c := cmp(&s[i], &s[j]); c != 0 {
+		if c := compare(&s[i], &s[j]); c != 0 {
 			return c
 		}
 		return int(i - j)
