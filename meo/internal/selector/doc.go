@@ -14,13 +14,19 @@
 //	quoted       = "'" *( any character except "'" / "''" ) "'"   ; "''" is one "'"
 //	unquoted     = 1*( any character except , ) ' and control characters )
 //
-// A value that contains a comma, a parenthesis, a semicolon or a single quote, or that is empty,
-// is written quoted: (eq,appInstanceName,'a,b') and (eq,appInstanceName,'it''s') and
-// (eq,appInstanceName,''). Nothing is trimmed: spaces belong to names and values. gt, gte, lt
-// and lte take exactly one value; the other operators take one or more (eq with several values
-// means "equal to one of them", like in). A filter is at most 4 KiB, 32 clauses, 256 values and
-// 16 path segments; it must be valid UTF-8 without NUL. Violations are *Error values that match
-// ErrInvalid and name the clause and byte offset, ready for a 400 ProblemDetails.
+// A value that contains a comma, a closing parenthesis or a single quote, or that is empty, is
+// written quoted, a quote inside doubled:
+//
+//	(eq,appInstanceName,'a,b')    the value a,b
+//	(eq,appInstanceName,'it''s')  the value it's
+//	(eq,appInstanceName,'')       the empty string; (eq,appInstanceName,) is an error
+//
+// Expr.String also quotes values holding "(" or ";". Nothing is trimmed: spaces belong to
+// names and values. gt, gte, lt and lte take exactly one value; the other operators take one
+// or more (eq with several values means "equal to one of them", like in). A filter is at most
+// 4 KiB, 32 clauses, 256 values and 16 path segments, valid UTF-8 without control characters.
+// Violations are *Error values that match ErrInvalid and name the clause and byte offset,
+// ready for a 400 ProblemDetails. Expr.Check rejects attributes the resource does not have.
 //
 // # Match semantics
 //
