@@ -94,7 +94,7 @@ func ParseFields(q url.Values, spec FieldSpec) (Fields, error) {
 	case hasExcl:
 		for _, p := range excl {
 			for _, k := range keep {
-				if hasPrefix(k, p) {
+				if hasPrefix(k, p) || hasPrefix(p, k) {
 					return Fields{}, invalidf("attribute %s cannot be excluded", strings.Join(p, "/"))
 				}
 			}
