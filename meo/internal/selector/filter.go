@@ -89,6 +89,7 @@ type Clause struct {
 	Path   []string // attribute names, outermost first
 	Values []string // unquoted values
 	vals   []value  // Values parsed once for Match
+	off    int      // byte offset of the attribute path in the filter
 }
 
 // Attr returns the attribute path as written, joined with "/".
@@ -122,7 +123,7 @@ func (e Expr) Empty() bool { return len(e.clauses) == 0 }
 func (e Expr) Check(known func(attr string) bool) error {
 	for i, c := range e.clauses {
 		if !known(c.Attr()) {
-			return &Error{Clause: i + 1, Reason: fmt.Sprintf("unknown attribute %q", c.Attr())}
+			return &Error{Clause: i + 1, Offset: c.off, Reason: fmt.Sprintf("unknown attribute %q", c.Attr())}
 		}
 	}
 	return nil
@@ -233,7 +234,7 @@ func (p *parser) clause(n int) (Clause, error) {
 	if err := p.expect(n, ','); err != nil {
 		return Clause{}, err
 	}
-	c := Clause{Op: op}
+	c := Clause{Op: op, off: p.i}
 	for {
 		start = p.i
 		seg := p.token()

@@ -121,7 +121,7 @@ func TestCheck(t *testing.T) {
 	known := func(a string) bool { return a == "appName" }
 	err = e.Check(known)
 	require.ErrorIs(t, err, selector.ErrInvalid)
-	assert.Contains(t, err.Error(), `clause 2`)
+	assert.Contains(t, err.Error(), `clause 2 at offset 19`)
 	assert.Contains(t, err.Error(), `"bogus/attr"`)
 	ok, err := selector.ParseFilter("(eq,appName,x)")
 	require.NoError(t, err)

@@ -96,13 +96,41 @@ func (c *MarkerCodec) DecodeMarker(s string, into any) error {
 const LinkHeader = "Link"
 
 // NextLink returns the Link header value pointing at the next page: reqURL (the absolute URL
-// of the current request) with nextpage_opaque_marker set to marker and every other query
-// parameter kept, as <url>; rel="next".
+// of the current request) with nextpage_opaque_marker set to marker, as <url>; rel="next".
+// Every other query parameter is kept byte for byte, so a filter with unencoded ";" survives.
 func NextLink(reqURL *url.URL, marker string) string {
 	u := *reqURL
-	q := u.Query()
-	q.Set(ParamMarker, marker)
-	u.RawQuery = q.Encode()
+	var kept []string
+	for _, pair := range strings.Split(u.RawQuery, "&") {
+		k, _, _ := strings.Cut(pair, "=")
+		if pair == "" || k == ParamMarker {
+			continue
+		}
+		kept = append(kept, pair)
+	}
+	u.RawQuery = strings.Join(append(kept, ParamMarker+"="+url.QueryEscape(marker)), "&")
 	u.Fragment, u.RawFragment = "", ""
 	return "<" + u.String() + `>; rel="next"`
+}
+
+// ParseQuery parses a raw URL query like url.ParseQuery, but with "&" as the only separator.
+// MEC 009 filters join clauses with ";", which net/url (since Go 1.17) refuses in a query:
+// url.URL.Query and echo's QueryParam drop a "filter=(eq,a,b);(eq,c,d)" pair silently, so
+// list handlers read their parameters with ParseQuery(req.URL.RawQuery) instead. Errors (bad
+// percent-encoding) match ErrInvalid.
+func ParseQuery(raw string) (url.Values, error) {
+	q := url.Values{}
+	for _, pair := range strings.Split(raw, "&") {
+		if pair == "" {
+			continue
+		}
+		k, v, _ := strings.Cut(pair, "=")
+		key, err1 := url.QueryUnescape(k)
+		val, err2 := url.QueryUnescape(v)
+		if err := errors.Join(err1, err2); err != nil {
+			return nil, invalidf("query parameter %q: bad percent-encoding", k)
+		}
+		q[key] = append(q[key], val)
+	}
+	return q, nil
 }

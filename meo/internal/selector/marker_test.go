@@ -72,11 +72,11 @@ func TestNewMarkerCodecShortKey(t *testing.T) {
 
 func TestNextLink(t *testing.T) {
 	for _, tt := range []struct{ name, in, marker, want string }{
-		{"adds the marker", "http://meo:8080/app_pkgm/v1/app_packages?filter=(eq,appName,a)", "m1",
-			`<http://meo:8080/app_pkgm/v1/app_packages?filter=%28eq%2CappName%2Ca%29&nextpage_opaque_marker=m1>; rel="next"`},
-		{"replaces the marker", "https://meo/app_lcm/v1/app_instances?nextpage_opaque_marker=old&all_fields", "new",
-			`<https://meo/app_lcm/v1/app_instances?all_fields=&nextpage_opaque_marker=new>; rel="next"`},
-		{"drops the fragment", "http://meo/app_lcm/v1/app_lcm_op_occs#x", "m",
+		{"adds the marker", "http://meo:8080/app_pkgm/v1/app_packages?filter=(eq,appName,a);(neq,b,%27x%3By%27)", "m1",
+			`<http://meo:8080/app_pkgm/v1/app_packages?filter=(eq,appName,a);(neq,b,%27x%3By%27)&nextpage_opaque_marker=m1>; rel="next"`},
+		{"replaces the marker", "https://meo/app_lcm/v1/app_instances?nextpage_opaque_marker=old&all_fields&nextpage_opaque_marker=o2", "n+w=",
+			`<https://meo/app_lcm/v1/app_instances?all_fields&nextpage_opaque_marker=n%2Bw%3D>; rel="next"`},
+		{"no query", "http://meo/app_lcm/v1/app_lcm_op_occs#x", "m",
 			`<http://meo/app_lcm/v1/app_lcm_op_occs?nextpage_opaque_marker=m>; rel="next"`},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -86,4 +86,27 @@ func TestNextLink(t *testing.T) {
 			assert.Equal(t, tt.in, u.String(), "request URL unchanged")
 		})
 	}
+}
+
+func TestParseQuery(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		raw  string
+		want url.Values
+	}{
+		{"semicolon stays in the filter", "filter=(eq,a,b);(in,c,d,e)&all_fields",
+			url.Values{"filter": {"(eq,a,b);(in,c,d,e)"}, "all_fields": {""}}},
+		{"percent-encoded", "filter=%28eq%2Ca%2C%27x%3By%27%29&fields=a%2Fb", url.Values{"filter": {"(eq,a,'x;y')"}, "fields": {"a/b"}}},
+		{"plus is a space", "filter=(eq,a,b+c)", url.Values{"filter": {"(eq,a,b c)"}}},
+		{"repeated and empty pairs", "fields=a&&fields=b&", url.Values{"fields": {"a", "b"}}},
+		{"empty", "", url.Values{}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := selector.ParseQuery(tt.raw)
+			require.NoError(t, err)
+			assert.Equal(t, tt.want, got)
+		})
+	}
+	_, err := selector.ParseQuery("filter=%zz")
+	require.ErrorIs(t, err, selector.ErrInvalid)
 }
