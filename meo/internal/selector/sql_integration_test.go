@@ -4,10 +4,12 @@ package selector_test
 
 import (
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx"
 	"github.com/stretchr/testify/assert"
@@ -74,7 +76,8 @@ func TestSQLMatchCases(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			e, err := selector.ParseFilter(tt.filter)
 			if err != nil {
-				t.Skip("not a valid filter; covered by TestMatch")
+				require.ErrorIs(t, err, selector.ErrInvalid, "only invalid filters fail; TestMatch covers them")
+				return
 			}
 			got, ok := sqlIDs(t, db, e, nil)
 			if !ok {
@@ -167,4 +170,80 @@ func TestSQLColumnsAgreesWithMatch(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestSQL10k: over 10,000 generated rows SQL selects what Match selects, and a mapped column
+// is served by its index.
+func TestSQL10k(t *testing.T) {
+	db, err := sql.Open("pgx", pgtest.New(t))
+	require.NoError(t, err)
+	t.Cleanup(func() { db.Close() })
+	ctx := t.Context()
+	_, err = db.ExecContext(ctx, `CREATE TABLE docs (id text PRIMARY KEY, doc jsonb NOT NULL, onboarding_state text);
+		INSERT INTO docs SELECT 'pkg-' || i, jsonb_build_object(
+			'id', 'pkg-' || i, 'appName', 'app-' || (i % 100), 'size', i,
+			'onboardingState', CASE WHEN i % 3 = 0 THEN 'CREATED' ELSE 'ONBOARDED' END,
+			'softwareImages', jsonb_build_array(jsonb_build_object('name', 'img-' || (i % 7)), jsonb_build_object('name', 'sidecar'))),
+			CASE WHEN i % 3 = 0 THEN 'CREATED' ELSE 'ONBOARDED' END
+		FROM generate_series(0, 9999) i;
+		CREATE INDEX docs_onboarding_state_idx ON docs (onboarding_state);
+		ANALYZE docs`)
+	require.NoError(t, err)
+
+	var docs []map[string]any
+	rows, err := db.QueryContext(ctx, `SELECT doc::text FROM docs`)
+	require.NoError(t, err)
+	for rows.Next() {
+		var s string
+		require.NoError(t, rows.Scan(&s))
+		var d map[string]any
+		require.NoError(t, json.Unmarshal([]byte(s), &d))
+		docs = append(docs, d)
+	}
+	require.NoError(t, rows.Err())
+	require.Len(t, docs, 10000)
+
+	e, err := selector.ParseFilter("(eq,onboardingState,ONBOARDED);(in,softwareImages/name,img-3,img-5);(gte,size,100);(ncont,appName,-99)")
+	require.NoError(t, err)
+	want := 0
+	for _, d := range docs {
+		if e.Match(d) {
+			want++
+		}
+	}
+	columns := map[string]string{"onboardingState": "onboarding_state"}
+	for _, cols := range []map[string]string{nil, columns} {
+		var args []any
+		where, err := e.SQLColumns("doc", cols, &args)
+		require.NoError(t, err)
+		start := time.Now()
+		var got int
+		require.NoError(t, db.QueryRowContext(ctx, "SELECT count(*) FROM docs WHERE "+where, args...).Scan(&got))
+		t.Logf("columns=%v: %d of 10000 rows in %v", cols != nil, got, time.Since(start))
+		assert.Equal(t, want, got)
+	}
+
+	var args []any
+	where, err := selector.Expr{}.SQL("doc", &args)
+	require.NoError(t, err)
+	require.Equal(t, "TRUE", where)
+	idx, err := selector.ParseFilter("(eq,onboardingState,CREATED)")
+	require.NoError(t, err)
+	where, err = idx.SQLColumns("doc", columns, &args)
+	require.NoError(t, err)
+	conn, err := db.Conn(ctx)
+	require.NoError(t, err)
+	defer conn.Close()
+	_, err = conn.ExecContext(ctx, "SET enable_seqscan = off")
+	require.NoError(t, err)
+	var plan strings.Builder
+	prow, err := conn.QueryContext(ctx, "EXPLAIN SELECT id FROM docs WHERE "+where, args...)
+	require.NoError(t, err)
+	for prow.Next() {
+		var line string
+		require.NoError(t, prow.Scan(&line))
+		plan.WriteString(line + "\n")
+	}
+	require.NoError(t, prow.Err())
+	assert.Contains(t, plan.String(), "docs_onboarding_state_idx", "plan:\n%s", plan.String())
 }
