@@ -66,6 +66,12 @@
 // lists are comma separated paths with "/"; naming a nested path under a complex attribute keeps
 // only that part of it.
 //
+// # Reading the query
+//
+// net/url treats a query pair holding an unencoded ";" as malformed and drops it, so
+// url.URL.Query and echo's QueryParam lose "filter=(eq,a,b);(eq,c,d)". Handlers read their
+// parameters with ParseQuery(req.URL.RawQuery), which splits on "&" only.
+//
 // # Paging
 //
 // MarkerCodec turns the key of the last item of a page into an opaque, HMAC-protected

@@ -132,6 +132,8 @@ func (e Expr) Check(known func(attr string) bool) error {
 // jsonNumber is the JSON number grammar (RFC 8259): what jsonb stores as a number.
 var jsonNumber = regexp.MustCompile(`^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?$`)
 
+// parseValue records the typed forms of s. Numbers longer than 64 bytes, or beyond float64,
+// are treated as strings only, in Match and SQL alike.
 func parseValue(s string) value {
 	v := value{s: s}
 	if len(s) <= 64 && jsonNumber.MatchString(s) {
