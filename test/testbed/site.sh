@@ -136,8 +136,16 @@ up() {
   local t0=$SECONDS
   local bin=${EDGEMEC_TESTBED_BIN:-$(bash "$here/build.sh" | tail -n 1)}
   [ -x "$bin/kube-apiserver" ] || die "no binaries in $bin"
-  # One block of 10 ports per site: 24000 + 10*INDEX.
+  # One block of 10 ports per site: 24000 + 10*INDEX. The block is owned through a lock on
+  # /run/lock/edgemec-testbed-INDEX.lock: the daemons below inherit its descriptor, so the
+  # lock is held exactly as long as any of them lives, and a second test bed on this machine
+  # that wants the same index (another `make test`, the demo, a benchmark) stops here with
+  # the owner's name instead of racing for the ports.
   local base=$((24000 + 10 * idx))
+  local lock=/run/lock/edgemec-testbed-$idx.lock
+  exec 9<>"$lock"
+  flock -n 9 || die "site index $idx (ports $base-$((base + 9))) is held by another test bed on this machine: $(cat "$lock" 2>/dev/null)"
+  printf '%s (%s, pid %s)\n' "$name" "$dir" "$$" >"$lock"
   local port_etcd=$base port_peer=$((base + 1)) port_cm=$((base + 3)) port_sched=$((base + 4)) port_kwok=$((base + 5))
   port_api=$((base + 2))
   local p
