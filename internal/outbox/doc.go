@@ -8,17 +8,23 @@
 // # Guarantees
 //
 //  1. Durable, at least once. A delivery is finished only when the subscriber answered 2xx,
-//     or when it was given up on (see 4); until then it stays in the user's store and is
+//     or when it was given up on (see 5); until then it stays in the user's store and is
 //     delivered again after a restart (Run loads Store.Pending). A subscriber may see a
 //     notification more than once (a crash between its 2xx and the store recording it, or a
 //     kept-alive connection that broke mid-request); it never silently misses one.
 //  2. Never blocking an API call. Enqueue only adds to memory and wakes the dispatcher; no
 //     I/O, no store access. The user calls it after the commit that queued the rows.
-//  3. Fair per owner and per host. A bounded worker pool runs the POSTs; an owner whose
-//     callbacks failed gets at most Config.PerApp workers, and one of its failing hosts at
-//     most Config.PerHost, so that an app whose callbacks hang delays only its own
-//     notifications.
-//  4. Bounded. A failed attempt (transport error, timeout, an answer other than 2xx, 404
+//  3. Fair per owner and per host, whatever the callbacks do. A bounded worker pool runs
+//     the POSTs; owners with due deliveries take turns, and caps on the deliveries in flight
+//     apply at all times, not only after failures: Config.PerApp per owner, Config.PerHost
+//     per callback host:port (over all owners, and larger than PerApp so that apps behind
+//     one ingress still share it), and Config.PerSuspect per owner and host once that lane
+//     failed or was slower than Config.SlowAfter (a time budget). An app whose callbacks
+//     hang, or answer 2xx just under the timeout, delays only its own notifications.
+//  4. Dispatch cost does not grow with the number of deliveries waiting: deliveries due
+//     later wait in a heap by due time, due ones in per-owner, per-host queues, and a queue
+//     that cannot start a delivery is set aside until a delivery that frees it lands.
+//  5. Bounded. A failed attempt (transport error, timeout, an answer other than 2xx, 404
 //     and 410) is retried after an exponential backoff (Config.BaseBackoff doubling up to
 //     Config.MaxBackoff), at most Config.MaxAttempts times in all. 404 and 410 (the
 //     callback is gone) and an address in Config.Deny (checked after name resolution) drop

@@ -117,14 +117,22 @@ type Poster interface {
 type Config struct {
 	// Workers bounds concurrent deliveries (default 32).
 	Workers int
-	// A callback host:port whose last attempt failed (an error, a timeout or a non-2xx
-	// answer) is suspect until an attempt to it succeeds, and so is, for its deliveries, the
-	// owner whose subscription it serves. PerApp bounds the deliveries in flight to such an
-	// owner's subscriptions (default Workers/4, at least 1), so that an app whose callbacks
-	// hang holds at most that many workers and the other apps' notifications keep flowing;
-	// PerHost bounds those to one suspect host (default PerApp/2, at least 1), so that one
-	// dead endpoint of an app does not hold up its other endpoints either.
-	PerApp, PerHost int
+	// PerApp bounds the deliveries in flight per owner (default Workers/4, at least 1): an
+	// app whose callbacks are slow or hang holds at most that many workers, and the other
+	// apps' notifications keep flowing.
+	PerApp int
+	// PerHost bounds the deliveries in flight per callback host:port over all owners
+	// (default Workers/2, at least PerApp+1 when Workers allows): a dead ingress shared by
+	// several apps does not hold all workers, and one app alone does not fill a host that
+	// other apps' callbacks share.
+	PerHost int
+	// A lane (one owner's deliveries to one host:port) whose last attempt failed (an error,
+	// a timeout, an answer other than 2xx) or took longer than SlowAfter (default Timeout/4)
+	// is suspect until an attempt to it succeeds in time; a suspect lane has at most
+	// PerSuspect deliveries in flight (default PerApp/2, at least 1), so that one dead or
+	// slow endpoint of an app does not hold up its other endpoints.
+	PerSuspect int
+	SlowAfter  time.Duration
 	// Timeout bounds one delivery attempt (default 3 s).
 	Timeout time.Duration
 	// MaxAttempts bounds the attempts before a delivery is dropped (default 10).
@@ -165,7 +173,13 @@ func (c *Config) setDefaults() {
 		c.PerApp = max(c.Workers/4, 1)
 	}
 	if c.PerHost <= 0 {
-		c.PerHost = max(c.PerApp/2, 1)
+		c.PerHost = max(c.Workers/2, min(c.PerApp+1, c.Workers), 1)
+	}
+	if c.PerSuspect <= 0 {
+		c.PerSuspect = max(c.PerApp/2, 1)
+	}
+	if c.SlowAfter <= 0 {
+		c.SlowAfter = c.Timeout / 4
 	}
 	if c.BaseBackoff <= 0 {
 		c.BaseBackoff = 250 * time.Millisecond
@@ -189,16 +203,11 @@ type Outbox[K comparable] struct {
 	log *slog.Logger
 	own *callback.Client // the default Client, closed when Run ends
 
-	mu      sync.Mutex
-	items   map[K]*item[K]             // known deliveries: queued, in flight, or finished but not yet settled
-	queue   map[*item[K]]bool          // deliveries waiting (due now or later), not in flight
-	seq     uint64                     // enqueue order
-	open    int                        // unfinished deliveries
-	suspect map[string]bool            // callback hosts whose last attempt failed
-	sick    map[string]map[string]bool // per owner, its suspect hosts
-	flying  map[string]int             // capped deliveries in flight, per owner
-	flyHost map[string]int             // deliveries in flight per suspect host
-	blocked int                        // due deliveries the last dispatch held back for PerApp/PerHost
+	mu    sync.Mutex
+	items map[K]*item[K] // known deliveries: queued, in flight, or finished but not yet settled
+	s     sched[K]       // the deliveries waiting, not in flight (see dispatch.go)
+	seq   uint64         // enqueue order
+	open  int            // unfinished deliveries
 	// reloading counts Reloads in progress; while there are any, recent holds the ids settled
 	// meanwhile, which a Reload's (older) Pending result must not bring back.
 	reloading int
@@ -229,9 +238,8 @@ func New[K comparable](cfg Config, st Store[K], reg prometheus.Registerer, log *
 	}
 	ns := cfg.Namespace
 	o := &Outbox[K]{cfg: cfg, st: st, log: log, own: own,
-		items: map[K]*item[K]{}, queue: map[*item[K]]bool{}, flying: map[string]int{},
-		flyHost: map[string]int{}, suspect: map[string]bool{}, sick: map[string]map[string]bool{},
-		recent: map[K]bool{}, wake: make(chan struct{}, 1),
+		items: map[K]*item[K]{}, recent: map[K]bool{}, wake: make(chan struct{}, 1),
+		s: sched[K]{owners: map[string]*owner[K]{}, hosts: map[string]*host[K]{}, lanes: map[laneKey]*lane[K]{}},
 		delivered: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "notifications_delivered_total", Help: "Notifications acknowledged by subscribers."}),
 		failed:    prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "notification_attempts_failed_total", Help: "Delivery attempts that failed and will be retried or dropped."}),
 		dropped:   prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "notifications_dropped_total", Help: "Notifications given up on (attempts exhausted or callback gone)."}),
@@ -252,6 +260,7 @@ func (o *Outbox[K]) Enqueue(ds ...Delivery[K]) {
 // add queues the deliveries not known yet, skipping the ids in skip.
 func (o *Outbox[K]) add(ds []Delivery[K], skip map[K]bool) int {
 	n := 0
+	now := time.Now()
 	o.mu.Lock()
 	for _, d := range ds {
 		if o.items[d.ID] != nil || skip[d.ID] {
@@ -260,7 +269,7 @@ func (o *Outbox[K]) add(ds []Delivery[K], skip map[K]bool) int {
 		o.seq++
 		it := &item[K]{d: d, host: hostOf(d.URL), seq: o.seq}
 		o.items[d.ID] = it
-		o.queue[it] = true
+		o.schedule(it, now)
 		o.open++
 		n++
 	}
@@ -312,16 +321,15 @@ func (o *Outbox[K]) signal() {
 // job is one delivery attempt.
 type job[K comparable] struct {
 	it      *item[K]
-	attempt int  // 1-based
-	gone    bool // the subscription no longer exists: finish the delivery unsent
-	capped  bool // counted in flying (its owner or host was suspect when admitted)
-	hostCap bool // counted in flyHost (its host was suspect when admitted)
+	lane    *lane[K] // whose slots it holds
+	attempt int      // 1-based
+	gone    bool     // the subscription no longer exists: finish the delivery unsent
 }
 
 type result[K comparable] struct {
 	job[K]
-	out      Outcome[K]
-	deferred bool // not attempted: its suspect host or owner had no free slot (see admit)
+	out  Outcome[K]
+	took time.Duration
 }
 
 // Run loads the store's pending deliveries and delivers until ctx ends. In-flight
@@ -342,10 +350,6 @@ func (o *Outbox[K]) Run(ctx context.Context) error {
 		go func() {
 			defer wg.Done()
 			for j := range jobs {
-				if !o.admit(&j) {
-					results <- result[K]{job: j, deferred: true}
-					continue
-				}
 				results <- o.deliver(j)
 			}
 		}()
@@ -361,30 +365,37 @@ func (o *Outbox[K]) Run(ctx context.Context) error {
 			o.own.Close()
 		}
 	}()
-	var reload <-chan time.Time
 	if o.cfg.ReloadEvery > 0 {
-		t := time.NewTicker(o.cfg.ReloadEvery)
-		defer t.Stop()
-		reload = t.C
+		reloaded := make(chan struct{})
+		defer func() { <-reloaded }() // before the workers stop: a Reload may still add work
+		go func() { o.reloadEvery(ctx); close(reloaded) }()
 	}
 	for {
-		next, ok := o.dispatch(ctx, jobs)
-		if !ok {
-			return nil
-		}
-		timer := time.NewTimer(next)
+		timer := time.NewTimer(o.dispatch(jobs))
 		select {
 		case <-ctx.Done():
 			timer.Stop()
 			return nil
 		case <-o.wake:
 		case <-timer.C:
-		case <-reload:
+		}
+		timer.Stop()
+	}
+}
+
+// reloadEvery calls Reload every Config.ReloadEvery until ctx ends.
+func (o *Outbox[K]) reloadEvery(ctx context.Context) {
+	t := time.NewTicker(o.cfg.ReloadEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
 			if _, err := o.Reload(ctx); err != nil && ctx.Err() == nil {
 				o.log.ErrorContext(ctx, "reload pending notifications", logkeys.Error, err)
 			}
 		}
-		timer.Stop()
 	}
 }
 
@@ -397,7 +408,9 @@ func (o *Outbox[K]) deliver(j job[K]) result[K] {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), o.cfg.Timeout)
 	defer cancel()
+	t0 := time.Now()
 	code, err := o.cfg.Client.Post(ctx, d.URL, d.Body())
+	r.took = time.Since(t0)
 	r.out.Status, r.out.Err = code, err
 	switch {
 	case errors.Is(err, callback.ErrDenied):
@@ -429,9 +442,10 @@ func (o *Outbox[K]) settle(results <-chan result[K]) {
 			o.forget(batch)
 		}
 		if len(retry) > 0 {
+			now := time.Now()
 			o.mu.Lock()
 			for _, it := range retry {
-				o.queue[it] = true
+				o.schedule(it, now)
 			}
 			o.mu.Unlock()
 			o.signal()
@@ -446,13 +460,6 @@ func (o *Outbox[K]) settle(results <-chan result[K]) {
 			if !ok {
 				flush()
 				return
-			}
-			if r.deferred {
-				o.mu.Lock() // back to the queue, unattempted; dispatch holds it until a slot frees
-				o.queue[r.it] = true
-				o.mu.Unlock()
-				o.signal()
-				continue
 			}
 			o.record(&r)
 			batch = append(batch, r.out)
@@ -483,31 +490,18 @@ func (o *Outbox[K]) forget(batch []Outcome[K]) {
 	}
 }
 
-// record applies an outcome in memory: the delivery's attempts and due time, the suspect
-// hosts and owners, the metrics.
+// record applies an outcome in memory: the delivery's attempts and due time, its slots and
+// its lane's suspicion (see dispatch.go), the metrics.
 func (o *Outbox[K]) record(r *result[K]) {
 	it := r.it
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	o.landed(r.job)
-	owner := it.d.Owner
+	var suspect *bool
 	if r.out.Reason != Deleted {
-		if r.out.Result == Delivered {
-			delete(o.suspect, it.host)
-			if delete(o.sick[owner], it.host); len(o.sick[owner]) == 0 {
-				delete(o.sick, owner)
-			}
-		} else if r.out.Result == Retry {
-			o.suspect[it.host] = true
-			if o.sick[owner] == nil {
-				o.sick[owner] = map[string]bool{}
-			}
-			o.sick[owner][it.host] = true
-		}
-		if o.blocked > 0 {
-			o.signal() // deliveries may wait for this owner's or host's slot
-		}
+		v := r.out.Result != Delivered || r.took > o.cfg.SlowAfter
+		suspect = &v
 	}
+	o.landed(r.job, suspect)
 	switch {
 	case r.out.Result == Delivered:
 		o.delivered.Inc()
