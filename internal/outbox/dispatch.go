@@ -20,9 +20,10 @@ import (
 //   - per host:port, PerHost, over all owners: a dead ingress shared by several apps holds at
 //     most that many; it is larger than PerApp, so that one owner alone cannot fill a host
 //     that another owner's callbacks share;
-//   - per lane, PerSuspect, once the lane is suspect (its last attempt failed, timed out or
-//     took longer than SlowAfter: the time budget): one dead or slow endpoint of an app
-//     holds up its other endpoints by at most that much.
+//   - per lane, PerSuspect, until the lane has earned trust: a lane is trusted after an
+//     attempt answered 2xx within SlowAfter (the time budget), and loses it with an attempt
+//     that failed, timed out or took longer. One dead or slow endpoint of an app, new or
+//     known, holds up its other endpoints by at most that much.
 
 // laneState says where a lane is.
 type laneState uint8
@@ -30,7 +31,7 @@ type laneState uint8
 const (
 	idle     laneState = iota // no due deliveries
 	ready                     // in its owner's ring
-	capped                    // suspect at PerSuspect: back in the ring when one of its own lands
+	capped                    // untrusted at PerSuspect: back in the ring when one of its own lands
 	hostWait                  // its host at PerHost: back in the ring when one to the host lands
 )
 
@@ -56,12 +57,13 @@ type lane[K comparable] struct {
 	q        deque[*item[K]] // due deliveries, in the order they became due
 	inflight int
 	state    laneState
-	suspect  bool
+	trusted  bool // its last attempt answered 2xx within SlowAfter
+	failing  bool // its last attempt did not: remembered while the lane is idle
 }
 
 // sched is the scheduler's state, guarded by Outbox.mu.
 type sched[K comparable] struct {
-	timers  timerHeap[K]
+	timers timerHeap[K]
 	ring   deque[*owner[K]]
 	owners map[string]*owner[K]
 	hosts  map[string]*host[K]
@@ -142,7 +144,7 @@ func (o *Outbox[K]) dispatch(jobs chan<- job[K]) time.Duration {
 			l.state = idle
 			o.collect(l)
 			continue
-		case l.suspect && l.inflight >= o.cfg.PerSuspect:
+		case !l.trusted && l.inflight >= o.cfg.PerSuspect:
 			l.state = capped
 			continue
 		case l.h.inflight >= o.cfg.PerHost:
@@ -180,9 +182,9 @@ func (o *Outbox[K]) dispatch(jobs chan<- job[K]) time.Duration {
 	return sleep
 }
 
-// landed releases a delivery's slots and puts back what they held up. suspect is the lane's
+// landed releases a delivery's slots and puts back what they held up. trusted is the lane's
 // new state (nil: unchanged). The caller holds o.mu.
-func (o *Outbox[K]) landed(j job[K], suspect *bool) {
+func (o *Outbox[K]) landed(j job[K], trusted *bool) {
 	s := &o.s
 	l := j.lane
 	ow, h := l.o, l.h
@@ -190,8 +192,8 @@ func (o *Outbox[K]) landed(j job[K], suspect *bool) {
 	ow.inflight--
 	l.inflight--
 	h.inflight--
-	if suspect != nil {
-		l.suspect = *suspect
+	if trusted != nil {
+		l.trusted, l.failing = *trusted, !*trusted
 	}
 	if l.state == capped {
 		l.state = ready
@@ -216,7 +218,7 @@ func (o *Outbox[K]) landed(j job[K], suspect *bool) {
 // collect forgets a lane that holds nothing, and its owner and host once no lane refers to
 // them. The caller holds o.mu.
 func (o *Outbox[K]) collect(l *lane[K]) {
-	if l.state != idle || l.q.len() > 0 || l.inflight > 0 || l.suspect {
+	if l.state != idle || l.q.len() > 0 || l.inflight > 0 || l.failing {
 		return
 	}
 	s := &o.s

@@ -18,9 +18,11 @@
 //     the POSTs; owners with due deliveries take turns, and caps on the deliveries in flight
 //     apply at all times, not only after failures: Config.PerApp per owner, Config.PerHost
 //     per callback host:port (over all owners, and larger than PerApp so that apps behind
-//     one ingress still share it), and Config.PerSuspect per owner and host once that lane
-//     failed or was slower than Config.SlowAfter (a time budget). An app whose callbacks
-//     hang, or answer 2xx just under the timeout, delays only its own notifications.
+//     one ingress still share it), and Config.PerSuspect per owner and host until that lane
+//     answered 2xx within Config.SlowAfter (a time budget; a failure or a slower answer
+//     takes the trust away). An app whose callbacks hang, or answer 2xx just under the
+//     timeout, delays only its own notifications, and one such endpoint of an app delays
+//     its other endpoints only in part.
 //  4. Dispatch cost does not grow with the number of deliveries waiting: deliveries due
 //     later wait in a heap by due time, due ones in per-owner, per-host queues, and a queue
 //     that cannot start a delivery is set aside until a delivery that frees it lands.

@@ -227,7 +227,7 @@ func TestDeadEndpointDoesNotHoldOwnersOthers(t *testing.T) {
 	for i := range 40 {
 		ob.Enqueue(st.add(delivery(i, "a", dead+"/cb"))...)
 	}
-	time.Sleep(1500 * time.Millisecond) // the first attempts time out: the lane is suspect
+	time.Sleep(1500 * time.Millisecond) // the first attempts time out: the lane is untrusted
 	fine := newReceiver(t, nil)
 	t0 := time.Now()
 	ob.Enqueue(st.add(delivery(100, "a", fine.srv.URL))...)

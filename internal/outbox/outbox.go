@@ -126,11 +126,11 @@ type Config struct {
 	// several apps does not hold all workers, and one app alone does not fill a host that
 	// other apps' callbacks share.
 	PerHost int
-	// A lane (one owner's deliveries to one host:port) whose last attempt failed (an error,
-	// a timeout, an answer other than 2xx) or took longer than SlowAfter (default Timeout/4)
-	// is suspect until an attempt to it succeeds in time; a suspect lane has at most
-	// PerSuspect deliveries in flight (default PerApp/2, at least 1), so that one dead or
-	// slow endpoint of an app does not hold up its other endpoints.
+	// A lane (one owner's deliveries to one host:port) has at most PerSuspect deliveries in
+	// flight (default PerApp/2, at least 1) until it is trusted: after an attempt answered
+	// 2xx within SlowAfter (default Timeout/4). An attempt that failed (an error, a timeout,
+	// an answer other than 2xx) or took longer takes the trust away. So one dead or slow
+	// endpoint of an app, new or known, does not hold up its other endpoints.
 	PerSuspect int
 	SlowAfter  time.Duration
 	// Timeout bounds one delivery attempt (default 3 s).
@@ -239,7 +239,7 @@ func New[K comparable](cfg Config, st Store[K], reg prometheus.Registerer, log *
 	ns := cfg.Namespace
 	o := &Outbox[K]{cfg: cfg, st: st, log: log, own: own,
 		items: map[K]*item[K]{}, recent: map[K]bool{}, wake: make(chan struct{}, 1),
-		s: sched[K]{owners: map[string]*owner[K]{}, hosts: map[string]*host[K]{}, lanes: map[laneKey]*lane[K]{}},
+		s:         sched[K]{owners: map[string]*owner[K]{}, hosts: map[string]*host[K]{}, lanes: map[laneKey]*lane[K]{}},
 		delivered: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "notifications_delivered_total", Help: "Notifications acknowledged by subscribers."}),
 		failed:    prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "notification_attempts_failed_total", Help: "Delivery attempts that failed and will be retried or dropped."}),
 		dropped:   prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "notifications_dropped_total", Help: "Notifications given up on (attempts exhausted or callback gone)."}),
@@ -496,12 +496,12 @@ func (o *Outbox[K]) record(r *result[K]) {
 	it := r.it
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	var suspect *bool
+	var trusted *bool
 	if r.out.Reason != Deleted {
-		v := r.out.Result != Delivered || r.took > o.cfg.SlowAfter
-		suspect = &v
+		v := r.out.Result == Delivered && r.took <= o.cfg.SlowAfter
+		trusted = &v
 	}
-	o.landed(r.job, suspect)
+	o.landed(r.job, trusted)
 	switch {
 	case r.out.Result == Delivered:
 		o.delivered.Inc()

@@ -316,7 +316,7 @@ func TestHangingOwnerDoesNotStallOthers(t *testing.T) {
 			ob.Enqueue(st.add(delivery(id, "bad", url))...)
 		}
 	}
-	time.Sleep(1500 * time.Millisecond) // the first attempts time out: bad's hosts are suspect
+	time.Sleep(1500 * time.Millisecond) // the first attempts time out: bad is at its cap
 	good := newReceiver(t, nil)
 	t0 := time.Now()
 	ob.Enqueue(st.add(delivery(1000, "good", good.srv.URL))...)
