@@ -4,7 +4,10 @@
 //     ser_name, next to a bare echo handler that returns the same bytes (both driven by wrk
 //     with the same connections, threads and duration on loopback);
 //  2. service registration → SerAvailabilityNotification latency with many subscribers;
-//  3. the MEP's resident memory with the services registered.
+//  3. a victim app's notification latency, unloaded and while another app's 100 callbacks
+//     answer 2xx just under the delivery timeout, with the victim's callback on its own host
+//     and on the attacker's host:port (fair.go);
+//  4. the MEP's resident memory with the services registered.
 //
 // It prints a table; benchmarks report numbers and do not pass or fail. test/bench.d/mep.sh
 // builds the binaries and runs it.
@@ -58,6 +61,11 @@ type options struct {
 	parallel       int
 	// notifyOnly skips discovery and memory: only the notification figures (for quick A/B runs).
 	notifyOnly bool
+	// fair runs the two fairness attacks (see fairness), fairN victim notifications each,
+	// with attacker callbacks answering after fairSlow.
+	fair     bool
+	fairN    int
+	fairSlow time.Duration
 }
 
 func main() {
@@ -77,6 +85,9 @@ func main() {
 	flag.IntVar(&o.threads, "threads", 2, "wrk threads")
 	flag.IntVar(&o.parallel, "parallel", 8, "concurrent requests while populating")
 	flag.BoolVar(&o.notifyOnly, "notify-only", false, "measure only the notification latency (with -services still registered)")
+	flag.BoolVar(&o.fair, "fair", true, "measure a victim app's notification latency under the two fairness attacks")
+	flag.IntVar(&o.fairN, "fair-n", 10, "victim notifications per fairness figure")
+	flag.DurationVar(&o.fairSlow, "fair-slow", 2900*time.Millisecond, "how long the attacker's callbacks take to answer 2xx (just under the MEP's 3 s timeout)")
 	flag.Parse()
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
@@ -131,8 +142,13 @@ func run(o options) error {
 		if err != nil {
 			return err
 		}
+		rows := nl.rows(o)
+		fr, err := c.fairRows(ctx, o)
+		if err != nil {
+			return err
+		}
 		fmt.Printf("\nMEP benchmark — notifications only, %d CPUs, %s\n\n", runtime.NumCPU(), runtime.Version())
-		printTable(nl.rows(o))
+		printTable(append(rows, fr...))
 		return nil
 	}
 
@@ -192,6 +208,11 @@ func run(o options) error {
 		{fmt.Sprintf("discovery p99, bare echo (%d conns)", lo.connections), fmtDur(bareLat.p99), "", fmt.Sprintf("%.0f req/s", bareLat.rps)},
 	}
 	rows = append(rows, nl.rows(o)...)
+	fr, err := c.fairRows(ctx, o)
+	if err != nil {
+		return err
+	}
+	rows = append(rows, fr...)
 	rows = append(rows, []row{
 		{fmt.Sprintf("mep RSS with %d services", o.services), rss.String(), "< 50 MB", verdict(rss.rss < 50<<20) + "; " + rss.parts()},
 		{"mep Go heap in use with the services", fmt.Sprintf("%.1f MB", heap/(1<<20)), "", "go_memstats_heap_inuse_bytes"},
