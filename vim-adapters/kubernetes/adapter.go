@@ -164,7 +164,7 @@ func (a *Adapter) Deploy(ctx context.Context, req vim.DeployRequest) error {
 	}
 	nsObj := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "v1", "kind": "Namespace"}}
 	nsObj.SetName(ns)
-	nsObj.SetLabels(instanceLabels(&req))
+	nsObj.SetLabels(InstanceLabels(&req))
 	nsObj.SetAnnotations(map[string]string{AnnotAppD: req.AppDID, AnnotAppName: req.AppName})
 	if err := a.apply(ctx, c.Dynamic.Resource(corev1.SchemeGroupVersion.WithResource("namespaces")), nsObj, a.manager); err != nil {
 		return wrap(op, req.AppInstanceID, err, "apply namespace "+ns)
@@ -175,14 +175,14 @@ func (a *Adapter) Deploy(ctx context.Context, req vim.DeployRequest) error {
 			EnvMEPEndpoint: req.MEP.Endpoint, EnvInstanceID: req.AppInstanceID, EnvAppDID: req.AppDID,
 			EnvClientID: req.MEP.ClientID, EnvClientSecret: req.MEP.ClientSecret,
 		}}}
-	sec.SetName(mp1SecretName)
+	sec.SetName(Mp1SecretName)
 	sec.SetNamespace(ns)
-	sec.SetLabels(instanceLabels(&req))
+	sec.SetLabels(InstanceLabels(&req))
 	// 4. Apply. The namespace's ServiceAccount admission may lag a new namespace by a moment;
 	// NotFound/Forbidden on a fresh namespace is retried briefly.
 	secRes := c.Dynamic.Resource(corev1.SchemeGroupVersion.WithResource("secrets")).Namespace(ns)
 	if err := a.apply(ctx, secRes, sec, a.manager); err != nil {
-		return wrap(op, req.AppInstanceID, err, "apply secret "+mp1SecretName)
+		return wrap(op, req.AppInstanceID, err, "apply secret "+Mp1SecretName)
 	}
 	for _, it := range items {
 		if err := a.apply(ctx, c.Dynamic.Resource(it.gvr).Namespace(ns), it.u, a.manager); err != nil {
@@ -200,6 +200,18 @@ func (a *Adapter) mapping(c *Clients, gvk schema.GroupVersionKind) (*meta.RESTMa
 		m, err = c.Mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
 	}
 	return m, err
+}
+
+// Apply server-side applies u (namespaced when u has a namespace) with force as manager, for
+// adapters built on this one (kubevirt).
+func Apply(ctx context.Context, c *Clients, gvr schema.GroupVersionResource, u *unstructured.Unstructured, manager string) error {
+	r := c.Dynamic.Resource(gvr)
+	if ns := u.GetNamespace(); ns != "" {
+		_, err := r.Namespace(ns).Apply(ctx, u.GetName(), u, metav1.ApplyOptions{FieldManager: manager, Force: true})
+		return err
+	}
+	_, err := r.Apply(ctx, u.GetName(), u, metav1.ApplyOptions{FieldManager: manager, Force: true})
+	return err
 }
 
 // apply server-side applies u with force as manager.
@@ -233,16 +245,6 @@ func (a *Adapter) Terminate(ctx context.Context, id string) error {
 	}
 	a.log.InfoContext(ctx, "app instance terminated", logkeys.AppInstanceID, id, logkeys.Name, ns)
 	return nil
-}
-
-// owned checks that the instance's namespace exists and is the adapter's.
-func (a *Adapter) owned(ctx context.Context, c *Clients, id string) error {
-	ns := a.Namespace(id)
-	exists, err := NamespaceOf(ctx, c, "get", ns, id)
-	if err == nil && !exists {
-		return vim.Errorf("get", id, vim.ErrNotFound, "namespace %s not found", ns)
-	}
-	return err
 }
 
 // Stop implements vim.VIM: it scales the instance's Deployments and StatefulSets to zero,
@@ -400,7 +402,7 @@ func (a *Adapter) node(n *corev1.Node) vim.Node {
 		Name:        n.Name,
 		Kind:        a.flavor.ClassifyNode(n),
 		Arch:        arch,
-		Ready:       nodeReady(n),
+		Ready:       NodeReady(n),
 		Schedulable: !n.Spec.Unschedulable,
 		Allocatable: vim.Resources{MilliCPU: alloc.Cpu().MilliValue(), MemoryBytes: alloc.Memory().Value(), Pods: alloc.Pods().Value()},
 		Group:       n.Labels[a.flavor.NodeGroupLabel],
@@ -408,7 +410,8 @@ func (a *Adapter) node(n *corev1.Node) vim.Node {
 	}
 }
 
-func nodeReady(n *corev1.Node) bool {
+// NodeReady reports whether a node's Ready condition is True.
+func NodeReady(n *corev1.Node) bool {
 	for _, c := range n.Status.Conditions {
 		if c.Type == corev1.NodeReady {
 			return c.Status == corev1.ConditionTrue

@@ -11,6 +11,10 @@ import (
 	"github.com/edgemec/edgemec/vim-adapters/vim"
 )
 
+// Wrap classifies a client-go error into a *vim.Error for op on id, for adapters built on
+// this one (kubevirt).
+func Wrap(op, id string, err error, detail string) error { return wrap(op, id, err, detail) }
+
 // wrap classifies a client-go error into a *vim.Error for op on id.
 func wrap(op, id string, err error, detail string) error {
 	if err == nil {

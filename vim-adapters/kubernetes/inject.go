@@ -23,7 +23,7 @@ const (
 	AnnotAppName   = "edgemec.io/app-name"
 	AnnotStopped   = "edgemec.io/stopped"
 	AnnotReplicas  = "edgemec.io/replicas"
-	mp1SecretName  = "edgemec-mp1"
+	Mp1SecretName  = "edgemec-mp1"
 )
 
 // Environment variables every container of an instance gets from the Mp1 Secret.
@@ -33,11 +33,11 @@ const (
 	EnvClientID      = "MEC_CLIENT_ID"
 	EnvClientSecret  = "MEC_CLIENT_SECRET"
 	EnvAppDID        = "MEC_APPD_ID"
-	envFromSecretRef = mp1SecretName
+	envFromSecretRef = Mp1SecretName
 )
 
-// instanceLabels are put on every object of an instance.
-func instanceLabels(req *vim.DeployRequest) map[string]string {
+// InstanceLabels returns the labels put on every object of an instance.
+func InstanceLabels(req *vim.DeployRequest) map[string]string {
 	l := map[string]string{LabelInstance: req.AppInstanceID, LabelManagedBy: ManagedBy}
 	if labelValueOK(req.AppDID) {
 		l[LabelAppD] = req.AppDID
@@ -66,7 +66,7 @@ func (a *Adapter) prepare(req *vim.DeployRequest, ns string, u *unstructured.Uns
 	if l == nil {
 		l = map[string]string{}
 	}
-	maps.Copy(l, instanceLabels(req))
+	maps.Copy(l, InstanceLabels(req))
 	u.SetLabels(l)
 	an := u.GetAnnotations()
 	if an == nil {
@@ -129,7 +129,7 @@ func (a *Adapter) podTemplate(req *vim.DeployRequest, t *corev1.PodTemplateSpec,
 	if t.Labels == nil {
 		t.Labels = map[string]string{}
 	}
-	maps.Copy(t.Labels, instanceLabels(req))
+	maps.Copy(t.Labels, InstanceLabels(req))
 	s := &t.Spec
 	ref := corev1.EnvFromSource{SecretRef: &corev1.SecretEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: envFromSecretRef}}}
 	for i := range s.Containers {

@@ -78,7 +78,7 @@ func renderChart(req *vim.DeployRequest, namespace, kubeVersion string) ([][]byt
 		"appInstanceId": req.AppInstanceID,
 		"appDId":        req.AppDID,
 		"mepEndpoint":   req.MEP.Endpoint,
-		"secretName":    mp1SecretName,
+		"secretName":    Mp1SecretName,
 	}
 	caps := common.DefaultCapabilities.Copy()
 	if kubeVersion != "" {

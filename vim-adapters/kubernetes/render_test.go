@@ -75,8 +75,8 @@ func TestPrepare(t *testing.T) {
 	if got := c.Resources.Limits.Memory().Value(); got != 128<<20 {
 		t.Errorf("got memory limit %d; want %d", got, 128<<20)
 	}
-	if len(c.EnvFrom) != 1 || c.EnvFrom[0].SecretRef.Name != mp1SecretName {
-		t.Errorf("got envFrom %v; want secret %s", c.EnvFrom, mp1SecretName)
+	if len(c.EnvFrom) != 1 || c.EnvFrom[0].SecretRef.Name != Mp1SecretName {
+		t.Errorf("got envFrom %v; want secret %s", c.EnvFrom, Mp1SecretName)
 	}
 	want := map[string]string{LabelArch: "arm64", LabelEdgeRole: "", LabelNodeGroup: "g1"}
 	for k, v := range want {

@@ -143,7 +143,7 @@ func (a *Adapter) status(id string, s *snapshot) vim.Status {
 			}
 			continue
 		}
-		if n := s.nodes[p.Spec.NodeName]; p.Spec.NodeName != "" && (n == nil || !nodeReady(n)) {
+		if n := s.nodes[p.Spec.NodeName]; p.Spec.NodeName != "" && (n == nil || !NodeReady(n)) {
 			r := vim.Reason{Code: "NodeUnreachable", Message: fmt.Sprintf("node %s is not ready", p.Spec.NodeName), Object: obj}
 			if a.flavor.OfflineAutonomy && p.Status.Phase == corev1.PodRunning {
 				r.Message += "; the app is presumed running (offline autonomy)"

@@ -73,7 +73,7 @@ func (a *Adapter) Watch(ctx context.Context) (<-chan vim.Event, error) {
 	if _, err := nodeInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc: onNode, DeleteFunc: onNode,
 		UpdateFunc: func(o, n any) {
-			if nodeReady(o.(*corev1.Node)) != nodeReady(n.(*corev1.Node)) {
+			if NodeReady(o.(*corev1.Node)) != NodeReady(n.(*corev1.Node)) {
 				onNode(n)
 			}
 		},
