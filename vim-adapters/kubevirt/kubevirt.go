@@ -16,7 +16,7 @@
 //
 // KubeVirt itself (virt-operator, virt-controller, virt-handler) is not part of the test
 // bed: the CRDs are generated from the kubevirt.io/api types (test/crds/kubevirt) and
-// package kubevirttest plays virt-controller.
+// package fakevirt plays virt-controller.
 package kubevirt
 
 import (

@@ -17,7 +17,7 @@ import (
 	"github.com/edgemec/edgemec/vim-adapters/internal/kubetest"
 	"github.com/edgemec/edgemec/vim-adapters/kubernetes"
 	"github.com/edgemec/edgemec/vim-adapters/kubevirt"
-	"github.com/edgemec/edgemec/vim-adapters/kubevirt/kubevirttest"
+	"github.com/edgemec/edgemec/vim-adapters/kubevirt/fakevirt"
 	"github.com/edgemec/edgemec/vim-adapters/vim"
 )
 
@@ -32,8 +32,8 @@ func setup(t *testing.T) (*kubevirt.Adapter, *kubernetes.Clients) {
 		t.Fatal(err)
 	}
 	once.Do(func() {
-		kubevirttest.InstallCRDs(t, kubetest.Context(t, time.Minute), c, "../../test/crds/kubevirt")
-		go kubevirttest.Run(context.Background(), c)
+		fakevirt.InstallCRDs(t, kubetest.Context(t, time.Minute), c, "../../test/crds/kubevirt")
+		go fakevirt.Run(context.Background(), c)
 	})
 	a, err := kubevirt.New(kubevirt.Config{Site: "site-a", Clients: kubernetes.Static(c)})
 	if err != nil {

@@ -1,13 +1,14 @@
-// Package kubevirttest gives tests a KubeVirt API without KubeVirt: it installs the CRDs
-// generated from kubevirt.io/api (test/crds/kubevirt) and runs a small stand-in for
-// virt-controller and virt-handler that moves VirtualMachines between Running and Stopped.
+// Package fakevirt is a fake KubeVirt for tests on a plain Kubernetes control plane: it
+// installs the CRDs generated from kubevirt.io/api (test/crds/kubevirt) and runs a small
+// stand-in for virt-controller and virt-handler that moves VirtualMachines between Running
+// and Stopped.
 //
 // The stand-in is deliberately simple: every 100 ms it lists the VMs; a VM that should run
 // gets a VMI (from its template) with phase Running, a node and an interface IP, and the VM
 // reports printableStatus Running; a halted VM loses its VMI and reports Stopped. Like a real
 // cluster it reports ErrImagePull for a containerDisk in the reserved `.invalid` domain and
 // ErrorUnschedulable when no ready node has the memory or matches the node selector.
-package kubevirttest
+package fakevirt
 
 import (
 	"context"
