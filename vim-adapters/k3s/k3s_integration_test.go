@@ -14,6 +14,7 @@ import (
 	"github.com/edgemec/edgemec/vim-adapters/k3s"
 	"github.com/edgemec/edgemec/vim-adapters/kubernetes"
 	"github.com/edgemec/edgemec/vim-adapters/vim"
+	"github.com/edgemec/edgemec/vim-adapters/vimtest"
 )
 
 // The tests run against site B of the test bed: its own control plane with kwok nodes
@@ -30,6 +31,13 @@ func setup(t *testing.T) (*k3s.Adapter, *kubernetes.Clients) {
 		t.Fatal(err)
 	}
 	return a, c
+}
+
+// TestContract runs the vim.VIM contract suite on site B.
+func TestContract(t *testing.T) {
+	t.Parallel()
+	a, c := setup(t)
+	vimtest.Run(t, func(*testing.T) vim.VIM { return a }, kubetest.Contract(c.Kube, vim.KindK3s, a.Namespace))
 }
 
 func TestCapabilities(t *testing.T) {

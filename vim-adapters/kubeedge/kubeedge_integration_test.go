@@ -20,6 +20,7 @@ import (
 	"github.com/edgemec/edgemec/vim-adapters/kubeedge"
 	"github.com/edgemec/edgemec/vim-adapters/kubernetes"
 	"github.com/edgemec/edgemec/vim-adapters/vim"
+	"github.com/edgemec/edgemec/vim-adapters/vimtest"
 )
 
 // notReadyLabel makes kwok's node-not-ready chaos stage report the node NotReady, the way a
@@ -102,6 +103,14 @@ func setNotReady(t *testing.T, c *kubernetes.Clients, name string, notReady bool
 	if _, err := c.Kube.CoreV1().Nodes().Patch(t.Context(), name, types.MergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
 		t.Fatalf("patch node %s: %v", name, err)
 	}
+}
+
+// TestContract runs the vim.VIM contract suite on site A, whose instances go to its edge
+// node kwok-edge-0.
+func TestContract(t *testing.T) {
+	t.Parallel()
+	a, c := setup(t)
+	vimtest.Run(t, func(*testing.T) vim.VIM { return a }, kubetest.Contract(c.Kube, vim.KindKubeEdge, a.Namespace))
 }
 
 func TestEdgePlacementAndOfflineAutonomy(t *testing.T) {

@@ -19,6 +19,7 @@ import (
 	"github.com/edgemec/edgemec/vim-adapters/kubevirt"
 	"github.com/edgemec/edgemec/vim-adapters/kubevirt/fakevirt"
 	"github.com/edgemec/edgemec/vim-adapters/vim"
+	"github.com/edgemec/edgemec/vim-adapters/vimtest"
 )
 
 var once sync.Once
@@ -50,7 +51,18 @@ func vmRequest(id string) vim.DeployRequest {
 	return req
 }
 
-func TestVMLifecycle(t *testing.T) {
+// TestContract runs the vim.VIM contract suite on site A with fakevirt.
+func TestContract(t *testing.T) {
+	t.Parallel()
+	a, c := setup(t)
+	opts := kubetest.Contract(c.Kube, vim.KindKubeVirt, a.Namespace)
+	opts.Request = vmRequest
+	vimtest.Run(t, func(*testing.T) vim.VIM { return a }, opts)
+}
+
+// TestVM checks what the contract does not: the VirtualMachine (cores, memory, one
+// generation for two identical deploys), its cloud-init Mp1 access, and the endpoints.
+func TestVM(t *testing.T) {
 	t.Parallel()
 	a, c := setup(t)
 	ctx := kubetest.Context(t, 2*time.Minute)
@@ -97,28 +109,6 @@ func TestVMLifecycle(t *testing.T) {
 	if ud := string(sec.Data["userdata"]); !strings.HasPrefix(ud, "#cloud-config") || !strings.Contains(ud, kubernetes.EnvMEPEndpoint+"="+req.MEP.Endpoint) {
 		t.Errorf("got cloud-init user data %q; want the MEP endpoint", ud)
 	}
-
-	if err := a.Stop(ctx, id); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := vim.WaitPhase(kubetest.Context(t, 30*time.Second), a, id, 100*time.Millisecond, vim.PhaseStopped); err != nil {
-		t.Fatalf("wait stopped: %v", err)
-	}
-	if err := a.Start(ctx, id); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := vim.WaitRunning(kubetest.Context(t, 30*time.Second), a, id); err != nil {
-		t.Fatalf("wait running after start: %v", err)
-	}
-	if err := a.Terminate(ctx, id); err != nil {
-		t.Fatal(err)
-	}
-	if st, err := a.Status(ctx, id); err == nil && st.Phase != vim.PhaseTerminating || err != nil && !errors.Is(err, vim.ErrNotFound) {
-		t.Fatalf("got %v, %v after terminate; want Terminating or ErrNotFound", st.Phase, err)
-	}
-	if err := a.Terminate(ctx, id); err != nil {
-		t.Fatalf("second terminate: %v", err)
-	}
 }
 
 func TestVMFailures(t *testing.T) {
@@ -129,7 +119,6 @@ func TestVMFailures(t *testing.T) {
 		mut  func(*vim.DeployRequest)
 		want error
 	}{
-		{"image missing", func(r *vim.DeployRequest) { r.Image.Ref = "registry.invalid/vm/nope:1" }, vim.ErrImageMissing},
 		{"unschedulable", func(r *vim.DeployRequest) { r.Compute.MemoryMiB = 1 << 20 }, vim.ErrUnschedulable},
 		{"no image", func(r *vim.DeployRequest) { r.Image.Ref = "" }, vim.ErrInvalid},
 	}
@@ -151,32 +140,4 @@ func TestVMFailures(t *testing.T) {
 			t.Logf("%s: %v", tt.name, err)
 		})
 	}
-}
-
-func TestVMWatchAndCapabilities(t *testing.T) {
-	t.Parallel()
-	a, _ := setup(t)
-	ctx := kubetest.Context(t, time.Minute)
-	caps, err := a.Capabilities(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if caps.Kind != vim.KindKubeVirt || caps.Allocatable.MemoryBytes == 0 {
-		t.Errorf("got %+v; want kind kubevirt with memory", caps)
-	}
-	events, err := a.Watch(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	id := kubetest.ID("vmwatch")
-	kubetest.Cleanup(t, a, id)
-	if err := a.Deploy(ctx, vmRequest(id)); err != nil {
-		t.Fatal(err)
-	}
-	for ev := range events {
-		if ev.Status.AppInstanceID == id && ev.Status.Phase == vim.PhaseRunning {
-			return
-		}
-	}
-	t.Fatalf("watch ended without a Running event: %v", ctx.Err())
 }

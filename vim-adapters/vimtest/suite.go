@@ -47,9 +47,9 @@ type Options struct {
 //     node kinds of its nodes;
 //   - Status of an unknown instance is vim.ErrNotFound, a malformed id vim.ErrInvalid;
 //   - deploying twice gives one running workload;
-//   - Deploy → Running, Stop → Stopped (twice), Start → Running (twice), Terminate →
-//     Terminating or gone, then gone (vim.ErrNotFound); Terminate twice, and of an
-//     unknown instance, succeeds;
+//   - Deploy → Running, Stop → Stopped (twice), Start → Running (twice) with the replicas
+//     it had, Terminate → Terminating or gone, then gone (vim.ErrNotFound); Terminate
+//     twice, and of an unknown instance, succeeds;
 //   - Watch starts with the current status of an instance and reports its changes through
 //     to its removal;
 //   - a missing image is vim.ErrImageMissing, from Deploy or from the wait for Running
@@ -253,7 +253,9 @@ func (s *suite) lifecycle(t *testing.T) {
 			t.Fatalf("start: %v", err)
 		}
 	}
-	s.waitPhase(t, v, id, vim.PhaseRunning)
+	if again := s.waitPhase(t, v, id, vim.PhaseRunning); again.Desired != st.Desired {
+		t.Errorf("got desired %d after stop and start; want the %d it had", again.Desired, st.Desired)
+	}
 	if err := v.Terminate(ctx, id); err != nil {
 		t.Fatalf("terminate: %v", err)
 	}
