@@ -8,5 +8,5 @@
 // import it without linking the adapters it does not use.
 //
 // Adapters live next to it, one package per VIM kind: kubernetes, k3s, kubeedge, kubevirt and
-// libvirt.
+// libvirt. Package vimtest holds the contract suite they all pass and an in-memory fake.
 package vim
