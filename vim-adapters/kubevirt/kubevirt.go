@@ -267,6 +267,12 @@ func (a *Adapter) runStrategy(ctx context.Context, op, id string, rs kubevirtv1.
 		"metadata": map[string]any{"name": VMName, "namespace": a.Namespace(id)},
 		"spec":     map[string]any{"runStrategy": string(rs)},
 	}}
+	// A namespace someone else made is left alone, whatever it holds.
+	if exists, err := kubernetes.NamespaceOf(ctx, c, op, a.Namespace(id), id); err != nil {
+		return err
+	} else if !exists {
+		return vim.Errorf(op, id, vim.ErrNotFound, "namespace %s not found", a.Namespace(id))
+	}
 	if _, err := c.Dynamic.Resource(VMResource).Namespace(a.Namespace(id)).Get(ctx, VMName, metav1.GetOptions{}); err != nil {
 		return kubernetes.Wrap(op, id, err, "get vm")
 	}
