@@ -246,7 +246,7 @@ func (a *Adapter) status(id string, s *snapshot) vim.Status {
 	st.Endpoints = endpoints(s)
 	switch {
 	case len(failed) > 0:
-		st.Phase, st.Reasons = vim.PhaseFailed, append(failed, pending...)
+		st.Phase, st.Reasons = vim.PhaseFailed, slices.Concat(failed, pending)
 	case stopped && countLive(s.pods) == 0:
 		st.Phase = vim.PhaseStopped
 	case stopped:
@@ -258,7 +258,7 @@ func (a *Adapter) status(id string, s *snapshot) vim.Status {
 	case st.Ready >= st.Desired && !notObserved:
 		st.Phase = vim.PhaseRunning
 	default:
-		st.Phase, st.Reasons = vim.PhasePending, append(pending, unreachable...)
+		st.Phase, st.Reasons = vim.PhasePending, slices.Concat(pending, unreachable)
 		if len(st.Reasons) == 0 {
 			st.Reasons = []vim.Reason{{Code: "NotReady", Message: fmt.Sprintf("%d of %d replicas ready", st.Ready, st.Desired)}}
 		}

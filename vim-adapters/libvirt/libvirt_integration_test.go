@@ -102,11 +102,19 @@ func TestContract(t *testing.T) {
 				if err != nil {
 					return err
 				}
-				if st, _, err := l.DomainGetState(d, 0); err != nil || st != 1 {
-					return fmt.Errorf("foreign domain state %d (%v); want running (1)", st, err)
+				st, _, err := l.DomainGetState(d, 0)
+				if err != nil {
+					return fmt.Errorf("foreign domain state: %w", err)
 				}
-				if x, err := l.DomainGetXMLDesc(d, 0); err != nil || strings.Contains(x, "edgemec") {
-					return fmt.Errorf("foreign domain redefined (%v):\n%s", err, x)
+				if st != 1 {
+					return fmt.Errorf("foreign domain state %d; want running (1)", st)
+				}
+				x, err := l.DomainGetXMLDesc(d, 0)
+				if err != nil {
+					return fmt.Errorf("foreign domain xml: %w", err)
+				}
+				if strings.Contains(x, "edgemec") {
+					return fmt.Errorf("foreign domain redefined:\n%s", x)
 				}
 				if _, err := l.StorageVolLookupByName(mustPool(t, l), a.DomainName(id)+".qcow2"); err == nil {
 					return errors.New("an instance disk was made for the foreign domain")
