@@ -118,7 +118,7 @@ func (f *Follower) Run(ctx context.Context, after int64) error {
 		hc = &http.Client{Timeout: timeout + pollSlack}
 	}
 	client, err := mm5api.NewClient(strings.TrimRight(f.BaseURL, "/")+BasePath, mm5api.WithHTTPClient(hc),
-		mm5api.WithRequestEditorFn(f.authorize))
+		mm5api.WithRequestEditorFn(f.headers))
 	if err != nil {
 		return fmt.Errorf("mm5 client: %w", err)
 	}
@@ -182,9 +182,10 @@ func (e *ProblemError) Error() string {
 	return fmt.Sprintf("mep answered %d: %s", e.Status, e.Detail)
 }
 
-// authorize adds the operator bearer token to a request.
-func (f *Follower) authorize(_ context.Context, req *http.Request) error {
+// headers adds the operator bearer token to a request and asks for JSON.
+func (f *Follower) headers(_ context.Context, req *http.Request) error {
 	req.Header.Set("Authorization", "Bearer "+f.Token)
+	req.Header.Set("Accept", "application/json")
 	return nil
 }
 
@@ -196,11 +197,7 @@ func (f *Follower) poll(ctx context.Context, client *mm5api.Client, after int64,
 	secs := int(timeout / time.Second)
 	rctx, cancel := context.WithTimeout(ctx, timeout+pollSlack)
 	defer cancel()
-	resp, err := client.TrafficRuleFeed(rctx, &mm5api.TrafficRuleFeedParams{After: &after, Timeout: &secs},
-		func(_ context.Context, req *http.Request) error {
-			req.Header.Set("Accept", "application/json")
-			return nil
-		})
+	resp, err := client.TrafficRuleFeed(rctx, &mm5api.TrafficRuleFeedParams{After: &after, Timeout: &secs})
 	if err != nil {
 		return rules.Snapshot{}, fmt.Errorf("get traffic rule feed: %w", err)
 	}
