@@ -26,6 +26,7 @@ import (
 	"github.com/edgemec/edgemec/internal/obs"
 	"github.com/edgemec/edgemec/internal/obs/logkeys"
 	"github.com/edgemec/edgemec/internal/run"
+	"github.com/edgemec/edgemec/mep/mp1api"
 	"github.com/edgemec/edgemec/upgw/internal/controlapi"
 	"github.com/edgemec/edgemec/upgw/internal/dataplane"
 	"github.com/edgemec/edgemec/upgw/internal/feed"
@@ -231,7 +232,7 @@ func (u *UPGW) Run(ctx context.Context) error {
 	)
 	if u.cfg.MEPURL != "" {
 		follower = &feed.Follower{BaseURL: u.cfg.MEPURL, Token: u.cfg.MEPToken, Timeout: u.cfg.FeedTimeout, Logger: u.logger,
-			Apply: func(ctx context.Context, s feed.Snapshot) error {
+			Apply: func(ctx context.Context, s rules.Snapshot) error {
 				_, err := m.Apply(ctx, s, ruleset.SourceFeed, false)
 				return err
 			}}
@@ -342,12 +343,12 @@ type endpointTarget struct {
 
 var _ rules.Targets = (*targets)(nil)
 
-func (t *targets) App(d rules.DestinationInterface) (uint8, error) {
+func (t *targets) App(d mp1api.DestinationInterface) (uint8, error) {
 	switch d.InterfaceType {
-	case "IP":
-		a, err := netip.ParseAddr(d.DstIPAddress)
+	case mp1api.IP:
+		a, err := netip.ParseAddr(deref(d.DstIpAddress))
 		if err != nil {
-			return 0, fmt.Errorf("dstIpAddress %q: %w", d.DstIPAddress, err)
+			return 0, fmt.Errorf("dstIpAddress %q: %w", deref(d.DstIpAddress), err)
 		}
 		a = a.Unmap()
 		for _, ap := range t.apps {
@@ -358,10 +359,10 @@ func (t *targets) App(d rules.DestinationInterface) (uint8, error) {
 			}
 		}
 		return 0, fmt.Errorf("%w: no app port serves %s", rules.ErrNoTarget, a)
-	case "MAC":
-		mac, err := net.ParseMAC(d.DstMacAddress)
+	case mp1api.MAC:
+		mac, err := net.ParseMAC(deref(d.DstMacAddress))
 		if err != nil {
-			return 0, fmt.Errorf("dstMacAddress %q: %w", d.DstMacAddress, err)
+			return 0, fmt.Errorf("dstMacAddress %q: %w", deref(d.DstMacAddress), err)
 		}
 		for _, ap := range t.apps {
 			if strings.EqualFold(ap.MAC.String(), mac.String()) {
@@ -373,10 +374,14 @@ func (t *targets) App(d rules.DestinationInterface) (uint8, error) {
 	return 0, fmt.Errorf("interfaceType %q", d.InterfaceType)
 }
 
-func (t *targets) Endpoint(d rules.DestinationInterface) (uint8, error) {
-	a, err := netip.ParseAddr(d.TunnelInfo.TunnelDstAddress)
+func (t *targets) Endpoint(d mp1api.DestinationInterface) (uint8, error) {
+	var dst string
+	if d.TunnelInfo != nil {
+		dst = deref(d.TunnelInfo.TunnelDstAddress)
+	}
+	a, err := netip.ParseAddr(dst)
 	if err != nil {
-		return 0, fmt.Errorf("tunnelDstAddress %q: %w", d.TunnelInfo.TunnelDstAddress, err)
+		return 0, fmt.Errorf("tunnelDstAddress %q: %w", dst, err)
 	}
 	for _, ep := range t.endpoints {
 		if ep.Address.Unmap() == a.Unmap() {
@@ -384,4 +389,12 @@ func (t *targets) Endpoint(d rules.DestinationInterface) (uint8, error) {
 		}
 	}
 	return 0, fmt.Errorf("%w: no GTP-U endpoint %s", rules.ErrNoTarget, a)
+}
+
+// deref returns the optional string s points to ("" when absent).
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
 }

@@ -115,7 +115,7 @@ func (s *Server) PutRuleSet(ctx context.Context, req upgwapi.PutRuleSetRequestOb
 	if req.Body == nil {
 		return nil, fmt.Errorf("%w: missing body", ErrBadSnapshot)
 	}
-	snap := feed.Snapshot{Version: req.Body.Version}
+	snap := rules.Snapshot{Version: req.Body.Version}
 	if snap.Version <= 0 {
 		return nil, fmt.Errorf("%w: version must be positive", ErrBadSnapshot)
 	}
@@ -124,8 +124,9 @@ func (s *Server) PutRuleSet(ctx context.Context, req upgwapi.PutRuleSetRequestOb
 		if err != nil {
 			return nil, fmt.Errorf("%w: rules[%d]: %v", ErrBadSnapshot, i, err)
 		}
-		var tr rules.TrafficRule
-		if err := json.Unmarshal(b, &tr); err != nil {
+		// The spec leaves trafficRule open so that dstInterface may be a V2.1.1 object.
+		tr, err := rules.DecodeTrafficRule(b)
+		if err != nil {
 			return nil, fmt.Errorf("%w: rules[%d].trafficRule: %v", ErrBadSnapshot, i, err)
 		}
 		snap.Rules = append(snap.Rules, rules.AppRule{AppInstanceID: r.AppInstanceId, TrafficRule: tr})

@@ -15,6 +15,7 @@ import (
 
 	"go.opentelemetry.io/otel/trace/noop"
 
+	"github.com/edgemec/edgemec/mep/mp1api"
 	"github.com/edgemec/edgemec/upgw/internal/dataplane"
 	"github.com/edgemec/edgemec/upgw/internal/rules"
 	"github.com/edgemec/edgemec/upgw/internal/ruleset"
@@ -64,14 +65,18 @@ func (f *fakeDP) Sessions() ([]dataplane.SessionEntry, error) {
 
 type oneApp struct{}
 
-func (oneApp) App(d rules.DestinationInterface) (uint8, error) {
-	if d.DstIPAddress == "192.0.2.10" {
+func (oneApp) App(d mp1api.DestinationInterface) (uint8, error) {
+	var ip string
+	if d.DstIpAddress != nil {
+		ip = *d.DstIpAddress
+	}
+	if ip == "192.0.2.10" {
 		return 2, nil
 	}
-	return 0, fmt.Errorf("%w: %s", rules.ErrNoTarget, d.DstIPAddress)
+	return 0, fmt.Errorf("%w: %s", rules.ErrNoTarget, ip)
 }
 
-func (oneApp) Endpoint(rules.DestinationInterface) (uint8, error) { return 0, rules.ErrNoTarget }
+func (oneApp) Endpoint(mp1api.DestinationInterface) (uint8, error) { return 0, rules.ErrNoTarget }
 
 const snapV1 = `{"version":1,"rules":[
  {"appInstanceId":"app1","trafficRule":{"trafficRuleId":"tr1","filterType":"FLOW","priority":1,"action":"FORWARD_DECAPSULATED","state":"ACTIVE",

@@ -1,7 +1,8 @@
-// Package feed follows the MEP's versioned traffic-rule feed
-// (GET {mep}/mepm/v1/feeds/traffic_rules?after=V&timeout=T, a long poll) and hands every new
-// snapshot to an applier. While the MEP is unreachable it keeps retrying with backoff and
-// applies nothing, so the data plane keeps enforcing the last good rule set.
+// Package feed follows the MEP's versioned traffic-rule feed (Mm5 TrafficRuleFeed,
+// GET {mep}/mepm/v1/feeds/traffic_rules?after=V&timeout=T, a long poll) through the generated
+// Mm5 client and hands every new snapshot to an applier. While the MEP is unreachable it
+// keeps retrying with backoff and applies nothing, so the data plane keeps enforcing the last
+// good rule set.
 package feed
 
 import (
@@ -13,24 +14,20 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
-	"net/url"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/edgemec/edgemec/internal/obs/logkeys"
+	"github.com/edgemec/edgemec/mep/mm5api"
 	"github.com/edgemec/edgemec/upgw/internal/rules"
 )
 
-// Snapshot is one version of the site's traffic rules, as the MEP serves it.
-type Snapshot struct {
-	Version int64           `json:"version"`
-	Rules   []rules.AppRule `json:"rules"`
-}
+// BasePath is the Mm5 base path under the MEP base URL.
+const BasePath = "/mepm/v1"
 
 // Path is the feed path under the MEP base URL.
-const Path = "/mepm/v1/feeds/traffic_rules"
+const Path = BasePath + "/feeds/traffic_rules"
 
 // MinTimeout and MaxTimeout bound the long-poll timeout. The MEP takes whole seconds, so a
 // shorter timeout would be sent as timeout=0 and answered at once.
@@ -43,6 +40,9 @@ const (
 // no new version. A MEP holds such a poll for the whole timeout (at least 1 s), so this only
 // paces a MEP or proxy that answers at once, which would otherwise be polled in a tight loop.
 const MinPollInterval = time.Second
+
+// pollSlack is how much longer than the long-poll timeout one poll may take in all.
+const pollSlack = 15 * time.Second
 
 // maxBody bounds a snapshot body (a site has at most a few thousand rules).
 const maxBody = 16 << 20
@@ -58,11 +58,11 @@ type Follower struct {
 	Timeout time.Duration
 	// MinBackoff and MaxBackoff bound the retry delay after a failure (default 500 ms, 30 s).
 	MinBackoff, MaxBackoff time.Duration
-	// Client is the HTTP client (default: a client with no overall timeout; each request
-	// gets Timeout plus 15 s).
+	// Client is the HTTP client (default: a client whose timeout is Timeout plus 15 s).
+	// Whatever the client, each poll is bounded by Timeout plus 15 s.
 	Client *http.Client
 	// Apply installs a snapshot. An error keeps the version unapplied; it is retried.
-	Apply  func(context.Context, Snapshot) error
+	Apply  func(context.Context, rules.Snapshot) error
 	Logger *slog.Logger
 
 	mu     sync.Mutex
@@ -113,9 +113,14 @@ func (f *Follower) Run(ctx context.Context, after int64) error {
 	if maxB <= 0 {
 		maxB = 30 * time.Second
 	}
-	client := f.Client
-	if client == nil {
-		client = &http.Client{}
+	hc := f.Client
+	if hc == nil {
+		hc = &http.Client{Timeout: timeout + pollSlack}
+	}
+	client, err := mm5api.NewClient(strings.TrimRight(f.BaseURL, "/")+BasePath, mm5api.WithHTTPClient(hc),
+		mm5api.WithRequestEditorFn(f.headers))
+	if err != nil {
+		return fmt.Errorf("mm5 client: %w", err)
 	}
 	backoff := minB
 	for ctx.Err() == nil {
@@ -177,48 +182,45 @@ func (e *ProblemError) Error() string {
 	return fmt.Sprintf("mep answered %d: %s", e.Status, e.Detail)
 }
 
-func (f *Follower) poll(ctx context.Context, client *http.Client, after int64, timeout time.Duration) (Snapshot, error) {
-	u, err := url.Parse(strings.TrimRight(f.BaseURL, "/") + Path)
-	if err != nil {
-		return Snapshot{}, fmt.Errorf("feed url: %w", err)
-	}
-	q := u.Query()
-	q.Set("after", strconv.FormatInt(after, 10))
-	q.Set("timeout", strconv.Itoa(int(timeout/time.Second)))
-	u.RawQuery = q.Encode()
-	rctx, cancel := context.WithTimeout(ctx, timeout+15*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(rctx, http.MethodGet, u.String(), nil)
-	if err != nil {
-		return Snapshot{}, err
-	}
+// headers adds the operator bearer token to a request and asks for JSON.
+func (f *Follower) headers(_ context.Context, req *http.Request) error {
 	req.Header.Set("Authorization", "Bearer "+f.Token)
 	req.Header.Set("Accept", "application/json")
-	resp, err := client.Do(req)
+	return nil
+}
+
+// poll makes one TrafficRuleFeed request. The answer is read by the follower, not by the
+// generated ClientWithResponses: the body is bounded, and the rules are decoded as
+// rules.AppRule does, which also takes the V2.1.1 single-object dstInterface that
+// mm5api.TrafficRuleSnapshot cannot hold.
+func (f *Follower) poll(ctx context.Context, client *mm5api.Client, after int64, timeout time.Duration) (rules.Snapshot, error) {
+	secs := int(timeout / time.Second)
+	rctx, cancel := context.WithTimeout(ctx, timeout+pollSlack)
+	defer cancel()
+	resp, err := client.TrafficRuleFeed(rctx, &mm5api.TrafficRuleFeedParams{After: &after, Timeout: &secs})
 	if err != nil {
-		return Snapshot{}, fmt.Errorf("get traffic rule feed: %w", err)
+		return rules.Snapshot{}, fmt.Errorf("get traffic rule feed: %w", err)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
 	if err != nil {
-		return Snapshot{}, fmt.Errorf("read traffic rule feed: %w", err)
+		return rules.Snapshot{}, fmt.Errorf("read traffic rule feed: %w", err)
 	}
 	if len(body) > maxBody {
-		return Snapshot{}, errors.New("traffic rule feed body exceeds 16 MiB")
+		return rules.Snapshot{}, errors.New("traffic rule feed body exceeds 16 MiB")
 	}
 	if resp.StatusCode != http.StatusOK {
-		var pd struct {
-			Detail string `json:"detail"`
-		}
+		var pd mm5api.Problem
 		_ = json.Unmarshal(body, &pd)
-		if pd.Detail == "" {
-			pd.Detail = http.StatusText(resp.StatusCode)
+		detail := http.StatusText(resp.StatusCode)
+		if pd.Detail != nil && *pd.Detail != "" {
+			detail = *pd.Detail
 		}
-		return Snapshot{}, &ProblemError{Status: resp.StatusCode, Detail: pd.Detail}
+		return rules.Snapshot{}, &ProblemError{Status: resp.StatusCode, Detail: detail}
 	}
-	var s Snapshot
+	var s rules.Snapshot
 	if err := json.Unmarshal(body, &s); err != nil {
-		return Snapshot{}, fmt.Errorf("decode traffic rule feed: %w", err)
+		return rules.Snapshot{}, fmt.Errorf("decode traffic rule feed: %w", err)
 	}
 	return s, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -13,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgemec/edgemec/mep/mm5api"
+	"github.com/edgemec/edgemec/mep/mp1api"
 	"github.com/edgemec/edgemec/upgw/internal/rules"
 )
 
@@ -24,7 +27,7 @@ type fakeMEP struct {
 
 	mu      sync.Mutex
 	version int64
-	rules   []rules.AppRule
+	rules   []mm5api.AppTrafficRule
 	fail    int // answer 503 while > 0
 	changed chan struct{}
 	polls   []string
@@ -40,7 +43,8 @@ func (m *fakeMEP) set(version int64, ids ...string) {
 	m.version = version
 	m.rules = nil
 	for _, id := range ids {
-		m.rules = append(m.rules, rules.AppRule{AppInstanceID: "app", TrafficRule: rules.TrafficRule{TrafficRuleID: id, State: "ACTIVE"}})
+		m.rules = append(m.rules, mm5api.AppTrafficRule{AppInstanceId: "app",
+			TrafficRule: mp1api.TrafficRule{TrafficRuleId: id, State: mp1api.RuleStateACTIVE}})
 	}
 	close(m.changed)
 	m.changed = make(chan struct{})
@@ -92,26 +96,34 @@ func (m *fakeMEP) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		m.mu.Lock()
 	}
-	snap := Snapshot{Version: m.version, Rules: m.rules}
+	// The MEP serves the generated Mm5 type.
+	snap := mm5api.TrafficRuleSnapshot{Version: m.version, Rules: m.rules}
 	m.mu.Unlock()
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(snap)
 }
 
 type applied struct {
-	mu   sync.Mutex
-	got  []int64
-	fail error
-	ch   chan int64
+	mu    sync.Mutex
+	got   []int64
+	rules map[int64][]string // version → app/rule keys
+	fail  error
+	ch    chan int64
 }
 
-func (a *applied) apply(_ context.Context, s Snapshot) error {
+func (a *applied) apply(_ context.Context, s rules.Snapshot) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.fail != nil {
 		return a.fail
 	}
 	a.got = append(a.got, s.Version)
+	if a.rules == nil {
+		a.rules = map[int64][]string{}
+	}
+	for _, r := range s.Rules {
+		a.rules[s.Version] = append(a.rules[s.Version], r.Key()+" "+string(r.TrafficRule.State))
+	}
 	a.ch <- s.Version
 	return nil
 }
@@ -161,6 +173,11 @@ func TestFollower(t *testing.T) {
 	})
 	mep.set(2, "r1", "r2")
 	waitVersion(t, a.ch, 2)
+	a.mu.Lock()
+	if got, want := fmt.Sprint(a.rules[2]), "[app/r1 ACTIVE app/r2 ACTIVE]"; got != want {
+		t.Errorf("version 2 applied rules %s; want %s", got, want)
+	}
+	a.mu.Unlock()
 	// 3. The MEP fails: nothing is applied, the status shows the problem. The version changes
 	// only once a poll has failed: a poll admitted before the failure would legitimately be
 	// answered with it.
@@ -252,3 +269,55 @@ func TestFollowerPollFloor(t *testing.T) {
 }
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
+
+// TestFollowerDecodesBothDstInterfaceShapes: a MEP that serves a rule's dstInterface as a
+// V2.1.1 object (which mm5api.TrafficRuleSnapshot cannot hold) is followed like one that
+// serves the V2.2.1 array; the applied rule always holds an array.
+func TestFollowerDecodesBothDstInterfaceShapes(t *testing.T) {
+	tests := []struct {
+		name, dstInterface string
+	}{
+		{"v2.1.1 object", `{"interfaceType":"IP","dstIpAddress":"192.0.2.10"}`},
+		{"v2.2.1 array", `[{"interfaceType":"IP","dstIpAddress":"192.0.2.10"}]`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.URL.Path != Path || r.Header.Get("Authorization") != "Bearer t" {
+					problem(w, 404, "unexpected request "+r.URL.Path)
+					return
+				}
+				w.Header().Set("Content-Type", "application/json")
+				_, _ = w.Write([]byte(`{"version":3,"rules":[{"appInstanceId":"app","trafficRule":{"trafficRuleId":"r",` +
+					`"filterType":"FLOW","priority":1,"action":"FORWARD_DECAPSULATED","state":"ACTIVE",` +
+					`"dstInterface":` + tt.dstInterface + `,"trafficFilter":[{"dstPort":["80"]}]}}]}`))
+			}))
+			t.Cleanup(srv.Close)
+			got := make(chan rules.Snapshot, 1)
+			f := &Follower{BaseURL: srv.URL + "/", Token: "t", Timeout: time.Second, Logger: slog.New(slog.DiscardHandler),
+				Apply: func(_ context.Context, s rules.Snapshot) error {
+					select {
+					case got <- s:
+					default:
+					}
+					return nil
+				}}
+			ctx, cancel := context.WithCancel(t.Context())
+			defer cancel()
+			go f.Run(ctx, 0) //nolint:errcheck
+			var s rules.Snapshot
+			select {
+			case s = <-got:
+			case <-time.After(10 * time.Second):
+				t.Fatalf("nothing applied; status %+v", f.Status())
+			}
+			if len(s.Rules) != 1 {
+				t.Fatalf("applied %+v; want one rule", s)
+			}
+			di := s.Rules[0].TrafficRule.DstInterface
+			if s.Version != 3 || di == nil || len(*di) != 1 || (*di)[0].DstIpAddress == nil || *(*di)[0].DstIpAddress != "192.0.2.10" {
+				t.Errorf("applied version %d, dstInterface %+v; want version 3 and one IP interface 192.0.2.10", s.Version, di)
+			}
+		})
+	}
+}

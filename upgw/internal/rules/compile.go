@@ -9,6 +9,7 @@ import (
 	"slices"
 
 	"github.com/edgemec/edgemec/internal/mecrule"
+	"github.com/edgemec/edgemec/mep/mp1api"
 	"github.com/edgemec/edgemec/upgw/internal/dataplane"
 )
 
@@ -26,9 +27,9 @@ var ErrNoTarget = errors.New("no configured target")
 // app addresses and MACs to app-facing ports and tunnel addresses to GTP-U endpoints.
 type Targets interface {
 	// App resolves an IP or MAC destination interface to an app slot.
-	App(DestinationInterface) (uint8, error)
+	App(mp1api.DestinationInterface) (uint8, error)
 	// Endpoint resolves a TUNNEL (GTP-U) destination interface to an endpoint slot.
-	Endpoint(DestinationInterface) (uint8, error)
+	Endpoint(mp1api.DestinationInterface) (uint8, error)
 }
 
 // Compiled is an accepted rule.
@@ -58,13 +59,14 @@ type Result struct {
 	Slots map[string]uint32
 }
 
-var actions = map[string]uint8{
-	"DROP":                   dataplane.ActDrop,
-	"FORWARD_DECAPSULATED":   dataplane.ActFwdDecap,
-	"FORWARD_ENCAPSULATED":   dataplane.ActFwdEncap,
-	"PASSTHROUGH":            dataplane.ActPassthrough,
-	"DUPLICATE_DECAPSULATED": dataplane.ActDupDecap,
-	"DUPLICATE_ENCAPSULATED": dataplane.ActDupEncap,
+// actions maps the MEC 011 actions to the data plane's.
+var actions = map[mp1api.TrafficRuleAction]uint8{
+	mp1api.DROP:                  dataplane.ActDrop,
+	mp1api.FORWARDDECAPSULATED:   dataplane.ActFwdDecap,
+	mp1api.FORWARDENCAPSULATED:   dataplane.ActFwdEncap,
+	mp1api.PASSTHROUGH:           dataplane.ActPassthrough,
+	mp1api.DUPLICATEDECAPSULATED: dataplane.ActDupDecap,
+	mp1api.DUPLICATEENCAPSULATED: dataplane.ActDupEncap,
 }
 
 // match is a compiled tuple with its destination prefix (invalid prefix = any destination).
@@ -83,8 +85,8 @@ func Compile(in []AppRule, t Targets, prev map[string]uint32) Result {
 	active := make([]AppRule, 0, len(in))
 	seen := map[string]bool{}
 	for _, r := range in {
-		if r.TrafficRule.State != "ACTIVE" {
-			if r.TrafficRule.State != "INACTIVE" {
+		if r.TrafficRule.State != mp1api.RuleStateACTIVE {
+			if r.TrafficRule.State != mp1api.RuleStateINACTIVE {
 				res.Rejected = append(res.Rejected, reject(r, fmt.Sprintf("state %q: want ACTIVE or INACTIVE", r.TrafficRule.State)))
 				continue
 			}
@@ -101,14 +103,14 @@ func Compile(in []AppRule, t Targets, prev map[string]uint32) Result {
 	slices.SortStableFunc(active, func(a, b AppRule) int {
 		return cmp.Or(cmp.Compare(a.TrafficRule.Priority, b.TrafficRule.Priority),
 			cmp.Compare(a.AppInstanceID, b.AppInstanceID),
-			cmp.Compare(a.TrafficRule.TrafficRuleID, b.TrafficRule.TrafficRuleID))
+			cmp.Compare(a.TrafficRule.TrafficRuleId, b.TrafficRule.TrafficRuleId))
 	})
 
 	slots := newSlotAlloc(prev, active)
 	var accepted []match
 	cands := map[netip.Prefix]int{} // every LPM key, with its number of candidates
 	for _, r := range active {
-		ms, err := expand(r.TrafficRule, t)
+		ms, err := expand(&r.TrafficRule, t)
 		if err != nil {
 			res.Rejected = append(res.Rejected, reject(r, err.Error()))
 			continue
@@ -128,8 +130,8 @@ func Compile(in []AppRule, t Targets, prev map[string]uint32) Result {
 		}
 		maps.Copy(cands, upd)
 		accepted = append(accepted, ms...)
-		res.Rules = append(res.Rules, Compiled{AppInstanceID: r.AppInstanceID, TrafficRuleID: r.TrafficRule.TrafficRuleID,
-			Priority: r.TrafficRule.Priority, Action: r.TrafficRule.Action, Slot: slot, Matches: len(ms)})
+		res.Rules = append(res.Rules, Compiled{AppInstanceID: r.AppInstanceID, TrafficRuleID: r.TrafficRule.TrafficRuleId,
+			Priority: r.TrafficRule.Priority, Action: string(r.TrafficRule.Action), Slot: slot, Matches: len(ms)})
 	}
 	res.Slots = slots.used
 	res.Entries = build(accepted, cands)
@@ -137,7 +139,7 @@ func Compile(in []AppRule, t Targets, prev map[string]uint32) Result {
 }
 
 func reject(r AppRule, reason string) Rejected {
-	return Rejected{AppInstanceID: r.AppInstanceID, TrafficRuleID: r.TrafficRule.TrafficRuleID, Reason: reason}
+	return Rejected{AppInstanceID: r.AppInstanceID, TrafficRuleID: r.TrafficRule.TrafficRuleId, Reason: reason}
 }
 
 // The data plane keeps IPv4 addresses as ::ffff:a.b.c.d, so an IPv4 packet's longest-prefix
@@ -243,16 +245,16 @@ func build(accepted []match, keys map[netip.Prefix]int) []dataplane.Entry {
 // expand validates a rule and expands its filters into match tuples. Whether a rule is
 // acceptable at all is mecrule's decision, the same one the MEP makes before it stores the
 // rule; expand adds only what depends on this site: the targets of dstInterface.
-func expand(r TrafficRule, t Targets) ([]match, error) {
-	w := r.wire()
-	if err := mecrule.ValidateTrafficRule(&w); err != nil {
+func expand(r *mp1api.TrafficRule, t Targets) ([]match, error) {
+	if err := mecrule.ValidateTrafficRule(r); err != nil {
 		return nil, err
 	}
 	act := actions[r.Action]
 	var target uint8
 	switch act {
 	case dataplane.ActFwdDecap, dataplane.ActDupDecap, dataplane.ActFwdEncap, dataplane.ActDupEncap:
-		di := r.DstInterface[0]
+		// mecrule has checked that a forwarding rule has a first interface of the right kind.
+		di := (*r.DstInterface)[0]
 		var err error
 		if act == dataplane.ActFwdEncap || act == dataplane.ActDupEncap {
 			target, err = t.Endpoint(di)
@@ -264,8 +266,8 @@ func expand(r TrafficRule, t Targets) ([]match, error) {
 		}
 	}
 	var out []match
-	for i, f := range r.TrafficFilter {
-		ms, err := expandFilter(f, act, target)
+	for i := range r.TrafficFilter {
+		ms, err := expandFilter(&r.TrafficFilter[i], act, target)
 		if err != nil {
 			return nil, fmt.Errorf("trafficFilter[%d]: %w", i, err)
 		}
@@ -277,7 +279,194 @@ func expand(r TrafficRule, t Targets) ([]match, error) {
 	return out, nil
 }
 
-// list parses a filter list; an empty list is one wildcard (zero value, ok=false).
+// expandFilter expands one filter into match tuples: the cartesian product of its lists,
+// an empty list being a wildcard. The steps:
+//
+//  1. parse the address lists (inner destination and source, outer tunnel source and
+//     target), the port and protocol lists, and the TEIDs (tag and token);
+//  2. set the fields every tuple of the filter shares: action, target, QFI, DSCP, TC;
+//  3. refuse a product above MaxMatchesPerRule before building any of it;
+//  4. build the product, the first list outermost.
+func expandFilter(f *mp1api.TrafficFilter, act, target uint8) ([]match, error) {
+	var p parsedFilter
+	if err := p.parseAddresses(f); err != nil {
+		return nil, err
+	}
+	if err := p.parsePorts(f); err != nil {
+		return nil, err
+	}
+	if err := p.parseTEIDs(f); err != nil {
+		return nil, err
+	}
+	dims := p.dimensions()
+	n := 1
+	for _, d := range dims {
+		n *= max(d.n, 1)
+	}
+	if n > MaxMatchesPerRule {
+		return nil, fmt.Errorf("filter expands to %d match tuples; limit is %d", n, MaxMatchesPerRule)
+	}
+	return product(match{m: baseMatch(f, act, target)}, dims), nil
+}
+
+// parsedFilter holds the parsed lists of one filter; an empty list is a wildcard.
+type parsedFilter struct {
+	dsts, srcs, tunSrcs, tunDsts         []netip.Prefix
+	sports, dports, tunSports, tunDports []mecrule.PortRange
+	protos                               []uint8
+	teids                                []uint32
+}
+
+// parseAddresses parses the inner (dstAddress, srcAddress) and outer (srcTunnelAddress,
+// tgtTunnelAddress) address lists.
+func (p *parsedFilter) parseAddresses(f *mp1api.TrafficFilter) error {
+	for _, a := range []struct {
+		name string
+		in   *[]string
+		out  *[]netip.Prefix
+	}{
+		{"dstAddress", f.DstAddress, &p.dsts},
+		{"srcAddress", f.SrcAddress, &p.srcs},
+		{"srcTunnelAddress", f.SrcTunnelAddress, &p.tunSrcs},
+		{"tgtTunnelAddress", f.TgtTunnelAddress, &p.tunDsts},
+	} {
+		ps, err := prefixes(deref(a.in))
+		if err != nil {
+			return fmt.Errorf("%s: %w", a.name, err)
+		}
+		*a.out = ps
+	}
+	return nil
+}
+
+// parsePorts parses the inner and outer (tunnel) port lists and the protocol list.
+func (p *parsedFilter) parsePorts(f *mp1api.TrafficFilter) error {
+	for _, a := range []struct {
+		name string
+		in   *[]string
+		out  *[]mecrule.PortRange
+	}{
+		{"srcPort", f.SrcPort, &p.sports},
+		{"dstPort", f.DstPort, &p.dports},
+		{"srcTunnelPort", f.SrcTunnelPort, &p.tunSports},
+		{"dstTunnelPort", f.DstTunnelPort, &p.tunDports},
+	} {
+		prs, err := list(deref(a.in), mecrule.ParsePort)
+		if err != nil {
+			return fmt.Errorf("%s: %w", a.name, err)
+		}
+		*a.out = prs
+	}
+	protos, err := list(deref(f.Protocol), mecrule.ParseProtocol)
+	if err != nil {
+		return fmt.Errorf("protocol: %w", err)
+	}
+	p.protos = protos
+	return nil
+}
+
+// parseTEIDs parses the tunnel scope by TEID: tag (V3) and token (V2) both carry one, and a
+// filter with both matches any of them.
+func (p *parsedFilter) parseTEIDs(f *mp1api.TrafficFilter) error {
+	teids, err := list(append(slices.Clone(deref(f.Tag)), deref(f.Token)...), mecrule.ParseTEID)
+	if err != nil {
+		return err
+	}
+	p.teids = teids
+	return nil
+}
+
+// dimension is one list of a filter: its length (0: wildcard) and how its i-th value sets a
+// match.
+type dimension struct {
+	n   int
+	set func(m *match, i int)
+}
+
+// dimensions returns the lists of p in expansion order, the first outermost.
+func (p *parsedFilter) dimensions() []dimension {
+	return []dimension{
+		{len(p.dsts), func(m *match, i int) { m.dst = p.dsts[i] }},
+		{len(p.srcs), func(m *match, i int) {
+			m.m.Fields |= dataplane.FieldSrc
+			m.m.Src = dataplane.PrefixFrom(p.srcs[i])
+		}},
+		{len(p.tunSrcs), func(m *match, i int) {
+			m.m.Fields |= dataplane.FieldTunSrc
+			m.m.TunSrc = dataplane.PrefixFrom(p.tunSrcs[i])
+		}},
+		{len(p.tunDsts), func(m *match, i int) {
+			m.m.Fields |= dataplane.FieldTunDst
+			m.m.TunDst = dataplane.PrefixFrom(p.tunDsts[i])
+		}},
+		{len(p.sports), func(m *match, i int) {
+			m.m.Fields |= dataplane.FieldSport
+			m.m.SportLo, m.m.SportHi = p.sports[i].Lo, p.sports[i].Hi
+		}},
+		{len(p.dports), func(m *match, i int) {
+			m.m.Fields |= dataplane.FieldDport
+			m.m.DportLo, m.m.DportHi = p.dports[i].Lo, p.dports[i].Hi
+		}},
+		{len(p.tunSports), func(m *match, i int) {
+			m.m.Fields |= dataplane.FieldTunSport
+			m.m.TsportLo, m.m.TsportHi = p.tunSports[i].Lo, p.tunSports[i].Hi
+		}},
+		{len(p.tunDports), func(m *match, i int) {
+			m.m.Fields |= dataplane.FieldTunDport
+			m.m.TdportLo, m.m.TdportHi = p.tunDports[i].Lo, p.tunDports[i].Hi
+		}},
+		{len(p.protos), func(m *match, i int) {
+			m.m.Fields |= dataplane.FieldProto
+			m.m.Proto = p.protos[i]
+		}},
+		{len(p.teids), func(m *match, i int) {
+			m.m.Fields |= dataplane.FieldTEID
+			m.m.Teid = p.teids[i]
+		}},
+	}
+}
+
+// baseMatch returns the fields every tuple of f shares: the action and its target, and the
+// QoS and ToS values (qCI is matched against the QFI).
+func baseMatch(f *mp1api.TrafficFilter, act, target uint8) dataplane.Match {
+	m := dataplane.Match{Action: act, Target: target}
+	if f.QCI != nil {
+		m.Fields |= dataplane.FieldQFI
+		m.Qfi = uint8(*f.QCI)
+	}
+	if f.DSCP != nil {
+		m.Fields |= dataplane.FieldDSCP
+		m.Dscp = uint8(*f.DSCP)
+	}
+	if f.TC != nil {
+		m.Fields |= dataplane.FieldTC
+		m.Tc = uint8(*f.TC)
+	}
+	return m
+}
+
+// product expands base over dims: every combination of one value per non-wildcard list,
+// ordered with the first list outermost.
+func product(base match, dims []dimension) []match {
+	out := []match{base}
+	for _, d := range dims {
+		if d.n == 0 {
+			continue
+		}
+		next := make([]match, 0, len(out)*d.n)
+		for _, m := range out {
+			for i := range d.n {
+				c := m
+				d.set(&c, i)
+				next = append(next, c)
+			}
+		}
+		out = next
+	}
+	return out
+}
+
+// list parses a filter list.
 func list[T any](items []string, parse func(string) (T, error)) ([]T, error) {
 	out := make([]T, 0, len(items))
 	for _, s := range items {
@@ -290,6 +479,7 @@ func list[T any](items []string, parse func(string) (T, error)) ([]T, error) {
 	return out, nil
 }
 
+// prefixes parses an address list; a range or a mask may expand to several prefixes.
 func prefixes(items []string) ([]netip.Prefix, error) {
 	var out []netip.Prefix
 	for _, s := range items {
@@ -302,146 +492,12 @@ func prefixes(items []string) ([]netip.Prefix, error) {
 	return out, nil
 }
 
-// orAny returns xs, or a single wildcard element when xs is empty.
-func orAny[T any](xs []T) []*T {
-	if len(xs) == 0 {
-		return []*T{nil}
+// deref returns the list p points to (nil for an absent list).
+func deref(p *[]string) []string {
+	if p == nil {
+		return nil
 	}
-	out := make([]*T, len(xs))
-	for i := range xs {
-		out[i] = &xs[i]
-	}
-	return out
-}
-
-func expandFilter(f TrafficFilter, act, target uint8) ([]match, error) {
-	dsts, err := prefixes(f.DstAddress)
-	if err != nil {
-		return nil, fmt.Errorf("dstAddress: %w", err)
-	}
-	srcs, err := prefixes(f.SrcAddress)
-	if err != nil {
-		return nil, fmt.Errorf("srcAddress: %w", err)
-	}
-	tsrcs, err := prefixes(f.SrcTunnelAddress)
-	if err != nil {
-		return nil, fmt.Errorf("srcTunnelAddress: %w", err)
-	}
-	tdsts, err := prefixes(f.TgtTunnelAddress)
-	if err != nil {
-		return nil, fmt.Errorf("tgtTunnelAddress: %w", err)
-	}
-	sports, err := list(f.SrcPort, mecrule.ParsePort)
-	if err != nil {
-		return nil, fmt.Errorf("srcPort: %w", err)
-	}
-	dports, err := list(f.DstPort, mecrule.ParsePort)
-	if err != nil {
-		return nil, fmt.Errorf("dstPort: %w", err)
-	}
-	tsports, err := list(f.SrcTunnelPort, mecrule.ParsePort)
-	if err != nil {
-		return nil, fmt.Errorf("srcTunnelPort: %w", err)
-	}
-	tdports, err := list(f.DstTunnelPort, mecrule.ParsePort)
-	if err != nil {
-		return nil, fmt.Errorf("dstTunnelPort: %w", err)
-	}
-	protos, err := list(f.Protocol, mecrule.ParseProtocol)
-	if err != nil {
-		return nil, fmt.Errorf("protocol: %w", err)
-	}
-	teids, err := list(append(append([]string(nil), f.Tag...), f.Token...), mecrule.ParseTEID)
-	if err != nil {
-		return nil, err
-	}
-
-	var base dataplane.Match
-	base.Action = act
-	base.Target = target
-	if f.QCI != nil { // matched against the QFI
-		base.Fields |= dataplane.FieldQFI
-		base.Qfi = uint8(*f.QCI)
-	}
-	if f.DSCP != nil {
-		base.Fields |= dataplane.FieldDSCP
-		base.Dscp = uint8(*f.DSCP)
-	}
-	if f.TC != nil {
-		base.Fields |= dataplane.FieldTC
-		base.Tc = uint8(*f.TC)
-	}
-
-	n := max(len(dsts), 1) * max(len(srcs), 1) * max(len(tsrcs), 1) * max(len(tdsts), 1) *
-		max(len(sports), 1) * max(len(dports), 1) * max(len(tsports), 1) * max(len(tdports), 1) *
-		max(len(protos), 1) * max(len(teids), 1)
-	if n > MaxMatchesPerRule {
-		return nil, fmt.Errorf("filter expands to %d match tuples; limit is %d", n, MaxMatchesPerRule)
-	}
-	out := make([]match, 0, n)
-	for _, dst := range orAny(dsts) {
-		for _, src := range orAny(srcs) {
-			for _, ts := range orAny(tsrcs) {
-				for _, td := range orAny(tdsts) {
-					for _, sp := range orAny(sports) {
-						for _, dp := range orAny(dports) {
-							for _, tsp := range orAny(tsports) {
-								for _, tdp := range orAny(tdports) {
-									for _, pr := range orAny(protos) {
-										for _, te := range orAny(teids) {
-											m := base
-											var d netip.Prefix
-											if dst != nil {
-												d = *dst
-											}
-											if src != nil {
-												m.Fields |= dataplane.FieldSrc
-												m.Src = dataplane.PrefixFrom(*src)
-											}
-											if ts != nil {
-												m.Fields |= dataplane.FieldTunSrc
-												m.TunSrc = dataplane.PrefixFrom(*ts)
-											}
-											if td != nil {
-												m.Fields |= dataplane.FieldTunDst
-												m.TunDst = dataplane.PrefixFrom(*td)
-											}
-											if sp != nil {
-												m.Fields |= dataplane.FieldSport
-												m.SportLo, m.SportHi = sp.Lo, sp.Hi
-											}
-											if dp != nil {
-												m.Fields |= dataplane.FieldDport
-												m.DportLo, m.DportHi = dp.Lo, dp.Hi
-											}
-											if tsp != nil {
-												m.Fields |= dataplane.FieldTunSport
-												m.TsportLo, m.TsportHi = tsp.Lo, tsp.Hi
-											}
-											if tdp != nil {
-												m.Fields |= dataplane.FieldTunDport
-												m.TdportLo, m.TdportHi = tdp.Lo, tdp.Hi
-											}
-											if pr != nil {
-												m.Fields |= dataplane.FieldProto
-												m.Proto = *pr
-											}
-											if te != nil {
-												m.Fields |= dataplane.FieldTEID
-												m.Teid = *te
-											}
-											out = append(out, match{dst: d, m: m})
-										}
-									}
-								}
-							}
-						}
-					}
-				}
-			}
-		}
-	}
-	return out, nil
+	return *p
 }
 
 // slotAlloc hands out per-rule counter slots, keeping the previous assignment.

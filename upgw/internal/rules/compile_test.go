@@ -7,6 +7,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/edgemec/edgemec/mep/mp1api"
 	"github.com/edgemec/edgemec/upgw/internal/dataplane"
 )
 
@@ -14,47 +18,97 @@ import (
 // 10.99.0.1 to slot 3.
 type fakeTargets struct{}
 
-func (fakeTargets) App(d DestinationInterface) (uint8, error) {
-	if d.DstIPAddress == "192.0.2.10" || strings.EqualFold(d.DstMacAddress, "02:00:00:00:00:a1") {
+func (fakeTargets) App(d mp1api.DestinationInterface) (uint8, error) {
+	if str(d.DstIpAddress) == "192.0.2.10" || strings.EqualFold(str(d.DstMacAddress), "02:00:00:00:00:a1") {
 		return 2, nil
 	}
-	return 0, fmt.Errorf("%w for %s%s", ErrNoTarget, d.DstIPAddress, d.DstMacAddress)
+	return 0, fmt.Errorf("%w for %s%s", ErrNoTarget, str(d.DstIpAddress), str(d.DstMacAddress))
 }
 
-func (fakeTargets) Endpoint(d DestinationInterface) (uint8, error) {
-	if d.TunnelInfo.TunnelDstAddress == "10.99.0.1" {
+func (fakeTargets) Endpoint(d mp1api.DestinationInterface) (uint8, error) {
+	if str(d.TunnelInfo.TunnelDstAddress) == "10.99.0.1" {
 		return 3, nil
 	}
-	return 0, fmt.Errorf("%w for tunnel %s", ErrNoTarget, d.TunnelInfo.TunnelDstAddress)
+	return 0, fmt.Errorf("%w for tunnel %s", ErrNoTarget, str(d.TunnelInfo.TunnelDstAddress))
 }
 
-func rule(id string, prio int, action string, fs ...TrafficFilter) AppRule {
-	r := AppRule{AppInstanceID: "app1", TrafficRule: TrafficRule{TrafficRuleID: id, FilterType: "FLOW", Priority: prio,
-		Action: action, State: "ACTIVE", TrafficFilter: fs}}
-	if action == "FORWARD_DECAPSULATED" || action == "DUPLICATE_DECAPSULATED" {
-		r.TrafficRule.DstInterface = DstInterfaces{{InterfaceType: "IP", DstIPAddress: "192.0.2.10"}}
+func str(p *string) string {
+	if p == nil {
+		return ""
 	}
-	if action == "FORWARD_ENCAPSULATED" || action == "DUPLICATE_ENCAPSULATED" {
-		r.TrafficRule.DstInterface = DstInterfaces{{InterfaceType: "TUNNEL", TunnelInfo: &TunnelInfo{TunnelType: "GTP_U", TunnelDstAddress: "10.99.0.1"}}}
+	return *p
+}
+
+func rule(id string, prio int, action mp1api.TrafficRuleAction, fs ...mp1api.TrafficFilter) AppRule {
+	r := AppRule{AppInstanceID: "app1", TrafficRule: mp1api.TrafficRule{TrafficRuleId: id, FilterType: mp1api.FLOW, Priority: prio,
+		Action: action, State: mp1api.RuleStateACTIVE, TrafficFilter: fs}}
+	switch action {
+	case mp1api.FORWARDDECAPSULATED, mp1api.DUPLICATEDECAPSULATED:
+		r.TrafficRule.DstInterface = &[]mp1api.DestinationInterface{{InterfaceType: mp1api.IP, DstIpAddress: ptr("192.0.2.10")}}
+	case mp1api.FORWARDENCAPSULATED, mp1api.DUPLICATEENCAPSULATED:
+		r.TrafficRule.DstInterface = &[]mp1api.DestinationInterface{{InterfaceType: mp1api.TUNNEL,
+			TunnelInfo: &mp1api.TunnelInfo{TunnelType: mp1api.GTPU, TunnelDstAddress: ptr("10.99.0.1")}}}
 	}
 	return r
 }
 
-func intp(i int) *int { return &i }
+// l is a shorthand for a filter list.
+func l(xs ...string) *[]string { return &xs }
 
-func TestDstInterfaceBothVersions(t *testing.T) {
-	for name, js := range map[string]string{
-		"v2.1.1 object": `{"interfaceType":"IP","dstIpAddress":"192.0.2.10"}`,
-		"v2.2.1 array":  `[{"interfaceType":"IP","dstIpAddress":"192.0.2.10"}]`,
-	} {
-		t.Run(name, func(t *testing.T) {
-			var r TrafficRule
-			if err := json.Unmarshal([]byte(`{"dstInterface":`+js+`}`), &r); err != nil {
-				t.Fatal(err)
+func ptr[T any](v T) *T { return &v }
+
+// TestDecodeDstInterface: dstInterface is read as one object (V2.1.1) or an array (V2.2.1),
+// through AppRule (feed, state file) and DecodeTrafficRule (control API) alike; the result
+// is always an array, and empty optional strings read as absent.
+func TestDecodeDstInterface(t *testing.T) {
+	tests := []struct {
+		name string
+		js   string // the dstInterface member, "" for none
+		want *[]mp1api.DestinationInterface
+		err  bool
+	}{
+		{"v2.1.1 object", `"dstInterface":{"interfaceType":"IP","dstIpAddress":"192.0.2.10"}`,
+			&[]mp1api.DestinationInterface{{InterfaceType: mp1api.IP, DstIpAddress: ptr("192.0.2.10")}}, false},
+		{"v2.2.1 array", `"dstInterface":[{"interfaceType":"IP","dstIpAddress":"192.0.2.10"},{"interfaceType":"MAC","dstMacAddress":"02:00:00:00:00:a1"}]`,
+			&[]mp1api.DestinationInterface{{InterfaceType: mp1api.IP, DstIpAddress: ptr("192.0.2.10")},
+				{InterfaceType: mp1api.MAC, DstMacAddress: ptr("02:00:00:00:00:a1")}}, false},
+		{"empty strings absent", `"dstInterface":{"interfaceType":"MAC","dstIpAddress":"","dstMacAddress":"02:00:00:00:00:a1","tunnelInfo":{"tunnelType":"GTP_U","tunnelDstAddress":""}}`,
+			&[]mp1api.DestinationInterface{{InterfaceType: mp1api.MAC, DstMacAddress: ptr("02:00:00:00:00:a1"),
+				TunnelInfo: &mp1api.TunnelInfo{TunnelType: mp1api.GTPU}}}, false},
+		{"null", `"dstInterface":null`, nil, false},
+		{"absent", ``, nil, false},
+		{"string", `"dstInterface":"IP"`, nil, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tr := `{"trafficRuleId":"r1","filterType":"FLOW","priority":1,"action":"DROP","state":"ACTIVE","trafficFilter":[{"dstPort":["80"]}]`
+			if tt.js != "" {
+				tr += "," + tt.js
 			}
-			if len(r.DstInterface) != 1 || r.DstInterface[0].DstIPAddress != "192.0.2.10" {
-				t.Errorf("got %+v; want one IP interface 192.0.2.10", r.DstInterface)
+			tr += "}"
+			var ar AppRule
+			aerr := json.Unmarshal([]byte(`{"appInstanceId":"app1","trafficRule":`+tr+`}`), &ar)
+			r, err := DecodeTrafficRule([]byte(tr))
+			if tt.err {
+				if err == nil || aerr == nil {
+					t.Fatalf("DecodeTrafficRule: %v, AppRule: %v; want errors from both", err, aerr)
+				}
+				return
 			}
+			if err != nil || aerr != nil {
+				t.Fatalf("DecodeTrafficRule: %v, AppRule: %v; want no errors", err, aerr)
+			}
+			assert.Equal(t, tt.want, r.DstInterface, "DecodeTrafficRule dstInterface")
+			assert.Equal(t, r, ar.TrafficRule, "AppRule decodes the rule as DecodeTrafficRule does")
+			if ar.AppInstanceID != "app1" || r.TrafficRuleId != "r1" || deref(r.TrafficFilter[0].DstPort)[0] != "80" {
+				t.Errorf("got %+v; want the other members decoded too", ar)
+			}
+			// What the UPGW writes (state file) it reads back the same.
+			b, err := json.Marshal(ar)
+			require.NoError(t, err)
+			var back AppRule
+			require.NoError(t, json.Unmarshal(b, &back))
+			assert.Equal(t, ar, back, "marshal round trip")
 		})
 	}
 }
@@ -69,34 +123,42 @@ func TestCompileRejects(t *testing.T) {
 		r      AppRule
 		reason string
 	}{
-		{"bad action", rule("r", 1, "BOUNCE", TrafficFilter{}), "not a MEC 011 traffic rule action"},
-		{"bad filter type", func() AppRule { r := rule("r", 1, "DROP", TrafficFilter{}); r.TrafficRule.FilterType = "X"; return r }(), "filterType"},
+		{"bad action", rule("r", 1, "BOUNCE", mp1api.TrafficFilter{}), "not a MEC 011 traffic rule action"},
+		{"bad filter type", func() AppRule {
+			r := rule("r", 1, "DROP", mp1api.TrafficFilter{})
+			r.TrafficRule.FilterType = "X"
+			return r
+		}(), "filterType"},
 		{"no filters", rule("r", 1, "DROP"), "/trafficFilter"},
 		{"decap without interface", func() AppRule {
-			r := rule("r", 1, "FORWARD_DECAPSULATED", TrafficFilter{})
+			r := rule("r", 1, "FORWARD_DECAPSULATED", mp1api.TrafficFilter{})
 			r.TrafficRule.DstInterface = nil
 			return r
 		}(), "needs a dstInterface"},
 		{"unknown app", func() AppRule {
-			r := rule("r", 1, "FORWARD_DECAPSULATED", TrafficFilter{})
-			r.TrafficRule.DstInterface[0].DstIPAddress = "198.51.100.1"
+			r := rule("r", 1, "FORWARD_DECAPSULATED", mp1api.TrafficFilter{})
+			(*r.TrafficRule.DstInterface)[0].DstIpAddress = ptr("198.51.100.1")
 			return r
 		}(), "no configured target"},
 		{"gre tunnel", func() AppRule {
-			r := rule("r", 1, "FORWARD_ENCAPSULATED", TrafficFilter{})
-			r.TrafficRule.DstInterface[0].TunnelInfo.TunnelType = "GRE"
+			r := rule("r", 1, "FORWARD_ENCAPSULATED", mp1api.TrafficFilter{})
+			(*r.TrafficRule.DstInterface)[0].TunnelInfo.TunnelType = "GRE"
 			return r
 		}(), "only GTP_U"},
-		{"bad address", rule("r", 1, "DROP", TrafficFilter{DstAddress: []string{"300.1.1.1"}}), "dstAddress"},
-		{"bad port", rule("r", 1, "DROP", TrafficFilter{DstPort: []string{"http"}}), "dstPort"},
-		{"ports with icmp", rule("r", 1, "DROP", TrafficFilter{Protocol: []string{"ICMP"}, DstPort: []string{"80"}}), "has no ports"},
-		{"qci out of range", rule("r", 1, "DROP", TrafficFilter{QCI: intp(64)}), "qCI: 64"},
-		{"dscp out of range", rule("r", 1, "DROP", TrafficFilter{DSCP: intp(64)}), "dSCP: 64"},
-		{"bad tag", rule("r", 1, "DROP", TrafficFilter{Tag: []string{"x"}}), "TEID"},
-		{"bad priority", rule("r", -1, "DROP", TrafficFilter{}), "priority"},
-		{"too many candidates", rule("r", 1, "DROP", TrafficFilter{DstAddress: []string{"192.0.2.10"}, DstPort: many}), "candidate filters"},
-		{"expansion too big", rule("r", 1, "DROP", TrafficFilter{DstPort: many, SrcPort: many}), "match tuples"},
-		{"bad state", func() AppRule { r := rule("r", 1, "DROP", TrafficFilter{}); r.TrafficRule.State = "ON"; return r }(), "state"},
+		{"bad address", rule("r", 1, "DROP", mp1api.TrafficFilter{DstAddress: l("300.1.1.1")}), "dstAddress"},
+		{"bad port", rule("r", 1, "DROP", mp1api.TrafficFilter{DstPort: l("http")}), "dstPort"},
+		{"ports with icmp", rule("r", 1, "DROP", mp1api.TrafficFilter{Protocol: l("ICMP"), DstPort: l("80")}), "has no ports"},
+		{"qci out of range", rule("r", 1, "DROP", mp1api.TrafficFilter{QCI: ptr(64)}), "qCI: 64"},
+		{"dscp out of range", rule("r", 1, "DROP", mp1api.TrafficFilter{DSCP: ptr(64)}), "dSCP: 64"},
+		{"bad tag", rule("r", 1, "DROP", mp1api.TrafficFilter{Tag: l("x")}), "TEID"},
+		{"bad priority", rule("r", -1, "DROP", mp1api.TrafficFilter{}), "priority"},
+		{"too many candidates", rule("r", 1, "DROP", mp1api.TrafficFilter{DstAddress: l("192.0.2.10"), DstPort: &many}), "candidate filters"},
+		{"expansion too big", rule("r", 1, "DROP", mp1api.TrafficFilter{DstPort: &many, SrcPort: &many}), "match tuples"},
+		{"bad state", func() AppRule {
+			r := rule("r", 1, "DROP", mp1api.TrafficFilter{})
+			r.TrafficRule.State = "ON"
+			return r
+		}(), "state"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -118,11 +180,11 @@ func TestCompileRejects(t *testing.T) {
 // covers, whatever the prefix lengths and the input order.
 func TestCompilePriority(t *testing.T) {
 	in := []AppRule{
-		rule("decap32", 5, "FORWARD_DECAPSULATED", TrafficFilter{DstAddress: []string{"192.0.2.10"}, Protocol: []string{"UDP"}}),
-		rule("drop16", 1, "DROP", TrafficFilter{DstAddress: []string{"192.0.0.0/16"}}),
-		rule("pass-any", 3, "PASSTHROUGH", TrafficFilter{Tag: []string{"77"}}),
-		rule("inactive", 0, "DROP", TrafficFilter{}),
-		rule("v6", 2, "DROP", TrafficFilter{DstAddress: []string{"2001:db8::/32"}}),
+		rule("decap32", 5, "FORWARD_DECAPSULATED", mp1api.TrafficFilter{DstAddress: l("192.0.2.10"), Protocol: l("UDP")}),
+		rule("drop16", 1, "DROP", mp1api.TrafficFilter{DstAddress: l("192.0.0.0/16")}),
+		rule("pass-any", 3, "PASSTHROUGH", mp1api.TrafficFilter{Tag: l("77")}),
+		rule("inactive", 0, "DROP", mp1api.TrafficFilter{}),
+		rule("v6", 2, "DROP", mp1api.TrafficFilter{DstAddress: l("2001:db8::/32")}),
 	}
 	in[3].TrafficRule.State = "INACTIVE"
 	res := Compile(in, fakeTargets{}, nil)
@@ -167,9 +229,9 @@ func TestCompilePriority(t *testing.T) {
 // that no IPv4 key covers. The compiler adds 0.0.0.0/0 with the IPv4 candidates only.
 func TestCompileFamiliesApart(t *testing.T) {
 	in := []AppRule{
-		rule("pass10", 1, "PASSTHROUGH", TrafficFilter{DstAddress: []string{"10.0.0.0/8"}}),
-		rule("drop6", 5, "DROP", TrafficFilter{DstAddress: []string{"::/1"}}),
-		rule("drop6all", 6, "DROP", TrafficFilter{DstAddress: []string{"::/0"}}),
+		rule("pass10", 1, "PASSTHROUGH", mp1api.TrafficFilter{DstAddress: l("10.0.0.0/8")}),
+		rule("drop6", 5, "DROP", mp1api.TrafficFilter{DstAddress: l("::/1")}),
+		rule("drop6all", 6, "DROP", mp1api.TrafficFilter{DstAddress: l("::/0")}),
 	}
 	res := Compile(in, fakeTargets{}, nil)
 	if len(res.Rejected) != 0 || len(res.Rules) != 3 {
@@ -191,7 +253,7 @@ func TestCompileFamiliesApart(t *testing.T) {
 		}
 		got[p.String()] = ids
 	}
-	if res := Compile([]AppRule{rule("src6", 1, "DROP", TrafficFilter{SrcAddress: []string{"::/0"}})}, fakeTargets{}, nil); len(res.Rejected) != 1 ||
+	if res := Compile([]AppRule{rule("src6", 1, "DROP", mp1api.TrafficFilter{SrcAddress: l("::/0")})}, fakeTargets{}, nil); len(res.Rejected) != 1 ||
 		!strings.Contains(res.Rejected[0].Reason, "would also match IPv4 sources") {
 		t.Errorf("srcAddress ::/0: rejected %v; want it rejected for matching IPv4 sources", res.Rejected)
 	}
@@ -207,11 +269,11 @@ func TestCompileFamiliesApart(t *testing.T) {
 }
 
 func TestCompileSlotsStable(t *testing.T) {
-	a := rule("a", 1, "DROP", TrafficFilter{})
-	b := rule("b", 2, "DROP", TrafficFilter{DstPort: []string{"1"}})
+	a := rule("a", 1, "DROP", mp1api.TrafficFilter{})
+	b := rule("b", 2, "DROP", mp1api.TrafficFilter{DstPort: l("1")})
 	r1 := Compile([]AppRule{a, b}, fakeTargets{}, nil)
 	r2 := Compile([]AppRule{b}, fakeTargets{}, r1.Slots)
-	r3 := Compile([]AppRule{rule("c", 0, "DROP", TrafficFilter{}), b}, fakeTargets{}, r2.Slots)
+	r3 := Compile([]AppRule{rule("c", 0, "DROP", mp1api.TrafficFilter{}), b}, fakeTargets{}, r2.Slots)
 	if r1.Slots["app1/b"] != r2.Slots["app1/b"] || r2.Slots["app1/b"] != r3.Slots["app1/b"] {
 		t.Errorf("slot of b moved: %d, %d, %d", r1.Slots["app1/b"], r2.Slots["app1/b"], r3.Slots["app1/b"])
 	}
@@ -221,12 +283,12 @@ func TestCompileSlotsStable(t *testing.T) {
 }
 
 func TestCompileFields(t *testing.T) {
-	f := TrafficFilter{
-		SrcAddress: []string{"10.60.0.0/16"}, DstAddress: []string{"192.0.2.10"},
-		SrcPort: []string{"1000-2000"}, DstPort: []string{"443"}, Protocol: []string{"TCP"},
-		SrcTunnelAddress: []string{"10.0.0.1"}, TgtTunnelAddress: []string{"10.0.0.2"},
-		SrcTunnelPort: []string{"2152"}, DstTunnelPort: []string{"2152"},
-		Token: []string{"0x1234"}, QCI: intp(9), DSCP: intp(46), TC: intp(184),
+	f := mp1api.TrafficFilter{
+		SrcAddress: l("10.60.0.0/16"), DstAddress: l("192.0.2.10"),
+		SrcPort: l("1000-2000"), DstPort: l("443"), Protocol: l("TCP"),
+		SrcTunnelAddress: l("10.0.0.1"), TgtTunnelAddress: l("10.0.0.2"),
+		SrcTunnelPort: l("2152"), DstTunnelPort: l("2152"),
+		Token: l("0x1234"), QCI: ptr(9), DSCP: ptr(46), TC: ptr(184),
 	}
 	res := Compile([]AppRule{rule("all", 1, "DUPLICATE_DECAPSULATED", f)}, fakeTargets{}, nil)
 	if len(res.Entries) != 1 || res.Entries[0].Cands.N != 1 {
@@ -250,11 +312,11 @@ func TestCompileFields(t *testing.T) {
 // TestCompileKeysUnambiguous: ids that contain the key separator do not collide. Rule ids
 // cannot hold it (mecrule refuses them); app instance ids reach the compiler unchecked.
 func TestCompileKeysUnambiguous(t *testing.T) {
-	a := rule("c", 1, "DROP", TrafficFilter{DstPort: []string{"1"}})
+	a := rule("c", 1, "DROP", mp1api.TrafficFilter{DstPort: l("1")})
 	a.AppInstanceID = "a/b"
-	b := rule("b-c", 2, "DROP", TrafficFilter{DstPort: []string{"2"}})
+	b := rule("b-c", 2, "DROP", mp1api.TrafficFilter{DstPort: l("2")})
 	b.AppInstanceID = "a"
-	bad := rule("b/c", 3, "DROP", TrafficFilter{DstPort: []string{"3"}})
+	bad := rule("b/c", 3, "DROP", mp1api.TrafficFilter{DstPort: l("3")})
 	bad.AppInstanceID = "a"
 	res := Compile([]AppRule{a, b, bad}, fakeTargets{}, nil)
 	if len(res.Rejected) != 1 || res.Rejected[0].TrafficRuleID != "b/c" || len(res.Rules) != 2 {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"testing"
 
+	"github.com/edgemec/edgemec/mep/mp1api"
 	"github.com/edgemec/edgemec/upgw/internal/dataplane"
 )
 
@@ -65,7 +66,7 @@ func FuzzCompile(f *testing.F) {
 func hasDuplicates(in []AppRule) bool {
 	seen := map[string]bool{}
 	for _, r := range in {
-		if r.TrafficRule.State == "ACTIVE" && seen[r.Key()] {
+		if r.TrafficRule.State == mp1api.RuleStateACTIVE && seen[r.Key()] {
 			return true
 		}
 		seen[r.Key()] = true

@@ -20,7 +20,6 @@ import (
 
 	"github.com/edgemec/edgemec/internal/obs/logkeys"
 	"github.com/edgemec/edgemec/upgw/internal/dataplane"
-	"github.com/edgemec/edgemec/upgw/internal/feed"
 	"github.com/edgemec/edgemec/upgw/internal/rules"
 )
 
@@ -90,7 +89,7 @@ func New(dp Dataplane, t rules.Targets, stateFile string, logger *slog.Logger, t
 // requireNewer (the control API) a version not above the active one is ErrStaleVersion; the
 // feed passes false because the MEP's current snapshot is the truth. A version above
 // MaxVersion is ErrVersionRange from every source, the persisted state included.
-func (m *Manager) Apply(ctx context.Context, snap feed.Snapshot, source string, requireNewer bool) (RuleSet, error) {
+func (m *Manager) Apply(ctx context.Context, snap rules.Snapshot, source string, requireNewer bool) (RuleSet, error) {
 	if snap.Version > MaxVersion {
 		return RuleSet{}, fmt.Errorf("%w: got %d", ErrVersionRange, snap.Version)
 	}
@@ -136,7 +135,7 @@ func (m *Manager) Apply(ctx context.Context, snap feed.Snapshot, source string, 
 	return m.cur, nil
 }
 
-func (m *Manager) persist(snap feed.Snapshot) error {
+func (m *Manager) persist(snap rules.Snapshot) error {
 	if m.stateFile == "" {
 		return nil
 	}
@@ -196,7 +195,7 @@ func (m *Manager) Restore(ctx context.Context) (int64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("read rule-set state: %w", err)
 	}
-	var snap feed.Snapshot
+	var snap rules.Snapshot
 	if err := json.Unmarshal(b, &snap); err != nil {
 		return 0, fmt.Errorf("decode rule-set state %s: %w", m.stateFile, err)
 	}
