@@ -141,6 +141,8 @@ func TestParseFieldErrors(t *testing.T) {
 		}, "/virtualComputeDescriptor/virtualMemory/virtualMemSize", "is required"},
 		{"traffic rule action enum", func(m map[string]any) { rule(m, "appTrafficRule")["action"] = "STEAL" }, "/appTrafficRule/0/action", "not a valid value"},
 		{"traffic rule filterType enum", func(m map[string]any) { rule(m, "appTrafficRule")["filterType"] = "flow" }, "/appTrafficRule/0/filterType", "not a valid value"},
+		{"traffic rule null", func(m map[string]any) { m["appTrafficRule"] = []any{nil} }, "/appTrafficRule/0", "must not be null"},
+		{"traffic rule action empty", func(m map[string]any) { rule(m, "appTrafficRule")["action"] = "" }, "/appTrafficRule/0/action", "is required"},
 		{"traffic rule priority missing", func(m map[string]any) { delete(rule(m, "appTrafficRule"), "priority") }, "/appTrafficRule/0/priority", "is required"},
 		{"traffic rule priority a string", func(m map[string]any) { rule(m, "appTrafficRule")["priority"] = "1" }, "/appTrafficRule/0/priority", "must be an integer"},
 		{"traffic rule priority fractional", func(m map[string]any) { rule(m, "appTrafficRule")["priority"] = 1.5 }, "/appTrafficRule/0/priority", "not an integer"},

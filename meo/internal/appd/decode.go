@@ -98,6 +98,9 @@ func decode(ptr string, v any, rv reflect.Value, depth int) error {
 		}
 		out := reflect.MakeSlice(t, len(l), len(l))
 		for i, e := range l {
+			if e == nil && t.Elem().Kind() != reflect.Interface {
+				return fieldErr(ptr+"/"+strconv.Itoa(i), "must not be null")
+			}
 			if err := decode(ptr+"/"+strconv.Itoa(i), e, out.Index(i), depth+1); err != nil {
 				return err
 			}
@@ -168,7 +171,7 @@ func decodeStruct(ptr string, m map[string]any, rv reflect.Value, depth int) err
 		}
 	}
 	for _, name := range required[t] {
-		if v, ok := m[name]; !ok || v == nil {
+		if v, ok := m[name]; !ok || v == nil || v == "" {
 			return fieldErr(ptr+"/"+escape(name), "is required")
 		}
 	}
