@@ -119,7 +119,7 @@ func TestParseFieldErrors(t *testing.T) {
 	}{
 		{"appDId missing", func(m map[string]any) { delete(m, "appDId") }, "/appDId", "is required"},
 		{"appDId not a DNS label", func(m map[string]any) { m["appDId"] = "MecApp_1" }, "/appDId", "DNS label"},
-		{"appDId too long", func(m map[string]any) { m["appDId"] = strings.Repeat("a", 64) }, "/appDId", "DNS label"},
+		{"appDId too long", func(m map[string]any) { m["appDId"] = strings.Repeat("a", 64) }, "/appDId", "longer than 63"},
 		{"appName missing", func(m map[string]any) { delete(m, "appName") }, "/appName", "is required"},
 		{"appProvider empty", func(m map[string]any) { m["appProvider"] = "" }, "/appProvider", "is required"},
 		{"appSoftVersion a number", func(m map[string]any) { m["appSoftVersion"] = 1.0 }, "/appSoftVersion", "must be a string"},
@@ -206,6 +206,29 @@ func TestParseFieldErrors(t *testing.T) {
 			}
 			m["appDNSRule"] = rs
 		}, "/appDNSRule", "more than 256"},
+		// The platform's rule check (internal/mecrule), reported from the AppD's root.
+		{"traffic rule id", func(m map[string]any) { rule(m, "appTrafficRule")["trafficRuleId"] = "a/b" }, "/appTrafficRule/0/trafficRuleId", "invalid id"},
+		{"traffic rule priority range", func(m map[string]any) { rule(m, "appTrafficRule")["priority"] = 300 }, "/appTrafficRule/0/priority", "0-255"},
+		{"traffic filter empty", func(m map[string]any) { rule(m, "appTrafficRule")["trafficFilter"] = []any{} }, "/appTrafficRule/0/trafficFilter", "want 1 to"},
+		{"traffic filter address", func(m map[string]any) {
+			rule(m, "appTrafficRule")["trafficFilter"] = []any{map[string]any{"dstAddress": []any{"10.0.0.300"}}}
+		}, "/appTrafficRule/0/trafficFilter/0/dstAddress/0", ""},
+		{"traffic filter port", func(m map[string]any) {
+			rule(m, "appTrafficRule")["trafficFilter"] = []any{map[string]any{"dstPort": []any{"99999"}, "protocol": []any{"TCP"}}}
+		}, "/appTrafficRule/0/trafficFilter/0/dstPort/0", ""},
+		{"traffic filter port without a port protocol", func(m map[string]any) {
+			rule(m, "appTrafficRule")["trafficFilter"] = []any{map[string]any{"dstPort": []any{"80"}, "protocol": []any{"ICMP"}}}
+		}, "/appTrafficRule/0/trafficFilter/0/protocol/0", "has no ports"},
+		{"forwarding without dstInterface", func(m map[string]any) { delete(rule(m, "appTrafficRule"), "dstInterface") }, "/appTrafficRule/0/dstInterface", "needs a dstInterface"},
+		{"duplicate traffic rule id", func(m map[string]any) {
+			m["appTrafficRule"] = []any{rule(m, "appTrafficRule"), rule(m, "appTrafficRule")}
+		}, "/appTrafficRule/1/trafficRuleId", "earlier rule"},
+		{"dns rule domain", func(m map[string]any) { rule(m, "appDNSRule")["domainName"] = "bad..name" }, "/appDNSRule/0/domainName", "not a valid DNS name"},
+		{"dns rule address type", func(m map[string]any) { rule(m, "appDNSRule")["ipAddress"] = "2001:db8::1" }, "/appDNSRule/0/ipAddress", "does not match"},
+		{"dns rule ttl range", func(m map[string]any) { rule(m, "appDNSRule")["ttl"] = 10000000 }, "/appDNSRule/0/ttl", "want 0-"},
+		{"duplicate dns rule id", func(m map[string]any) {
+			m["appDNSRule"] = []any{rule(m, "appDNSRule"), rule(m, "appDNSRule")}
+		}, "/appDNSRule/1/dnsRuleId", "earlier rule"},
 		{"pointer escaping", func(m map[string]any) { m["a/b~c"] = 1 }, "/a~1b~0c", "not a member"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -20,9 +20,10 @@
 //     tosca_definitions_version member and mapped onto the same model.
 //
 // Then the AppD is checked: required members (appDId, appName, appProvider, appSoftVersion,
-// appDVersion, mecVersion), appDId as a lowercase DNS label (vim.ValidateID, because the
-// appDId labels the app's objects on every VIM), the traffic and DNS rules with the checks
-// the MEP applies to the same rules on Mm5 and Mp1, and bounds on list sizes.
+// appDVersion, mecVersion), appDId by the platform's id rule (internal/ids: a lowercase DNS
+// label, because the appDId keys the package and labels the app's objects on every VIM), the
+// traffic and DNS rules with the platform's one rule check (internal/mecrule, which the MEP
+// and the UPGW apply to the same rules), unique rule ids, and bounds on list sizes.
 //
 // Every error names the offending member by JSON pointer (RFC 6901), as in
 // "/appTrafficRule/0/action: ...", is a *FieldError, and matches ErrInvalid.

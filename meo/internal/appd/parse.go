@@ -12,7 +12,7 @@ import (
 
 	"sigs.k8s.io/yaml"
 
-	"github.com/edgemec/edgemec/vim-adapters/vim"
+	"github.com/edgemec/edgemec/internal/ids"
 )
 
 // Bounds on an AppD. They keep one package's descriptor from costing the orchestrator much
@@ -130,9 +130,10 @@ func (a *AppD) validate() error {
 			return err
 		}
 	}
-	// One id rule for everything that names an instance's objects on a VIM.
-	if err := vim.ValidateID(a.AppDID); err != nil {
-		return fieldErr("/appDId", fmt.Sprintf("%q is not a lowercase DNS label of at most 63 characters", a.AppDID))
+	// The platform's one id rule: the appDId keys packages in URLs and labels the app's
+	// objects on every VIM.
+	if err := ids.Validate(a.AppDID); err != nil {
+		return fieldErr("/appDId", err.Error())
 	}
 	if len(a.MECVersion) == 0 {
 		return fieldErr("/mecVersion", "is required")
@@ -187,7 +188,7 @@ func (a *AppD) validatePorts() error {
 			}
 			// A port name is a Kubernetes IANA_SVC_NAME; the adapters name container ports
 			// with it.
-			if p.Name != "" && vim.ValidateID(p.Name) != nil || len(p.Name) > 15 {
+			if p.Name != "" && ids.Validate(p.Name) != nil || len(p.Name) > 15 {
 				return fieldErr(ptr+"/name", fmt.Sprintf("%q is not a lowercase DNS label of at most 15 characters", p.Name))
 			}
 			key := string(p.Protocol) + "/" + strconv.Itoa(int(p.Port))

@@ -43,7 +43,7 @@ var toscaNames = map[string]string{
 	"app_traffic_rule": "appTrafficRule", "app_dns_rule": "appDNSRule", "app_latency": "appLatency",
 	"app_ext_cpd": "appExtCpd", "terminate_app_instance_op_config": "terminateAppInstanceOpConfig",
 	"change_app_instance_state_op_config": "changeAppInstanceStateOpConfig",
-	"virtual_compute_descriptor": "virtualComputeDescriptor", "sw_image_descriptor": "swImageDescriptor",
+	"virtual_compute_descriptor":          "virtualComputeDescriptor", "sw_image_descriptor": "swImageDescriptor",
 }
 
 func fromTOSCA(doc map[string]any) (map[string]any, error) {

@@ -86,7 +86,7 @@ func TestReadGood(t *testing.T) {
 				assert.Equal(t, "application/vnd.helm.chart", p.ToscaMeta.Files[0].Keys["Content-Type"])
 			}},
 		{name: "multi-document manifests under Artifacts",
-			files: map[string]string{"appd.yaml": appdYAML, "Artifacts/k8s/app.yaml": manifests, "Artifacts/k8s/extra.json": `{"apiVersion":"v1","kind":"Secret","metadata":{"name":"s"}}`},
+			files:    map[string]string{"appd.yaml": appdYAML, "Artifacts/k8s/app.yaml": manifests, "Artifacts/k8s/extra.json": `{"apiVersion":"v1","kind":"Secret","metadata":{"name":"s"}}`},
 			appdPath: "appd.yaml", kinds: []apppkg.ArtifactKind{apppkg.KindManifests, apppkg.KindManifests},
 			objects: []string{"Deployment/web", "Service/web", "ConfigMap/cfg", "Secret/s"},
 			check: func(t *testing.T, p *apppkg.Package) {
@@ -260,7 +260,7 @@ func TestReadHostile(t *testing.T) {
 			reason: apppkg.ReasonTooLarge, entry: "appd.yaml"},
 		{name: "lying header size, deflate", zip: rawZip(t,
 			rawEntry{name: "appd.yaml", data: []byte(appdYAML), method: zip.Deflate},
-			rawEntry{name: "Files/zeros", data: zeros[:1 << 20], method: zip.Deflate, claimSize: 100}),
+			rawEntry{name: "Files/zeros", data: zeros[:1<<20], method: zip.Deflate, claimSize: 100}),
 			reason: apppkg.ReasonSizeMismatch, entry: "Files/zeros"},
 		{name: "lying header size, store", zip: rawZip(t,
 			rawEntry{name: "appd.yaml", data: []byte(appdYAML), method: zip.Store},

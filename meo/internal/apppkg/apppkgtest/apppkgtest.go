@@ -86,6 +86,7 @@ appTrafficRule:
   filterType: FLOW
   priority: 1
   action: FORWARD_DECAPSULATED
+  dstInterface: [{interfaceType: IP, dstIpAddress: 10.10.0.10}]
   trafficFilter: [{dstAddress: [10.10.0.0/24], dstPort: ["8080"], protocol: [TCP]}]
 appDNSRule:
 - {dnsRuleId: dns1, domainName: ` + appDID + `.example.com, ipAddressType: IP_V4, ipAddress: 10.10.0.10}
