@@ -82,6 +82,7 @@ type reader struct {
 	total        int64 // bytes decompressed in step 3
 	artifactDir  string
 	artifactList []string
+	buf          []byte // the read buffer, shared by every entry
 }
 
 // open reads the central directory and checks every entry's name, type and claimed size.
@@ -321,7 +322,10 @@ func (rd *reader) stream(f *zip.File, keep int64, algs []string, total *int64) (
 	}
 	var kept bytes.Buffer
 	var head []byte
-	buf := make([]byte, 32<<10)
+	if rd.buf == nil {
+		rd.buf = make([]byte, 32<<10)
+	}
+	buf := rd.buf
 	var n int64
 	lim := rd.lim
 	for {
