@@ -16,7 +16,7 @@ func checkName(name string, dir bool) *Error {
 		return fail(ReasonBadName, strings.ToValidUTF8(name, "\uFFFD"), "name is not UTF-8")
 	}
 	if len(name) > maxNameLen {
-		return fail(ReasonBadName, name[:64]+"...", "name is longer than %d bytes", maxNameLen)
+		return fail(ReasonBadName, strings.ToValidUTF8(name[:64], "")+"...", "name is longer than %d bytes", maxNameLen)
 	}
 	for _, r := range name {
 		if unicode.IsControl(r) {

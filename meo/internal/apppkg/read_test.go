@@ -235,6 +235,7 @@ func TestReadHostile(t *testing.T) {
 		{name: "backslash", zip: with(file(`Artifacts\..\..\x`, "x")), reason: apppkg.ReasonPathEscape, entry: `Artifacts\..\..\x`},
 		{name: "dot element", zip: with(file("Artifacts/./x", "x")), reason: apppkg.ReasonBadName, entry: "Artifacts/./x"},
 		{name: "empty element", zip: with(file("Artifacts//x", "x")), reason: apppkg.ReasonBadName, entry: "Artifacts//x"},
+		{name: "name too long", zip: with(file("Files/"+strings.Repeat("n", 1100), "x")), reason: apppkg.ReasonBadName, entry: "Files/" + strings.Repeat("n", 58) + "..."},
 		{name: "control character", zip: with(file("Files/a\nb", "x")), reason: apppkg.ReasonBadName, entry: "Files/a\nb"},
 		{name: "non-UTF-8 name", zip: with(file("Files/caf\xe9.txt", "x")), reason: apppkg.ReasonBadName, entry: "Files/caf\uFFFD.txt"},
 		{name: "symlink", zip: with(apppkgtest.Entry{Name: "Files/link", Data: []byte("/etc/passwd"), Mode: fs.ModeSymlink | 0o777}),
