@@ -2,6 +2,9 @@ package apppkg
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"strconv"
 
 	"github.com/edgemec/edgemec/meo/internal/appd"
 	"github.com/edgemec/edgemec/vim-adapters/vim"
@@ -15,6 +18,8 @@ type Package struct {
 	AppD     *appd.AppD `json:"appd"`
 	AppDPath string     `json:"appdPath"`
 	AppDRaw  []byte     `json:"appdRaw"`
+	// AppDFormat is "json" when AppDRaw is JSON, else "yaml" (TOSCA AppDs included).
+	AppDFormat string `json:"appdFormat"`
 	// ToscaMeta and Manifest are the parsed metadata, when the package has them.
 	ToscaMeta *ToscaMeta `json:"toscaMeta,omitempty"`
 	Manifest  *Manifest  `json:"manifest,omitempty"`
@@ -79,4 +84,58 @@ func (p *Package) VIMArtifacts() vim.Artifacts {
 // appd.AppD.DeployRequest for what the caller adds).
 func (p *Package) DeployRequest(appInstanceID string) vim.DeployRequest {
 	return p.AppD.DeployRequest(appInstanceID, p.VIMArtifacts())
+}
+
+// SoftwareImageInfo is an Mm1 AppPkgSWImageInfo: one software image of the package, from
+// the AppD's swImageDescriptor.
+type SoftwareImageInfo struct {
+	ID              string `json:"id"`
+	Name            string `json:"name"`
+	Version         string `json:"version,omitempty"`
+	ContainerFormat string `json:"containerFormat,omitempty"`
+	DiskFormat      string `json:"diskFormat,omitempty"`
+	SwImage         string `json:"swImage,omitempty"`
+	Size            int64  `json:"size,omitempty"`
+}
+
+// SoftwareImages lists the package's software images for AppPkgInfo.softwareImages. An image
+// without id or name takes its position and the app's name.
+func (p *Package) SoftwareImages() []SoftwareImageInfo {
+	out := make([]SoftwareImageInfo, 0, len(p.AppD.SwImageDescriptor))
+	for i, d := range p.AppD.SwImageDescriptor {
+		s := SoftwareImageInfo{ID: d.ID, Name: d.Name, Version: d.Version, ContainerFormat: string(d.ContainerFormat),
+			DiskFormat: string(d.DiskFormat), SwImage: d.SwImage, Size: d.Size}
+		if s.ID == "" {
+			s.ID = "image-" + strconv.Itoa(i)
+		}
+		if s.Name == "" {
+			s.Name = p.AppD.AppName
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// ArtifactInfo is an Mm1 AppPkgArtifactInfo: one deployment artefact, with the SHA-256 of the
+// bytes the VIM gets (a chart directory's packed .tgz) and its kind.
+type ArtifactInfo struct {
+	ArtifactPath string       `json:"artifactPath"`
+	Checksum     Checksum     `json:"checksum"`
+	Kind         ArtifactKind `json:"kind"`
+}
+
+// Checksum is an Mm1 Checksum.
+type Checksum struct {
+	Algorithm string `json:"algorithm"`
+	Hash      string `json:"hash"`
+}
+
+// ArtifactInfos lists the deployment artefacts for AppPkgInfo.additionalArtifacts.
+func (p *Package) ArtifactInfos() []ArtifactInfo {
+	out := make([]ArtifactInfo, 0, len(p.Artifacts))
+	for _, a := range p.Artifacts {
+		h := sha256.Sum256(a.Data)
+		out = append(out, ArtifactInfo{ArtifactPath: a.Path, Checksum: Checksum{Algorithm: "SHA-256", Hash: hex.EncodeToString(h[:])}, Kind: a.Kind})
+	}
+	return out
 }

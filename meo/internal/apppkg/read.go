@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"crypto/sha512"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"hash"
 	"hash/crc32"
@@ -52,8 +53,12 @@ func Read(r io.ReaderAt, size int64, lim Limits) (*Package, error) {
 		}
 		return nil, e
 	}
+	format := "yaml"
+	if json.Valid(rd.kept[rd.appdPath]) {
+		format = "json"
+	}
 	p := &Package{
-		AppD: a, AppDPath: rd.appdPath, AppDRaw: rd.kept[rd.appdPath],
+		AppD: a, AppDPath: rd.appdPath, AppDRaw: rd.kept[rd.appdPath], AppDFormat: format,
 		ToscaMeta: rd.meta, Manifest: rd.manifest, Entries: len(rd.zr.File), Size: rd.total,
 	}
 	if p.Artifacts, err = rd.buildArtifacts(a); err != nil {

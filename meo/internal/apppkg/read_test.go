@@ -55,9 +55,15 @@ func TestReadGood(t *testing.T) {
 		objects  []string // Kind/name of every object, in order
 		check    func(t *testing.T, p *apppkg.Package)
 	}{
-		{name: "AppD only, YAML at the root", files: map[string]string{"appd.yaml": appdYAML}, appdPath: "appd.yaml"},
+		{name: "AppD only, YAML at the root", files: map[string]string{"appd.yaml": appdYAML}, appdPath: "appd.yaml",
+			check: func(t *testing.T, p *apppkg.Package) {
+				assert.Equal(t, "yaml", p.AppDFormat)
+				assert.Equal(t, []apppkg.SoftwareImageInfo{{ID: "image-0", Name: "app", ContainerFormat: "DOCKER", SwImage: "registry.example/app:1"}}, p.SoftwareImages())
+				assert.Empty(t, p.ArtifactInfos())
+			}},
 		{name: "AppD only, JSON under Definitions", files: map[string]string{"Definitions/app.json": string(appdJSON), "README.txt": "hi"},
-			appdPath: "Definitions/app.json"},
+			appdPath: "Definitions/app.json",
+			check:    func(t *testing.T, p *apppkg.Package) { assert.Equal(t, "json", p.AppDFormat) }},
 		{name: "TOSCA.meta, AppD and chart directory",
 			files: withChart("Artifacts/Deployment/HELM/app/", map[string]string{
 				"TOSCA-Metadata/TOSCA.meta": meta, "Definitions/appd.yaml": appdYAML,
@@ -67,6 +73,10 @@ func TestReadGood(t *testing.T) {
 			objects: []string{"Deployment/app", "Service/app"},
 			check: func(t *testing.T, p *apppkg.Package) {
 				assert.Equal(t, "Artifacts/Deployment/HELM/app/", p.Artifacts[0].Path)
+				infos := p.ArtifactInfos()
+				require.Len(t, infos, 1)
+				assert.Equal(t, apppkg.Checksum{Algorithm: "SHA-256", Hash: sha(string(p.Artifacts[0].Data))}, infos[0].Checksum)
+				assert.Equal(t, apppkg.KindHelmChart, infos[0].Kind)
 				assert.Contains(t, p.Artifacts[0].Rendered, "value: http://mep.invalid:8080")
 				req := p.DeployRequest("inst-1")
 				assert.Equal(t, p.Artifacts[0].Data, req.Artifacts.Chart)
