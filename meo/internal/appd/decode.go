@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/edgemec/edgemec/mep/mm5api"
 	"github.com/edgemec/edgemec/mep/mp1api"
@@ -161,8 +162,13 @@ func decode(ptr string, v any, rv reflect.Value, depth int) error {
 	return fieldErr(ptr, fmt.Sprintf("cannot decode into %s", t)) // a model bug, not input
 }
 
-func decodeStruct(ptr string, m map[string]any, rv reflect.Value, depth int) error {
-	t := rv.Type()
+// structFields maps a struct type to its JSON member names and field indexes.
+var structFields sync.Map // reflect.Type → map[string]int
+
+func fieldsOf(t reflect.Type) map[string]int {
+	if f, ok := structFields.Load(t); ok {
+		return f.(map[string]int)
+	}
 	fields := map[string]int{}
 	for i := range t.NumField() {
 		name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
@@ -170,6 +176,13 @@ func decodeStruct(ptr string, m map[string]any, rv reflect.Value, depth int) err
 			fields[name] = i
 		}
 	}
+	structFields.Store(t, fields)
+	return fields
+}
+
+func decodeStruct(ptr string, m map[string]any, rv reflect.Value, depth int) error {
+	t := rv.Type()
+	fields := fieldsOf(t)
 	for _, name := range required[t] {
 		if v, ok := m[name]; !ok || v == nil || v == "" {
 			return fieldErr(ptr+"/"+escape(name), "is required")

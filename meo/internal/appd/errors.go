@@ -28,7 +28,12 @@ func (e *FieldError) Is(target error) bool { return target == ErrInvalid }
 
 func fieldErr(ptr, msg string) *FieldError { return &FieldError{Pointer: ptr, Msg: msg} }
 
+var pointerEscaper = strings.NewReplacer("~", "~0", "/", "~1")
+
 // escape escapes a JSON pointer reference token (RFC 6901 section 3).
 func escape(tok string) string {
-	return strings.NewReplacer("~", "~0", "/", "~1").Replace(tok)
+	if !strings.ContainsAny(tok, "~/") {
+		return tok
+	}
+	return pointerEscaper.Replace(tok)
 }
