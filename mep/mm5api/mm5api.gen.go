@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/edgemec/edgemec/mep/mp1api"
 	externalRef0 "github.com/edgemec/edgemec/mep/mp1api"
 	"github.com/labstack/echo/v4"
 	"github.com/oapi-codegen/runtime"
@@ -52,15 +53,19 @@ type AppDnsRule struct {
 
 // AppInstance defines model for AppInstance.
 type AppInstance struct {
-	AppDId             string                            `json:"appDId"`
-	AppDNSRule         *[]externalRef0.DnsRule           `json:"appDNSRule,omitempty"`
+	AppDId string `json:"appDId"`
+
+	// AppDNSRule MEC 011 DnsRules granted to the app; state may be left out (ACTIVE).
+	AppDNSRule         *[]mp1api.DnsRule                 `json:"appDNSRule,omitempty"`
 	AppInstanceName    *string                           `json:"appInstanceName,omitempty"`
 	AppName            string                            `json:"appName"`
 	AppProvider        string                            `json:"appProvider"`
 	AppServiceOptional *[]externalRef0.ServiceDependency `json:"appServiceOptional,omitempty"`
 	AppServiceProduced *[]ServiceDescriptor              `json:"appServiceProduced,omitempty"`
 	AppServiceRequired *[]externalRef0.ServiceDependency `json:"appServiceRequired,omitempty"`
-	AppTrafficRule     *[]externalRef0.TrafficRule       `json:"appTrafficRule,omitempty"`
+
+	// AppTrafficRule MEC 011 TrafficRules granted to the app; state may be left out (ACTIVE).
+	AppTrafficRule *[]mp1api.TrafficRule `json:"appTrafficRule,omitempty"`
 
 	// DnsRuleClientSubnets Per-client-subnet answers (an extension of the site DNS): dnsRuleId → UE address
 	// prefixes. A rule listed here is answered only to clients inside its prefixes; other
@@ -71,8 +76,10 @@ type AppInstance struct {
 
 // AppInstanceRecord defines model for AppInstanceRecord.
 type AppInstanceRecord struct {
-	AppDId             string                            `json:"appDId"`
-	AppDNSRule         *[]externalRef0.DnsRule           `json:"appDNSRule,omitempty"`
+	AppDId string `json:"appDId"`
+
+	// AppDNSRule MEC 011 DnsRules granted to the app; state may be left out (ACTIVE).
+	AppDNSRule         *[]mp1api.DnsRule                 `json:"appDNSRule,omitempty"`
 	AppInstanceId      string                            `json:"appInstanceId"`
 	AppInstanceName    *string                           `json:"appInstanceName,omitempty"`
 	AppName            string                            `json:"appName"`
@@ -80,9 +87,11 @@ type AppInstanceRecord struct {
 	AppServiceOptional *[]externalRef0.ServiceDependency `json:"appServiceOptional,omitempty"`
 	AppServiceProduced *[]ServiceDescriptor              `json:"appServiceProduced,omitempty"`
 	AppServiceRequired *[]externalRef0.ServiceDependency `json:"appServiceRequired,omitempty"`
-	AppTrafficRule     *[]externalRef0.TrafficRule       `json:"appTrafficRule,omitempty"`
-	CreatedAt          time.Time                         `json:"createdAt"`
-	Credentials        Credentials                       `json:"credentials"`
+
+	// AppTrafficRule MEC 011 TrafficRules granted to the app; state may be left out (ACTIVE).
+	AppTrafficRule *[]mp1api.TrafficRule `json:"appTrafficRule,omitempty"`
+	CreatedAt      time.Time             `json:"createdAt"`
+	Credentials    Credentials           `json:"credentials"`
 
 	// DnsRuleClientSubnets Per-client-subnet answers (an extension of the site DNS): dnsRuleId → UE address
 	// prefixes. A rule listed here is answered only to clients inside its prefixes; other

@@ -7,21 +7,19 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"mime"
 	"net/http"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
 
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
-	"sigs.k8s.io/yaml"
 
 	"github.com/edgemec/edgemec/api/openapi"
+	"github.com/edgemec/edgemec/internal/apispec"
 
 	"github.com/edgemec/edgemec/internal/obs"
 	"github.com/edgemec/edgemec/internal/problem"
@@ -77,7 +75,7 @@ func New(cfg Config) (http.Handler, error) {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = problem.Handler(cfg.Logger, mapError)
-	allowed, err := allowedQueries()
+	spec, err := specValidator()
 	if err != nil {
 		return nil, err
 	}
@@ -87,7 +85,7 @@ func New(cfg Config) (http.Handler, error) {
 		e.Use(cfg.Metrics.Middleware())
 	}
 	e.Use(middleware.BodyLimit(byteSize(cfg.MaxBodyBytes)))
-	e.Use(h.authenticate, checkQuery(allowed))
+	e.Use(h.authenticate, spec.Middleware())
 	e.GET("/readyz", func(c echo.Context) error {
 		if cfg.Ready != nil && !cfg.Ready() {
 			return problem.New(http.StatusServiceUnavailable, "not ready")
@@ -153,109 +151,26 @@ func viewer(c echo.Context) string {
 	return p.AppInstanceID
 }
 
-// allowedQueries derives, from the API specifications, the query parameters each route
-// accepts, so that every unknown parameter gets 400 as ETSI GS MEC 009 requires.
-func allowedQueries() (map[string]map[string]bool, error) {
-	out := map[string]map[string]bool{}
-	for _, sp := range []struct {
-		doc    []byte
-		prefix string
-	}{{openapi.MP1, ""}, {openapi.MM5, "/mepm/v1"}} {
-		if err := addQueries(out, sp.doc, sp.prefix); err != nil {
-			return nil, err
-		}
-	}
-	return out, nil
-}
-
-type specParam struct {
-	Ref  string `json:"$ref"`
-	Name string `json:"name"`
-	In   string `json:"in"`
-}
-
-func addQueries(out map[string]map[string]bool, doc []byte, prefix string) error {
-	var spec struct {
-		Paths      map[string]map[string]json.RawMessage `json:"paths"`
-		Components struct {
-			Parameters map[string]specParam `json:"parameters"`
-		} `json:"components"`
-	}
-	if err := yaml.Unmarshal(doc, &spec); err != nil {
-		return fmt.Errorf("read api spec: %w", err)
-	}
-	resolve := func(ps []specParam) []specParam {
-		for i, p := range ps {
-			if name, ok := strings.CutPrefix(p.Ref, "#/components/parameters/"); ok {
-				ps[i] = spec.Components.Parameters[name]
+// specValidator validates requests against the Mp1 and Mm5 specifications. Input the spec
+// does not describe but MEC 011 V2.1.1 clients send (a single-object dstInterface) is
+// rewritten into the spec's form first.
+func specValidator() (*apispec.Validator, error) {
+	return apispec.New(apispec.Config{
+		Docs: []apispec.Doc{
+			{Name: "mp1.yaml", Data: openapi.MP1},
+			{Name: "mm5.yaml", Data: openapi.MM5, Prefix: "/mepm/v1"},
+		},
+		Normalize: func(op string, body []byte) ([]byte, error) {
+			switch op {
+			case "TrafficRulePUT":
+				return platform.NormalizeTrafficRuleJSON(body)
+			case "PutAppInstance":
+				b, _, err := normalizeAppInstance(body)
+				return b, err
 			}
-		}
-		return ps
-	}
-	for path, item := range spec.Paths {
-		var common []specParam
-		if raw, ok := item["parameters"]; ok {
-			if err := json.Unmarshal(raw, &common); err != nil {
-				return fmt.Errorf("spec %s parameters: %w", path, err)
-			}
-		}
-		for method, raw := range item {
-			if method == "parameters" {
-				continue
-			}
-			var op struct {
-				Parameters []specParam `json:"parameters"`
-			}
-			if err := json.Unmarshal(raw, &op); err != nil {
-				return fmt.Errorf("spec %s %s: %w", method, path, err)
-			}
-			set := map[string]bool{}
-			for _, p := range append(resolve(slices.Clone(common)), resolve(op.Parameters)...) {
-				if p.In == "query" {
-					set[p.Name] = true
-				}
-			}
-			out[strings.ToUpper(method)+" "+prefix+echoPath(path)] = set
-		}
-	}
-	return nil
-}
-
-func echoPath(p string) string {
-	var b strings.Builder
-	for _, seg := range strings.Split(p, "/") {
-		if seg == "" {
-			continue
-		}
-		b.WriteByte('/')
-		if strings.HasPrefix(seg, "{") && strings.HasSuffix(seg, "}") {
-			b.WriteString(":" + seg[1:len(seg)-1])
-		} else {
-			b.WriteString(seg)
-		}
-	}
-	return b.String()
-}
-
-func checkQuery(allowed map[string]map[string]bool) echo.MiddlewareFunc {
-	return func(next echo.HandlerFunc) echo.HandlerFunc {
-		return func(c echo.Context) error {
-			raw := c.Request().URL.RawQuery
-			if raw == "" {
-				return next(c)
-			}
-			set, ok := allowed[c.Request().Method+" "+c.Path()]
-			if !ok {
-				return next(c) // not an API route (readyz, metrics, 404/405)
-			}
-			for k := range c.QueryParams() {
-				if !set[k] {
-					return problem.BadRequest("unknown query parameter %q", k)
-				}
-			}
-			return next(c)
-		}
-	}
+			return body, nil
+		},
+	})
 }
 
 // mapError is the one mapping from domain errors to HTTP statuses.
