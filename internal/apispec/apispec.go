@@ -204,16 +204,21 @@ func (v *Validator) body(c echo.Context, op *openapi3.Operation) (bool, error) {
 		}
 	}
 	rb := op.RequestBody.Value
-	if mt != echo.MIMEApplicationJSON && strings.HasSuffix(mt, "+json") {
-		mt = echo.MIMEApplicationJSON // any JSON flavour is read as JSON
-	}
-	if rb.Content.Get(mt) == nil {
+	isJSON := mt == echo.MIMEApplicationJSON || strings.HasSuffix(mt, "+json")
+	switch {
+	case rb.Content[mt] != nil:
+		if ct == "" {
+			req.Header.Set(echo.HeaderContentType, mt)
+		}
+	case isJSON && rb.Content[echo.MIMEApplicationJSON] != nil:
+		// Any JSON flavour the operation does not name is read as plain JSON.
+		req.Header.Set(echo.HeaderContentType, echo.MIMEApplicationJSON)
+	default:
 		return false, problem.New(http.StatusUnsupportedMediaType, "Content-Type %q: want %s", ct, strings.Join(slices.Sorted(maps.Keys(rb.Content)), " or "))
 	}
-	if mt != echo.MIMEApplicationJSON {
+	if !isJSON {
 		return false, nil
 	}
-	req.Header.Set(echo.HeaderContentType, echo.MIMEApplicationJSON)
 	if len(bytes.TrimSpace(b)) == 0 {
 		if rb.Required {
 			return true, problem.BadRequest("request body is required")

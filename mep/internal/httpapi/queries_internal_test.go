@@ -32,8 +32,8 @@ func TestAllowedQueries(t *testing.T) {
 	require.True(t, ok)
 	require.Empty(t, got, "If-Match is a header, not a query parameter")
 	e := echo.New()
-	mp1api.RegisterHandlers(e, &handler{})
-	mm5api.RegisterHandlersWithBaseURL(e, &mm5Handler{&handler{}}, "/mepm/v1")
+	mp1api.RegisterHandlers(e, mp1api.NewStrictHandler(&handler{}, nil))
+	mm5api.RegisterHandlersWithBaseURL(e, mm5api.NewStrictHandler(&mm5Handler{&handler{}}, nil), "/mepm/v1")
 	for _, r := range e.Routes() {
 		_, ok := v.QueryParams(r.Method, r.Path)
 		require.True(t, ok, "route %s %s has no query table entry", r.Method, r.Path)

@@ -1,19 +1,17 @@
 // Package httpapi serves the MEP's HTTP APIs — Mp1 (ETSI GS MEC 011) for apps and Mm5 for
-// the orchestrator — on one echo server generated from api/openapi. Handlers only bind,
-// authorise, call one site method and map errors to ProblemDetails.
+// the orchestrator — on one echo server generated from api/openapi. Requests are checked
+// against the specs (internal/apispec) and bound by the generated strict handlers; the
+// handlers here authorise, call one domain method and return a typed response, and one
+// mapper (mapError) turns domain errors into ProblemDetails.
 package httpapi
 
 import (
-	"bytes"
-	"encoding/json"
+	"context"
 	"errors"
-	"io"
 	"log/slog"
-	"mime"
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
@@ -60,11 +58,9 @@ type handler struct {
 }
 
 var (
-	_ mp1api.ServerInterface = (*handler)(nil)
-	_ mm5api.ServerInterface = (*mm5Handler)(nil)
+	_ mp1api.StrictServerInterface = (*handler)(nil)
+	_ mm5api.StrictServerInterface = (*mm5Handler)(nil)
 )
-
-const principalKey = "principal"
 
 // New returns the HTTP handler of the MEP.
 func New(cfg Config) (http.Handler, error) {
@@ -96,8 +92,8 @@ func New(cfg Config) (http.Handler, error) {
 	if cfg.MetricsHandler != nil {
 		e.GET("/metrics", echo.WrapHandler(cfg.MetricsHandler))
 	}
-	mp1api.RegisterHandlers(e, h)
-	mm5api.RegisterHandlersWithBaseURL(e, &mm5Handler{h}, "/mepm/v1")
+	mp1api.RegisterHandlers(e, mp1api.NewStrictHandler(h, nil))
+	mm5api.RegisterHandlersWithBaseURL(e, mm5api.NewStrictHandler(&mm5Handler{h}, nil), "/mepm/v1")
 	return e, nil
 }
 
@@ -112,6 +108,9 @@ func (h *handler) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		path := c.Path()
 		if public[path] || path == "" {
+			if id, secret, ok := c.Request().BasicAuth(); ok {
+				setRequestValue(c, basicKey{}, [2]string{id, secret})
+			}
 			return next(c)
 		}
 		p, err := h.auth.Authenticate(c.Request().Header.Get(echo.HeaderAuthorization))
@@ -132,19 +131,35 @@ func (h *handler) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 				return problem.Forbidden("this token may only access app instance %q", p.AppInstanceID)
 			}
 		}
-		c.Set(principalKey, p)
+		setRequestValue(c, principalKey{}, p)
 		return next(c)
 	}
 }
 
-func principal(c echo.Context) auth.Principal {
-	p, _ := c.Get(principalKey).(auth.Principal)
+// The strict handlers see the request's context only: what authentication learnt travels in it.
+type (
+	principalKey struct{}
+	basicKey     struct{}
+)
+
+func setRequestValue(c echo.Context, k, v any) {
+	c.SetRequest(c.Request().WithContext(context.WithValue(c.Request().Context(), k, v)))
+}
+
+func principal(ctx context.Context) auth.Principal {
+	p, _ := ctx.Value(principalKey{}).(auth.Principal)
 	return p
 }
 
+// basicAuth returns the HTTP Basic credentials of a request to a public route.
+func basicAuth(ctx context.Context) (id, secret string, ok bool) {
+	v, ok := ctx.Value(basicKey{}).([2]string)
+	return v[0], v[1], ok
+}
+
 // viewer is the platform.Discover viewer of a request.
-func viewer(c echo.Context) string {
-	p := principal(c)
+func viewer(ctx context.Context) string {
+	p := principal(ctx)
 	if p.Operator {
 		return platform.Operator
 	}
@@ -165,8 +180,7 @@ func specValidator() (*apispec.Validator, error) {
 			case "TrafficRulePUT":
 				return platform.NormalizeTrafficRuleJSON(body)
 			case "PutAppInstance":
-				b, _, err := normalizeAppInstance(body)
-				return b, err
+				return normalizeAppInstance(body)
 			}
 			return body, nil
 		},
@@ -195,69 +209,4 @@ func mapError(err error) (int, string, bool) {
 		return http.StatusTooManyRequests, detail, true
 	}
 	return 0, "", false
-}
-
-// readJSON reads a JSON request body. It rejects other media types (415) and bodies that
-// are not JSON (400).
-func readJSON(c echo.Context) ([]byte, error) {
-	if ct := c.Request().Header.Get(echo.HeaderContentType); ct != "" {
-		mt, _, err := mime.ParseMediaType(ct)
-		if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
-			return nil, problem.New(http.StatusUnsupportedMediaType, "Content-Type %q: want application/json", ct)
-		}
-	}
-	body, err := io.ReadAll(c.Request().Body)
-	if err != nil {
-		var he *echo.HTTPError
-		if errors.As(err, &he) { // the body limit
-			return nil, problem.New(he.Code, "request body is too large")
-		}
-		return nil, problem.BadRequest("read body: %v", err)
-	}
-	if len(bytes.TrimSpace(body)) == 0 {
-		return nil, problem.BadRequest("request body is required")
-	}
-	if !json.Valid(body) {
-		return nil, problem.BadRequest("request body is not valid JSON")
-	}
-	return body, nil
-}
-
-// decode reads and decodes a JSON body into v, checking required fields by presence.
-func decode(c echo.Context, v any, what string, required ...string) ([]byte, error) {
-	body, err := readJSON(c)
-	if err != nil {
-		return nil, err
-	}
-	if err := platform.RequireFields(body, what, required...); err != nil {
-		return nil, err
-	}
-	if err := json.Unmarshal(body, v); err != nil {
-		return nil, problem.BadRequest("%s: %v", what, jsonError(err))
-	}
-	return body, nil
-}
-
-func jsonError(err error) string {
-	var te *json.UnmarshalTypeError
-	if errors.As(err, &te) {
-		return "field " + te.Field + " must be " + te.Type.String()
-	}
-	return err.Error()
-}
-
-var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
-
-func writeJSON(c echo.Context, status int, etag string, v any) error {
-	if etag != "" {
-		c.Response().Header().Set("ETag", etag)
-	}
-	return c.JSON(status, v)
-}
-
-func writeRaw(c echo.Context, status int, etag string, b []byte) error {
-	if etag != "" {
-		c.Response().Header().Set("ETag", etag)
-	}
-	return c.Blob(status, echo.MIMEApplicationJSON, b)
 }
