@@ -180,3 +180,27 @@ func TestNewRejectsBrokenRefs(t *testing.T) {
 	_, err := apispec.New(apispec.Config{Docs: []apispec.Doc{{Name: "main.yaml", Data: []byte(main)}}})
 	require.Error(t, err, "common.yaml is missing")
 }
+
+func TestCheckSchema(t *testing.T) {
+	v, err := apispec.New(apispec.Config{Docs: []apispec.Doc{{Name: "common.yaml", Data: []byte(common)}, {Name: "main.yaml", Data: []byte(main), Prefix: "/api/v1"}}})
+	require.NoError(t, err)
+	tests := []struct {
+		name, schema, body, err string
+	}{
+		{"valid", "Thing", `{"name":"n","kind":"A"}`, ""},
+		{"missing", "Thing", `{"name":"n"}`, "Thing: /kind is required"},
+		{"enum", "Thing", `{"name":"n","kind":"Z"}`, "Thing: /kind: value is not one of the allowed values"},
+		{"not JSON", "Thing", `{`, "not JSON"},
+		{"unknown schema", "Nothing", `{}`, `no schema "Nothing"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := v.CheckSchema(tt.schema, []byte(tt.body))
+			if tt.err == "" {
+				require.NoError(t, err)
+				return
+			}
+			require.ErrorContains(t, err, tt.err)
+		})
+	}
+}

@@ -7,8 +7,8 @@ import (
 	"time"
 
 	"github.com/edgemec/edgemec/internal/problem"
-	"github.com/edgemec/edgemec/mep/internal/platform"
 	"github.com/edgemec/edgemec/mep/mm5api"
+	"github.com/edgemec/edgemec/mep/mp1api"
 )
 
 // mm5Handler serves Mm5 (/mepm/v1); the authenticate middleware admits the operator only.
@@ -59,7 +59,7 @@ func normalizeAppInstance(body []byte) ([]byte, error) {
 		return body, nil // not an array: validation says so
 	}
 	for i, r := range rules {
-		n, err := platform.NormalizeTrafficRuleJSON(r)
+		n, err := mp1api.NormalizeTrafficRuleJSON(r)
 		if err != nil {
 			return body, nil // not an object: validation says so
 		}

@@ -178,7 +178,11 @@ func specValidator() (*apispec.Validator, error) {
 		Normalize: func(op string, body []byte) ([]byte, error) {
 			switch op {
 			case "TrafficRulePUT":
-				return platform.NormalizeTrafficRuleJSON(body)
+				b, err := mp1api.NormalizeTrafficRuleJSON(body)
+				if err != nil {
+					return nil, problem.BadRequest("%v", err)
+				}
+				return b, nil
 			case "PutAppInstance":
 				return normalizeAppInstance(body)
 			}
