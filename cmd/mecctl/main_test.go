@@ -84,7 +84,7 @@ func TestSiteCommands(t *testing.T) {
 	_, err = ctl(t, root, "", "app", "second")
 	require.ErrorContains(t, err, "404 Not Found: app instance \"second\" is not known")
 	_, err = ctl(t, root, `{"appName":"x"}`, "provision", "bad", "-")
-	require.ErrorContains(t, err, "400 Bad Request: AppInstance: appProvider is required")
+	require.ErrorContains(t, err, "400 Bad Request: request body: /appProvider is required")
 	_, err = ctl(t, root, "", "frobnicate")
 	require.ErrorContains(t, err, "unknown command")
 }

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/edgemec/edgemec/mep/mp1api"
 	externalRef0 "github.com/edgemec/edgemec/mep/mp1api"
 	"github.com/labstack/echo/v4"
 	"github.com/oapi-codegen/runtime"
@@ -52,15 +53,19 @@ type AppDnsRule struct {
 
 // AppInstance defines model for AppInstance.
 type AppInstance struct {
-	AppDId             string                            `json:"appDId"`
-	AppDNSRule         *[]externalRef0.DnsRule           `json:"appDNSRule,omitempty"`
+	AppDId string `json:"appDId"`
+
+	// AppDNSRule MEC 011 DnsRules granted to the app; state may be left out (ACTIVE).
+	AppDNSRule         *[]mp1api.DnsRule                 `json:"appDNSRule,omitempty"`
 	AppInstanceName    *string                           `json:"appInstanceName,omitempty"`
 	AppName            string                            `json:"appName"`
 	AppProvider        string                            `json:"appProvider"`
 	AppServiceOptional *[]externalRef0.ServiceDependency `json:"appServiceOptional,omitempty"`
 	AppServiceProduced *[]ServiceDescriptor              `json:"appServiceProduced,omitempty"`
 	AppServiceRequired *[]externalRef0.ServiceDependency `json:"appServiceRequired,omitempty"`
-	AppTrafficRule     *[]externalRef0.TrafficRule       `json:"appTrafficRule,omitempty"`
+
+	// AppTrafficRule MEC 011 TrafficRules granted to the app; state may be left out (ACTIVE).
+	AppTrafficRule *[]mp1api.TrafficRule `json:"appTrafficRule,omitempty"`
 
 	// DnsRuleClientSubnets Per-client-subnet answers (an extension of the site DNS): dnsRuleId → UE address
 	// prefixes. A rule listed here is answered only to clients inside its prefixes; other
@@ -71,8 +76,10 @@ type AppInstance struct {
 
 // AppInstanceRecord defines model for AppInstanceRecord.
 type AppInstanceRecord struct {
-	AppDId             string                            `json:"appDId"`
-	AppDNSRule         *[]externalRef0.DnsRule           `json:"appDNSRule,omitempty"`
+	AppDId string `json:"appDId"`
+
+	// AppDNSRule MEC 011 DnsRules granted to the app; state may be left out (ACTIVE).
+	AppDNSRule         *[]mp1api.DnsRule                 `json:"appDNSRule,omitempty"`
 	AppInstanceId      string                            `json:"appInstanceId"`
 	AppInstanceName    *string                           `json:"appInstanceName,omitempty"`
 	AppName            string                            `json:"appName"`
@@ -80,9 +87,11 @@ type AppInstanceRecord struct {
 	AppServiceOptional *[]externalRef0.ServiceDependency `json:"appServiceOptional,omitempty"`
 	AppServiceProduced *[]ServiceDescriptor              `json:"appServiceProduced,omitempty"`
 	AppServiceRequired *[]externalRef0.ServiceDependency `json:"appServiceRequired,omitempty"`
-	AppTrafficRule     *[]externalRef0.TrafficRule       `json:"appTrafficRule,omitempty"`
-	CreatedAt          time.Time                         `json:"createdAt"`
-	Credentials        Credentials                       `json:"credentials"`
+
+	// AppTrafficRule MEC 011 TrafficRules granted to the app; state may be left out (ACTIVE).
+	AppTrafficRule *[]mp1api.TrafficRule `json:"appTrafficRule,omitempty"`
+	CreatedAt      time.Time             `json:"createdAt"`
+	Credentials    Credentials           `json:"credentials"`
 
 	// DnsRuleClientSubnets Per-client-subnet answers (an extension of the site DNS): dnsRuleId → UE address
 	// prefixes. A rule listed here is answered only to clients inside its prefixes; other
@@ -1968,4 +1977,724 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.GET(options.BaseURL+"/feeds/dns_rules", wrapper.DnsRuleFeed, options.OperationMiddlewares["DnsRuleFeed"]...)
 	router.GET(options.BaseURL+"/dns/conflicts", wrapper.DnsConflicts, options.OperationMiddlewares["DnsConflicts"]...)
 
+}
+
+type ProblemApplicationProblemPlusJSONResponse externalRef0.ProblemDetails
+
+type ListAppInstancesRequestObject struct {
+}
+
+type ListAppInstancesResponseObject interface {
+	VisitListAppInstancesResponse(w http.ResponseWriter) error
+}
+
+type ListAppInstances200JSONResponse []AppInstanceRecord
+
+func (response ListAppInstances200JSONResponse) VisitListAppInstancesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListAppInstances401ApplicationProblemPlusJSONResponse struct {
+	ProblemApplicationProblemPlusJSONResponse
+}
+
+func (response ListAppInstances401ApplicationProblemPlusJSONResponse) VisitListAppInstancesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListAppInstances403ApplicationProblemPlusJSONResponse externalRef0.ProblemDetails
+
+func (response ListAppInstances403ApplicationProblemPlusJSONResponse) VisitListAppInstancesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteAppInstanceRequestObject struct {
+	AppInstanceId string `json:"appInstanceId"`
+	Params        DeleteAppInstanceParams
+}
+
+type DeleteAppInstanceResponseObject interface {
+	VisitDeleteAppInstanceResponse(w http.ResponseWriter) error
+}
+
+type DeleteAppInstance202JSONResponse AppInstanceRecord
+
+func (response DeleteAppInstance202JSONResponse) VisitDeleteAppInstanceResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(202)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteAppInstance400ApplicationProblemPlusJSONResponse struct {
+	ProblemApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteAppInstance400ApplicationProblemPlusJSONResponse) VisitDeleteAppInstanceResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteAppInstance401ApplicationProblemPlusJSONResponse externalRef0.ProblemDetails
+
+func (response DeleteAppInstance401ApplicationProblemPlusJSONResponse) VisitDeleteAppInstanceResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteAppInstance403ApplicationProblemPlusJSONResponse externalRef0.ProblemDetails
+
+func (response DeleteAppInstance403ApplicationProblemPlusJSONResponse) VisitDeleteAppInstanceResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteAppInstance404ApplicationProblemPlusJSONResponse externalRef0.ProblemDetails
+
+func (response DeleteAppInstance404ApplicationProblemPlusJSONResponse) VisitDeleteAppInstanceResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetAppInstanceRequestObject struct {
+	AppInstanceId string `json:"appInstanceId"`
+}
+
+type GetAppInstanceResponseObject interface {
+	VisitGetAppInstanceResponse(w http.ResponseWriter) error
+}
+
+type GetAppInstance200JSONResponse AppInstanceRecord
+
+func (response GetAppInstance200JSONResponse) VisitGetAppInstanceResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetAppInstance401ApplicationProblemPlusJSONResponse struct {
+	ProblemApplicationProblemPlusJSONResponse
+}
+
+func (response GetAppInstance401ApplicationProblemPlusJSONResponse) VisitGetAppInstanceResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetAppInstance403ApplicationProblemPlusJSONResponse externalRef0.ProblemDetails
+
+func (response GetAppInstance403ApplicationProblemPlusJSONResponse) VisitGetAppInstanceResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetAppInstance404ApplicationProblemPlusJSONResponse externalRef0.ProblemDetails
+
+func (response GetAppInstance404ApplicationProblemPlusJSONResponse) VisitGetAppInstanceResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PutAppInstanceRequestObject struct {
+	AppInstanceId string `json:"appInstanceId"`
+	Body          *PutAppInstanceJSONRequestBody
+}
+
+type PutAppInstanceResponseObject interface {
+	VisitPutAppInstanceResponse(w http.ResponseWriter) error
+}
+
+type PutAppInstance200JSONResponse AppInstanceRecord
+
+func (response PutAppInstance200JSONResponse) VisitPutAppInstanceResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PutAppInstance201ResponseHeaders struct {
+	Location *string
+}
+
+type PutAppInstance201JSONResponse struct {
+	Body    AppInstanceRecord
+	Headers PutAppInstance201ResponseHeaders
+}
+
+func (response PutAppInstance201JSONResponse) VisitPutAppInstanceResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.Location != nil {
+		w.Header().Set("Location", fmt.Sprint(*response.Headers.Location))
+	}
+	w.WriteHeader(201)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PutAppInstance400ApplicationProblemPlusJSONResponse struct {
+	ProblemApplicationProblemPlusJSONResponse
+}
+
+func (response PutAppInstance400ApplicationProblemPlusJSONResponse) VisitPutAppInstanceResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PutAppInstance401ApplicationProblemPlusJSONResponse externalRef0.ProblemDetails
+
+func (response PutAppInstance401ApplicationProblemPlusJSONResponse) VisitPutAppInstanceResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PutAppInstance403ApplicationProblemPlusJSONResponse externalRef0.ProblemDetails
+
+func (response PutAppInstance403ApplicationProblemPlusJSONResponse) VisitPutAppInstanceResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PutAppInstance409ApplicationProblemPlusJSONResponse externalRef0.ProblemDetails
+
+func (response PutAppInstance409ApplicationProblemPlusJSONResponse) VisitPutAppInstanceResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DnsConflictsRequestObject struct {
+}
+
+type DnsConflictsResponseObject interface {
+	VisitDnsConflictsResponse(w http.ResponseWriter) error
+}
+
+type DnsConflicts200JSONResponse []DnsConflict
+
+func (response DnsConflicts200JSONResponse) VisitDnsConflictsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DnsConflicts401ApplicationProblemPlusJSONResponse struct {
+	ProblemApplicationProblemPlusJSONResponse
+}
+
+func (response DnsConflicts401ApplicationProblemPlusJSONResponse) VisitDnsConflictsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DnsConflicts403ApplicationProblemPlusJSONResponse externalRef0.ProblemDetails
+
+func (response DnsConflicts403ApplicationProblemPlusJSONResponse) VisitDnsConflictsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DnsRuleFeedRequestObject struct {
+	Params DnsRuleFeedParams
+}
+
+type DnsRuleFeedResponseObject interface {
+	VisitDnsRuleFeedResponse(w http.ResponseWriter) error
+}
+
+type DnsRuleFeed200JSONResponse DnsRuleSnapshot
+
+func (response DnsRuleFeed200JSONResponse) VisitDnsRuleFeedResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DnsRuleFeed400ApplicationProblemPlusJSONResponse struct {
+	ProblemApplicationProblemPlusJSONResponse
+}
+
+func (response DnsRuleFeed400ApplicationProblemPlusJSONResponse) VisitDnsRuleFeedResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DnsRuleFeed401ApplicationProblemPlusJSONResponse externalRef0.ProblemDetails
+
+func (response DnsRuleFeed401ApplicationProblemPlusJSONResponse) VisitDnsRuleFeedResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DnsRuleFeed403ApplicationProblemPlusJSONResponse externalRef0.ProblemDetails
+
+func (response DnsRuleFeed403ApplicationProblemPlusJSONResponse) VisitDnsRuleFeedResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type TrafficRuleFeedRequestObject struct {
+	Params TrafficRuleFeedParams
+}
+
+type TrafficRuleFeedResponseObject interface {
+	VisitTrafficRuleFeedResponse(w http.ResponseWriter) error
+}
+
+type TrafficRuleFeed200JSONResponse TrafficRuleSnapshot
+
+func (response TrafficRuleFeed200JSONResponse) VisitTrafficRuleFeedResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type TrafficRuleFeed400ApplicationProblemPlusJSONResponse struct {
+	ProblemApplicationProblemPlusJSONResponse
+}
+
+func (response TrafficRuleFeed400ApplicationProblemPlusJSONResponse) VisitTrafficRuleFeedResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type TrafficRuleFeed401ApplicationProblemPlusJSONResponse externalRef0.ProblemDetails
+
+func (response TrafficRuleFeed401ApplicationProblemPlusJSONResponse) VisitTrafficRuleFeedResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type TrafficRuleFeed403ApplicationProblemPlusJSONResponse externalRef0.ProblemDetails
+
+func (response TrafficRuleFeed403ApplicationProblemPlusJSONResponse) VisitTrafficRuleFeedResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+// StrictServerInterface represents all server handlers.
+type StrictServerInterface interface {
+
+	// (GET /app_instances)
+	ListAppInstances(ctx context.Context, request ListAppInstancesRequestObject) (ListAppInstancesResponseObject, error)
+
+	// (DELETE /app_instances/{appInstanceId})
+	DeleteAppInstance(ctx context.Context, request DeleteAppInstanceRequestObject) (DeleteAppInstanceResponseObject, error)
+
+	// (GET /app_instances/{appInstanceId})
+	GetAppInstance(ctx context.Context, request GetAppInstanceRequestObject) (GetAppInstanceResponseObject, error)
+
+	// (PUT /app_instances/{appInstanceId})
+	PutAppInstance(ctx context.Context, request PutAppInstanceRequestObject) (PutAppInstanceResponseObject, error)
+
+	// (GET /dns/conflicts)
+	DnsConflicts(ctx context.Context, request DnsConflictsRequestObject) (DnsConflictsResponseObject, error)
+
+	// (GET /feeds/dns_rules)
+	DnsRuleFeed(ctx context.Context, request DnsRuleFeedRequestObject) (DnsRuleFeedResponseObject, error)
+
+	// (GET /feeds/traffic_rules)
+	TrafficRuleFeed(ctx context.Context, request TrafficRuleFeedRequestObject) (TrafficRuleFeedResponseObject, error)
+}
+
+type StrictHandlerFunc func(ctx echo.Context, request any) (any, error)
+type StrictMiddlewareFunc func(f StrictHandlerFunc, operationID string) StrictHandlerFunc
+
+func NewStrictHandler(ssi StrictServerInterface, middlewares []StrictMiddlewareFunc) ServerInterface {
+	return &strictHandler{ssi: ssi, middlewares: middlewares}
+}
+
+type strictHandler struct {
+	ssi         StrictServerInterface
+	middlewares []StrictMiddlewareFunc
+}
+
+// ListAppInstances operation middleware
+func (sh *strictHandler) ListAppInstances(ctx echo.Context) error {
+	var request ListAppInstancesRequestObject
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.ListAppInstances(ctx.Request().Context(), request.(ListAppInstancesRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListAppInstances")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(ListAppInstancesResponseObject); ok {
+		return validResponse.VisitListAppInstancesResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// DeleteAppInstance operation middleware
+func (sh *strictHandler) DeleteAppInstance(ctx echo.Context, appInstanceId string, params DeleteAppInstanceParams) error {
+	var request DeleteAppInstanceRequestObject
+
+	request.AppInstanceId = appInstanceId
+	request.Params = params
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.DeleteAppInstance(ctx.Request().Context(), request.(DeleteAppInstanceRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "DeleteAppInstance")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(DeleteAppInstanceResponseObject); ok {
+		return validResponse.VisitDeleteAppInstanceResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// GetAppInstance operation middleware
+func (sh *strictHandler) GetAppInstance(ctx echo.Context, appInstanceId string) error {
+	var request GetAppInstanceRequestObject
+
+	request.AppInstanceId = appInstanceId
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.GetAppInstance(ctx.Request().Context(), request.(GetAppInstanceRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetAppInstance")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(GetAppInstanceResponseObject); ok {
+		return validResponse.VisitGetAppInstanceResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// PutAppInstance operation middleware
+func (sh *strictHandler) PutAppInstance(ctx echo.Context, appInstanceId string) error {
+	var request PutAppInstanceRequestObject
+
+	request.AppInstanceId = appInstanceId
+
+	var body PutAppInstanceJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.PutAppInstance(ctx.Request().Context(), request.(PutAppInstanceRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "PutAppInstance")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(PutAppInstanceResponseObject); ok {
+		return validResponse.VisitPutAppInstanceResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// DnsConflicts operation middleware
+func (sh *strictHandler) DnsConflicts(ctx echo.Context) error {
+	var request DnsConflictsRequestObject
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.DnsConflicts(ctx.Request().Context(), request.(DnsConflictsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "DnsConflicts")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(DnsConflictsResponseObject); ok {
+		return validResponse.VisitDnsConflictsResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// DnsRuleFeed operation middleware
+func (sh *strictHandler) DnsRuleFeed(ctx echo.Context, params DnsRuleFeedParams) error {
+	var request DnsRuleFeedRequestObject
+
+	request.Params = params
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.DnsRuleFeed(ctx.Request().Context(), request.(DnsRuleFeedRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "DnsRuleFeed")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(DnsRuleFeedResponseObject); ok {
+		return validResponse.VisitDnsRuleFeedResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// TrafficRuleFeed operation middleware
+func (sh *strictHandler) TrafficRuleFeed(ctx echo.Context, params TrafficRuleFeedParams) error {
+	var request TrafficRuleFeedRequestObject
+
+	request.Params = params
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.TrafficRuleFeed(ctx.Request().Context(), request.(TrafficRuleFeedRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "TrafficRuleFeed")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(TrafficRuleFeedResponseObject); ok {
+		return validResponse.VisitTrafficRuleFeedResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
 }

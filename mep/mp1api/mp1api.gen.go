@@ -9248,3 +9248,3727 @@ func ServiceAvailabilityNotificationCallbackHandler(si CallbackReceiverInterface
 	}
 	return h
 }
+
+type OAuthErrorJSONResponse OAuthError
+
+type ProblemApplicationProblemPlusJSONResponse ProblemDetails
+
+type ConfirmReadyRequestObject struct {
+	AppInstanceId AppInstanceId `json:"appInstanceId"`
+	Body          *ConfirmReadyJSONRequestBody
+}
+
+type ConfirmReadyResponseObject interface {
+	VisitConfirmReadyResponse(w http.ResponseWriter) error
+}
+
+type ConfirmReady204Response struct {
+}
+
+func (response ConfirmReady204Response) VisitConfirmReadyResponse(w http.ResponseWriter) error {
+	w.WriteHeader(204)
+	return nil
+}
+
+type ConfirmReady400ApplicationProblemPlusJSONResponse struct {
+	ProblemApplicationProblemPlusJSONResponse
+}
+
+func (response ConfirmReady400ApplicationProblemPlusJSONResponse) VisitConfirmReadyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ConfirmReady401ApplicationProblemPlusJSONResponse ProblemDetails
+
+func (response ConfirmReady401ApplicationProblemPlusJSONResponse) VisitConfirmReadyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ConfirmReady403ApplicationProblemPlusJSONResponse ProblemDetails
+
+func (response ConfirmReady403ApplicationProblemPlusJSONResponse) VisitConfirmReadyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ConfirmReady404ApplicationProblemPlusJSONResponse ProblemDetails
+
+func (response ConfirmReady404ApplicationProblemPlusJSONResponse) VisitConfirmReadyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ConfirmReady409ApplicationProblemPlusJSONResponse ProblemDetails
+
+func (response ConfirmReady409ApplicationProblemPlusJSONResponse) VisitConfirmReadyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ConfirmTerminationRequestObject struct {
+	AppInstanceId AppInstanceId `json:"appInstanceId"`
+	Body          *ConfirmTerminationJSONRequestBody
+}
+
+type ConfirmTerminationResponseObject interface {
+	VisitConfirmTerminationResponse(w http.ResponseWriter) error
+}
+
+type ConfirmTermination204Response struct {
+}
+
+func (response ConfirmTermination204Response) VisitConfirmTerminationResponse(w http.ResponseWriter) error {
+	w.WriteHeader(204)
+	return nil
+}
+
+type ConfirmTermination400ApplicationProblemPlusJSONResponse struct {
+	ProblemApplicationProblemPlusJSONResponse
+}
+
+func (response ConfirmTermination400ApplicationProblemPlusJSONResponse) VisitConfirmTerminationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ConfirmTermination401ApplicationProblemPlusJSONResponse ProblemDetails
+
+func (response ConfirmTermination401ApplicationProblemPlusJSONResponse) VisitConfirmTerminationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ConfirmTermination403ApplicationProblemPlusJSONResponse ProblemDetails
+
+func (response ConfirmTermination403ApplicationProblemPlusJSONResponse) VisitConfirmTerminationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ConfirmTermination404ApplicationProblemPlusJSONResponse ProblemDetails
+
+func (response ConfirmTermination404ApplicationProblemPlusJSONResponse) VisitConfirmTerminationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ConfirmTermination409ApplicationProblemPlusJSONResponse ProblemDetails
+
+func (response ConfirmTermination409ApplicationProblemPlusJSONResponse) VisitConfirmTerminationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DnsRulesGETRequestObject struct {
+	AppInstanceId AppInstanceId `json:"appInstanceId"`
+}
+
+type DnsRulesGETResponseObject interface {
+	VisitDnsRulesGETResponse(w http.ResponseWriter) error
+}
+
+type DnsRulesGET200JSONResponse []DnsRule
+
+func (response DnsRulesGET200JSONResponse) VisitDnsRulesGETResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DnsRulesGET401ApplicationProblemPlusJSONResponse struct {
+	ProblemApplicationProblemPlusJSONResponse
+}
+
+func (response DnsRulesGET401ApplicationProblemPlusJSONResponse) VisitDnsRulesGETResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DnsRulesGET403ApplicationProblemPlusJSONResponse ProblemDetails
+
+func (response DnsRulesGET403ApplicationProblemPlusJSONResponse) VisitDnsRulesGETResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DnsRulesGET404ApplicationProblemPlusJSONResponse ProblemDetails
+
+func (response DnsRulesGET404ApplicationProblemPlusJSONResponse) VisitDnsRulesGETResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DnsRuleGETRequestObject struct {
+	AppInstanceId AppInstanceId `json:"appInstanceId"`
+	DnsRuleId     string        `json:"dnsRuleId"`
+}
+
+type DnsRuleGETResponseObject interface {
+	VisitDnsRuleGETResponse(w http.ResponseWriter) error
+}
+
+type DnsRuleGET200ResponseHeaders struct {
+	ETag *string
+}
+
+type DnsRuleGET200JSONResponse struct {
+	Body    DnsRule
+	Headers DnsRuleGET200ResponseHeaders
+}
+
+func (response DnsRuleGET200JSONResponse) VisitDnsRuleGETResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.ETag != nil {
+		w.Header().Set("ETag", fmt.Sprint(*response.Headers.ETag))
+	}
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DnsRuleGET401ApplicationProblemPlusJSONResponse struct {
+	ProblemApplicationProblemPlusJSONResponse
+}
+
+func (response DnsRuleGET401ApplicationProblemPlusJSONResponse) VisitDnsRuleGETResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DnsRuleGET403ApplicationProblemPlusJSONResponse ProblemDetails
+
+func (response DnsRuleGET403ApplicationProblemPlusJSONResponse) VisitDnsRuleGETResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DnsRuleGET404ApplicationProblemPlusJSONResponse ProblemDetails
+
+func (response DnsRuleGET404ApplicationProblemPlusJSONResponse) VisitDnsRuleGETResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DnsRulePUTRequestObject struct {
+	AppInstanceId AppInstanceId `json:"appInstanceId"`
+	DnsRuleId     string        `json:"dnsRuleId"`
+	Params        DnsRulePUTParams
+	Body          *DnsRulePUTJSONRequestBody
+}
+
+type DnsRulePUTResponseObject interface {
+	VisitDnsRulePUTResponse(w http.ResponseWriter) error
+}
+
+type DnsRulePUT200ResponseHeaders struct {
+	ETag *string
+}
+
+type DnsRulePUT200JSONResponse struct {
+	Body    DnsRule
+	Headers DnsRulePUT200ResponseHeaders
+}
+
+func (response DnsRulePUT200JSONResponse) VisitDnsRulePUTResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.ETag != nil {
+		w.Header().Set("ETag", fmt.Sprint(*response.Headers.ETag))
+	}
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DnsRulePUT400ApplicationProblemPlusJSONResponse struct {
+	ProblemApplicationProblemPlusJSONResponse
+}
+
+func (response DnsRulePUT400ApplicationProblemPlusJSONResponse) VisitDnsRulePUTResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DnsRulePUT401ApplicationProblemPlusJSONResponse ProblemDetails
+
+func (response DnsRulePUT401ApplicationProblemPlusJSONResponse) VisitDnsRulePUTResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DnsRulePUT403ApplicationProblemPlusJSONResponse ProblemDetails
+
+func (response DnsRulePUT403ApplicationProblemPlusJSONResponse) VisitDnsRulePUTResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DnsRulePUT404ApplicationProblemPlusJSONResponse ProblemDetails
+
+func (response DnsRulePUT404ApplicationProblemPlusJSONResponse) VisitDnsRulePUTResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DnsRulePUT412ApplicationProblemPlusJSONResponse ProblemDetails
+
+func (response DnsRulePUT412ApplicationProblemPlusJSONResponse) VisitDnsRulePUTResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(412)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AppTermSubscriptionsGETRequestObject struct {
+	AppInstanceId AppInstanceId `json:"appInstanceId"`
+}
+
+type AppTermSubscriptionsGETResponseObject interface {
+	VisitAppTermSubscriptionsGETResponse(w http.ResponseWriter) error
+}
+
+type AppTermSubscriptionsGET200JSONResponse SubscriptionLinkList
+
+func (response AppTermSubscriptionsGET200JSONResponse) VisitAppTermSubscriptionsGETResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AppTermSubscriptionsGET401ApplicationProblemPlusJSONResponse struct {
+	ProblemApplicationProblemPlusJSONResponse
+}
+
+func (response AppTermSubscriptionsGET401ApplicationProblemPlusJSONResponse) VisitAppTermSubscriptionsGETResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AppTermSubscriptionsGET403ApplicationProblemPlusJSONResponse ProblemDetails
+
+func (response AppTermSubscriptionsGET403ApplicationProblemPlusJSONResponse) VisitAppTermSubscriptionsGETResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AppTermSubscriptionsGET404ApplicationProblemPlusJSONResponse ProblemDetails
+
+func (response AppTermSubscriptionsGET404ApplicationProblemPlusJSONResponse) VisitAppTermSubscriptionsGETResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AppTermSubscriptionsPOSTRequestObject struct {
+	AppInstanceId AppInstanceId `json:"appInstanceId"`
+	Body          *AppTermSubscriptionsPOSTJSONRequestBody
+}
+
+type AppTermSubscriptionsPOSTResponseObject interface {
+	VisitAppTermSubscriptionsPOSTResponse(w http.ResponseWriter) error
+}
+
+type AppTermSubscriptionsPOST201ResponseHeaders struct {
+	Location *string
+}
+
+type AppTermSubscriptionsPOST201JSONResponse struct {
+	Body    AppTerminationNotificationSubscription
+	Headers AppTermSubscriptionsPOST201ResponseHeaders
+}
+
+func (response AppTermSubscriptionsPOST201JSONResponse) VisitAppTermSubscriptionsPOSTResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.Location != nil {
+		w.Header().Set("Location", fmt.Sprint(*response.Headers.Location))
+	}
+	w.WriteHeader(201)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AppTermSubscriptionsPOST400ApplicationProblemPlusJSONResponse struct {
+	ProblemApplicationProblemPlusJSONResponse
+}
+
+func (response AppTermSubscriptionsPOST400ApplicationProblemPlusJSONResponse) VisitAppTermSubscriptionsPOSTResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AppTermSubscriptionsPOST401ApplicationProblemPlusJSONResponse ProblemDetails
+
+func (response AppTermSubscriptionsPOST401ApplicationProblemPlusJSONResponse) VisitAppTermSubscriptionsPOSTResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AppTermSubscriptionsPOST403ApplicationProblemPlusJSONResponse ProblemDetails
+
+func (response AppTermSubscriptionsPOST403ApplicationProblemPlusJSONResponse) VisitAppTermSubscriptionsPOSTResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AppTermSubscriptionsPOST404ApplicationProblemPlusJSONResponse ProblemDetails
+
+func (response AppTermSubscriptionsPOST404ApplicationProblemPlusJSONResponse) VisitAppTermSubscriptionsPOSTResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AppTermSubscriptionDELETERequestObject struct {
+	AppInstanceId  AppInstanceId  `json:"appInstanceId"`
+	SubscriptionId SubscriptionId `json:"subscriptionId"`
+}
+
+type AppTermSubscriptionDELETEResponseObject interface {
+	VisitAppTermSubscriptionDELETEResponse(w http.ResponseWriter) error
+}
+
+type AppTermSubscriptionDELETE204Response struct {
+}
+
+func (response AppTermSubscriptionDELETE204Response) VisitAppTermSubscriptionDELETEResponse(w http.ResponseWriter) error {
+	w.WriteHeader(204)
+	return nil
+}
+
+type AppTermSubscriptionDELETE401ApplicationProblemPlusJSONResponse struct {
+	ProblemApplicationProblemPlusJSONResponse
+}
+
+func (response AppTermSubscriptionDELETE401ApplicationProblemPlusJSONResponse) VisitAppTermSubscriptionDELETEResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AppTermSubscriptionDELETE403ApplicationProblemPlusJSONResponse ProblemDetails
+
+func (response AppTermSubscriptionDELETE403ApplicationProblemPlusJSONResponse) VisitAppTermSubscriptionDELETEResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AppTermSubscriptionDELETE404ApplicationProblemPlusJSONResponse ProblemDetails
+
+func (response AppTermSubscriptionDELETE404ApplicationProblemPlusJSONResponse) VisitAppTermSubscriptionDELETEResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AppTermSubscriptionGETRequestObject struct {
+	AppInstanceId  AppInstanceId  `json:"appInstanceId"`
+	SubscriptionId SubscriptionId `json:"subscriptionId"`
+}
+
+type AppTermSubscriptionGETResponseObject interface {
+	VisitAppTermSubscriptionGETResponse(w http.ResponseWriter) error
+}
+
+type AppTermSubscriptionGET200JSONResponse AppTerminationNotificationSubscription
+
+func (response AppTermSubscriptionGET200JSONResponse) VisitAppTermSubscriptionGETResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AppTermSubscriptionGET401ApplicationProblemPlusJSONResponse struct {
+	ProblemApplicationProblemPlusJSONResponse
+}
+
+func (response AppTermSubscriptionGET401ApplicationProblemPlusJSONResponse) VisitAppTermSubscriptionGETResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AppTermSubscriptionGET403ApplicationProblemPlusJSONResponse ProblemDetails
+
+func (response AppTermSubscriptionGET403ApplicationProblemPlusJSONResponse) VisitAppTermSubscriptionGETResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AppTermSubscriptionGET404ApplicationProblemPlusJSONResponse ProblemDetails
+
+func (response AppTermSubscriptionGET404ApplicationProblemPlusJSONResponse) VisitAppTermSubscriptionGETResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type TrafficRulesGETRequestObject struct {
+	AppInstanceId AppInstanceId `json:"appInstanceId"`
+}
+
+type TrafficRulesGETResponseObject interface {
+	VisitTrafficRulesGETResponse(w http.ResponseWriter) error
+}
+
+type TrafficRulesGET200JSONResponse []TrafficRule
+
+func (response TrafficRulesGET200JSONResponse) VisitTrafficRulesGETResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type TrafficRulesGET401ApplicationProblemPlusJSONResponse struct {
+	ProblemApplicationProblemPlusJSONResponse
+}
+
+func (response TrafficRulesGET401ApplicationProblemPlusJSONResponse) VisitTrafficRulesGETResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type TrafficRulesGET403ApplicationProblemPlusJSONResponse ProblemDetails
+
+func (response TrafficRulesGET403ApplicationProblemPlusJSONResponse) VisitTrafficRulesGETResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type TrafficRulesGET404ApplicationProblemPlusJSONResponse ProblemDetails
+
+func (response TrafficRulesGET404ApplicationProblemPlusJSONResponse) VisitTrafficRulesGETResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type TrafficRuleGETRequestObject struct {
+	AppInstanceId AppInstanceId `json:"appInstanceId"`
+	TrafficRuleId string        `json:"trafficRuleId"`
+}
+
+type TrafficRuleGETResponseObject interface {
+	VisitTrafficRuleGETResponse(w http.ResponseWriter) error
+}
+
+type TrafficRuleGET200ResponseHeaders struct {
+	ETag *string
+}
+
+type TrafficRuleGET200JSONResponse struct {
+	Body    TrafficRule
+	Headers TrafficRuleGET200ResponseHeaders
+}
+
+func (response TrafficRuleGET200JSONResponse) VisitTrafficRuleGETResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.ETag != nil {
+		w.Header().Set("ETag", fmt.Sprint(*response.Headers.ETag))
+	}
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type TrafficRuleGET401ApplicationProblemPlusJSONResponse struct {
+	ProblemApplicationProblemPlusJSONResponse
+}
+
+func (response TrafficRuleGET401ApplicationProblemPlusJSONResponse) VisitTrafficRuleGETResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type TrafficRuleGET403ApplicationProblemPlusJSONResponse ProblemDetails
+
+func (response TrafficRuleGET403ApplicationProblemPlusJSONResponse) VisitTrafficRuleGETResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type TrafficRuleGET404ApplicationProblemPlusJSONResponse ProblemDetails
+
+func (response TrafficRuleGET404ApplicationProblemPlusJSONResponse) VisitTrafficRuleGETResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type TrafficRulePUTRequestObject struct {
+	AppInstanceId AppInstanceId `json:"appInstanceId"`
+	TrafficRuleId string        `json:"trafficRuleId"`
+	Params        TrafficRulePUTParams
+	Body          *TrafficRulePUTJSONRequestBody
+}
+
+type TrafficRulePUTResponseObject interface {
+	VisitTrafficRulePUTResponse(w http.ResponseWriter) error
+}
+
+type TrafficRulePUT200ResponseHeaders struct {
+	ETag *string
+}
+
+type TrafficRulePUT200JSONResponse struct {
+	Body    TrafficRule
+	Headers TrafficRulePUT200ResponseHeaders
+}
+
+func (response TrafficRulePUT200JSONResponse) VisitTrafficRulePUTResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.ETag != nil {
+		w.Header().Set("ETag", fmt.Sprint(*response.Headers.ETag))
+	}
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type TrafficRulePUT400ApplicationProblemPlusJSONResponse struct {
+	ProblemApplicationProblemPlusJSONResponse
+}
+
+func (response TrafficRulePUT400ApplicationProblemPlusJSONResponse) VisitTrafficRulePUTResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type TrafficRulePUT401ApplicationProblemPlusJSONResponse ProblemDetails
+
+func (response TrafficRulePUT401ApplicationProblemPlusJSONResponse) VisitTrafficRulePUTResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type TrafficRulePUT403ApplicationProblemPlusJSONResponse ProblemDetails
+
+func (response TrafficRulePUT403ApplicationProblemPlusJSONResponse) VisitTrafficRulePUTResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type TrafficRulePUT404ApplicationProblemPlusJSONResponse ProblemDetails
+
+func (response TrafficRulePUT404ApplicationProblemPlusJSONResponse) VisitTrafficRulePUTResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type TrafficRulePUT412ApplicationProblemPlusJSONResponse ProblemDetails
+
+func (response TrafficRulePUT412ApplicationProblemPlusJSONResponse) VisitTrafficRulePUTResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(412)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RegistrationsPOSTRequestObject struct {
+	Body *RegistrationsPOSTJSONRequestBody
+}
+
+type RegistrationsPOSTResponseObject interface {
+	VisitRegistrationsPOSTResponse(w http.ResponseWriter) error
+}
+
+type RegistrationsPOST201ResponseHeaders struct {
+	Location *string
+}
+
+type RegistrationsPOST201JSONResponse struct {
+	Body    AppInfo
+	Headers RegistrationsPOST201ResponseHeaders
+}
+
+func (response RegistrationsPOST201JSONResponse) VisitRegistrationsPOSTResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.Location != nil {
+		w.Header().Set("Location", fmt.Sprint(*response.Headers.Location))
+	}
+	w.WriteHeader(201)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RegistrationsPOST400ApplicationProblemPlusJSONResponse struct {
+	ProblemApplicationProblemPlusJSONResponse
+}
+
+func (response RegistrationsPOST400ApplicationProblemPlusJSONResponse) VisitRegistrationsPOSTResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RegistrationsPOST401ApplicationProblemPlusJSONResponse ProblemDetails
+
+func (response RegistrationsPOST401ApplicationProblemPlusJSONResponse) VisitRegistrationsPOSTResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RegistrationsPOST403ApplicationProblemPlusJSONResponse ProblemDetails
+
+func (response RegistrationsPOST403ApplicationProblemPlusJSONResponse) VisitRegistrationsPOSTResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RegistrationsPOST404ApplicationProblemPlusJSONResponse ProblemDetails
+
+func (response RegistrationsPOST404ApplicationProblemPlusJSONResponse) VisitRegistrationsPOSTResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RegistrationsPOST409ApplicationProblemPlusJSONResponse ProblemDetails
+
+func (response RegistrationsPOST409ApplicationProblemPlusJSONResponse) VisitRegistrationsPOSTResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RegistrationDELETERequestObject struct {
+	AppInstanceId AppInstanceId `json:"appInstanceId"`
+}
+
+type RegistrationDELETEResponseObject interface {
+	VisitRegistrationDELETEResponse(w http.ResponseWriter) error
+}
+
+type RegistrationDELETE204Response struct {
+}
+
+func (response RegistrationDELETE204Response) VisitRegistrationDELETEResponse(w http.ResponseWriter) error {
+	w.WriteHeader(204)
+	return nil
+}
+
+type RegistrationDELETE401ApplicationProblemPlusJSONResponse struct {
+	ProblemApplicationProblemPlusJSONResponse
+}
+
+func (response RegistrationDELETE401ApplicationProblemPlusJSONResponse) VisitRegistrationDELETEResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RegistrationDELETE403ApplicationProblemPlusJSONResponse ProblemDetails
+
+func (response RegistrationDELETE403ApplicationProblemPlusJSONResponse) VisitRegistrationDELETEResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RegistrationDELETE404ApplicationProblemPlusJSONResponse ProblemDetails
+
+func (response RegistrationDELETE404ApplicationProblemPlusJSONResponse) VisitRegistrationDELETEResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RegistrationGETRequestObject struct {
+	AppInstanceId AppInstanceId `json:"appInstanceId"`
+}
+
+type RegistrationGETResponseObject interface {
+	VisitRegistrationGETResponse(w http.ResponseWriter) error
+}
+
+type RegistrationGET200JSONResponse AppInfo
+
+func (response RegistrationGET200JSONResponse) VisitRegistrationGETResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RegistrationGET401ApplicationProblemPlusJSONResponse struct {
+	ProblemApplicationProblemPlusJSONResponse
+}
+
+func (response RegistrationGET401ApplicationProblemPlusJSONResponse) VisitRegistrationGETResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RegistrationGET403ApplicationProblemPlusJSONResponse ProblemDetails
+
+func (response RegistrationGET403ApplicationProblemPlusJSONResponse) VisitRegistrationGETResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RegistrationGET404ApplicationProblemPlusJSONResponse ProblemDetails
+
+func (response RegistrationGET404ApplicationProblemPlusJSONResponse) VisitRegistrationGETResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RegistrationPUTRequestObject struct {
+	AppInstanceId AppInstanceId `json:"appInstanceId"`
+	Body          *RegistrationPUTJSONRequestBody
+}
+
+type RegistrationPUTResponseObject interface {
+	VisitRegistrationPUTResponse(w http.ResponseWriter) error
+}
+
+type RegistrationPUT200JSONResponse AppInfo
+
+func (response RegistrationPUT200JSONResponse) VisitRegistrationPUTResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RegistrationPUT400ApplicationProblemPlusJSONResponse struct {
+	ProblemApplicationProblemPlusJSONResponse
+}
+
+func (response RegistrationPUT400ApplicationProblemPlusJSONResponse) VisitRegistrationPUTResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RegistrationPUT401ApplicationProblemPlusJSONResponse ProblemDetails
+
+func (response RegistrationPUT401ApplicationProblemPlusJSONResponse) VisitRegistrationPUTResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RegistrationPUT403ApplicationProblemPlusJSONResponse ProblemDetails
+
+func (response RegistrationPUT403ApplicationProblemPlusJSONResponse) VisitRegistrationPUTResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RegistrationPUT404ApplicationProblemPlusJSONResponse ProblemDetails
+
+func (response RegistrationPUT404ApplicationProblemPlusJSONResponse) VisitRegistrationPUTResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CurrentTimeGETRequestObject struct {
+}
+
+type CurrentTimeGETResponseObject interface {
+	VisitCurrentTimeGETResponse(w http.ResponseWriter) error
+}
+
+type CurrentTimeGET200JSONResponse CurrentTime
+
+func (response CurrentTimeGET200JSONResponse) VisitCurrentTimeGETResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CurrentTimeGET401ApplicationProblemPlusJSONResponse struct {
+	ProblemApplicationProblemPlusJSONResponse
+}
+
+func (response CurrentTimeGET401ApplicationProblemPlusJSONResponse) VisitCurrentTimeGETResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type TimingCapsGETRequestObject struct {
+}
+
+type TimingCapsGETResponseObject interface {
+	VisitTimingCapsGETResponse(w http.ResponseWriter) error
+}
+
+type TimingCapsGET200JSONResponse TimingCaps
+
+func (response TimingCapsGET200JSONResponse) VisitTimingCapsGETResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type TimingCapsGET401ApplicationProblemPlusJSONResponse struct {
+	ProblemApplicationProblemPlusJSONResponse
+}
+
+func (response TimingCapsGET401ApplicationProblemPlusJSONResponse) VisitTimingCapsGETResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AppServicesGETRequestObject struct {
+	AppInstanceId AppInstanceId `json:"appInstanceId"`
+	Params        AppServicesGETParams
+}
+
+type AppServicesGETResponseObject interface {
+	VisitAppServicesGETResponse(w http.ResponseWriter) error
+}
+
+type AppServicesGET200JSONResponse []ServiceInfo
+
+func (response AppServicesGET200JSONResponse) VisitAppServicesGETResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AppServicesGET400ApplicationProblemPlusJSONResponse struct {
+	ProblemApplicationProblemPlusJSONResponse
+}
+
+func (response AppServicesGET400ApplicationProblemPlusJSONResponse) VisitAppServicesGETResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AppServicesGET401ApplicationProblemPlusJSONResponse ProblemDetails
+
+func (response AppServicesGET401ApplicationProblemPlusJSONResponse) VisitAppServicesGETResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AppServicesGET403ApplicationProblemPlusJSONResponse ProblemDetails
+
+func (response AppServicesGET403ApplicationProblemPlusJSONResponse) VisitAppServicesGETResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AppServicesGET404ApplicationProblemPlusJSONResponse ProblemDetails
+
+func (response AppServicesGET404ApplicationProblemPlusJSONResponse) VisitAppServicesGETResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AppServicesPOSTRequestObject struct {
+	AppInstanceId AppInstanceId `json:"appInstanceId"`
+	Body          *AppServicesPOSTJSONRequestBody
+}
+
+type AppServicesPOSTResponseObject interface {
+	VisitAppServicesPOSTResponse(w http.ResponseWriter) error
+}
+
+type AppServicesPOST201ResponseHeaders struct {
+	ETag     *string
+	Location *string
+}
+
+type AppServicesPOST201JSONResponse struct {
+	Body    ServiceInfo
+	Headers AppServicesPOST201ResponseHeaders
+}
+
+func (response AppServicesPOST201JSONResponse) VisitAppServicesPOSTResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.ETag != nil {
+		w.Header().Set("ETag", fmt.Sprint(*response.Headers.ETag))
+	}
+	if response.Headers.Location != nil {
+		w.Header().Set("Location", fmt.Sprint(*response.Headers.Location))
+	}
+	w.WriteHeader(201)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AppServicesPOST400ApplicationProblemPlusJSONResponse struct {
+	ProblemApplicationProblemPlusJSONResponse
+}
+
+func (response AppServicesPOST400ApplicationProblemPlusJSONResponse) VisitAppServicesPOSTResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AppServicesPOST401ApplicationProblemPlusJSONResponse ProblemDetails
+
+func (response AppServicesPOST401ApplicationProblemPlusJSONResponse) VisitAppServicesPOSTResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AppServicesPOST403ApplicationProblemPlusJSONResponse ProblemDetails
+
+func (response AppServicesPOST403ApplicationProblemPlusJSONResponse) VisitAppServicesPOSTResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AppServicesPOST404ApplicationProblemPlusJSONResponse ProblemDetails
+
+func (response AppServicesPOST404ApplicationProblemPlusJSONResponse) VisitAppServicesPOSTResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AppServiceDELETERequestObject struct {
+	AppInstanceId AppInstanceId `json:"appInstanceId"`
+	ServiceId     ServiceId     `json:"serviceId"`
+}
+
+type AppServiceDELETEResponseObject interface {
+	VisitAppServiceDELETEResponse(w http.ResponseWriter) error
+}
+
+type AppServiceDELETE204Response struct {
+}
+
+func (response AppServiceDELETE204Response) VisitAppServiceDELETEResponse(w http.ResponseWriter) error {
+	w.WriteHeader(204)
+	return nil
+}
+
+type AppServiceDELETE401ApplicationProblemPlusJSONResponse struct {
+	ProblemApplicationProblemPlusJSONResponse
+}
+
+func (response AppServiceDELETE401ApplicationProblemPlusJSONResponse) VisitAppServiceDELETEResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AppServiceDELETE403ApplicationProblemPlusJSONResponse ProblemDetails
+
+func (response AppServiceDELETE403ApplicationProblemPlusJSONResponse) VisitAppServiceDELETEResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AppServiceDELETE404ApplicationProblemPlusJSONResponse ProblemDetails
+
+func (response AppServiceDELETE404ApplicationProblemPlusJSONResponse) VisitAppServiceDELETEResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AppServiceGETRequestObject struct {
+	AppInstanceId AppInstanceId `json:"appInstanceId"`
+	ServiceId     ServiceId     `json:"serviceId"`
+}
+
+type AppServiceGETResponseObject interface {
+	VisitAppServiceGETResponse(w http.ResponseWriter) error
+}
+
+type AppServiceGET200ResponseHeaders struct {
+	ETag *string
+}
+
+type AppServiceGET200JSONResponse struct {
+	Body    ServiceInfo
+	Headers AppServiceGET200ResponseHeaders
+}
+
+func (response AppServiceGET200JSONResponse) VisitAppServiceGETResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.ETag != nil {
+		w.Header().Set("ETag", fmt.Sprint(*response.Headers.ETag))
+	}
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AppServiceGET401ApplicationProblemPlusJSONResponse struct {
+	ProblemApplicationProblemPlusJSONResponse
+}
+
+func (response AppServiceGET401ApplicationProblemPlusJSONResponse) VisitAppServiceGETResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AppServiceGET403ApplicationProblemPlusJSONResponse ProblemDetails
+
+func (response AppServiceGET403ApplicationProblemPlusJSONResponse) VisitAppServiceGETResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AppServiceGET404ApplicationProblemPlusJSONResponse ProblemDetails
+
+func (response AppServiceGET404ApplicationProblemPlusJSONResponse) VisitAppServiceGETResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AppServicePUTRequestObject struct {
+	AppInstanceId AppInstanceId `json:"appInstanceId"`
+	ServiceId     ServiceId     `json:"serviceId"`
+	Params        AppServicePUTParams
+	Body          *AppServicePUTJSONRequestBody
+}
+
+type AppServicePUTResponseObject interface {
+	VisitAppServicePUTResponse(w http.ResponseWriter) error
+}
+
+type AppServicePUT200ResponseHeaders struct {
+	ETag *string
+}
+
+type AppServicePUT200JSONResponse struct {
+	Body    ServiceInfo
+	Headers AppServicePUT200ResponseHeaders
+}
+
+func (response AppServicePUT200JSONResponse) VisitAppServicePUTResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.ETag != nil {
+		w.Header().Set("ETag", fmt.Sprint(*response.Headers.ETag))
+	}
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AppServicePUT400ApplicationProblemPlusJSONResponse struct {
+	ProblemApplicationProblemPlusJSONResponse
+}
+
+func (response AppServicePUT400ApplicationProblemPlusJSONResponse) VisitAppServicePUTResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AppServicePUT401ApplicationProblemPlusJSONResponse ProblemDetails
+
+func (response AppServicePUT401ApplicationProblemPlusJSONResponse) VisitAppServicePUTResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AppServicePUT403ApplicationProblemPlusJSONResponse ProblemDetails
+
+func (response AppServicePUT403ApplicationProblemPlusJSONResponse) VisitAppServicePUTResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AppServicePUT404ApplicationProblemPlusJSONResponse ProblemDetails
+
+func (response AppServicePUT404ApplicationProblemPlusJSONResponse) VisitAppServicePUTResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AppServicePUT412ApplicationProblemPlusJSONResponse ProblemDetails
+
+func (response AppServicePUT412ApplicationProblemPlusJSONResponse) VisitAppServicePUTResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(412)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ServiceLivenessGETRequestObject struct {
+	AppInstanceId AppInstanceId `json:"appInstanceId"`
+	ServiceId     ServiceId     `json:"serviceId"`
+}
+
+type ServiceLivenessGETResponseObject interface {
+	VisitServiceLivenessGETResponse(w http.ResponseWriter) error
+}
+
+type ServiceLivenessGET200JSONResponse ServiceLivenessInfo
+
+func (response ServiceLivenessGET200JSONResponse) VisitServiceLivenessGETResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ServiceLivenessGET401ApplicationProblemPlusJSONResponse struct {
+	ProblemApplicationProblemPlusJSONResponse
+}
+
+func (response ServiceLivenessGET401ApplicationProblemPlusJSONResponse) VisitServiceLivenessGETResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ServiceLivenessGET403ApplicationProblemPlusJSONResponse ProblemDetails
+
+func (response ServiceLivenessGET403ApplicationProblemPlusJSONResponse) VisitServiceLivenessGETResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ServiceLivenessGET404ApplicationProblemPlusJSONResponse ProblemDetails
+
+func (response ServiceLivenessGET404ApplicationProblemPlusJSONResponse) VisitServiceLivenessGETResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ServiceLivenessPATCHRequestObject struct {
+	AppInstanceId                     AppInstanceId `json:"appInstanceId"`
+	ServiceId                         ServiceId     `json:"serviceId"`
+	JSONBody                          *ServiceLivenessPATCHJSONRequestBody
+	ApplicationMergePatchPlusJSONBody *ServiceLivenessPATCHApplicationMergePatchPlusJSONRequestBody
+}
+
+type ServiceLivenessPATCHResponseObject interface {
+	VisitServiceLivenessPATCHResponse(w http.ResponseWriter) error
+}
+
+type ServiceLivenessPATCH200JSONResponse ServiceLivenessInfo
+
+func (response ServiceLivenessPATCH200JSONResponse) VisitServiceLivenessPATCHResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ServiceLivenessPATCH204Response struct {
+}
+
+func (response ServiceLivenessPATCH204Response) VisitServiceLivenessPATCHResponse(w http.ResponseWriter) error {
+	w.WriteHeader(204)
+	return nil
+}
+
+type ServiceLivenessPATCH400ApplicationProblemPlusJSONResponse struct {
+	ProblemApplicationProblemPlusJSONResponse
+}
+
+func (response ServiceLivenessPATCH400ApplicationProblemPlusJSONResponse) VisitServiceLivenessPATCHResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ServiceLivenessPATCH401ApplicationProblemPlusJSONResponse ProblemDetails
+
+func (response ServiceLivenessPATCH401ApplicationProblemPlusJSONResponse) VisitServiceLivenessPATCHResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ServiceLivenessPATCH403ApplicationProblemPlusJSONResponse ProblemDetails
+
+func (response ServiceLivenessPATCH403ApplicationProblemPlusJSONResponse) VisitServiceLivenessPATCHResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ServiceLivenessPATCH404ApplicationProblemPlusJSONResponse ProblemDetails
+
+func (response ServiceLivenessPATCH404ApplicationProblemPlusJSONResponse) VisitServiceLivenessPATCHResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ServiceLivenessPATCH409ApplicationProblemPlusJSONResponse ProblemDetails
+
+func (response ServiceLivenessPATCH409ApplicationProblemPlusJSONResponse) VisitServiceLivenessPATCHResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SerAvailSubscriptionsGETRequestObject struct {
+	AppInstanceId AppInstanceId `json:"appInstanceId"`
+}
+
+type SerAvailSubscriptionsGETResponseObject interface {
+	VisitSerAvailSubscriptionsGETResponse(w http.ResponseWriter) error
+}
+
+type SerAvailSubscriptionsGET200JSONResponse SubscriptionLinkList
+
+func (response SerAvailSubscriptionsGET200JSONResponse) VisitSerAvailSubscriptionsGETResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SerAvailSubscriptionsGET401ApplicationProblemPlusJSONResponse struct {
+	ProblemApplicationProblemPlusJSONResponse
+}
+
+func (response SerAvailSubscriptionsGET401ApplicationProblemPlusJSONResponse) VisitSerAvailSubscriptionsGETResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SerAvailSubscriptionsGET403ApplicationProblemPlusJSONResponse ProblemDetails
+
+func (response SerAvailSubscriptionsGET403ApplicationProblemPlusJSONResponse) VisitSerAvailSubscriptionsGETResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SerAvailSubscriptionsGET404ApplicationProblemPlusJSONResponse ProblemDetails
+
+func (response SerAvailSubscriptionsGET404ApplicationProblemPlusJSONResponse) VisitSerAvailSubscriptionsGETResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SerAvailSubscriptionsPOSTRequestObject struct {
+	AppInstanceId AppInstanceId `json:"appInstanceId"`
+	Body          *SerAvailSubscriptionsPOSTJSONRequestBody
+}
+
+type SerAvailSubscriptionsPOSTResponseObject interface {
+	VisitSerAvailSubscriptionsPOSTResponse(w http.ResponseWriter) error
+}
+
+type SerAvailSubscriptionsPOST201ResponseHeaders struct {
+	Location *string
+}
+
+type SerAvailSubscriptionsPOST201JSONResponse struct {
+	Body    SerAvailabilityNotificationSubscription
+	Headers SerAvailSubscriptionsPOST201ResponseHeaders
+}
+
+func (response SerAvailSubscriptionsPOST201JSONResponse) VisitSerAvailSubscriptionsPOSTResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.Location != nil {
+		w.Header().Set("Location", fmt.Sprint(*response.Headers.Location))
+	}
+	w.WriteHeader(201)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SerAvailSubscriptionsPOST400ApplicationProblemPlusJSONResponse struct {
+	ProblemApplicationProblemPlusJSONResponse
+}
+
+func (response SerAvailSubscriptionsPOST400ApplicationProblemPlusJSONResponse) VisitSerAvailSubscriptionsPOSTResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SerAvailSubscriptionsPOST401ApplicationProblemPlusJSONResponse ProblemDetails
+
+func (response SerAvailSubscriptionsPOST401ApplicationProblemPlusJSONResponse) VisitSerAvailSubscriptionsPOSTResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SerAvailSubscriptionsPOST403ApplicationProblemPlusJSONResponse ProblemDetails
+
+func (response SerAvailSubscriptionsPOST403ApplicationProblemPlusJSONResponse) VisitSerAvailSubscriptionsPOSTResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SerAvailSubscriptionsPOST404ApplicationProblemPlusJSONResponse ProblemDetails
+
+func (response SerAvailSubscriptionsPOST404ApplicationProblemPlusJSONResponse) VisitSerAvailSubscriptionsPOSTResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SerAvailSubscriptionDELETERequestObject struct {
+	AppInstanceId  AppInstanceId  `json:"appInstanceId"`
+	SubscriptionId SubscriptionId `json:"subscriptionId"`
+}
+
+type SerAvailSubscriptionDELETEResponseObject interface {
+	VisitSerAvailSubscriptionDELETEResponse(w http.ResponseWriter) error
+}
+
+type SerAvailSubscriptionDELETE204Response struct {
+}
+
+func (response SerAvailSubscriptionDELETE204Response) VisitSerAvailSubscriptionDELETEResponse(w http.ResponseWriter) error {
+	w.WriteHeader(204)
+	return nil
+}
+
+type SerAvailSubscriptionDELETE401ApplicationProblemPlusJSONResponse struct {
+	ProblemApplicationProblemPlusJSONResponse
+}
+
+func (response SerAvailSubscriptionDELETE401ApplicationProblemPlusJSONResponse) VisitSerAvailSubscriptionDELETEResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SerAvailSubscriptionDELETE403ApplicationProblemPlusJSONResponse ProblemDetails
+
+func (response SerAvailSubscriptionDELETE403ApplicationProblemPlusJSONResponse) VisitSerAvailSubscriptionDELETEResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SerAvailSubscriptionDELETE404ApplicationProblemPlusJSONResponse ProblemDetails
+
+func (response SerAvailSubscriptionDELETE404ApplicationProblemPlusJSONResponse) VisitSerAvailSubscriptionDELETEResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SerAvailSubscriptionGETRequestObject struct {
+	AppInstanceId  AppInstanceId  `json:"appInstanceId"`
+	SubscriptionId SubscriptionId `json:"subscriptionId"`
+}
+
+type SerAvailSubscriptionGETResponseObject interface {
+	VisitSerAvailSubscriptionGETResponse(w http.ResponseWriter) error
+}
+
+type SerAvailSubscriptionGET200JSONResponse SerAvailabilityNotificationSubscription
+
+func (response SerAvailSubscriptionGET200JSONResponse) VisitSerAvailSubscriptionGETResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SerAvailSubscriptionGET401ApplicationProblemPlusJSONResponse struct {
+	ProblemApplicationProblemPlusJSONResponse
+}
+
+func (response SerAvailSubscriptionGET401ApplicationProblemPlusJSONResponse) VisitSerAvailSubscriptionGETResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SerAvailSubscriptionGET403ApplicationProblemPlusJSONResponse ProblemDetails
+
+func (response SerAvailSubscriptionGET403ApplicationProblemPlusJSONResponse) VisitSerAvailSubscriptionGETResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SerAvailSubscriptionGET404ApplicationProblemPlusJSONResponse ProblemDetails
+
+func (response SerAvailSubscriptionGET404ApplicationProblemPlusJSONResponse) VisitSerAvailSubscriptionGETResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ServicesGETRequestObject struct {
+	Params ServicesGETParams
+}
+
+type ServicesGETResponseObject interface {
+	VisitServicesGETResponse(w http.ResponseWriter) error
+}
+
+type ServicesGET200JSONResponse []ServiceInfo
+
+func (response ServicesGET200JSONResponse) VisitServicesGETResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ServicesGET400ApplicationProblemPlusJSONResponse struct {
+	ProblemApplicationProblemPlusJSONResponse
+}
+
+func (response ServicesGET400ApplicationProblemPlusJSONResponse) VisitServicesGETResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ServicesGET401ApplicationProblemPlusJSONResponse ProblemDetails
+
+func (response ServicesGET401ApplicationProblemPlusJSONResponse) VisitServicesGETResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ServicesGET403ApplicationProblemPlusJSONResponse ProblemDetails
+
+func (response ServicesGET403ApplicationProblemPlusJSONResponse) VisitServicesGETResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ServicesGET414ApplicationProblemPlusJSONResponse ProblemDetails
+
+func (response ServicesGET414ApplicationProblemPlusJSONResponse) VisitServicesGETResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(414)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ServiceGETRequestObject struct {
+	ServiceId ServiceId `json:"serviceId"`
+}
+
+type ServiceGETResponseObject interface {
+	VisitServiceGETResponse(w http.ResponseWriter) error
+}
+
+type ServiceGET200ResponseHeaders struct {
+	ETag *string
+}
+
+type ServiceGET200JSONResponse struct {
+	Body    ServiceInfo
+	Headers ServiceGET200ResponseHeaders
+}
+
+func (response ServiceGET200JSONResponse) VisitServiceGETResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.ETag != nil {
+		w.Header().Set("ETag", fmt.Sprint(*response.Headers.ETag))
+	}
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ServiceGET400ApplicationProblemPlusJSONResponse struct {
+	ProblemApplicationProblemPlusJSONResponse
+}
+
+func (response ServiceGET400ApplicationProblemPlusJSONResponse) VisitServiceGETResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ServiceGET401ApplicationProblemPlusJSONResponse ProblemDetails
+
+func (response ServiceGET401ApplicationProblemPlusJSONResponse) VisitServiceGETResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ServiceGET403ApplicationProblemPlusJSONResponse ProblemDetails
+
+func (response ServiceGET403ApplicationProblemPlusJSONResponse) VisitServiceGETResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ServiceGET404ApplicationProblemPlusJSONResponse ProblemDetails
+
+func (response ServiceGET404ApplicationProblemPlusJSONResponse) VisitServiceGETResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type TransportsGETRequestObject struct {
+}
+
+type TransportsGETResponseObject interface {
+	VisitTransportsGETResponse(w http.ResponseWriter) error
+}
+
+type TransportsGET200JSONResponse []TransportInfo
+
+func (response TransportsGET200JSONResponse) VisitTransportsGETResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type TransportsGET401ApplicationProblemPlusJSONResponse struct {
+	ProblemApplicationProblemPlusJSONResponse
+}
+
+func (response TransportsGET401ApplicationProblemPlusJSONResponse) VisitTransportsGETResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type IssueTokenRequestObject struct {
+	Body *IssueTokenFormdataRequestBody
+}
+
+type IssueTokenResponseObject interface {
+	VisitIssueTokenResponse(w http.ResponseWriter) error
+}
+
+type IssueToken200JSONResponse TokenResponse
+
+func (response IssueToken200JSONResponse) VisitIssueTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type IssueToken400JSONResponse struct{ OAuthErrorJSONResponse }
+
+func (response IssueToken400JSONResponse) VisitIssueTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type IssueToken401JSONResponse OAuthError
+
+func (response IssueToken401JSONResponse) VisitIssueTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+// StrictServerInterface represents all server handlers.
+type StrictServerInterface interface {
+
+	// (POST /mec_app_support/v1/applications/{appInstanceId}/confirm_ready)
+	ConfirmReady(ctx context.Context, request ConfirmReadyRequestObject) (ConfirmReadyResponseObject, error)
+
+	// (POST /mec_app_support/v1/applications/{appInstanceId}/confirm_termination)
+	ConfirmTermination(ctx context.Context, request ConfirmTerminationRequestObject) (ConfirmTerminationResponseObject, error)
+
+	// (GET /mec_app_support/v1/applications/{appInstanceId}/dns_rules)
+	DnsRulesGET(ctx context.Context, request DnsRulesGETRequestObject) (DnsRulesGETResponseObject, error)
+
+	// (GET /mec_app_support/v1/applications/{appInstanceId}/dns_rules/{dnsRuleId})
+	DnsRuleGET(ctx context.Context, request DnsRuleGETRequestObject) (DnsRuleGETResponseObject, error)
+
+	// (PUT /mec_app_support/v1/applications/{appInstanceId}/dns_rules/{dnsRuleId})
+	DnsRulePUT(ctx context.Context, request DnsRulePUTRequestObject) (DnsRulePUTResponseObject, error)
+
+	// (GET /mec_app_support/v1/applications/{appInstanceId}/subscriptions)
+	AppTermSubscriptionsGET(ctx context.Context, request AppTermSubscriptionsGETRequestObject) (AppTermSubscriptionsGETResponseObject, error)
+
+	// (POST /mec_app_support/v1/applications/{appInstanceId}/subscriptions)
+	AppTermSubscriptionsPOST(ctx context.Context, request AppTermSubscriptionsPOSTRequestObject) (AppTermSubscriptionsPOSTResponseObject, error)
+
+	// (DELETE /mec_app_support/v1/applications/{appInstanceId}/subscriptions/{subscriptionId})
+	AppTermSubscriptionDELETE(ctx context.Context, request AppTermSubscriptionDELETERequestObject) (AppTermSubscriptionDELETEResponseObject, error)
+
+	// (GET /mec_app_support/v1/applications/{appInstanceId}/subscriptions/{subscriptionId})
+	AppTermSubscriptionGET(ctx context.Context, request AppTermSubscriptionGETRequestObject) (AppTermSubscriptionGETResponseObject, error)
+
+	// (GET /mec_app_support/v1/applications/{appInstanceId}/traffic_rules)
+	TrafficRulesGET(ctx context.Context, request TrafficRulesGETRequestObject) (TrafficRulesGETResponseObject, error)
+
+	// (GET /mec_app_support/v1/applications/{appInstanceId}/traffic_rules/{trafficRuleId})
+	TrafficRuleGET(ctx context.Context, request TrafficRuleGETRequestObject) (TrafficRuleGETResponseObject, error)
+
+	// (PUT /mec_app_support/v1/applications/{appInstanceId}/traffic_rules/{trafficRuleId})
+	TrafficRulePUT(ctx context.Context, request TrafficRulePUTRequestObject) (TrafficRulePUTResponseObject, error)
+
+	// (POST /mec_app_support/v1/registrations)
+	RegistrationsPOST(ctx context.Context, request RegistrationsPOSTRequestObject) (RegistrationsPOSTResponseObject, error)
+
+	// (DELETE /mec_app_support/v1/registrations/{appInstanceId})
+	RegistrationDELETE(ctx context.Context, request RegistrationDELETERequestObject) (RegistrationDELETEResponseObject, error)
+
+	// (GET /mec_app_support/v1/registrations/{appInstanceId})
+	RegistrationGET(ctx context.Context, request RegistrationGETRequestObject) (RegistrationGETResponseObject, error)
+
+	// (PUT /mec_app_support/v1/registrations/{appInstanceId})
+	RegistrationPUT(ctx context.Context, request RegistrationPUTRequestObject) (RegistrationPUTResponseObject, error)
+
+	// (GET /mec_app_support/v1/timing/current_time)
+	CurrentTimeGET(ctx context.Context, request CurrentTimeGETRequestObject) (CurrentTimeGETResponseObject, error)
+
+	// (GET /mec_app_support/v1/timing/timing_caps)
+	TimingCapsGET(ctx context.Context, request TimingCapsGETRequestObject) (TimingCapsGETResponseObject, error)
+
+	// (GET /mec_service_mgmt/v1/applications/{appInstanceId}/services)
+	AppServicesGET(ctx context.Context, request AppServicesGETRequestObject) (AppServicesGETResponseObject, error)
+
+	// (POST /mec_service_mgmt/v1/applications/{appInstanceId}/services)
+	AppServicesPOST(ctx context.Context, request AppServicesPOSTRequestObject) (AppServicesPOSTResponseObject, error)
+
+	// (DELETE /mec_service_mgmt/v1/applications/{appInstanceId}/services/{serviceId})
+	AppServiceDELETE(ctx context.Context, request AppServiceDELETERequestObject) (AppServiceDELETEResponseObject, error)
+
+	// (GET /mec_service_mgmt/v1/applications/{appInstanceId}/services/{serviceId})
+	AppServiceGET(ctx context.Context, request AppServiceGETRequestObject) (AppServiceGETResponseObject, error)
+
+	// (PUT /mec_service_mgmt/v1/applications/{appInstanceId}/services/{serviceId})
+	AppServicePUT(ctx context.Context, request AppServicePUTRequestObject) (AppServicePUTResponseObject, error)
+
+	// (GET /mec_service_mgmt/v1/applications/{appInstanceId}/services/{serviceId}/liveness)
+	ServiceLivenessGET(ctx context.Context, request ServiceLivenessGETRequestObject) (ServiceLivenessGETResponseObject, error)
+
+	// (PATCH /mec_service_mgmt/v1/applications/{appInstanceId}/services/{serviceId}/liveness)
+	ServiceLivenessPATCH(ctx context.Context, request ServiceLivenessPATCHRequestObject) (ServiceLivenessPATCHResponseObject, error)
+
+	// (GET /mec_service_mgmt/v1/applications/{appInstanceId}/subscriptions)
+	SerAvailSubscriptionsGET(ctx context.Context, request SerAvailSubscriptionsGETRequestObject) (SerAvailSubscriptionsGETResponseObject, error)
+
+	// (POST /mec_service_mgmt/v1/applications/{appInstanceId}/subscriptions)
+	SerAvailSubscriptionsPOST(ctx context.Context, request SerAvailSubscriptionsPOSTRequestObject) (SerAvailSubscriptionsPOSTResponseObject, error)
+
+	// (DELETE /mec_service_mgmt/v1/applications/{appInstanceId}/subscriptions/{subscriptionId})
+	SerAvailSubscriptionDELETE(ctx context.Context, request SerAvailSubscriptionDELETERequestObject) (SerAvailSubscriptionDELETEResponseObject, error)
+
+	// (GET /mec_service_mgmt/v1/applications/{appInstanceId}/subscriptions/{subscriptionId})
+	SerAvailSubscriptionGET(ctx context.Context, request SerAvailSubscriptionGETRequestObject) (SerAvailSubscriptionGETResponseObject, error)
+
+	// (GET /mec_service_mgmt/v1/services)
+	ServicesGET(ctx context.Context, request ServicesGETRequestObject) (ServicesGETResponseObject, error)
+
+	// (GET /mec_service_mgmt/v1/services/{serviceId})
+	ServiceGET(ctx context.Context, request ServiceGETRequestObject) (ServiceGETResponseObject, error)
+
+	// (GET /mec_service_mgmt/v1/transports)
+	TransportsGET(ctx context.Context, request TransportsGETRequestObject) (TransportsGETResponseObject, error)
+	// IssueToken OAuth 2.0 token endpoint (client credentials grant, RFC 6749 §4.4)
+	// (POST /oauth2/token)
+	IssueToken(ctx context.Context, request IssueTokenRequestObject) (IssueTokenResponseObject, error)
+}
+
+type StrictHandlerFunc func(ctx echo.Context, request any) (any, error)
+type StrictMiddlewareFunc func(f StrictHandlerFunc, operationID string) StrictHandlerFunc
+
+func NewStrictHandler(ssi StrictServerInterface, middlewares []StrictMiddlewareFunc) ServerInterface {
+	return &strictHandler{ssi: ssi, middlewares: middlewares}
+}
+
+type strictHandler struct {
+	ssi         StrictServerInterface
+	middlewares []StrictMiddlewareFunc
+}
+
+// ConfirmReady operation middleware
+func (sh *strictHandler) ConfirmReady(ctx echo.Context, appInstanceId AppInstanceId) error {
+	var request ConfirmReadyRequestObject
+
+	request.AppInstanceId = appInstanceId
+
+	var body ConfirmReadyJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.ConfirmReady(ctx.Request().Context(), request.(ConfirmReadyRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ConfirmReady")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(ConfirmReadyResponseObject); ok {
+		return validResponse.VisitConfirmReadyResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// ConfirmTermination operation middleware
+func (sh *strictHandler) ConfirmTermination(ctx echo.Context, appInstanceId AppInstanceId) error {
+	var request ConfirmTerminationRequestObject
+
+	request.AppInstanceId = appInstanceId
+
+	var body ConfirmTerminationJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.ConfirmTermination(ctx.Request().Context(), request.(ConfirmTerminationRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ConfirmTermination")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(ConfirmTerminationResponseObject); ok {
+		return validResponse.VisitConfirmTerminationResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// DnsRulesGET operation middleware
+func (sh *strictHandler) DnsRulesGET(ctx echo.Context, appInstanceId AppInstanceId) error {
+	var request DnsRulesGETRequestObject
+
+	request.AppInstanceId = appInstanceId
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.DnsRulesGET(ctx.Request().Context(), request.(DnsRulesGETRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "DnsRulesGET")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(DnsRulesGETResponseObject); ok {
+		return validResponse.VisitDnsRulesGETResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// DnsRuleGET operation middleware
+func (sh *strictHandler) DnsRuleGET(ctx echo.Context, appInstanceId AppInstanceId, dnsRuleId string) error {
+	var request DnsRuleGETRequestObject
+
+	request.AppInstanceId = appInstanceId
+	request.DnsRuleId = dnsRuleId
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.DnsRuleGET(ctx.Request().Context(), request.(DnsRuleGETRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "DnsRuleGET")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(DnsRuleGETResponseObject); ok {
+		return validResponse.VisitDnsRuleGETResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// DnsRulePUT operation middleware
+func (sh *strictHandler) DnsRulePUT(ctx echo.Context, appInstanceId AppInstanceId, dnsRuleId string, params DnsRulePUTParams) error {
+	var request DnsRulePUTRequestObject
+
+	request.AppInstanceId = appInstanceId
+	request.DnsRuleId = dnsRuleId
+	request.Params = params
+
+	var body DnsRulePUTJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.DnsRulePUT(ctx.Request().Context(), request.(DnsRulePUTRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "DnsRulePUT")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(DnsRulePUTResponseObject); ok {
+		return validResponse.VisitDnsRulePUTResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// AppTermSubscriptionsGET operation middleware
+func (sh *strictHandler) AppTermSubscriptionsGET(ctx echo.Context, appInstanceId AppInstanceId) error {
+	var request AppTermSubscriptionsGETRequestObject
+
+	request.AppInstanceId = appInstanceId
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.AppTermSubscriptionsGET(ctx.Request().Context(), request.(AppTermSubscriptionsGETRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "AppTermSubscriptionsGET")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(AppTermSubscriptionsGETResponseObject); ok {
+		return validResponse.VisitAppTermSubscriptionsGETResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// AppTermSubscriptionsPOST operation middleware
+func (sh *strictHandler) AppTermSubscriptionsPOST(ctx echo.Context, appInstanceId AppInstanceId) error {
+	var request AppTermSubscriptionsPOSTRequestObject
+
+	request.AppInstanceId = appInstanceId
+
+	var body AppTermSubscriptionsPOSTJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.AppTermSubscriptionsPOST(ctx.Request().Context(), request.(AppTermSubscriptionsPOSTRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "AppTermSubscriptionsPOST")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(AppTermSubscriptionsPOSTResponseObject); ok {
+		return validResponse.VisitAppTermSubscriptionsPOSTResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// AppTermSubscriptionDELETE operation middleware
+func (sh *strictHandler) AppTermSubscriptionDELETE(ctx echo.Context, appInstanceId AppInstanceId, subscriptionId SubscriptionId) error {
+	var request AppTermSubscriptionDELETERequestObject
+
+	request.AppInstanceId = appInstanceId
+	request.SubscriptionId = subscriptionId
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.AppTermSubscriptionDELETE(ctx.Request().Context(), request.(AppTermSubscriptionDELETERequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "AppTermSubscriptionDELETE")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(AppTermSubscriptionDELETEResponseObject); ok {
+		return validResponse.VisitAppTermSubscriptionDELETEResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// AppTermSubscriptionGET operation middleware
+func (sh *strictHandler) AppTermSubscriptionGET(ctx echo.Context, appInstanceId AppInstanceId, subscriptionId SubscriptionId) error {
+	var request AppTermSubscriptionGETRequestObject
+
+	request.AppInstanceId = appInstanceId
+	request.SubscriptionId = subscriptionId
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.AppTermSubscriptionGET(ctx.Request().Context(), request.(AppTermSubscriptionGETRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "AppTermSubscriptionGET")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(AppTermSubscriptionGETResponseObject); ok {
+		return validResponse.VisitAppTermSubscriptionGETResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// TrafficRulesGET operation middleware
+func (sh *strictHandler) TrafficRulesGET(ctx echo.Context, appInstanceId AppInstanceId) error {
+	var request TrafficRulesGETRequestObject
+
+	request.AppInstanceId = appInstanceId
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.TrafficRulesGET(ctx.Request().Context(), request.(TrafficRulesGETRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "TrafficRulesGET")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(TrafficRulesGETResponseObject); ok {
+		return validResponse.VisitTrafficRulesGETResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// TrafficRuleGET operation middleware
+func (sh *strictHandler) TrafficRuleGET(ctx echo.Context, appInstanceId AppInstanceId, trafficRuleId string) error {
+	var request TrafficRuleGETRequestObject
+
+	request.AppInstanceId = appInstanceId
+	request.TrafficRuleId = trafficRuleId
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.TrafficRuleGET(ctx.Request().Context(), request.(TrafficRuleGETRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "TrafficRuleGET")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(TrafficRuleGETResponseObject); ok {
+		return validResponse.VisitTrafficRuleGETResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// TrafficRulePUT operation middleware
+func (sh *strictHandler) TrafficRulePUT(ctx echo.Context, appInstanceId AppInstanceId, trafficRuleId string, params TrafficRulePUTParams) error {
+	var request TrafficRulePUTRequestObject
+
+	request.AppInstanceId = appInstanceId
+	request.TrafficRuleId = trafficRuleId
+	request.Params = params
+
+	var body TrafficRulePUTJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.TrafficRulePUT(ctx.Request().Context(), request.(TrafficRulePUTRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "TrafficRulePUT")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(TrafficRulePUTResponseObject); ok {
+		return validResponse.VisitTrafficRulePUTResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// RegistrationsPOST operation middleware
+func (sh *strictHandler) RegistrationsPOST(ctx echo.Context) error {
+	var request RegistrationsPOSTRequestObject
+
+	var body RegistrationsPOSTJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.RegistrationsPOST(ctx.Request().Context(), request.(RegistrationsPOSTRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "RegistrationsPOST")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(RegistrationsPOSTResponseObject); ok {
+		return validResponse.VisitRegistrationsPOSTResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// RegistrationDELETE operation middleware
+func (sh *strictHandler) RegistrationDELETE(ctx echo.Context, appInstanceId AppInstanceId) error {
+	var request RegistrationDELETERequestObject
+
+	request.AppInstanceId = appInstanceId
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.RegistrationDELETE(ctx.Request().Context(), request.(RegistrationDELETERequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "RegistrationDELETE")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(RegistrationDELETEResponseObject); ok {
+		return validResponse.VisitRegistrationDELETEResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// RegistrationGET operation middleware
+func (sh *strictHandler) RegistrationGET(ctx echo.Context, appInstanceId AppInstanceId) error {
+	var request RegistrationGETRequestObject
+
+	request.AppInstanceId = appInstanceId
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.RegistrationGET(ctx.Request().Context(), request.(RegistrationGETRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "RegistrationGET")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(RegistrationGETResponseObject); ok {
+		return validResponse.VisitRegistrationGETResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// RegistrationPUT operation middleware
+func (sh *strictHandler) RegistrationPUT(ctx echo.Context, appInstanceId AppInstanceId) error {
+	var request RegistrationPUTRequestObject
+
+	request.AppInstanceId = appInstanceId
+
+	var body RegistrationPUTJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.RegistrationPUT(ctx.Request().Context(), request.(RegistrationPUTRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "RegistrationPUT")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(RegistrationPUTResponseObject); ok {
+		return validResponse.VisitRegistrationPUTResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// CurrentTimeGET operation middleware
+func (sh *strictHandler) CurrentTimeGET(ctx echo.Context) error {
+	var request CurrentTimeGETRequestObject
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.CurrentTimeGET(ctx.Request().Context(), request.(CurrentTimeGETRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "CurrentTimeGET")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(CurrentTimeGETResponseObject); ok {
+		return validResponse.VisitCurrentTimeGETResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// TimingCapsGET operation middleware
+func (sh *strictHandler) TimingCapsGET(ctx echo.Context) error {
+	var request TimingCapsGETRequestObject
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.TimingCapsGET(ctx.Request().Context(), request.(TimingCapsGETRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "TimingCapsGET")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(TimingCapsGETResponseObject); ok {
+		return validResponse.VisitTimingCapsGETResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// AppServicesGET operation middleware
+func (sh *strictHandler) AppServicesGET(ctx echo.Context, appInstanceId AppInstanceId, params AppServicesGETParams) error {
+	var request AppServicesGETRequestObject
+
+	request.AppInstanceId = appInstanceId
+	request.Params = params
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.AppServicesGET(ctx.Request().Context(), request.(AppServicesGETRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "AppServicesGET")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(AppServicesGETResponseObject); ok {
+		return validResponse.VisitAppServicesGETResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// AppServicesPOST operation middleware
+func (sh *strictHandler) AppServicesPOST(ctx echo.Context, appInstanceId AppInstanceId) error {
+	var request AppServicesPOSTRequestObject
+
+	request.AppInstanceId = appInstanceId
+
+	var body AppServicesPOSTJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.AppServicesPOST(ctx.Request().Context(), request.(AppServicesPOSTRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "AppServicesPOST")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(AppServicesPOSTResponseObject); ok {
+		return validResponse.VisitAppServicesPOSTResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// AppServiceDELETE operation middleware
+func (sh *strictHandler) AppServiceDELETE(ctx echo.Context, appInstanceId AppInstanceId, serviceId ServiceId) error {
+	var request AppServiceDELETERequestObject
+
+	request.AppInstanceId = appInstanceId
+	request.ServiceId = serviceId
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.AppServiceDELETE(ctx.Request().Context(), request.(AppServiceDELETERequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "AppServiceDELETE")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(AppServiceDELETEResponseObject); ok {
+		return validResponse.VisitAppServiceDELETEResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// AppServiceGET operation middleware
+func (sh *strictHandler) AppServiceGET(ctx echo.Context, appInstanceId AppInstanceId, serviceId ServiceId) error {
+	var request AppServiceGETRequestObject
+
+	request.AppInstanceId = appInstanceId
+	request.ServiceId = serviceId
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.AppServiceGET(ctx.Request().Context(), request.(AppServiceGETRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "AppServiceGET")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(AppServiceGETResponseObject); ok {
+		return validResponse.VisitAppServiceGETResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// AppServicePUT operation middleware
+func (sh *strictHandler) AppServicePUT(ctx echo.Context, appInstanceId AppInstanceId, serviceId ServiceId, params AppServicePUTParams) error {
+	var request AppServicePUTRequestObject
+
+	request.AppInstanceId = appInstanceId
+	request.ServiceId = serviceId
+	request.Params = params
+
+	var body AppServicePUTJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.AppServicePUT(ctx.Request().Context(), request.(AppServicePUTRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "AppServicePUT")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(AppServicePUTResponseObject); ok {
+		return validResponse.VisitAppServicePUTResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// ServiceLivenessGET operation middleware
+func (sh *strictHandler) ServiceLivenessGET(ctx echo.Context, appInstanceId AppInstanceId, serviceId ServiceId) error {
+	var request ServiceLivenessGETRequestObject
+
+	request.AppInstanceId = appInstanceId
+	request.ServiceId = serviceId
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.ServiceLivenessGET(ctx.Request().Context(), request.(ServiceLivenessGETRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ServiceLivenessGET")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(ServiceLivenessGETResponseObject); ok {
+		return validResponse.VisitServiceLivenessGETResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// ServiceLivenessPATCH operation middleware
+func (sh *strictHandler) ServiceLivenessPATCH(ctx echo.Context, appInstanceId AppInstanceId, serviceId ServiceId) error {
+	var request ServiceLivenessPATCHRequestObject
+
+	request.AppInstanceId = appInstanceId
+	request.ServiceId = serviceId
+	if strings.HasPrefix(ctx.Request().Header.Get("Content-Type"), "application/json") {
+		var body ServiceLivenessPATCHJSONRequestBody
+		var err error
+		if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+			// A request validator built on kin-openapi's openapi3filter with
+			// KeepValidatedValue leaves the value it validated on the body. Bind
+			// that value, matching member names exactly, so the handler receives
+			// what was validated instead of a second, case-insensitive decode.
+			// Otherwise bind only the request body, so that path and query
+			// parameters are not also bound into the body struct.
+			if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+				err = binder.BindBody(ctx, &body)
+			}
+		} else {
+			// A custom binder is installed on the Echo instance; defer to it
+			// entirely, since echo.Binder does not expose body-only binding and
+			// the binder may do more than decode (for example call ctx.Validate).
+			err = ctx.Bind(&body)
+		}
+		if err != nil {
+			return err
+		}
+		request.JSONBody = &body
+
+	}
+	if strings.HasPrefix(ctx.Request().Header.Get("Content-Type"), "application/merge-patch+json") {
+		var body ServiceLivenessPATCHApplicationMergePatchPlusJSONRequestBody
+		var err error
+		if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+			// A request validator built on kin-openapi's openapi3filter with
+			// KeepValidatedValue leaves the value it validated on the body. Bind
+			// that value, matching member names exactly, so the handler receives
+			// what was validated instead of a second, case-insensitive decode.
+			// Otherwise bind only the request body, so that path and query
+			// parameters are not also bound into the body struct.
+			if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+				err = binder.BindBody(ctx, &body)
+			}
+		} else {
+			// A custom binder is installed on the Echo instance; defer to it
+			// entirely, since echo.Binder does not expose body-only binding and
+			// the binder may do more than decode (for example call ctx.Validate).
+			err = ctx.Bind(&body)
+		}
+		if err != nil {
+			return err
+		}
+		request.ApplicationMergePatchPlusJSONBody = &body
+
+	}
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.ServiceLivenessPATCH(ctx.Request().Context(), request.(ServiceLivenessPATCHRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ServiceLivenessPATCH")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(ServiceLivenessPATCHResponseObject); ok {
+		return validResponse.VisitServiceLivenessPATCHResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// SerAvailSubscriptionsGET operation middleware
+func (sh *strictHandler) SerAvailSubscriptionsGET(ctx echo.Context, appInstanceId AppInstanceId) error {
+	var request SerAvailSubscriptionsGETRequestObject
+
+	request.AppInstanceId = appInstanceId
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.SerAvailSubscriptionsGET(ctx.Request().Context(), request.(SerAvailSubscriptionsGETRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "SerAvailSubscriptionsGET")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(SerAvailSubscriptionsGETResponseObject); ok {
+		return validResponse.VisitSerAvailSubscriptionsGETResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// SerAvailSubscriptionsPOST operation middleware
+func (sh *strictHandler) SerAvailSubscriptionsPOST(ctx echo.Context, appInstanceId AppInstanceId) error {
+	var request SerAvailSubscriptionsPOSTRequestObject
+
+	request.AppInstanceId = appInstanceId
+
+	var body SerAvailSubscriptionsPOSTJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.SerAvailSubscriptionsPOST(ctx.Request().Context(), request.(SerAvailSubscriptionsPOSTRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "SerAvailSubscriptionsPOST")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(SerAvailSubscriptionsPOSTResponseObject); ok {
+		return validResponse.VisitSerAvailSubscriptionsPOSTResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// SerAvailSubscriptionDELETE operation middleware
+func (sh *strictHandler) SerAvailSubscriptionDELETE(ctx echo.Context, appInstanceId AppInstanceId, subscriptionId SubscriptionId) error {
+	var request SerAvailSubscriptionDELETERequestObject
+
+	request.AppInstanceId = appInstanceId
+	request.SubscriptionId = subscriptionId
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.SerAvailSubscriptionDELETE(ctx.Request().Context(), request.(SerAvailSubscriptionDELETERequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "SerAvailSubscriptionDELETE")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(SerAvailSubscriptionDELETEResponseObject); ok {
+		return validResponse.VisitSerAvailSubscriptionDELETEResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// SerAvailSubscriptionGET operation middleware
+func (sh *strictHandler) SerAvailSubscriptionGET(ctx echo.Context, appInstanceId AppInstanceId, subscriptionId SubscriptionId) error {
+	var request SerAvailSubscriptionGETRequestObject
+
+	request.AppInstanceId = appInstanceId
+	request.SubscriptionId = subscriptionId
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.SerAvailSubscriptionGET(ctx.Request().Context(), request.(SerAvailSubscriptionGETRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "SerAvailSubscriptionGET")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(SerAvailSubscriptionGETResponseObject); ok {
+		return validResponse.VisitSerAvailSubscriptionGETResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// ServicesGET operation middleware
+func (sh *strictHandler) ServicesGET(ctx echo.Context, params ServicesGETParams) error {
+	var request ServicesGETRequestObject
+
+	request.Params = params
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.ServicesGET(ctx.Request().Context(), request.(ServicesGETRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ServicesGET")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(ServicesGETResponseObject); ok {
+		return validResponse.VisitServicesGETResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// ServiceGET operation middleware
+func (sh *strictHandler) ServiceGET(ctx echo.Context, serviceId ServiceId) error {
+	var request ServiceGETRequestObject
+
+	request.ServiceId = serviceId
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.ServiceGET(ctx.Request().Context(), request.(ServiceGETRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ServiceGET")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(ServiceGETResponseObject); ok {
+		return validResponse.VisitServiceGETResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// TransportsGET operation middleware
+func (sh *strictHandler) TransportsGET(ctx echo.Context) error {
+	var request TransportsGETRequestObject
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.TransportsGET(ctx.Request().Context(), request.(TransportsGETRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "TransportsGET")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(TransportsGETResponseObject); ok {
+		return validResponse.VisitTransportsGETResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// IssueToken operation middleware
+func (sh *strictHandler) IssueToken(ctx echo.Context) error {
+	var request IssueTokenRequestObject
+
+	if form, err := ctx.FormParams(); err == nil {
+		var body IssueTokenFormdataRequestBody
+		if err := runtime.BindForm(&body, form, nil, nil); err != nil {
+			return err
+		}
+		request.Body = &body
+	} else {
+		return err
+	}
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.IssueToken(ctx.Request().Context(), request.(IssueTokenRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "IssueToken")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(IssueTokenResponseObject); ok {
+		return validResponse.VisitIssueTokenResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}

@@ -1,15 +1,14 @@
 package httpapi
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"time"
 
-	"github.com/labstack/echo/v4"
-
 	"github.com/edgemec/edgemec/internal/problem"
-	"github.com/edgemec/edgemec/mep/internal/platform"
 	"github.com/edgemec/edgemec/mep/mm5api"
+	"github.com/edgemec/edgemec/mep/mp1api"
 )
 
 // mm5Handler serves Mm5 (/mepm/v1); the authenticate middleware admits the operator only.
@@ -23,154 +22,108 @@ func (h *mm5Handler) withCredentials(r mm5api.AppInstanceRecord) mm5api.AppInsta
 	return r
 }
 
-// PutAppInstance implements PUT /mepm/v1/app_instances/{appInstanceId}.
-func (h *mm5Handler) PutAppInstance(c echo.Context, id string) error {
-	body, err := readJSON(c)
+// PutAppInstance implements PUT /mepm/v1/app_instances/{appInstanceId}. Rules that leave
+// out their state keep the state Mp1 gave them (ACTIVE for new ones).
+func (h *mm5Handler) PutAppInstance(ctx context.Context, r mm5api.PutAppInstanceRequestObject) (mm5api.PutAppInstanceResponseObject, error) {
+	spec := *r.Body
+	explicit := map[string]bool{}
+	for _, t := range deref(spec.AppTrafficRule) {
+		explicit["traffic/"+t.TrafficRuleId] = t.State != ""
+	}
+	for _, d := range deref(spec.AppDNSRule) {
+		explicit["dns/"+d.DnsRuleId] = d.State != ""
+	}
+	rec, created, err := h.site.PutApp(ctx, r.AppInstanceId, spec, explicit)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if err := platform.RequireFields(body, "AppInstance", "appName", "appProvider", "appDId"); err != nil {
-		return err
-	}
-	body, explicit, err := normalizeAppInstance(body)
-	if err != nil {
-		return err
-	}
-	var spec mm5api.AppInstance
-	if err := json.Unmarshal(body, &spec); err != nil {
-		return problem.BadRequest("AppInstance: %v", jsonError(err))
-	}
-	rec, created, err := h.site.PutApp(c.Request().Context(), id, spec, explicit)
-	if err != nil {
-		return err
-	}
-	status := http.StatusOK
 	if created {
-		status = http.StatusCreated
-		c.Response().Header().Set(echo.HeaderLocation, h.cfg.APIRoot+"/mepm/v1/app_instances/"+id)
+		return value{status: http.StatusCreated, location: h.cfg.APIRoot + "/mepm/v1/app_instances/" + r.AppInstanceId, v: h.withCredentials(rec)}, nil
 	}
-	return c.JSON(status, h.withCredentials(rec))
+	return value{status: http.StatusOK, v: h.withCredentials(rec)}, nil
 }
 
-// normalizeAppInstance rewrites V2.1.1 single-object dstInterface values into arrays, checks
-// each rule's required fields by presence, and reports which rules set their state.
-func normalizeAppInstance(body []byte) ([]byte, map[string]bool, error) {
+// normalizeAppInstance rewrites V2.1.1 single-object dstInterface values of appTrafficRule
+// into arrays, the form the spec and the generated types describe.
+func normalizeAppInstance(body []byte) ([]byte, error) {
 	var m map[string]json.RawMessage
 	if err := json.Unmarshal(body, &m); err != nil {
-		return nil, nil, problem.BadRequest("AppInstance: body is not a JSON object")
+		return nil, problem.BadRequest("AppInstance: body is not a JSON object")
 	}
-	explicit := map[string]bool{}
-	var ids struct {
-		TrafficRuleID string  `json:"trafficRuleId"`
-		DNSRuleID     string  `json:"dnsRuleId"`
-		State         *string `json:"state"`
+	raw, ok := m["appTrafficRule"]
+	if !ok || string(raw) == "null" {
+		return body, nil
 	}
-	if raw, ok := m["appTrafficRule"]; ok && string(raw) != "null" {
-		var rules []json.RawMessage
-		if err := json.Unmarshal(raw, &rules); err != nil {
-			return nil, nil, problem.BadRequest("appTrafficRule must be an array")
-		}
-		for i, r := range rules {
-			if err := platform.RequireFields(r, "appTrafficRule[]", "trafficRuleId", "filterType", "priority", "trafficFilter", "action"); err != nil {
-				return nil, nil, err
-			}
-			n, err := platform.NormalizeTrafficRuleJSON(r)
-			if err != nil {
-				return nil, nil, err
-			}
-			rules[i] = n
-			ids.State = nil
-			_ = json.Unmarshal(n, &ids)
-			explicit["traffic/"+ids.TrafficRuleID] = ids.State != nil
-		}
-		m["appTrafficRule"], _ = json.Marshal(rules)
+	var rules []json.RawMessage
+	if err := json.Unmarshal(raw, &rules); err != nil {
+		return body, nil // not an array: validation says so
 	}
-	if raw, ok := m["appDNSRule"]; ok && string(raw) != "null" {
-		var rules []json.RawMessage
-		if err := json.Unmarshal(raw, &rules); err != nil {
-			return nil, nil, problem.BadRequest("appDNSRule must be an array")
+	for i, r := range rules {
+		n, err := mp1api.NormalizeTrafficRuleJSON(r)
+		if err != nil {
+			return body, nil // not an object: validation says so
 		}
-		for _, r := range rules {
-			if err := platform.RequireFields(r, "appDNSRule[]", "dnsRuleId", "domainName", "ipAddressType", "ipAddress"); err != nil {
-				return nil, nil, err
-			}
-			ids.State = nil
-			_ = json.Unmarshal(r, &ids)
-			explicit["dns/"+ids.DNSRuleID] = ids.State != nil
-		}
+		rules[i] = n
 	}
-	out, err := json.Marshal(m)
-	return out, explicit, err
+	m["appTrafficRule"], _ = json.Marshal(rules)
+	return json.Marshal(m)
 }
 
 // GetAppInstance implements GET /mepm/v1/app_instances/{appInstanceId}.
-func (h *mm5Handler) GetAppInstance(c echo.Context, id string) error {
-	rec, err := h.site.GetApp(id)
+func (h *mm5Handler) GetAppInstance(_ context.Context, r mm5api.GetAppInstanceRequestObject) (mm5api.GetAppInstanceResponseObject, error) {
+	rec, err := h.site.GetApp(r.AppInstanceId)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return c.JSON(http.StatusOK, h.withCredentials(rec))
+	return value{status: http.StatusOK, v: h.withCredentials(rec)}, nil
 }
 
 // ListAppInstances implements GET /mepm/v1/app_instances.
-func (h *mm5Handler) ListAppInstances(c echo.Context) error {
+func (h *mm5Handler) ListAppInstances(context.Context, mm5api.ListAppInstancesRequestObject) (mm5api.ListAppInstancesResponseObject, error) {
 	recs := h.site.ListApps()
 	for i := range recs {
 		recs[i] = h.withCredentials(recs[i])
 	}
-	return c.JSON(http.StatusOK, recs)
+	return value{status: http.StatusOK, v: recs}, nil
 }
 
 // DeleteAppInstance implements DELETE /mepm/v1/app_instances/{appInstanceId}: it starts the
-// graceful termination flow and answers 202.
-func (h *mm5Handler) DeleteAppInstance(c echo.Context, id string, p mm5api.DeleteAppInstanceParams) error {
+// graceful termination flow and answers 202. The spec bounds graceful_timeout (0-3600 s).
+func (h *mm5Handler) DeleteAppInstance(ctx context.Context, r mm5api.DeleteAppInstanceRequestObject) (mm5api.DeleteAppInstanceResponseObject, error) {
 	timeout := time.Duration(-1) // the site's default
-	if p.GracefulTimeout != nil {
-		if *p.GracefulTimeout < 0 || *p.GracefulTimeout > 3600 {
-			return problem.BadRequest("graceful_timeout must be 0-3600 seconds")
-		}
-		timeout = time.Duration(*p.GracefulTimeout) * time.Second
+	if t := r.Params.GracefulTimeout; t != nil {
+		timeout = time.Duration(*t) * time.Second
 	}
-	rec, err := h.site.StartTermination(c.Request().Context(), id, timeout)
+	rec, err := h.site.StartTermination(ctx, r.AppInstanceId, timeout)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return c.JSON(http.StatusAccepted, h.withCredentials(rec))
+	return value{status: http.StatusAccepted, v: h.withCredentials(rec)}, nil
 }
 
-func feedWait(t *int) (time.Duration, error) {
+// feedWait is the long-poll wait; the spec bounds timeout (0-60 s).
+func feedWait(t *int) time.Duration {
 	if t == nil {
-		return 30 * time.Second, nil
+		return 30 * time.Second
 	}
-	if *t < 0 || *t > 60 {
-		return 0, problem.BadRequest("timeout must be 0-60 seconds")
-	}
-	return time.Duration(*t) * time.Second, nil
+	return time.Duration(*t) * time.Second
 }
 
 // TrafficRuleFeed implements GET /mepm/v1/feeds/traffic_rules (long poll).
-func (h *mm5Handler) TrafficRuleFeed(c echo.Context, p mm5api.TrafficRuleFeedParams) error {
-	wait, err := feedWait(p.Timeout)
-	if err != nil {
-		return err
-	}
-	return c.JSON(http.StatusOK, h.site.TrafficFeed(c.Request().Context(), p.After, wait))
+func (h *mm5Handler) TrafficRuleFeed(ctx context.Context, r mm5api.TrafficRuleFeedRequestObject) (mm5api.TrafficRuleFeedResponseObject, error) {
+	return value{status: http.StatusOK, v: h.site.TrafficFeed(ctx, r.Params.After, feedWait(r.Params.Timeout))}, nil
 }
 
 // DnsRuleFeed implements GET /mepm/v1/feeds/dns_rules (long poll).
-func (h *mm5Handler) DnsRuleFeed(c echo.Context, p mm5api.DnsRuleFeedParams) error {
-	wait, err := feedWait(p.Timeout)
-	if err != nil {
-		return err
-	}
-	return c.JSON(http.StatusOK, h.site.DNSFeed(c.Request().Context(), p.After, wait))
+func (h *mm5Handler) DnsRuleFeed(ctx context.Context, r mm5api.DnsRuleFeedRequestObject) (mm5api.DnsRuleFeedResponseObject, error) {
+	return value{status: http.StatusOK, v: h.site.DNSFeed(ctx, r.Params.After, feedWait(r.Params.Timeout))}, nil
 }
 
 // DnsConflicts implements GET /mepm/v1/dns/conflicts.
-func (h *mm5Handler) DnsConflicts(c echo.Context) error {
+func (h *mm5Handler) DnsConflicts(context.Context, mm5api.DnsConflictsRequestObject) (mm5api.DnsConflictsResponseObject, error) {
 	out := []mm5api.DnsConflict{}
 	if h.cfg.Conflicts != nil {
 		out = append(out, h.cfg.Conflicts()...)
 	}
-	return c.JSON(http.StatusOK, out)
+	return value{status: http.StatusOK, v: out}, nil
 }

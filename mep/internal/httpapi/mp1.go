@@ -2,12 +2,10 @@ package httpapi
 
 import (
 	"bytes"
-	"encoding/json"
+	"context"
 	"net/http"
 	"strings"
 	"time"
-
-	"github.com/labstack/echo/v4"
 
 	"github.com/edgemec/edgemec/internal/problem"
 	"github.com/edgemec/edgemec/mep/internal/platform"
@@ -40,9 +38,6 @@ func filter(ids, names *[]string, cat *string, local, consumed *bool, scope *mp1
 	if n > 1 {
 		return nil, problem.BadRequest("at most one of ser_instance_id, ser_name and ser_category_id may be given")
 	}
-	if scope != nil && !scope.Valid() {
-		return nil, problem.BadRequest("scope_of_locality %q is not a valid value", string(*scope))
-	}
 	f := &platform.Filter{CategoryID: cat, IsLocal: local, ConsumedLocalOnly: consumed, Scope: scope}
 	// An empty list must not turn into "no filter": it would answer with every service.
 	if ids != nil {
@@ -58,339 +53,297 @@ func filter(ids, names *[]string, cat *string, local, consumed *bool, scope *mp1
 	return f, nil
 }
 
-func (h *handler) discover(c echo.Context, producer string, f *platform.Filter) error {
+func (h *handler) discover(ctx context.Context, producer string, f *platform.Filter) (encoded, error) {
 	buf := bufPool.Get().(*bytes.Buffer)
 	buf.Reset()
-	defer bufPool.Put(buf)
-	if err := h.site.Discover(viewer(c), producer, f, buf); err != nil {
-		return err
+	if err := h.site.Discover(viewer(ctx), producer, f, buf); err != nil {
+		bufPool.Put(buf)
+		return encoded{}, err
 	}
-	return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, buf.Bytes())
+	return encoded{status: http.StatusOK, body: buf.Bytes(), release: func() { bufPool.Put(buf) }}, nil
 }
 
 // ServicesGET implements GET /mec_service_mgmt/v1/services.
-func (h *handler) ServicesGET(c echo.Context, p mp1api.ServicesGETParams) error {
+func (h *handler) ServicesGET(ctx context.Context, r mp1api.ServicesGETRequestObject) (mp1api.ServicesGETResponseObject, error) {
+	p := r.Params
 	f, err := filter(p.SerInstanceId, p.SerName, p.SerCategoryId, p.IsLocal, p.ConsumedLocalOnly, p.ScopeOfLocality)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return h.discover(c, "", f)
+	return h.discover(ctx, "", f)
 }
 
 // ServiceGET implements GET /mec_service_mgmt/v1/services/{serviceId}.
-func (h *handler) ServiceGET(c echo.Context, id string) error {
-	b, etag, err := h.site.Service(viewer(c), "", id)
+func (h *handler) ServiceGET(ctx context.Context, r mp1api.ServiceGETRequestObject) (mp1api.ServiceGETResponseObject, error) {
+	b, etag, err := h.site.Service(viewer(ctx), "", r.ServiceId)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return writeRaw(c, http.StatusOK, etag, b)
+	return encoded{status: http.StatusOK, etag: etag, body: b}, nil
 }
 
 // AppServicesGET implements GET .../applications/{appInstanceId}/services.
-func (h *handler) AppServicesGET(c echo.Context, app string, p mp1api.AppServicesGETParams) error {
+func (h *handler) AppServicesGET(ctx context.Context, r mp1api.AppServicesGETRequestObject) (mp1api.AppServicesGETResponseObject, error) {
+	p := r.Params
 	f, err := filter(p.SerInstanceId, p.SerName, p.SerCategoryId, p.IsLocal, p.ConsumedLocalOnly, p.ScopeOfLocality)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return h.discover(c, app, f)
+	return h.discover(ctx, r.AppInstanceId, f)
 }
 
 // AppServicesPOST implements POST .../applications/{appInstanceId}/services.
-func (h *handler) AppServicesPOST(c echo.Context, app string) error {
-	var p mp1api.ServiceInfoPost
-	if _, err := decode(c, &p, "ServiceInfoPost", "serName", "version", "state", "serializer"); err != nil {
-		return err
-	}
-	b, etag, loc, err := h.site.RegisterService(c.Request().Context(), app, p)
+func (h *handler) AppServicesPOST(ctx context.Context, r mp1api.AppServicesPOSTRequestObject) (mp1api.AppServicesPOSTResponseObject, error) {
+	b, etag, loc, err := h.site.RegisterService(ctx, r.AppInstanceId, *r.Body)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	c.Response().Header().Set(echo.HeaderLocation, loc)
-	return writeRaw(c, http.StatusCreated, etag, b)
+	return encoded{status: http.StatusCreated, etag: etag, location: loc, body: b}, nil
 }
 
 // AppServiceGET implements GET .../applications/{appInstanceId}/services/{serviceId}.
-func (h *handler) AppServiceGET(c echo.Context, app, id string) error {
-	b, etag, err := h.site.Service(platform.Operator, app, id)
+func (h *handler) AppServiceGET(ctx context.Context, r mp1api.AppServiceGETRequestObject) (mp1api.AppServiceGETResponseObject, error) {
+	b, etag, err := h.site.Service(platform.Operator, r.AppInstanceId, r.ServiceId)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return writeRaw(c, http.StatusOK, etag, b)
+	return encoded{status: http.StatusOK, etag: etag, body: b}, nil
 }
 
 // AppServicePUT implements PUT .../applications/{appInstanceId}/services/{serviceId}.
-func (h *handler) AppServicePUT(c echo.Context, app, id string, p mp1api.AppServicePUTParams) error {
-	var info mp1api.ServiceInfo
-	if _, err := decode(c, &info, "ServiceInfo", "serName", "version", "state", "transportInfo", "serializer"); err != nil {
-		return err
-	}
-	b, etag, err := h.site.UpdateService(c.Request().Context(), app, id, deref(p.IfMatch), info)
+func (h *handler) AppServicePUT(ctx context.Context, r mp1api.AppServicePUTRequestObject) (mp1api.AppServicePUTResponseObject, error) {
+	b, etag, err := h.site.UpdateService(ctx, r.AppInstanceId, r.ServiceId, deref(r.Params.IfMatch), *r.Body)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return writeRaw(c, http.StatusOK, etag, b)
+	return encoded{status: http.StatusOK, etag: etag, body: b}, nil
 }
 
 // AppServiceDELETE implements DELETE .../applications/{appInstanceId}/services/{serviceId}.
-func (h *handler) AppServiceDELETE(c echo.Context, app, id string) error {
-	if err := h.site.DeleteService(c.Request().Context(), app, id); err != nil {
-		return err
+func (h *handler) AppServiceDELETE(ctx context.Context, r mp1api.AppServiceDELETERequestObject) (mp1api.AppServiceDELETEResponseObject, error) {
+	if err := h.site.DeleteService(ctx, r.AppInstanceId, r.ServiceId); err != nil {
+		return nil, err
 	}
-	return c.NoContent(http.StatusNoContent)
+	return mp1api.AppServiceDELETE204Response{}, nil
 }
 
 // ServiceLivenessGET implements GET .../services/{serviceId}/liveness.
-func (h *handler) ServiceLivenessGET(c echo.Context, app, id string) error {
-	l, err := h.site.Liveness(app, id)
+func (h *handler) ServiceLivenessGET(ctx context.Context, r mp1api.ServiceLivenessGETRequestObject) (mp1api.ServiceLivenessGETResponseObject, error) {
+	l, err := h.site.Liveness(r.AppInstanceId, r.ServiceId)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return c.JSON(http.StatusOK, l)
+	return mp1api.ServiceLivenessGET200JSONResponse(l), nil
 }
 
 // ServiceLivenessPATCH implements PATCH .../services/{serviceId}/liveness (a heartbeat).
-func (h *handler) ServiceLivenessPATCH(c echo.Context, app, id string) error {
+func (h *handler) ServiceLivenessPATCH(ctx context.Context, r mp1api.ServiceLivenessPATCHRequestObject) (mp1api.ServiceLivenessPATCHResponseObject, error) {
 	var u mp1api.ServiceLivenessUpdate
-	if _, err := decode(c, &u, "ServiceLivenessUpdate", "state"); err != nil {
-		return err
+	switch {
+	case r.JSONBody != nil:
+		u = *r.JSONBody
+	case r.ApplicationMergePatchPlusJSONBody != nil:
+		u = *r.ApplicationMergePatchPlusJSONBody
+	default:
+		return nil, problem.BadRequest("request body is required")
 	}
-	l, err := h.site.Heartbeat(c.Request().Context(), app, id, u)
+	l, err := h.site.Heartbeat(ctx, r.AppInstanceId, r.ServiceId, u)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return c.JSON(http.StatusOK, l)
+	return mp1api.ServiceLivenessPATCH200JSONResponse(l), nil
 }
 
 // SerAvailSubscriptionsGET implements GET /mec_service_mgmt/v1/applications/{id}/subscriptions.
-func (h *handler) SerAvailSubscriptionsGET(c echo.Context, app string) error {
-	l, err := h.site.Subscriptions(platform.SerAvail, app)
+func (h *handler) SerAvailSubscriptionsGET(ctx context.Context, r mp1api.SerAvailSubscriptionsGETRequestObject) (mp1api.SerAvailSubscriptionsGETResponseObject, error) {
+	l, err := h.site.Subscriptions(platform.SerAvail, r.AppInstanceId)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return c.JSON(http.StatusOK, l)
+	return mp1api.SerAvailSubscriptionsGET200JSONResponse(l), nil
 }
 
 // SerAvailSubscriptionsPOST implements POST /mec_service_mgmt/v1/applications/{id}/subscriptions.
-func (h *handler) SerAvailSubscriptionsPOST(c echo.Context, app string) error {
-	var s mp1api.SerAvailabilityNotificationSubscription
-	if _, err := decode(c, &s, "SerAvailabilityNotificationSubscription", "subscriptionType", "callbackReference"); err != nil {
-		return err
-	}
-	return h.subscribe(c, platform.SerAvail, app, &s)
+func (h *handler) SerAvailSubscriptionsPOST(ctx context.Context, r mp1api.SerAvailSubscriptionsPOSTRequestObject) (mp1api.SerAvailSubscriptionsPOSTResponseObject, error) {
+	return h.subscribe(ctx, platform.SerAvail, r.AppInstanceId, r.Body)
 }
 
-func (h *handler) subscribe(c echo.Context, k platform.SubscriptionKind, app string, body any) error {
-	v, loc, err := h.site.Subscribe(c.Request().Context(), k, app, body)
+func (h *handler) subscribe(ctx context.Context, k platform.SubscriptionKind, app string, body any) (value, error) {
+	v, loc, err := h.site.Subscribe(ctx, k, app, body)
 	if err != nil {
-		return err
+		return value{}, err
 	}
-	c.Response().Header().Set(echo.HeaderLocation, loc)
-	return c.JSON(http.StatusCreated, v)
+	return value{status: http.StatusCreated, location: loc, v: v}, nil
 }
 
 // SerAvailSubscriptionGET implements GET .../subscriptions/{subscriptionId} (service mgmt).
-func (h *handler) SerAvailSubscriptionGET(c echo.Context, app, id string) error {
-	v, err := h.site.Subscription(platform.SerAvail, app, id)
+func (h *handler) SerAvailSubscriptionGET(ctx context.Context, r mp1api.SerAvailSubscriptionGETRequestObject) (mp1api.SerAvailSubscriptionGETResponseObject, error) {
+	v, err := h.site.Subscription(platform.SerAvail, r.AppInstanceId, r.SubscriptionId)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return c.JSON(http.StatusOK, v)
+	return value{status: http.StatusOK, v: v}, nil
 }
 
 // SerAvailSubscriptionDELETE implements DELETE .../subscriptions/{subscriptionId} (service mgmt).
-func (h *handler) SerAvailSubscriptionDELETE(c echo.Context, app, id string) error {
-	if err := h.site.Unsubscribe(c.Request().Context(), platform.SerAvail, app, id); err != nil {
-		return err
+func (h *handler) SerAvailSubscriptionDELETE(ctx context.Context, r mp1api.SerAvailSubscriptionDELETERequestObject) (mp1api.SerAvailSubscriptionDELETEResponseObject, error) {
+	if err := h.site.Unsubscribe(ctx, platform.SerAvail, r.AppInstanceId, r.SubscriptionId); err != nil {
+		return nil, err
 	}
-	return c.NoContent(http.StatusNoContent)
+	return mp1api.SerAvailSubscriptionDELETE204Response{}, nil
 }
 
 // TransportsGET implements GET /mec_service_mgmt/v1/transports.
-func (h *handler) TransportsGET(c echo.Context) error {
-	return c.JSON(http.StatusOK, h.site.Transports())
+func (h *handler) TransportsGET(context.Context, mp1api.TransportsGETRequestObject) (mp1api.TransportsGETResponseObject, error) {
+	return value{status: http.StatusOK, v: h.site.Transports()}, nil
 }
 
 // TrafficRulesGET implements GET .../traffic_rules.
-func (h *handler) TrafficRulesGET(c echo.Context, app string) error {
-	rs, err := h.site.TrafficRules(app)
+func (h *handler) TrafficRulesGET(_ context.Context, r mp1api.TrafficRulesGETRequestObject) (mp1api.TrafficRulesGETResponseObject, error) {
+	rs, err := h.site.TrafficRules(r.AppInstanceId)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return c.JSON(http.StatusOK, rs)
+	return value{status: http.StatusOK, v: rs}, nil
 }
 
 // TrafficRuleGET implements GET .../traffic_rules/{trafficRuleId}.
-func (h *handler) TrafficRuleGET(c echo.Context, app, id string) error {
-	r, etag, err := h.site.TrafficRule(app, id)
+func (h *handler) TrafficRuleGET(_ context.Context, r mp1api.TrafficRuleGETRequestObject) (mp1api.TrafficRuleGETResponseObject, error) {
+	rule, etag, err := h.site.TrafficRule(r.AppInstanceId, r.TrafficRuleId)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return writeJSON(c, http.StatusOK, etag, r)
+	return value{status: http.StatusOK, etag: etag, v: rule}, nil
 }
 
-// TrafficRulePUT implements PUT .../traffic_rules/{trafficRuleId}.
-func (h *handler) TrafficRulePUT(c echo.Context, app, id string, p mp1api.TrafficRulePUTParams) error {
-	body, err := readJSON(c)
+// TrafficRulePUT implements PUT .../traffic_rules/{trafficRuleId}. A V2.1.1 single-object
+// dstInterface was rewritten into the array form before validation (specValidator).
+func (h *handler) TrafficRulePUT(ctx context.Context, r mp1api.TrafficRulePUTRequestObject) (mp1api.TrafficRulePUTResponseObject, error) {
+	rule, etag, err := h.site.UpdateTrafficRule(ctx, r.AppInstanceId, r.TrafficRuleId, deref(r.Params.IfMatch), *r.Body)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if body, err = platform.NormalizeTrafficRuleJSON(body); err != nil {
-		return err
-	}
-	if err := platform.RequireFields(body, "TrafficRule", "trafficRuleId", "filterType", "priority", "trafficFilter", "action", "state"); err != nil {
-		return err
-	}
-	var r mp1api.TrafficRule
-	if err := json.Unmarshal(body, &r); err != nil {
-		return problem.BadRequest("TrafficRule: %v", jsonError(err))
-	}
-	r, etag, err := h.site.UpdateTrafficRule(c.Request().Context(), app, id, deref(p.IfMatch), r)
-	if err != nil {
-		return err
-	}
-	return writeJSON(c, http.StatusOK, etag, r)
+	return value{status: http.StatusOK, etag: etag, v: rule}, nil
 }
 
 // DnsRulesGET implements GET .../dns_rules.
-func (h *handler) DnsRulesGET(c echo.Context, app string) error {
-	rs, err := h.site.DNSRules(app)
+func (h *handler) DnsRulesGET(_ context.Context, r mp1api.DnsRulesGETRequestObject) (mp1api.DnsRulesGETResponseObject, error) {
+	rs, err := h.site.DNSRules(r.AppInstanceId)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return c.JSON(http.StatusOK, rs)
+	return value{status: http.StatusOK, v: rs}, nil
 }
 
 // DnsRuleGET implements GET .../dns_rules/{dnsRuleId}.
-func (h *handler) DnsRuleGET(c echo.Context, app, id string) error {
-	r, etag, err := h.site.DNSRule(app, id)
+func (h *handler) DnsRuleGET(_ context.Context, r mp1api.DnsRuleGETRequestObject) (mp1api.DnsRuleGETResponseObject, error) {
+	rule, etag, err := h.site.DNSRule(r.AppInstanceId, r.DnsRuleId)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return writeJSON(c, http.StatusOK, etag, r)
+	return value{status: http.StatusOK, etag: etag, v: rule}, nil
 }
 
 // DnsRulePUT implements PUT .../dns_rules/{dnsRuleId}.
-func (h *handler) DnsRulePUT(c echo.Context, app, id string, p mp1api.DnsRulePUTParams) error {
-	var r mp1api.DnsRule
-	if _, err := decode(c, &r, "DnsRule", "dnsRuleId", "domainName", "ipAddressType", "ipAddress", "state"); err != nil {
-		return err
-	}
-	r, etag, err := h.site.UpdateDNSRule(c.Request().Context(), app, id, deref(p.IfMatch), r)
+func (h *handler) DnsRulePUT(ctx context.Context, r mp1api.DnsRulePUTRequestObject) (mp1api.DnsRulePUTResponseObject, error) {
+	rule, etag, err := h.site.UpdateDNSRule(ctx, r.AppInstanceId, r.DnsRuleId, deref(r.Params.IfMatch), *r.Body)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return writeJSON(c, http.StatusOK, etag, r)
+	return value{status: http.StatusOK, etag: etag, v: rule}, nil
 }
 
 // AppTermSubscriptionsGET implements GET /mec_app_support/v1/applications/{id}/subscriptions.
-func (h *handler) AppTermSubscriptionsGET(c echo.Context, app string) error {
-	l, err := h.site.Subscriptions(platform.AppTerm, app)
+func (h *handler) AppTermSubscriptionsGET(_ context.Context, r mp1api.AppTermSubscriptionsGETRequestObject) (mp1api.AppTermSubscriptionsGETResponseObject, error) {
+	l, err := h.site.Subscriptions(platform.AppTerm, r.AppInstanceId)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return c.JSON(http.StatusOK, l)
+	return mp1api.AppTermSubscriptionsGET200JSONResponse(l), nil
 }
 
 // AppTermSubscriptionsPOST implements POST /mec_app_support/v1/applications/{id}/subscriptions.
-func (h *handler) AppTermSubscriptionsPOST(c echo.Context, app string) error {
-	var s mp1api.AppTerminationNotificationSubscription
-	if _, err := decode(c, &s, "AppTerminationNotificationSubscription", "subscriptionType", "callbackReference", "appInstanceId"); err != nil {
-		return err
-	}
-	return h.subscribe(c, platform.AppTerm, app, &s)
+func (h *handler) AppTermSubscriptionsPOST(ctx context.Context, r mp1api.AppTermSubscriptionsPOSTRequestObject) (mp1api.AppTermSubscriptionsPOSTResponseObject, error) {
+	return h.subscribe(ctx, platform.AppTerm, r.AppInstanceId, r.Body)
 }
 
 // AppTermSubscriptionGET implements GET .../subscriptions/{subscriptionId} (app support).
-func (h *handler) AppTermSubscriptionGET(c echo.Context, app, id string) error {
-	v, err := h.site.Subscription(platform.AppTerm, app, id)
+func (h *handler) AppTermSubscriptionGET(_ context.Context, r mp1api.AppTermSubscriptionGETRequestObject) (mp1api.AppTermSubscriptionGETResponseObject, error) {
+	v, err := h.site.Subscription(platform.AppTerm, r.AppInstanceId, r.SubscriptionId)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return c.JSON(http.StatusOK, v)
+	return value{status: http.StatusOK, v: v}, nil
 }
 
 // AppTermSubscriptionDELETE implements DELETE .../subscriptions/{subscriptionId} (app support).
-func (h *handler) AppTermSubscriptionDELETE(c echo.Context, app, id string) error {
-	if err := h.site.Unsubscribe(c.Request().Context(), platform.AppTerm, app, id); err != nil {
-		return err
+func (h *handler) AppTermSubscriptionDELETE(ctx context.Context, r mp1api.AppTermSubscriptionDELETERequestObject) (mp1api.AppTermSubscriptionDELETEResponseObject, error) {
+	if err := h.site.Unsubscribe(ctx, platform.AppTerm, r.AppInstanceId, r.SubscriptionId); err != nil {
+		return nil, err
 	}
-	return c.NoContent(http.StatusNoContent)
+	return mp1api.AppTermSubscriptionDELETE204Response{}, nil
 }
 
 // ConfirmReady implements POST .../confirm_ready.
-func (h *handler) ConfirmReady(c echo.Context, app string) error {
-	var r mp1api.AppReadyConfirmation
-	if _, err := decode(c, &r, "AppReadyConfirmation", "indication"); err != nil {
-		return err
+func (h *handler) ConfirmReady(ctx context.Context, r mp1api.ConfirmReadyRequestObject) (mp1api.ConfirmReadyResponseObject, error) {
+	if err := h.site.ConfirmReady(ctx, r.AppInstanceId, *r.Body); err != nil {
+		return nil, err
 	}
-	if err := h.site.ConfirmReady(c.Request().Context(), app, r); err != nil {
-		return err
-	}
-	return c.NoContent(http.StatusNoContent)
+	return mp1api.ConfirmReady204Response{}, nil
 }
 
 // ConfirmTermination implements POST .../confirm_termination.
-func (h *handler) ConfirmTermination(c echo.Context, app string) error {
-	var r mp1api.AppTerminationConfirmation
-	if _, err := decode(c, &r, "AppTerminationConfirmation", "operationAction"); err != nil {
-		return err
+func (h *handler) ConfirmTermination(ctx context.Context, r mp1api.ConfirmTerminationRequestObject) (mp1api.ConfirmTerminationResponseObject, error) {
+	if err := h.site.ConfirmTermination(ctx, r.AppInstanceId, *r.Body); err != nil {
+		return nil, err
 	}
-	if err := h.site.ConfirmTermination(c.Request().Context(), app, r); err != nil {
-		return err
-	}
-	return c.NoContent(http.StatusNoContent)
+	return mp1api.ConfirmTermination204Response{}, nil
 }
 
 // RegistrationsPOST implements POST /mec_app_support/v1/registrations.
-func (h *handler) RegistrationsPOST(c echo.Context) error {
-	var info mp1api.AppInfo
-	if _, err := decode(c, &info, "AppInfo", "appName"); err != nil {
-		return err
+func (h *handler) RegistrationsPOST(ctx context.Context, r mp1api.RegistrationsPOSTRequestObject) (mp1api.RegistrationsPOSTResponseObject, error) {
+	info := *r.Body
+	if p := principal(ctx); !p.Operator && (info.AppInstanceId == nil || *info.AppInstanceId != p.AppInstanceID) {
+		return nil, problem.Forbidden("an app may only register itself (appInstanceId %q)", p.AppInstanceID)
 	}
-	if p := principal(c); !p.Operator && (info.AppInstanceId == nil || *info.AppInstanceId != p.AppInstanceID) {
-		return problem.Forbidden("an app may only register itself (appInstanceId %q)", p.AppInstanceID)
-	}
-	out, err := h.site.Register(c.Request().Context(), info, true)
+	out, err := h.site.Register(ctx, info, true)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	c.Response().Header().Set(echo.HeaderLocation, h.cfg.APIRoot+"/mec_app_support/v1/registrations/"+*out.AppInstanceId)
-	return c.JSON(http.StatusCreated, out)
+	return value{status: http.StatusCreated, location: h.cfg.APIRoot + "/mec_app_support/v1/registrations/" + *out.AppInstanceId, v: out}, nil
 }
 
 // RegistrationGET implements GET /mec_app_support/v1/registrations/{appInstanceId}.
-func (h *handler) RegistrationGET(c echo.Context, app string) error {
-	info, err := h.site.Registration(app)
+func (h *handler) RegistrationGET(_ context.Context, r mp1api.RegistrationGETRequestObject) (mp1api.RegistrationGETResponseObject, error) {
+	info, err := h.site.Registration(r.AppInstanceId)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return c.JSON(http.StatusOK, info)
+	return mp1api.RegistrationGET200JSONResponse(info), nil
 }
 
 // RegistrationPUT implements PUT /mec_app_support/v1/registrations/{appInstanceId}.
-func (h *handler) RegistrationPUT(c echo.Context, app string) error {
-	var info mp1api.AppInfo
-	if _, err := decode(c, &info, "AppInfo", "appName"); err != nil {
-		return err
-	}
+func (h *handler) RegistrationPUT(ctx context.Context, r mp1api.RegistrationPUTRequestObject) (mp1api.RegistrationPUTResponseObject, error) {
+	info := *r.Body
+	app := r.AppInstanceId
 	info.AppInstanceId = &app // the path id is authoritative
-	out, err := h.site.Register(c.Request().Context(), info, false)
+	out, err := h.site.Register(ctx, info, false)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return c.JSON(http.StatusOK, out)
+	return mp1api.RegistrationPUT200JSONResponse(out), nil
 }
 
 // RegistrationDELETE implements DELETE /mec_app_support/v1/registrations/{appInstanceId}.
-func (h *handler) RegistrationDELETE(c echo.Context, app string) error {
-	if err := h.site.Deregister(c.Request().Context(), app); err != nil {
-		return err
+func (h *handler) RegistrationDELETE(ctx context.Context, r mp1api.RegistrationDELETERequestObject) (mp1api.RegistrationDELETEResponseObject, error) {
+	if err := h.site.Deregister(ctx, r.AppInstanceId); err != nil {
+		return nil, err
 	}
-	return c.NoContent(http.StatusNoContent)
+	return mp1api.RegistrationDELETE204Response{}, nil
 }
 
 // TimingCapsGET implements GET /mec_app_support/v1/timing/timing_caps.
-func (h *handler) TimingCapsGET(c echo.Context) error {
+func (h *handler) TimingCapsGET(context.Context, mp1api.TimingCapsGETRequestObject) (mp1api.TimingCapsGETResponseObject, error) {
 	now := time.Now()
 	caps := mp1api.TimingCaps{TimeStamp: &mp1api.TimeStamp{Seconds: now.Unix(), NanoSeconds: int32(now.Nanosecond())}}
 	if h.cfg.NTPServers != nil {
@@ -399,39 +352,44 @@ func (h *handler) TimingCapsGET(c echo.Context) error {
 	if h.cfg.PTPMasters != nil {
 		caps.PtpMasters = &h.cfg.PTPMasters
 	}
-	return c.JSON(http.StatusOK, caps)
+	return mp1api.TimingCapsGET200JSONResponse(caps), nil
 }
 
 // CurrentTimeGET implements GET /mec_app_support/v1/timing/current_time.
-func (h *handler) CurrentTimeGET(c echo.Context) error {
+func (h *handler) CurrentTimeGET(context.Context, mp1api.CurrentTimeGETRequestObject) (mp1api.CurrentTimeGETResponseObject, error) {
 	now := time.Now()
 	st := mp1api.NONTRACEABLE
 	if h.cfg.TimeSourceTraceable {
 		st = mp1api.TRACEABLE
 	}
-	return c.JSON(http.StatusOK, mp1api.CurrentTime{Seconds: now.Unix(), NanoSeconds: int32(now.Nanosecond()), TimeSourceStatus: st})
+	return mp1api.CurrentTimeGET200JSONResponse{Seconds: now.Unix(), NanoSeconds: int32(now.Nanosecond()), TimeSourceStatus: st}, nil
 }
 
 // IssueToken implements POST /oauth2/token (client credentials, RFC 6749 §4.4). Client
-// credentials come in HTTP Basic auth or in the form body.
-func (h *handler) IssueToken(c echo.Context) error {
-	oauthErr := func(status int, code, desc string) error {
-		c.Response().Header().Set("Cache-Control", "no-store")
-		return c.JSON(status, mp1api.OAuthError{Error: code, ErrorDescription: &desc})
+// credentials come in HTTP Basic auth or in the form body. Answers carry
+// Cache-Control: no-store and, on failure, an OAuth error (RFC 6749 §5.2), not a
+// ProblemDetails.
+func (h *handler) IssueToken(ctx context.Context, r mp1api.IssueTokenRequestObject) (mp1api.IssueTokenResponseObject, error) {
+	var form mp1api.TokenRequest
+	if r.Body != nil {
+		form = *r.Body
 	}
-	if gt := c.FormValue("grant_type"); gt != "client_credentials" {
-		return oauthErr(http.StatusBadRequest, "unsupported_grant_type", "grant_type must be client_credentials")
+	if form.GrantType != "client_credentials" {
+		return oauthError(http.StatusBadRequest, "unsupported_grant_type", "grant_type must be client_credentials"), nil
 	}
-	id, secret, ok := c.Request().BasicAuth()
+	id, secret, ok := basicAuth(ctx)
 	if !ok {
-		id, secret = c.FormValue("client_id"), c.FormValue("client_secret")
+		id, secret = deref(form.ClientId), deref(form.ClientSecret)
 	}
 	tok, ttl, err := h.auth.Issue(id, secret, h.site.Exists)
 	if err != nil {
-		return oauthErr(http.StatusUnauthorized, "invalid_client", "unknown client or wrong secret")
+		return oauthError(http.StatusUnauthorized, "invalid_client", "unknown client or wrong secret"), nil
 	}
-	c.Response().Header().Set("Cache-Control", "no-store")
-	return c.JSON(http.StatusOK, mp1api.TokenResponse{AccessToken: tok, TokenType: "Bearer", ExpiresIn: int(ttl.Seconds())})
+	return value{status: http.StatusOK, noStore: true, v: mp1api.TokenResponse{AccessToken: tok, TokenType: "Bearer", ExpiresIn: int(ttl.Seconds())}}, nil
+}
+
+func oauthError(status int, code, desc string) value {
+	return value{status: status, noStore: true, v: mp1api.OAuthError{Error: code, ErrorDescription: &desc}}
 }
 
 func deref[T any](p *T) T {

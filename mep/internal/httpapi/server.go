@@ -1,27 +1,23 @@
 // Package httpapi serves the MEP's HTTP APIs — Mp1 (ETSI GS MEC 011) for apps and Mm5 for
-// the orchestrator — on one echo server generated from api/openapi. Handlers only bind,
-// authorise, call one site method and map errors to ProblemDetails.
+// the orchestrator — on one echo server generated from api/openapi. Requests are checked
+// against the specs (internal/apispec) and bound by the generated strict handlers; the
+// handlers here authorise, call one domain method and return a typed response, and one
+// mapper (mapError) turns domain errors into ProblemDetails.
 package httpapi
 
 import (
-	"bytes"
-	"encoding/json"
+	"context"
 	"errors"
-	"fmt"
-	"io"
 	"log/slog"
-	"mime"
 	"net/http"
-	"slices"
 	"strconv"
 	"strings"
-	"sync"
 
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
-	"sigs.k8s.io/yaml"
 
 	"github.com/edgemec/edgemec/api/openapi"
+	"github.com/edgemec/edgemec/internal/apispec"
 
 	"github.com/edgemec/edgemec/internal/obs"
 	"github.com/edgemec/edgemec/internal/problem"
@@ -62,11 +58,9 @@ type handler struct {
 }
 
 var (
-	_ mp1api.ServerInterface = (*handler)(nil)
-	_ mm5api.ServerInterface = (*mm5Handler)(nil)
+	_ mp1api.StrictServerInterface = (*handler)(nil)
+	_ mm5api.StrictServerInterface = (*mm5Handler)(nil)
 )
-
-const principalKey = "principal"
 
 // New returns the HTTP handler of the MEP.
 func New(cfg Config) (http.Handler, error) {
@@ -77,7 +71,7 @@ func New(cfg Config) (http.Handler, error) {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = problem.Handler(cfg.Logger, mapError)
-	allowed, err := allowedQueries()
+	spec, err := specValidator()
 	if err != nil {
 		return nil, err
 	}
@@ -87,7 +81,7 @@ func New(cfg Config) (http.Handler, error) {
 		e.Use(cfg.Metrics.Middleware())
 	}
 	e.Use(middleware.BodyLimit(byteSize(cfg.MaxBodyBytes)))
-	e.Use(h.authenticate, checkQuery(allowed))
+	e.Use(h.authenticate, spec.Middleware())
 	e.GET("/readyz", func(c echo.Context) error {
 		if cfg.Ready != nil && !cfg.Ready() {
 			return problem.New(http.StatusServiceUnavailable, "not ready")
@@ -98,8 +92,8 @@ func New(cfg Config) (http.Handler, error) {
 	if cfg.MetricsHandler != nil {
 		e.GET("/metrics", echo.WrapHandler(cfg.MetricsHandler))
 	}
-	mp1api.RegisterHandlers(e, h)
-	mm5api.RegisterHandlersWithBaseURL(e, &mm5Handler{h}, "/mepm/v1")
+	mp1api.RegisterHandlers(e, mp1api.NewStrictHandler(h, nil))
+	mm5api.RegisterHandlersWithBaseURL(e, mm5api.NewStrictHandler(&mm5Handler{h}, nil), "/mepm/v1")
 	return e, nil
 }
 
@@ -114,6 +108,9 @@ func (h *handler) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		path := c.Path()
 		if public[path] || path == "" {
+			if id, secret, ok := c.Request().BasicAuth(); ok {
+				setRequestValue(c, basicKey{}, [2]string{id, secret})
+			}
 			return next(c)
 		}
 		p, err := h.auth.Authenticate(c.Request().Header.Get(echo.HeaderAuthorization))
@@ -134,128 +131,64 @@ func (h *handler) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 				return problem.Forbidden("this token may only access app instance %q", p.AppInstanceID)
 			}
 		}
-		c.Set(principalKey, p)
+		setRequestValue(c, principalKey{}, p)
 		return next(c)
 	}
 }
 
-func principal(c echo.Context) auth.Principal {
-	p, _ := c.Get(principalKey).(auth.Principal)
+// The strict handlers see the request's context only: what authentication learnt travels in it.
+type (
+	principalKey struct{}
+	basicKey     struct{}
+)
+
+func setRequestValue(c echo.Context, k, v any) {
+	c.SetRequest(c.Request().WithContext(context.WithValue(c.Request().Context(), k, v)))
+}
+
+func principal(ctx context.Context) auth.Principal {
+	p, _ := ctx.Value(principalKey{}).(auth.Principal)
 	return p
 }
 
+// basicAuth returns the HTTP Basic credentials of a request to a public route.
+func basicAuth(ctx context.Context) (id, secret string, ok bool) {
+	v, ok := ctx.Value(basicKey{}).([2]string)
+	return v[0], v[1], ok
+}
+
 // viewer is the platform.Discover viewer of a request.
-func viewer(c echo.Context) string {
-	p := principal(c)
+func viewer(ctx context.Context) string {
+	p := principal(ctx)
 	if p.Operator {
 		return platform.Operator
 	}
 	return p.AppInstanceID
 }
 
-// allowedQueries derives, from the API specifications, the query parameters each route
-// accepts, so that every unknown parameter gets 400 as ETSI GS MEC 009 requires.
-func allowedQueries() (map[string]map[string]bool, error) {
-	out := map[string]map[string]bool{}
-	for _, sp := range []struct {
-		doc    []byte
-		prefix string
-	}{{openapi.MP1, ""}, {openapi.MM5, "/mepm/v1"}} {
-		if err := addQueries(out, sp.doc, sp.prefix); err != nil {
-			return nil, err
-		}
-	}
-	return out, nil
-}
-
-type specParam struct {
-	Ref  string `json:"$ref"`
-	Name string `json:"name"`
-	In   string `json:"in"`
-}
-
-func addQueries(out map[string]map[string]bool, doc []byte, prefix string) error {
-	var spec struct {
-		Paths      map[string]map[string]json.RawMessage `json:"paths"`
-		Components struct {
-			Parameters map[string]specParam `json:"parameters"`
-		} `json:"components"`
-	}
-	if err := yaml.Unmarshal(doc, &spec); err != nil {
-		return fmt.Errorf("read api spec: %w", err)
-	}
-	resolve := func(ps []specParam) []specParam {
-		for i, p := range ps {
-			if name, ok := strings.CutPrefix(p.Ref, "#/components/parameters/"); ok {
-				ps[i] = spec.Components.Parameters[name]
-			}
-		}
-		return ps
-	}
-	for path, item := range spec.Paths {
-		var common []specParam
-		if raw, ok := item["parameters"]; ok {
-			if err := json.Unmarshal(raw, &common); err != nil {
-				return fmt.Errorf("spec %s parameters: %w", path, err)
-			}
-		}
-		for method, raw := range item {
-			if method == "parameters" {
-				continue
-			}
-			var op struct {
-				Parameters []specParam `json:"parameters"`
-			}
-			if err := json.Unmarshal(raw, &op); err != nil {
-				return fmt.Errorf("spec %s %s: %w", method, path, err)
-			}
-			set := map[string]bool{}
-			for _, p := range append(resolve(slices.Clone(common)), resolve(op.Parameters)...) {
-				if p.In == "query" {
-					set[p.Name] = true
+// specValidator validates requests against the Mp1 and Mm5 specifications. Input the spec
+// does not describe but MEC 011 V2.1.1 clients send (a single-object dstInterface) is
+// rewritten into the spec's form first.
+func specValidator() (*apispec.Validator, error) {
+	return apispec.New(apispec.Config{
+		Docs: []apispec.Doc{
+			{Name: "mp1.yaml", Data: openapi.MP1},
+			{Name: "mm5.yaml", Data: openapi.MM5, Prefix: "/mepm/v1"},
+		},
+		Normalize: func(op string, body []byte) ([]byte, error) {
+			switch op {
+			case "TrafficRulePUT":
+				b, err := mp1api.NormalizeTrafficRuleJSON(body)
+				if err != nil {
+					return nil, problem.BadRequest("%v", err)
 				}
+				return b, nil
+			case "PutAppInstance":
+				return normalizeAppInstance(body)
 			}
-			out[strings.ToUpper(method)+" "+prefix+echoPath(path)] = set
-		}
-	}
-	return nil
-}
-
-func echoPath(p string) string {
-	var b strings.Builder
-	for _, seg := range strings.Split(p, "/") {
-		if seg == "" {
-			continue
-		}
-		b.WriteByte('/')
-		if strings.HasPrefix(seg, "{") && strings.HasSuffix(seg, "}") {
-			b.WriteString(":" + seg[1:len(seg)-1])
-		} else {
-			b.WriteString(seg)
-		}
-	}
-	return b.String()
-}
-
-func checkQuery(allowed map[string]map[string]bool) echo.MiddlewareFunc {
-	return func(next echo.HandlerFunc) echo.HandlerFunc {
-		return func(c echo.Context) error {
-			raw := c.Request().URL.RawQuery
-			if raw == "" {
-				return next(c)
-			}
-			set, ok := allowed[c.Request().Method+" "+c.Path()]
-			if !ok {
-				return next(c) // not an API route (readyz, metrics, 404/405)
-			}
-			for k := range c.QueryParams() {
-				if !set[k] {
-					return problem.BadRequest("unknown query parameter %q", k)
-				}
-			}
-			return next(c)
-		}
-	}
+			return body, nil
+		},
+	})
 }
 
 // mapError is the one mapping from domain errors to HTTP statuses.
@@ -280,69 +213,4 @@ func mapError(err error) (int, string, bool) {
 		return http.StatusTooManyRequests, detail, true
 	}
 	return 0, "", false
-}
-
-// readJSON reads a JSON request body. It rejects other media types (415) and bodies that
-// are not JSON (400).
-func readJSON(c echo.Context) ([]byte, error) {
-	if ct := c.Request().Header.Get(echo.HeaderContentType); ct != "" {
-		mt, _, err := mime.ParseMediaType(ct)
-		if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
-			return nil, problem.New(http.StatusUnsupportedMediaType, "Content-Type %q: want application/json", ct)
-		}
-	}
-	body, err := io.ReadAll(c.Request().Body)
-	if err != nil {
-		var he *echo.HTTPError
-		if errors.As(err, &he) { // the body limit
-			return nil, problem.New(he.Code, "request body is too large")
-		}
-		return nil, problem.BadRequest("read body: %v", err)
-	}
-	if len(bytes.TrimSpace(body)) == 0 {
-		return nil, problem.BadRequest("request body is required")
-	}
-	if !json.Valid(body) {
-		return nil, problem.BadRequest("request body is not valid JSON")
-	}
-	return body, nil
-}
-
-// decode reads and decodes a JSON body into v, checking required fields by presence.
-func decode(c echo.Context, v any, what string, required ...string) ([]byte, error) {
-	body, err := readJSON(c)
-	if err != nil {
-		return nil, err
-	}
-	if err := platform.RequireFields(body, what, required...); err != nil {
-		return nil, err
-	}
-	if err := json.Unmarshal(body, v); err != nil {
-		return nil, problem.BadRequest("%s: %v", what, jsonError(err))
-	}
-	return body, nil
-}
-
-func jsonError(err error) string {
-	var te *json.UnmarshalTypeError
-	if errors.As(err, &te) {
-		return "field " + te.Field + " must be " + te.Type.String()
-	}
-	return err.Error()
-}
-
-var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
-
-func writeJSON(c echo.Context, status int, etag string, v any) error {
-	if etag != "" {
-		c.Response().Header().Set("ETag", etag)
-	}
-	return c.JSON(status, v)
-}
-
-func writeRaw(c echo.Context, status int, etag string, b []byte) error {
-	if etag != "" {
-		c.Response().Header().Set("ETag", etag)
-	}
-	return c.Blob(status, echo.MIMEApplicationJSON, b)
 }

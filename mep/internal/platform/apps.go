@@ -208,9 +208,6 @@ func (s *MEP) StartTermination(ctx context.Context, id string, timeout time.Dura
 
 // ConfirmTermination ends a pending termination early (Mp1 confirm_termination).
 func (s *MEP) ConfirmTermination(ctx context.Context, id string, c mp1api.AppTerminationConfirmation) error {
-	if err := enumOK("operationAction", c.OperationAction, true); err != nil {
-		return err
-	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	a, err := s.app(id)

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/edgemec/edgemec/api/openapi"
+	"github.com/edgemec/edgemec/internal/apispec"
 	"github.com/edgemec/edgemec/internal/mecrule"
 	"github.com/edgemec/edgemec/mep/internal/platform"
 	"github.com/edgemec/edgemec/mep/mm5api"
@@ -34,12 +36,20 @@ func fuzzMEP(f *testing.F) *platform.MEP {
 	return s
 }
 
-// decode mirrors the HTTP layer: fields checked by presence, then strict JSON decoding.
-func decode(b []byte, v any, what string, required ...string) bool {
-	if !json.Valid(b) {
-		return false
+// spec checks bodies against the Mp1 and Mm5 specifications, as the HTTP layer does.
+var spec = func() *apispec.Validator {
+	v, err := apispec.New(apispec.Config{Docs: []apispec.Doc{
+		{Name: "mp1.yaml", Data: openapi.MP1}, {Name: "mm5.yaml", Data: openapi.MM5, Prefix: "/mepm/v1"},
+	}})
+	if err != nil {
+		panic(err)
 	}
-	if err := platform.RequireFields(b, what, required...); err != nil {
+	return v
+}()
+
+// decode mirrors the HTTP layer: the body is checked against the spec's schema, then decoded.
+func decode(b []byte, v any, schema string) bool {
+	if !json.Valid(b) || spec.CheckSchema(schema, b) != nil {
 		return false
 	}
 	return json.Unmarshal(b, v) == nil
@@ -82,7 +92,7 @@ func FuzzServiceInfoPost(f *testing.F) {
 	s := fuzzMEP(f)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var p mp1api.ServiceInfoPost
-		if !decode(b, &p, "ServiceInfoPost", "serName", "version", "state", "serializer") {
+		if !decode(b, &p, "ServiceInfoPost") {
 			return
 		}
 		verr := platform.ValidateServiceInfoPost(&p)
@@ -134,7 +144,7 @@ func FuzzServiceInfo(f *testing.F) {
 	id := loc[len(loc)-36:]
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var info mp1api.ServiceInfo
-		if !decode(b, &info, "ServiceInfo", "serName", "version", "state", "transportInfo", "serializer") {
+		if !decode(b, &info, "ServiceInfo") {
 			return
 		}
 		verr := platform.ValidateServiceInfo(&info)
@@ -173,7 +183,7 @@ func FuzzSerAvailabilityNotificationSubscription(f *testing.F) {
 	ctx := context.Background()
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var sub mp1api.SerAvailabilityNotificationSubscription
-		if !decode(b, &sub, "SerAvailabilityNotificationSubscription", "subscriptionType", "callbackReference") {
+		if !decode(b, &sub, "SerAvailabilityNotificationSubscription") {
 			return
 		}
 		v, loc, err := s.Subscribe(ctx, platform.SerAvail, fuzzApp, &sub)
@@ -211,7 +221,7 @@ func FuzzAppTerminationNotificationSubscription(f *testing.F) {
 	ctx := context.Background()
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var sub mp1api.AppTerminationNotificationSubscription
-		if !decode(b, &sub, "AppTerminationNotificationSubscription", "subscriptionType", "callbackReference", "appInstanceId") {
+		if !decode(b, &sub, "AppTerminationNotificationSubscription") {
 			return
 		}
 		_, loc, err := s.Subscribe(ctx, platform.AppTerm, fuzzApp, &sub)
@@ -248,13 +258,13 @@ func FuzzTrafficRule(f *testing.F) {
 		if !json.Valid(b) {
 			return
 		}
-		n, err := platform.NormalizeTrafficRuleJSON(b)
+		n, err := mp1api.NormalizeTrafficRuleJSON(b)
 		requireInvalid(t, err)
 		if err != nil {
 			return
 		}
 		var r mp1api.TrafficRule
-		if !decode(n, &r, "TrafficRule", "trafficRuleId", "filterType", "priority", "trafficFilter", "action", "state") {
+		if !decode(n, &r, "TrafficRule") {
 			return
 		}
 		if verr := mecrule.ValidateTrafficRule(&r); verr != nil && !errors.Is(verr, mecrule.ErrInvalid) {
@@ -273,7 +283,7 @@ func FuzzTrafficRule(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if out, err = platform.NormalizeTrafficRuleJSON(out); err != nil {
+		if out, err = mp1api.NormalizeTrafficRuleJSON(out); err != nil {
 			t.Fatal(err)
 		}
 		var back mp1api.TrafficRule
@@ -302,7 +312,7 @@ func FuzzDnsRule(f *testing.F) {
 	ctx := context.Background()
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var r mp1api.DnsRule
-		if !decode(b, &r, "DnsRule", "dnsRuleId", "domainName", "ipAddressType", "ipAddress", "state") {
+		if !decode(b, &r, "DnsRule") {
 			return
 		}
 		got, _, err := s.UpdateDNSRule(ctx, fuzzApp, "dns1", "", r)
@@ -334,7 +344,7 @@ func FuzzAppReadyConfirmation(f *testing.F) {
 	s := fuzzMEP(f)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var c mp1api.AppReadyConfirmation
-		if !decode(b, &c, "AppReadyConfirmation", "indication") {
+		if !decode(b, &c, "AppReadyConfirmation") {
 			return
 		}
 		err := s.ConfirmReady(ctx, fuzzApp, c)
@@ -357,7 +367,7 @@ func FuzzAppTerminationConfirmation(f *testing.F) {
 	s := fuzzMEP(f)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var c mp1api.AppTerminationConfirmation
-		if !decode(b, &c, "AppTerminationConfirmation", "operationAction") {
+		if !decode(b, &c, "AppTerminationConfirmation") {
 			return
 		}
 		err := s.ConfirmTermination(ctx, fuzzApp, c)
@@ -390,7 +400,7 @@ func FuzzServiceLivenessUpdate(f *testing.F) {
 	id := loc[len(loc)-36:]
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var u mp1api.ServiceLivenessUpdate
-		if !decode(b, &u, "ServiceLivenessUpdate", "state") {
+		if !decode(b, &u, "ServiceLivenessUpdate") {
 			return
 		}
 		l, err := s.Heartbeat(ctx, fuzzApp, id, u)
@@ -421,7 +431,7 @@ func FuzzAppInfo(f *testing.F) {
 	s := fuzzMEP(f)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var info mp1api.AppInfo
-		if !decode(b, &info, "AppInfo", "appName") {
+		if !decode(b, &info, "AppInfo") {
 			return
 		}
 		out, err := s.Register(ctx, info, true)
@@ -462,7 +472,7 @@ func FuzzAppInstance(f *testing.F) {
 	s := fuzzMEP(f)
 	f.Fuzz(func(t *testing.T, b []byte, id string) {
 		var spec mm5api.AppInstance
-		if !decode(b, &spec, "AppInstance", "appName", "appProvider", "appDId") {
+		if !decode(b, &spec, "AppInstance") {
 			return
 		}
 		if id == fuzzApp {

@@ -319,9 +319,6 @@ func (s *MEP) livenessService(app, id string) (*service, error) {
 // Heartbeat records a liveness update (Mp1 PATCH liveness). state ACTIVE is the heartbeat;
 // it reactivates a service that went INACTIVE for silence. INACTIVE takes it down.
 func (s *MEP) Heartbeat(ctx context.Context, app, id string, u mp1api.ServiceLivenessUpdate) (mp1api.ServiceLivenessInfo, error) {
-	if err := enumOK("state", u.State, true); err != nil {
-		return mp1api.ServiceLivenessInfo{}, err
-	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	sv, err := s.livenessService(app, id)

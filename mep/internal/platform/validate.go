@@ -1,7 +1,6 @@
 package platform
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/netip"
 	"net/url"
@@ -19,22 +18,6 @@ const (
 	maxList        = 256
 	maxFilterItems = 64
 )
-
-// RequireFields reports the first of fields missing from the JSON object in raw. Go's decoder
-// cannot tell an absent number from 0, and ETSI marks some numbers required (priority).
-func RequireFields(raw []byte, what string, fields ...string) error {
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &m); err != nil {
-		return invalid("%s: body is not a JSON object: %v", what, err)
-	}
-	for _, f := range fields {
-		v, ok := m[f]
-		if !ok || string(v) == "null" {
-			return invalid("%s: %s is required", what, f)
-		}
-	}
-	return nil
-}
 
 func str(field, v string, required bool) error {
 	switch {
@@ -57,24 +40,6 @@ func CallbackURL(field, v string) error {
 	u, err := url.Parse(v)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return invalid("%s %q is not an absolute http or https URL", field, v)
-	}
-	return nil
-}
-
-type enum interface{ Valid() bool }
-
-func enumOK[T interface {
-	~string
-	enum
-}](field string, v T, required bool) error {
-	if v == "" {
-		if required {
-			return invalid("%s is required", field)
-		}
-		return nil
-	}
-	if !v.Valid() {
-		return invalid("%s %q is not a valid value", field, string(v))
 	}
 	return nil
 }
@@ -134,20 +99,12 @@ func ValidateTransport(field string, t mp1api.TransportInfo) error {
 			return err
 		}
 	}
-	if err := enumOK(field+".type", t.Type, true); err != nil {
-		return err
-	}
 	if err := validateEndpoint(field+".endpoint", t.Endpoint); err != nil {
 		return err
 	}
 	if o := t.Security.OAuth2Info; o != nil {
 		if len(o.GrantTypes) == 0 {
 			return invalid("%s.security.oAuth2Info.grantTypes is required", field)
-		}
-		for _, g := range o.GrantTypes {
-			if err := enumOK(field+".security.oAuth2Info.grantTypes[]", g, true); err != nil {
-				return err
-			}
 		}
 		if err := str(field+".security.oAuth2Info.tokenEndpoint", o.TokenEndpoint, true); err != nil {
 			return err
@@ -156,27 +113,18 @@ func ValidateTransport(field string, t mp1api.TransportInfo) error {
 	return nil
 }
 
-func validateServiceCommon(serName, version string, state mp1api.ServiceState, ser mp1api.SerializerType,
-	cat *mp1api.CategoryRef, scope *mp1api.LocalityType, liveness *int) error {
+// validateServiceCommon checks what the spec cannot say about a service: non-empty,
+// bounded names, and the liveness interval's range. Enums and required fields are checked
+// at the edge against the spec.
+func validateServiceCommon(serName, version string, cat *mp1api.CategoryRef, liveness *int) error {
 	if err := str("serName", serName, true); err != nil {
 		return err
 	}
 	if err := str("version", version, true); err != nil {
 		return err
 	}
-	if err := enumOK("state", state, true); err != nil {
-		return err
-	}
-	if err := enumOK("serializer", ser, true); err != nil {
-		return err
-	}
 	if err := validateCategory("serCategory", cat); err != nil {
 		return err
-	}
-	if scope != nil {
-		if err := enumOK("scopeOfLocality", *scope, true); err != nil {
-			return err
-		}
 	}
 	if liveness != nil && (*liveness < 0 || *liveness > 86400) {
 		return invalid("livenessInterval %d is out of range 0-86400 seconds", *liveness)
@@ -186,7 +134,7 @@ func validateServiceCommon(serName, version string, state mp1api.ServiceState, s
 
 // ValidateServiceInfo checks a ServiceInfo (PUT body).
 func ValidateServiceInfo(s *mp1api.ServiceInfo) error {
-	if err := validateServiceCommon(s.SerName, s.Version, s.State, s.Serializer, s.SerCategory, s.ScopeOfLocality, s.LivenessInterval); err != nil {
+	if err := validateServiceCommon(s.SerName, s.Version, s.SerCategory, s.LivenessInterval); err != nil {
 		return err
 	}
 	return ValidateTransport("transportInfo", s.TransportInfo)
@@ -194,7 +142,7 @@ func ValidateServiceInfo(s *mp1api.ServiceInfo) error {
 
 // ValidateServiceInfoPost checks a ServiceInfoPost (registration body).
 func ValidateServiceInfoPost(s *mp1api.ServiceInfoPost) error {
-	if err := validateServiceCommon(s.SerName, s.Version, s.State, s.Serializer, s.SerCategory, s.ScopeOfLocality, s.LivenessInterval); err != nil {
+	if err := validateServiceCommon(s.SerName, s.Version, s.SerCategory, s.LivenessInterval); err != nil {
 		return err
 	}
 	switch {
@@ -247,13 +195,6 @@ func ValidateSerAvailSubscription(s *mp1api.SerAvailabilityNotificationSubscript
 	if n > 1 {
 		return invalid("filteringCriteria: at most one of serInstanceIds, serNames and serCategories may be present")
 	}
-	if f.States != nil {
-		for _, st := range *f.States {
-			if err := enumOK("filteringCriteria.states[]", st, true); err != nil {
-				return err
-			}
-		}
-	}
 	return nil
 }
 
@@ -269,21 +210,6 @@ func ValidateAppTermSubscription(id string, s *mp1api.AppTerminationNotification
 		return invalid("appInstanceId %q does not match the path", s.AppInstanceId)
 	}
 	return nil
-}
-
-// NormalizeTrafficRuleJSON accepts the V2.1.1 form of dstInterface (a single object) by
-// rewriting it into the V2.2.1 array form before decoding.
-func NormalizeTrafficRuleJSON(raw []byte) ([]byte, error) {
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &m); err != nil {
-		return nil, invalid("body is not a JSON object: %v", err)
-	}
-	d, ok := m["dstInterface"]
-	if !ok || len(d) == 0 || d[0] != '{' {
-		return raw, nil
-	}
-	m["dstInterface"] = append(append([]byte{'['}, d...), ']')
-	return json.Marshal(m)
 }
 
 // ruleInvalid turns a mecrule or ids error into a domain ErrInvalid that keeps the cause.

@@ -3,7 +3,6 @@ package platform_test
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -17,30 +16,6 @@ import (
 	"github.com/edgemec/edgemec/mep/mm5api"
 	"github.com/edgemec/edgemec/mep/mp1api"
 )
-
-func TestRequireFields(t *testing.T) {
-	tests := []struct {
-		name, body string
-		ok         bool
-	}{
-		{"all present", `{"a":1,"b":0}`, true},
-		{"zero number counts", `{"a":0,"b":false}`, true},
-		{"missing", `{"a":1}`, false},
-		{"null", `{"a":1,"b":null}`, false},
-		{"not an object", `[1]`, false},
-		{"not json", `{`, false},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			err := platform.RequireFields([]byte(tt.body), "X", "a", "b")
-			if tt.ok {
-				require.NoError(t, err)
-				return
-			}
-			require.ErrorIs(t, err, platform.ErrInvalid)
-		})
-	}
-}
 
 // TestValidateAppInstanceID: app instance ids follow the platform id rule (internal/ids).
 // The MEP used to accept 128 mixed characters, '.' and '..'.
@@ -99,37 +74,6 @@ func TestCallbackURL(t *testing.T) {
 	} {
 		err := platform.CallbackURL("cb", in)
 		require.Equal(t, want, err == nil, "CallbackURL(%q) = %v; want ok=%v", in, err, want)
-	}
-}
-
-func TestNormalizeTrafficRuleJSON(t *testing.T) {
-	tests := []struct {
-		name, in, wantDst string
-		err               bool
-	}{
-		{"object becomes array", `{"dstInterface":{"interfaceType":"IP"}}`, `[{"interfaceType":"IP"}]`, false},
-		{"array unchanged", `{"dstInterface":[{"interfaceType":"IP"}]}`, `[{"interfaceType":"IP"}]`, false},
-		{"absent", `{"a":1}`, ``, false},
-		{"null kept", `{"dstInterface":null}`, `null`, false},
-		{"not an object", `[]`, ``, true},
-		{"not json", `{`, ``, true},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			out, err := platform.NormalizeTrafficRuleJSON([]byte(tt.in))
-			if tt.err {
-				require.ErrorIs(t, err, platform.ErrInvalid)
-				return
-			}
-			require.NoError(t, err)
-			var m map[string]json.RawMessage
-			require.NoError(t, json.Unmarshal(out, &m))
-			if tt.wantDst == "" {
-				require.NotContains(t, m, "dstInterface")
-				return
-			}
-			require.JSONEq(t, tt.wantDst, string(m["dstInterface"]))
-		})
 	}
 }
 
