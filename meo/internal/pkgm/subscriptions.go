@@ -171,7 +171,7 @@ func Router(apiRoot string) store.EventRouter {
 				}
 				n := Notification{ID: uuid.NewString(), NotificationType: e.Type, SubscriptionID: sub.ID,
 					TimeStamp: TimeStamp{Seconds: e.Time.Unix(), NanoSeconds: int32(e.Time.Nanosecond())},
-					AppPkgID: e.PackageID, AppDID: e.AppDID, OperationalState: e.OperationalState}
+					AppPkgID:  e.PackageID, AppDID: e.AppDID, OperationalState: e.OperationalState}
 				n.Links.Subscription.Href = apiRoot + "/app_pkgm/v1/subscriptions/" + sub.ID
 				n.Links.AppPackage.Href = apiRoot + "/app_pkgm/v1/app_packages/" + e.PackageID
 				b, err := json.Marshal(n)
