@@ -18,6 +18,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -40,14 +41,25 @@ type Config struct {
 	// Router turns package events into notifications, inside the transaction of the change
 	// (nil: events are dropped).
 	Router store.EventRouter
+	// Owner names this process in the outbox claims (default a random id).
+	Owner string
+	// Lease is how long a claim on outbox rows holds unless renewed (default 1 min).
+	Lease time.Duration
+	// OnQueued receives the outbox rows a change queued, after its transaction committed.
+	OnQueued func([]OutboxRow)
 	// MaxConns bounds the pool (default pgx's: max(4, CPUs)).
 	MaxConns int32
 }
 
 // Store is a store.Store on PostgreSQL.
 type Store struct {
-	pool   *pgxpool.Pool
-	router store.EventRouter
+	pool *pgxpool.Pool
+	cfg  Config
+
+	// committed holds the rows queued by transactions in progress, handed to OnQueued when
+	// they commit.
+	mu        sync.Mutex
+	committed map[pgx.Tx][]OutboxRow
 }
 
 var _ store.Store = (*Store)(nil)
@@ -70,7 +82,13 @@ func Open(ctx context.Context, dsn string, cfg Config) (*Store, error) {
 		pool.Close()
 		return nil, err
 	}
-	return &Store{pool: pool, router: cfg.Router}, nil
+	if cfg.Owner == "" {
+		cfg.Owner = uuid.NewString()
+	}
+	if cfg.Lease <= 0 {
+		cfg.Lease = time.Minute
+	}
+	return &Store{pool: pool, cfg: cfg, committed: map[pgx.Tx][]OutboxRow{}}, nil
 }
 
 // Pool exposes the connection pool (for the notification outbox and tests).
@@ -316,35 +334,45 @@ func (s *Store) apply(ctx context.Context, tx pgx.Tx, id string, ch store.Change
 	return s.enqueue(ctx, tx, ch.Events)
 }
 
-// enqueue routes events to the subscriptions and queues the notifications.
+// enqueue routes events to the subscriptions and queues the notifications, claimed by this
+// process; the rows are handed to OnQueued once the transaction commits.
 func (s *Store) enqueue(ctx context.Context, tx pgx.Tx, events []store.Event) error {
-	if len(events) == 0 || s.router == nil {
+	if len(events) == 0 || s.cfg.Router == nil {
 		return nil
 	}
 	subs, err := listSubscriptions(ctx, tx)
 	if err != nil {
 		return err
 	}
-	ds := s.router(subs, events)
+	ds := s.cfg.Router(subs, events)
 	if len(ds) == 0 {
 		return nil
 	}
-	rows := make([][]any, len(ds))
+	subIDs, urls, bodies := make([]string, len(ds)), make([]string, len(ds)), make([][]byte, len(ds))
 	for i, d := range ds {
-		rows[i] = []any{d.SubscriptionID, d.CallbackURI, d.Body}
+		subIDs[i], urls[i], bodies[i] = d.SubscriptionID, d.CallbackURI, d.Body
 	}
-	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"outbox"}, []string{"subscription_id", "callback_uri", "body"},
-		pgx.CopyFromRows(rows)); err != nil {
+	rows, err := tx.Query(ctx, `INSERT INTO outbox (subscription_id, callback_uri, body, claimed_by, lease_until)
+		SELECT s, u, b, $4, now() + $5::interval FROM unnest($1::text[], $2::text[], $3::bytea[]) AS t(s, u, b)
+		RETURNING id, subscription_id, callback_uri, body, attempts, next_attempt, created`,
+		subIDs, urls, bodies, s.cfg.Owner, s.cfg.Lease.String())
+	if err != nil {
 		return fmt.Errorf("queue notifications: %w", err)
 	}
-	_, err = tx.Exec(ctx, "SELECT pg_notify('meo_outbox', '')")
-	return err
+	queued, err := scanOutbox(rows)
+	if err != nil {
+		return fmt.Errorf("queue notifications: %w", err)
+	}
+	if s.cfg.OnQueued != nil {
+		s.pending(tx, queued)
+	}
+	return nil
 }
 
 // UpdatePackage implements store.Store.
 func (s *Store) UpdatePackage(ctx context.Context, id string, fn store.UpdateFunc) (*store.Package, error) {
 	var out *store.Package
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		p, err := lockPackage(ctx, tx, id)
 		if err != nil {
 			return err
@@ -373,7 +401,7 @@ func (s *Store) UpdatePackage(ctx context.Context, id string, fn store.UpdateFun
 
 // DeletePackage implements store.Store.
 func (s *Store) DeletePackage(ctx context.Context, id string, check store.UpdateFunc) error {
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		p, err := lockPackage(ctx, tx, id)
 		if err != nil {
 			return err
@@ -398,7 +426,7 @@ func (s *Store) DeletePackage(ctx context.Context, id string, check store.Update
 func (s *Store) StoreContent(ctx context.Context, id string, r io.Reader, max int64,
 	fn func(p *store.Package, size int64) (store.Change, error)) (*store.Package, error) {
 	var out *store.Package
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, "DELETE FROM app_package_chunks WHERE package_id = $1", id); err != nil {
 			return err
 		}
@@ -586,15 +614,20 @@ func (s *Store) ListSubscriptions(ctx context.Context) ([]*store.Subscription, e
 
 // DeleteSubscription implements store.Store.
 func (s *Store) DeleteSubscription(ctx context.Context, id string) error {
-	tag, err := s.pool.Exec(ctx, "DELETE FROM app_pkg_subscriptions WHERE id = $1", id)
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, "DELETE FROM app_pkg_subscriptions WHERE id = $1", id)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return store.ErrNotFound
+		}
+		// Its queued notifications go with it.
+		_, err = tx.Exec(ctx, "DELETE FROM outbox WHERE subscription_id = $1", id)
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("delete subscription %s: %w", id, err)
 	}
-	if tag.RowsAffected() == 0 {
-		return fmt.Errorf("delete subscription %s: %w", id, store.ErrNotFound)
-	}
 	return nil
 }
-
-// now is the clock of outbox scheduling (a var for tests).
-var now = time.Now
