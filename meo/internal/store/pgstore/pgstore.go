@@ -430,26 +430,34 @@ func (s *Store) StoreContent(ctx context.Context, id string, r io.Reader, max in
 		if _, err := tx.Exec(ctx, "DELETE FROM app_package_chunks WHERE package_id = $1", id); err != nil {
 			return err
 		}
+		// COPY streams the chunks in one statement; each row is encoded before the next is
+		// read, so one chunk buffer serves them all.
 		buf := make([]byte, ChunkSize)
 		var size int64
-		for seq := 0; ; seq++ {
+		seq := 0
+		var readErr error
+		src := pgx.CopyFromFunc(func() ([]any, error) {
 			n, err := io.ReadFull(r, buf)
-			if n > 0 {
-				size += int64(n)
-				if size > max {
-					return fmt.Errorf("%w: more than %d bytes", store.ErrTooLarge, max)
+			if n == 0 || (err != nil && !errors.Is(err, io.ErrUnexpectedEOF)) {
+				if !errors.Is(err, io.EOF) {
+					readErr = err
+					return nil, fmt.Errorf("read content: %w", err)
 				}
-				if _, err := tx.Exec(ctx, "INSERT INTO app_package_chunks (package_id, seq, data) VALUES ($1, $2, $3)",
-					id, seq, buf[:n]); err != nil {
-					return mapErr(err)
-				}
+				return nil, nil
 			}
-			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-				break
+			size += int64(n)
+			if size > max {
+				readErr = fmt.Errorf("%w: more than %d bytes", store.ErrTooLarge, max)
+				return nil, readErr
 			}
-			if err != nil {
-				return fmt.Errorf("read content: %w", err)
+			seq++
+			return []any{id, seq - 1, buf[:n]}, nil
+		})
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"app_package_chunks"}, []string{"package_id", "seq", "data"}, src); err != nil {
+			if readErr != nil {
+				return readErr
 			}
+			return mapErr(err)
 		}
 		p, err := lockPackage(ctx, tx, id)
 		if err != nil {
