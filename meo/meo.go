@@ -21,8 +21,10 @@ import (
 
 	"github.com/edgemec/edgemec/internal/obs"
 	"github.com/edgemec/edgemec/internal/obs/logkeys"
+	"github.com/edgemec/edgemec/internal/outbox"
 	"github.com/edgemec/edgemec/internal/run"
 	"github.com/edgemec/edgemec/meo/internal/httpapi"
+	"github.com/edgemec/edgemec/meo/internal/notify"
 	"github.com/edgemec/edgemec/meo/internal/pkgm"
 	"github.com/edgemec/edgemec/meo/internal/pkgm/pkgmtest"
 	"github.com/edgemec/edgemec/meo/internal/store/pgstore"
@@ -96,6 +98,8 @@ type MEO struct {
 	tel     *obs.Telemetry
 	st      *pgstore.Store
 	pk      *pkgm.Service
+	ns      *notify.Store
+	ob      *outbox.Outbox[int64]
 	ln      net.Listener
 	handler http.Handler
 	ready   atomic.Bool
@@ -131,13 +135,19 @@ func New(ctx context.Context, cfg Config, tel *obs.Telemetry) (*MEO, error) {
 		}
 		m.cfg.APIRoot = scheme + "://" + m.ln.Addr().String()
 	}
-	m.st, err = pgstore.Open(ctx, cfg.DatabaseURL, pgstore.Config{Router: pkgm.Router(m.cfg.APIRoot), MaxConns: cfg.MaxConns})
+	// Notifications are queued in the transaction of the change and handed to the delivery
+	// engine once it commits.
+	m.st, err = pgstore.Open(ctx, cfg.DatabaseURL, pgstore.Config{Router: pkgm.Router(m.cfg.APIRoot), MaxConns: cfg.MaxConns,
+		OnQueued: func(rows []pgstore.OutboxRow) { m.ob.Enqueue(m.ns.Deliveries(rows)...) }})
 	if err != nil {
 		return nil, err
 	}
+	m.ns = notify.New(m.st)
+	m.ob = outbox.New(outbox.Config{Deny: cfg.CallbackDeny, Namespace: "meo", ReloadEvery: 20 * time.Second,
+		UserAgent: "edgemec-meo"}, m.ns, tel.Registry, m.log)
 	fetcher := pkgm.NewFetcher(pkgm.FetcherConfig{Deny: cfg.CallbackDeny, Timeout: cfg.FetchTimeout})
 	m.pk = pkgm.New(pkgm.Config{APIRoot: m.cfg.APIRoot, Reader: readPackage, Fetcher: fetcher,
-		MaxPackageBytes: cfg.MaxPackageBytes, Deny: fetcher.DenyHost}, m.st, m.log)
+		MaxPackageBytes: cfg.MaxPackageBytes, Deny: fetcher.DenyHost, Unsubscribed: m.ns.Forget}, m.st, m.log)
 	h, err := httpapi.New(httpapi.Config{
 		Packages: m.pk, Logger: m.log, Metrics: obs.NewHTTPMetrics(tel.Registry, "meo"),
 		MetricsHandler: tel.MetricsHandler(), Ready: m.ready.Load, APIRoot: m.cfg.APIRoot,
@@ -166,17 +176,21 @@ func (m *MEO) APIRoot() string { return m.cfg.APIRoot }
 
 // Run serves until ctx ends. Shutdown order:
 //  1. stop accepting HTTP and drain in-flight requests (grace 10 s), uploads included;
-//  2. stop background appPkgPath fetches (a fetch cut short leaves its package in ERROR);
+//  2. stop the notification engine: in-flight deliveries finish and are settled, the
+//     undelivered stay in the outbox;
 //  3. stop the housekeeping loop;
-//  4. close the database pool.
+//  4. stop background appPkgPath fetches (a fetch cut short leaves its package in ERROR);
+//  5. release this process's outbox claims, so the next process delivers at once;
+//  6. close the database pool.
 //
-// Steps 1 and 3 run concurrently once ctx ends; step 2 follows them, step 4 comes last.
+// Steps 1–3 run concurrently once ctx ends; steps 4–6 follow in order.
 func (m *MEO) Run(ctx context.Context) error {
 	defer m.close()
 	m.ready.Store(true)
 	err := run.Group(ctx,
 		(&run.HTTPServer{Name: "meo", Handler: m.handler, Listener: m.ln, CertFile: m.cfg.TLSCertFile,
 			KeyFile: m.cfg.TLSKeyFile, Logger: m.log}).Serve,
+		m.ob.Run,
 		m.housekeeping,
 	)
 	m.ready.Store(false)
@@ -207,6 +221,11 @@ func (m *MEO) close() {
 		m.pk.Close()
 	}
 	if m.st != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if err := m.st.ReleaseOutbox(ctx); err != nil {
+			m.log.Warn("release outbox claims", logkeys.Error, err)
+		}
+		cancel()
 		_ = m.st.Close()
 	}
 }

@@ -10,10 +10,12 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -256,4 +258,100 @@ func TestBinary(t *testing.T) {
 	assert.Contains(t, string(out), "database url is required")
 	assert.Contains(t, string(out), "operator token must be at least 8")
 	assert.True(t, strings.HasPrefix(string(out), "meo: "), "output %s", out)
+}
+
+// subscriber is a notification endpoint that can be switched off (503).
+type subscriber struct {
+	mu    sync.Mutex
+	up    bool
+	got   []map[string]any
+	fails int
+}
+
+func (s *subscriber) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	var n map[string]any
+	_ = json.NewDecoder(r.Body).Decode(&n)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.up {
+		s.fails++
+		w.WriteHeader(http.StatusServiceUnavailable)
+		return
+	}
+	s.got = append(s.got, n)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *subscriber) set(up bool) {
+	s.mu.Lock()
+	s.up = up
+	s.mu.Unlock()
+}
+
+// types returns the notification types received for a subscription (sorted by arrival).
+func (s *subscriber) types(subID string) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for _, n := range s.got {
+		if n["subscriptionId"] == subID {
+			out = append(out, n["notificationType"].(string))
+		}
+	}
+	return out
+}
+
+func subscribe(t *testing.T, root, callback, body string) string {
+	t.Helper()
+	st, b := call(t, "POST", root+"/app_pkgm/v1/subscriptions", opToken,
+		[]byte(strings.Replace(body, "CB", callback, 1)), "application/json")
+	require.Equal(t, http.StatusCreated, st, "body %s", b)
+	var info map[string]any
+	require.NoError(t, json.Unmarshal(b, &info))
+	return info["id"].(string)
+}
+
+// Notifications reach a real HTTP subscriber, at least once, also when it was down while
+// the MEO that queued them stopped: the next MEO on the database delivers them.
+func TestNotificationsAcrossRestart(t *testing.T) {
+	dsn := pgtest.New(t)
+	sub := &subscriber{up: true}
+	srv := httptest.NewServer(sub)
+	t.Cleanup(srv.Close)
+	a := start(t, meo.Config{DatabaseURL: dsn})
+	onb := subscribe(t, a.root, srv.URL+"/onb", `{"callbackUri":"CB","subscriptionType":"AppPackageOnBoarding"}`)
+	op := subscribe(t, a.root, srv.URL+"/op", `{"callbackUri":"CB","subsctiptionType":"AppPacakgeOperationChange"}`)
+	del := subscribe(t, a.root, srv.URL+"/del", `{"callbackUri":"CB","subscriptionType":"AppPackageDeletion"}`)
+	other := subscribe(t, a.root, srv.URL+"/other", `{"callbackUri":"CB","subscriptionType":"AppPackageOnBoarding","appPkgFilter":[{"appDId":["other"]}]}`)
+
+	id := onboard(t, a.root, pkgmtest.Package("notified", "notified-app"))
+	require.Eventually(t, func() bool { return len(sub.types(onb)) == 1 }, 10*time.Second, 10*time.Millisecond)
+	assert.Equal(t, []string{"AppPackageOnBoarded"}, sub.types(onb))
+	sub.mu.Lock()
+	n := sub.got[0]
+	sub.mu.Unlock()
+	assert.Equal(t, id, n["appPkgId"])
+	assert.Equal(t, "notified", n["appDId"])
+	assert.Equal(t, "ENABLED", n["operationalState"])
+	assert.Equal(t, a.root+"/app_pkgm/v1/subscriptions/"+onb, n["_links"].(map[string]any)["subscription"].(map[string]any)["href"])
+
+	// The subscriber goes down; the disable notification cannot be delivered before A stops.
+	sub.set(false)
+	st, _ := call(t, "PATCH", a.root+"/app_pkgm/v1/app_packages/"+id, opToken, []byte(`{"operationalState":"DISABLED"}`), "application/json")
+	require.Equal(t, http.StatusOK, st)
+	require.Eventually(t, func() bool { sub.mu.Lock(); defer sub.mu.Unlock(); return sub.fails > 0 }, 10*time.Second, 10*time.Millisecond)
+	a.stop()
+	sub.set(true)
+	assert.Empty(t, sub.types(op))
+
+	b := start(t, meo.Config{DatabaseURL: dsn})
+	require.Eventually(t, func() bool { return len(sub.types(op)) == 1 }, 15*time.Second, 20*time.Millisecond)
+	assert.Equal(t, []string{"AppPackageDisabled"}, sub.types(op), "correct spelling")
+
+	st, _ = call(t, "DELETE", b.root+"/app_pkgm/v1/app_packages/"+id, opToken, nil, "")
+	require.Equal(t, http.StatusNoContent, st)
+	require.Eventually(t, func() bool { return len(sub.types(del)) == 1 }, 10*time.Second, 10*time.Millisecond)
+	assert.Equal(t, []string{"AppPackageDeleted"}, sub.types(del))
+	assert.Empty(t, sub.types(other), "filtered out")
+	assert.Len(t, sub.types(onb), 1, "no duplicate onboarding notification")
 }

@@ -5,12 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/netip"
 	"net/url"
-	"syscall"
 	"time"
+
+	"github.com/edgemec/edgemec/internal/callback"
 )
 
 // FetcherConfig configures a Fetcher.
@@ -31,19 +31,7 @@ type Fetcher struct {
 	client *http.Client
 }
 
-// ErrDenied is wrapped by fetch errors for a denied address.
-var ErrDenied = errors.New("address denied")
-
-// denied reports whether addr is in one of the prefixes (IPv4-mapped IPv6 counts as IPv4).
-func denied(deny []netip.Prefix, addr netip.Addr) bool {
-	addr = addr.WithZone("").Unmap()
-	for _, p := range deny {
-		if p.Contains(addr) {
-			return true
-		}
-	}
-	return false
-}
+func denied(deny []netip.Prefix, addr netip.Addr) bool { return callback.Denied(deny, addr) }
 
 // NewFetcher returns a Fetcher.
 func NewFetcher(cfg FetcherConfig) *Fetcher {
@@ -53,15 +41,10 @@ func NewFetcher(cfg FetcherConfig) *Fetcher {
 	if cfg.MaxRedirects == 0 {
 		cfg.MaxRedirects = 5
 	}
-	d := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
-	deny := cfg.Deny
-	d.Control = func(_, address string, _ syscall.RawConn) error {
-		ap, err := netip.ParseAddrPort(address)
-		if err != nil || denied(deny, ap.Addr()) {
-			return fmt.Errorf("%w: %s", ErrDenied, address)
-		}
-		return nil
-	}
+	// The dialer of notification callbacks: it checks the address dialled, after name
+	// resolution, on every connection (redirects included).
+	d := callback.Dialer(cfg.Deny)
+	d.Timeout = 10 * time.Second
 	tr := &http.Transport{
 		Proxy:                 nil, // a proxy would dial for us and bypass the deny list
 		DialContext:           d.DialContext,
@@ -112,7 +95,7 @@ func (f *Fetcher) Fetch(ctx context.Context, raw string, max int64, put func(io.
 	resp, err := f.client.Do(req)
 	if err != nil {
 		switch {
-		case errors.Is(err, ErrDenied):
+		case errors.Is(err, callback.ErrDenied):
 			return errorf(ErrInvalid, "fetch appPkgPath: the address is not allowed")
 		case errors.Is(err, context.DeadlineExceeded):
 			return errorf(ErrInvalid, "fetch appPkgPath: timed out after %v", f.cfg.Timeout)

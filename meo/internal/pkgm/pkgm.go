@@ -53,6 +53,9 @@ type Config struct {
 	StaleAfter time.Duration
 	// Deny is checked against literal callback addresses of new subscriptions.
 	Deny DenyFunc
+	// Unsubscribed is told about deleted subscriptions (their queued notifications are
+	// dropped unsent).
+	Unsubscribed func(id string)
 }
 
 // DenyFunc reports whether a callback host (a literal address or a name) is refused.

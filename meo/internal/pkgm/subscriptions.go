@@ -110,7 +110,13 @@ func (s *Service) Subscriptions(ctx context.Context) ([]*store.Subscription, err
 
 // Unsubscribe deletes a subscription; its queued notifications are not sent.
 func (s *Service) Unsubscribe(ctx context.Context, id string) error {
-	return storeErr(s.st.DeleteSubscription(ctx, id), "subscription "+id)
+	if err := s.st.DeleteSubscription(ctx, id); err != nil {
+		return storeErr(err, "subscription "+id)
+	}
+	if s.cfg.Unsubscribed != nil {
+		s.cfg.Unsubscribed(id)
+	}
+	return nil
 }
 
 // wants reports whether a subscription type covers a notification type.

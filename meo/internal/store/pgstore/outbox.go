@@ -126,3 +126,14 @@ func (s *Store) SubscriptionIDs(ctx context.Context) (map[string]bool, error) {
 	}
 	return out, nil
 }
+
+// ReleaseOutbox gives up this process's claims, so that the next process to start (or
+// another replica) delivers the rows at once instead of after the lease. Called on a clean
+// stop.
+func (s *Store) ReleaseOutbox(ctx context.Context) error {
+	_, err := s.pool.Exec(ctx, "UPDATE outbox SET claimed_by = NULL, lease_until = NULL WHERE claimed_by = $1", s.cfg.Owner)
+	if err != nil {
+		return fmt.Errorf("release outbox claims: %w", err)
+	}
+	return nil
+}
