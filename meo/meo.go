@@ -27,6 +27,7 @@ import (
 	"github.com/edgemec/edgemec/meo/internal/notify"
 	"github.com/edgemec/edgemec/meo/internal/pkgm"
 	"github.com/edgemec/edgemec/meo/internal/pkgm/pkgmtest"
+	"github.com/edgemec/edgemec/meo/internal/selector"
 	"github.com/edgemec/edgemec/meo/internal/store/pgstore"
 )
 
@@ -148,7 +149,16 @@ func New(ctx context.Context, cfg Config, tel *obs.Telemetry) (*MEO, error) {
 	fetcher := pkgm.NewFetcher(pkgm.FetcherConfig{Deny: cfg.CallbackDeny, Timeout: cfg.FetchTimeout})
 	m.pk = pkgm.New(pkgm.Config{APIRoot: m.cfg.APIRoot, Reader: readPackage, Fetcher: fetcher,
 		MaxPackageBytes: cfg.MaxPackageBytes, Deny: fetcher.DenyHost, Unsubscribed: m.ns.Forget}, m.st, m.log)
+	key, err := m.st.Secret(ctx, "page_marker_key", 32)
+	if err != nil {
+		return nil, err
+	}
+	markers, err := selector.NewMarkerCodec(key)
+	if err != nil {
+		return nil, err
+	}
 	h, err := httpapi.New(httpapi.Config{
+		Markers:  markers,
 		Packages: m.pk, Logger: m.log, Metrics: obs.NewHTTPMetrics(tel.Registry, "meo"),
 		MetricsHandler: tel.MetricsHandler(), Ready: m.ready.Load, APIRoot: m.cfg.APIRoot,
 		OperatorToken: cfg.OperatorToken, ViewerTokens: cfg.ViewerTokens,

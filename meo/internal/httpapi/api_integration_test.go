@@ -234,3 +234,87 @@ func TestFetchAppPkgPath(t *testing.T) {
 		"checksum": map[string]string{"algorithm": "SHA-256", "hash": pkgmtest.SHA256(content)}})
 	assert.Contains(t, problemOf(t, r, http.StatusBadRequest), "not allowed")
 }
+
+func TestListSelectors(t *testing.T) {
+	e := newEnv(t, "", func(hc *httpapi.Config, _ *pkgm.Config) { hc.PageSize = 100 })
+	a := e.onboard("appd-a", "alpha")
+	b := e.onboard("appd-b", "beta")
+	e.onboard("appd-c", "gamma")
+	require.Equal(t, http.StatusOK, e.do("PATCH", "/app_pkgm/v1/app_packages/"+b, `{"operationalState":"DISABLED"}`).status)
+	created := e.create(pkgmtest.Package("appd-z", "zeta"), map[string]any{"userDefinedData": map[string]any{"tier": "gold"}})
+
+	ids := func(r resp) []string {
+		require.Equal(t, http.StatusOK, r.status, "body %s", r.body)
+		var out []string
+		for _, d := range r.list(t) {
+			out = append(out, d["id"].(string))
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		name, query string
+		want        []string
+	}{
+		{"eq", "filter=(eq,operationalState,DISABLED)", []string{b, created}},
+		{"raw semicolon", "filter=(eq,onboardingState,ONBOARDED);(neq,appName,gamma)", []string{a, b}},
+		{"in", "filter=(in,appDId,appd-a,appd-b)", []string{a, b}},
+		{"cont none", "filter=(cont,appName,xyz)", nil},
+		{"cont match", "filter=(cont,appName,mm)", ids(e.do("GET", "/app_pkgm/v1/app_packages?filter=(eq,appName,gamma)", nil))},
+		{"nested", "filter=(eq,userDefinedData/tier,gold)", []string{created}},
+		{"checksum algorithm", "filter=(eq,checksum/algorithm,SHA-256);(eq,appDId,appd-a)", []string{a}},
+		{"nin", "filter=(nin,onboardingState,ONBOARDED)", []string{created}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			assert.Equal(t, tc.want, ids(e.do("GET", "/app_pkgm/v1/app_packages?"+tc.query, nil)))
+		})
+	}
+	for _, q := range []string{"filter=(eq,nope,x)", "filter=(bogus,appName,x)", "filter=(eq,appName", "fields=nope", "exclude_fields=id", "all_fields&fields=checksum"} {
+		t.Run("bad "+q, func(t *testing.T) {
+			problemOf(t, e.do("GET", "/app_pkgm/v1/app_packages?"+q, nil), http.StatusBadRequest)
+		})
+	}
+	one := func(q string) map[string]any {
+		r := e.do("GET", "/app_pkgm/v1/app_packages?filter=(eq,id,"+a+")"+q, nil)
+		require.Equal(t, http.StatusOK, r.status, "body %s", r.body)
+		l := r.list(t)
+		require.Len(t, l, 1)
+		return l[0]
+	}
+	def := one("")
+	assert.NotContains(t, def, "checksum", "excluded by default")
+	assert.NotContains(t, def, "softwareImages")
+	assert.Contains(t, def, "appName")
+	assert.Contains(t, def, "_links")
+	all := one("&all_fields")
+	assert.Contains(t, all, "checksum")
+	assert.Contains(t, all, "softwareImages")
+	f := one("&fields=checksum")
+	assert.Contains(t, f, "checksum")
+	assert.NotContains(t, f, "softwareImages")
+	x := one("&exclude_fields=appName")
+	assert.NotContains(t, x, "appName")
+	assert.Contains(t, x, "checksum")
+
+	// The onboarded list takes the same selectors.
+	assert.Equal(t, []string{b}, ids(e.do("GET", "/app_pkgm/v1/onboarded_app_packages?filter=(eq,operationalState,DISABLED)", nil)))
+}
+
+// A marker of one list is refused by the other, and a forged one by both.
+func TestMarkers(t *testing.T) {
+	e := newEnv(t, "") // 3 per page
+	for i := range 4 {
+		e.onboard("appd-m"+itoa(i), "m"+itoa(i))
+	}
+	r := e.do("GET", "/app_pkgm/v1/app_packages?filter=(eq,onboardingState,ONBOARDED);(neq,appName,x)", nil)
+	require.Equal(t, http.StatusOK, r.status)
+	link := r.header.Get("Link")
+	require.NotEmpty(t, link)
+	next := link[1:strings.Index(link, ">")]
+	assert.Contains(t, next, "filter=", "the filter goes on")
+	r2 := e.do("GET", next, nil)
+	require.Equal(t, http.StatusOK, r2.status, "body %s", r2.body)
+	assert.Len(t, r2.list(t), 1)
+	marker := next[strings.Index(next, "nextpage_opaque_marker=")+len("nextpage_opaque_marker="):]
+	problemOf(t, e.do("GET", "/app_pkgm/v1/onboarded_app_packages?nextpage_opaque_marker="+marker, nil), http.StatusBadRequest)
+	problemOf(t, e.do("GET", "/app_pkgm/v1/app_packages?nextpage_opaque_marker=eyJsIjoiYSIsInAiOjF9.AAAA", nil), http.StatusBadRequest)
+}

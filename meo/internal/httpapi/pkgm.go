@@ -15,6 +15,7 @@ import (
 
 	"github.com/edgemec/edgemec/internal/problem"
 	"github.com/edgemec/edgemec/meo/internal/pkgm"
+	"github.com/edgemec/edgemec/meo/internal/selector"
 	"github.com/edgemec/edgemec/meo/internal/store"
 	"github.com/edgemec/edgemec/meo/mm1api"
 )
@@ -84,20 +85,21 @@ func (h *handler) list(ctx context.Context, onboarded bool, path string, filter,
 			delete(sel, k)
 		}
 	}
+	list := strings.TrimPrefix(path, base+"/")
 	q := store.ListQuery{OnboardedOnly: onboarded, Limit: h.cfg.PageSize}
 	if filter != nil {
-		f, err := h.cfg.Selectors.Filter(*filter)
+		f, err := compileFilter(*filter)
 		if err != nil {
 			return jsonResponse{}, err
 		}
 		q.Filter = f
 	}
-	trim, err := h.cfg.Selectors.Fields(sel)
+	fields, err := selector.ParseFields(sel, fieldSpec)
 	if err != nil {
-		return jsonResponse{}, err
+		return jsonResponse{}, problem.BadRequest("%v", err)
 	}
 	if marker != nil {
-		if q.After, err = decodeMarker(*marker); err != nil {
+		if q.After, err = h.decodeMarker(list, *marker); err != nil {
 			return jsonResponse{}, err
 		}
 	}
@@ -108,22 +110,12 @@ func (h *handler) list(ctx context.Context, onboarded bool, path string, filter,
 	docs := make([]map[string]any, 0, len(page.Packages))
 	for _, p := range page.Packages {
 		d := h.info(p)
-		if trim != nil {
-			trim(d)
-		}
+		fields.Apply(d)
 		docs = append(docs, d)
 	}
 	r := jsonResponse{status: http.StatusOK, body: docs}
 	if page.Next != 0 {
-		next := url.Values{}
-		for k, v := range sel {
-			next[k] = v
-		}
-		if filter != nil {
-			next.Set("filter", *filter)
-		}
-		next.Set("nextpage_opaque_marker", encodeMarker(page.Next))
-		r.link = "<" + h.cfg.APIRoot + path + "?" + next.Encode() + `>; rel="next"`
+		r.link = h.nextLink(list, path, filter, sel, page.Next)
 	}
 	return r, nil
 }

@@ -6,6 +6,7 @@ package httpapi
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/subtle"
 	"errors"
 	"log/slog"
@@ -19,6 +20,7 @@ import (
 	"github.com/edgemec/edgemec/internal/obs"
 	"github.com/edgemec/edgemec/internal/problem"
 	"github.com/edgemec/edgemec/meo/internal/pkgm"
+	"github.com/edgemec/edgemec/meo/internal/selector"
 	"github.com/edgemec/edgemec/meo/mm1api"
 )
 
@@ -41,8 +43,9 @@ type Config struct {
 	MaxBodyBytes int64
 	// PageSize is the number of packages per list page (default 200).
 	PageSize int
-	// Selectors compiles MEC 009 attribute selectors.
-	Selectors Selectors
+	// Markers makes and checks paging markers; every replica needs the same key (default:
+	// a random key of this process).
+	Markers *selector.MarkerCodec
 }
 
 type handler struct {
@@ -61,8 +64,10 @@ func New(cfg Config) (http.Handler, error) {
 	if cfg.PageSize == 0 {
 		cfg.PageSize = 200
 	}
-	if cfg.Selectors == nil {
-		cfg.Selectors = noSelectors{}
+	if cfg.Markers == nil {
+		key := make([]byte, 32)
+		_, _ = rand.Read(key)
+		cfg.Markers, _ = selector.NewMarkerCodec(key)
 	}
 	v, err := newValidator(openapi.MM1, cfg.MaxBodyBytes)
 	if err != nil {
@@ -72,7 +77,7 @@ func New(cfg Config) (http.Handler, error) {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = problem.Handler(cfg.Logger, mapError)
-	e.Pre(middleware.RequestIDWithConfig(middleware.RequestIDConfig{}))
+	e.Pre(middleware.RequestIDWithConfig(middleware.RequestIDConfig{}), normalizeQuery)
 	e.Use(middleware.Recover())
 	if cfg.Metrics != nil {
 		e.Use(cfg.Metrics.Middleware())

@@ -57,17 +57,6 @@ func TestParseRange(t *testing.T) {
 	}
 }
 
-func TestMarker(t *testing.T) {
-	m := encodeMarker(12345)
-	got, err := decodeMarker(m)
-	require.NoError(t, err)
-	assert.EqualValues(t, 12345, got)
-	for _, bad := range []string{"", "!!", "cDA", "eDE"} { // "p0", "x1"
-		_, err := decodeMarker(bad)
-		assert.Error(t, err, bad)
-	}
-}
-
 // The spec loads, validates and routes.
 func TestValidatorFromSpec(t *testing.T) {
 	v, err := newValidator(openapi.MM1, 1<<20)

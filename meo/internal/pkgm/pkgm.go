@@ -415,7 +415,7 @@ func (s *Service) Recover(ctx context.Context) error {
 // inFlight selects packages in UPLOADING or PROCESSING.
 type inFlight struct{}
 
-func (inFlight) SQL(col string, _ *[]any) (string, error) {
+func (inFlight) SQLColumns(col string, _ map[string]string, _ *[]any) (string, error) {
 	return col + "->>'onboardingState' IN ('UPLOADING', 'PROCESSING')", nil
 }
 

@@ -122,10 +122,11 @@ type Change struct {
 // aborts the update and is returned as is.
 type UpdateFunc func(p *Package) (Change, error)
 
-// Filter is a compiled attribute filter over a package's JSON document (as
-// selector.Expr provides): it appends its arguments to args and returns an SQL condition.
+// Filter is a compiled attribute filter over a package's JSON document (selector.Expr is
+// one): it appends its arguments to args and returns an SQL condition on the jsonb column
+// col, reading the attributes that columns maps from those (indexed) columns instead.
 type Filter interface {
-	SQL(jsonbColumn string, args *[]any) (string, error)
+	SQLColumns(col string, columns map[string]string, args *[]any) (string, error)
 }
 
 // ListQuery selects packages.

@@ -6,6 +6,7 @@ package pgstore
 
 import (
 	"context"
+	"crypto/rand"
 	"embed"
 	"encoding/json"
 	"errors"
@@ -195,6 +196,18 @@ func mapErr(err error) error {
 	return err
 }
 
+// Columns maps AppPkgInfo attributes to the columns that hold them, so that filters on
+// them use the columns' indexes.
+var Columns = map[string]string{
+	"id":               "id",
+	"appDId":           "app_d_id",
+	"onboardingState":  "onboarding",
+	"appProvider":      "app_provider",
+	"appName":          "app_name",
+	"operationalState": "operational_state",
+	"usageState":       "usage_state",
+}
+
 const (
 	listCols = "id, pos, doc, app_pkg_path, content_size, created, updated"
 	fullCols = listCols + ", appd, appd_format, parsed"
@@ -267,7 +280,7 @@ func (s *Store) ListPackages(ctx context.Context, q store.ListQuery) (store.Page
 		where = append(where, "onboarding = 'ONBOARDED'")
 	}
 	if q.Filter != nil {
-		cond, err := q.Filter.SQL("doc", &args)
+		cond, err := q.Filter.SQLColumns("doc", Columns, &args)
 		if err != nil {
 			return store.Page{}, fmt.Errorf("list packages: %w", err)
 		}
@@ -638,4 +651,20 @@ func (s *Store) DeleteSubscription(ctx context.Context, id string) error {
 		return fmt.Errorf("delete subscription %s: %w", id, err)
 	}
 	return nil
+}
+
+// Secret returns the shared secret named name, creating it (size random bytes) on first
+// use: every MEO process on the database gets the same one.
+func (s *Store) Secret(ctx context.Context, name string, size int) ([]byte, error) {
+	b := make([]byte, size)
+	if _, err := rand.Read(b); err != nil {
+		return nil, err
+	}
+	var v []byte
+	err := s.pool.QueryRow(ctx, `WITH ins AS (INSERT INTO meo_meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING RETURNING value)
+		SELECT value FROM ins UNION ALL SELECT value FROM meo_meta WHERE key = $1 LIMIT 1`, name, b).Scan(&v)
+	if err != nil {
+		return nil, fmt.Errorf("secret %s: %w", name, err)
+	}
+	return v, nil
 }

@@ -68,7 +68,7 @@ func onboard(appDID string) store.UpdateFunc {
 // eqFilter matches packages whose attribute equals a value.
 type eqFilter struct{ attr, value string }
 
-func (f eqFilter) SQL(col string, args *[]any) (string, error) {
+func (f eqFilter) SQLColumns(col string, _ map[string]string, args *[]any) (string, error) {
 	*args = append(*args, f.value)
 	return col + "->>'" + f.attr + "' = $" + itoa(len(*args)), nil
 }

@@ -12,12 +12,19 @@ CREATE TABLE app_packages (
     appd_format   text NOT NULL DEFAULT '',
     parsed        jsonb,
     created       timestamptz NOT NULL DEFAULT now(),
-    updated       timestamptz NOT NULL DEFAULT now()
+    updated       timestamptz NOT NULL DEFAULT now(),
+    -- Attributes filters often name, as indexed columns (see pgstore.Columns).
+    app_provider      text GENERATED ALWAYS AS (doc->>'appProvider') STORED,
+    app_name          text GENERATED ALWAYS AS (doc->>'appName') STORED,
+    operational_state text GENERATED ALWAYS AS (doc->>'operationalState') STORED,
+    usage_state       text GENERATED ALWAYS AS (doc->>'usageState') STORED
 );
+CREATE INDEX app_packages_provider ON app_packages (app_provider);
+CREATE INDEX app_packages_name ON app_packages (app_name);
+CREATE INDEX app_packages_app_d_id ON app_packages (app_d_id);
 
 -- One onboarded package per appDId: /onboarded_app_packages/{appDId} names exactly one.
 CREATE UNIQUE INDEX app_packages_onboarded_appd ON app_packages (app_d_id) WHERE onboarding = 'ONBOARDED';
-CREATE INDEX app_packages_doc ON app_packages USING gin (doc jsonb_path_ops);
 
 CREATE TABLE app_package_chunks (
     package_id text NOT NULL REFERENCES app_packages (id) ON DELETE CASCADE,
@@ -47,4 +54,10 @@ CREATE TABLE outbox (
     created         timestamptz NOT NULL DEFAULT now(),
     claimed_by      text,                      -- the MEO process delivering it
     lease_until     timestamptz                -- until when the claim holds
+);
+
+-- Settings every MEO process shares (the page marker key).
+CREATE TABLE meo_meta (
+    key   text PRIMARY KEY,
+    value bytea NOT NULL
 );
