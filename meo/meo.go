@@ -121,7 +121,7 @@ func New(ctx context.Context, cfg Config, tel *obs.Telemetry) (*MEO, error) {
 	ok := false
 	defer func() {
 		if !ok {
-			m.close()
+			m.close(ctx)
 		}
 	}()
 	var err error
@@ -157,7 +157,7 @@ func New(ctx context.Context, cfg Config, tel *obs.Telemetry) (*MEO, error) {
 	if err != nil {
 		return nil, err
 	}
-	h, err := httpapi.New(httpapi.Config{
+	h, err := httpapi.New(ctx, httpapi.Config{
 		Markers:  markers,
 		Packages: m.pk, Logger: m.log, Metrics: obs.NewHTTPMetrics(tel.Registry, "meo"),
 		MetricsHandler: tel.MetricsHandler(), Ready: m.ready.Load, APIRoot: m.cfg.APIRoot,
@@ -195,7 +195,8 @@ func (m *MEO) APIRoot() string { return m.cfg.APIRoot }
 //
 // Steps 1–3 run concurrently once ctx ends; steps 4–6 follow in order.
 func (m *MEO) Run(ctx context.Context) error {
-	defer m.close()
+	// The stop steps after the group get a context that outlives ctx.
+	defer m.close(context.WithoutCancel(ctx))
 	m.ready.Store(true)
 	err := run.Group(ctx,
 		(&run.HTTPServer{Name: "meo", Handler: m.handler, Listener: m.ln, CertFile: m.cfg.TLSCertFile,
@@ -223,7 +224,7 @@ func (m *MEO) housekeeping(ctx context.Context) error {
 	}
 }
 
-func (m *MEO) close() {
+func (m *MEO) close(ctx context.Context) {
 	if m.ln != nil {
 		m.ln.Close()
 	}
@@ -231,9 +232,9 @@ func (m *MEO) close() {
 		m.pk.Close()
 	}
 	if m.st != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		if err := m.st.ReleaseOutbox(ctx); err != nil {
-			m.log.Warn("release outbox claims", logkeys.Error, err)
+			m.log.WarnContext(ctx, "release outbox claims", logkeys.Error, err)
 		}
 		cancel()
 		_ = m.st.Close()

@@ -235,8 +235,11 @@ func do(method, u, ct string, body io.Reader) (int, []byte, error) {
 func onboard(root, path, sum string) (float64, error) {
 	body := fmt.Sprintf(`{"appPkgName":"big","appPkgVersion":"1","checksum":{"algorithm":"SHA-256","hash":%q}}`, sum)
 	st, b, err := do("POST", root+"/app_pkgm/v1/app_packages", "application/json", strings.NewReader(body))
-	if err != nil || st != http.StatusCreated {
-		return 0, fmt.Errorf("create package: %d %s %v", st, b, err)
+	if err != nil {
+		return 0, fmt.Errorf("create package: %w", err)
+	}
+	if st != http.StatusCreated {
+		return 0, fmt.Errorf("create package: %d %s", st, b)
 	}
 	var info struct{ ID string }
 	if err := json.Unmarshal(b, &info); err != nil {
@@ -249,8 +252,11 @@ func onboard(root, path, sum string) (float64, error) {
 	defer f.Close()
 	start := time.Now()
 	st, b, err = do("PUT", root+"/app_pkgm/v1/app_packages/"+info.ID+"/package_content", "application/zip", f)
-	if err != nil || st != http.StatusAccepted {
-		return 0, fmt.Errorf("upload package: %d %s %v", st, b, err)
+	if err != nil {
+		return 0, fmt.Errorf("upload package: %w", err)
+	}
+	if st != http.StatusAccepted {
+		return 0, fmt.Errorf("upload package: %d %s", st, b)
 	}
 	for {
 		st, b, err = do("GET", root+"/app_pkgm/v1/app_packages/"+info.ID, "", nil)
@@ -308,8 +314,11 @@ func populate(dsn string, n, providers int) error {
 
 func countList(u string) (int, error) {
 	st, b, err := do("GET", u, "", nil)
-	if err != nil || st != http.StatusOK {
-		return 0, fmt.Errorf("list: %d %s %v", st, b, err)
+	if err != nil {
+		return 0, fmt.Errorf("list: %w", err)
+	}
+	if st != http.StatusOK {
+		return 0, fmt.Errorf("list: %d %s", st, b)
 	}
 	var docs []json.RawMessage
 	if err := json.Unmarshal(b, &docs); err != nil {

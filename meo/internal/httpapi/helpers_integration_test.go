@@ -44,7 +44,7 @@ func newEnv(t *testing.T, dsn string, opts ...envOpt) *env {
 	if dsn == "" {
 		dsn = pgtest.New(t)
 	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	log := slog.New(slog.DiscardHandler)
 	e := &env{t: t}
 	e.srv = httptest.NewUnstartedServer(nil)
 	e.root = "http://" + e.srv.Listener.Addr().String()
@@ -58,7 +58,7 @@ func newEnv(t *testing.T, dsn string, opts ...envOpt) *env {
 	}
 	e.pk = pkgm.New(pc, st, log)
 	hc.Packages = e.pk
-	h, err := httpapi.New(hc)
+	h, err := httpapi.New(t.Context(), hc)
 	require.NoError(t, err)
 	e.srv.Config.Handler = h
 	e.srv.Start()

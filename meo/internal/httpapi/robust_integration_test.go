@@ -79,6 +79,7 @@ func TestRawProblem(t *testing.T) {
 	fmt.Fprintf(conn, "GET /app_pkgm/v1/app_packages/x HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n\r\n", operator)
 	res, err := http.ReadResponse(bufio.NewReader(conn), nil)
 	require.NoError(t, err)
+	defer res.Body.Close()
 	assert.Equal(t, http.StatusNotFound, res.StatusCode)
 	assert.True(t, strings.HasPrefix(res.Header.Get("Content-Type"), "application/problem+json"))
 }

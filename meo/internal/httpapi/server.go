@@ -57,7 +57,7 @@ type handler struct {
 var _ mm1api.StrictServerInterface = (*handler)(nil)
 
 // New returns the HTTP handler of the MEO.
-func New(cfg Config) (http.Handler, error) {
+func New(ctx context.Context, cfg Config) (http.Handler, error) {
 	if cfg.MaxBodyBytes == 0 {
 		cfg.MaxBodyBytes = 1 << 20
 	}
@@ -69,7 +69,7 @@ func New(cfg Config) (http.Handler, error) {
 		_, _ = rand.Read(key)
 		cfg.Markers, _ = selector.NewMarkerCodec(key)
 	}
-	v, err := newValidator(openapi.MM1, cfg.MaxBodyBytes)
+	v, err := newValidator(ctx, openapi.MM1, cfg.MaxBodyBytes)
 	if err != nil {
 		return nil, err
 	}

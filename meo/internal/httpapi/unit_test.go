@@ -59,7 +59,7 @@ func TestParseRange(t *testing.T) {
 
 // The spec loads, validates and routes.
 func TestValidatorFromSpec(t *testing.T) {
-	v, err := newValidator(openapi.MM1, 1<<20)
+	v, err := newValidator(t.Context(), openapi.MM1, 1<<20)
 	require.NoError(t, err)
 	require.NotNil(t, v.router)
 }

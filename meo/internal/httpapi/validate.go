@@ -28,12 +28,12 @@ type validator struct {
 	maxBody int64
 }
 
-func newValidator(spec []byte, maxBody int64) (*validator, error) {
+func newValidator(ctx context.Context, spec []byte, maxBody int64) (*validator, error) {
 	doc, err := openapi3.NewLoader().LoadFromData(spec)
 	if err != nil {
 		return nil, fmt.Errorf("load api spec: %w", err)
 	}
-	if err := doc.Validate(context.Background()); err != nil {
+	if err := doc.Validate(ctx); err != nil {
 		return nil, fmt.Errorf("api spec: %w", err)
 	}
 	doc.Servers = nil // paths in the spec are absolute
