@@ -14,3 +14,8 @@ var MP1 []byte
 //
 //go:embed mm5.yaml
 var MM5 []byte
+
+// MM1 is api/openapi/mm1.yaml (ETSI GS MEC 010-2 Mm1, served by the MEO).
+//
+//go:embed mm1.yaml
+var MM1 []byte

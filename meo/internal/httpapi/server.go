@@ -1,0 +1,168 @@
+// Package httpapi serves the MEO's Mm1 API (ETSI GS MEC 010-2) on one echo server: the
+// strict server generated from api/openapi/mm1.yaml, with requests validated against that
+// same specification before they reach a handler. Handlers only bind, call one pkgm method
+// and render; one mapper turns domain errors into ProblemDetails.
+package httpapi
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+
+	"github.com/edgemec/edgemec/api/openapi"
+	"github.com/edgemec/edgemec/internal/obs"
+	"github.com/edgemec/edgemec/internal/problem"
+	"github.com/edgemec/edgemec/meo/internal/pkgm"
+	"github.com/edgemec/edgemec/meo/internal/selector"
+	"github.com/edgemec/edgemec/meo/mm1api"
+)
+
+// Config wires the HTTP layer.
+type Config struct {
+	Packages *pkgm.Service
+	Logger   *slog.Logger
+	Metrics  *obs.HTTPMetrics
+	// MetricsHandler serves /metrics (unauthenticated, like /readyz and /healthz).
+	MetricsHandler http.Handler
+	// Ready reports readiness for /readyz.
+	Ready func() bool
+	// APIRoot is the externally visible scheme://host:port.
+	APIRoot string
+	// OperatorToken opens every route; ViewerTokens open the reads (GET, HEAD).
+	OperatorToken string
+	ViewerTokens  []string
+	// MaxBodyBytes bounds JSON request bodies (default 1 MiB). Package uploads are bounded by
+	// the package size limit instead.
+	MaxBodyBytes int64
+	// PageSize is the number of packages per list page (default 200).
+	PageSize int
+	// Markers makes and checks paging markers; every replica needs the same key (default:
+	// a random key of this process).
+	Markers *selector.MarkerCodec
+}
+
+type handler struct {
+	cfg Config
+	pk  *pkgm.Service
+	log *slog.Logger
+}
+
+var _ mm1api.StrictServerInterface = (*handler)(nil)
+
+// New returns the HTTP handler of the MEO.
+func New(ctx context.Context, cfg Config) (http.Handler, error) {
+	if cfg.MaxBodyBytes == 0 {
+		cfg.MaxBodyBytes = 1 << 20
+	}
+	if cfg.PageSize == 0 {
+		cfg.PageSize = 200
+	}
+	if cfg.Markers == nil {
+		key := make([]byte, 32)
+		_, _ = rand.Read(key)
+		cfg.Markers, _ = selector.NewMarkerCodec(key)
+	}
+	v, err := newValidator(ctx, openapi.MM1, cfg.MaxBodyBytes)
+	if err != nil {
+		return nil, err
+	}
+	h := &handler{cfg: cfg, pk: cfg.Packages, log: cfg.Logger}
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = problem.Handler(cfg.Logger, mapError)
+	e.Pre(middleware.RequestIDWithConfig(middleware.RequestIDConfig{}), normalizeQuery)
+	e.Use(middleware.Recover())
+	if cfg.Metrics != nil {
+		e.Use(cfg.Metrics.Middleware())
+	}
+	e.Use(h.authenticate, v.middleware)
+	e.GET("/readyz", func(c echo.Context) error {
+		if cfg.Ready != nil && !cfg.Ready() {
+			return problem.New(http.StatusServiceUnavailable, "not ready")
+		}
+		return c.String(http.StatusOK, "ok\n")
+	})
+	e.GET("/healthz", func(c echo.Context) error { return c.String(http.StatusOK, "ok\n") })
+	if cfg.MetricsHandler != nil {
+		e.GET("/metrics", echo.WrapHandler(cfg.MetricsHandler))
+	}
+	mm1api.RegisterHandlers(e, mm1api.NewStrictHandler(h, []mm1api.StrictMiddlewareFunc{withAccept}))
+	return e, nil
+}
+
+// withAccept hands the Accept header to the operations that negotiate their media type
+// (strict handlers see only the request context).
+func withAccept(f mm1api.StrictHandlerFunc, op string) mm1api.StrictHandlerFunc {
+	if op != "GetAppPkgAppD" && op != "GetOnboardedAppD" {
+		return f
+	}
+	return func(c echo.Context, req any) (any, error) {
+		r := c.Request()
+		c.SetRequest(r.WithContext(context.WithValue(r.Context(), acceptKey{}, r.Header.Get(echo.HeaderAccept))))
+		return f(c, req)
+	}
+}
+
+// public routes need no token.
+var public = map[string]bool{"/readyz": true, "/healthz": true, "/metrics": true}
+
+// authenticate checks the bearer token: the operator's opens everything, a viewer's only
+// reads.
+func (h *handler) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		path := c.Path()
+		if public[path] || path == "" {
+			return next(c)
+		}
+		tok, ok := strings.CutPrefix(c.Request().Header.Get(echo.HeaderAuthorization), "Bearer ")
+		switch {
+		case ok && tok != "" && equal(tok, h.cfg.OperatorToken):
+			return next(c)
+		case ok && tok != "" && h.viewer(tok):
+			if m := c.Request().Method; m != http.MethodGet && m != http.MethodHead {
+				return problem.Forbidden("a viewer token may only read")
+			}
+			return next(c)
+		}
+		c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="mm1"`)
+		return problem.New(http.StatusUnauthorized, "a valid bearer token is required")
+	}
+}
+
+func equal(a, b string) bool { return subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1 }
+
+func (h *handler) viewer(tok string) bool {
+	found := false
+	for _, v := range h.cfg.ViewerTokens {
+		if equal(tok, v) {
+			found = true
+		}
+	}
+	return found
+}
+
+// mapError is the one mapping from domain errors to HTTP statuses.
+func mapError(err error) (int, string, bool) {
+	var de *pkgm.Error
+	if !errors.As(err, &de) {
+		return 0, "", false
+	}
+	switch {
+	case errors.Is(err, pkgm.ErrNotFound):
+		return http.StatusNotFound, de.Detail, true
+	case errors.Is(err, pkgm.ErrInvalid):
+		return http.StatusBadRequest, de.Detail, true
+	case errors.Is(err, pkgm.ErrConflict):
+		return http.StatusConflict, de.Detail, true
+	case errors.Is(err, pkgm.ErrTooLarge):
+		return http.StatusRequestEntityTooLarge, de.Detail, true
+	}
+	return 0, "", false
+}
