@@ -55,14 +55,105 @@ type Config struct {
 // ErrDenied is returned (wrapped) by Post when the callback's address is in Config.Deny.
 var ErrDenied = errors.New("callback address denied")
 
-// Denied reports whether addr is in one of the prefixes (IPv4-mapped IPv6 counts as IPv4,
-// and an IPv6 zone is ignored).
+// ErrBadURL is returned (wrapped) by Post and CheckURL for a URL that cannot be a callback.
+var ErrBadURL = errors.New("bad callback url")
+
+// Denied reports whether a connection to addr may reach an address in one of the
+// prefixes. It checks what the connection reaches rather than the spelling of addr:
+//
+//   - an IPv6 zone is ignored and IPv4-mapped IPv6 (::ffff:a.b.c.d) counts as IPv4, as the
+//     kernel dials it over IPv4;
+//   - the unspecified address (0.0.0.0, ::, ::ffff:0.0.0.0) counts as loopback, both
+//     127.0.0.1 and ::1, because the kernel dials the local host for it;
+//   - IPv4-compatible IPv6 (::a.b.c.d, with a.b.c.d outside 0.0.0.0/8) and the NAT64
+//     well-known prefix (64:ff9b::a.b.c.d) count as themselves and as a.b.c.d, which a
+//     translator on the path may forward them to.
+//
+// The unspecified address is checked as loopback rather than refused outright so that the
+// deny list stays the one policy: a site that allows loopback callbacks (a subscriber on
+// the same host) reaches it either way, and a site that denies loopback denies both.
 func Denied(deny []netip.Prefix, addr netip.Addr) bool {
-	addr = addr.WithZone("").Unmap()
-	for _, p := range deny {
-		if p.Contains(addr) {
-			return true
+	if len(deny) == 0 {
+		return false
+	}
+	reached, n := reachedBy(addr)
+	for _, a := range reached[:n] {
+		for _, p := range deny {
+			if p.Contains(a) {
+				return true
+			}
 		}
+	}
+	return false
+}
+
+var (
+	loopback4 = netip.AddrFrom4([4]byte{127, 0, 0, 1})
+	nat64     = netip.MustParsePrefix("64:ff9b::/96")
+)
+
+// reachedBy returns the addresses a connection to addr may reach (see Denied).
+func reachedBy(addr netip.Addr) (reached [4]netip.Addr, n int) {
+	addr = addr.WithZone("").Unmap()
+	reached[n], n = addr, n+1
+	if addr.Is6() {
+		b := addr.As16()
+		v4 := netip.AddrFrom4([4]byte(b[12:]))
+		compat := [12]byte(b[:12]) == [12]byte{} && b[12] != 0
+		if compat || nat64.Contains(addr) {
+			reached[n], n, addr = v4, n+1, v4
+		}
+	}
+	if addr.IsUnspecified() {
+		reached[n], reached[n+1], n = loopback4, netip.IPv6Loopback(), n+2
+	}
+	return reached, n
+}
+
+// CheckURL checks rawURL as a callback before it is stored: an absolute http or https URL
+// with a host, made only of the bytes RFC 3986 allows in a URI (no space, control byte,
+// non-ASCII byte or one of "<>\^`{|}), and whose host, when it is an address literal, is
+// not denied (see Denied). A host name is not resolved here: the dialer checks the
+// addresses it resolves to. The error matches ErrDenied or ErrBadURL.
+func CheckURL(rawURL string, deny []netip.Prefix) error {
+	for i := range len(rawURL) {
+		if !uriByte(rawURL[i]) {
+			return fmt.Errorf("%w: byte %q at offset %d is not allowed in a URI", ErrBadURL, rawURL[i], i)
+		}
+	}
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrBadURL, err)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return fmt.Errorf("%w: unsupported scheme %q", ErrBadURL, u.Scheme)
+	}
+	if u.Host == "" {
+		return fmt.Errorf("%w: no host", ErrBadURL)
+	}
+	if a, err := netip.ParseAddr(u.Hostname()); err == nil && Denied(deny, a) {
+		return fmt.Errorf("%w: %s", ErrDenied, a)
+	}
+	return nil
+}
+
+// uriByte reports whether c may appear in a URI (RFC 3986: unreserved, reserved and "%").
+func uriByte(c byte) bool {
+	return targetByte(c) || c == '#' || c == '[' || c == ']'
+}
+
+// targetByte reports whether c may appear in the request target of an HTTP/1.1 request line
+// in origin form (RFC 9112 section 3.2.1: path and query characters, and "%").
+func targetByte(c byte) bool {
+	switch {
+	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		return true
+	}
+	switch c {
+	case '-', '.', '_', '~', // unreserved
+		'!', '$', '&', '\'', '(', ')', '*', '+', ',', ';', '=', // sub-delims
+		':', '@', '/', '?', '%':
+		return true
 	}
 	return false
 }
@@ -308,7 +399,7 @@ func ctxError(ctx context.Context, err error) error {
 
 func writeRequest(w *bufio.Writer, u *url.URL, agent string, body []byte) {
 	w.WriteString("POST ")
-	w.WriteString(u.RequestURI())
+	writeTarget(w, u.RequestURI())
 	w.WriteString(" HTTP/1.1\r\nHost: ")
 	w.WriteString(u.Host)
 	w.WriteString("\r\nUser-Agent: ")
@@ -322,6 +413,24 @@ func writeRequest(w *bufio.Writer, u *url.URL, agent string, body []byte) {
 	}
 	w.WriteString("\r\n\r\n")
 	w.Write(body)
+}
+
+// writeTarget writes the request target t, percent-encoding the bytes a request line cannot
+// carry (a space or control byte in a query, say, which url.URL keeps raw), so the line
+// stays one well-formed request line whatever URL was stored.
+func writeTarget(w *bufio.Writer, t string) {
+	const hex = "0123456789ABCDEF"
+	start := 0
+	for i := range len(t) {
+		if c := t[i]; !targetByte(c) {
+			w.WriteString(t[start:i])
+			w.WriteByte('%')
+			w.WriteByte(hex[c>>4])
+			w.WriteByte(hex[c&15])
+			start = i + 1
+		}
+	}
+	w.WriteString(t[start:])
 }
 
 // maxHeaderBytes bounds the status line and headers of one response.

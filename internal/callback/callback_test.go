@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -407,6 +408,177 @@ func TestDialer(t *testing.T) {
 			require.NoError(t, err)
 			resp.Body.Close()
 			require.Equal(t, http.StatusOK, resp.StatusCode)
+		})
+	}
+}
+
+// TestDenied: what a connection to the address reaches is checked, whatever its spelling.
+func TestDenied(t *testing.T) {
+	loopback := []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+	linkLocal := []netip.Prefix{netip.MustParsePrefix("169.254.0.0/16"), netip.MustParsePrefix("fe80::/10")}
+	for _, tt := range []struct {
+		name   string
+		deny   []netip.Prefix
+		addr   string
+		denied bool
+	}{
+		{"ipv4 in range", linkLocal, "169.254.169.254", true},
+		{"ipv4 outside", linkLocal, "10.0.0.1", false},
+		{"ipv6 with zone", linkLocal, "fe80::1%eth0", true},
+		{"ipv4-mapped", linkLocal, "::ffff:169.254.169.254", true},
+		{"ipv4-compatible", linkLocal, "::169.254.169.254", true},
+		{"nat64 well-known prefix", linkLocal, "64:ff9b::169.254.169.254", true},
+		{"nat64 of an allowed address", linkLocal, "64:ff9b::10.0.0.1", false},
+		{"unspecified ipv4 is loopback", loopback, "0.0.0.0", true},
+		{"unspecified ipv6 is loopback", loopback, "::", true},
+		{"unspecified ipv4-mapped is loopback", loopback, "::ffff:0.0.0.0", true},
+		{"unspecified with only ipv4 loopback denied", loopback[:1], "::", true},
+		{"unspecified with only ipv6 loopback denied", loopback[1:], "0.0.0.0", true},
+		{"unspecified when loopback is allowed", linkLocal, "0.0.0.0", false},
+		{"ipv6 loopback is not ipv4-compatible", []netip.Prefix{netip.MustParsePrefix("0.0.0.0/8")}, "::1", false},
+		{"empty deny list", nil, "0.0.0.0", false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			require.Equal(t, tt.denied, Denied(tt.deny, netip.MustParseAddr(tt.addr)))
+		})
+	}
+}
+
+// TestDenyUnspecified: with loopback denied, no spelling of the unspecified or loopback
+// address connects to a listener on 127.0.0.1 or ::1; with only link-local denied the same
+// URLs do connect, which shows they reach the listeners.
+func TestDenyUnspecified(t *testing.T) {
+	var hits atomic.Int32
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		w.WriteHeader(http.StatusNoContent)
+	})
+	srv4 := httptest.NewServer(h)
+	defer srv4.Close()
+	ln6, err := net.Listen("tcp", "[::1]:0")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("no ipv6 loopback: %v", err)
+		}
+		t.Skipf("no ipv6 loopback: %v", err)
+	}
+	srv6 := &httptest.Server{Listener: ln6, Config: &http.Server{Handler: h}}
+	srv6.Start()
+	defer srv6.Close()
+	port4 := srv4.URL[strings.LastIndexByte(srv4.URL, ':')+1:]
+	port6 := srv6.URL[strings.LastIndexByte(srv6.URL, ':')+1:]
+
+	loopback := []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+	linkLocal := []netip.Prefix{netip.MustParsePrefix("169.254.0.0/16"), netip.MustParsePrefix("fe80::/10")}
+	for _, u := range []string{
+		"http://0.0.0.0:" + port4,
+		"http://[::ffff:0.0.0.0]:" + port4,
+		"http://[::ffff:127.0.0.1]:" + port4,
+		"http://[::]:" + port6,
+		"http://[::1]:" + port6,
+	} {
+		for _, tt := range []struct {
+			name   string
+			deny   []netip.Prefix
+			denied bool
+		}{
+			{"loopback denied", loopback, true},
+			{"link-local denied", linkLocal, false},
+		} {
+			t.Run(u+"/"+tt.name, func(t *testing.T) {
+				c := New(Config{Deny: tt.deny})
+				defer c.Close()
+				before := hits.Load()
+				code, err := c.Post(t.Context(), u+"/cb", []byte(`{}`))
+				if tt.denied {
+					require.ErrorIs(t, err, ErrDenied)
+					require.Equal(t, before, hits.Load(), "a denied callback was reached")
+					return
+				}
+				require.NoError(t, err)
+				require.Equal(t, http.StatusNoContent, code)
+				require.Equal(t, before+1, hits.Load())
+			})
+		}
+	}
+}
+
+// TestRequestLineEncoded: bytes a request line cannot carry are percent-encoded, so the
+// request line on the wire is one well-formed line.
+func TestRequestLineEncoded(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	lines := make(chan string, 1)
+	go func() {
+		for {
+			nc, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			br := bufio.NewReader(nc)
+			line, _ := br.ReadString('\n')
+			lines <- line
+			for { // the rest of the header, then the 2-byte body
+				l, err := br.ReadString('\n')
+				if err != nil || l == "\r\n" {
+					break
+				}
+			}
+			_, _ = br.Discard(2)
+			_, _ = io.WriteString(nc, "HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n")
+			nc.Close()
+		}
+	}()
+	base := "http://" + ln.Addr().String()
+	for _, tt := range []struct{ name, url, line string }{
+		{"space in query", base + "/cb?a=1 2", "POST /cb?a=1%202 HTTP/1.1\r\n"},
+		{"space in path", base + "/c b", "POST /c%20b HTTP/1.1\r\n"},
+		{"quotes and brackets in query", base + `/cb?q="<{|}>"`, "POST /cb?q=%22%3C%7B%7C%7D%3E%22 HTTP/1.1\r\n"},
+		{"non-ascii in query", base + "/cb?n=é", "POST /cb?n=%C3%A9 HTTP/1.1\r\n"},
+		{"escapes kept", base + "/cb?x=%20y&z=a+b", "POST /cb?x=%20y&z=a+b HTTP/1.1\r\n"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			code, err := New(Config{}).Post(t.Context(), tt.url, []byte(`{}`))
+			require.NoError(t, err)
+			require.Equal(t, http.StatusNoContent, code)
+			require.Equal(t, tt.line, <-lines)
+		})
+	}
+}
+
+// TestCheckURL: the check of a callback URL before it is stored.
+func TestCheckURL(t *testing.T) {
+	deny := []netip.Prefix{netip.MustParsePrefix("169.254.0.0/16"), netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+	for _, tt := range []struct {
+		name, url string
+		want      error
+	}{
+		{"plain", "http://app.example:8080/cb?a=1&b=%20", nil},
+		{"https with ipv6 literal", "https://[2001:db8::1]/cb", nil},
+		{"fragment", "http://app.example/cb#x", nil},
+		{"space in path", "http://app.example/c b", ErrBadURL},
+		{"space in query", "http://app.example/cb?a b", ErrBadURL},
+		{"tab in query", "http://app.example/cb?a\tb", ErrBadURL},
+		{"crlf in query", "http://app.example/cb?a\r\nX-Injected: 1", ErrBadURL},
+		{"non-ascii", "http://app.example/cb?n=é", ErrBadURL},
+		{"angle brackets", "http://app.example/cb?<x>", ErrBadURL},
+		{"other scheme", "ftp://app.example/cb", ErrBadURL},
+		{"no host", "http:///cb", ErrBadURL},
+		{"denied literal", "http://169.254.169.254/latest", ErrDenied},
+		{"denied ipv4-mapped literal", "http://[::ffff:169.254.169.254]/latest", ErrDenied},
+		{"unspecified ipv4", "http://0.0.0.0:8080/cb", ErrDenied},
+		{"unspecified ipv6", "http://[::]:8080/cb", ErrDenied},
+		{"unspecified ipv4-mapped", "http://[::ffff:0.0.0.0]:8080/cb", ErrDenied},
+		{"denied literal with zone", "http://[::1%25lo]:8080/cb", ErrDenied},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			err := CheckURL(tt.url, deny)
+			if tt.want == nil {
+				require.NoError(t, err)
+				return
+			}
+			require.ErrorIs(t, err, tt.want)
 		})
 	}
 }

@@ -426,26 +426,44 @@ func TestNotifierDeniedCallbackDropped(t *testing.T) {
 	require.Equal(t, 0, rcv.count(), "a denied callback was reached")
 }
 
-// TestSubscribeDeniedCallback: a callbackReference naming a denied address literally is
-// refused when the subscription is created.
+// TestSubscribeDeniedCallback: a callbackReference naming a denied address literally (the
+// unspecified address counting as loopback), or holding bytes a URI cannot, is refused as
+// invalid (400) when the subscription is created.
 func TestSubscribeDeniedCallback(t *testing.T) {
-	st := openStore(t, t.TempDir())
-	defer st.Close()
-	s := newMEP(t, st, platform.Config{CallbackDeny: []netip.Prefix{netip.MustParsePrefix("169.254.0.0/16"), netip.MustParsePrefix("fe80::/10")}})
-	putApp(t, s, "app1")
-	for cb, ok := range map[string]bool{
-		"http://169.254.169.254/latest/meta-data": false,
-		"http://[fe80::1%25eth0]:8080/cb":         false,
-		"http://[::ffff:169.254.1.1]/cb":          false,
-		"http://10.0.0.1:8080/cb":                 true,
-		"http://app.example:8080/cb":              true,
+	linkLocal := platform.Config{CallbackDeny: []netip.Prefix{netip.MustParsePrefix("169.254.0.0/16"), netip.MustParsePrefix("fe80::/10")}}
+	loopback := platform.Config{CallbackDeny: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}}
+	for _, tt := range []struct {
+		name, cb string
+		cfg      platform.Config
+		ok       bool
+	}{
+		{"link-local literal", "http://169.254.169.254/latest/meta-data", linkLocal, false},
+		{"ipv6 link-local with zone", "http://[fe80::1%25eth0]:8080/cb", linkLocal, false},
+		{"ipv4-mapped link-local", "http://[::ffff:169.254.1.1]/cb", linkLocal, false},
+		{"nat64 link-local", "http://[64:ff9b::169.254.169.254]/cb", linkLocal, false},
+		{"private literal", "http://10.0.0.1:8080/cb", linkLocal, true},
+		{"name", "http://app.example:8080/cb", linkLocal, true},
+		{"unspecified ipv4, loopback denied", "http://0.0.0.0:8080/cb", loopback, false},
+		{"unspecified ipv6, loopback denied", "http://[::]:8080/cb", loopback, false},
+		{"unspecified ipv4-mapped, loopback denied", "http://[::ffff:0.0.0.0]:8080/cb", loopback, false},
+		{"ipv4-mapped loopback, loopback denied", "http://[::ffff:127.0.0.1]:8080/cb", loopback, false},
+		{"unspecified, loopback allowed", "http://0.0.0.0:8080/cb", linkLocal, true},
+		{"space in query", "http://app.example:8080/cb?a=1 2", linkLocal, false},
+		{"space in path", "http://app.example:8080/c b", linkLocal, false},
+		{"escaped space", "http://app.example:8080/cb?a=1%202", linkLocal, true},
 	} {
-		_, _, err := s.Subscribe(context.Background(), platform.SerAvail, "app1", &mp1api.SerAvailabilityNotificationSubscription{
-			SubscriptionType: platform.SerAvailSubscriptionType, CallbackReference: cb})
-		if ok {
-			require.NoError(t, err, cb)
-		} else {
-			require.ErrorIs(t, err, platform.ErrInvalid, cb)
-		}
+		t.Run(tt.name, func(t *testing.T) {
+			st := openStore(t, t.TempDir())
+			defer st.Close()
+			s := newMEP(t, st, tt.cfg)
+			putApp(t, s, "app1")
+			_, _, err := s.Subscribe(context.Background(), platform.SerAvail, "app1", &mp1api.SerAvailabilityNotificationSubscription{
+				SubscriptionType: platform.SerAvailSubscriptionType, CallbackReference: tt.cb})
+			if tt.ok {
+				require.NoError(t, err)
+			} else {
+				require.ErrorIs(t, err, platform.ErrInvalid)
+			}
+		})
 	}
 }

@@ -5,10 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/netip"
-	"net/url"
 	"slices"
-	"strings"
 
 	"github.com/edgemec/edgemec/internal/callback"
 	"github.com/edgemec/edgemec/mep/internal/store"
@@ -264,8 +261,9 @@ func (d *subDoc) target(link string) store.Target {
 	return store.Target{SubscriptionID: d.ID, URL: d.AppTerm.CallbackReference, Link: link}
 }
 
-// callbackAllowed refuses a callbackReference whose host is an address literal in
-// Config.CallbackDeny. Names are checked when the notifier connects.
+// callbackAllowed refuses a callbackReference that callback.CheckURL refuses: bytes a URI
+// cannot hold, or a host that is an address literal in Config.CallbackDeny (the unspecified
+// address counting as loopback). Names are checked when the notifier connects.
 func (s *MEP) callbackAllowed(d *subDoc) error {
 	var cb string
 	switch {
@@ -274,12 +272,8 @@ func (s *MEP) callbackAllowed(d *subDoc) error {
 	case d.AppTerm != nil:
 		cb = d.AppTerm.CallbackReference
 	}
-	u, err := url.Parse(cb)
-	if err != nil {
-		return invalid("callbackReference %q is not a URL", cb) // validated above; kept for safety
-	}
-	if a, err := netip.ParseAddr(strings.Trim(u.Hostname(), "[]")); err == nil && callback.Denied(s.cfg.CallbackDeny, a) {
-		return invalid("callbackReference %q: the address %s is not allowed for callbacks on this site", cb, a)
+	if err := callback.CheckURL(cb, s.cfg.CallbackDeny); err != nil {
+		return invalid("callbackReference %q: %v", cb, err)
 	}
 	return nil
 }
