@@ -23,10 +23,10 @@ import (
 	"github.com/edgemec/edgemec/internal/obs/logkeys"
 	"github.com/edgemec/edgemec/internal/outbox"
 	"github.com/edgemec/edgemec/internal/run"
+	"github.com/edgemec/edgemec/meo/internal/apppkg"
 	"github.com/edgemec/edgemec/meo/internal/httpapi"
 	"github.com/edgemec/edgemec/meo/internal/notify"
 	"github.com/edgemec/edgemec/meo/internal/pkgm"
-	"github.com/edgemec/edgemec/meo/internal/pkgm/pkgmtest"
 	"github.com/edgemec/edgemec/meo/internal/selector"
 	"github.com/edgemec/edgemec/meo/internal/store/pgstore"
 )
@@ -147,7 +147,7 @@ func New(ctx context.Context, cfg Config, tel *obs.Telemetry) (*MEO, error) {
 	m.ob = outbox.New(outbox.Config{Deny: cfg.CallbackDeny, Namespace: "meo", ReloadEvery: 20 * time.Second,
 		UserAgent: "edgemec-meo"}, m.ns, tel.Registry, m.log)
 	fetcher := pkgm.NewFetcher(pkgm.FetcherConfig{Deny: cfg.CallbackDeny, Timeout: cfg.FetchTimeout})
-	m.pk = pkgm.New(pkgm.Config{APIRoot: m.cfg.APIRoot, Reader: readPackage, Fetcher: fetcher,
+	m.pk = pkgm.New(pkgm.Config{APIRoot: m.cfg.APIRoot, Reader: PackageReader(apppkg.DefaultLimits()), Fetcher: fetcher,
 		MaxPackageBytes: cfg.MaxPackageBytes, Deny: fetcher.DenyHost, Unsubscribed: m.ns.Forget}, m.st, m.log)
 	key, err := m.st.Secret(ctx, "page_marker_key", 32)
 	if err != nil {
@@ -174,9 +174,6 @@ func New(ctx context.Context, cfg Config, tel *obs.Telemetry) (*MEO, error) {
 	ok = true
 	return m, nil
 }
-
-// readPackage reads and checks a package zip.
-var readPackage pkgm.Reader = pkgmtest.Reader
 
 // Addr is the bound HTTP address.
 func (m *MEO) Addr() net.Addr { return m.ln.Addr() }

@@ -15,6 +15,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/edgemec/edgemec/internal/testutil/pgtest"
+	"github.com/edgemec/edgemec/meo"
+	"github.com/edgemec/edgemec/meo/internal/apppkg"
 	"github.com/edgemec/edgemec/meo/internal/httpapi"
 	"github.com/edgemec/edgemec/meo/internal/pkgm"
 	"github.com/edgemec/edgemec/meo/internal/pkgm/pkgmtest"
@@ -51,7 +53,7 @@ func newEnv(t *testing.T, dsn string, opts ...envOpt) *env {
 	st, err := pgstore.Open(t.Context(), dsn, pgstore.Config{Router: pkgm.Router(e.root)})
 	require.NoError(t, err)
 	e.st = st
-	pc := pkgm.Config{APIRoot: e.root, Reader: pkgmtest.Reader, Fetcher: pkgm.NewFetcher(pkgm.FetcherConfig{}), MaxPackageBytes: 8 << 20}
+	pc := pkgm.Config{APIRoot: e.root, Reader: meo.PackageReader(apppkg.DefaultLimits()), Fetcher: pkgm.NewFetcher(pkgm.FetcherConfig{}), MaxPackageBytes: 8 << 20}
 	hc := httpapi.Config{Logger: log, APIRoot: e.root, OperatorToken: operator, ViewerTokens: []string{viewer}, MaxBodyBytes: 64 << 10, PageSize: 3}
 	for _, o := range opts {
 		o(&hc, &pc)

@@ -116,7 +116,7 @@ func TestUploadFailures(t *testing.T) {
 	}{
 		{"checksum mismatch", good, append(append([]byte{}, good...), 0), "", 400, "checksum mismatch", "ERROR"},
 		{"not a zip", []byte("hello"), []byte("hello"), "", 400, "invalid package", "ERROR"},
-		{"no appd", pkgmtest.Zip("README", "x"), pkgmtest.Zip("README", "x"), "", 400, "no AppD", "ERROR"},
+		{"no appd", pkgmtest.Zip("README", "x"), pkgmtest.Zip("README", "x"), "", 400, "AppD at the root or under Definitions/", "ERROR"},
 		{"empty", []byte{}, []byte{}, "", 400, "empty", "ERROR"},
 		{"too large", make([]byte, 9<<20), make([]byte, 9<<20), "", 413, "more than", "ERROR"},
 		{"wrong media type", good, good, "text/plain", 415, "Content-Type", "CREATED"},

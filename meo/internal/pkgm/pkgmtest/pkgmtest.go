@@ -1,5 +1,5 @@
-// Package pkgmtest builds application packages for tests and holds a minimal package
-// reader that stands in for the full one in tests of the layers above it.
+// Package pkgmtest builds application packages for the tests of the package-management
+// layers (HTTP, binary); the packages it builds pass the real reader (apppkg).
 package pkgmtest
 
 import (
@@ -7,16 +7,8 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"path"
-	"strings"
-
-	"sigs.k8s.io/yaml"
-
-	"github.com/edgemec/edgemec/meo/internal/pkgm"
 )
 
 // AppD returns a minimal valid AppD (YAML) with the id and name.
@@ -62,53 +54,4 @@ func Package(id, name string) []byte {
 func SHA256(b []byte) string {
 	s := sha256.Sum256(b)
 	return hex.EncodeToString(s[:])
-}
-
-// Reader is a minimal pkgm.Reader: it takes the first *.yaml or *.json file under
-// Definitions/ (or at the root) as the AppD and reads its identifying fields.
-func Reader(r io.ReaderAt, size int64) (*pkgm.Parsed, error) {
-	zr, err := zip.NewReader(r, size)
-	if err != nil {
-		return nil, fmt.Errorf("not a zip: %w", err)
-	}
-	for _, f := range zr.File {
-		dir, ext := path.Dir(f.Name), path.Ext(f.Name)
-		if (dir != "Definitions" && dir != ".") || (ext != ".yaml" && ext != ".json") {
-			continue
-		}
-		rc, err := f.Open()
-		if err != nil {
-			return nil, err
-		}
-		raw, err := io.ReadAll(io.LimitReader(rc, 1<<20))
-		rc.Close()
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", f.Name, err)
-		}
-		js, err := yaml.YAMLToJSON(raw)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", f.Name, err)
-		}
-		var d struct {
-			AppDID         string `json:"appDId"`
-			AppName        string `json:"appName"`
-			AppProvider    string `json:"appProvider"`
-			AppSoftVersion string `json:"appSoftVersion"`
-			AppDVersion    string `json:"appDVersion"`
-		}
-		if err := json.Unmarshal(js, &d); err != nil {
-			return nil, fmt.Errorf("%s: %w", f.Name, err)
-		}
-		if d.AppDID == "" {
-			return nil, fmt.Errorf("%s: /appDId is required", f.Name)
-		}
-		format := "yaml"
-		if strings.HasSuffix(f.Name, ".json") {
-			format = "json"
-		}
-		return &pkgm.Parsed{AppDID: d.AppDID, AppName: d.AppName, AppProvider: d.AppProvider, AppSoftVersion: d.AppSoftVersion,
-			AppDVersion: d.AppDVersion, AppD: raw, AppDFormat: format, Doc: js,
-			SoftwareImages: []map[string]any{{"id": "img", "name": d.AppName}}}, nil
-	}
-	return nil, errors.New("no AppD in the package")
 }
