@@ -176,7 +176,7 @@ func New(ctx context.Context, cfg Config, tel *obs.Telemetry) (*MEP, error) {
 		m.site.OnDNSChange(func(rs []platform.ActiveDNSRule) { m.dns.SetRules(dnsRules(rs)) })
 		conflicts = func() []mm5api.DnsConflict { return dnsConflicts(m.dns.Conflicts()) }
 	}
-	h, err := httpapi.New(httpapi.Config{
+	h, err := httpapi.New(httpapi.Config{ //nolint:contextcheck // building the handler and its validator does no I/O
 		Site: m.site, Authority: authority, Logger: log, Metrics: obs.NewHTTPMetrics(tel.Registry, "mep"),
 		MetricsHandler: tel.MetricsHandler(), Conflicts: conflicts, Ready: m.ready.Load, APIRoot: m.cfg.APIRoot,
 	})

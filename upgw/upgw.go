@@ -191,7 +191,7 @@ func (u *UPGW) Run(ctx context.Context) error {
 		mode = dataplane.XDPGeneric
 	}
 	dp, err := dataplane.Load(dataplane.Options{PinDir: u.cfg.PinDir, Logf: func(format string, args ...any) {
-		u.logger.Warn(fmt.Sprintf(format, args...))
+		u.logger.Warn("data plane", logkeys.Reason, fmt.Sprintf(format, args...))
 	}})
 	if err != nil {
 		return err

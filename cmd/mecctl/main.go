@@ -52,7 +52,7 @@ func mecctl(ctx context.Context, args []string, stdin io.Reader, out io.Writer) 
 	var rest []string
 	for a := args[1:]; ; {
 		if err := fs.Parse(a); err != nil {
-			return fmt.Errorf("%v\n%s", err, usage)
+			return fmt.Errorf("%w\n%s", err, usage)
 		}
 		if a = fs.Args(); len(a) == 0 {
 			break

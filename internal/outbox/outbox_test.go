@@ -18,7 +18,7 @@ import (
 	"github.com/edgemec/edgemec/internal/outbox"
 )
 
-var discard = slog.New(slog.NewTextHandler(io.Discard, nil))
+var discard = slog.New(slog.DiscardHandler)
 
 // memStore is an in-memory outbox.Store keyed by int: the rows, the outcomes settled, and the
 // subscriptions that were deleted.

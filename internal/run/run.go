@@ -95,8 +95,9 @@ func (s *HTTPServer) Serve(ctx context.Context) error {
 		return nil
 	case <-ctx.Done():
 	}
-	// Shutdown gets a fresh context: the Run context is already done.
-	sctx, cancel := context.WithTimeout(context.Background(), grace)
+	// Shutdown gets a context that keeps ctx's values but not its cancellation: the Run
+	// context is already done.
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), grace)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
 		_ = srv.Close()

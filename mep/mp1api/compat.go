@@ -15,7 +15,7 @@ var ErrNotObject = errors.New("not a JSON object")
 func NormalizeTrafficRuleJSON(raw []byte) ([]byte, error) {
 	var m map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &m); err != nil {
-		return nil, fmt.Errorf("TrafficRule: %w: %v", ErrNotObject, err)
+		return nil, fmt.Errorf("TrafficRule: %w: %w", ErrNotObject, err)
 	}
 	d, ok := m["dstInterface"]
 	if !ok || len(d) == 0 || d[0] != '{' {

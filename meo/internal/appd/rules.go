@@ -1,6 +1,7 @@
 package appd
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/edgemec/edgemec/internal/mecrule"
@@ -48,7 +49,7 @@ func (a *AppD) validateRules() error {
 
 // ruleErr turns a mecrule error into a FieldError pointing from the AppD's root.
 func ruleErr(prefix string, err error) error {
-	if fe, ok := mecrule.At(prefix, err).(*mecrule.FieldError); ok {
+	if fe := (*mecrule.FieldError)(nil); errors.As(mecrule.At(prefix, err), &fe) {
 		return fieldErr(fe.Pointer, fe.Reason)
 	}
 	return fieldErr(prefix, err.Error())

@@ -39,7 +39,7 @@ func zipDir(t *testing.T, dir string) []byte {
 // TestSamplePackage reads the demo's package of the sample app.
 func TestSamplePackage(t *testing.T) {
 	root := testutil.RepoRoot(t)
-	p, err := read(t, zipDir(t, filepath.Join(root, "test/testdata/packages/mecapp")), apppkg.Limits{})
+	p, err := read(t, zipDir(t, filepath.Join(root, "test", "testdata", "packages", "mecapp")), apppkg.Limits{})
 	require.NoError(t, err)
 	a := p.AppD
 	assert.Equal(t, "mecapp", a.AppDID)
@@ -63,7 +63,7 @@ func TestSamplePackage(t *testing.T) {
 	assert.Equal(t, mp1api.RuleStateACTIVE, (*inst.AppTrafficRule)[0].State)
 
 	// The package's manifests are the sample app's own, with the image filled in.
-	shipped, err := os.ReadFile(filepath.Join(root, "test/tools/mecapp/deploy.yaml"))
+	shipped, err := os.ReadFile(filepath.Join(root, "test", "tools", "mecapp", "deploy.yaml"))
 	require.NoError(t, err)
 	want := strings.ReplaceAll(withoutComments(string(shipped)), "image: IMAGE", "image: local/mecapp:dev")
 	assert.Equal(t, want, withoutComments(string(p.Artifacts[0].Data)), "Artifacts/Deployment/mecapp.yaml drifted from test/tools/mecapp/deploy.yaml")

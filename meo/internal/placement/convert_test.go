@@ -13,7 +13,7 @@ import (
 )
 
 func TestNormalizeArch(t *testing.T) {
-	tests := map[string]string{
+	tests := map[string]string{ //nolint:gocritic // " ARM64 " tests that surrounding space is ignored
 		"x86_64": "amd64", "X86-64": "amd64", "amd64": "amd64", "aarch64": "arm64", " ARM64 ": "arm64",
 		"riscv64": "riscv64", "": "",
 	}

@@ -24,7 +24,7 @@ func Example() {
 		err = e.Check(func(attr string) bool { return attr == "onboardingState" || attr == "appName" })
 	}
 	if err != nil {
-		fmt.Println("400:", err) // errors.Is(err, selector.ErrInvalid)
+		fmt.Println("400:", err) // the error matches selector.ErrInvalid
 		return
 	}
 	args := []any{}

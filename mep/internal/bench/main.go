@@ -159,8 +159,11 @@ func run(o options) error {
 		return err
 	}
 	var got []mp1api.ServiceInfo
-	if err := json.Unmarshal(body, &got); err != nil || len(got) == 0 {
-		return fmt.Errorf("discovery returned %d services (%v)", len(got), err)
+	if err := json.Unmarshal(body, &got); err != nil {
+		return fmt.Errorf("discovery answer: %w", err)
+	}
+	if len(got) == 0 {
+		return errors.New("discovery returned no services")
 	}
 	bare, err := startBare(query, body)
 	if err != nil {
@@ -542,12 +545,12 @@ func wrk(ctx context.Context, o options, url, header string) (wrkResult, error) 
 	}
 	if o.warmup > 0 {
 		if out, err := exec.CommandContext(ctx, o.wrkBin, args(o.warmup)...).CombinedOutput(); err != nil {
-			return wrkResult{}, fmt.Errorf("wrk: %v: %s", err, out)
+			return wrkResult{}, fmt.Errorf("wrk: %w: %s", err, out)
 		}
 	}
 	out, err := exec.CommandContext(ctx, o.wrkBin, args(o.duration)...).CombinedOutput()
 	if err != nil {
-		return wrkResult{}, fmt.Errorf("wrk: %v: %s", err, out)
+		return wrkResult{}, fmt.Errorf("wrk: %w: %s", err, out)
 	}
 	var r wrkResult
 	m := reRPS.FindSubmatch(out)

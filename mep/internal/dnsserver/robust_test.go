@@ -174,7 +174,7 @@ func TestTCPConnectionLimit(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer c.Close()
+		t.Cleanup(func() { c.Close() })
 		held = append(held, c)
 	}
 	// Both slots are taken by silent clients: a third client is not served...

@@ -71,7 +71,7 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 	require.NoError(t, err)
 	t.Cleanup(func() { st.Close() })
 	clk := &clock{now: time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	log := slog.New(slog.DiscardHandler)
 	scfg := platform.Config{APIRoot: apiRoot, Now: clk.Now}
 	hcfg := httpapi.Config{Logger: log, APIRoot: apiRoot}
 	for _, o := range opts {

@@ -2,7 +2,6 @@ package platform_test
 
 import (
 	"context"
-	"io"
 	"log/slog"
 	"path/filepath"
 	"slices"
@@ -19,7 +18,7 @@ import (
 	"github.com/edgemec/edgemec/mep/mp1api"
 )
 
-var discard = slog.New(slog.NewTextHandler(io.Discard, nil))
+var discard = slog.New(slog.DiscardHandler)
 
 func openStore(t testing.TB, dir string) store.Store {
 	t.Helper()

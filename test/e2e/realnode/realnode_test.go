@@ -133,7 +133,7 @@ func startMEP(t *testing.T, hostIP string) int {
 // manifests returns the sample app's manifests (test/tools/mecapp/deploy.yaml) for image.
 func manifests(t *testing.T, image string) []byte {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(testutil.RepoRoot(t), "test/tools/mecapp/deploy.yaml"))
+	b, err := os.ReadFile(filepath.Join(testutil.RepoRoot(t), "test", "tools", "mecapp", "deploy.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -263,7 +263,7 @@ func (a *app) routes() http.Handler {
 		a.update(func(s *Status) { s.TerminationNotified = true })
 		w.WriteHeader(http.StatusNoContent)
 		// Confirm after answering: the MEP may deliver on the same connection it waits on.
-		go func() {
+		go func() { //nolint:contextcheck // the confirmation outlives the request that announced the termination
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
 			err := a.call(ctx, http.MethodPost, "/mec_app_support/v1/applications/"+a.id+"/confirm_termination",

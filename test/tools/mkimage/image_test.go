@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"encoding/json"
+	"errors"
 	"io"
 	"os"
 	"path/filepath"
@@ -90,7 +91,7 @@ func TestDuplicateBinaryNames(t *testing.T) {
 		os.MkdirAll(filepath.Join(dir, d), 0o755)
 		os.WriteFile(filepath.Join(dir, d, "app"), []byte("x"), 0o755)
 	}
-	img := Image{Ref: "x:y", Arch: "amd64", Binaries: []string{filepath.Join(dir, "a/app"), filepath.Join(dir, "b/app")}}
+	img := Image{Ref: "x:y", Arch: "amd64", Binaries: []string{filepath.Join(dir, "a", "app"), filepath.Join(dir, "b", "app")}}
 	if err := img.Write(io.Discard); err == nil {
 		t.Fatal("two binaries with one name: want an error")
 	}
@@ -102,7 +103,7 @@ func untar(t *testing.T, b []byte) map[string][]byte {
 	tr := tar.NewReader(bytes.NewReader(b))
 	for {
 		h, err := tr.Next()
-		if err == io.EOF {
+		if errors.Is(err, io.EOF) {
 			return out
 		}
 		if err != nil {

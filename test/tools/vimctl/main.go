@@ -67,7 +67,7 @@ func run(args []string, out io.Writer) error {
 		return err
 	}
 	a, err := kubernetes.New(kubernetes.Config{Site: "site", Clients: kubernetes.Static(c),
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		return err
 	}

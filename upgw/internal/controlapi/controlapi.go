@@ -122,12 +122,12 @@ func (s *Server) PutRuleSet(ctx context.Context, req upgwapi.PutRuleSetRequestOb
 	for i, r := range req.Body.Rules {
 		b, err := json.Marshal(r.TrafficRule)
 		if err != nil {
-			return nil, fmt.Errorf("%w: rules[%d]: %v", ErrBadSnapshot, i, err)
+			return nil, fmt.Errorf("%w: rules[%d]: %w", ErrBadSnapshot, i, err)
 		}
 		// The spec leaves trafficRule open so that dstInterface may be a V2.1.1 object.
 		tr, err := rules.DecodeTrafficRule(b)
 		if err != nil {
-			return nil, fmt.Errorf("%w: rules[%d].trafficRule: %v", ErrBadSnapshot, i, err)
+			return nil, fmt.Errorf("%w: rules[%d].trafficRule: %w", ErrBadSnapshot, i, err)
 		}
 		snap.Rules = append(snap.Rules, rules.AppRule{AppInstanceID: r.AppInstanceId, TrafficRule: tr})
 	}

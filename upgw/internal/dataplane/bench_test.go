@@ -418,7 +418,7 @@ func BenchmarkUplinkBreakoutVeth(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		defer ln.Close()
+		b.Cleanup(func() { ln.Close() })
 	}
 	in := ulBenchFrame(b, app4)
 	n := max(b.N, 1_000_000)

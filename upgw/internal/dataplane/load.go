@@ -128,7 +128,7 @@ func loadInto(spec *ebpf.CollectionSpec, objs any, copts *ebpf.CollectionOptions
 	if err := spec.LoadAndAssign(objs, copts); err != nil {
 		var ve *ebpf.VerifierError
 		if errors.As(err, &ve) {
-			return fmt.Errorf("load bpf objects: %+v", ve)
+			return fmt.Errorf("load bpf objects: %+v", ve) //nolint:errorlint // %+v prints the whole verifier log
 		}
 		return fmt.Errorf("load bpf objects: %w", err)
 	}

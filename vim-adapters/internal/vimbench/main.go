@@ -20,6 +20,14 @@ import (
 )
 
 func main() {
+	if err := run(); err != nil {
+		log.Fatal(err)
+	}
+}
+
+// run deploys the instances and prints the figures; main exits on its error after the
+// deferred cancels ran.
+func run() error {
 	kubeconfig := flag.String("kubeconfig", os.Getenv("KUBECONFIG"), "site kubeconfig")
 	n := flag.Int("n", 100, "instances")
 	timeout := flag.Duration("timeout", 5*time.Minute, "overall timeout")
@@ -30,11 +38,11 @@ func main() {
 	quiet := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	a, err := kubernetes.New(kubernetes.Config{Site: "bench", Clients: kubernetes.FromKubeconfig(*kubeconfig), Logger: quiet})
 	if err != nil {
-		log.Fatal(err)
+		return err
 	}
 	events, err := a.Watch(ctx)
 	if err != nil {
-		log.Fatal(err)
+		return err
 	}
 	run := fmt.Sprintf("%x", time.Now().UnixNano()&0xffffff)
 	ids := make([]string, *n)
@@ -45,6 +53,7 @@ func main() {
 	}
 	start := time.Now()
 	var wg sync.WaitGroup
+	errs := make(chan error, len(ids))
 	for _, id := range ids {
 		wg.Add(1)
 		go func() {
@@ -56,11 +65,15 @@ func main() {
 				Image: vim.SwImage{Ref: "local/mec-app:dev"}, Artifacts: vim.Artifacts{Ports: []vim.Port{{Name: "http", Port: 8080}}},
 				Compute: vim.VirtualCompute{VirtualCPUs: 0.01, MemoryMiB: 16}}
 			if err := a.Deploy(ctx, req); err != nil {
-				log.Fatalf("deploy %s: %v", id, err)
+				errs <- fmt.Errorf("deploy %s: %w", id, err)
 			}
 		}()
 	}
 	wg.Wait()
+	close(errs)
+	if err := <-errs; err != nil {
+		return err
+	}
 	applied := time.Since(start)
 	var durs []time.Duration
 	seen := map[string]bool{}
@@ -75,7 +88,7 @@ func main() {
 				durs = append(durs, time.Since(t0))
 			}
 		case <-ctx.Done():
-			log.Fatalf("only %d of %d instances Running before the timeout", len(seen), *n)
+			return fmt.Errorf("only %d of %d instances Running before the timeout", len(seen), *n)
 		}
 	}
 	total := time.Since(start)
@@ -93,4 +106,5 @@ func main() {
 			log.Printf("terminate %s: %v", id, err)
 		}
 	}
+	return nil
 }

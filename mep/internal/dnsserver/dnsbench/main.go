@@ -111,8 +111,11 @@ func run() error {
 		m := new(dns.Msg)
 		m.SetQuestion(fmt.Sprintf("host-%d.fwd.bench.", i), dns.TypeA)
 		r, _, err := c.Exchange(m, udp.String())
-		if err != nil || r.Rcode != dns.RcodeSuccess || len(r.Answer) != 1 {
-			return fmt.Errorf("warm cache with %s: %v %v", m.Question[0].Name, r, err)
+		if err != nil {
+			return fmt.Errorf("warm cache with %s: %w", m.Question[0].Name, err)
+		}
+		if r.Rcode != dns.RcodeSuccess || len(r.Answer) != 1 {
+			return fmt.Errorf("warm cache with %s: %v", m.Question[0].Name, r)
 		}
 	}
 	warmUp := upQueries()
