@@ -43,30 +43,60 @@ func (h *mm5Handler) PutAppInstance(ctx context.Context, r mm5api.PutAppInstance
 	return value{status: http.StatusOK, v: h.withCredentials(rec)}, nil
 }
 
-// normalizeAppInstance rewrites V2.1.1 single-object dstInterface values of appTrafficRule
-// into arrays, the form the spec and the generated types describe.
+// normalizeAppInstance rewrites the tolerated input forms of an Mm5 app instance into the
+// form the spec describes: V2.1.1 single-object dstInterface values of appTrafficRule become
+// arrays, and a rule state that is "" or null counts as left out (ACTIVE on create, the
+// Mp1-set state on replace), as before request validation: the Go wire types of the rules
+// (mp1api.TrafficRule, mp1api.DnsRule) cannot omit state, so Go clients send "".
 func normalizeAppInstance(body []byte) ([]byte, error) {
 	var m map[string]json.RawMessage
 	if err := json.Unmarshal(body, &m); err != nil {
 		return nil, problem.BadRequest("AppInstance: body is not a JSON object")
 	}
-	raw, ok := m["appTrafficRule"]
-	if !ok || string(raw) == "null" {
+	changed := false
+	for _, key := range []string{"appTrafficRule", "appDNSRule"} {
+		raw, ok := m[key]
+		if !ok || string(raw) == "null" {
+			continue
+		}
+		var rules []json.RawMessage
+		if err := json.Unmarshal(raw, &rules); err != nil {
+			continue // not an array: validation says so
+		}
+		for i, r := range rules {
+			n, err := normalizeRule(key, r)
+			if err != nil {
+				continue // not an object: validation says so
+			}
+			rules[i] = n
+		}
+		m[key], _ = json.Marshal(rules)
+		changed = true
+	}
+	if !changed {
 		return body, nil
 	}
-	var rules []json.RawMessage
-	if err := json.Unmarshal(raw, &rules); err != nil {
-		return body, nil // not an array: validation says so
-	}
-	for i, r := range rules {
-		n, err := mp1api.NormalizeTrafficRuleJSON(r)
-		if err != nil {
-			return body, nil // not an object: validation says so
-		}
-		rules[i] = n
-	}
-	m["appTrafficRule"], _ = json.Marshal(rules)
 	return json.Marshal(m)
+}
+
+// normalizeRule drops an empty state from one rule and, for a traffic rule, turns a
+// single-object dstInterface into an array.
+func normalizeRule(key string, r json.RawMessage) (json.RawMessage, error) {
+	if key == "appTrafficRule" {
+		var err error
+		if r, err = mp1api.NormalizeTrafficRuleJSON(r); err != nil {
+			return nil, err
+		}
+	}
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(r, &obj); err != nil {
+		return nil, err
+	}
+	if st, ok := obj["state"]; ok && (string(st) == `""` || string(st) == "null") {
+		delete(obj, "state")
+		return json.Marshal(obj)
+	}
+	return r, nil
 }
 
 // GetAppInstance implements GET /mepm/v1/app_instances/{appInstanceId}.

@@ -1,6 +1,7 @@
 package httpapi_test
 
 import (
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -313,4 +314,34 @@ func termSubscribed(t *testing.T, e *env, app string) {
 	rec := e.do(http.MethodPost, supBase+app+"/subscriptions", tok, map[string]any{
 		"subscriptionType": "AppTerminationNotificationSubscription", "callbackReference": "http://cb.test/term", "appInstanceId": app})
 	expect(t, rec, http.StatusCreated)
+}
+
+// TestMm5EmptyRuleStateIsLeftOut: the Go wire types of the rules cannot omit state, so a Go
+// client (the orchestrator's reconciler, mecctl) sends "state": "". That means "left out":
+// ACTIVE on create, the state the app set over Mp1 on replace, never a 400.
+func TestMm5EmptyRuleStateIsLeftOut(t *testing.T) {
+	e := newEnv(t)
+	const p = "/mepm/v1/app_instances/"
+	var spec mm5api.AppInstance
+	b, err := json.Marshal(appSpec("app1"))
+	require.NoError(t, err)
+	require.NoError(t, json.Unmarshal(b, &spec))
+	b, err = json.Marshal(spec)
+	require.NoError(t, err)
+	require.Contains(t, string(b), `"state":""`, "the generated types send an empty state")
+
+	rec := e.do(http.MethodPut, p+"app1", opToken, json.RawMessage(b))
+	expect(t, rec, http.StatusCreated)
+	r := decodeJSON[mm5api.AppInstanceRecord](t, rec)
+	require.Equal(t, mp1api.RuleStateACTIVE, (*r.AppTrafficRule)[0].State)
+	require.Equal(t, mp1api.RuleStateACTIVE, (*r.AppDNSRule)[0].State)
+
+	tok := e.token("app1")
+	dr := dnsRule("dns1")
+	dr["state"] = "INACTIVE"
+	expect(t, e.do(http.MethodPut, supBase+"app1/dns_rules/dns1", tok, dr), http.StatusOK)
+	rec = e.do(http.MethodPut, p+"app1", opToken, json.RawMessage(b))
+	expect(t, rec, http.StatusOK)
+	r = decodeJSON[mm5api.AppInstanceRecord](t, rec)
+	require.Equal(t, mp1api.RuleStateINACTIVE, (*r.AppDNSRule)[0].State, "a repeated PUT from a Go client reset the Mp1-set state")
 }
