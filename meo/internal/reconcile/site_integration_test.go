@@ -36,7 +36,7 @@ var (
 )
 
 // mepBinary builds cmd/mep once per test binary.
-func mepBinary(t *testing.T) string {
+func mepBinary(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "reconcile-mep")
@@ -56,7 +56,7 @@ func mepBinary(t *testing.T) string {
 // mepProc is a real mep process with its own data dir and port, which a test can stop and
 // start again on the same port and data.
 type mepProc struct {
-	t       *testing.T
+	t       testing.TB
 	bin     string
 	dataDir string
 	port    int
@@ -66,7 +66,7 @@ type mepProc struct {
 	mu      sync.Mutex
 }
 
-func startMEP(t *testing.T) *mepProc {
+func startMEP(t testing.TB) *mepProc {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -133,7 +133,7 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 }
 
 // client returns an Mm5 client authenticated as the operator.
-func (m *mepProc) client(t *testing.T) *mm5api.ClientWithResponses {
+func (m *mepProc) client(t testing.TB) *mm5api.ClientWithResponses {
 	t.Helper()
 	c, err := mm5api.NewClientWithResponses(m.root+"/mepm/v1", mm5api.WithRequestEditorFn(func(_ context.Context, r *http.Request) error {
 		r.Header.Set("Authorization", "Bearer "+operatorToken)
@@ -146,7 +146,7 @@ func (m *mepProc) client(t *testing.T) *mm5api.ClientWithResponses {
 }
 
 // instances lists the app instances the MEP holds.
-func (m *mepProc) instances(t *testing.T) []mm5api.AppInstanceRecord {
+func (m *mepProc) instances(t testing.TB) []mm5api.AppInstanceRecord {
 	t.Helper()
 	resp, err := m.client(t).ListAppInstancesWithResponse(t.Context())
 	if err != nil {
@@ -167,7 +167,7 @@ type app struct {
 	errs      []string
 }
 
-func runApps(t *testing.T, f *vimtest.Fake) *app {
+func runApps(t testing.TB, f *vimtest.Fake) *app {
 	t.Helper()
 	a := &app{confirmed: map[string]int{}}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -244,7 +244,7 @@ type testSite struct {
 	site reconcile.Site
 }
 
-func newSite(t *testing.T, name string) *testSite {
+func newSite(t testing.TB, name string) *testSite {
 	t.Helper()
 	m := startMEP(t)
 	f := vimtest.New(vimtest.Config{Site: name})

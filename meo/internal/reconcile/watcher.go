@@ -18,7 +18,9 @@ import (
 const PhaseUnknown vim.Phase = "Unknown"
 
 // Inventory lists what the MEO believes is deployed on a site: the instantiate tasks that
-// completed and were not terminated since.
+// completed and were not terminated since. An instance must leave the list before its
+// terminate task starts, or the Watcher takes the removal for drift (and, with
+// DriftRecreate, re-creates it).
 type Inventory interface {
 	Deployed(ctx context.Context, site string) ([]Task, error)
 }
