@@ -269,9 +269,9 @@ func instantiateTask(prefix string) reconcile.Task {
 	  "appName": "web", "appProvider": "edgemec", "appDId": "appd-web-1",
 	  "appTrafficRule": [{"trafficRuleId": "tr1", "filterType": "FLOW", "priority": 1,
 	    "trafficFilter": [{"dstAddress": ["10.60.0.10/32"]}],
-	    "action": "FORWARD_DECAPSULATED",
+	    "action": "FORWARD_DECAPSULATED", "state": "ACTIVE",
 	    "dstInterface": [{"interfaceType": "IP", "dstIpAddress": "10.60.0.10"}]}],
-	  "appDNSRule": [{"dnsRuleId": "dns1", "domainName": "web.example.mec", "ipAddressType": "IP_V4", "ipAddress": "10.60.0.10", "ttl": 30}]
+	  "appDNSRule": [{"dnsRuleId": "dns1", "domainName": "web.example.mec", "ipAddressType": "IP_V4", "ipAddress": "10.60.0.10", "ttl": 30, "state": "ACTIVE"}]
 	}`), &app); err != nil {
 		panic(err)
 	}
