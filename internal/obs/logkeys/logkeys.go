@@ -27,4 +27,6 @@ const (
 	Kind           = "kind"
 	Reason         = "reason"
 	Store          = "store"
+	TaskID         = "task_id"
+	Step           = "step"
 )

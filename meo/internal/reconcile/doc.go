@@ -1,0 +1,69 @@
+// Package reconcile applies the MEO's desired state to one edge site at a time: it runs the
+// steps of an app instance's instantiate, terminate or operate on the site's MEP (Mm5) and
+// VIM (vim.VIM), records each step in a Journal before it starts the next, and reports how
+// the task ended: COMPLETED, FAILED_TEMP (may pass; retried) or FAILED (needs a change),
+// with the VIM's or the MEP's own words as an RFC 7807 detail.
+//
+// It declares what it consumes (Journal, MEP, Inventory) and talks to a site only through
+// the Mm5 client and vim.VIM, so it is used and tested without the MEO's store or API.
+//
+// # Steps
+//
+// Instantiate (issue 12, "Reconciliation"):
+//
+//  1. MEP_PROVISIONED: Mm5 PUT /app_instances/{id} with the AppD's rules and services. The
+//     MEP answers with the app's Mp1 credentials and its Mp1 root.
+//  2. VIM_DEPLOYED: VIM Deploy of the request with the MEP access (Mp1 root, or
+//     Site.MEPEndpoint, client id and secret) filled in.
+//  3. VIM_RUNNING: the VIM reports Running (vim.WaitPhase; a Failed status, or a blocked
+//     Pending past vim.PendingGrace, ends the wait with the VIM's typed error).
+//  4. MEP_READY: Mm5 GET shows state READY, i.e. the app called confirm_ready on Mp1.
+//     COMPLETED.
+//
+// Terminate, the reverse:
+//
+//  1. MEP_TERMINATING: Mm5 DELETE with graceful_timeout (0 for FORCEFUL; the MEP's default
+//     when the task gives none). 202, and 404 (already gone) and 409 (already terminating)
+//     count as done.
+//  2. MEP_GONE: Mm5 GET answers 404: the MEP notified the app (AppTerminationNotification),
+//     got confirm_termination or waited out the timeout, and removed its services and rules.
+//  3. VIM_TERMINATING: VIM Terminate (success when the instance is already gone).
+//  4. VIM_GONE: VIM Status answers vim.ErrNotFound. COMPLETED.
+//
+// Operate: VIM_STOPPING (VIM Stop) then VIM_STOPPED (Status Stopped); or VIM_STARTING (VIM
+// Start) then VIM_STARTED (Status Running).
+//
+// # Crash safety
+//
+// A task is identified by its id (the op occurrence). The journal holds, per id, the last
+// step done and the outcome. Run loads it and starts at the step after the last one
+// recorded; a finished task is reported without touching the site. So the process can die
+// at any point:
+//
+//   - before a step's effect: the step runs on the next Run, as if for the first time;
+//   - after the effect but before the journal saved it: the step runs again, and every step
+//     is idempotent: PUT replaces the instance with the same body (keeping its Mp1 state and
+//     READY) and the MEP derives the client secret from the instance id, so the answer is
+//     the same; Deploy of the same request converges to one workload; DELETE of an instance
+//     gone or terminating is done; Terminate of a gone instance succeeds; Stop of a stopped
+//     and Start of a running instance succeed; the waits only read;
+//   - after the journal saved it: the next Run skips it.
+//
+// Hence each task ends with exactly one workload on the VIM and one instance on the MEP
+// (instantiate) or none (terminate), whatever the number of crashes. The client secret is
+// never written to the journal: a resumed run gets it again from an idempotent PUT.
+//
+// A FAILED_TEMP task keeps its last step done; running it again resumes at the step that
+// failed. A FAILED task is final; the LCM decides what follows (a terminate, a new
+// instantiate).
+//
+// # Runner and Watcher
+//
+// Runner runs tasks for many sites: at most RunnerConfig.PerSite at once per site,
+// retrying FAILED_TEMP as RetryPolicy documents (exponential backoff with jitter, bounded
+// attempts, one shared backoff for a site that cannot be reached), with no site waiting for
+// another. Watcher follows a site's vim.Watch and a periodic resync against the Inventory,
+// reports each instance's observed phase and endpoints, reports instances of an unreachable
+// site as PhaseUnknown, and reports drift (deployed per the inventory, unknown to the VIM),
+// re-creating the instance when the DriftPolicy says so.
+package reconcile
