@@ -18,9 +18,11 @@ verify: generate lint ## fail if generated code, go.mod or formatting are not cl
 	$(GO) mod tidy
 	git diff --exit-code -- . ':(exclude).ci' || { echo "verify: run 'make generate' and 'go mod tidy' and commit the result" >&2; exit 1; }
 
-lint: ## gofmt and go vet (all build tags)
+lint: ## gofmt, go vet and golangci-lint (.golangci.yml; pinned in test/tools/lint), all build tags
 	@out=$$(gofmt -l $$(git ls-files '*.go')); [ -z "$$out" ] || { echo "gofmt: $$out" >&2; exit 1; }
 	$(GO) vet -tags integration,e2e ./...
+	cd test/tools/lint && $(GO) build -o $(CURDIR)/bin/golangci-lint github.com/golangci/golangci-lint/v2/cmd/golangci-lint
+	bin/golangci-lint run ./...
 
 test: ## run every test: unit, PostgreSQL, Kubernetes test bed, XDP/netns end-to-end
 	bash test/run.sh
