@@ -13,8 +13,9 @@ import (
 )
 
 func TestNormalizeArch(t *testing.T) {
-	tests := map[string]string{ //nolint:gocritic // " ARM64 " tests that surrounding space is ignored
-		"x86_64": "amd64", "X86-64": "amd64", "amd64": "amd64", "aarch64": "arm64", " ARM64 ": "arm64",
+	// " ARM64 " tests that surrounding space is ignored.
+	tests := map[string]string{
+		"x86_64": "amd64", "X86-64": "amd64", "amd64": "amd64", "aarch64": "arm64", " ARM64 ": "arm64", //nolint:gocritic // see above
 		"riscv64": "riscv64", "": "",
 	}
 	for in, want := range tests {
