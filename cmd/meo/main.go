@@ -6,7 +6,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"net/netip"
 	"strings"
 
 	"github.com/edgemec/edgemec/internal/obs"
@@ -56,7 +55,7 @@ func realMain() error {
 	cfg.ViewerTokens = viewers
 	if deny != "none" {
 		var err error
-		if cfg.CallbackDeny, err = prefixList("--callback-deny", deny); err != nil {
+		if cfg.CallbackDeny, err = run.Prefixes("--callback-deny", deny); err != nil {
 			return err
 		}
 	}
@@ -76,20 +75,4 @@ func realMain() error {
 		return err
 	}
 	return m.Run(ctx)
-}
-
-// prefixList parses a comma-separated list of prefixes (empty: none).
-func prefixList(flagName, v string) ([]netip.Prefix, error) {
-	var out []netip.Prefix
-	for _, p := range strings.Split(v, ",") {
-		if p = strings.TrimSpace(p); p == "" {
-			continue
-		}
-		pfx, err := netip.ParsePrefix(p)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", flagName, err)
-		}
-		out = append(out, pfx)
-	}
-	return out, nil
 }

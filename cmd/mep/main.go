@@ -6,7 +6,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"net/netip"
 	"strings"
 
 	"github.com/edgemec/edgemec/internal/obs"
@@ -44,11 +43,11 @@ func realMain() error {
 		cfg.DNSUpstreams = strings.Split(upstreams, ",")
 	}
 	var err error
-	if cfg.DNSAllowedClients, err = prefixList("--dns-allowed-clients", allowed); err != nil {
+	if cfg.DNSAllowedClients, err = run.Prefixes("--dns-allowed-clients", allowed); err != nil {
 		return err
 	}
 	if deny != "none" {
-		if cfg.CallbackDeny, err = prefixList("--callback-deny", deny); err != nil {
+		if cfg.CallbackDeny, err = run.Prefixes("--callback-deny", deny); err != nil {
 			return err
 		}
 	}
@@ -68,20 +67,4 @@ func realMain() error {
 		return err
 	}
 	return m.Run(ctx)
-}
-
-// prefixList parses a comma-separated list of prefixes (empty: none).
-func prefixList(flagName, v string) ([]netip.Prefix, error) {
-	var out []netip.Prefix
-	for _, p := range strings.Split(v, ",") {
-		if p = strings.TrimSpace(p); p == "" {
-			continue
-		}
-		pfx, err := netip.ParsePrefix(p)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", flagName, err)
-		}
-		out = append(out, pfx)
-	}
-	return out, nil
 }

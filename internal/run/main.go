@@ -2,8 +2,10 @@ package run
 
 import (
 	"fmt"
+	"net/netip"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -59,4 +61,21 @@ func EnvBool(name string, def bool) bool {
 		return def
 	}
 	return b
+}
+
+// Prefixes parses a flag's comma-separated list of address prefixes (empty: none); errors
+// name the flag.
+func Prefixes(flagName, v string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, p := range strings.Split(v, ",") {
+		if p = strings.TrimSpace(p); p == "" {
+			continue
+		}
+		pfx, err := netip.ParsePrefix(p)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", flagName, err)
+		}
+		out = append(out, pfx)
+	}
+	return out, nil
 }

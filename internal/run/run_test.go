@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -162,4 +163,15 @@ func TestHTTPServerGraceBoundsTheDrain(t *testing.T) {
 	err = <-served
 	require.Error(t, err, "a drain cut short by the grace period is reported")
 	assert.Less(t, time.Since(t0), 2*time.Second)
+}
+
+func TestPrefixes(t *testing.T) {
+	got, err := Prefixes("--x", " 10.0.0.0/8, ,fe80::/10,")
+	require.NoError(t, err)
+	assert.Equal(t, []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("fe80::/10")}, got)
+	got, err = Prefixes("--x", "")
+	require.NoError(t, err)
+	assert.Empty(t, got)
+	_, err = Prefixes("--callback-deny", "10.0.0.0/8,nonsense")
+	require.ErrorContains(t, err, "--callback-deny")
 }
