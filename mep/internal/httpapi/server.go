@@ -7,6 +7,7 @@ package httpapi
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -185,10 +186,32 @@ func specValidator() (*apispec.Validator, error) {
 				return b, nil
 			case "PutAppInstance":
 				return normalizeAppInstance(body)
+			case "AppServicesPOST", "AppServicePUT":
+				return normalizeServiceInfo(body)
 			}
 			return body, nil
 		},
 	})
+}
+
+// normalizeServiceInfo gives a transportInfo without security an empty SecurityInfo: MEC 011
+// requires the member, but apps in the field leave it out when the transport needs no
+// credentials, and the MEP accepted that before its requests were validated against the spec.
+func normalizeServiceInfo(body []byte) ([]byte, error) {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(body, &m); err != nil {
+		return body, nil // not an object: validation says so
+	}
+	var ti map[string]json.RawMessage
+	if err := json.Unmarshal(m["transportInfo"], &ti); err != nil || ti == nil {
+		return body, nil
+	}
+	if _, ok := ti["security"]; ok {
+		return body, nil
+	}
+	ti["security"] = json.RawMessage(`{}`)
+	m["transportInfo"], _ = json.Marshal(ti)
+	return json.Marshal(m)
 }
 
 // mapError is the one mapping from domain errors to HTTP statuses.

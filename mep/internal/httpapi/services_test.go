@@ -418,3 +418,20 @@ func TestServiceNotificationsQueued(t *testing.T) {
 		"REMOVED a INACTIVE http://cb.test/all", "REMOVED a INACTIVE http://cb.test/inactive",
 	}, e.serviceNotifications())
 }
+
+// TestRegisterTransportInfoWithoutSecurity: MEC 011 requires transportInfo.security, but
+// apps leave it out when the transport needs no credentials (the sample app does); the MEP
+// takes it as an empty SecurityInfo, as it did before requests were validated against the
+// spec.
+func TestRegisterTransportInfoWithoutSecurity(t *testing.T) {
+	e := newEnv(t)
+	e.putApp("app1", appSpec("app1"))
+	tok := e.token("app1")
+	body := servicePost("svc")
+	delete(body, "transportId")
+	ti := transportInfo()
+	delete(ti, "security")
+	body["transportInfo"] = ti
+	rec := e.do(http.MethodPost, "/mec_service_mgmt/v1/applications/app1/services", tok, body)
+	expect(t, rec, http.StatusCreated)
+}
