@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 
+	"github.com/edgemec/edgemec/internal/problem"
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -76,4 +78,21 @@ func TestHTTPMetricsLabelByRouteTemplate(t *testing.T) {
 	assert.Equal(t, 2.0, testutil.ToFloat64(m.requests.WithLabelValues("GET", "/apps/:id", "204")),
 		"two ids, one series")
 	assert.Equal(t, 1.0, testutil.ToFloat64(m.requests.WithLabelValues("GET", "unmatched", "404")))
+}
+
+func TestProbes(t *testing.T) {
+	e := echo.New()
+	e.HTTPErrorHandler = problem.Handler(slog.New(slog.DiscardHandler), nil)
+	ready := false
+	Probes(e, func() bool { return ready }, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "m") }))
+	get := func(p string) *httptest.ResponseRecorder {
+		rec := httptest.NewRecorder()
+		e.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, p, nil))
+		return rec
+	}
+	assert.Equal(t, http.StatusServiceUnavailable, get("/readyz").Code, "not ready yet")
+	ready = true
+	assert.Equal(t, http.StatusOK, get("/readyz").Code)
+	assert.Equal(t, http.StatusOK, get("/healthz").Code)
+	assert.Equal(t, "m", get("/metrics").Body.String())
 }

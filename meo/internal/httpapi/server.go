@@ -83,16 +83,7 @@ func New(ctx context.Context, cfg Config) (http.Handler, error) {
 		e.Use(cfg.Metrics.Middleware())
 	}
 	e.Use(h.authenticate, v.middleware)
-	e.GET("/readyz", func(c echo.Context) error {
-		if cfg.Ready != nil && !cfg.Ready() {
-			return problem.New(http.StatusServiceUnavailable, "not ready")
-		}
-		return c.String(http.StatusOK, "ok\n")
-	})
-	e.GET("/healthz", func(c echo.Context) error { return c.String(http.StatusOK, "ok\n") })
-	if cfg.MetricsHandler != nil {
-		e.GET("/metrics", echo.WrapHandler(cfg.MetricsHandler))
-	}
+	obs.Probes(e, cfg.Ready, cfg.MetricsHandler)
 	mm1api.RegisterHandlers(e, mm1api.NewStrictHandler(h, []mm1api.StrictMiddlewareFunc{withAccept}))
 	return e, nil
 }

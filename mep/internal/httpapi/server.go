@@ -83,16 +83,7 @@ func New(cfg Config) (http.Handler, error) {
 	}
 	e.Use(middleware.BodyLimit(byteSize(cfg.MaxBodyBytes)))
 	e.Use(h.authenticate, spec.Middleware())
-	e.GET("/readyz", func(c echo.Context) error {
-		if cfg.Ready != nil && !cfg.Ready() {
-			return problem.New(http.StatusServiceUnavailable, "not ready")
-		}
-		return c.String(http.StatusOK, "ok\n")
-	})
-	e.GET("/healthz", func(c echo.Context) error { return c.String(http.StatusOK, "ok\n") })
-	if cfg.MetricsHandler != nil {
-		e.GET("/metrics", echo.WrapHandler(cfg.MetricsHandler))
-	}
+	obs.Probes(e, cfg.Ready, cfg.MetricsHandler)
 	mp1api.RegisterHandlers(e, mp1api.NewStrictHandler(h, nil))
 	mm5api.RegisterHandlersWithBaseURL(e, mm5api.NewStrictHandler(&mm5Handler{h}, nil), "/mepm/v1")
 	return e, nil
