@@ -32,6 +32,7 @@ import (
 	"github.com/edgemec/edgemec/upgw/internal/feed"
 	"github.com/edgemec/edgemec/upgw/internal/rules"
 	"github.com/edgemec/edgemec/upgw/internal/ruleset"
+	packettrace "github.com/edgemec/edgemec/upgw/internal/trace"
 )
 
 // AppPort is a local app reachable for FORWARD_DECAPSULATED / DUPLICATE_DECAPSULATED. A
@@ -83,13 +84,33 @@ type Config struct {
 	// StateDir keeps the last applied rule snapshot, re-applied at start so that a restarted
 	// agent enforces the last good set before the MEP answers. Empty disables persistence.
 	StateDir string
-	// PinDir is a bpffs directory where learned sessions and counters are pinned to survive
-	// restarts. Empty pins nothing. Links are never pinned: the data plane detaches when
-	// the agent stops, so a dead agent cannot leave stale rules behind.
+	// PinDir is a bpffs directory where the data plane is pinned: its links (so the XDP/TC
+	// programs keep forwarding with the last rule set while the agent is down, crashed or
+	// being upgraded), the rule set, the learned sessions and the path and per-rule
+	// counters. A restarted agent adopts them: it loads the saved rule set into the pinned
+	// maps and replaces the programs in the pinned links atomically. Empty pins nothing:
+	// the data plane lives and dies with the agent.
 	PinDir string
+	// DetachOnStop makes a deliberate stop (SIGTERM, systemctl stop) detach the data plane,
+	// pinned links included; N3 traffic then stops crossing the gateway. By default a stop
+	// leaves a pinned data plane forwarding with the last rule set, as a crash does. Pinned
+	// maps stay either way.
+	DetachOnStop bool
+	// MaxSessions sizes the sessions map: the UEs whose replies the return path can serve
+	// (default 65,536, at most 4,194,304; about 100 bytes each). Beyond it the least
+	// recently used sessions are evicted, counted and logged.
+	MaxSessions int
+	// AllowManualRuleSets lets the control API's PUT /ruleset replace the rule set of an
+	// agent that follows a MEP feed; otherwise such a PUT is answered 409.
+	AllowManualRuleSets bool
 
 	// Listen is the control API and /metrics address (default 127.0.0.1:8090).
 	Listen string
+	// APIToken, when set (at least 8 characters), is the bearer token every control API
+	// request must carry; /metrics stays open. Without it the control API is open to
+	// whoever reaches Listen, and the packet trace is refused (403): it shows subscriber
+	// traffic.
+	APIToken string
 }
 
 // Validate reports every problem with the configuration at once.
@@ -132,6 +153,12 @@ func (c Config) Validate() error {
 		if c.MEPToken == "" {
 			errs = append(errs, errors.New("mep token is required with a mep url"))
 		}
+	}
+	if c.APIToken != "" && len(c.APIToken) < 8 {
+		errs = append(errs, errors.New("api token must have at least 8 characters"))
+	}
+	if c.MaxSessions < 0 || c.MaxSessions > dataplane.MaxMaxSessions {
+		errs = append(errs, fmt.Errorf("max sessions %d: want 1-%d (0 for the default)", c.MaxSessions, dataplane.MaxMaxSessions))
 	}
 	if c.FeedTimeout != 0 && (c.FeedTimeout < feed.MinTimeout || c.FeedTimeout > feed.MaxTimeout) {
 		errs = append(errs, fmt.Errorf("feed timeout %s: want 1s-60s", c.FeedTimeout))
@@ -178,31 +205,57 @@ func New(cfg Config, d Deps) (*UPGW, error) {
 	return u, nil
 }
 
-// Run loads and attaches the data plane, re-applies the persisted rule set, then serves the
-// control API and follows the MEP feed until ctx ends.
+// sessionScanInterval is how often the learned sessions are counted (in the background:
+// the status and /metrics read the last count).
+const sessionScanInterval = 2 * time.Second
+
+// Run loads the data plane (adopting a pinned one), re-applies the persisted rule set,
+// attaches the programs, then serves the control API and follows the MEP feed until ctx
+// ends.
+//
+// Start order (no packet meets a program without its rule set):
+//  1. load the programs; with a pin dir, into the maps the running data plane uses
+//     (sessions, counters, rule set), or into new ones filled from them;
+//  2. write the output ports and apply the saved rule set;
+//  3. attach: with a pin dir, replace the program in each pinned link atomically
+//     (BPF_LINK_UPDATE), else attach and pin new links;
+//  4. serve the control API, follow the feed, count sessions.
 //
 // Stop order:
-//  1. ctx ends: the feed follower stops polling (no new rule sets);
+//  1. ctx ends: the feed follower stops polling (no new rule sets), and a running packet
+//     trace ends (its stream gets its last line);
 //  2. the HTTP server stops accepting and drains in-flight requests (grace 10 s);
-//  3. the data plane is closed: links detached, maps released (pinned maps stay).
+//  3. the data plane is released: pinned links and maps stay and keep forwarding, unless
+//     DetachOnStop; unpinned links detach.
 func (u *UPGW) Run(ctx context.Context) error {
 	mode := dataplane.XDPNative
 	if u.cfg.XDPMode == "generic" {
 		mode = dataplane.XDPGeneric
 	}
-	dp, err := dataplane.Load(dataplane.Options{PinDir: u.cfg.PinDir, Logf: func(format string, args ...any) {
+	dp, err := dataplane.Load(dataplane.Options{PinDir: u.cfg.PinDir, MaxSessions: u.cfg.MaxSessions, Logf: func(format string, args ...any) {
 		u.logger.Warn("data plane", logkeys.Reason, fmt.Sprintf(format, args...))
 	}})
 	if err != nil {
 		return err
 	}
 	defer func() {
+		if u.cfg.DetachOnStop {
+			if err := dp.Detach(); err != nil {
+				u.logger.Warn("detach data plane", logkeys.Error, err)
+			}
+			u.logger.Info("data plane detached")
+			return
+		}
 		if err := dp.Close(); err != nil {
 			u.logger.Warn("close data plane", logkeys.Error, err)
 		}
-		u.logger.Info("data plane detached")
+		if dp.Pinned() {
+			u.logger.Info("data plane left forwarding with the last rule set (pinned)", logkeys.Path, u.cfg.PinDir)
+		} else {
+			u.logger.Info("data plane detached")
+		}
 	}()
-	tg, err := u.setup(dp, mode)
+	tg, err := u.configure(dp)
 	if err != nil {
 		return err
 	}
@@ -215,14 +268,34 @@ func (u *UPGW) Run(ctx context.Context) error {
 		stateFile = filepath.Join(u.cfg.StateDir, "ruleset.json")
 	}
 	m := ruleset.New(dp, tg, stateFile, u.logger, u.tp)
-	after, err := m.Restore(ctx)
-	if err != nil {
+	restored, err := m.Restore(ctx)
+	switch {
+	case err != nil:
 		// A corrupt state file must not keep the gateway down: the feed brings the truth.
-		u.logger.WarnContext(ctx, "could not re-apply the persisted rule set", logkeys.Error, err)
-	} else if after > 0 {
-		u.logger.InfoContext(ctx, "re-applied persisted rule set", logkeys.Version, after)
+		u.logger.ErrorContext(ctx, "could not re-apply the persisted rule set", logkeys.Error, err)
+	case restored.Version > 0:
+		u.logger.InfoContext(ctx, "re-applied persisted rule set", logkeys.Version, restored.Version)
 	}
-	if err := u.reg.Register(ruleset.NewCollector(m)); err != nil {
+	if restored.Version == 0 && dp.Pinned() {
+		// An adopted data plane may hold a rule set this agent cannot describe: start from
+		// none, as the status says, until the feed or the API brings one.
+		if _, err := m.Apply(ctx, rules.Snapshot{}, ruleset.SourceNone, false); err != nil && !errors.Is(err, ruleset.ErrNotSaved) {
+			return err
+		}
+		if u.cfg.StateDir == "" {
+			u.logger.WarnContext(ctx, "pinned data plane without a state dir: a restart forgets the rule set until the feed or the API brings it")
+		}
+	}
+	if err := u.attach(dp, mode); err != nil {
+		return err
+	}
+	if err := dp.Commit(); err != nil {
+		return err
+	}
+	u.logger.InfoContext(ctx, "data plane attached", "pinned", dp.Pinned(), "adopted_links", dp.Adopted(), "detach_on_stop", u.cfg.DetachOnStop)
+	sw := ruleset.NewSessionWatcher(dp, u.logger)
+	sw.Scan(ctx)
+	if err := u.reg.Register(ruleset.NewCollector(m, sw)); err != nil {
 		return fmt.Errorf("register metrics: %w", err)
 	}
 
@@ -234,12 +307,25 @@ func (u *UPGW) Run(ctx context.Context) error {
 		follower = &feed.Follower{BaseURL: u.cfg.MEPURL, Token: u.cfg.MEPToken, Timeout: u.cfg.FeedTimeout, Logger: u.logger,
 			Apply: func(ctx context.Context, s rules.Snapshot) error {
 				_, err := m.Apply(ctx, s, ruleset.SourceFeed, false)
+				if errors.Is(err, ruleset.ErrNotSaved) {
+					return nil // in force; the status and metrics show it is not saved
+				}
 				return err
 			}}
 		fs = follower.Status
 	}
+	tracer, err := packettrace.New(dp, m, u.logger)
+	if err != nil {
+		return err
+	}
 	hm := obs.NewHTTPMetrics(u.reg, "upgw")
-	e := controlapi.NewHandler(m, fs, u.logger, hm.Middleware())
+	dps := controlapi.DataPlaneStatus{Pinned: dp.Pinned(), AdoptedLinks: dp.Adopted(), DetachOnStop: u.cfg.DetachOnStop}
+	e, err := controlapi.NewHandler(m, fs, controlapi.Options{Token: u.cfg.APIToken, Tracer: tracer, //nolint:contextcheck // start-up work; requests carry their own contexts
+		AllowManualRuleSets: u.cfg.AllowManualRuleSets, Sessions: sw.Stats,
+		DataPlane: func() controlapi.DataPlaneStatus { return dps }}, u.logger, hm.Middleware())
+	if err != nil {
+		return err
+	}
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(u.gather, promhttp.HandlerOpts{}))
 	mux.Handle("/", e)
@@ -247,24 +333,28 @@ func (u *UPGW) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", u.cfg.Listen, err)
 	}
-	srv := &run.HTTPServer{Name: "upgw-control", Handler: mux, Listener: ln, Logger: u.logger}
-	fns := []func(context.Context) error{srv.Serve}
+	srv := &run.HTTPServer{Name: "upgw-control", Handler: mux, Listener: ln, Logger: u.logger, NotifyManager: true}
+	fns := []func(context.Context) error{srv.Serve, func(ctx context.Context) error {
+		// A trace streams until it ends: end it when the agent stops, or the HTTP
+		// server's drain would wait for it.
+		<-ctx.Done()
+		tracer.Close()
+		return nil
+	}, func(ctx context.Context) error { return sw.Run(ctx, sessionScanInterval) }}
 	if follower != nil {
-		fns = append(fns, func(ctx context.Context) error { return follower.Run(ctx, after) })
+		cur := m.Current()
+		fns = append(fns, func(ctx context.Context) error { return follower.Run(ctx, cur.Version, cur.Digest) })
 	}
 	u.logger.InfoContext(ctx, "upgw running", logkeys.Addr, ln.Addr().String(), "gnb_port", u.cfg.GNBInterface, "upf_port", u.cfg.UPFInterface)
 	return run.Group(ctx, fns...)
 }
 
-// setup resolves the interfaces, writes the output slots and attaches the programs.
-func (u *UPGW) setup(dp *dataplane.Datapath, mode dataplane.XDPMode) (*targets, error) {
-	gnb, err := net.InterfaceByName(u.cfg.GNBInterface)
-	if err != nil {
-		return nil, fmt.Errorf("gNB-side interface: %w", err)
-	}
-	upf, err := net.InterfaceByName(u.cfg.UPFInterface)
-	if err != nil {
-		return nil, fmt.Errorf("UPF-side interface: %w", err)
+// configure resolves the interfaces and writes the output slots.
+func (u *UPGW) configure(dp *dataplane.Datapath) (*targets, error) {
+	for _, n := range []string{u.cfg.GNBInterface, u.cfg.UPFInterface} {
+		if _, err := net.InterfaceByName(n); err != nil {
+			return nil, fmt.Errorf("N3 interface: %w", err)
+		}
 	}
 	tg := &targets{}
 	slot := uint32(dataplane.FirstAppSlot)
@@ -303,8 +393,21 @@ func (u *UPGW) setup(dp *dataplane.Datapath, mode dataplane.XDPMode) (*targets, 
 		tg.endpoints = append(tg.endpoints, endpointTarget{Endpoint: ep, slot: uint8(slot)})
 		slot++
 	}
+	return tg, nil
+}
+
+// attach attaches (or, pinned, takes over) the programs on the N3 and app ports.
+func (u *UPGW) attach(dp *dataplane.Datapath, mode dataplane.XDPMode) error {
+	gnb, err := net.InterfaceByName(u.cfg.GNBInterface)
+	if err != nil {
+		return fmt.Errorf("gNB-side interface: %w", err)
+	}
+	upf, err := net.InterfaceByName(u.cfg.UPFInterface)
+	if err != nil {
+		return fmt.Errorf("UPF-side interface: %w", err)
+	}
 	if err := dp.AttachN3(gnb.Index, upf.Index, mode); err != nil {
-		return nil, err
+		return err
 	}
 	seen := map[string]bool{}
 	for _, a := range u.cfg.Apps {
@@ -312,17 +415,20 @@ func (u *UPGW) setup(dp *dataplane.Datapath, mode dataplane.XDPMode) (*targets, 
 			continue
 		}
 		seen[a.Interface] = true
-		ifc, _ := net.InterfaceByName(a.Interface)
-		if err := dp.AttachApp(ifc.Index); err != nil {
-			return nil, err
+		ifc, err := net.InterfaceByName(a.Interface)
+		if err != nil {
+			return fmt.Errorf("app interface: %w", err)
+		}
+		if err := dp.AttachApp(ifc.Index, a.Interface); err != nil {
+			return err
 		}
 	}
 	if !u.cfg.KeepTxChecksum {
 		if err := dataplane.SetTxChecksum(u.cfg.GNBInterface, false); err != nil {
-			return nil, fmt.Errorf("turn off tx checksum offload on %s: %w", u.cfg.GNBInterface, err)
+			return fmt.Errorf("turn off tx checksum offload on %s: %w", u.cfg.GNBInterface, err)
 		}
 	}
-	return tg, nil
+	return nil
 }
 
 // targets resolves MEC destination interfaces against the configured ports.

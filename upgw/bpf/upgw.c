@@ -169,6 +169,7 @@ struct {
 	__type(value, struct scratch);
 } csum_scratch SEC(".maps");
 
+
 /* ---- helpers ----------------------------------------------------------------------------- */
 
 /* count adds a packet to path idx and returns the packets this CPU counted there before it
@@ -227,6 +228,194 @@ static __always_inline void addr_v6(struct upgw_addr *a, const struct in6_addr *
 	a->w[2] = v6->in6_u.u6_addr32[2];
 	a->w[3] = v6->in6_u.u6_addr32[3];
 }
+
+/* ---- packet trace (issue 14; types in lib/upgw.h) ----------------------------------------- */
+
+/* upgw_trace_on turns the packet trace on when nonzero. It lives in .bss, so that while
+ * tracing is off a packet pays one load and one branch for it, at the one trace point its
+ * path reaches. The agent writes trace_cfg and resets the buckets first, then sets it. */
+volatile __u32 upgw_trace_on;
+
+/* trace_cfg holds the active trace's selection and limits (slot 0). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct upgw_trace_cfg);
+} trace_cfg SEC(".maps");
+
+/* trace_bucket is each CPU's token bucket for the events-per-second cap. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct upgw_trace_bucket);
+} trace_bucket SEC(".maps");
+
+/* trace_stats counts events emitted, capped and lost (enum upgw_trace_stat). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, UPGW_TSTAT_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} trace_stats SEC(".maps");
+
+/* trace_events carries struct upgw_trace_event to the agent (1 MiB: about 3,700 events). */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1 << 20);
+} trace_events SEC(".maps");
+
+const struct upgw_trace_event *unused_trace_event __attribute__((unused));
+const struct upgw_trace_cfg *unused_trace_cfg __attribute__((unused));
+const struct upgw_trace_bucket *unused_trace_bucket __attribute__((unused));
+const enum upgw_trace_select *unused_trace_select __attribute__((unused));
+const enum upgw_trace_prog *unused_trace_prog __attribute__((unused));
+const enum upgw_trace_stat *unused_trace_stat __attribute__((unused));
+
+/* trace_info is what a trace point knows about a packet beyond its bytes: what the
+ * selection tests and the event carries. */
+struct trace_info {
+	struct upgw_addr src, dst; /* inner addresses, when has_inner */
+	__u32 rule_slot;           /* UPGW_TRACE_NO_RULE when no rule matched */
+	__u32 teid;                /* when has_teid */
+	__u32 path;                /* enum upgw_stat */
+	__u8 qfi;
+	__u8 has_inner;
+	__u8 has_teid;
+	__u8 prog; /* enum upgw_trace_prog */
+};
+
+static __always_inline void trace_count(__u32 idx)
+{
+	__u64 *c = bpf_map_lookup_elem(&trace_stats, &idx);
+	if (c)
+		(*c)++;
+}
+
+/* trace_admit decides whether the packet becomes an event: 1. the path, 2. the rule, TEID
+ * and UE selectors, 3. the time limit, 4. the sampling, 5. this CPU's token bucket. It
+ * returns the configured snap length, 0 when the packet is not traced. */
+static __always_inline __u32 trace_admit(const struct trace_info *ti, __u64 *now)
+{
+	__u32 zero = 0;
+	struct upgw_trace_cfg *c = bpf_map_lookup_elem(&trace_cfg, &zero);
+	if (!c)
+		return 0;
+	if (c->paths && !(c->paths & (1u << (ti->path & 31))))
+		return 0;
+	__u32 sel = c->select;
+	if (sel & UPGW_TSEL_RULE) {
+		__u32 r = ti->rule_slot;
+		if (r >= UPGW_MAX_RULES || !(c->rule_mask[r >> 6] & (1ULL << (r & 63))))
+			return 0;
+	}
+	if ((sel & UPGW_TSEL_TEID) && (!ti->has_teid || ti->teid != c->teid))
+		return 0;
+	if ((sel & UPGW_TSEL_UE) && (!ti->has_inner || (!addr_eq(&ti->src, &c->ue) && !addr_eq(&ti->dst, &c->ue))))
+		return 0;
+	/* The coarse clock (a tick's resolution) is enough for the time limit and the bucket,
+	 * and much cheaper than bpf_ktime_get_ns, which a capped packet would pay too. */
+	__u64 t = bpf_ktime_get_coarse_ns();
+	if (c->end_ns && t > c->end_ns)
+		return 0;
+	if (c->sample > 1 && bpf_get_prandom_u32() % c->sample)
+		return 0;
+	struct upgw_trace_bucket *b = bpf_map_lookup_elem(&trace_bucket, &zero);
+	if (!b)
+		return 0;
+	__u64 budget = b->budget_ns + (t - b->last_ns);
+	if (budget > c->burst_ns || budget < b->budget_ns)
+		budget = c->burst_ns;
+	b->last_ns = t;
+	if (budget < c->cost_ns) {
+		b->budget_ns = budget;
+		trace_count(UPGW_TSTAT_CAPPED);
+		return 0;
+	}
+	b->budget_ns = budget - c->cost_ns;
+	*now = bpf_ktime_get_ns();
+	return c->snaplen;
+}
+
+/* trace_reserve takes an event from the ring buffer and fills its header; *n is the number
+ * of packet bytes to copy into it, 1..UPGW_TRACE_SNAP in a form the verifier can bound. */
+static __always_inline struct upgw_trace_event *trace_reserve(const struct trace_info *ti, __u64 now, __u32 ifindex,
+							      __u32 pkt_len, __u32 snap, __u32 *n)
+{
+	struct upgw_trace_event *ev = bpf_ringbuf_reserve(&trace_events, sizeof(*ev), 0);
+	if (!ev) {
+		trace_count(UPGW_TSTAT_LOST);
+		return NULL;
+	}
+	ev->ts_ns = now;
+	ev->ifindex = ifindex;
+	ev->pkt_len = pkt_len;
+	ev->rule_slot = ti->rule_slot;
+	ev->teid = ti->has_teid ? ti->teid : 0;
+	ev->path = ti->path;
+	ev->qfi = ti->qfi;
+	ev->prog = ti->prog;
+	__u32 len = pkt_len < snap ? pkt_len : snap;
+	/* The asm keeps the mask: the verifier needs the bound on the register it checks. */
+	__u64 m = len - 1;
+	asm volatile("%0 &= 0xff" : "+r"(m));
+	*n = m + 1;
+	ev->cap_len = len ? *n : 0;
+	return ev;
+}
+
+static __always_inline void trace_submit(struct upgw_trace_event *ev)
+{
+	bpf_ringbuf_submit(ev, 0);
+	trace_count(UPGW_TSTAT_EMITTED);
+}
+
+/* upgw_trace_xdp offers an XDP program's packet to the trace. It is a global function, so
+ * the verifier checks it once and the packet programs carry a call, not its body. */
+__attribute__((noinline)) int upgw_trace_xdp(struct xdp_md *ctx, const struct trace_info *ti)
+{
+	if (!ctx || !ti)
+		return 0;
+	__u64 now = 0;
+	__u32 snap = trace_admit(ti, &now), n = 0;
+	if (!snap)
+		return 0;
+	__u32 len = ctx->data_end - ctx->data;
+	struct upgw_trace_event *ev = trace_reserve(ti, now, ctx->ingress_ifindex, len, snap, &n);
+	if (!ev)
+		return 0;
+	if (!len || bpf_xdp_load_bytes(ctx, 0, ev->data, n))
+		ev->cap_len = 0;
+	trace_submit(ev);
+	return 1;
+}
+
+/* upgw_trace_tc is upgw_trace_xdp for TC programs. */
+__attribute__((noinline)) int upgw_trace_tc(struct __sk_buff *skb, const struct trace_info *ti)
+{
+	if (!skb || !ti)
+		return 0;
+	__u64 now = 0;
+	__u32 snap = trace_admit(ti, &now), n = 0;
+	if (!snap)
+		return 0;
+	__u32 len = skb->len;
+	struct upgw_trace_event *ev = trace_reserve(ti, now, skb->ingress_ifindex, len, snap, &n);
+	if (!ev)
+		return 0;
+	if (!len || bpf_skb_load_bytes(skb, 0, ev->data, n))
+		ev->cap_len = 0;
+	trace_submit(ev);
+	return 1;
+}
+
+/* UPGW_NO_TRACE compiles every trace point out (the benchmarks' "not compiled in" build). */
+#ifdef UPGW_NO_TRACE
+#define TRACE_ON 0
+#else
+#define TRACE_ON upgw_trace_on
+#endif
 
 /* ---- parsing ----------------------------------------------------------------------------- */
 
@@ -515,6 +704,25 @@ static __always_inline int parse_n3(void *data, void *data_end, struct pkt *p)
 	return parse_general(data, data_end, p);
 }
 
+/* trace_xdp is the trace point of the XDP programs: one load and one branch while tracing
+ * is off. p is the parsed packet when gpdu is set. */
+static __always_inline void trace_xdp(struct xdp_md *ctx, __u32 path, const struct pkt *p, int gpdu, __u32 rule,
+				      __u8 prog)
+{
+	if (!TRACE_ON)
+		return;
+	struct trace_info ti = {.path = path, .rule_slot = rule, .prog = prog};
+	if (gpdu) {
+		ti.src = p->isrc;
+		ti.dst = p->idst;
+		ti.teid = p->teid;
+		ti.qfi = p->qfi;
+		ti.has_inner = 1;
+		ti.has_teid = 1;
+	}
+	upgw_trace_xdp(ctx, &ti);
+}
+
 /* ---- classification ---------------------------------------------------------------------- */
 
 static __always_inline int in_range(__u16 v, __u16 lo, __u16 hi)
@@ -719,47 +927,57 @@ static __always_inline int handle_uplink(struct xdp_md *ctx)
 	void *data_end = (void *)(long)ctx->data_end;
 	__u64 bytes = data_end - data;
 	struct pkt p;
+	__u32 path;
 
 	int r = parse_n3(data, data_end, &p);
 	switch (r) {
 	case P_GPDU:
 		break;
 	case P_FRAG:
-		count(UPGW_STAT_FRAG, bytes);
-		return redirect_slot(UPGW_SLOT_UPF);
+		path = UPGW_STAT_FRAG;
+		goto untouched;
 	case P_GTP_OTHER:
-		count(UPGW_STAT_GTP_OTHER, bytes);
-		return redirect_slot(UPGW_SLOT_UPF);
+		path = UPGW_STAT_GTP_OTHER;
+		goto untouched;
 	case P_MALFORMED:
-		count(UPGW_STAT_MALFORMED, bytes);
-		return redirect_slot(UPGW_SLOT_UPF);
+		path = UPGW_STAT_MALFORMED;
+		goto untouched;
 	default:
-		count(UPGW_STAT_NON_GTP, bytes);
-		return redirect_slot(UPGW_SLOT_UPF);
+		path = UPGW_STAT_NON_GTP;
+		goto untouched;
 	}
 
 	const struct upgw_match *m = classify(&p);
 	if (!m) {
 		count(UPGW_STAT_UL_PASS, bytes);
+		trace_xdp(ctx, UPGW_STAT_UL_PASS, &p, 1, UPGW_TRACE_NO_RULE, UPGW_TPROG_UL);
 		return redirect_slot(UPGW_SLOT_UPF);
 	}
-	__u32 action = m->action, tslot = m->target;
-	count_rule(m->rule_slot, bytes);
+	__u32 action = m->action, tslot = m->target, rule = m->rule_slot;
+	count_rule(rule, bytes);
 
+	/* Trace points come before the packet is changed: an event shows it as it arrived. */
 	switch (action) {
 	case UPGW_ACT_DROP:
 		count(UPGW_STAT_UL_DROP, bytes);
+		trace_xdp(ctx, UPGW_STAT_UL_DROP, &p, 1, rule, UPGW_TPROG_UL);
 		return XDP_DROP;
 	case UPGW_ACT_FWD_DECAP: {
 		struct upgw_target *t = bpf_map_lookup_elem(&targets, &tslot);
-		if (!t || t->kind != UPGW_TARGET_APP || decap(ctx, &p, t) < 0)
+		if (!t || t->kind != UPGW_TARGET_APP)
+			break;
+		trace_xdp(ctx, UPGW_STAT_UL_DECAP, &p, 1, rule, UPGW_TPROG_UL);
+		if (decap(ctx, &p, t) < 0)
 			break;
 		count(UPGW_STAT_UL_DECAP, bytes);
 		return redirect_slot(tslot);
 	}
 	case UPGW_ACT_FWD_ENCAP: {
 		struct upgw_target *t = bpf_map_lookup_elem(&targets, &tslot);
-		if (!t || t->kind != UPGW_TARGET_GTPU || rewrite_encap(data, data_end, &p, t) < 0)
+		if (!t || t->kind != UPGW_TARGET_GTPU)
+			break;
+		trace_xdp(ctx, UPGW_STAT_UL_ENCAP, &p, 1, rule, UPGW_TPROG_UL);
+		if (rewrite_encap(data, data_end, &p, t) < 0)
 			break;
 		count(UPGW_STAT_UL_ENCAP, bytes);
 		return redirect_slot(tslot);
@@ -767,8 +985,8 @@ static __always_inline int handle_uplink(struct xdp_md *ctx)
 	case UPGW_ACT_DUP_DECAP:
 	case UPGW_ACT_DUP_ENCAP: {
 		/* XDP cannot clone: leave the verdict in the metadata for upgw_n3_tc. */
-		__u32 rule_slot = m->rule_slot;
 		__u16 hdrlen = p.inner - p.l3;
+		trace_xdp(ctx, UPGW_STAT_UL_DUP, &p, 1, rule, UPGW_TPROG_UL);
 		if (bpf_xdp_adjust_meta(ctx, -(int)sizeof(struct upgw_meta)))
 			break;
 		struct upgw_meta *md = (void *)(long)ctx->data_meta;
@@ -778,7 +996,7 @@ static __always_inline int handle_uplink(struct xdp_md *ctx)
 		md->action = action;
 		md->target = tslot;
 		md->hdrlen = hdrlen;
-		md->rule_slot = rule_slot;
+		md->rule_slot = rule;
 		md->pad = 0;
 		count(UPGW_STAT_UL_DUP, bytes);
 		return XDP_PASS;
@@ -786,11 +1004,19 @@ static __always_inline int handle_uplink(struct xdp_md *ctx)
 	case UPGW_ACT_PASSTHROUGH:
 	default:
 		count(UPGW_STAT_UL_PASS_RULE, bytes);
+		trace_xdp(ctx, UPGW_STAT_UL_PASS_RULE, &p, 1, rule, UPGW_TPROG_UL);
 		return redirect_slot(UPGW_SLOT_UPF);
 	}
 	/* The action could not be carried out: never lose the packet, pass it on. A failed
-	 * decap leaves the frame unchanged (adjust_head fails before moving anything). */
+	 * decap leaves the frame unchanged (adjust_head fails before moving anything). A trace
+	 * then shows the packet twice: with the action's path, and with "error". */
 	count(UPGW_STAT_ERR, bytes);
+	trace_xdp(ctx, UPGW_STAT_ERR, &p, 1, rule, UPGW_TPROG_UL);
+	return redirect_slot(UPGW_SLOT_UPF);
+
+untouched:
+	count(path, bytes);
+	trace_xdp(ctx, path, &p, 0, UPGW_TRACE_NO_RULE, UPGW_TPROG_UL);
 	return redirect_slot(UPGW_SLOT_UPF);
 }
 
@@ -896,19 +1122,19 @@ static __always_inline int session_is(const struct upgw_session *s, const struct
  * and repairs a map and a cache that two concurrent writers left holding different tunnels
  * (each writes the map, then the cache): within 64 downlink packets per CPU the packet's
  * tunnel is in both. */
-static __always_inline void learn(void *data, const struct pkt *p, int recheck)
+static __always_inline int learn(void *data, const struct pkt *p, int recheck)
 {
 	struct ethhdr *eth = data;
 	struct upgw_dl_entry *e = dl_entry(&p->idst);
 	int cached = e && e->s.family && addr_eq(&e->ue, &p->idst) && session_is(&e->s, p, eth);
 	if (cached && !recheck)
-		return;
+		return 0;
 	struct upgw_session *s = bpf_map_lookup_elem(&sessions, &p->idst);
 	if (s && session_is(s, p, eth)) {
 		/* Known and unchanged, but not (or no longer) in its cache slot. */
 		if (e && !cached)
 			dl_cache_put(e, &p->idst, s);
-		return;
+		return 0;
 	}
 	/* New UE, or a handover: a new DL TEID, gNB or QFI replaces the old one. */
 	struct upgw_session ns = {
@@ -927,6 +1153,9 @@ static __always_inline void learn(void *data, const struct pkt *p, int recheck)
 	if (e)
 		dl_cache_put(e, &p->idst, &ns);
 	count(UPGW_STAT_DL_LEARN, 0);
+	if (!s)
+		count(UPGW_STAT_DL_NEW, 0);
+	return 1;
 }
 
 static __always_inline int handle_downlink(struct xdp_md *ctx)
@@ -935,24 +1164,30 @@ static __always_inline int handle_downlink(struct xdp_md *ctx)
 	void *data_end = (void *)(long)ctx->data_end;
 	__u64 bytes = data_end - data;
 	struct pkt p;
+	__u32 path;
 
 	switch (parse_n3(data, data_end, &p)) {
 	case P_GPDU:
-		learn(data, &p, (count(UPGW_STAT_DL_PASS, bytes) & DL_RECHECK_MASK) == 0);
-		break;
+		/* A trace shows a G-PDU that changed the UE's session as dl_learn. */
+		path = learn(data, &p, (count(UPGW_STAT_DL_PASS, bytes) & DL_RECHECK_MASK) == 0) ? UPGW_STAT_DL_LEARN
+												  : UPGW_STAT_DL_PASS;
+		trace_xdp(ctx, path, &p, 1, UPGW_TRACE_NO_RULE, UPGW_TPROG_DL);
+		return redirect_slot(UPGW_SLOT_GNB);
 	case P_FRAG:
-		count(UPGW_STAT_FRAG, bytes);
+		path = UPGW_STAT_FRAG;
 		break;
 	case P_GTP_OTHER:
 		/* End markers pass through: the gNB needs them to finish a handover. */
-		count(UPGW_STAT_GTP_OTHER, bytes);
+		path = UPGW_STAT_GTP_OTHER;
 		break;
 	case P_MALFORMED:
-		count(UPGW_STAT_MALFORMED, bytes);
+		path = UPGW_STAT_MALFORMED;
 		break;
 	default:
-		count(UPGW_STAT_NON_GTP, bytes);
+		path = UPGW_STAT_NON_GTP;
 	}
+	count(path, bytes);
+	trace_xdp(ctx, path, &p, 0, UPGW_TRACE_NO_RULE, UPGW_TPROG_DL);
 	return redirect_slot(UPGW_SLOT_GNB);
 }
 
@@ -1154,6 +1389,22 @@ static __always_inline int encap4(struct __sk_buff *skb, const struct upgw_sessi
 	return 0;
 }
 
+/* trace_app is the trace point of the return path; ue is the reply's destination. */
+static __always_inline void trace_app(struct __sk_buff *skb, __u32 path, const struct upgw_addr *ue,
+				      const struct upgw_session *s)
+{
+	if (!TRACE_ON)
+		return;
+	struct trace_info ti = {.path = path, .rule_slot = UPGW_TRACE_NO_RULE, .prog = UPGW_TPROG_APP,
+				.src = *ue, .dst = *ue, .has_inner = 1};
+	if (s) {
+		ti.teid = s->teid;
+		ti.qfi = s->qfi;
+		ti.has_teid = 1;
+	}
+	upgw_trace_tc(skb, &ti);
+}
+
 static __always_inline int handle_app(struct __sk_buff *skb)
 {
 	void *data = (void *)(long)skb->data;
@@ -1179,17 +1430,20 @@ static __always_inline int handle_app(struct __sk_buff *skb)
 	struct upgw_session s;
 	if (!dl_session(&ue, &s, bytes)) {
 		count(UPGW_STAT_DL_MISS, bytes);
+		trace_app(skb, UPGW_STAT_DL_MISS, &ue, NULL);
 		return TC_ACT_OK;
 	}
 	__u32 zero = 0;
 	struct upgw_config *cfg = bpf_map_lookup_elem(&config, &zero);
 	if (!cfg || !cfg->gnb_ifindex) {
 		count(UPGW_STAT_ERR, bytes);
+		trace_app(skb, UPGW_STAT_ERR, &ue, &s);
 		return TC_ACT_SHOT;
 	}
 	if (skb->gso_segs > 1) {
 		/* GSO would copy the GTP-U length into every segment unchanged. */
 		count(UPGW_STAT_GSO, bytes);
+		trace_app(skb, UPGW_STAT_GSO, &ue, &s);
 		return TC_ACT_SHOT;
 	}
 	__u16 inner_len = skb->len - sizeof(struct ethhdr);
@@ -1226,6 +1480,8 @@ static __always_inline int handle_app(struct __sk_buff *skb)
 		}
 	}
 	count(UPGW_STAT_DL_ENCAP, bytes);
+	/* After the encapsulation: the event shows the G-PDU that goes to the gNB. */
+	trace_app(skb, UPGW_STAT_DL_ENCAP, &ue, &s);
 	return bpf_redirect(cfg->gnb_ifindex, 0);
 }
 

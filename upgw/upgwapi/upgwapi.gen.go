@@ -70,6 +70,51 @@ func (e StatusRuleSetSource) Valid() bool {
 	}
 }
 
+// Defines values for TraceEndReason.
+const (
+	ClientClosed TraceEndReason = "client_closed"
+	Failed       TraceEndReason = "failed"
+	Shutdown     TraceEndReason = "shutdown"
+	TimeLimit    TraceEndReason = "time_limit"
+)
+
+// Valid indicates whether the value is a known member of the TraceEndReason enum.
+func (e TraceEndReason) Valid() bool {
+	switch e {
+	case ClientClosed:
+		return true
+	case Failed:
+		return true
+	case Shutdown:
+		return true
+	case TimeLimit:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for TraceEventProgram.
+const (
+	App      TraceEventProgram = "app"
+	Downlink TraceEventProgram = "downlink"
+	Uplink   TraceEventProgram = "uplink"
+)
+
+// Valid indicates whether the value is a known member of the TraceEventProgram enum.
+func (e TraceEventProgram) Valid() bool {
+	switch e {
+	case App:
+		return true
+	case Downlink:
+		return true
+	case Uplink:
+		return true
+	default:
+		return false
+	}
+}
+
 // AppTrafficRule defines model for AppTrafficRule.
 type AppTrafficRule struct {
 	AppInstanceId string `json:"appInstanceId"`
@@ -89,9 +134,21 @@ type CompiledRule struct {
 	TrafficRuleId string `json:"trafficRuleId"`
 }
 
+// DataPlaneStatus defines model for DataPlaneStatus.
+type DataPlaneStatus struct {
+	// AdoptedLinks links taken over from the previous agent at start (their program replaced atomically)
+	AdoptedLinks int `json:"adoptedLinks"`
+
+	// DetachOnStop a deliberate stop detaches the data plane
+	DetachOnStop bool `json:"detachOnStop"`
+
+	// Pinned links and maps are pinned: the data plane keeps forwarding while the agent is down
+	Pinned bool `json:"pinned"`
+}
+
 // FeedStatus defines model for FeedStatus.
 type FeedStatus struct {
-	// Connected the last request to the MEP succeeded
+	// Connected the feed is live: the last request to the MEP succeeded and the one in flight is not overdue (long-poll timeout plus 2 s)
 	Connected   bool       `json:"connected"`
 	Enabled     bool       `json:"enabled"`
 	LastError   *string    `json:"lastError,omitempty"`
@@ -133,12 +190,19 @@ type RuleCounter struct {
 type RuleSet struct {
 	AppliedAt *time.Time `json:"appliedAt,omitempty"`
 
+	// Digest SHA-256 of the rules
+	Digest string `json:"digest"`
+
 	// Inactive rules skipped because their state is INACTIVE
-	Inactive int            `json:"inactive"`
-	Rejected []RejectedRule `json:"rejected"`
-	Rules    []CompiledRule `json:"rules"`
-	Source   RuleSetSource  `json:"source"`
-	Version  int64          `json:"version"`
+	Inactive  int            `json:"inactive"`
+	Rejected  []RejectedRule `json:"rejected"`
+	Rules     []CompiledRule `json:"rules"`
+	SaveError *string        `json:"saveError,omitempty"`
+
+	// Saved the rule set is in the state file
+	Saved   bool          `json:"saved"`
+	Source  RuleSetSource `json:"source"`
+	Version int64         `json:"version"`
 }
 
 // RuleSetSource defines model for RuleSet.Source.
@@ -166,24 +230,180 @@ type Session struct {
 
 // Status defines model for Status.
 type Status struct {
-	ActiveRules   int        `json:"activeRules"`
-	AppliedAt     *time.Time `json:"appliedAt,omitempty"`
-	Feed          FeedStatus `json:"feed"`
-	RejectedRules int        `json:"rejectedRules"`
+	ActiveRules   int             `json:"activeRules"`
+	AppliedAt     *time.Time      `json:"appliedAt,omitempty"`
+	DataPlane     DataPlaneStatus `json:"dataPlane"`
+	Feed          FeedStatus      `json:"feed"`
+	RejectedRules int             `json:"rejectedRules"`
+
+	// RuleSetDigest SHA-256 of the active rules; with the version, the identity of the rule set
+	RuleSetDigest string `json:"ruleSetDigest"`
+
+	// RuleSetSaveError why the active rule set could not be saved
+	RuleSetSaveError *string `json:"ruleSetSaveError,omitempty"`
+
+	// RuleSetSaveFailures rule sets that could not be saved since the start
+	RuleSetSaveFailures int64 `json:"ruleSetSaveFailures"`
+
+	// RuleSetSaved the active rule set is in the state file (a restart brings it back); false without a state dir
+	RuleSetSaved bool `json:"ruleSetSaved"`
 
 	// RuleSetSource where the active rule set came from
 	RuleSetSource StatusRuleSetSource `json:"ruleSetSource"`
 
 	// RuleSetVersion version of the active rule set (0 before the first)
 	RuleSetVersion int64 `json:"ruleSetVersion"`
-	Sessions       int   `json:"sessions"`
+
+	// SessionCapacity size of the sessions map (--max-sessions)
+	SessionCapacity int `json:"sessionCapacity"`
+
+	// Sessions UEs whose downlink tunnel is learned (counted in the background, see sessionsCountedAt)
+	Sessions          int        `json:"sessions"`
+	SessionsCountedAt *time.Time `json:"sessionsCountedAt,omitempty"`
+
+	// SessionsEvicted sessions evicted since the start to make room for new UEs
+	SessionsEvicted int64 `json:"sessionsEvicted"`
 }
 
 // StatusRuleSetSource where the active rule set came from
 type StatusRuleSetSource string
 
+// TraceEnd defines model for TraceEnd.
+type TraceEnd struct {
+	// Capped selected packets over the rate cap
+	Capped int64 `json:"capped"`
+
+	// Events events sent
+	Events int64 `json:"events"`
+
+	// Lost selected packets the full ring buffer dropped
+	Lost int64 `json:"lost"`
+
+	// Reason why the trace ended: its duration passed, the client went away, the agent stops, or reading the data plane failed
+	Reason TraceEndReason `json:"reason"`
+}
+
+// TraceEndReason why the trace ended: its duration passed, the client went away, the agent stops, or reading the data plane failed
+type TraceEndReason string
+
+// TraceEvent defines model for TraceEvent.
+type TraceEvent struct {
+	// AppInstanceId app instance of the rule that matched
+	AppInstanceId *string `json:"appInstanceId,omitempty"`
+
+	// Captured bytes captured (data)
+	Captured int `json:"captured"`
+
+	// Data the captured bytes, from the Ethernet header on (base64)
+	Data []byte `json:"data"`
+
+	// Error what could not be decoded from the captured bytes
+	Error *string   `json:"error,omitempty"`
+	Gtp   *TraceGTP `json:"gtp,omitempty"`
+
+	// Ifindex port the packet arrived on
+	Ifindex int `json:"ifindex"`
+
+	// Inner an IP header and its transport ports; for a packet without GTP-U, inner is its only IP header
+	Inner *TraceFlow `json:"inner,omitempty"`
+
+	// Length packet length on the wire
+	Length int `json:"length"`
+
+	// Outer an IP header and its transport ports; for a packet without GTP-U, inner is its only IP header
+	Outer *TraceFlow `json:"outer,omitempty"`
+
+	// Path data plane path, as in /counters/paths (ul_decap, ul_pass, dl_learn, dl_encap, ...)
+	Path string `json:"path"`
+
+	// Program the XDP program of the gNB-side or UPF-side N3 port, or the TC program of an app port
+	Program TraceEventProgram `json:"program"`
+
+	// Qfi QFI of the PDU Session Container
+	Qfi *int `json:"qfi,omitempty"`
+
+	// Teid TEID of the G-PDU (for app replies: of the tunnel they go into)
+	Teid *int64 `json:"teid,omitempty"`
+
+	// Time when the data plane saw the packet
+	Time time.Time `json:"time"`
+
+	// TrafficRuleId rule that matched
+	TrafficRuleId *string `json:"trafficRuleId,omitempty"`
+}
+
+// TraceEventProgram the XDP program of the gNB-side or UPF-side N3 port, or the TC program of an app port
+type TraceEventProgram string
+
+// TraceFlow an IP header and its transport ports; for a packet without GTP-U, inner is its only IP header
+type TraceFlow struct {
+	Dst      string `json:"dst"`
+	DstPort  *int   `json:"dstPort,omitempty"`
+	IcmpCode *int   `json:"icmpCode,omitempty"`
+	IcmpType *int   `json:"icmpType,omitempty"`
+
+	// Protocol UDP, TCP, ICMPv4, ICMPv6, SCTP, or the protocol number
+	Protocol string `json:"protocol"`
+	Src      string `json:"src"`
+	SrcPort  *int   `json:"srcPort,omitempty"`
+
+	// Tos IPv4 TOS or IPv6 traffic class
+	Tos *int `json:"tos,omitempty"`
+}
+
+// TraceGTP defines model for TraceGTP.
+type TraceGTP struct {
+	// ExtensionHeaders types of the extension headers, in order
+	ExtensionHeaders []int `json:"extensionHeaders"`
+	MessageType      int   `json:"messageType"`
+
+	// PduType PDU Session Container type: 0 downlink, 1 uplink
+	PduType *int `json:"pduType,omitempty"`
+
+	// Qfi from the PDU Session Container
+	Qfi      *int  `json:"qfi,omitempty"`
+	Sequence *int  `json:"sequence,omitempty"`
+	Teid     int64 `json:"teid"`
+}
+
+// TraceLine one line of a trace stream; exactly one of the fields is set
+type TraceLine struct {
+	End   *TraceEnd   `json:"end,omitempty"`
+	Event *TraceEvent `json:"event,omitempty"`
+}
+
 // Problem defines model for Problem.
 type Problem = ProblemDetails
+
+// TraceParams defines parameters for Trace.
+type TraceParams struct {
+	// Rule traffic rule id (with `app` the app instance's rule; alone every app instance's rule of that id)
+	Rule *string `form:"rule,omitempty" json:"rule,omitempty"`
+
+	// App app instance id (every active rule of the app instance)
+	App *string `form:"app,omitempty" json:"app,omitempty"`
+
+	// Ue UE address: inner source (uplink) or destination (downlink), IPv4 or IPv6
+	Ue *string `form:"ue,omitempty" json:"ue,omitempty"`
+
+	// Teid TEID (uplink or downlink)
+	Teid *int64 `form:"teid,omitempty" json:"teid,omitempty"`
+
+	// Path data plane paths to trace (repeat, or separate by commas); every path when left out
+	Path *[]string `form:"path,omitempty" json:"path,omitempty"`
+
+	// Rate most events per second, enforced in the data plane
+	Rate *int `form:"rate,omitempty" json:"rate,omitempty"`
+
+	// Sample trace 1 in `sample` selected packets
+	Sample *int `form:"sample,omitempty" json:"sample,omitempty"`
+
+	// Duration seconds after which the trace ends
+	Duration *int `form:"duration,omitempty" json:"duration,omitempty"`
+
+	// Snaplen bytes of each packet captured (outer and inner headers)
+	Snaplen *int `form:"snaplen,omitempty" json:"snaplen,omitempty"`
+}
 
 // PutRuleSetJSONRequestBody defines body for PutRuleSet for application/json ContentType.
 type PutRuleSetJSONRequestBody = RuleSnapshot
@@ -281,16 +501,24 @@ type ClientInterface interface {
 	// with any type of body and a specified content type.
 	//
 	// Replace the whole rule set in one atomic step with a snapshot in the MEP feed format.
-	// The version must be greater than the active one. Rules the data plane cannot enforce
-	// are reported in `rejected`; the others are applied.
+	// The version must be greater than the active one (1 to 2^53). Rules the data plane
+	// cannot enforce are reported in `rejected`; the others are applied. An agent that
+	// follows a MEP feed refuses manual rule sets (409) unless started with
+	// `--allow-manual-rulesets`. A rule set that is in force but could not be saved to the
+	// state file is answered 500 (GET shows it with `saved: false`): a restart would not
+	// bring it back.
 	PutRuleSetWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// PutRuleSet performs a PUT /ruleset (the `PutRuleSet` operationId) request.
 	// Takes a body of the `application/json` content type.
 	//
 	// Replace the whole rule set in one atomic step with a snapshot in the MEP feed format.
-	// The version must be greater than the active one. Rules the data plane cannot enforce
-	// are reported in `rejected`; the others are applied.
+	// The version must be greater than the active one (1 to 2^53). Rules the data plane
+	// cannot enforce are reported in `rejected`; the others are applied. An agent that
+	// follows a MEP feed refuses manual rule sets (409) unless started with
+	// `--allow-manual-rulesets`. A rule set that is in force but could not be saved to the
+	// state file is answered 500 (GET shows it with `saved: false`): a restart would not
+	// bring it back.
 	PutRuleSet(ctx context.Context, body PutRuleSetJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ListSessions performs a GET /sessions (the `ListSessions` operationId) request.
@@ -300,6 +528,20 @@ type ClientInterface interface {
 
 	// GetStatus performs a GET /status (the `GetStatus` operationId) request.
 	GetStatus(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// Trace performs a GET /trace (the `Trace` operationId) request.
+	//
+	// Trace packets through the data plane and stream them, decoded, as JSON lines
+	// (`application/x-ndjson`, one `TraceLine` per line, flushed as they come). The trace
+	// starts with the request and ends after `duration`, when the client goes away or when the
+	// agent stops. The last line carries `end`. `rule` and `app` are resolved to the active
+	// rules when the trace starts.
+	//
+	// Unset selectors select everything; set ones must all hold. The data plane enforces
+	// the selection, the sampling and the `rate` cap (a per-CPU token bucket), so a trace
+	// never costs forwarding more than a few nanoseconds per packet. One trace runs at a
+	// time: a second one is answered 409.
+	Trace(ctx context.Context, params *TraceParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 }
 
 // GetPathCounters performs a GET /counters/paths (the `GetPathCounters` operationId) request.
@@ -351,8 +593,12 @@ func (c *Client) GetRuleSet(ctx context.Context, reqEditors ...RequestEditorFn) 
 // with any type of body and a specified content type.
 //
 // Replace the whole rule set in one atomic step with a snapshot in the MEP feed format.
-// The version must be greater than the active one. Rules the data plane cannot enforce
-// are reported in `rejected`; the others are applied.
+// The version must be greater than the active one (1 to 2^53). Rules the data plane
+// cannot enforce are reported in `rejected`; the others are applied. An agent that
+// follows a MEP feed refuses manual rule sets (409) unless started with
+// `--allow-manual-rulesets`. A rule set that is in force but could not be saved to the
+// state file is answered 500 (GET shows it with `saved: false`): a restart would not
+// bring it back.
 func (c *Client) PutRuleSetWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewPutRuleSetRequestWithBody(c.Server, contentType, body)
 	if err != nil {
@@ -369,8 +615,12 @@ func (c *Client) PutRuleSetWithBody(ctx context.Context, contentType string, bod
 // Takes a body of the `application/json` content type.
 //
 // Replace the whole rule set in one atomic step with a snapshot in the MEP feed format.
-// The version must be greater than the active one. Rules the data plane cannot enforce
-// are reported in `rejected`; the others are applied.
+// The version must be greater than the active one (1 to 2^53). Rules the data plane
+// cannot enforce are reported in `rejected`; the others are applied. An agent that
+// follows a MEP feed refuses manual rule sets (409) unless started with
+// `--allow-manual-rulesets`. A rule set that is in force but could not be saved to the
+// state file is answered 500 (GET shows it with `saved: false`): a restart would not
+// bring it back.
 func (c *Client) PutRuleSet(ctx context.Context, body PutRuleSetJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewPutRuleSetRequest(c.Server, body)
 	if err != nil {
@@ -401,6 +651,30 @@ func (c *Client) ListSessions(ctx context.Context, reqEditors ...RequestEditorFn
 // GetStatus performs a GET /status (the `GetStatus` operationId) request.
 func (c *Client) GetStatus(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewGetStatusRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// Trace performs a GET /trace (the `Trace` operationId) request.
+//
+// Trace packets through the data plane and stream them, decoded, as JSON lines
+// (`application/x-ndjson`, one `TraceLine` per line, flushed as they come). The trace
+// starts with the request and ends after `duration`, when the client goes away or when the
+// agent stops. The last line carries `end`. `rule` and `app` are resolved to the active
+// rules when the trace starts.
+//
+// Unset selectors select everything; set ones must all hold. The data plane enforces
+// the selection, the sampling and the `rate` cap (a per-CPU token bucket), so a trace
+// never costs forwarding more than a few nanoseconds per packet. One trace runs at a
+// time: a second one is answered 409.
+func (c *Client) Trace(ctx context.Context, params *TraceParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewTraceRequest(c.Server, params)
 	if err != nil {
 		return nil, err
 	}
@@ -586,6 +860,156 @@ func NewGetStatusRequest(server string) (*http.Request, error) {
 	return req, nil
 }
 
+// NewTraceRequest constructs an http.Request for the Trace method
+func NewTraceRequest(server string, params *TraceParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/trace")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Rule != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "rule", *params.Rule, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.App != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "app", *params.App, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Ue != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "ue", *params.Ue, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Teid != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "teid", *params.Teid, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Path != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "path", *params.Path, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "array", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Rate != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "rate", *params.Rate, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Sample != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "sample", *params.Sample, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Duration != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "duration", *params.Duration, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Snaplen != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "snaplen", *params.Snaplen, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 func (c *Client) applyEditors(ctx context.Context, req *http.Request, additionalEditors []RequestEditorFn) error {
 	for _, r := range c.RequestEditors {
 		if err := r(ctx, req); err != nil {
@@ -655,8 +1079,12 @@ type ClientWithResponsesInterface interface {
 	// with any type of body and a specified content type.
 	//
 	// Replace the whole rule set in one atomic step with a snapshot in the MEP feed format.
-	// The version must be greater than the active one. Rules the data plane cannot enforce
-	// are reported in `rejected`; the others are applied.
+	// The version must be greater than the active one (1 to 2^53). Rules the data plane
+	// cannot enforce are reported in `rejected`; the others are applied. An agent that
+	// follows a MEP feed refuses manual rule sets (409) unless started with
+	// `--allow-manual-rulesets`. A rule set that is in force but could not be saved to the
+	// state file is answered 500 (GET shows it with `saved: false`): a restart would not
+	// bring it back.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	PutRuleSetWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*PutRuleSetResponse, error)
@@ -665,8 +1093,12 @@ type ClientWithResponsesInterface interface {
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Replace the whole rule set in one atomic step with a snapshot in the MEP feed format.
-	// The version must be greater than the active one. Rules the data plane cannot enforce
-	// are reported in `rejected`; the others are applied.
+	// The version must be greater than the active one (1 to 2^53). Rules the data plane
+	// cannot enforce are reported in `rejected`; the others are applied. An agent that
+	// follows a MEP feed refuses manual rule sets (409) unless started with
+	// `--allow-manual-rulesets`. A rule set that is in force but could not be saved to the
+	// state file is answered 500 (GET shows it with `saved: false`): a restart would not
+	// bring it back.
 	PutRuleSetWithResponse(ctx context.Context, body PutRuleSetJSONRequestBody, reqEditors ...RequestEditorFn) (*PutRuleSetResponse, error)
 
 	// ListSessionsWithResponse performs a GET /sessions (the `ListSessions` operationId) request.
@@ -680,6 +1112,22 @@ type ClientWithResponsesInterface interface {
 	//
 	// Returns a wrapper object for the known response body format(s).
 	GetStatusWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetStatusResponse, error)
+
+	// TraceWithResponse performs a GET /trace (the `Trace` operationId) request.
+	//
+	// Trace packets through the data plane and stream them, decoded, as JSON lines
+	// (`application/x-ndjson`, one `TraceLine` per line, flushed as they come). The trace
+	// starts with the request and ends after `duration`, when the client goes away or when the
+	// agent stops. The last line carries `end`. `rule` and `app` are resolved to the active
+	// rules when the trace starts.
+	//
+	// Unset selectors select everything; set ones must all hold. The data plane enforces
+	// the selection, the sampling and the `rate` cap (a per-CPU token bucket), so a trace
+	// never costs forwarding more than a few nanoseconds per packet. One trace runs at a
+	// time: a second one is answered 409.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	TraceWithResponse(ctx context.Context, params *TraceParams, reqEditors ...RequestEditorFn) (*TraceResponse, error)
 }
 
 type GetPathCountersResponse struct {
@@ -970,6 +1418,75 @@ func (r GetStatusResponse) ContentType() string {
 	return ""
 }
 
+type TraceResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *Problem
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Problem
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Problem
+	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationproblemJSON409 *Problem
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Problem
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r TraceResponse) GetApplicationproblemJSON400() *Problem {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r TraceResponse) GetApplicationproblemJSON401() *Problem {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r TraceResponse) GetApplicationproblemJSON403() *Problem {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r TraceResponse) GetApplicationproblemJSON409() *Problem {
+	return r.ApplicationproblemJSON409
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r TraceResponse) GetApplicationproblemJSON500() *Problem {
+	return r.ApplicationproblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r TraceResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r TraceResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r TraceResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r TraceResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // GetPathCountersWithResponse performs a GET /counters/paths (the `GetPathCounters` operationId) request.
 //
 // Packets and bytes per data plane path (ul_decap, ul_pass, dl_encap, ...).
@@ -1013,8 +1530,12 @@ func (c *ClientWithResponses) GetRuleSetWithResponse(ctx context.Context, reqEdi
 // with any type of body and a specified content type.
 //
 // Replace the whole rule set in one atomic step with a snapshot in the MEP feed format.
-// The version must be greater than the active one. Rules the data plane cannot enforce
-// are reported in `rejected`; the others are applied.
+// The version must be greater than the active one (1 to 2^53). Rules the data plane
+// cannot enforce are reported in `rejected`; the others are applied. An agent that
+// follows a MEP feed refuses manual rule sets (409) unless started with
+// `--allow-manual-rulesets`. A rule set that is in force but could not be saved to the
+// state file is answered 500 (GET shows it with `saved: false`): a restart would not
+// bring it back.
 //
 // Returns a wrapper object for the known response body format(s).
 func (c *ClientWithResponses) PutRuleSetWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*PutRuleSetResponse, error) {
@@ -1029,8 +1550,12 @@ func (c *ClientWithResponses) PutRuleSetWithBodyWithResponse(ctx context.Context
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
 // Replace the whole rule set in one atomic step with a snapshot in the MEP feed format.
-// The version must be greater than the active one. Rules the data plane cannot enforce
-// are reported in `rejected`; the others are applied.
+// The version must be greater than the active one (1 to 2^53). Rules the data plane
+// cannot enforce are reported in `rejected`; the others are applied. An agent that
+// follows a MEP feed refuses manual rule sets (409) unless started with
+// `--allow-manual-rulesets`. A rule set that is in force but could not be saved to the
+// state file is answered 500 (GET shows it with `saved: false`): a restart would not
+// bring it back.
 func (c *ClientWithResponses) PutRuleSetWithResponse(ctx context.Context, body PutRuleSetJSONRequestBody, reqEditors ...RequestEditorFn) (*PutRuleSetResponse, error) {
 	rsp, err := c.PutRuleSet(ctx, body, reqEditors...)
 	if err != nil {
@@ -1061,6 +1586,28 @@ func (c *ClientWithResponses) GetStatusWithResponse(ctx context.Context, reqEdit
 		return nil, err
 	}
 	return ParseGetStatusResponse(rsp)
+}
+
+// TraceWithResponse performs a GET /trace (the `Trace` operationId) request.
+//
+// Trace packets through the data plane and stream them, decoded, as JSON lines
+// (`application/x-ndjson`, one `TraceLine` per line, flushed as they come). The trace
+// starts with the request and ends after `duration`, when the client goes away or when the
+// agent stops. The last line carries `end`. `rule` and `app` are resolved to the active
+// rules when the trace starts.
+//
+// Unset selectors select everything; set ones must all hold. The data plane enforces
+// the selection, the sampling and the `rate` cap (a per-CPU token bucket), so a trace
+// never costs forwarding more than a few nanoseconds per packet. One trace runs at a
+// time: a second one is answered 409.
+//
+// Returns a wrapper object for the known response body format(s).
+func (c *ClientWithResponses) TraceWithResponse(ctx context.Context, params *TraceParams, reqEditors ...RequestEditorFn) (*TraceResponse, error) {
+	rsp, err := c.Trace(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseTraceResponse(rsp)
 }
 
 // ParseGetPathCountersResponse parses an HTTP response from a GetPathCountersWithResponse call
@@ -1261,6 +1808,60 @@ func ParseGetStatusResponse(rsp *http.Response) (*GetStatusResponse, error) {
 	return response, nil
 }
 
+// ParseTraceResponse parses an HTTP response from a TraceWithResponse call
+func ParseTraceResponse(rsp *http.Response) (*TraceResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &TraceResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	}
+
+	return response, nil
+}
+
 // ServerInterface represents all server handlers.
 type ServerInterface interface {
 
@@ -1281,6 +1882,9 @@ type ServerInterface interface {
 
 	// (GET /status)
 	GetStatus(ctx echo.Context) error
+
+	// (GET /trace)
+	Trace(ctx echo.Context, params TraceParams) error
 }
 
 // ServerInterfaceWrapper converts echo contexts to parameters.
@@ -1342,6 +1946,80 @@ func (w *ServerInterfaceWrapper) GetStatus(ctx echo.Context) error {
 	return err
 }
 
+// Trace converts echo context to params.
+func (w *ServerInterfaceWrapper) Trace(ctx echo.Context) error {
+	var err error
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params TraceParams
+	// ------------- Optional query parameter "rule" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "rule", ctx.QueryParams(), &params.Rule, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter rule: %s", err))
+	}
+
+	// ------------- Optional query parameter "app" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "app", ctx.QueryParams(), &params.App, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter app: %s", err))
+	}
+
+	// ------------- Optional query parameter "ue" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "ue", ctx.QueryParams(), &params.Ue, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter ue: %s", err))
+	}
+
+	// ------------- Optional query parameter "teid" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "teid", ctx.QueryParams(), &params.Teid, runtime.BindQueryParameterOptions{Type: "integer", Format: "int64"})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter teid: %s", err))
+	}
+
+	// ------------- Optional query parameter "path" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "path", ctx.QueryParams(), &params.Path, runtime.BindQueryParameterOptions{Type: "array", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter path: %s", err))
+	}
+
+	// ------------- Optional query parameter "rate" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "rate", ctx.QueryParams(), &params.Rate, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter rate: %s", err))
+	}
+
+	// ------------- Optional query parameter "sample" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "sample", ctx.QueryParams(), &params.Sample, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter sample: %s", err))
+	}
+
+	// ------------- Optional query parameter "duration" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "duration", ctx.QueryParams(), &params.Duration, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter duration: %s", err))
+	}
+
+	// ------------- Optional query parameter "snaplen" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "snaplen", ctx.QueryParams(), &params.Snaplen, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter snaplen: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.Trace(ctx, params)
+	return err
+}
+
 // This is a simple interface which specifies echo.Route addition functions which
 // are present on both echo.Echo and echo.Group, since we want to allow using
 // either of them for path registration
@@ -1395,6 +2073,7 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.GET(options.BaseURL+"/counters/rules", wrapper.GetRuleCounters, options.OperationMiddlewares["GetRuleCounters"]...)
 	router.GET(options.BaseURL+"/counters/paths", wrapper.GetPathCounters, options.OperationMiddlewares["GetPathCounters"]...)
 	router.GET(options.BaseURL+"/sessions", wrapper.ListSessions, options.OperationMiddlewares["ListSessions"]...)
+	router.GET(options.BaseURL+"/trace", wrapper.Trace, options.OperationMiddlewares["Trace"]...)
 
 }
 
@@ -1619,6 +2298,129 @@ func (response GetStatus200JSONResponse) VisitGetStatusResponse(w http.ResponseW
 	return err
 }
 
+type TraceRequestObject struct {
+	Params TraceParams
+}
+
+type TraceResponseObject interface {
+	VisitTraceResponse(w http.ResponseWriter) error
+}
+
+type Trace200ApplicationxNdjsonResponse struct {
+	Body          io.Reader
+	ContentLength int64
+}
+
+func (response Trace200ApplicationxNdjsonResponse) VisitTraceResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	if response.ContentLength != 0 {
+		w.Header().Set("Content-Length", fmt.Sprint(response.ContentLength))
+	}
+	w.WriteHeader(200)
+
+	if closer, ok := response.Body.(io.ReadCloser); ok {
+		defer closer.Close()
+	}
+	flusher, ok := w.(http.Flusher)
+	if !ok {
+		// If w doesn't support flushing, fall back to io.Copy.
+		_, err := io.Copy(w, response.Body)
+		return err
+	}
+	// text/event-stream messages are typically small; use a
+	// modest buffer and flush after each chunk so clients see
+	// events immediately instead of waiting on OS buffering.
+	buf := make([]byte, 4096)
+	for {
+		n, err := response.Body.Read(buf)
+		if n > 0 {
+			if _, writeErr := w.Write(buf[:n]); writeErr != nil {
+				return writeErr
+			}
+			flusher.Flush()
+		}
+		if err != nil {
+			if err == io.EOF {
+				return nil
+			}
+			return err
+		}
+	}
+}
+
+type Trace400ApplicationProblemPlusJSONResponse struct {
+	ProblemApplicationProblemPlusJSONResponse
+}
+
+func (response Trace400ApplicationProblemPlusJSONResponse) VisitTraceResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type Trace401ApplicationProblemPlusJSONResponse ProblemDetails
+
+func (response Trace401ApplicationProblemPlusJSONResponse) VisitTraceResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type Trace403ApplicationProblemPlusJSONResponse ProblemDetails
+
+func (response Trace403ApplicationProblemPlusJSONResponse) VisitTraceResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type Trace409ApplicationProblemPlusJSONResponse ProblemDetails
+
+func (response Trace409ApplicationProblemPlusJSONResponse) VisitTraceResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type Trace500ApplicationProblemPlusJSONResponse ProblemDetails
+
+func (response Trace500ApplicationProblemPlusJSONResponse) VisitTraceResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 // StrictServerInterface represents all server handlers.
 type StrictServerInterface interface {
 
@@ -1639,6 +2441,9 @@ type StrictServerInterface interface {
 
 	// (GET /status)
 	GetStatus(ctx context.Context, request GetStatusRequestObject) (GetStatusResponseObject, error)
+
+	// (GET /trace)
+	Trace(ctx context.Context, request TraceRequestObject) (TraceResponseObject, error)
 }
 
 type StrictHandlerFunc func(ctx echo.Context, request any) (any, error)
@@ -1814,38 +2619,105 @@ func (sh *strictHandler) GetStatus(ctx echo.Context) error {
 	return nil
 }
 
+// Trace operation middleware
+func (sh *strictHandler) Trace(ctx echo.Context, params TraceParams) error {
+	var request TraceRequestObject
+
+	request.Params = params
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.Trace(ctx.Request().Context(), request.(TraceRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "Trace")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(TraceResponseObject); ok {
+		return validResponse.VisitTraceResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
 // Base64 encoded, compressed with deflate, json marshaled OpenAPI spec.
 // Stored as a slice of fixed-width chunks rather than one concatenated
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"xFhhb9s8Dv4rhO6AtTg3Sbfd7S771LVdEeA2BE27O2AdVsVmEq2ypElyg2LIf39ByU7sxGmyrnvfb4lF",
-	"UeRD8iGlHyzVudEKlXes/4NZdEYrh+HP0OqxxJx+plp5VJ5+cmOkSLkXWnVNlPjHN6cVrbl0hjmnX3+3",
-	"OGF99rfuSn83rrpuqfcMPRfSscVikbAMXWqFIa2szy7fn8Kbf/feQHkAI5FyO2k/MebK8slEpJeFRPpi",
-	"rDZovYiWc2MGynmuUhxk9ME/GGR95rwVasoWCfPN7TzLBJ3N5bCmyNsC1007vxoN4GIEH85PoXd8DDU7",
-	"4CBzfqA82glPEbgDrkCPv2HqQVv6w63lD4csqeyJi8E7i98LYTFj/c9r5jeN/bKxOWGnOjdCYrYFjDSa",
-	"3oLCbpxy7tNZ1NPEIS3PhCABvjAS3cozoTxO0ZIKY4W2wj/U9NdWa761mrA/NOH/8rCk8nvlQxt07xGz",
-	"kee+cJvApVopTD1mm977GYLkzgPZhs6D10DfPpwPwRVpiphhtkJjrLVEruhAVHwsse5pbZFUnlurbWss",
-	"aHVEyl0wb6Jtzj3rs4x7PPIix9WBW9CrDk9qvrWhMuR+dqoLSuVNWMYPHpsGCOX/9bo99jy9Q7+/tJ/t",
-	"ToEgtVKdlAa1+tFkmg1XsrDQCrYos6x10S0zpiWhhZftu+KHXe6VupPKuDa/LvFbCN5T2c8id1so4Znr",
-	"sTyp1YlC4tYk2+3D70vD56akPRKVhEfoW3GQArMTv2/FU+YS893jJmvZQqIDdyeMwQzGmPLCIfGWsEBp",
-	"hyAcDD6enF4NPp23QmPLxCPdwmPudvX6RqYua4CFRhgUkkl7a2s0uhZtThc2liyqIqfgKK0IpAkG1uNG",
-	"sFi99Ua6gu4erSt75c48WcuCauvSiMq3Gmi12GxNAsWNm+mWTPg5pNYmpBasnsXXaFSbMyN0lfqmH1M1",
-	"PskyWzaxzSaH3KrWlitydKHJ+kIplDDnDg4sHpY73gIf63uEY8iRKwczrjJNllL4dxf994nYwucoWqzJ",
-	"9FxJoe7g6nxwBl7Puc2CcdOP7/Y7sMDHYCjMZPvyWjhWmpI6ug0lpR/RzxXKrZHbMg7FzL2s0nDToydw",
-	"VajLHalcG9FqDPSIHTaS6WhJBs3QzWdoA+tB9AhIHhx6SHmOMLE6Z8kTCaQ8+tOqtppnl5UDetJqwEEP",
-	"xjjRpXkTYZ0/3C+bXCy3VkTW0mXNxnW8kkag1wGvnVSCsplCi9CEJnrT/RhG4CoDulFaLQkJDk54fOGg",
-	"cGiPjOQKYco9zvkDHBAQ+G74vvv/syFInXJ5NLbI73Thl0Ja3SiS+/gKaDg87MDVDOF6ePE/UASdlA8w",
-	"0VLquaum9BcOyj59FNAnV97C7fD6CrqB1NDfho8OhL9RmbCYekn2oPMuCfe5YDbMhZ+RMZzUHnYg3AQj",
-	"FA64RXjkxti5UWHcj4LLW29zbO3cUJCkSFG5kM6K5wT3ieHpDI9ednq1sZMFrytwT4YDVmN6dtzpRWlt",
-	"UFEu99mrTq/zisXZO2RPN40zmesuP03jZNKM5TCONSGYYbABgxYy7jnEENJ2OCjk1wxTbhIo5FfDnUsg",
-	"k19RhU+dTueww4I5Nrwo0LzFLtDXLiAxB2vPEi97vUeeJDafIvbql/Ubz0az3HygMJSo5F8FFm36ZzSs",
-	"7ZilA9XjByldJDWwl+19T7DjpTYLoNdoJAFX5DlmQK0PTofXrhXf2uz95+BbH/b3xDfU5a/iW9byVmCv",
-	"mix8RCxc1ksSuCLOzMvXDqG8BuFDIGhZK3RQUeRWqGm0/0WUd4FLR7QA2dJlopgpWtC4RCN5GrvPfKZl",
-	"rTUJRb4C9zoXKTiPJjAfsWA5spJI9QZCzAmxbXVuFIFcdb68cB7GCFOL3KMFP+Oq3gu1wsihkaprfJJy",
-	"pbQHVBNtU7xRRJkWjbY+xAVuqzDcvo2h8TMsmbWcTCKTNiM0LBoRCq8573T28LzBqab6RbMZe1vg4q9J",
-	"jBISqqvXP1VXJP+fn5J/St3W55nWwr0+h+UMHi8EDsqpNoxwq9WLo+FZGw3+Vzg/Wg0zv58DqyvRHvxX",
-	"ebKE4akwLmf5EsQNehpVz02/LQmr2X3Ty2p+c0uJ8M6PNlzb+p9/sMJK1mfdwkzn3ftjtviy+CMAAP//",
+	"zFt7cxs3kv8qXXNXFapuSFGy7KypvxRZ9uoqdniWtLmq0GeCM00S0RCYABhR2i1996tuYIZDEpQor3O3",
+	"/yTU4NUv9K8f8D+STC9KrVA5mwz+kRi0pVYW+Y+h0ZMCF/Qz08qhcvRTlGUhM+GkVoeln/Efv1utaMxm",
+	"c1wI+vXvBqfJIPm3w9X+h37UHoZ936ETsrDJ4+NjmuRoMyNL2jUZJJ/fn8OPf+n/COGAhKaE5bT7WVle",
+	"GzGdyuxzVSB9KY0u0TjpKRdleamsEyrDy5w+uIcSk0FinZFqljymiVtfLvJc0tmiGLY2cqbCTdIurq8u",
+	"4cMVfLw4h/7REbTogE5u3aVyaKYiQxAWhAI9+R0zB9rQH8IY8XCQpDU9fpC5M/hHJQ3myeC3DfLXif2y",
+	"tThNzvWilAXmO4SRedIjUnheTgvhsrnfZ10OWTgTeAa4qizQrjiTyuEMDW1RGqmNdA+t/VujLd6iJOwv",
+	"Gv67OSyt+V7xEBPdO+HEsBAKr5xwlY1IL9elw/xnqW4jUijoMzhxiwr0HRqYGr0AN0coDd5JXVkQM1QO",
+	"hAPrhHHQcXOUhgx7ZsQCDJaFyDAH4fRCZqIo2vbRklOOTmTzX9SV0+U2HQJyLOQEjXAI1ukS/Hy0TEwu",
+	"nICS2FztPdG6QKFYQ1IpzHdxJxQpubQgDIKfOtjYFW4RSwtTbZbC5FLNYDmXBfIsz7+0kOulihy/oeBA",
+	"S7ou+A3+Y5p8j5jvUmKmlcLMxXgkEqeIOVFYyDv0rBXCOiCy0Dpwmr99vBiCrbIMMSd9qZy/aoUgFUwL",
+	"OZszm0o7NoW8QugUWs26pS4KcHKBunJQFpWFY7AHUU2gEpMC2/egNUhEXRijTfSm0ugVkWeZ5ak2C+GS",
+	"QZILh106fXXgjrtVH5625BWT9FC4+bmuyNFti3ry4HCdAKncm5O4ZxDZLbr9Z7v58w6CZ622TgNBUT7W",
+	"cWiLlZwHosKWwQdFB21jhRF3J10RX+U/PMde2DutiYvx9Rl/Z+V9KzYaFHYHYHxnbx1OijJRFbjTyJ7n",
+	"4c8zw+8NWHsYKk2+QheVQyExP3P73vg0yeUMrdv2g1d/Pesev34DespuzVRrcN62fMLVO9zegZeAvZVl",
+	"iTlMMBOVZQiQhrDPIXnHy09n59eXf7uIitYEw6W9pcOFfS6SXLP05g4lHGbxhszFvruthVGR3ay4w93+",
+	"l0Z34AuRARYZHqRi+XqBTGURR2SrK+O9C6pqQXakNIM3QRWBYykT72jaEeGKmDs0NgR9z5r0hsHWSxtT",
+	"aaip5dlSVMseagnsNGAlSjvXESt+mZY2Yv+Inr4L856oGDNXaOvt1/mYqclZnpsAwNsAjcJEwyy6qj5O",
+	"c5VSWMBSWOgYPAgrTkFM9B3CESxQKAtzoXKKMEgTezisP6ZyBxahjFBDYRoFfnB9cfkOnKaIjombffpp",
+	"vwMrfEoMVTndPbyhjtVOaVu6a5sEPjyfKylHNbcrxmcL/lyb4TZH3+Jn68TiOXvezEAewyV/Zlkr3G15",
+	"zid4MB5E3u3n/71IPAycwlK6OX8O9yPlP2SOykn30MYMcnMxcYTTr9oudJ2A5fxh82T2mZmuipyj6gmC",
+	"dzFP7/9eyKIysZy13pMum4jtDFaqDGsHbdx+9t46ewcAbPIUwwHoCDDok8QJsWVBOpiI7PbgFKaisMhq",
+	"oBxChGW5NFH0qAlqQGRT0mgwLmuxQE5hk/QbgScc/beVC14/OxhQxMyYgE4fJjjVgbypNNYd7KcE673y",
+	"uShFFooN6ydb+Xesjw2TLeW10Ol2F+K+W387eGr7iFHdXFhYzrVFaDxncOOUUXpvBJ2MQ9m8VjupdWZ0",
+	"pfIULK4I8hFvfuaepqKZtr8/qpde3Ml4ItzIBP2MzbtAafBC3CIYrReU6oPCJdxc7IVCG359w0o2LXbT",
+	"WW1csfhtT9fc+KZLbGlw21a2pdP238H2Y4BybUSGFyqPVBwERcExKRdMFYS431eN2HvSjc5EuZ+5411d",
+	"sl3f338Hi2pP51XoGBpskcnXsSoKIHuCSTWdooHcaOZyPy/ZZJVxv+9IloAqx3wA0lnIK8NVZiiFtZh7",
+	"zMkKicrBkmtqS/GQtmpM1unSpqANGBRchdqoUk2F9PWN2rfRZflayIUkYfmtv2aFtjzJzisXalZh4Zfn",
+	"KiiBx0Y9aW0HQc67beguVNefyXM3qn5lCXUlYg2EGd582TOKlpkoXWVi9slJKNTj0CHp7ShICifiaNes",
+	"5s3SVU30ws3RKHQwR5GjAa2gMxEW35ysOXlaFqMadwUOm1ieY6ZzzFcHr1MU23vmyuciLlbUh+shZ8FT",
+	"qXK83yam1OQp5xguDghjJAUWWkWFKJXy9Y1nD35f6KXPItTM18E2Dvbn+WGSLBGxlAaj5+rKvfDcuvq2",
+	"kSysLhdNSEFwZHPo4c7YQ/pqoVMVX3PMRJlCVXyl+5xCXnxldORfqHiw1+sdxLQTquVxc/vvd8OmnB4u",
+	"wezTT10rcyRfcDN8739/egWkHXYQNOn6vL1MKKDrRDNaDqIqCdAJDgK2cwhURkOfkGetE/hf7y9roobv",
+	"biDkjnCulROSdJ/unZhxPhb2+tCl3TqEwkS1QcpP7KAeDgGIm+MDzDRI5fSeYRSHD7GIUW06UyuWLUNv",
+	"7/5kHLJVPouE6E+7rw2fGw6q677BUlZXtLkyLbcXvNdOd8xGv+1uFVwOa98lVM4o5YxQlm89/ceecmQk",
+	"6utfR+wfrofdmxT4unP0T8iviofVhp72dvXZ4/J2YmndkIw0muTJbFGe6xx3j16vl5nX+nTa6UwXkRD3",
+	"3TCF6/NhCpfnH4d3J+H/b1K4Or8eNheq3gBUtZi0TbsVhZosXjwz2W6mnI4EOpfDuxO4/uWKDr8c3r2B",
+	"YFiQFcLa50NQooSFmbQ432kQ5Pa30BnvHSq6zn9lDUaIpM1sfSmb6UHjluwBtPHKb2pfEf436lsLtFbM",
+	"8AlN5lU9uE5P1AUBbTCAfpO/pHAEjePbWU9a37mB2v29nMU/KlzvoUR84EtTi7ZwmtLQlqZ2KvpnqSJy",
+	"0wqhkIqDLBEiVesMisUp4L3IXPHAjcCg6anEIrd0z301ZMNsVL4X8lJeUUf6+y3gmY+PsecFFrPKSPdw",
+	"RQtCpw6F8UEA78I1BP+p2WDuXOnfZ0g11ZGiEReg2BdmWjmjCy8hKx3+YKGyaLoeLWbC4VI8cPsb8Kfh",
+	"+0OC7UJnouhODIpb8pL1JK1GiuYRYgs3P+jB9RzhZvjhV1BkDkXxAFNdFHpp687sD7Z2AF2GEErZTmE8",
+	"vLmGQy5ioRvzR/K9I5VLg6y1jkPrfNLgyW4VWT5eDA96wC87vCR9C/yJFyC9kRp/uLiGQzaRcbAR2wSk",
+	"7WyqBaU820JHWlshHJ0c9EaKq2T+wOY1zHrDsjdSI/WrdHOKXc6Gl+D0LSpSxFTOfPQ+rsrZErpdUcou",
+	"j44PUsA7NA9Nc1uRTEZqfFa5uTby75xyDeAntgQYVf3+q4yX8k8c9+DXICAyeGKEjpYWdEkxgoblXNMJ",
+	"lIPx+wPp7EgV0jpUIHzNFjqF1uVEZLcweYAcp6IqHFF2n2HpYBzEl8JyLjMuPCoQyi7RWDjpvxo0+DpS",
+	"4S7OyRRsNSHjnJBL8zrpjSjsLmSGyvK1VoLt/Kwk2rrHvX6rJ5uwgdV2fDa8TFqthOSo1/eziU9RymSQ",
+	"vOr1e69C6ME3aiPs5Z4ARrLrYTADujc+4Sopm16PpXcFza1QuZcwOT5Npmgq+YCu1Z33ZZDWi67jfv+J",
+	"11zbr7j2asi0nwNsodX2266SfALxVwuLFr32hMWOaRio343Rpo9pS9hN/2hPYYfIkoXeKkCmYKvFgnI1",
+	"Mt/z4Y2NyrfVmP6/kW+7E76nfNkF/rPyDW5zp2Cv1+u3XYtuvT/gG8LNQzHKQkC69ssZC3WVbqeorxhB",
+	"/ykpPydcOiIiyEh92k8rq4g0PvuHXD7tnuuiXe1X7Cv9Cy+wDkvfUBFgQ0+0Lgt/vBj6x0g+6umN1PWq",
+	"6QKLynJ5Y2ZQOK4aCtWuotMhnSPywcf/8/pVgK5NsBmpTCilHaCaapMhI4xBSl58eXpcq2R86tXk5hiA",
+	"KLTBenCmQsmNMrWRqrFYrBgwOK0s3zVViQJWnZfOSf/tAVSqIBzgwjLmLI6RGne7gjbq+kXdYIB23IOz",
+	"lTQ5OfQNFM/ApIq2cvyrrZFqdVikDTCCObzu96FDWO2xQ/pcDca8eOAbLuMDgpq6KbOszxgp7s/U7RkP",
+	"MuvGO6zWjJeh9iedP3xfu6076o/rQbAzFT7+/9yZYCHkck5e5HJo/tsXzf8Wl9bu4kR92s3FZhdn1cPh",
+	"FKcZ5QpMBCF+ltZdrVoNfz481M8R9oCGmpNGDN8qxqaPHoS45bmv6mdqf5oR1r3vbS7rLMI2M4hmDhR3",
+	"YxmHkavw3OhqNt8M0wm4fERPI4u0Duu56vmfV7984hzRjlRn3Obrvqty4m2csoceN3nmmCMQWpPCtKgs",
+	"xSTC+qpdphcY8h6mnP2YcXbViq8DeKIKVW5BTAkUxnXbhMPnULYLXZOZRstdE0p36sGRanVP/In8+pXz",
+	"3UwYI9HCGFU+7sGYvPCYjyQWxwE8rC5WHjeg0Uh5+G9oqLNm4oJTlxtF7tx3mijV8b98euLmUs1O2d9z",
+	"mMDQJ4oC5rrIPZEtxQQosz5r9Ps0UYgVi7Igd13HHWMjHI4hEyV0BKmgez68CcnTpCILOEjB6jrRHynF",
+	"+UymrVt74rzwbWqhQMAUl6CE0hYzTbogxXpr6sEvdYYHplIWhAMxUk4ukMDFL/CviFvodNJ/G4MVNh3O",
+	"OIxYIAd3g9+2ik6hEMaIKXPoeGBjfbF+Wl2jHyxPOwVREAk+NYxM8JUNAt78gB99JYPkjwrNQ5LWORVN",
+	"S9LW7V2I+59Ds+L49Zs0WUhV/30UKeo+2dwiNgJxrYisfkTQmrmLOlGW35O4m4s6lx2Eoq5/IwcdXzg7",
+	"oBuWo3VS+R5mpwaOgxS4dBnKljvIrXaK8s3JGrHHexDLjYNAGNNVk7Lj8FA0Wx2/VYNbiHu5qBbJ4OT4",
+	"7cnbNz8ev33NVPmP/ViR7pnOkWXvwbekY7BE4fs0FsnUHcKEXeJC2IPTYKWcQ7J3KXDqQFfct7kvCy5/",
+	"+3+6E+MuNAoiKPsim2AhXPqlr44jj0XdAxcVSHbJNvsLbdnVKeedhfcDae3Kmocia/9yI3rthFu3lVBO",
+	"SQZH/X5LU0f9Pv9dK+loHyV5hRxxWsB+FMew+TRgB11++g7KNul6OWW1o/Wg19SJVq8IdtFVw2Ocsldt",
+	"kb15OVm+wKCngCKb102gVTed266+dcROIzQCdl1ESg8L3EHq0fFfWrTWBhsoP4kQ++VF0Vgdtewfka3q",
+	"5zuSadaND4I4Wgr/NK4Ogr4taTh64fxX/1pJSas0z1BeF+V/+0L6smjuapCvTJEMksOqnC0P746Sxy+P",
+	"/xsAAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -70,6 +70,9 @@ enum upgw_stat {
 	UPGW_STAT_GSO,             /* app GSO packet cannot be encapsulated: dropped */
 	UPGW_STAT_DL_SLOW,         /* app reply whose session came from the sessions table,
 				    * not the session cache (slot taken, or a writer inside) */
+	UPGW_STAT_DL_NEW,          /* downlink session learned for a UE the sessions map did not
+				    * hold (new, or evicted earlier): with the map's size, the agent
+				    * derives the evictions from it */
 	UPGW_STAT_MAX,
 };
 
@@ -227,3 +230,73 @@ struct upgw_meta {
 	__u32 pad;
 };
 #define UPGW_META_MAGIC 0x55504757 /* "UPGW" */
+
+/* ---- packet trace (issue 14) ------------------------------------------------------------
+ * Off by default. When the agent turns it on (upgw_trace_on, a .bss word the fast path
+ * tests and nothing else), every packet program offers each packet it is done deciding about
+ * to the trace: the selection in trace_cfg, then the sampling, then a per-CPU token bucket
+ * decide whether an event (struct upgw_trace_event) goes into the trace ring buffer. */
+
+#define UPGW_TRACE_SNAP 256         /* bytes of packet prefix an event can carry */
+#define UPGW_TRACE_NO_RULE 0xffffffffu /* upgw_trace_event.rule_slot: no rule matched */
+#define UPGW_TRACE_RULE_WORDS (UPGW_MAX_RULES / 64)
+
+/* Selection fields (upgw_trace_cfg.select). Unset fields select everything. */
+enum upgw_trace_select {
+	UPGW_TSEL_RULE = 1 << 0, /* rule slot in rule_mask (by rule or by app instance) */
+	UPGW_TSEL_UE = 1 << 1,   /* inner source or destination equals ue */
+	UPGW_TSEL_TEID = 1 << 2, /* TEID equals teid */
+};
+
+/* Programs an event comes from (upgw_trace_event.prog). */
+enum upgw_trace_prog {
+	UPGW_TPROG_UL = 1,  /* upgw_ul, XDP on the gNB-side port: the packet as it arrived */
+	UPGW_TPROG_DL = 2,  /* upgw_dl, XDP on the UPF-side port: the packet as it arrived */
+	UPGW_TPROG_APP = 3, /* upgw_app, TC on an app port: the reply as encapsulated (dl_encap),
+			     * else as it arrived */
+};
+
+/* upgw_trace_cfg is the active trace's selection and limits (trace_cfg, slot 0). The agent
+ * writes it while upgw_trace_on is 0, then sets upgw_trace_on. */
+struct upgw_trace_cfg {
+	__u32 select;   /* UPGW_TSEL_* */
+	__u32 paths;    /* bit per enum upgw_stat; 0 selects every path */
+	__u32 teid;     /* host order */
+	__u32 sample;   /* 1 in sample packets that pass the selection (0 or 1: every one) */
+	__u32 snaplen;  /* bytes of prefix, 1..UPGW_TRACE_SNAP */
+	__u32 pad;
+	__u64 cost_ns;  /* token bucket: budget one event costs a CPU (1e9 * CPUs / rate) */
+	__u64 burst_ns; /* token bucket: most budget a CPU can save up */
+	__u64 end_ns;   /* CLOCK_MONOTONIC_COARSE after which nothing is traced (0: no end) */
+	struct upgw_addr ue;
+	__u64 rule_mask[UPGW_TRACE_RULE_WORDS];
+};
+
+/* upgw_trace_bucket is one CPU's token bucket: budget in nanoseconds, refilled by the time
+ * elapsed since last_ns (CLOCK_MONOTONIC_COARSE: a tick's resolution), capped at burst_ns. */
+struct upgw_trace_bucket {
+	__u64 last_ns;
+	__u64 budget_ns;
+};
+
+/* Trace counters (trace_stats, per CPU). */
+enum upgw_trace_stat {
+	UPGW_TSTAT_EMITTED = 0, /* events in the ring buffer */
+	UPGW_TSTAT_CAPPED,      /* selected packets over the events-per-second cap */
+	UPGW_TSTAT_LOST,        /* ring buffer full */
+	UPGW_TSTAT_MAX,
+};
+
+/* upgw_trace_event is one traced packet. */
+struct upgw_trace_event {
+	__u64 ts_ns;     /* bpf_ktime_get_ns (CLOCK_MONOTONIC) */
+	__u32 ifindex;   /* port the packet arrived on */
+	__u32 pkt_len;   /* length on the wire */
+	__u32 cap_len;   /* bytes of data that are the packet's */
+	__u32 rule_slot; /* UPGW_TRACE_NO_RULE when no rule matched */
+	__u32 teid;      /* host order; 0 when the packet has no GTP-U header */
+	__u16 path;      /* enum upgw_stat */
+	__u8 qfi;
+	__u8 prog;       /* enum upgw_trace_prog */
+	__u8 data[UPGW_TRACE_SNAP];
+};

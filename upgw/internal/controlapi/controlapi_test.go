@@ -28,6 +28,26 @@ type fakeDP struct {
 	swaps  [][]dataplane.Entry
 	resets []uint32
 	count  map[uint32]dataplane.Counter
+	owners []dataplane.OwnerID
+}
+
+func (f *fakeDP) RuleOwners() ([]dataplane.OwnerID, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.owners == nil {
+		f.owners = make([]dataplane.OwnerID, dataplane.MaxRules)
+	}
+	return append([]dataplane.OwnerID(nil), f.owners...), nil
+}
+
+func (f *fakeDP) SetRuleOwner(slot uint32, id dataplane.OwnerID) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.owners == nil {
+		f.owners = make([]dataplane.OwnerID, dataplane.MaxRules)
+	}
+	f.owners[slot] = id
+	return nil
 }
 
 func (f *fakeDP) SwapRuleSet(e []dataplane.Entry) error {
@@ -99,7 +119,10 @@ func TestControlAPI(t *testing.T) {
 	dp := &fakeDP{count: map[uint32]dataplane.Counter{}}
 	state := filepath.Join(t.TempDir(), "ruleset.json")
 	m := ruleset.New(dp, oneApp{}, state, slog.New(slog.DiscardHandler), noop.NewTracerProvider())
-	h := NewHandler(m, nil, slog.New(slog.DiscardHandler))
+	h, err := NewHandler(m, nil, Options{}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	code, _, body := do(t, h, http.MethodPut, "/upgw/v1/ruleset", snapV1)
 	if code != 200 {
@@ -127,6 +150,7 @@ func TestControlAPI(t *testing.T) {
 		{"same version again", http.MethodPut, "/upgw/v1/ruleset", snapV1, 409, "application/problem+json", `"status":409`},
 		{"not json", http.MethodPut, "/upgw/v1/ruleset", `{"version":`, 400, "application/problem+json", `"detail"`},
 		{"zero version", http.MethodPut, "/upgw/v1/ruleset", `{"version":0,"rules":[]}`, 400, "application/problem+json", "version must be positive"},
+		{"negative version", http.MethodPut, "/upgw/v1/ruleset", `{"version":-3,"rules":[]}`, 400, "application/problem+json", "version must be positive"},
 		{"bad dstInterface", http.MethodPut, "/upgw/v1/ruleset", `{"version":9,"rules":[{"appInstanceId":"a","trafficRule":{"dstInterface":7}}]}`, 400, "application/problem+json", "dstInterface"},
 		{"status", http.MethodGet, "/upgw/v1/status", "", 200, "application/json", `"ruleSetVersion":1`},
 		{"rule set", http.MethodGet, "/upgw/v1/ruleset", "", 200, "application/json", `"trafficRuleId":"tr1"`},
@@ -148,8 +172,8 @@ func TestControlAPI(t *testing.T) {
 	dp2 := &fakeDP{count: map[uint32]dataplane.Counter{}}
 	m2 := ruleset.New(dp2, oneApp{}, state, slog.New(slog.DiscardHandler), noop.NewTracerProvider())
 	v, err := m2.Restore(t.Context())
-	if err != nil || v != 1 {
-		t.Fatalf("restore: version %d, %v; want 1", v, err)
+	if err != nil || v.Version != 1 {
+		t.Fatalf("restore: version %d, %v; want 1", v.Version, err)
 	}
 	if cur := m2.Current(); cur.Source != ruleset.SourceState || len(cur.Rules) != 1 || len(dp2.swaps) != 1 {
 		t.Errorf("restored %+v with %d swaps; want tr1 from state in one swap", cur, len(dp2.swaps))

@@ -21,7 +21,11 @@ func newTestHandler(t *testing.T, state string) (*ruleset.Manager, http.Handler)
 	t.Helper()
 	dp := &fakeDP{count: map[uint32]dataplane.Counter{}}
 	m := ruleset.New(dp, oneApp{}, state, slog.New(slog.DiscardHandler), noop.NewTracerProvider())
-	return m, NewHandler(m, nil, slog.New(slog.DiscardHandler))
+	h, err := NewHandler(m, nil, Options{}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m, h
 }
 
 // bigBody is a syntactically valid rule set just over the body limit.
@@ -87,8 +91,8 @@ func TestPutRuleSetVersionLimit(t *testing.T) {
 		t.Fatal(err)
 	}
 	m2, h2 := newTestHandler(t, bad)
-	if v, err := m2.Restore(t.Context()); err == nil || v != 0 {
-		t.Errorf("restore of version 2^63-1: %d, %v; want an error", v, err)
+	if v, err := m2.Restore(t.Context()); err == nil || v.Version != 0 {
+		t.Errorf("restore of version 2^63-1: %d, %v; want an error", v.Version, err)
 	}
 	if code, _, body := do(t, h2, http.MethodPut, "/upgw/v1/ruleset", snapV1); code != 200 {
 		t.Fatalf("PUT after refused restore: %d %s; want 200", code, body)

@@ -49,11 +49,18 @@ type benchLoaded struct {
 
 func loadBench(b testing.TB) (*Datapath, *benchLoaded) {
 	b.Helper()
+	return loadBenchSpec(b, benchobj.Spec)
+}
+
+// loadBenchSpec loads a benchmark build: benchobj.Spec, or benchobj.SpecNoTrace with the
+// trace points compiled out.
+func loadBenchSpec(b testing.TB, specOf func() (*ebpf.CollectionSpec, error)) (*Datapath, *benchLoaded) {
+	b.Helper()
 	testutil.RequireRoot(b)
 	if err := rlimit.RemoveMemlock(); err != nil {
 		b.Fatal(err)
 	}
-	spec, err := benchobj.Spec()
+	spec, err := specOf()
 	if err != nil {
 		b.Fatal(err)
 	}

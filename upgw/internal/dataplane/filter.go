@@ -67,3 +67,15 @@ func (d *Datapath) writeFilter(want []uint64) error {
 	}
 	return nil
 }
+
+// readFilter reads dst_filter as the kernel holds it: after a restart it is what the previous
+// agent wrote, and a swap must keep covering it until the new set is in.
+func (d *Datapath) readFilter() ([]uint64, error) {
+	f := make([]uint64, filterWords)
+	for i := range f {
+		if err := d.objs.DstFilter.Lookup(uint32(i), &f[i]); err != nil {
+			return nil, fmt.Errorf("read destination filter: %w", err)
+		}
+	}
+	return f, nil
+}

@@ -72,8 +72,8 @@ func TestPinnedSessionsSurviveRestart(t *testing.T) {
 }
 
 // TestStalePinReplaced: a pinned map left by a build with another layout (here a counter
-// array of another size) is recreated empty instead of failing the load, and the maps that
-// still fit are kept.
+// array of another size) is recreated instead of failing the load, with the counters both
+// layouts have copied over, and the maps that still fit are kept.
 func TestStalePinReplaced(t *testing.T) {
 	pin := pinnedSession(t)
 	// Replace the pinned path counters with an older, smaller layout.
@@ -100,6 +100,10 @@ func TestStalePinReplaced(t *testing.T) {
 	}
 	if st, err := d2.PathStats(); err != nil || len(st) != NumStats {
 		t.Errorf("path stats: %d entries, %v; want %d", len(st), err, NumStats)
+	}
+	// The new map takes the pin once the links run the new programs.
+	if err := d2.Commit(); err != nil {
+		t.Fatal(err)
 	}
 	if m, err := ebpf.LoadPinnedMap(filepath.Join(pin, "path_stats"), nil); err != nil || m.MaxEntries() != uint32(NumStats) {
 		t.Errorf("pinned path_stats: %v; want the new layout with %d entries", err, NumStats)

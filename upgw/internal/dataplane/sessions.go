@@ -90,3 +90,31 @@ func (d *Datapath) syncAllSessions() error {
 	}
 	return nil
 }
+
+// SessionCapacity is the size of the sessions map: the UEs whose tunnels it can hold before
+// the least recently used are evicted (the kernel's LRU may start evicting a little before
+// the map is full: it hands out free entries to each CPU in batches).
+func (d *Datapath) SessionCapacity() int { return int(d.objs.Sessions.MaxEntries()) }
+
+// CountSessions counts the sessions map's entries with batch lookups (a few hundred
+// system calls for a full map of 65,536, not one per entry). The agent counts in the
+// background; requests read the last count.
+func (d *Datapath) CountSessions() (int, error) {
+	const batch = 4096
+	keys := make([]Addr, batch)
+	vals := make([]Session, batch)
+	var (
+		cursor ebpf.MapBatchCursor
+		n      int
+	)
+	for {
+		c, err := d.objs.Sessions.BatchLookup(&cursor, keys, vals, nil)
+		n += c
+		if errors.Is(err, ebpf.ErrKeyNotExist) {
+			return n, nil
+		}
+		if err != nil {
+			return n, fmt.Errorf("count sessions: %w", err)
+		}
+	}
+}

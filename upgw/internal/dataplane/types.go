@@ -119,6 +119,7 @@ const (
 	StatErr        = Stat(upgwUpgwStatUPGW_STAT_ERR)
 	StatGSO        = Stat(upgwUpgwStatUPGW_STAT_GSO)
 	StatDLSlow     = Stat(upgwUpgwStatUPGW_STAT_DL_SLOW)
+	StatDLNew      = Stat(upgwUpgwStatUPGW_STAT_DL_NEW)
 	NumStats       = int(upgwUpgwStatUPGW_STAT_MAX)
 )
 
@@ -127,7 +128,7 @@ var statNames = [...]string{
 	StatULPassRule: "ul_pass_rule", StatULDup: "ul_dup", StatDLPass: "dl_pass", StatDLLearn: "dl_learn",
 	StatDLEncap: "dl_encap", StatDLMiss: "dl_miss", StatNonGTP: "non_gtp", StatGTPOther: "gtp_other",
 	StatFrag: "frag", StatMalformed: "malformed", StatDupDone: "dup_done", StatErr: "error", StatGSO: "gso_drop",
-	StatDLSlow: "dl_slow",
+	StatDLSlow: "dl_slow", StatDLNew: "dl_new",
 }
 
 // String returns the snake_case name used in metrics and the control API.

@@ -173,7 +173,8 @@ const (
 	upgwUpgwStatUPGW_STAT_ERR          upgwUpgwStat = 15
 	upgwUpgwStatUPGW_STAT_GSO          upgwUpgwStat = 16
 	upgwUpgwStatUPGW_STAT_DL_SLOW      upgwUpgwStat = 17
-	upgwUpgwStatUPGW_STAT_MAX          upgwUpgwStat = 18
+	upgwUpgwStatUPGW_STAT_DL_NEW       upgwUpgwStat = 18
+	upgwUpgwStatUPGW_STAT_MAX          upgwUpgwStat = 19
 )
 
 type upgwUpgwTarget struct {
@@ -189,35 +190,106 @@ type upgwUpgwTarget struct {
 	TunDst  upgwUpgwAddr
 }
 
+type upgwUpgwTraceBucket struct {
+	_        structs.HostLayout
+	LastNs   uint64
+	BudgetNs uint64
+}
+
+type upgwUpgwTraceCfg struct {
+	_        structs.HostLayout
+	Select   uint32
+	Paths    uint32
+	Teid     uint32
+	Sample   uint32
+	Snaplen  uint32
+	Pad      uint32
+	CostNs   uint64
+	BurstNs  uint64
+	EndNs    uint64
+	Ue       upgwUpgwAddr
+	RuleMask [16]uint64
+}
+
+type upgwUpgwTraceEvent struct {
+	_        structs.HostLayout
+	TsNs     uint64
+	Ifindex  uint32
+	PktLen   uint32
+	CapLen   uint32
+	RuleSlot uint32
+	Teid     uint32
+	Path     uint16
+	Qfi      uint8
+	Prog     uint8
+	Data     [256]uint8
+}
+
+type upgwUpgwTraceProg uint32
+
+const (
+	upgwUpgwTraceProgUPGW_TPROG_UL  upgwUpgwTraceProg = 1
+	upgwUpgwTraceProgUPGW_TPROG_DL  upgwUpgwTraceProg = 2
+	upgwUpgwTraceProgUPGW_TPROG_APP upgwUpgwTraceProg = 3
+)
+
+type upgwUpgwTraceSelect uint32
+
+const (
+	upgwUpgwTraceSelectUPGW_TSEL_RULE upgwUpgwTraceSelect = 1
+	upgwUpgwTraceSelectUPGW_TSEL_UE   upgwUpgwTraceSelect = 2
+	upgwUpgwTraceSelectUPGW_TSEL_TEID upgwUpgwTraceSelect = 4
+)
+
+type upgwUpgwTraceStat uint32
+
+const (
+	upgwUpgwTraceStatUPGW_TSTAT_EMITTED upgwUpgwTraceStat = 0
+	upgwUpgwTraceStatUPGW_TSTAT_CAPPED  upgwUpgwTraceStat = 1
+	upgwUpgwTraceStatUPGW_TSTAT_LOST    upgwUpgwTraceStat = 2
+	upgwUpgwTraceStatUPGW_TSTAT_MAX     upgwUpgwTraceStat = 3
+)
+
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	upgwMapConfig       = "config"
-	upgwMapCsumScratch  = "csum_scratch"
-	upgwMapDlCache      = "dl_cache"
-	upgwMapDstFilter    = "dst_filter"
-	upgwMapHostset      = "hostset"
-	upgwMapPathStats    = "path_stats"
-	upgwMapRuleStats    = "rule_stats"
-	upgwMapRuleset      = "ruleset"
-	upgwMapSessions     = "sessions"
-	upgwMapTargets      = "targets"
-	upgwMapTxPorts      = "tx_ports"
-	upgwProgUpgwApp     = "upgw_app"
-	upgwProgUpgwDl      = "upgw_dl"
-	upgwProgUpgwDlSync  = "upgw_dl_sync"
-	upgwProgUpgwN3Tc    = "upgw_n3_tc"
-	upgwProgUpgwPass    = "upgw_pass"
-	upgwProgUpgwUl      = "upgw_ul"
-	upgwVarUnusedAction = "unused_action"
-	upgwVarUnusedCands  = "unused_cands"
-	upgwVarUnusedField  = "unused_field"
-	upgwVarUnusedHost   = "unused_host"
-	upgwVarUnusedLpmKey = "unused_lpm_key"
-	upgwVarUnusedMeta   = "unused_meta"
-	upgwVarUnusedStat   = "unused_stat"
-	upgwVarUpgwDlCache  = "upgw_dl_cache"
+	upgwMapConfig            = "config"
+	upgwMapCsumScratch       = "csum_scratch"
+	upgwMapDlCache           = "dl_cache"
+	upgwMapDstFilter         = "dst_filter"
+	upgwMapHostset           = "hostset"
+	upgwMapPathStats         = "path_stats"
+	upgwMapRuleStats         = "rule_stats"
+	upgwMapRuleset           = "ruleset"
+	upgwMapSessions          = "sessions"
+	upgwMapTargets           = "targets"
+	upgwMapTraceBucket       = "trace_bucket"
+	upgwMapTraceCfg          = "trace_cfg"
+	upgwMapTraceEvents       = "trace_events"
+	upgwMapTraceStats        = "trace_stats"
+	upgwMapTxPorts           = "tx_ports"
+	upgwProgUpgwApp          = "upgw_app"
+	upgwProgUpgwDl           = "upgw_dl"
+	upgwProgUpgwDlSync       = "upgw_dl_sync"
+	upgwProgUpgwN3Tc         = "upgw_n3_tc"
+	upgwProgUpgwPass         = "upgw_pass"
+	upgwProgUpgwUl           = "upgw_ul"
+	upgwVarUnusedAction      = "unused_action"
+	upgwVarUnusedCands       = "unused_cands"
+	upgwVarUnusedField       = "unused_field"
+	upgwVarUnusedHost        = "unused_host"
+	upgwVarUnusedLpmKey      = "unused_lpm_key"
+	upgwVarUnusedMeta        = "unused_meta"
+	upgwVarUnusedStat        = "unused_stat"
+	upgwVarUnusedTraceBucket = "unused_trace_bucket"
+	upgwVarUnusedTraceCfg    = "unused_trace_cfg"
+	upgwVarUnusedTraceEvent  = "unused_trace_event"
+	upgwVarUnusedTraceProg   = "unused_trace_prog"
+	upgwVarUnusedTraceSelect = "unused_trace_select"
+	upgwVarUnusedTraceStat   = "unused_trace_stat"
+	upgwVarUpgwDlCache       = "upgw_dl_cache"
+	upgwVarUpgwTraceOn       = "upgw_trace_on"
 )
 
 // loadUpgw returns the embedded CollectionSpec for upgw.
@@ -284,6 +356,10 @@ type upgwMapSpecs struct {
 	Ruleset     *ebpf.MapSpec `ebpf:"ruleset"`
 	Sessions    *ebpf.MapSpec `ebpf:"sessions"`
 	Targets     *ebpf.MapSpec `ebpf:"targets"`
+	TraceBucket *ebpf.MapSpec `ebpf:"trace_bucket"`
+	TraceCfg    *ebpf.MapSpec `ebpf:"trace_cfg"`
+	TraceEvents *ebpf.MapSpec `ebpf:"trace_events"`
+	TraceStats  *ebpf.MapSpec `ebpf:"trace_stats"`
 	TxPorts     *ebpf.MapSpec `ebpf:"tx_ports"`
 }
 
@@ -291,14 +367,21 @@ type upgwMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type upgwVariableSpecs struct {
-	UnusedAction *ebpf.VariableSpec `ebpf:"unused_action"`
-	UnusedCands  *ebpf.VariableSpec `ebpf:"unused_cands"`
-	UnusedField  *ebpf.VariableSpec `ebpf:"unused_field"`
-	UnusedHost   *ebpf.VariableSpec `ebpf:"unused_host"`
-	UnusedLpmKey *ebpf.VariableSpec `ebpf:"unused_lpm_key"`
-	UnusedMeta   *ebpf.VariableSpec `ebpf:"unused_meta"`
-	UnusedStat   *ebpf.VariableSpec `ebpf:"unused_stat"`
-	UpgwDlCache  *ebpf.VariableSpec `ebpf:"upgw_dl_cache"`
+	UnusedAction      *ebpf.VariableSpec `ebpf:"unused_action"`
+	UnusedCands       *ebpf.VariableSpec `ebpf:"unused_cands"`
+	UnusedField       *ebpf.VariableSpec `ebpf:"unused_field"`
+	UnusedHost        *ebpf.VariableSpec `ebpf:"unused_host"`
+	UnusedLpmKey      *ebpf.VariableSpec `ebpf:"unused_lpm_key"`
+	UnusedMeta        *ebpf.VariableSpec `ebpf:"unused_meta"`
+	UnusedStat        *ebpf.VariableSpec `ebpf:"unused_stat"`
+	UnusedTraceBucket *ebpf.VariableSpec `ebpf:"unused_trace_bucket"`
+	UnusedTraceCfg    *ebpf.VariableSpec `ebpf:"unused_trace_cfg"`
+	UnusedTraceEvent  *ebpf.VariableSpec `ebpf:"unused_trace_event"`
+	UnusedTraceProg   *ebpf.VariableSpec `ebpf:"unused_trace_prog"`
+	UnusedTraceSelect *ebpf.VariableSpec `ebpf:"unused_trace_select"`
+	UnusedTraceStat   *ebpf.VariableSpec `ebpf:"unused_trace_stat"`
+	UpgwDlCache       *ebpf.VariableSpec `ebpf:"upgw_dl_cache"`
+	UpgwTraceOn       *ebpf.VariableSpec `ebpf:"upgw_trace_on"`
 }
 
 // upgwObjects contains all objects after they have been loaded into the kernel.
@@ -331,6 +414,10 @@ type upgwMaps struct {
 	Ruleset     *ebpf.Map `ebpf:"ruleset"`
 	Sessions    *ebpf.Map `ebpf:"sessions"`
 	Targets     *ebpf.Map `ebpf:"targets"`
+	TraceBucket *ebpf.Map `ebpf:"trace_bucket"`
+	TraceCfg    *ebpf.Map `ebpf:"trace_cfg"`
+	TraceEvents *ebpf.Map `ebpf:"trace_events"`
+	TraceStats  *ebpf.Map `ebpf:"trace_stats"`
 	TxPorts     *ebpf.Map `ebpf:"tx_ports"`
 }
 
@@ -346,6 +433,10 @@ func (m *upgwMaps) Close() error {
 		m.Ruleset,
 		m.Sessions,
 		m.Targets,
+		m.TraceBucket,
+		m.TraceCfg,
+		m.TraceEvents,
+		m.TraceStats,
 		m.TxPorts,
 	)
 }
@@ -354,14 +445,21 @@ func (m *upgwMaps) Close() error {
 //
 // It can be passed to loadUpgwObjects or ebpf.CollectionSpec.LoadAndAssign.
 type upgwVariables struct {
-	UnusedAction *ebpf.Variable `ebpf:"unused_action"`
-	UnusedCands  *ebpf.Variable `ebpf:"unused_cands"`
-	UnusedField  *ebpf.Variable `ebpf:"unused_field"`
-	UnusedHost   *ebpf.Variable `ebpf:"unused_host"`
-	UnusedLpmKey *ebpf.Variable `ebpf:"unused_lpm_key"`
-	UnusedMeta   *ebpf.Variable `ebpf:"unused_meta"`
-	UnusedStat   *ebpf.Variable `ebpf:"unused_stat"`
-	UpgwDlCache  *ebpf.Variable `ebpf:"upgw_dl_cache"`
+	UnusedAction      *ebpf.Variable `ebpf:"unused_action"`
+	UnusedCands       *ebpf.Variable `ebpf:"unused_cands"`
+	UnusedField       *ebpf.Variable `ebpf:"unused_field"`
+	UnusedHost        *ebpf.Variable `ebpf:"unused_host"`
+	UnusedLpmKey      *ebpf.Variable `ebpf:"unused_lpm_key"`
+	UnusedMeta        *ebpf.Variable `ebpf:"unused_meta"`
+	UnusedStat        *ebpf.Variable `ebpf:"unused_stat"`
+	UnusedTraceBucket *ebpf.Variable `ebpf:"unused_trace_bucket"`
+	UnusedTraceCfg    *ebpf.Variable `ebpf:"unused_trace_cfg"`
+	UnusedTraceEvent  *ebpf.Variable `ebpf:"unused_trace_event"`
+	UnusedTraceProg   *ebpf.Variable `ebpf:"unused_trace_prog"`
+	UnusedTraceSelect *ebpf.Variable `ebpf:"unused_trace_select"`
+	UnusedTraceStat   *ebpf.Variable `ebpf:"unused_trace_stat"`
+	UpgwDlCache       *ebpf.Variable `ebpf:"upgw_dl_cache"`
+	UpgwTraceOn       *ebpf.Variable `ebpf:"upgw_trace_on"`
 }
 
 // upgwPrograms contains all programs after they have been loaded into the kernel.

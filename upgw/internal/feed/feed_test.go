@@ -71,9 +71,11 @@ func (m *fakeMEP) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		problem(w, 401, "bad operator token")
 		return
 	}
+	// Without after, the MEP answers at once with its current snapshot.
+	immediate := !r.URL.Query().Has("after")
 	after, err1 := strconv.ParseInt(r.URL.Query().Get("after"), 10, 64)
 	timeout, err2 := strconv.Atoi(r.URL.Query().Get("timeout"))
-	if err1 != nil || err2 != nil || timeout > 60 {
+	if !immediate && (err1 != nil || err2 != nil || timeout > 60) {
 		problem(w, 400, "bad after or timeout")
 		return
 	}
@@ -85,7 +87,7 @@ func (m *fakeMEP) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		problem(w, 503, "store unavailable")
 		return
 	}
-	if after == m.version {
+	if !immediate && after == m.version {
 		ch := m.changed
 		m.mu.Unlock()
 		select {
@@ -161,7 +163,7 @@ func TestFollower(t *testing.T) {
 		MaxBackoff: 50 * time.Millisecond, Apply: a.apply, Logger: slog.New(slog.DiscardHandler)}
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
-	go func() { done <- f.Run(ctx, 0) }()
+	go func() { done <- f.Run(ctx, 0, "") }()
 
 	// 1. First poll gets the current snapshot.
 	waitVersion(t, a.ch, 1)
@@ -213,7 +215,7 @@ func TestFollowerBadTokenAndApplyFailure(t *testing.T) {
 		MaxBackoff: 10 * time.Millisecond, Apply: a.apply, Logger: slog.New(slog.DiscardHandler)}
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
-	go f.Run(ctx, 4) //nolint:errcheck
+	go f.Run(ctx, 4, "") //nolint:errcheck
 	waitFor(t, "401", func() bool { return contains(f.Status().LastError, "401") })
 
 	// With the right token, a failing apply keeps the version unapplied and retries.
@@ -223,7 +225,7 @@ func TestFollowerBadTokenAndApplyFailure(t *testing.T) {
 		MaxBackoff: 10 * time.Millisecond, Apply: a2.apply, Logger: slog.New(slog.DiscardHandler)}
 	ctx2, cancel2 := context.WithCancel(t.Context())
 	defer cancel2()
-	go f2.Run(ctx2, 4) //nolint:errcheck
+	go f2.Run(ctx2, 4, "") //nolint:errcheck
 	waitFor(t, "apply error", func() bool { return contains(f2.Status().LastError, "swap failed") })
 	a2.mu.Lock()
 	a2.fail = nil
@@ -232,7 +234,7 @@ func TestFollowerBadTokenAndApplyFailure(t *testing.T) {
 	mep.mu.Lock()
 	defer mep.mu.Unlock()
 	for _, q := range mep.polls {
-		if !contains(q, "timeout=1") {
+		if q != "" && !contains(q, "timeout=1") { // "": the first poll asks for the current snapshot
 			t.Errorf("poll %q; want timeout=1", q)
 		}
 	}
@@ -255,7 +257,7 @@ func TestFollowerPollFloor(t *testing.T) {
 	f := &Follower{BaseURL: srv.URL, Token: "t", Timeout: time.Second, Apply: a.apply, Logger: slog.New(slog.DiscardHandler)}
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
 	defer cancel()
-	if err := f.Run(ctx, 7); !errors.Is(err, context.DeadlineExceeded) {
+	if err := f.Run(ctx, 7, rules.Snapshot{}.Digest()); !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("Run returned %v; want context.DeadlineExceeded", err)
 	}
 	mu.Lock()
@@ -304,7 +306,7 @@ func TestFollowerDecodesBothDstInterfaceShapes(t *testing.T) {
 				}}
 			ctx, cancel := context.WithCancel(t.Context())
 			defer cancel()
-			go f.Run(ctx, 0) //nolint:errcheck
+			go f.Run(ctx, 0, "") //nolint:errcheck
 			var s rules.Snapshot
 			select {
 			case s = <-got:

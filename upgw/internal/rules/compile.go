@@ -79,7 +79,8 @@ type match struct {
 // first), ties broken by app instance id then rule id so the result is deterministic. A rule
 // that cannot be enforced (bad field, unknown target, over a data plane limit) is rejected
 // whole, with a reason; it never half-applies. prev is the slot assignment of the previous
-// compilation, so that a rule keeps its counters across rule-set versions.
+// compilation, so that a rule keeps its counters across rule-set versions; its entries for
+// keys not in the new set (any key: only the slot counts) mark slots handed out last.
 func Compile(in []AppRule, t Targets, prev map[string]uint32) Result {
 	var res Result
 	active := make([]AppRule, 0, len(in))
@@ -357,7 +358,7 @@ func (p *parsedFilter) parsePorts(f *mp1api.TrafficFilter) error {
 		}
 		*a.out = prs
 	}
-	protos, err := list(deref(f.Protocol), mecrule.ParseProtocol)
+	protos, err := mecrule.IPProtocols(deref(f.Protocol))
 	if err != nil {
 		return fmt.Errorf("protocol: %w", err)
 	}
@@ -519,8 +520,21 @@ func newSlotAlloc(prev map[string]uint32, active []AppRule) *slotAlloc {
 			taken[s] = true
 		}
 	}
-	for s := uint32(dataplane.MaxRules) - 1; ; s-- {
+	// Slots of rules leaving the set are handed out last: until the new set is swapped in,
+	// the running one still counts into them (and a swap that fails keeps them).
+	leaving := map[uint32]bool{}
+	for _, s := range prev {
 		if !taken[s] {
+			leaving[s] = true
+		}
+	}
+	for s := range uint32(dataplane.MaxRules) {
+		if leaving[s] {
+			a.free = append(a.free, s)
+		}
+	}
+	for s := uint32(dataplane.MaxRules) - 1; ; s-- {
+		if !taken[s] && !leaving[s] {
 			a.free = append(a.free, s)
 		}
 		if s == 0 {

@@ -44,9 +44,9 @@ func rule(id string, prio int, action mp1api.TrafficRuleAction, fs ...mp1api.Tra
 		Action: action, State: mp1api.RuleStateACTIVE, TrafficFilter: fs}}
 	switch action {
 	case mp1api.FORWARDDECAPSULATED, mp1api.DUPLICATEDECAPSULATED:
-		r.TrafficRule.DstInterface = &[]mp1api.DestinationInterface{{InterfaceType: mp1api.IP, DstIpAddress: ptr("192.0.2.10")}}
+		r.TrafficRule.DstInterface = &mp1api.DestinationInterfaces{{InterfaceType: mp1api.IP, DstIpAddress: ptr("192.0.2.10")}}
 	case mp1api.FORWARDENCAPSULATED, mp1api.DUPLICATEENCAPSULATED:
-		r.TrafficRule.DstInterface = &[]mp1api.DestinationInterface{{InterfaceType: mp1api.TUNNEL,
+		r.TrafficRule.DstInterface = &mp1api.DestinationInterfaces{{InterfaceType: mp1api.TUNNEL,
 			TunnelInfo: &mp1api.TunnelInfo{TunnelType: mp1api.GTPU, TunnelDstAddress: ptr("10.99.0.1")}}}
 	}
 	return r
@@ -64,16 +64,16 @@ func TestDecodeDstInterface(t *testing.T) {
 	tests := []struct {
 		name string
 		js   string // the dstInterface member, "" for none
-		want *[]mp1api.DestinationInterface
+		want *mp1api.DestinationInterfaces
 		err  bool
 	}{
 		{"v2.1.1 object", `"dstInterface":{"interfaceType":"IP","dstIpAddress":"192.0.2.10"}`,
-			&[]mp1api.DestinationInterface{{InterfaceType: mp1api.IP, DstIpAddress: ptr("192.0.2.10")}}, false},
+			&mp1api.DestinationInterfaces{{InterfaceType: mp1api.IP, DstIpAddress: ptr("192.0.2.10")}}, false},
 		{"v2.2.1 array", `"dstInterface":[{"interfaceType":"IP","dstIpAddress":"192.0.2.10"},{"interfaceType":"MAC","dstMacAddress":"02:00:00:00:00:a1"}]`,
-			&[]mp1api.DestinationInterface{{InterfaceType: mp1api.IP, DstIpAddress: ptr("192.0.2.10")},
+			&mp1api.DestinationInterfaces{{InterfaceType: mp1api.IP, DstIpAddress: ptr("192.0.2.10")},
 				{InterfaceType: mp1api.MAC, DstMacAddress: ptr("02:00:00:00:00:a1")}}, false},
 		{"empty strings absent", `"dstInterface":{"interfaceType":"MAC","dstIpAddress":"","dstMacAddress":"02:00:00:00:00:a1","tunnelInfo":{"tunnelType":"GTP_U","tunnelDstAddress":""}}`,
-			&[]mp1api.DestinationInterface{{InterfaceType: mp1api.MAC, DstMacAddress: ptr("02:00:00:00:00:a1"),
+			&mp1api.DestinationInterfaces{{InterfaceType: mp1api.MAC, DstMacAddress: ptr("02:00:00:00:00:a1"),
 				TunnelInfo: &mp1api.TunnelInfo{TunnelType: mp1api.GTPU}}}, false},
 		{"null", `"dstInterface":null`, nil, false},
 		{"absent", ``, nil, false},

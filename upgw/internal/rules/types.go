@@ -11,9 +11,9 @@
 package rules
 
 import (
-	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
-	"fmt"
 	"strings"
 
 	"github.com/edgemec/edgemec/mep/mp1api"
@@ -28,6 +28,22 @@ type Snapshot struct {
 	Rules   []AppRule `json:"rules"`
 }
 
+// Digest identifies the snapshot's rules whatever its version: the hex SHA-256 of their JSON.
+// A version alone does not identify a rule set (a MEP that lost its store, or another MEP,
+// can serve other rules under the same version); version and digest together do.
+func (s Snapshot) Digest() string {
+	rs := s.Rules
+	if rs == nil {
+		rs = []AppRule{}
+	}
+	b, err := json.Marshal(rs)
+	if err != nil {
+		return ""
+	}
+	h := sha256.Sum256(b)
+	return hex.EncodeToString(h[:])
+}
+
 // AppRule is one traffic rule of one app instance (mm5api.AppTrafficRule).
 type AppRule struct {
 	AppInstanceID string             `json:"appInstanceId"`
@@ -38,72 +54,38 @@ type AppRule struct {
 // DecodeTrafficRule does.
 func (r *AppRule) UnmarshalJSON(b []byte) error {
 	var w struct {
-		AppInstanceID string       `json:"appInstanceId"`
-		TrafficRule   tolerantRule `json:"trafficRule"`
+		AppInstanceID string             `json:"appInstanceId"`
+		TrafficRule   mp1api.TrafficRule `json:"trafficRule"`
 	}
 	if err := json.Unmarshal(b, &w); err != nil {
 		return err
 	}
-	*r = AppRule{AppInstanceID: w.AppInstanceID, TrafficRule: w.TrafficRule.rule()}
+	*r = AppRule{AppInstanceID: w.AppInstanceID, TrafficRule: tolerant(w.TrafficRule)}
 	return nil
 }
 
 // DecodeTrafficRule decodes a MEC 011 TrafficRule, accepting dstInterface as one object
-// (V2.1.1) or an array of up to two (V2.2.1); the result always holds an array. An empty
-// string in an optional dstInterface field (dstIpAddress, dstMacAddress, srcMacAddress,
-// tunnelInfo addresses) reads as absent.
+// (V2.1.1) or an array of up to two (V2.2.1), as mp1api.TrafficRule does; the result always
+// holds an array. An empty string in an optional dstInterface field (dstIpAddress,
+// dstMacAddress, srcMacAddress, tunnelInfo addresses) reads as absent.
 func DecodeTrafficRule(b []byte) (mp1api.TrafficRule, error) {
-	var t tolerantRule
-	if err := json.Unmarshal(b, &t); err != nil {
+	var r mp1api.TrafficRule
+	if err := json.Unmarshal(b, &r); err != nil {
 		return mp1api.TrafficRule{}, err
 	}
-	return t.rule(), nil
+	return tolerant(r), nil
 }
 
-// tolerantRule decodes like mp1api.TrafficRule except for dstInterface: the outer field
-// shadows the embedded one for encoding/json.
-type tolerantRule struct {
-	mp1api.TrafficRule
-	DstInterface dstInterfaces `json:"dstInterface,omitempty"`
-}
-
-func (t tolerantRule) rule() mp1api.TrafficRule {
-	r := t.TrafficRule
-	r.DstInterface = nil
-	if t.DstInterface != nil {
-		dis := []mp1api.DestinationInterface(t.DstInterface)
+// tolerant clears the empty optional strings of r's destination interfaces.
+func tolerant(r mp1api.TrafficRule) mp1api.TrafficRule {
+	if r.DstInterface != nil {
+		dis := make(mp1api.DestinationInterfaces, len(*r.DstInterface))
+		for i, d := range *r.DstInterface {
+			dis[i] = dropEmpty(d)
+		}
 		r.DstInterface = &dis
 	}
 	return r
-}
-
-// dstInterfaces accepts dstInterface as one object or an array.
-type dstInterfaces []mp1api.DestinationInterface
-
-// UnmarshalJSON implements json.Unmarshaler.
-func (d *dstInterfaces) UnmarshalJSON(b []byte) error {
-	b = bytes.TrimSpace(b)
-	switch {
-	case bytes.Equal(b, []byte("null")):
-		*d = nil
-		return nil
-	case len(b) > 0 && b[0] == '{':
-		var one mp1api.DestinationInterface
-		if err := json.Unmarshal(b, &one); err != nil {
-			return err
-		}
-		*d = dstInterfaces{dropEmpty(one)}
-		return nil
-	}
-	var many []mp1api.DestinationInterface
-	if err := json.Unmarshal(b, &many); err != nil {
-		return fmt.Errorf("dstInterface: want an object or an array: %w", err)
-	}
-	for i := range many {
-		many[i] = dropEmpty(many[i])
-	}
-	*d = many
-	return nil
 }
 
 // dropEmpty clears the optional strings of d that are empty: the UPGW has always read "" as

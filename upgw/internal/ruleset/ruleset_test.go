@@ -19,11 +19,15 @@ import (
 
 type nopDP struct{}
 
-func (nopDP) SwapRuleSet([]dataplane.Entry) error                 { return nil }
-func (nopDP) ResetRuleCounter(uint32) error                       { return nil }
-func (nopDP) RuleCounter(uint32) (dataplane.Counter, error)       { return dataplane.Counter{}, nil }
-func (nopDP) PathStats() ([]dataplane.Counter, error)             { return nil, nil }
-func (nopDP) Sessions() ([]dataplane.SessionEntry, error)         { return nil, nil }
+func (nopDP) SwapRuleSet([]dataplane.Entry) error           { return nil }
+func (nopDP) ResetRuleCounter(uint32) error                 { return nil }
+func (nopDP) RuleCounter(uint32) (dataplane.Counter, error) { return dataplane.Counter{}, nil }
+func (nopDP) PathStats() ([]dataplane.Counter, error)       { return nil, nil }
+func (nopDP) Sessions() ([]dataplane.SessionEntry, error)   { return nil, nil }
+func (nopDP) RuleOwners() ([]dataplane.OwnerID, error) {
+	return make([]dataplane.OwnerID, dataplane.MaxRules), nil
+}
+func (nopDP) SetRuleOwner(uint32, dataplane.OwnerID) error        { return nil }
 func (nopDP) App(mp1api.DestinationInterface) (uint8, error)      { return 0, rules.ErrNoTarget }
 func (nopDP) Endpoint(mp1api.DestinationInterface) (uint8, error) { return 0, rules.ErrNoTarget }
 
@@ -100,8 +104,8 @@ func TestRestoreStateV1(t *testing.T) {
 	dp := &swapDP{}
 	m := New(dp, siteTargets{}, state, slog.New(slog.DiscardHandler), noop.NewTracerProvider())
 	v, err := m.Restore(t.Context())
-	if err != nil || v != 42 {
-		t.Fatalf("Restore: version %d, %v; want 42, nil", v, err)
+	if err != nil || v.Version != 42 {
+		t.Fatalf("Restore: version %d, %v; want 42, nil", v.Version, err)
 	}
 	cur := m.Current()
 	if cur.Source != SourceState || cur.Version != 42 || cur.Inactive != 1 || len(cur.Rejected) != 0 {

@@ -107,6 +107,27 @@ type benchUpgwTarget struct {
 	TunDst  benchUpgwAddr
 }
 
+type benchUpgwTraceBucket struct {
+	_        structs.HostLayout
+	LastNs   uint64
+	BudgetNs uint64
+}
+
+type benchUpgwTraceCfg struct {
+	_        structs.HostLayout
+	Select   uint32
+	Paths    uint32
+	Teid     uint32
+	Sample   uint32
+	Snaplen  uint32
+	Pad      uint32
+	CostNs   uint64
+	BurstNs  uint64
+	EndNs    uint64
+	Ue       benchUpgwAddr
+	RuleMask [16]uint64
+}
+
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
@@ -125,6 +146,10 @@ const (
 	benchMapRuleset            = "ruleset"
 	benchMapSessions           = "sessions"
 	benchMapTargets            = "targets"
+	benchMapTraceBucket        = "trace_bucket"
+	benchMapTraceCfg           = "trace_cfg"
+	benchMapTraceEvents        = "trace_events"
+	benchMapTraceStats         = "trace_stats"
 	benchMapTxPorts            = "tx_ports"
 	benchProgBenchChangeHead   = "bench_change_head"
 	benchProgBenchChangeHead2  = "bench_change_head2"
@@ -154,7 +179,14 @@ const (
 	benchVarUnusedLpmKey       = "unused_lpm_key"
 	benchVarUnusedMeta         = "unused_meta"
 	benchVarUnusedStat         = "unused_stat"
+	benchVarUnusedTraceBucket  = "unused_trace_bucket"
+	benchVarUnusedTraceCfg     = "unused_trace_cfg"
+	benchVarUnusedTraceEvent   = "unused_trace_event"
+	benchVarUnusedTraceProg    = "unused_trace_prog"
+	benchVarUnusedTraceSelect  = "unused_trace_select"
+	benchVarUnusedTraceStat    = "unused_trace_stat"
 	benchVarUpgwDlCache        = "upgw_dl_cache"
+	benchVarUpgwTraceOn        = "upgw_trace_on"
 )
 
 // loadBench returns the embedded CollectionSpec for bench.
@@ -240,6 +272,10 @@ type benchMapSpecs struct {
 	Ruleset        *ebpf.MapSpec `ebpf:"ruleset"`
 	Sessions       *ebpf.MapSpec `ebpf:"sessions"`
 	Targets        *ebpf.MapSpec `ebpf:"targets"`
+	TraceBucket    *ebpf.MapSpec `ebpf:"trace_bucket"`
+	TraceCfg       *ebpf.MapSpec `ebpf:"trace_cfg"`
+	TraceEvents    *ebpf.MapSpec `ebpf:"trace_events"`
+	TraceStats     *ebpf.MapSpec `ebpf:"trace_stats"`
 	TxPorts        *ebpf.MapSpec `ebpf:"tx_ports"`
 }
 
@@ -247,14 +283,21 @@ type benchMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type benchVariableSpecs struct {
-	UnusedAction *ebpf.VariableSpec `ebpf:"unused_action"`
-	UnusedCands  *ebpf.VariableSpec `ebpf:"unused_cands"`
-	UnusedField  *ebpf.VariableSpec `ebpf:"unused_field"`
-	UnusedHost   *ebpf.VariableSpec `ebpf:"unused_host"`
-	UnusedLpmKey *ebpf.VariableSpec `ebpf:"unused_lpm_key"`
-	UnusedMeta   *ebpf.VariableSpec `ebpf:"unused_meta"`
-	UnusedStat   *ebpf.VariableSpec `ebpf:"unused_stat"`
-	UpgwDlCache  *ebpf.VariableSpec `ebpf:"upgw_dl_cache"`
+	UnusedAction      *ebpf.VariableSpec `ebpf:"unused_action"`
+	UnusedCands       *ebpf.VariableSpec `ebpf:"unused_cands"`
+	UnusedField       *ebpf.VariableSpec `ebpf:"unused_field"`
+	UnusedHost        *ebpf.VariableSpec `ebpf:"unused_host"`
+	UnusedLpmKey      *ebpf.VariableSpec `ebpf:"unused_lpm_key"`
+	UnusedMeta        *ebpf.VariableSpec `ebpf:"unused_meta"`
+	UnusedStat        *ebpf.VariableSpec `ebpf:"unused_stat"`
+	UnusedTraceBucket *ebpf.VariableSpec `ebpf:"unused_trace_bucket"`
+	UnusedTraceCfg    *ebpf.VariableSpec `ebpf:"unused_trace_cfg"`
+	UnusedTraceEvent  *ebpf.VariableSpec `ebpf:"unused_trace_event"`
+	UnusedTraceProg   *ebpf.VariableSpec `ebpf:"unused_trace_prog"`
+	UnusedTraceSelect *ebpf.VariableSpec `ebpf:"unused_trace_select"`
+	UnusedTraceStat   *ebpf.VariableSpec `ebpf:"unused_trace_stat"`
+	UpgwDlCache       *ebpf.VariableSpec `ebpf:"upgw_dl_cache"`
+	UpgwTraceOn       *ebpf.VariableSpec `ebpf:"upgw_trace_on"`
 }
 
 // benchObjects contains all objects after they have been loaded into the kernel.
@@ -291,6 +334,10 @@ type benchMaps struct {
 	Ruleset        *ebpf.Map `ebpf:"ruleset"`
 	Sessions       *ebpf.Map `ebpf:"sessions"`
 	Targets        *ebpf.Map `ebpf:"targets"`
+	TraceBucket    *ebpf.Map `ebpf:"trace_bucket"`
+	TraceCfg       *ebpf.Map `ebpf:"trace_cfg"`
+	TraceEvents    *ebpf.Map `ebpf:"trace_events"`
+	TraceStats     *ebpf.Map `ebpf:"trace_stats"`
 	TxPorts        *ebpf.Map `ebpf:"tx_ports"`
 }
 
@@ -310,6 +357,10 @@ func (m *benchMaps) Close() error {
 		m.Ruleset,
 		m.Sessions,
 		m.Targets,
+		m.TraceBucket,
+		m.TraceCfg,
+		m.TraceEvents,
+		m.TraceStats,
 		m.TxPorts,
 	)
 }
@@ -318,14 +369,21 @@ func (m *benchMaps) Close() error {
 //
 // It can be passed to loadBenchObjects or ebpf.CollectionSpec.LoadAndAssign.
 type benchVariables struct {
-	UnusedAction *ebpf.Variable `ebpf:"unused_action"`
-	UnusedCands  *ebpf.Variable `ebpf:"unused_cands"`
-	UnusedField  *ebpf.Variable `ebpf:"unused_field"`
-	UnusedHost   *ebpf.Variable `ebpf:"unused_host"`
-	UnusedLpmKey *ebpf.Variable `ebpf:"unused_lpm_key"`
-	UnusedMeta   *ebpf.Variable `ebpf:"unused_meta"`
-	UnusedStat   *ebpf.Variable `ebpf:"unused_stat"`
-	UpgwDlCache  *ebpf.Variable `ebpf:"upgw_dl_cache"`
+	UnusedAction      *ebpf.Variable `ebpf:"unused_action"`
+	UnusedCands       *ebpf.Variable `ebpf:"unused_cands"`
+	UnusedField       *ebpf.Variable `ebpf:"unused_field"`
+	UnusedHost        *ebpf.Variable `ebpf:"unused_host"`
+	UnusedLpmKey      *ebpf.Variable `ebpf:"unused_lpm_key"`
+	UnusedMeta        *ebpf.Variable `ebpf:"unused_meta"`
+	UnusedStat        *ebpf.Variable `ebpf:"unused_stat"`
+	UnusedTraceBucket *ebpf.Variable `ebpf:"unused_trace_bucket"`
+	UnusedTraceCfg    *ebpf.Variable `ebpf:"unused_trace_cfg"`
+	UnusedTraceEvent  *ebpf.Variable `ebpf:"unused_trace_event"`
+	UnusedTraceProg   *ebpf.Variable `ebpf:"unused_trace_prog"`
+	UnusedTraceSelect *ebpf.Variable `ebpf:"unused_trace_select"`
+	UnusedTraceStat   *ebpf.Variable `ebpf:"unused_trace_stat"`
+	UpgwDlCache       *ebpf.Variable `ebpf:"upgw_dl_cache"`
+	UpgwTraceOn       *ebpf.Variable `ebpf:"upgw_trace_on"`
 }
 
 // benchPrograms contains all programs after they have been loaded into the kernel.
