@@ -177,7 +177,9 @@ func (in *inbox) next(t *testing.T) map[string]any {
 }
 
 func appSpec(extra map[string]any) map[string]any {
-	m := map[string]any{"appName": "app", "appProvider": "acme", "appDId": "appd-1"}
+	m := map[string]any{"appName": "app", "appProvider": "acme", "appDId": "appd-1",
+		"appServiceProduced": []map[string]any{{"serName": "location", "version": "1.0"}, {"serName": "video", "version": "1.0"},
+			{"serName": "loc", "version": "1.0"}, {"serName": "pg-svc", "version": "1.0"}}}
 	for k, v := range extra {
 		m[k] = v
 	}
@@ -240,7 +242,7 @@ func TestWholeFlow(t *testing.T) {
 	require.Equal(t, 200, st)
 	require.Len(t, found, 1)
 	st, _ = s.call(producer, "GET", "/mec_service_mgmt/v1/applications/consumer-1/subscriptions", nil, nil)
-	require.Equal(t, 403, st)
+	require.Equal(t, 404, st, "to an app, another app's resources do not exist")
 
 	st, _ = s.call(opToken, "DELETE", "/mepm/v1/app_instances/producer-1?graceful_timeout=30", nil, nil)
 	require.Equal(t, 202, st)

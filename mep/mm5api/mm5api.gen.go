@@ -16,7 +16,6 @@ import (
 
 	"github.com/edgemec/edgemec/mep/mp1api"
 	externalRef0 "github.com/edgemec/edgemec/mep/mp1api"
-	"github.com/labstack/echo/v4"
 	"github.com/oapi-codegen/runtime"
 )
 
@@ -72,6 +71,12 @@ type AppInstance struct {
 	// clients get the name forwarded, so the same name resolves to the local app only for
 	// the UEs this site serves.
 	DnsRuleClientSubnets *map[string][]string `json:"dnsRuleClientSubnets,omitempty"`
+
+	// MecVersion The AppD's mecVersion: the MEC system versions the app works with. Mp1 answers
+	// the app in the representation of the newest MEC 011 version listed (V2.1.1: a
+	// traffic rule's dstInterface is one object; V2.2.1 and later: an array); without
+	// it, in the site's default (--mec011-version).
+	MecVersion *[]string `json:"mecVersion,omitempty"`
 }
 
 // AppInstanceRecord defines model for AppInstanceRecord.
@@ -98,6 +103,12 @@ type AppInstanceRecord struct {
 	// clients get the name forwarded, so the same name resolves to the local app only for
 	// the UEs this site serves.
 	DnsRuleClientSubnets *map[string][]string `json:"dnsRuleClientSubnets,omitempty"`
+
+	// MecVersion The AppD's mecVersion: the MEC system versions the app works with. Mp1 answers
+	// the app in the representation of the newest MEC 011 version listed (V2.1.1: a
+	// traffic rule's dstInterface is one object; V2.2.1 and later: an array); without
+	// it, in the site's default (--mec011-version).
+	MecVersion *[]string `json:"mecVersion,omitempty"`
 
 	// Mp1Root apiRoot of Mp1 for the app
 	Mp1Root             string           `json:"mp1Root"`
@@ -280,16 +291,33 @@ type ClientInterface interface {
 	// PutAppInstanceWithBody performs a PUT /app_instances/{appInstanceId} (the `PutAppInstance` operationId) request,
 	// with any type of body and a specified content type.
 	//
-	// Creates (201) or replaces (200) the app instance. Rules keep their Mp1 state across a
-	// replace unless the body sets it. The response carries the app's Mp1 client credentials.
+	// Creates (201) or replaces (200) the app instance. Its rules and appServiceProduced are
+	// the app's grant: over Mp1 the app may change its rules only within them and register
+	// only the services declared there. Rules keep their Mp1 state across a replace unless
+	// the body sets it. The response carries the app's Mp1 client credentials, which stay
+	// the same across a replace and are new after a termination and re-creation of the id.
+	// 409 when the instance is terminating, or when the traffic rules granted on the site
+	// would no longer fit the data plane whole.
 	PutAppInstanceWithBody(ctx context.Context, appInstanceId string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// PutAppInstance performs a PUT /app_instances/{appInstanceId} (the `PutAppInstance` operationId) request.
 	// Takes a body of the `application/json` content type.
 	//
-	// Creates (201) or replaces (200) the app instance. Rules keep their Mp1 state across a
-	// replace unless the body sets it. The response carries the app's Mp1 client credentials.
+	// Creates (201) or replaces (200) the app instance. Its rules and appServiceProduced are
+	// the app's grant: over Mp1 the app may change its rules only within them and register
+	// only the services declared there. Rules keep their Mp1 state across a replace unless
+	// the body sets it. The response carries the app's Mp1 client credentials, which stay
+	// the same across a replace and are new after a termination and re-creation of the id.
+	// 409 when the instance is terminating, or when the traffic rules granted on the site
+	// would no longer fit the data plane whole.
 	PutAppInstance(ctx context.Context, appInstanceId string, body PutAppInstanceJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// RotateAppSecret performs a POST /app_instances/{appInstanceId}/rotate_secret (the `RotateAppSecret` operationId) request.
+	//
+	// Gives the app instance a new client secret: the old secret issues no more tokens and
+	// the tokens it issued stop working. Other apps' credentials and the site key are not
+	// touched. The response carries the new credentials.
+	RotateAppSecret(ctx context.Context, appInstanceId string, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// DnsConflicts performs a GET /dns/conflicts (the `DnsConflicts` operationId) request.
 	//
@@ -355,8 +383,13 @@ func (c *Client) GetAppInstance(ctx context.Context, appInstanceId string, reqEd
 // PutAppInstanceWithBody performs a PUT /app_instances/{appInstanceId} (the `PutAppInstance` operationId) request,
 // with any type of body and a specified content type.
 //
-// Creates (201) or replaces (200) the app instance. Rules keep their Mp1 state across a
-// replace unless the body sets it. The response carries the app's Mp1 client credentials.
+// Creates (201) or replaces (200) the app instance. Its rules and appServiceProduced are
+// the app's grant: over Mp1 the app may change its rules only within them and register
+// only the services declared there. Rules keep their Mp1 state across a replace unless
+// the body sets it. The response carries the app's Mp1 client credentials, which stay
+// the same across a replace and are new after a termination and re-creation of the id.
+// 409 when the instance is terminating, or when the traffic rules granted on the site
+// would no longer fit the data plane whole.
 func (c *Client) PutAppInstanceWithBody(ctx context.Context, appInstanceId string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewPutAppInstanceRequestWithBody(c.Server, appInstanceId, contentType, body)
 	if err != nil {
@@ -372,10 +405,32 @@ func (c *Client) PutAppInstanceWithBody(ctx context.Context, appInstanceId strin
 // PutAppInstance performs a PUT /app_instances/{appInstanceId} (the `PutAppInstance` operationId) request.
 // Takes a body of the `application/json` content type.
 //
-// Creates (201) or replaces (200) the app instance. Rules keep their Mp1 state across a
-// replace unless the body sets it. The response carries the app's Mp1 client credentials.
+// Creates (201) or replaces (200) the app instance. Its rules and appServiceProduced are
+// the app's grant: over Mp1 the app may change its rules only within them and register
+// only the services declared there. Rules keep their Mp1 state across a replace unless
+// the body sets it. The response carries the app's Mp1 client credentials, which stay
+// the same across a replace and are new after a termination and re-creation of the id.
+// 409 when the instance is terminating, or when the traffic rules granted on the site
+// would no longer fit the data plane whole.
 func (c *Client) PutAppInstance(ctx context.Context, appInstanceId string, body PutAppInstanceJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewPutAppInstanceRequest(c.Server, appInstanceId, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// RotateAppSecret performs a POST /app_instances/{appInstanceId}/rotate_secret (the `RotateAppSecret` operationId) request.
+//
+// Gives the app instance a new client secret: the old secret issues no more tokens and
+// the tokens it issued stop working. Other apps' credentials and the site key are not
+// touched. The response carries the new credentials.
+func (c *Client) RotateAppSecret(ctx context.Context, appInstanceId string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewRotateAppSecretRequest(c.Server, appInstanceId)
 	if err != nil {
 		return nil, err
 	}
@@ -598,6 +653,40 @@ func NewPutAppInstanceRequestWithBody(server string, appInstanceId string, conte
 	}
 
 	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewRotateAppSecretRequest constructs an http.Request for the RotateAppSecret method
+func NewRotateAppSecretRequest(server string, appInstanceId string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "appInstanceId", appInstanceId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/app_instances/%s/rotate_secret", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
 
 	return req, nil
 }
@@ -827,8 +916,13 @@ type ClientWithResponsesInterface interface {
 	// PutAppInstanceWithBodyWithResponse performs a PUT /app_instances/{appInstanceId} (the `PutAppInstance` operationId) request,
 	// with any type of body and a specified content type.
 	//
-	// Creates (201) or replaces (200) the app instance. Rules keep their Mp1 state across a
-	// replace unless the body sets it. The response carries the app's Mp1 client credentials.
+	// Creates (201) or replaces (200) the app instance. Its rules and appServiceProduced are
+	// the app's grant: over Mp1 the app may change its rules only within them and register
+	// only the services declared there. Rules keep their Mp1 state across a replace unless
+	// the body sets it. The response carries the app's Mp1 client credentials, which stay
+	// the same across a replace and are new after a termination and re-creation of the id.
+	// 409 when the instance is terminating, or when the traffic rules granted on the site
+	// would no longer fit the data plane whole.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	PutAppInstanceWithBodyWithResponse(ctx context.Context, appInstanceId string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*PutAppInstanceResponse, error)
@@ -836,9 +930,23 @@ type ClientWithResponsesInterface interface {
 	// PutAppInstanceWithResponse performs a PUT /app_instances/{appInstanceId} (the `PutAppInstance` operationId) request.
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
-	// Creates (201) or replaces (200) the app instance. Rules keep their Mp1 state across a
-	// replace unless the body sets it. The response carries the app's Mp1 client credentials.
+	// Creates (201) or replaces (200) the app instance. Its rules and appServiceProduced are
+	// the app's grant: over Mp1 the app may change its rules only within them and register
+	// only the services declared there. Rules keep their Mp1 state across a replace unless
+	// the body sets it. The response carries the app's Mp1 client credentials, which stay
+	// the same across a replace and are new after a termination and re-creation of the id.
+	// 409 when the instance is terminating, or when the traffic rules granted on the site
+	// would no longer fit the data plane whole.
 	PutAppInstanceWithResponse(ctx context.Context, appInstanceId string, body PutAppInstanceJSONRequestBody, reqEditors ...RequestEditorFn) (*PutAppInstanceResponse, error)
+
+	// RotateAppSecretWithResponse performs a POST /app_instances/{appInstanceId}/rotate_secret (the `RotateAppSecret` operationId) request.
+	//
+	// Gives the app instance a new client secret: the old secret issues no more tokens and
+	// the tokens it issued stop working. Other apps' credentials and the site key are not
+	// touched. The response carries the new credentials.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	RotateAppSecretWithResponse(ctx context.Context, appInstanceId string, reqEditors ...RequestEditorFn) (*RotateAppSecretResponse, error)
 
 	// DnsConflictsWithResponse performs a GET /dns/conflicts (the `DnsConflicts` operationId) request.
 	//
@@ -1133,6 +1241,68 @@ func (r PutAppInstanceResponse) ContentType() string {
 	return ""
 }
 
+type RotateAppSecretResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *AppInstanceRecord
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Problem
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Problem
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *Problem
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r RotateAppSecretResponse) GetJSON200() *AppInstanceRecord {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r RotateAppSecretResponse) GetApplicationproblemJSON401() *Problem {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r RotateAppSecretResponse) GetApplicationproblemJSON403() *Problem {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r RotateAppSecretResponse) GetApplicationproblemJSON404() *Problem {
+	return r.ApplicationproblemJSON404
+}
+
+// GetBody returns the raw response body bytes
+func (r RotateAppSecretResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r RotateAppSecretResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r RotateAppSecretResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r RotateAppSecretResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 type DnsConflictsResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -1352,8 +1522,13 @@ func (c *ClientWithResponses) GetAppInstanceWithResponse(ctx context.Context, ap
 // PutAppInstanceWithBodyWithResponse performs a PUT /app_instances/{appInstanceId} (the `PutAppInstance` operationId) request,
 // with any type of body and a specified content type.
 //
-// Creates (201) or replaces (200) the app instance. Rules keep their Mp1 state across a
-// replace unless the body sets it. The response carries the app's Mp1 client credentials.
+// Creates (201) or replaces (200) the app instance. Its rules and appServiceProduced are
+// the app's grant: over Mp1 the app may change its rules only within them and register
+// only the services declared there. Rules keep their Mp1 state across a replace unless
+// the body sets it. The response carries the app's Mp1 client credentials, which stay
+// the same across a replace and are new after a termination and re-creation of the id.
+// 409 when the instance is terminating, or when the traffic rules granted on the site
+// would no longer fit the data plane whole.
 //
 // Returns a wrapper object for the known response body format(s).
 func (c *ClientWithResponses) PutAppInstanceWithBodyWithResponse(ctx context.Context, appInstanceId string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*PutAppInstanceResponse, error) {
@@ -1367,14 +1542,34 @@ func (c *ClientWithResponses) PutAppInstanceWithBodyWithResponse(ctx context.Con
 // PutAppInstanceWithResponse performs a PUT /app_instances/{appInstanceId} (the `PutAppInstance` operationId) request.
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
-// Creates (201) or replaces (200) the app instance. Rules keep their Mp1 state across a
-// replace unless the body sets it. The response carries the app's Mp1 client credentials.
+// Creates (201) or replaces (200) the app instance. Its rules and appServiceProduced are
+// the app's grant: over Mp1 the app may change its rules only within them and register
+// only the services declared there. Rules keep their Mp1 state across a replace unless
+// the body sets it. The response carries the app's Mp1 client credentials, which stay
+// the same across a replace and are new after a termination and re-creation of the id.
+// 409 when the instance is terminating, or when the traffic rules granted on the site
+// would no longer fit the data plane whole.
 func (c *ClientWithResponses) PutAppInstanceWithResponse(ctx context.Context, appInstanceId string, body PutAppInstanceJSONRequestBody, reqEditors ...RequestEditorFn) (*PutAppInstanceResponse, error) {
 	rsp, err := c.PutAppInstance(ctx, appInstanceId, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
 	return ParsePutAppInstanceResponse(rsp)
+}
+
+// RotateAppSecretWithResponse performs a POST /app_instances/{appInstanceId}/rotate_secret (the `RotateAppSecret` operationId) request.
+//
+// Gives the app instance a new client secret: the old secret issues no more tokens and
+// the tokens it issued stop working. Other apps' credentials and the site key are not
+// touched. The response carries the new credentials.
+//
+// Returns a wrapper object for the known response body format(s).
+func (c *ClientWithResponses) RotateAppSecretWithResponse(ctx context.Context, appInstanceId string, reqEditors ...RequestEditorFn) (*RotateAppSecretResponse, error) {
+	rsp, err := c.RotateAppSecret(ctx, appInstanceId, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseRotateAppSecretResponse(rsp)
 }
 
 // DnsConflictsWithResponse performs a GET /dns/conflicts (the `DnsConflicts` operationId) request.
@@ -1633,6 +1828,53 @@ func ParsePutAppInstanceResponse(rsp *http.Response) (*PutAppInstanceResponse, e
 	return response, nil
 }
 
+// ParseRotateAppSecretResponse parses an HTTP response from a RotateAppSecretWithResponse call
+func ParseRotateAppSecretResponse(rsp *http.Response) (*RotateAppSecretResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &RotateAppSecretResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest AppInstanceRecord
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	}
+
+	return response, nil
+}
+
 // ParseDnsConflictsResponse parses an HTTP response from a DnsConflictsWithResponse call
 func ParseDnsConflictsResponse(rsp *http.Response) (*DnsConflictsResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -1765,936 +2007,4 @@ func ParseTrafficRuleFeedResponse(rsp *http.Response) (*TrafficRuleFeedResponse,
 	}
 
 	return response, nil
-}
-
-// ServerInterface represents all server handlers.
-type ServerInterface interface {
-
-	// (GET /app_instances)
-	ListAppInstances(ctx echo.Context) error
-
-	// (DELETE /app_instances/{appInstanceId})
-	DeleteAppInstance(ctx echo.Context, appInstanceId string, params DeleteAppInstanceParams) error
-
-	// (GET /app_instances/{appInstanceId})
-	GetAppInstance(ctx echo.Context, appInstanceId string) error
-
-	// (PUT /app_instances/{appInstanceId})
-	PutAppInstance(ctx echo.Context, appInstanceId string) error
-
-	// (GET /dns/conflicts)
-	DnsConflicts(ctx echo.Context) error
-
-	// (GET /feeds/dns_rules)
-	DnsRuleFeed(ctx echo.Context, params DnsRuleFeedParams) error
-
-	// (GET /feeds/traffic_rules)
-	TrafficRuleFeed(ctx echo.Context, params TrafficRuleFeedParams) error
-}
-
-// ServerInterfaceWrapper converts echo contexts to parameters.
-type ServerInterfaceWrapper struct {
-	Handler ServerInterface
-}
-
-// ListAppInstances converts echo context to params.
-func (w *ServerInterfaceWrapper) ListAppInstances(ctx echo.Context) error {
-	var err error
-
-	// Invoke the callback with all the unmarshaled arguments
-	err = w.Handler.ListAppInstances(ctx)
-	return err
-}
-
-// DeleteAppInstance converts echo context to params.
-func (w *ServerInterfaceWrapper) DeleteAppInstance(ctx echo.Context) error {
-	var err error
-	// ------------- Path parameter "appInstanceId" -------------
-	var appInstanceId string
-
-	err = runtime.BindStyledParameterWithOptions("simple", "appInstanceId", ctx.Param("appInstanceId"), &appInstanceId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
-	if err != nil {
-		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter appInstanceId: %s", err))
-	}
-
-	// Parameter object where we will unmarshal all parameters from the context
-	var params DeleteAppInstanceParams
-	// ------------- Optional query parameter "graceful_timeout" -------------
-
-	err = runtime.BindQueryParameterWithOptions("form", true, false, "graceful_timeout", ctx.QueryParams(), &params.GracefulTimeout, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
-	if err != nil {
-		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter graceful_timeout: %s", err))
-	}
-
-	// Invoke the callback with all the unmarshaled arguments
-	err = w.Handler.DeleteAppInstance(ctx, appInstanceId, params)
-	return err
-}
-
-// GetAppInstance converts echo context to params.
-func (w *ServerInterfaceWrapper) GetAppInstance(ctx echo.Context) error {
-	var err error
-	// ------------- Path parameter "appInstanceId" -------------
-	var appInstanceId string
-
-	err = runtime.BindStyledParameterWithOptions("simple", "appInstanceId", ctx.Param("appInstanceId"), &appInstanceId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
-	if err != nil {
-		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter appInstanceId: %s", err))
-	}
-
-	// Invoke the callback with all the unmarshaled arguments
-	err = w.Handler.GetAppInstance(ctx, appInstanceId)
-	return err
-}
-
-// PutAppInstance converts echo context to params.
-func (w *ServerInterfaceWrapper) PutAppInstance(ctx echo.Context) error {
-	var err error
-	// ------------- Path parameter "appInstanceId" -------------
-	var appInstanceId string
-
-	err = runtime.BindStyledParameterWithOptions("simple", "appInstanceId", ctx.Param("appInstanceId"), &appInstanceId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
-	if err != nil {
-		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter appInstanceId: %s", err))
-	}
-
-	// Invoke the callback with all the unmarshaled arguments
-	err = w.Handler.PutAppInstance(ctx, appInstanceId)
-	return err
-}
-
-// DnsConflicts converts echo context to params.
-func (w *ServerInterfaceWrapper) DnsConflicts(ctx echo.Context) error {
-	var err error
-
-	// Invoke the callback with all the unmarshaled arguments
-	err = w.Handler.DnsConflicts(ctx)
-	return err
-}
-
-// DnsRuleFeed converts echo context to params.
-func (w *ServerInterfaceWrapper) DnsRuleFeed(ctx echo.Context) error {
-	var err error
-
-	// Parameter object where we will unmarshal all parameters from the context
-	var params DnsRuleFeedParams
-	// ------------- Optional query parameter "after" -------------
-
-	err = runtime.BindQueryParameterWithOptions("form", true, false, "after", ctx.QueryParams(), &params.After, runtime.BindQueryParameterOptions{Type: "integer", Format: "int64"})
-	if err != nil {
-		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter after: %s", err))
-	}
-
-	// ------------- Optional query parameter "timeout" -------------
-
-	err = runtime.BindQueryParameterWithOptions("form", true, false, "timeout", ctx.QueryParams(), &params.Timeout, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
-	if err != nil {
-		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter timeout: %s", err))
-	}
-
-	// Invoke the callback with all the unmarshaled arguments
-	err = w.Handler.DnsRuleFeed(ctx, params)
-	return err
-}
-
-// TrafficRuleFeed converts echo context to params.
-func (w *ServerInterfaceWrapper) TrafficRuleFeed(ctx echo.Context) error {
-	var err error
-
-	// Parameter object where we will unmarshal all parameters from the context
-	var params TrafficRuleFeedParams
-	// ------------- Optional query parameter "after" -------------
-
-	err = runtime.BindQueryParameterWithOptions("form", true, false, "after", ctx.QueryParams(), &params.After, runtime.BindQueryParameterOptions{Type: "integer", Format: "int64"})
-	if err != nil {
-		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter after: %s", err))
-	}
-
-	// ------------- Optional query parameter "timeout" -------------
-
-	err = runtime.BindQueryParameterWithOptions("form", true, false, "timeout", ctx.QueryParams(), &params.Timeout, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
-	if err != nil {
-		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter timeout: %s", err))
-	}
-
-	// Invoke the callback with all the unmarshaled arguments
-	err = w.Handler.TrafficRuleFeed(ctx, params)
-	return err
-}
-
-// This is a simple interface which specifies echo.Route addition functions which
-// are present on both echo.Echo and echo.Group, since we want to allow using
-// either of them for path registration
-type EchoRouter interface {
-	CONNECT(path string, h echo.HandlerFunc, m ...echo.MiddlewareFunc) *echo.Route
-	DELETE(path string, h echo.HandlerFunc, m ...echo.MiddlewareFunc) *echo.Route
-	GET(path string, h echo.HandlerFunc, m ...echo.MiddlewareFunc) *echo.Route
-	HEAD(path string, h echo.HandlerFunc, m ...echo.MiddlewareFunc) *echo.Route
-	OPTIONS(path string, h echo.HandlerFunc, m ...echo.MiddlewareFunc) *echo.Route
-	PATCH(path string, h echo.HandlerFunc, m ...echo.MiddlewareFunc) *echo.Route
-	POST(path string, h echo.HandlerFunc, m ...echo.MiddlewareFunc) *echo.Route
-	PUT(path string, h echo.HandlerFunc, m ...echo.MiddlewareFunc) *echo.Route
-	TRACE(path string, h echo.HandlerFunc, m ...echo.MiddlewareFunc) *echo.Route
-}
-
-// RegisterHandlersOptions configures RegisterHandlersWithOptions.
-type RegisterHandlersOptions struct {
-	// BaseURL is prepended to every registered path so the API can be served
-	// under a prefix.
-	BaseURL string
-	// OperationMiddlewares lets the caller attach per-operation middleware at
-	// registration time. The map key is the OpenAPI `operationId` value as it
-	// appears in the spec (the raw, un-normalized form). Operations that have
-	// no entry are registered with no extra middleware. A nil map disables
-	// per-operation middleware entirely.
-	OperationMiddlewares map[string][]echo.MiddlewareFunc
-}
-
-// RegisterHandlers adds each server route to the EchoRouter.
-func RegisterHandlers(router EchoRouter, si ServerInterface) {
-	RegisterHandlersWithOptions(router, si, RegisterHandlersOptions{})
-}
-
-// RegisterHandlersWithBaseURL registers handlers and prepends BaseURL to the
-// paths so the API can be served under a prefix.
-func RegisterHandlersWithBaseURL(router EchoRouter, si ServerInterface, baseURL string) {
-	RegisterHandlersWithOptions(router, si, RegisterHandlersOptions{BaseURL: baseURL})
-}
-
-// RegisterHandlersWithOptions registers handlers using the supplied options,
-// including any per-operation middleware.
-func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options RegisterHandlersOptions) {
-
-	wrapper := ServerInterfaceWrapper{
-		Handler: si,
-	}
-
-	router.GET(options.BaseURL+"/app_instances", wrapper.ListAppInstances, options.OperationMiddlewares["ListAppInstances"]...)
-	router.DELETE(options.BaseURL+"/app_instances/:appInstanceId", wrapper.DeleteAppInstance, options.OperationMiddlewares["DeleteAppInstance"]...)
-	router.GET(options.BaseURL+"/app_instances/:appInstanceId", wrapper.GetAppInstance, options.OperationMiddlewares["GetAppInstance"]...)
-	router.PUT(options.BaseURL+"/app_instances/:appInstanceId", wrapper.PutAppInstance, options.OperationMiddlewares["PutAppInstance"]...)
-	router.GET(options.BaseURL+"/feeds/traffic_rules", wrapper.TrafficRuleFeed, options.OperationMiddlewares["TrafficRuleFeed"]...)
-	router.GET(options.BaseURL+"/feeds/dns_rules", wrapper.DnsRuleFeed, options.OperationMiddlewares["DnsRuleFeed"]...)
-	router.GET(options.BaseURL+"/dns/conflicts", wrapper.DnsConflicts, options.OperationMiddlewares["DnsConflicts"]...)
-
-}
-
-type ProblemApplicationProblemPlusJSONResponse externalRef0.ProblemDetails
-
-type ListAppInstancesRequestObject struct {
-}
-
-type ListAppInstancesResponseObject interface {
-	VisitListAppInstancesResponse(w http.ResponseWriter) error
-}
-
-type ListAppInstances200JSONResponse []AppInstanceRecord
-
-func (response ListAppInstances200JSONResponse) VisitListAppInstancesResponse(w http.ResponseWriter) error {
-
-	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
-		return err
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(200)
-	_, err := buf.WriteTo(w)
-	return err
-}
-
-type ListAppInstances401ApplicationProblemPlusJSONResponse struct {
-	ProblemApplicationProblemPlusJSONResponse
-}
-
-func (response ListAppInstances401ApplicationProblemPlusJSONResponse) VisitListAppInstancesResponse(w http.ResponseWriter) error {
-
-	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
-		return err
-	}
-	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(401)
-	_, err := buf.WriteTo(w)
-	return err
-}
-
-type ListAppInstances403ApplicationProblemPlusJSONResponse externalRef0.ProblemDetails
-
-func (response ListAppInstances403ApplicationProblemPlusJSONResponse) VisitListAppInstancesResponse(w http.ResponseWriter) error {
-
-	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
-		return err
-	}
-	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(403)
-	_, err := buf.WriteTo(w)
-	return err
-}
-
-type DeleteAppInstanceRequestObject struct {
-	AppInstanceId string `json:"appInstanceId"`
-	Params        DeleteAppInstanceParams
-}
-
-type DeleteAppInstanceResponseObject interface {
-	VisitDeleteAppInstanceResponse(w http.ResponseWriter) error
-}
-
-type DeleteAppInstance202JSONResponse AppInstanceRecord
-
-func (response DeleteAppInstance202JSONResponse) VisitDeleteAppInstanceResponse(w http.ResponseWriter) error {
-
-	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
-		return err
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(202)
-	_, err := buf.WriteTo(w)
-	return err
-}
-
-type DeleteAppInstance400ApplicationProblemPlusJSONResponse struct {
-	ProblemApplicationProblemPlusJSONResponse
-}
-
-func (response DeleteAppInstance400ApplicationProblemPlusJSONResponse) VisitDeleteAppInstanceResponse(w http.ResponseWriter) error {
-
-	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
-		return err
-	}
-	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(400)
-	_, err := buf.WriteTo(w)
-	return err
-}
-
-type DeleteAppInstance401ApplicationProblemPlusJSONResponse externalRef0.ProblemDetails
-
-func (response DeleteAppInstance401ApplicationProblemPlusJSONResponse) VisitDeleteAppInstanceResponse(w http.ResponseWriter) error {
-
-	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
-		return err
-	}
-	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(401)
-	_, err := buf.WriteTo(w)
-	return err
-}
-
-type DeleteAppInstance403ApplicationProblemPlusJSONResponse externalRef0.ProblemDetails
-
-func (response DeleteAppInstance403ApplicationProblemPlusJSONResponse) VisitDeleteAppInstanceResponse(w http.ResponseWriter) error {
-
-	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
-		return err
-	}
-	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(403)
-	_, err := buf.WriteTo(w)
-	return err
-}
-
-type DeleteAppInstance404ApplicationProblemPlusJSONResponse externalRef0.ProblemDetails
-
-func (response DeleteAppInstance404ApplicationProblemPlusJSONResponse) VisitDeleteAppInstanceResponse(w http.ResponseWriter) error {
-
-	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
-		return err
-	}
-	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(404)
-	_, err := buf.WriteTo(w)
-	return err
-}
-
-type GetAppInstanceRequestObject struct {
-	AppInstanceId string `json:"appInstanceId"`
-}
-
-type GetAppInstanceResponseObject interface {
-	VisitGetAppInstanceResponse(w http.ResponseWriter) error
-}
-
-type GetAppInstance200JSONResponse AppInstanceRecord
-
-func (response GetAppInstance200JSONResponse) VisitGetAppInstanceResponse(w http.ResponseWriter) error {
-
-	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
-		return err
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(200)
-	_, err := buf.WriteTo(w)
-	return err
-}
-
-type GetAppInstance401ApplicationProblemPlusJSONResponse struct {
-	ProblemApplicationProblemPlusJSONResponse
-}
-
-func (response GetAppInstance401ApplicationProblemPlusJSONResponse) VisitGetAppInstanceResponse(w http.ResponseWriter) error {
-
-	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
-		return err
-	}
-	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(401)
-	_, err := buf.WriteTo(w)
-	return err
-}
-
-type GetAppInstance403ApplicationProblemPlusJSONResponse externalRef0.ProblemDetails
-
-func (response GetAppInstance403ApplicationProblemPlusJSONResponse) VisitGetAppInstanceResponse(w http.ResponseWriter) error {
-
-	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
-		return err
-	}
-	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(403)
-	_, err := buf.WriteTo(w)
-	return err
-}
-
-type GetAppInstance404ApplicationProblemPlusJSONResponse externalRef0.ProblemDetails
-
-func (response GetAppInstance404ApplicationProblemPlusJSONResponse) VisitGetAppInstanceResponse(w http.ResponseWriter) error {
-
-	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
-		return err
-	}
-	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(404)
-	_, err := buf.WriteTo(w)
-	return err
-}
-
-type PutAppInstanceRequestObject struct {
-	AppInstanceId string `json:"appInstanceId"`
-	Body          *PutAppInstanceJSONRequestBody
-}
-
-type PutAppInstanceResponseObject interface {
-	VisitPutAppInstanceResponse(w http.ResponseWriter) error
-}
-
-type PutAppInstance200JSONResponse AppInstanceRecord
-
-func (response PutAppInstance200JSONResponse) VisitPutAppInstanceResponse(w http.ResponseWriter) error {
-
-	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
-		return err
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(200)
-	_, err := buf.WriteTo(w)
-	return err
-}
-
-type PutAppInstance201ResponseHeaders struct {
-	Location *string
-}
-
-type PutAppInstance201JSONResponse struct {
-	Body    AppInstanceRecord
-	Headers PutAppInstance201ResponseHeaders
-}
-
-func (response PutAppInstance201JSONResponse) VisitPutAppInstanceResponse(w http.ResponseWriter) error {
-
-	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
-		return err
-	}
-	w.Header().Set("Content-Type", "application/json")
-	if response.Headers.Location != nil {
-		w.Header().Set("Location", fmt.Sprint(*response.Headers.Location))
-	}
-	w.WriteHeader(201)
-	_, err := buf.WriteTo(w)
-	return err
-}
-
-type PutAppInstance400ApplicationProblemPlusJSONResponse struct {
-	ProblemApplicationProblemPlusJSONResponse
-}
-
-func (response PutAppInstance400ApplicationProblemPlusJSONResponse) VisitPutAppInstanceResponse(w http.ResponseWriter) error {
-
-	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
-		return err
-	}
-	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(400)
-	_, err := buf.WriteTo(w)
-	return err
-}
-
-type PutAppInstance401ApplicationProblemPlusJSONResponse externalRef0.ProblemDetails
-
-func (response PutAppInstance401ApplicationProblemPlusJSONResponse) VisitPutAppInstanceResponse(w http.ResponseWriter) error {
-
-	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
-		return err
-	}
-	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(401)
-	_, err := buf.WriteTo(w)
-	return err
-}
-
-type PutAppInstance403ApplicationProblemPlusJSONResponse externalRef0.ProblemDetails
-
-func (response PutAppInstance403ApplicationProblemPlusJSONResponse) VisitPutAppInstanceResponse(w http.ResponseWriter) error {
-
-	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
-		return err
-	}
-	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(403)
-	_, err := buf.WriteTo(w)
-	return err
-}
-
-type PutAppInstance409ApplicationProblemPlusJSONResponse externalRef0.ProblemDetails
-
-func (response PutAppInstance409ApplicationProblemPlusJSONResponse) VisitPutAppInstanceResponse(w http.ResponseWriter) error {
-
-	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
-		return err
-	}
-	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(409)
-	_, err := buf.WriteTo(w)
-	return err
-}
-
-type DnsConflictsRequestObject struct {
-}
-
-type DnsConflictsResponseObject interface {
-	VisitDnsConflictsResponse(w http.ResponseWriter) error
-}
-
-type DnsConflicts200JSONResponse []DnsConflict
-
-func (response DnsConflicts200JSONResponse) VisitDnsConflictsResponse(w http.ResponseWriter) error {
-
-	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
-		return err
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(200)
-	_, err := buf.WriteTo(w)
-	return err
-}
-
-type DnsConflicts401ApplicationProblemPlusJSONResponse struct {
-	ProblemApplicationProblemPlusJSONResponse
-}
-
-func (response DnsConflicts401ApplicationProblemPlusJSONResponse) VisitDnsConflictsResponse(w http.ResponseWriter) error {
-
-	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
-		return err
-	}
-	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(401)
-	_, err := buf.WriteTo(w)
-	return err
-}
-
-type DnsConflicts403ApplicationProblemPlusJSONResponse externalRef0.ProblemDetails
-
-func (response DnsConflicts403ApplicationProblemPlusJSONResponse) VisitDnsConflictsResponse(w http.ResponseWriter) error {
-
-	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
-		return err
-	}
-	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(403)
-	_, err := buf.WriteTo(w)
-	return err
-}
-
-type DnsRuleFeedRequestObject struct {
-	Params DnsRuleFeedParams
-}
-
-type DnsRuleFeedResponseObject interface {
-	VisitDnsRuleFeedResponse(w http.ResponseWriter) error
-}
-
-type DnsRuleFeed200JSONResponse DnsRuleSnapshot
-
-func (response DnsRuleFeed200JSONResponse) VisitDnsRuleFeedResponse(w http.ResponseWriter) error {
-
-	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
-		return err
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(200)
-	_, err := buf.WriteTo(w)
-	return err
-}
-
-type DnsRuleFeed400ApplicationProblemPlusJSONResponse struct {
-	ProblemApplicationProblemPlusJSONResponse
-}
-
-func (response DnsRuleFeed400ApplicationProblemPlusJSONResponse) VisitDnsRuleFeedResponse(w http.ResponseWriter) error {
-
-	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
-		return err
-	}
-	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(400)
-	_, err := buf.WriteTo(w)
-	return err
-}
-
-type DnsRuleFeed401ApplicationProblemPlusJSONResponse externalRef0.ProblemDetails
-
-func (response DnsRuleFeed401ApplicationProblemPlusJSONResponse) VisitDnsRuleFeedResponse(w http.ResponseWriter) error {
-
-	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
-		return err
-	}
-	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(401)
-	_, err := buf.WriteTo(w)
-	return err
-}
-
-type DnsRuleFeed403ApplicationProblemPlusJSONResponse externalRef0.ProblemDetails
-
-func (response DnsRuleFeed403ApplicationProblemPlusJSONResponse) VisitDnsRuleFeedResponse(w http.ResponseWriter) error {
-
-	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
-		return err
-	}
-	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(403)
-	_, err := buf.WriteTo(w)
-	return err
-}
-
-type TrafficRuleFeedRequestObject struct {
-	Params TrafficRuleFeedParams
-}
-
-type TrafficRuleFeedResponseObject interface {
-	VisitTrafficRuleFeedResponse(w http.ResponseWriter) error
-}
-
-type TrafficRuleFeed200JSONResponse TrafficRuleSnapshot
-
-func (response TrafficRuleFeed200JSONResponse) VisitTrafficRuleFeedResponse(w http.ResponseWriter) error {
-
-	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
-		return err
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(200)
-	_, err := buf.WriteTo(w)
-	return err
-}
-
-type TrafficRuleFeed400ApplicationProblemPlusJSONResponse struct {
-	ProblemApplicationProblemPlusJSONResponse
-}
-
-func (response TrafficRuleFeed400ApplicationProblemPlusJSONResponse) VisitTrafficRuleFeedResponse(w http.ResponseWriter) error {
-
-	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
-		return err
-	}
-	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(400)
-	_, err := buf.WriteTo(w)
-	return err
-}
-
-type TrafficRuleFeed401ApplicationProblemPlusJSONResponse externalRef0.ProblemDetails
-
-func (response TrafficRuleFeed401ApplicationProblemPlusJSONResponse) VisitTrafficRuleFeedResponse(w http.ResponseWriter) error {
-
-	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
-		return err
-	}
-	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(401)
-	_, err := buf.WriteTo(w)
-	return err
-}
-
-type TrafficRuleFeed403ApplicationProblemPlusJSONResponse externalRef0.ProblemDetails
-
-func (response TrafficRuleFeed403ApplicationProblemPlusJSONResponse) VisitTrafficRuleFeedResponse(w http.ResponseWriter) error {
-
-	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
-		return err
-	}
-	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(403)
-	_, err := buf.WriteTo(w)
-	return err
-}
-
-// StrictServerInterface represents all server handlers.
-type StrictServerInterface interface {
-
-	// (GET /app_instances)
-	ListAppInstances(ctx context.Context, request ListAppInstancesRequestObject) (ListAppInstancesResponseObject, error)
-
-	// (DELETE /app_instances/{appInstanceId})
-	DeleteAppInstance(ctx context.Context, request DeleteAppInstanceRequestObject) (DeleteAppInstanceResponseObject, error)
-
-	// (GET /app_instances/{appInstanceId})
-	GetAppInstance(ctx context.Context, request GetAppInstanceRequestObject) (GetAppInstanceResponseObject, error)
-
-	// (PUT /app_instances/{appInstanceId})
-	PutAppInstance(ctx context.Context, request PutAppInstanceRequestObject) (PutAppInstanceResponseObject, error)
-
-	// (GET /dns/conflicts)
-	DnsConflicts(ctx context.Context, request DnsConflictsRequestObject) (DnsConflictsResponseObject, error)
-
-	// (GET /feeds/dns_rules)
-	DnsRuleFeed(ctx context.Context, request DnsRuleFeedRequestObject) (DnsRuleFeedResponseObject, error)
-
-	// (GET /feeds/traffic_rules)
-	TrafficRuleFeed(ctx context.Context, request TrafficRuleFeedRequestObject) (TrafficRuleFeedResponseObject, error)
-}
-
-type StrictHandlerFunc func(ctx echo.Context, request any) (any, error)
-type StrictMiddlewareFunc func(f StrictHandlerFunc, operationID string) StrictHandlerFunc
-
-func NewStrictHandler(ssi StrictServerInterface, middlewares []StrictMiddlewareFunc) ServerInterface {
-	return &strictHandler{ssi: ssi, middlewares: middlewares}
-}
-
-type strictHandler struct {
-	ssi         StrictServerInterface
-	middlewares []StrictMiddlewareFunc
-}
-
-// ListAppInstances operation middleware
-func (sh *strictHandler) ListAppInstances(ctx echo.Context) error {
-	var request ListAppInstancesRequestObject
-
-	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
-		return sh.ssi.ListAppInstances(ctx.Request().Context(), request.(ListAppInstancesRequestObject))
-	}
-	for _, middleware := range sh.middlewares {
-		handler = middleware(handler, "ListAppInstances")
-	}
-
-	response, err := handler(ctx, request)
-
-	if err != nil {
-		return err
-	} else if validResponse, ok := response.(ListAppInstancesResponseObject); ok {
-		return validResponse.VisitListAppInstancesResponse(ctx.Response())
-	} else if response != nil {
-		return fmt.Errorf("unexpected response type: %T", response)
-	}
-	return nil
-}
-
-// DeleteAppInstance operation middleware
-func (sh *strictHandler) DeleteAppInstance(ctx echo.Context, appInstanceId string, params DeleteAppInstanceParams) error {
-	var request DeleteAppInstanceRequestObject
-
-	request.AppInstanceId = appInstanceId
-	request.Params = params
-
-	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
-		return sh.ssi.DeleteAppInstance(ctx.Request().Context(), request.(DeleteAppInstanceRequestObject))
-	}
-	for _, middleware := range sh.middlewares {
-		handler = middleware(handler, "DeleteAppInstance")
-	}
-
-	response, err := handler(ctx, request)
-
-	if err != nil {
-		return err
-	} else if validResponse, ok := response.(DeleteAppInstanceResponseObject); ok {
-		return validResponse.VisitDeleteAppInstanceResponse(ctx.Response())
-	} else if response != nil {
-		return fmt.Errorf("unexpected response type: %T", response)
-	}
-	return nil
-}
-
-// GetAppInstance operation middleware
-func (sh *strictHandler) GetAppInstance(ctx echo.Context, appInstanceId string) error {
-	var request GetAppInstanceRequestObject
-
-	request.AppInstanceId = appInstanceId
-
-	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
-		return sh.ssi.GetAppInstance(ctx.Request().Context(), request.(GetAppInstanceRequestObject))
-	}
-	for _, middleware := range sh.middlewares {
-		handler = middleware(handler, "GetAppInstance")
-	}
-
-	response, err := handler(ctx, request)
-
-	if err != nil {
-		return err
-	} else if validResponse, ok := response.(GetAppInstanceResponseObject); ok {
-		return validResponse.VisitGetAppInstanceResponse(ctx.Response())
-	} else if response != nil {
-		return fmt.Errorf("unexpected response type: %T", response)
-	}
-	return nil
-}
-
-// PutAppInstance operation middleware
-func (sh *strictHandler) PutAppInstance(ctx echo.Context, appInstanceId string) error {
-	var request PutAppInstanceRequestObject
-
-	request.AppInstanceId = appInstanceId
-
-	var body PutAppInstanceJSONRequestBody
-	var err error
-	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
-		// A request validator built on kin-openapi's openapi3filter with
-		// KeepValidatedValue leaves the value it validated on the body. Bind
-		// that value, matching member names exactly, so the handler receives
-		// what was validated instead of a second, case-insensitive decode.
-		// Otherwise bind only the request body, so that path and query
-		// parameters are not also bound into the body struct.
-		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
-			err = binder.BindBody(ctx, &body)
-		}
-	} else {
-		// A custom binder is installed on the Echo instance; defer to it
-		// entirely, since echo.Binder does not expose body-only binding and
-		// the binder may do more than decode (for example call ctx.Validate).
-		err = ctx.Bind(&body)
-	}
-	if err != nil {
-		return err
-	}
-	request.Body = &body
-
-	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
-		return sh.ssi.PutAppInstance(ctx.Request().Context(), request.(PutAppInstanceRequestObject))
-	}
-	for _, middleware := range sh.middlewares {
-		handler = middleware(handler, "PutAppInstance")
-	}
-
-	response, err := handler(ctx, request)
-
-	if err != nil {
-		return err
-	} else if validResponse, ok := response.(PutAppInstanceResponseObject); ok {
-		return validResponse.VisitPutAppInstanceResponse(ctx.Response())
-	} else if response != nil {
-		return fmt.Errorf("unexpected response type: %T", response)
-	}
-	return nil
-}
-
-// DnsConflicts operation middleware
-func (sh *strictHandler) DnsConflicts(ctx echo.Context) error {
-	var request DnsConflictsRequestObject
-
-	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
-		return sh.ssi.DnsConflicts(ctx.Request().Context(), request.(DnsConflictsRequestObject))
-	}
-	for _, middleware := range sh.middlewares {
-		handler = middleware(handler, "DnsConflicts")
-	}
-
-	response, err := handler(ctx, request)
-
-	if err != nil {
-		return err
-	} else if validResponse, ok := response.(DnsConflictsResponseObject); ok {
-		return validResponse.VisitDnsConflictsResponse(ctx.Response())
-	} else if response != nil {
-		return fmt.Errorf("unexpected response type: %T", response)
-	}
-	return nil
-}
-
-// DnsRuleFeed operation middleware
-func (sh *strictHandler) DnsRuleFeed(ctx echo.Context, params DnsRuleFeedParams) error {
-	var request DnsRuleFeedRequestObject
-
-	request.Params = params
-
-	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
-		return sh.ssi.DnsRuleFeed(ctx.Request().Context(), request.(DnsRuleFeedRequestObject))
-	}
-	for _, middleware := range sh.middlewares {
-		handler = middleware(handler, "DnsRuleFeed")
-	}
-
-	response, err := handler(ctx, request)
-
-	if err != nil {
-		return err
-	} else if validResponse, ok := response.(DnsRuleFeedResponseObject); ok {
-		return validResponse.VisitDnsRuleFeedResponse(ctx.Response())
-	} else if response != nil {
-		return fmt.Errorf("unexpected response type: %T", response)
-	}
-	return nil
-}
-
-// TrafficRuleFeed operation middleware
-func (sh *strictHandler) TrafficRuleFeed(ctx echo.Context, params TrafficRuleFeedParams) error {
-	var request TrafficRuleFeedRequestObject
-
-	request.Params = params
-
-	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
-		return sh.ssi.TrafficRuleFeed(ctx.Request().Context(), request.(TrafficRuleFeedRequestObject))
-	}
-	for _, middleware := range sh.middlewares {
-		handler = middleware(handler, "TrafficRuleFeed")
-	}
-
-	response, err := handler(ctx, request)
-
-	if err != nil {
-		return err
-	} else if validResponse, ok := response.(TrafficRuleFeedResponseObject); ok {
-		return validResponse.VisitTrafficRuleFeedResponse(ctx.Response())
-	} else if response != nil {
-		return fmt.Errorf("unexpected response type: %T", response)
-	}
-	return nil
 }

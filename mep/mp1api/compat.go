@@ -1,6 +1,7 @@
 package mp1api
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -23,4 +24,50 @@ func NormalizeTrafficRuleJSON(raw []byte) ([]byte, error) {
 	}
 	m["dstInterface"] = append(append([]byte{'['}, d...), ']')
 	return json.Marshal(m)
+}
+
+// DestinationInterfaces is the type of TrafficRule.DstInterface (x-go-type in mp1.yaml). It
+// reads both MEC 011 shapes of dstInterface, so that every Go decoder of a TrafficRule (the
+// generated clients and servers, mecctl, the UPGW feed, the MEO) takes what a MEP answers: one
+// DestinationInterface object (V2.1.1, as a MEP answers an app or an operator whose version is
+// V2.1.1) and an array (V2.2.1 and later). It always holds the array form and encodes as one.
+// It lives outside the generated file so that `make generate` keeps it.
+type DestinationInterfaces []DestinationInterface
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (d *DestinationInterfaces) UnmarshalJSON(b []byte) error {
+	b = bytes.TrimSpace(b)
+	switch {
+	case bytes.Equal(b, []byte("null")):
+		*d = nil
+	case len(b) > 0 && b[0] == '{':
+		var one DestinationInterface
+		if err := json.Unmarshal(b, &one); err != nil {
+			return err
+		}
+		*d = DestinationInterfaces{one}
+	default:
+		var many []DestinationInterface
+		if err := json.Unmarshal(b, &many); err != nil {
+			return err
+		}
+		*d = many
+	}
+	return nil
+}
+
+// V211TrafficRuleJSON encodes a TrafficRule in the MEC 011 V2.1.1 form: dstInterface is one
+// DestinationInterface object, the first of the array (V2.1.1 has room for one), and left
+// out when there is none.
+func V211TrafficRuleJSON(r *TrafficRule) ([]byte, error) {
+	type v211 struct {
+		TrafficRule
+		DstInterface *DestinationInterface `json:"dstInterface,omitempty"`
+	}
+	v := v211{TrafficRule: *r}
+	v.TrafficRule.DstInterface = nil
+	if r.DstInterface != nil && len(*r.DstInterface) > 0 {
+		v.DstInterface = &(*r.DstInterface)[0]
+	}
+	return json.Marshal(v)
 }

@@ -1,6 +1,7 @@
 package dnsserver
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net"
@@ -20,6 +21,10 @@ const (
 	DefaultCacheNegativeTTL  = 5 * time.Minute
 	DefaultMaxUDPSize        = 1232
 	DefaultMaxTCPConns       = 256
+	DefaultMaxTCPPerClient   = 16
+	DefaultMaxUDPAnswer      = 512
+	DefaultRateLimit         = 200
+	DefaultRateLimitSlip     = 2
 	DefaultMaxTCPQueries     = 128
 	DefaultReadTimeout       = 2 * time.Second
 	DefaultWriteTimeout      = 2 * time.Second
@@ -74,6 +79,28 @@ type Config struct {
 	// MaxTCPConns bounds concurrent TCP connections (default 256); further connections wait
 	// in the listen backlog until one closes.
 	MaxTCPConns int
+	// MaxTCPPerClient bounds the concurrent TCP connections of one client (one IPv4 address,
+	// one IPv6 /64) (default 16), so that one client cannot hold every MaxTCPConns slot; a
+	// connection beyond it is closed at once and counted in mep_dns_dropped_total.
+	MaxTCPPerClient int
+	// MaxUDPAnswer is the largest answer sent over UDP, whatever EDNS0 buffer size the client
+	// announces (default 512, at most MaxUDPSize): a larger answer is truncated with TC and the
+	// client retries over TCP, whose handshake proves its address. It bounds how much a forged
+	// source address can be amplified.
+	MaxUDPAnswer int
+	// RateLimit is response rate limiting (RRL) of UDP: the answers per second sent to one
+	// client prefix (an IPv4 /24, an IPv6 /56), with bursts of twice that (default 200;
+	// negative disables). Answers beyond it are dropped, except every RateLimitSlip-th, which
+	// is sent as an empty truncated answer so that a real client retries over TCP (which is
+	// not rate limited). Clients in RateLimitExempt are never limited.
+	RateLimit int
+	// RateLimitSlip is how many limited answers make one slipped (TC) answer (default 2;
+	// 1 slips every one; negative never slips).
+	RateLimitSlip int
+	// RateLimitExempt are the networks response rate limiting ignores. Nil means loopback
+	// (127.0.0.0/8, ::1), whose addresses cannot be forged from outside the host; an empty
+	// non-nil slice means nobody.
+	RateLimitExempt []netip.Prefix
 	// MaxTCPQueries bounds the queries served on one TCP connection (default 128).
 	MaxTCPQueries int
 	// ReadTimeout bounds reading the first query of a TCP connection (default 2s).
@@ -88,12 +115,18 @@ type Config struct {
 	MaxForwards int
 	// ShutdownTimeout bounds the graceful drain when Run's context ends (default 5s).
 	ShutdownTimeout time.Duration
+	// Now is the clock of the answer cache's TTLs and of the upstreams' backoff (default
+	// time.Now); tests inject one to move past a TTL without waiting.
+	Now func() time.Time
 }
 
 // withDefaults returns c with every zero field set to its default.
 func (c Config) withDefaults() Config {
 	if c.Addr == "" {
 		c.Addr = DefaultAddr
+	}
+	if c.Now == nil {
+		c.Now = time.Now
 	}
 	if c.UpstreamTimeout == 0 {
 		c.UpstreamTimeout = DefaultUpstreamTimeout
@@ -121,6 +154,21 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxTCPConns == 0 {
 		c.MaxTCPConns = DefaultMaxTCPConns
+	}
+	if c.MaxTCPPerClient == 0 {
+		c.MaxTCPPerClient = DefaultMaxTCPPerClient
+	}
+	if c.MaxUDPAnswer == 0 {
+		c.MaxUDPAnswer = min(DefaultMaxUDPAnswer, c.MaxUDPSize)
+	}
+	if c.RateLimit == 0 {
+		c.RateLimit = DefaultRateLimit
+	}
+	if c.RateLimitSlip == 0 {
+		c.RateLimitSlip = DefaultRateLimitSlip
+	}
+	if c.RateLimitExempt == nil {
+		c.RateLimitExempt = loopbackPrefixes()
 	}
 	if c.MaxTCPQueries == 0 {
 		c.MaxTCPQueries = DefaultMaxTCPQueries
@@ -174,10 +222,26 @@ func (c Config) Validate() error {
 	if c.MaxUDPSize != 0 && (c.MaxUDPSize < minUDPSize || c.MaxUDPSize > maxUDPSize) {
 		errs = append(errs, fmt.Errorf("dns max udp size %d: want %d..%d", c.MaxUDPSize, minUDPSize, maxUDPSize))
 	}
+	if c.MaxUDPAnswer != 0 {
+		if udp := cmp.Or(c.MaxUDPSize, DefaultMaxUDPSize); c.MaxUDPAnswer < minUDPSize || c.MaxUDPAnswer > udp {
+			errs = append(errs, fmt.Errorf("dns max udp answer %d: want %d..%d (the max udp size)", c.MaxUDPAnswer, minUDPSize, udp))
+		}
+	}
+	if c.RateLimit > maxConcurrencyLimit {
+		errs = append(errs, fmt.Errorf("dns rate limit %d: at most %d answers per second", c.RateLimit, maxConcurrencyLimit))
+	}
+	if c.RateLimitSlip > 100 {
+		errs = append(errs, fmt.Errorf("dns rate limit slip %d: at most 100", c.RateLimitSlip))
+	}
+	for i, p := range c.RateLimitExempt {
+		if !p.IsValid() {
+			errs = append(errs, fmt.Errorf("dns rate limit exempt %d: invalid prefix", i))
+		}
+	}
 	for _, l := range []struct {
 		name string
 		v    int
-	}{{"max tcp conns", c.MaxTCPConns}, {"max tcp queries", c.MaxTCPQueries}, {"max forwards", c.MaxForwards}} {
+	}{{"max tcp conns", c.MaxTCPConns}, {"max tcp conns per client", c.MaxTCPPerClient}, {"max tcp queries", c.MaxTCPQueries}, {"max forwards", c.MaxForwards}} {
 		if l.v < 0 || l.v > maxConcurrencyLimit {
 			errs = append(errs, fmt.Errorf("dns %s %d: want 1..%d (0 for the default)", l.name, l.v, maxConcurrencyLimit))
 		}

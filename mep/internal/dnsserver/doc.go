@@ -24,7 +24,9 @@
 // Other behaviour, per RFC: names compare case-insensitively and with or without the trailing
 // dot; a name with rules but none of the asked type gets NOERROR with no answers (NODATA); UDP
 // answers are truncated with TC to the client's EDNS0 buffer size (512 bytes without EDNS0,
-// capped at Config.MaxUDPSize) so the client retries over TCP; forwarding is only done for
+// capped at Config.MaxUDPAnswer) so the client retries over TCP; UDP answers to one client
+// prefix are rate limited (Config.RateLimit, with slip), and one client holds at most
+// Config.MaxTCPPerClient TCP connections; forwarding is only done for
 // clients in Config.AllowedClients (REFUSED otherwise) and ends in SERVFAIL when every upstream
 // fails.
 package dnsserver

@@ -38,6 +38,7 @@ type forwarder struct {
 	flight  singleflight.Group
 	log     *slog.Logger
 	m       *metrics
+	now     func() time.Time
 }
 
 func newForwarder(cfg Config, log *slog.Logger, m *metrics) *forwarder {
@@ -50,6 +51,7 @@ func newForwarder(cfg Config, log *slog.Logger, m *metrics) *forwarder {
 		slots:   make(chan struct{}, cfg.MaxForwards),
 		log:     log,
 		m:       m,
+		now:     cfg.Now,
 	}
 	for _, a := range cfg.Upstreams {
 		f.ups = append(f.ups, &upstream{addr: a})
@@ -114,7 +116,7 @@ func (f *forwarder) exchange(ctx context.Context, k cacheKey) (*dns.Msg, error) 
 	q.Question = []dns.Question{{Name: k.name, Qtype: k.qtype, Qclass: k.qclass}}
 	q.SetEdns0(f.udpSize, k.do)
 	var errs []error
-	for _, u := range f.order(time.Now()) {
+	for _, u := range f.order(f.now()) {
 		r, err := f.try(ctx, u, q)
 		if err == nil {
 			if u.downUntil.Swap(0) != 0 {
@@ -123,7 +125,7 @@ func (f *forwarder) exchange(ctx context.Context, k cacheKey) (*dns.Msg, error) 
 			return r, nil
 		}
 		errs = append(errs, err)
-		if u.downUntil.Swap(time.Now().Add(f.backoff).UnixNano()) == 0 {
+		if u.downUntil.Swap(f.now().Add(f.backoff).UnixNano()) == 0 {
 			f.log.WarnContext(ctx, "dns upstream failed", slog.String(logkeys.Addr, u.addr), slog.Any(logkeys.Error, err))
 		}
 		if ctx.Err() != nil {

@@ -29,7 +29,16 @@ type metrics struct {
 	conflicts prometheus.Gauge
 	rejected  *prometheus.CounterVec // reason
 	tcpConns  prometheus.Gauge
+	dropped   *prometheus.CounterVec // reason
 }
+
+// Reasons of mep_dns_dropped_total.
+const (
+	dropRateLimit     = "rate_limit"      // UDP answer withheld by response rate limiting
+	dropRateLimitSlip = "rate_limit_slip" // UDP answer replaced by an empty TC answer (slip)
+	dropTCPPerClient  = "tcp_per_client"  // TCP connection closed: the client holds MaxTCPPerClient
+	dropUDPTruncated  = "udp_truncated"   // UDP answer cut to MaxUDPAnswer or the client's buffer (TC)
+)
 
 func newMetrics(reg prometheus.Registerer, cacheLen func() float64) (*metrics, error) {
 	m := &metrics{
@@ -71,13 +80,20 @@ func newMetrics(reg prometheus.Registerer, cacheLen func() float64) (*metrics, e
 		tcpConns: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "mep_dns_tcp_connections", Help: "Open TCP connections.",
 		}),
+		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "mep_dns_dropped_total",
+			Help: "Answers and connections withheld to protect the server and others, by reason (rate_limit, rate_limit_slip, tcp_per_client, udp_truncated).",
+		}, []string{"reason"}),
+	}
+	for _, r := range []string{dropRateLimit, dropRateLimitSlip, dropTCPPerClient, dropUDPTruncated} {
+		m.dropped.WithLabelValues(r)
 	}
 	if reg == nil {
 		return m, nil
 	}
 	var errs []error
 	for _, c := range []prometheus.Collector{m.queries, m.latency, m.cacheHits, m.cacheMiss, m.cacheLen, m.upstream,
-		m.rules, m.invalid, m.conflicts, m.rejected, m.tcpConns} {
+		m.rules, m.invalid, m.conflicts, m.rejected, m.tcpConns, m.dropped} {
 		if err := reg.Register(c); err != nil {
 			errs = append(errs, err)
 		}

@@ -211,7 +211,12 @@ func TestTCPConnectionLimit(t *testing.T) {
 // still gets its answer, and Run returns nil.
 func TestGracefulShutdown(t *testing.T) {
 	slow := answerAll("192.0.2.5", 60)
+	arrived := make(chan struct{}, 1)
 	up := startUpstream(t, func(w dns.ResponseWriter, r *dns.Msg) {
+		select {
+		case arrived <- struct{}{}:
+		default:
+		}
 		time.Sleep(300 * time.Millisecond)
 		slow(w, r)
 	})
@@ -234,7 +239,11 @@ func TestGracefulShutdown(t *testing.T) {
 		}
 		answer <- r
 	}()
-	time.Sleep(100 * time.Millisecond) // the query is now waiting on the upstream
+	select {
+	case <-arrived: // the query is now waiting on the upstream
+	case <-time.After(10 * time.Second):
+		t.Fatal("the query never reached the upstream")
+	}
 	cancel()
 	select {
 	case err := <-done:

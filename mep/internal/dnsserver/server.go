@@ -29,6 +29,7 @@ type Server struct {
 	rules   atomic.Pointer[ruleTable]
 	cache   *cache
 	fwd     *forwarder
+	rrl     *rateLimiter
 	pc      net.PacketConn
 	ln      *limitListener
 	started atomic.Bool
@@ -48,6 +49,7 @@ func New(cfg Config, logger *slog.Logger, reg prometheus.Registerer) (*Server, e
 	}
 	cfg = cfg.withDefaults()
 	cfg.AllowedClients = slices.Clone(cfg.AllowedClients)
+	cfg.RateLimitExempt = slices.Clone(cfg.RateLimitExempt)
 	for i, p := range cfg.AllowedClients {
 		cfg.AllowedClients[i] = unmapPrefix(p)
 	}
@@ -67,7 +69,8 @@ func New(cfg Config, logger *slog.Logger, reg prometheus.Registerer) (*Server, e
 		return nil, err
 	}
 	s.pc = pc
-	s.ln = newLimitListener(ln, cfg.MaxTCPConns, m.tcpConns)
+	s.ln = newLimitListener(ln, cfg.MaxTCPConns, cfg.MaxTCPPerClient, m.tcpConns, m.dropped.WithLabelValues(dropTCPPerClient))
+	s.rrl = newRateLimiter(cfg)
 	return s, nil
 }
 
@@ -268,6 +271,7 @@ func parseHeader(b []byte) (dns.Header, bool) {
 }
 
 // serveDNS answers one parsed query and writes the answer, truncated to fit the transport.
+// Over UDP, response rate limiting comes first, so a limited query costs no lookup.
 func (s *Server) serveDNS(ctx context.Context, w dns.ResponseWriter, req *dns.Msg) {
 	start := time.Now()
 	proto := "udp"
@@ -275,8 +279,24 @@ func (s *Server) serveDNS(ctx context.Context, w dns.ResponseWriter, req *dns.Ms
 	if _, ok := w.RemoteAddr().(*net.TCPAddr); ok {
 		proto = "tcp"
 	}
+	if proto == "udp" {
+		switch s.rrl.check(client, start) {
+		case verdictDrop:
+			s.m.dropped.WithLabelValues(dropRateLimit).Inc()
+			return
+		case verdictSlip:
+			s.m.dropped.WithLabelValues(dropRateLimitSlip).Inc()
+			if err := w.WriteMsg(s.slipAnswer(req)); err != nil {
+				s.log.DebugContext(ctx, "dns write failed", slog.String(logkeys.Addr, w.RemoteAddr().String()), slog.Any(logkeys.Error, err))
+			}
+			return
+		}
+	}
 	resp, source := s.respond(ctx, req, client)
 	resp.Truncate(s.replySize(req, proto == "tcp"))
+	if resp.Truncated && proto == "udp" {
+		s.m.dropped.WithLabelValues(dropUDPTruncated).Inc()
+	}
 	// Count before writing, so a client that has its answer sees it counted.
 	qtype := "other"
 	if len(req.Question) == 1 {
@@ -289,8 +309,8 @@ func (s *Server) serveDNS(ctx context.Context, w dns.ResponseWriter, req *dns.Ms
 	}
 }
 
-// replySize is the largest answer the client can take: over UDP its EDNS0 buffer size (512
-// without EDNS0, at least 512, at most MaxUDPSize; RFC 6891 §6.2.5), over TCP 65535.
+// replySize is the largest answer sent: over UDP the client's EDNS0 buffer size (512 without
+// EDNS0, at least 512; RFC 6891 §6.2.5) but never above MaxUDPAnswer, over TCP 65535.
 func (s *Server) replySize(req *dns.Msg, tcp bool) int {
 	if tcp {
 		return dns.MaxMsgSize
@@ -299,7 +319,20 @@ func (s *Server) replySize(req *dns.Msg, tcp bool) int {
 	if opt := req.IsEdns0(); opt != nil {
 		size = max(int(opt.UDPSize()), dns.MinMsgSize)
 	}
-	return min(size, s.cfg.MaxUDPSize)
+	return min(size, s.cfg.MaxUDPSize, s.cfg.MaxUDPAnswer)
+}
+
+// slipAnswer is the empty truncated answer sent in place of a rate-limited one (RRL "slip"):
+// no bigger than the query, it tells a real client to retry over TCP.
+func (s *Server) slipAnswer(req *dns.Msg) *dns.Msg {
+	m := new(dns.Msg)
+	m.SetReply(req)
+	m.Question = slices.Clone(req.Question)
+	m.Truncated = true
+	if opt := req.IsEdns0(); opt != nil {
+		m.SetEdns0(uint16(s.cfg.MaxUDPSize), opt.Do())
+	}
+	return m
 }
 
 // addrOf extracts the unmapped IP of a socket address.
@@ -379,7 +412,7 @@ func (s *Server) respond(ctx context.Context, req *dns.Msg, client netip.Addr) (
 		k.do = opt.Do()
 	}
 	source := sourceCache
-	up := s.cache.get(k, time.Now())
+	up := s.cache.get(k, s.cfg.Now())
 	if up != nil {
 		s.m.cacheHits.Inc()
 	} else {
@@ -394,7 +427,7 @@ func (s *Server) respond(ctx context.Context, req *dns.Msg, client netip.Addr) (
 		}
 		up = shared.Copy()
 		up.Extra = slices.DeleteFunc(up.Extra, func(rr dns.RR) bool { return rr.Header().Rrtype == dns.TypeOPT })
-		s.cache.put(k, up.Copy(), time.Now())
+		s.cache.put(k, up.Copy(), s.cfg.Now())
 		source = sourceUpstream
 	}
 	resp.Rcode = up.Rcode

@@ -77,7 +77,8 @@ func TestLocalAnswers(t *testing.T) {
 func TestForwardingAndCache(t *testing.T) {
 	t.Parallel()
 	up := startUpstream(t, answerAll("192.0.2.1", 2))
-	s := startServer(t, Config{Upstreams: []string{up.addr}}, nil)
+	clock := newFakeClock()
+	s := startServer(t, Config{Upstreams: []string{up.addr}, Now: clock.Now}, nil)
 
 	r := ask(t, "udp", s.udp, "www.fwd.test.", dns.TypeA, 1232)
 	if got := addrs(r); !slices.Equal(got, []string{"192.0.2.1"}) {
@@ -113,7 +114,7 @@ func TestForwardingAndCache(t *testing.T) {
 	if n := up.queries.Load(); n != 2 {
 		t.Errorf("upstream queries after NXDOMAIN twice: got %d; want 2", n)
 	}
-	time.Sleep(2100 * time.Millisecond) // past the TTL of 2 s
+	clock.Add(2100 * time.Millisecond) // past the TTL of 2 s
 	if got := addrs(ask(t, "udp", s.udp, "www.fwd.test.", dns.TypeA, 0)); !slices.Equal(got, []string{"192.0.2.1"}) {
 		t.Errorf("answer after expiry: got %v", got)
 	}
@@ -125,9 +126,10 @@ func TestForwardingAndCache(t *testing.T) {
 func TestCachedTTLDecreases(t *testing.T) {
 	t.Parallel()
 	up := startUpstream(t, answerAll("192.0.2.1", 100))
-	s := startServer(t, Config{Upstreams: []string{up.addr}}, nil)
+	clock := newFakeClock()
+	s := startServer(t, Config{Upstreams: []string{up.addr}, Now: clock.Now}, nil)
 	ask(t, "udp", s.udp, "ttl.fwd.test.", dns.TypeA, 0)
-	time.Sleep(1100 * time.Millisecond)
+	clock.Add(1100 * time.Millisecond)
 	r := ask(t, "udp", s.udp, "ttl.fwd.test.", dns.TypeA, 0)
 	if len(r.Answer) != 1 {
 		t.Fatalf("answers: got %d; want 1", len(r.Answer))
@@ -192,12 +194,13 @@ func TestServfailNotCached(t *testing.T) {
 		}
 		good(w, r)
 	})
-	s := startServer(t, Config{Upstreams: []string{up.addr}, UpstreamBackoff: time.Millisecond}, nil)
+	clock := newFakeClock()
+	s := startServer(t, Config{Upstreams: []string{up.addr}, UpstreamBackoff: time.Millisecond, Now: clock.Now}, nil)
 	if r := ask(t, "udp", s.udp, "flaky.test.", dns.TypeA, 0); r.Rcode != dns.RcodeServerFailure {
 		t.Fatalf("rcode with failing upstream: got %s; want SERVFAIL", dns.RcodeToString[r.Rcode])
 	}
 	fail.Store(false)
-	time.Sleep(5 * time.Millisecond)
+	clock.Add(5 * time.Millisecond) // past the upstream's backoff
 	if got := addrs(ask(t, "udp", s.udp, "flaky.test.", dns.TypeA, 0)); !slices.Equal(got, []string{"192.0.2.8"}) {
 		t.Errorf("answer after the upstream recovered: got %v; want [192.0.2.8]", got)
 	}
@@ -281,7 +284,9 @@ func TestTruncationAndTCPRetry(t *testing.T) {
 		}
 		_ = w.WriteMsg(m)
 	})
-	s := startServer(t, Config{Upstreams: []string{up.addr}}, bigRules("big.test", 60))
+	// The UDP answer cap is raised to MaxUDPSize, so that the client's EDNS0 size decides
+	// (TestUDPAnswerCap covers the default cap).
+	s := startServer(t, Config{Upstreams: []string{up.addr}, MaxUDPAnswer: DefaultMaxUDPSize}, bigRules("big.test", 60))
 
 	tests := []struct {
 		name      string

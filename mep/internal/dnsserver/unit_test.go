@@ -29,6 +29,14 @@ func TestConfigValidate(t *testing.T) {
 		{"negative limits", Config{MaxTCPConns: -1, MaxForwards: -2}, []string{"max tcp conns", "max forwards"}},
 		{"negative timeout", Config{UpstreamTimeout: -time.Second}, []string{"upstream timeout"}},
 		{"ttl", Config{DefaultTTL: 1 << 31}, []string{"default ttl"}},
+		{"udp answer above udp size", Config{MaxUDPSize: 1000, MaxUDPAnswer: 1232}, []string{"max udp answer"}},
+		{"udp answer below 512", Config{MaxUDPAnswer: 100}, []string{"max udp answer"}},
+		{"udp answer up to the udp size", Config{MaxUDPSize: 4096, MaxUDPAnswer: 4096}, nil},
+		{"negative per-client tcp", Config{MaxTCPPerClient: -1}, []string{"max tcp conns per client"}},
+		{"rate limit off", Config{RateLimit: -1, RateLimitSlip: -1}, nil},
+		{"rate limit too high", Config{RateLimit: 1 << 21}, []string{"dns rate limit"}},
+		{"slip too high", Config{RateLimitSlip: 101}, []string{"rate limit slip"}},
+		{"invalid exempt prefix", Config{RateLimitExempt: []netip.Prefix{{}}}, []string{"rate limit exempt 0"}},
 		{"all problems at once", Config{Addr: "x", MaxUDPSize: 1, ReadTimeout: -1}, []string{"dns addr", "max udp size", "read timeout"}},
 	}
 	for _, tt := range tests {
@@ -55,7 +63,8 @@ func TestConfigValidate(t *testing.T) {
 func TestConfigDefaults(t *testing.T) {
 	c := Config{}.withDefaults()
 	if c.Addr != ":53" || c.UpstreamTimeout != 2*time.Second || c.DefaultTTL != 60 || c.CacheSize != 10000 ||
-		c.MaxUDPSize != 1232 || c.MaxTCPConns != 256 || len(c.AllowedClients) != 2 {
+		c.MaxUDPSize != 1232 || c.MaxTCPConns != 256 || len(c.AllowedClients) != 2 || c.MaxTCPPerClient != 16 ||
+		c.MaxUDPAnswer != 512 || c.RateLimit != 200 || c.RateLimitSlip != 2 || len(c.RateLimitExempt) != 2 {
 		t.Errorf("defaults: got %+v", c)
 	}
 	if err := c.Validate(); err != nil {

@@ -62,15 +62,17 @@ func TestUnknownAppInstance(t *testing.T) {
 	}
 }
 
+// trafficRule is a change of appSpec's tr1 within its grant (a DROP of part of its traffic).
 func trafficRule(id string) map[string]any {
 	return map[string]any{
 		"trafficRuleId": id, "filterType": "FLOW", "priority": 5, "action": "DROP", "state": "ACTIVE",
-		"trafficFilter": []any{map[string]any{"srcAddress": []string{"192.0.2.0/24"}, "protocol": []string{"UDP"}, "dstPort": []string{"1000-2000"}}},
+		"trafficFilter": []any{map[string]any{"dstAddress": []string{"10.0.0.0/25"}, "protocol": []string{"TCP"}, "dstPort": []string{"80"}}},
 	}
 }
 
+// dnsRule is a change of app1's dns1 within its grant (an address in the app ranges).
 func dnsRule(id string) map[string]any {
-	return map[string]any{"dnsRuleId": id, "domainName": "svc.example", "ipAddressType": "IP_V4", "ipAddress": "10.9.9.9", "state": "ACTIVE", "ttl": 60}
+	return map[string]any{"dnsRuleId": id, "domainName": "app1.example", "ipAddressType": "IP_V4", "ipAddress": "10.9.9.9", "state": "ACTIVE", "ttl": 60}
 }
 
 func TestTrafficRules(t *testing.T) {
@@ -137,7 +139,8 @@ func TestTrafficRules(t *testing.T) {
 	})
 	t.Run("V2.2.1 dstInterface array", func(t *testing.T) {
 		b := trafficRule("tr1")
-		b["dstInterface"] = []any{map[string]any{"interfaceType": "IP", "dstIpAddress": "10.1.1.1"}, map[string]any{"interfaceType": "MAC"}}
+		b["dstInterface"] = []any{map[string]any{"interfaceType": "IP", "dstIpAddress": "10.0.0.1"},
+			map[string]any{"interfaceType": "TUNNEL", "tunnelInfo": map[string]any{"tunnelType": "GTP_U", "tunnelDstAddress": "198.51.100.1"}}}
 		expect(t, put("*", b), http.StatusOK)
 	})
 
@@ -168,7 +171,8 @@ func TestTrafficRules(t *testing.T) {
 		{"bad address", filter("srcAddress", []string{"10.0.0.300"})},
 		{"bad port", filter("dstPort", []string{"70000"})},
 		{"bad port range", filter("dstPort", []string{"20-10"})},
-		{"bad protocol", filter("protocol", []string{"QUIC"})},
+		{"bad protocol number", filter("protocol", []string{"300"})},
+		{"malformed protocol", filter("protocol", []string{"no such protocol"})},
 		{"bad tag", filter("tag", []string{"0x1ffffffff"})},
 		{"bad dscp", filter("dSCP", 64)},
 		{"three dstInterfaces", set("dstInterface", []any{map[string]any{"interfaceType": "IP"}, map[string]any{"interfaceType": "IP"}, map[string]any{"interfaceType": "IP"}})},
@@ -346,10 +350,12 @@ func TestSubscriptions(t *testing.T) {
 		b["filteringCriteria"] = map[string]any{"states": []string{"ASLEEP"}}
 		expect(t, e.do(http.MethodPost, kinds[0].base, tok, b), http.StatusBadRequest)
 	})
-	t.Run("appInstanceId mismatch", func(t *testing.T) {
+	t.Run("appInstanceId of the body is not the path's", func(t *testing.T) {
 		b := kinds[1].body()
 		b["appInstanceId"] = "app2"
-		expect(t, e.do(http.MethodPost, kinds[1].base, tok, b), http.StatusBadRequest)
+		rec := e.do(http.MethodPost, kinds[1].base, tok, b)
+		expect(t, rec, http.StatusCreated)
+		require.Equal(t, "app1", decodeJSON[mp1api.AppTerminationNotificationSubscription](t, rec).AppInstanceId, "the path id is authoritative")
 		delete(b, "appInstanceId")
 		expect(t, e.do(http.MethodPost, kinds[1].base, tok, b), http.StatusBadRequest)
 	})
@@ -398,7 +404,7 @@ func TestRegistrations(t *testing.T) {
 	expect(t, e.do(http.MethodDelete, base+"/app1", tok, nil), http.StatusNotFound)
 
 	t.Run("register another app", func(t *testing.T) {
-		expect(t, e.do(http.MethodPost, base, tok2, info), http.StatusForbidden)
+		expect(t, e.do(http.MethodPost, base, tok2, info), http.StatusNotFound)
 		noID := map[string]any{"appName": "app2"}
 		expect(t, e.do(http.MethodPost, base, tok2, noID), http.StatusForbidden)
 	})

@@ -30,12 +30,12 @@ func TestAuthentication(t *testing.T) {
 		{"wrong operator token", http.MethodGet, "/mepm/v1/app_instances", "Bearer " + opToken + "x", http.StatusUnauthorized},
 		{"app token on Mm5", http.MethodGet, "/mepm/v1/app_instances", "Bearer " + tok1, http.StatusForbidden},
 		{"app token on Mm5 feed", http.MethodGet, "/mepm/v1/feeds/traffic_rules", "Bearer " + tok1, http.StatusForbidden},
-		{"app token on other app services", http.MethodGet, "/mec_service_mgmt/v1/applications/app2/services", "Bearer " + tok1, http.StatusForbidden},
-		{"app token on other app traffic rules", http.MethodGet, "/mec_app_support/v1/applications/app2/traffic_rules", "Bearer " + tok1, http.StatusForbidden},
-		{"app token on other app dns rule put", http.MethodPut, "/mec_app_support/v1/applications/app2/dns_rules/dns1", "Bearer " + tok1, http.StatusForbidden},
-		{"app token on other app confirm_ready", http.MethodPost, "/mec_app_support/v1/applications/app2/confirm_ready", "Bearer " + tok1, http.StatusForbidden},
-		{"app token on other app registration", http.MethodGet, "/mec_app_support/v1/registrations/app2", "Bearer " + tok1, http.StatusForbidden},
-		{"app token on other app subscriptions", http.MethodGet, "/mec_app_support/v1/applications/app2/subscriptions", "Bearer " + tok1, http.StatusForbidden},
+		{"app token on other app services", http.MethodGet, "/mec_service_mgmt/v1/applications/app2/services", "Bearer " + tok1, http.StatusNotFound},
+		{"app token on other app traffic rules", http.MethodGet, "/mec_app_support/v1/applications/app2/traffic_rules", "Bearer " + tok1, http.StatusNotFound},
+		{"app token on other app dns rule put", http.MethodPut, "/mec_app_support/v1/applications/app2/dns_rules/dns1", "Bearer " + tok1, http.StatusNotFound},
+		{"app token on other app confirm_ready", http.MethodPost, "/mec_app_support/v1/applications/app2/confirm_ready", "Bearer " + tok1, http.StatusNotFound},
+		{"app token on other app registration", http.MethodGet, "/mec_app_support/v1/registrations/app2", "Bearer " + tok1, http.StatusNotFound},
+		{"app token on other app subscriptions", http.MethodGet, "/mec_app_support/v1/applications/app2/subscriptions", "Bearer " + tok1, http.StatusNotFound},
 		{"app token on own resources", http.MethodGet, "/mec_app_support/v1/applications/app1/traffic_rules", "Bearer " + tok1, http.StatusOK},
 		{"operator on any app", http.MethodGet, "/mec_app_support/v1/applications/app2/traffic_rules", "Bearer " + opToken, http.StatusOK},
 		{"healthz is public", http.MethodGet, "/healthz", "", http.StatusOK},
@@ -62,7 +62,7 @@ func TestAuthentication(t *testing.T) {
 func TestIssueToken(t *testing.T) {
 	e := newEnv(t)
 	e.putApp("app1", appSpec("app1"))
-	secret := e.auth.ClientSecret("app1")
+	secret := e.secret("app1")
 
 	form := func(v url.Values) req {
 		return req{method: http.MethodPost, path: "/oauth2/token", body: v.Encode(),
@@ -86,7 +86,7 @@ func TestIssueToken(t *testing.T) {
 		{"basic", basic("app1", secret, cc), http.StatusOK, ""},
 		{"bad secret form", form(url.Values{"grant_type": {"client_credentials"}, "client_id": {"app1"}, "client_secret": {"nope"}}), http.StatusUnauthorized, "invalid_client"},
 		{"bad secret basic", basic("app1", "nope", cc), http.StatusUnauthorized, "invalid_client"},
-		{"unknown client", form(url.Values{"grant_type": {"client_credentials"}, "client_id": {"ghost"}, "client_secret": {e.auth.ClientSecret("ghost")}}), http.StatusUnauthorized, "invalid_client"},
+		{"unknown client", form(url.Values{"grant_type": {"client_credentials"}, "client_id": {"ghost"}, "client_secret": {e.secret("ghost")}}), http.StatusUnauthorized, "invalid_client"},
 		{"no credentials", form(cc), http.StatusUnauthorized, "invalid_client"},
 		{"bad grant", form(url.Values{"grant_type": {"password"}, "client_id": {"app1"}, "client_secret": {secret}}), http.StatusBadRequest, "unsupported_grant_type"},
 		{"no grant", form(url.Values{"client_id": {"app1"}, "client_secret": {secret}}), http.StatusBadRequest, "unsupported_grant_type"},
@@ -119,7 +119,7 @@ func TestTerminatedAppToken(t *testing.T) {
 	expect(t, e.do(http.MethodDelete, "/mepm/v1/app_instances/app1", opToken, nil), http.StatusAccepted)
 
 	t.Run("issue", func(t *testing.T) {
-		v := url.Values{"grant_type": {"client_credentials"}, "client_id": {"app1"}, "client_secret": {e.auth.ClientSecret("app1")}}
+		v := url.Values{"grant_type": {"client_credentials"}, "client_id": {"app1"}, "client_secret": {e.secret("app1")}}
 		rec := e.serve(req{method: http.MethodPost, path: "/oauth2/token", body: v.Encode(),
 			header: map[string]string{"Content-Type": "application/x-www-form-urlencoded"}})
 		require.Equal(t, http.StatusUnauthorized, rec.Code, "got %d; want 401", rec.Code)

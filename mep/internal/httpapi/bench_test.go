@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"testing"
 
+	"github.com/edgemec/edgemec/mep/internal/platform"
 	"github.com/edgemec/edgemec/mep/mp1api"
 )
 
@@ -20,7 +21,7 @@ func BenchmarkDiscovery(b *testing.B) {
 		e.putApp(id, appSpec(id))
 		tid := "rest-http"
 		for i := range perApp {
-			_, _, _, err := e.site.RegisterService(b.Context(), id, mp1api.ServiceInfoPost{SerName: fmt.Sprintf("svc-%03d", (a*perApp+i)%names),
+			_, _, _, err := e.site.RegisterService(b.Context(), platform.Operator, id, mp1api.ServiceInfoPost{SerName: fmt.Sprintf("svc-%03d", (a*perApp+i)%names),
 				Version: "1", State: mp1api.ServiceStateACTIVE, Serializer: mp1api.JSON, TransportId: &tid})
 			if err != nil {
 				b.Fatal(err)

@@ -29,7 +29,8 @@ func TestGeneratedClients(t *testing.T) {
 
 	mm5, err := mm5api.NewClientWithResponses(srv.URL+"/mepm/v1", mm5api.WithRequestEditorFn(mm5api.RequestEditorFn(bearer(opToken))))
 	require.NoError(t, err)
-	put, err := mm5.PutAppInstanceWithResponse(ctx, "app1", mm5api.AppInstance{AppName: "a", AppProvider: "p", AppDId: "d"})
+	put, err := mm5.PutAppInstanceWithResponse(ctx, "app1", mm5api.AppInstance{AppName: "a", AppProvider: "p", AppDId: "d",
+		AppServiceProduced: &[]mm5api.ServiceDescriptor{{SerName: "a", Version: "1"}, {SerName: "b", Version: "1"}, {SerName: "c", Version: "1"}}})
 	require.NoError(t, err)
 	require.Equal(t, http.StatusCreated, put.StatusCode(), "got %d; want 201: %s", put.StatusCode(), put.Body)
 	cred := put.JSON201.Credentials

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"path/filepath"
 	"strings"
@@ -72,7 +73,8 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 	t.Cleanup(func() { st.Close() })
 	clk := &clock{now: time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)}
 	log := slog.New(slog.DiscardHandler)
-	scfg := platform.Config{APIRoot: apiRoot, Now: clk.Now}
+	scfg := platform.Config{APIRoot: apiRoot, Now: clk.Now,
+		AppAddressRanges: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("2001:db8::/32")}}
 	hcfg := httpapi.Config{Logger: log, APIRoot: apiRoot}
 	for _, o := range opts {
 		o(&scfg, &hcfg)
@@ -166,12 +168,27 @@ func appSpec(name string) map[string]any {
 		"appTrafficRule": []any{map[string]any{
 			"trafficRuleId": "tr1", "filterType": "FLOW", "priority": 1, "action": "FORWARD_DECAPSULATED",
 			"trafficFilter": []any{map[string]any{"dstAddress": []string{"10.0.0.0/24"}, "dstPort": []string{"80"}, "protocol": []string{"TCP"}}},
-			"dstInterface":  []any{map[string]any{"interfaceType": "IP", "dstIpAddress": "10.0.0.1"}},
+			"dstInterface": []any{map[string]any{"interfaceType": "IP", "dstIpAddress": "10.0.0.1"},
+				map[string]any{"interfaceType": "TUNNEL", "tunnelInfo": map[string]any{"tunnelType": "GTP_U", "tunnelDstAddress": "198.51.100.1"}}},
 		}},
 		"appDNSRule": []any{map[string]any{
 			"dnsRuleId": "dns1", "domainName": name + ".example", "ipAddressType": "IP_V4", "ipAddress": "10.0.0.1", "ttl": 30,
 		}},
+		"appServiceProduced": produced(testServices...),
 	}
+}
+
+// testServices are the services the apps of these tests produce: an app registers only
+// what its instance declares.
+var testServices = []string{"a", "a2", "b", "c", "d", "x", "s", "svc", "svc-a", "fuzz", "hb", "late", "loc", "rni", "wlan", "own", "plain"}
+
+// produced is an appServiceProduced list of the names, any category.
+func produced(names ...string) []any {
+	out := make([]any, len(names))
+	for i, n := range names {
+		out[i] = map[string]any{"serName": n, "version": "1.0"}
+	}
+	return out
 }
 
 // putApp provisions an app instance over Mm5 and returns its record.
@@ -182,10 +199,16 @@ func (e *env) putApp(id string, spec map[string]any) mm5api.AppInstanceRecord {
 	return decodeJSON[mm5api.AppInstanceRecord](e.t, rec)
 }
 
+// secret returns the client secret of app instance id in its current credential epoch.
+func (e *env) secret(id string) string {
+	ep, _ := e.site.CredentialEpoch(id)
+	return e.auth.ClientSecret(id, ep)
+}
+
 // token provisions nothing: it fetches an app token with the app's client credentials.
 func (e *env) token(id string) string {
 	e.t.Helper()
-	form := url.Values{"grant_type": {"client_credentials"}, "client_id": {id}, "client_secret": {e.auth.ClientSecret(id)}}
+	form := url.Values{"grant_type": {"client_credentials"}, "client_id": {id}, "client_secret": {e.secret(id)}}
 	rec := e.serve(req{method: http.MethodPost, path: "/oauth2/token", body: form.Encode(),
 		header: map[string]string{"Content-Type": "application/x-www-form-urlencoded"}})
 	require.Equal(e.t, http.StatusOK, rec.Code, "token for %s: %s", id, rec.Body.String())

@@ -8,6 +8,7 @@ import (
 
 	"github.com/edgemec/edgemec/internal/problem"
 	"github.com/edgemec/edgemec/mep/mm5api"
+	"github.com/edgemec/edgemec/mep/mm5api/mm5server"
 	"github.com/edgemec/edgemec/mep/mp1api"
 )
 
@@ -15,16 +16,26 @@ import (
 type mm5Handler struct{ *handler }
 
 func (h *mm5Handler) withCredentials(r mm5api.AppInstanceRecord) mm5api.AppInstanceRecord {
+	epoch, _ := h.site.CredentialEpoch(r.AppInstanceId)
 	r.Credentials = mm5api.Credentials{
-		ClientId: r.AppInstanceId, ClientSecret: h.auth.ClientSecret(r.AppInstanceId),
+		ClientId: r.AppInstanceId, ClientSecret: h.auth.ClientSecret(r.AppInstanceId, epoch),
 		TokenEndpoint: h.cfg.APIRoot + "/oauth2/token",
 	}
 	return r
 }
 
+// RotateAppSecret implements POST /mepm/v1/app_instances/{appInstanceId}/rotate_secret.
+func (h *mm5Handler) RotateAppSecret(ctx context.Context, r mm5server.RotateAppSecretRequestObject) (mm5server.RotateAppSecretResponseObject, error) {
+	rec, err := h.site.RotateSecret(ctx, r.AppInstanceId)
+	if err != nil {
+		return nil, err
+	}
+	return value{status: http.StatusOK, v: h.withCredentials(rec)}, nil
+}
+
 // PutAppInstance implements PUT /mepm/v1/app_instances/{appInstanceId}. Rules that leave
 // out their state keep the state Mp1 gave them (ACTIVE for new ones).
-func (h *mm5Handler) PutAppInstance(ctx context.Context, r mm5api.PutAppInstanceRequestObject) (mm5api.PutAppInstanceResponseObject, error) {
+func (h *mm5Handler) PutAppInstance(ctx context.Context, r mm5server.PutAppInstanceRequestObject) (mm5server.PutAppInstanceResponseObject, error) {
 	spec := *r.Body
 	explicit := map[string]bool{}
 	for _, t := range deref(spec.AppTrafficRule) {
@@ -100,7 +111,7 @@ func normalizeRule(key string, r json.RawMessage) (json.RawMessage, error) {
 }
 
 // GetAppInstance implements GET /mepm/v1/app_instances/{appInstanceId}.
-func (h *mm5Handler) GetAppInstance(_ context.Context, r mm5api.GetAppInstanceRequestObject) (mm5api.GetAppInstanceResponseObject, error) {
+func (h *mm5Handler) GetAppInstance(_ context.Context, r mm5server.GetAppInstanceRequestObject) (mm5server.GetAppInstanceResponseObject, error) {
 	rec, err := h.site.GetApp(r.AppInstanceId)
 	if err != nil {
 		return nil, err
@@ -109,7 +120,7 @@ func (h *mm5Handler) GetAppInstance(_ context.Context, r mm5api.GetAppInstanceRe
 }
 
 // ListAppInstances implements GET /mepm/v1/app_instances.
-func (h *mm5Handler) ListAppInstances(context.Context, mm5api.ListAppInstancesRequestObject) (mm5api.ListAppInstancesResponseObject, error) {
+func (h *mm5Handler) ListAppInstances(context.Context, mm5server.ListAppInstancesRequestObject) (mm5server.ListAppInstancesResponseObject, error) {
 	recs := h.site.ListApps()
 	for i := range recs {
 		recs[i] = h.withCredentials(recs[i])
@@ -119,7 +130,7 @@ func (h *mm5Handler) ListAppInstances(context.Context, mm5api.ListAppInstancesRe
 
 // DeleteAppInstance implements DELETE /mepm/v1/app_instances/{appInstanceId}: it starts the
 // graceful termination flow and answers 202. The spec bounds graceful_timeout (0-3600 s).
-func (h *mm5Handler) DeleteAppInstance(ctx context.Context, r mm5api.DeleteAppInstanceRequestObject) (mm5api.DeleteAppInstanceResponseObject, error) {
+func (h *mm5Handler) DeleteAppInstance(ctx context.Context, r mm5server.DeleteAppInstanceRequestObject) (mm5server.DeleteAppInstanceResponseObject, error) {
 	timeout := time.Duration(-1) // the site's default
 	if t := r.Params.GracefulTimeout; t != nil {
 		timeout = time.Duration(*t) * time.Second
@@ -140,17 +151,17 @@ func feedWait(t *int) time.Duration {
 }
 
 // TrafficRuleFeed implements GET /mepm/v1/feeds/traffic_rules (long poll).
-func (h *mm5Handler) TrafficRuleFeed(ctx context.Context, r mm5api.TrafficRuleFeedRequestObject) (mm5api.TrafficRuleFeedResponseObject, error) {
+func (h *mm5Handler) TrafficRuleFeed(ctx context.Context, r mm5server.TrafficRuleFeedRequestObject) (mm5server.TrafficRuleFeedResponseObject, error) {
 	return value{status: http.StatusOK, v: h.site.TrafficFeed(ctx, r.Params.After, feedWait(r.Params.Timeout))}, nil
 }
 
 // DnsRuleFeed implements GET /mepm/v1/feeds/dns_rules (long poll).
-func (h *mm5Handler) DnsRuleFeed(ctx context.Context, r mm5api.DnsRuleFeedRequestObject) (mm5api.DnsRuleFeedResponseObject, error) {
+func (h *mm5Handler) DnsRuleFeed(ctx context.Context, r mm5server.DnsRuleFeedRequestObject) (mm5server.DnsRuleFeedResponseObject, error) {
 	return value{status: http.StatusOK, v: h.site.DNSFeed(ctx, r.Params.After, feedWait(r.Params.Timeout))}, nil
 }
 
 // DnsConflicts implements GET /mepm/v1/dns/conflicts.
-func (h *mm5Handler) DnsConflicts(context.Context, mm5api.DnsConflictsRequestObject) (mm5api.DnsConflictsResponseObject, error) {
+func (h *mm5Handler) DnsConflicts(context.Context, mm5server.DnsConflictsRequestObject) (mm5server.DnsConflictsResponseObject, error) {
 	out := []mm5api.DnsConflict{}
 	if h.cfg.Conflicts != nil {
 		out = append(out, h.cfg.Conflicts()...)

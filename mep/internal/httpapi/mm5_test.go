@@ -26,7 +26,7 @@ func TestMm5AppInstances(t *testing.T) {
 	require.Equal(t, mm5api.INSTANTIATED, r.State)
 	require.Equal(t, apiRoot, r.Mp1Root)
 	require.Equal(t, "app1", r.Credentials.ClientId)
-	require.Equal(t, e.auth.ClientSecret("app1"), r.Credentials.ClientSecret)
+	require.Equal(t, e.secret("app1"), r.Credentials.ClientSecret)
 	require.Equal(t, apiRoot+"/oauth2/token", r.Credentials.TokenEndpoint)
 	require.Len(t, *r.AppTrafficRule, 1)
 	require.Len(t, *r.AppDNSRule, 1)
@@ -56,7 +56,7 @@ func TestMm5AppInstances(t *testing.T) {
 		require.Equal(t, mp1api.RuleStateACTIVE, (*r.AppTrafficRule)[0].State, "an explicit state in the spec wins")
 		require.Equal(t, mp1api.RuleStateACTIVE, (*r.AppDNSRule)[0].State)
 		// The app's credentials are stable across replace.
-		require.Equal(t, e.auth.ClientSecret("app1"), r.Credentials.ClientSecret)
+		require.Equal(t, e.secret("app1"), r.Credentials.ClientSecret)
 	})
 	t.Run("V2.1.1 dstInterface object", func(t *testing.T) {
 		spec := appSpec("app2")

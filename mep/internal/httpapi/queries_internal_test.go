@@ -4,11 +4,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/edgemec/edgemec/mep/mm5api/mm5server"
+	"github.com/edgemec/edgemec/mep/mp1api/mp1server"
 	"github.com/labstack/echo/v4"
 	"github.com/stretchr/testify/require"
-
-	"github.com/edgemec/edgemec/mep/mm5api"
-	"github.com/edgemec/edgemec/mep/mp1api"
 )
 
 // TestAllowedQueries checks the query parameters read from the specs: path-level and $ref
@@ -32,8 +31,8 @@ func TestAllowedQueries(t *testing.T) {
 	require.True(t, ok)
 	require.Empty(t, got, "If-Match is a header, not a query parameter")
 	e := echo.New()
-	mp1api.RegisterHandlers(e, mp1api.NewStrictHandler(&handler{}, nil))
-	mm5api.RegisterHandlersWithBaseURL(e, mm5api.NewStrictHandler(&mm5Handler{&handler{}}, nil), "/mepm/v1")
+	mp1server.RegisterHandlers(e, mp1server.NewStrictHandler(&handler{}, nil))
+	mm5server.RegisterHandlersWithBaseURL(e, mm5server.NewStrictHandler(&mm5Handler{&handler{}}, nil), "/mepm/v1")
 	for _, r := range e.Routes() {
 		_, ok := v.QueryParams(r.Method, r.Path)
 		require.True(t, ok, "route %s %s has no query table entry", r.Method, r.Path)

@@ -1,10 +1,13 @@
 package httpapi
 
 import (
-	"bytes"
 	"encoding/json"
 	"net/http"
-	"sync"
+	"strconv"
+	"time"
+
+	"github.com/edgemec/edgemec/internal/problem"
+	"github.com/edgemec/edgemec/mep/internal/platform"
 )
 
 // The generated strict handlers write typed responses. Two of the MEP's answers do not fit
@@ -13,21 +16,24 @@ import (
 // list (subscriptions, rules with their ETag, the OAuth 2.0 token answer). encoded and value
 // implement the generated response interfaces for those operations.
 
-var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
-
-// encoded is a JSON body the domain has already encoded.
+// encoded is a JSON body the domain has already encoded: body, or with array set the JSON
+// array of parts, written part by part.
 type encoded struct {
 	status         int
 	etag, location string
 	body           []byte
-	release        func() // returns body's buffer to its pool once written
+	parts          [][]byte
+	array          bool
 }
 
 func (r encoded) write(w http.ResponseWriter) error {
-	if r.release != nil {
-		defer r.release()
-	}
 	setHeaders(w, r.etag, r.location, false)
+	if r.array {
+		w.Header().Set("Content-Length", strconv.Itoa(platform.ArrayLen(r.parts)))
+		w.WriteHeader(r.status)
+		_, err := platform.WriteArray(w, r.parts)
+		return err
+	}
 	w.WriteHeader(r.status)
 	_, err := w.Write(r.body)
 	return err
@@ -66,80 +72,101 @@ func setHeaders(w http.ResponseWriter, etag, location string, noStore bool) {
 	}
 }
 
-// VisitServicesGETResponse implements mp1api.ServicesGETResponseObject.
+// VisitServicesGETResponse implements mp1server.ServicesGETResponseObject.
 func (r encoded) VisitServicesGETResponse(w http.ResponseWriter) error { return r.write(w) }
 
-// VisitServiceGETResponse implements mp1api.ServiceGETResponseObject.
+// VisitServiceGETResponse implements mp1server.ServiceGETResponseObject.
 func (r encoded) VisitServiceGETResponse(w http.ResponseWriter) error { return r.write(w) }
 
-// VisitAppServicesGETResponse implements mp1api.AppServicesGETResponseObject.
+// VisitAppServicesGETResponse implements mp1server.AppServicesGETResponseObject.
 func (r encoded) VisitAppServicesGETResponse(w http.ResponseWriter) error { return r.write(w) }
 
-// VisitAppServicesPOSTResponse implements mp1api.AppServicesPOSTResponseObject.
+// VisitAppServicesPOSTResponse implements mp1server.AppServicesPOSTResponseObject.
 func (r encoded) VisitAppServicesPOSTResponse(w http.ResponseWriter) error { return r.write(w) }
 
-// VisitAppServiceGETResponse implements mp1api.AppServiceGETResponseObject.
+// VisitAppServiceGETResponse implements mp1server.AppServiceGETResponseObject.
 func (r encoded) VisitAppServiceGETResponse(w http.ResponseWriter) error { return r.write(w) }
 
-// VisitAppServicePUTResponse implements mp1api.AppServicePUTResponseObject.
+// VisitAppServicePUTResponse implements mp1server.AppServicePUTResponseObject.
 func (r encoded) VisitAppServicePUTResponse(w http.ResponseWriter) error { return r.write(w) }
 
-// VisitSerAvailSubscriptionsPOSTResponse implements mp1api.SerAvailSubscriptionsPOSTResponseObject.
+// VisitSerAvailSubscriptionsPOSTResponse implements mp1server.SerAvailSubscriptionsPOSTResponseObject.
 func (r value) VisitSerAvailSubscriptionsPOSTResponse(w http.ResponseWriter) error { return r.write(w) }
 
-// VisitSerAvailSubscriptionGETResponse implements mp1api.SerAvailSubscriptionGETResponseObject.
+// VisitSerAvailSubscriptionGETResponse implements mp1server.SerAvailSubscriptionGETResponseObject.
 func (r value) VisitSerAvailSubscriptionGETResponse(w http.ResponseWriter) error { return r.write(w) }
 
-// VisitTransportsGETResponse implements mp1api.TransportsGETResponseObject.
+// VisitTransportsGETResponse implements mp1server.TransportsGETResponseObject.
 func (r value) VisitTransportsGETResponse(w http.ResponseWriter) error { return r.write(w) }
 
-// VisitTrafficRulesGETResponse implements mp1api.TrafficRulesGETResponseObject.
+// VisitTrafficRulesGETResponse implements mp1server.TrafficRulesGETResponseObject.
 func (r value) VisitTrafficRulesGETResponse(w http.ResponseWriter) error { return r.write(w) }
 
-// VisitTrafficRuleGETResponse implements mp1api.TrafficRuleGETResponseObject.
+// VisitTrafficRuleGETResponse implements mp1server.TrafficRuleGETResponseObject.
 func (r value) VisitTrafficRuleGETResponse(w http.ResponseWriter) error { return r.write(w) }
 
-// VisitTrafficRulePUTResponse implements mp1api.TrafficRulePUTResponseObject.
+// VisitTrafficRulePUTResponse implements mp1server.TrafficRulePUTResponseObject.
 func (r value) VisitTrafficRulePUTResponse(w http.ResponseWriter) error { return r.write(w) }
 
-// VisitDnsRulesGETResponse implements mp1api.DnsRulesGETResponseObject.
+// VisitDnsRulesGETResponse implements mp1server.DnsRulesGETResponseObject.
 func (r value) VisitDnsRulesGETResponse(w http.ResponseWriter) error { return r.write(w) }
 
-// VisitDnsRuleGETResponse implements mp1api.DnsRuleGETResponseObject.
+// VisitDnsRuleGETResponse implements mp1server.DnsRuleGETResponseObject.
 func (r value) VisitDnsRuleGETResponse(w http.ResponseWriter) error { return r.write(w) }
 
-// VisitDnsRulePUTResponse implements mp1api.DnsRulePUTResponseObject.
+// VisitDnsRulePUTResponse implements mp1server.DnsRulePUTResponseObject.
 func (r value) VisitDnsRulePUTResponse(w http.ResponseWriter) error { return r.write(w) }
 
-// VisitAppTermSubscriptionsPOSTResponse implements mp1api.AppTermSubscriptionsPOSTResponseObject.
+// VisitAppTermSubscriptionsPOSTResponse implements mp1server.AppTermSubscriptionsPOSTResponseObject.
 func (r value) VisitAppTermSubscriptionsPOSTResponse(w http.ResponseWriter) error { return r.write(w) }
 
-// VisitAppTermSubscriptionGETResponse implements mp1api.AppTermSubscriptionGETResponseObject.
+// VisitAppTermSubscriptionGETResponse implements mp1server.AppTermSubscriptionGETResponseObject.
 func (r value) VisitAppTermSubscriptionGETResponse(w http.ResponseWriter) error { return r.write(w) }
 
-// VisitRegistrationsPOSTResponse implements mp1api.RegistrationsPOSTResponseObject.
+// VisitRegistrationsPOSTResponse implements mp1server.RegistrationsPOSTResponseObject.
 func (r value) VisitRegistrationsPOSTResponse(w http.ResponseWriter) error { return r.write(w) }
 
-// VisitIssueTokenResponse implements mp1api.IssueTokenResponseObject.
+// VisitIssueTokenResponse implements mp1server.IssueTokenResponseObject.
 func (r value) VisitIssueTokenResponse(w http.ResponseWriter) error { return r.write(w) }
 
-// VisitListAppInstancesResponse implements mm5api.ListAppInstancesResponseObject.
+// VisitListAppInstancesResponse implements mm5server.ListAppInstancesResponseObject.
 func (r value) VisitListAppInstancesResponse(w http.ResponseWriter) error { return r.write(w) }
 
-// VisitGetAppInstanceResponse implements mm5api.GetAppInstanceResponseObject.
+// VisitGetAppInstanceResponse implements mm5server.GetAppInstanceResponseObject.
 func (r value) VisitGetAppInstanceResponse(w http.ResponseWriter) error { return r.write(w) }
 
-// VisitPutAppInstanceResponse implements mm5api.PutAppInstanceResponseObject.
+// VisitPutAppInstanceResponse implements mm5server.PutAppInstanceResponseObject.
 func (r value) VisitPutAppInstanceResponse(w http.ResponseWriter) error { return r.write(w) }
 
-// VisitDeleteAppInstanceResponse implements mm5api.DeleteAppInstanceResponseObject.
+// VisitDeleteAppInstanceResponse implements mm5server.DeleteAppInstanceResponseObject.
 func (r value) VisitDeleteAppInstanceResponse(w http.ResponseWriter) error { return r.write(w) }
 
-// VisitTrafficRuleFeedResponse implements mm5api.TrafficRuleFeedResponseObject.
+// VisitTrafficRuleFeedResponse implements mm5server.TrafficRuleFeedResponseObject.
 func (r value) VisitTrafficRuleFeedResponse(w http.ResponseWriter) error { return r.write(w) }
 
-// VisitDnsRuleFeedResponse implements mm5api.DnsRuleFeedResponseObject.
+// VisitDnsRuleFeedResponse implements mm5server.DnsRuleFeedResponseObject.
 func (r value) VisitDnsRuleFeedResponse(w http.ResponseWriter) error { return r.write(w) }
 
-// VisitDnsConflictsResponse implements mm5api.DnsConflictsResponseObject.
+// VisitDnsConflictsResponse implements mm5server.DnsConflictsResponseObject.
 func (r value) VisitDnsConflictsResponse(w http.ResponseWriter) error { return r.write(w) }
+
+// VisitRotateAppSecretResponse implements mm5server.RotateAppSecretResponseObject.
+func (r value) VisitRotateAppSecretResponse(w http.ResponseWriter) error { return r.write(w) }
+
+// tooMany is a 429 ProblemDetails with Retry-After, for the token endpoint, whose other
+// errors are OAuth errors and so do not go through the error mapper.
+type tooMany struct {
+	retryAfter time.Duration
+	detail     string
+}
+
+// VisitIssueTokenResponse implements mp1server.IssueTokenResponseObject.
+func (r tooMany) VisitIssueTokenResponse(w http.ResponseWriter) error {
+	secs := int((r.retryAfter + time.Second - 1) / time.Second)
+	w.Header().Set("Retry-After", strconv.Itoa(max(secs, 1)))
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Content-Type", problem.ContentType)
+	w.WriteHeader(http.StatusTooManyRequests)
+	return json.NewEncoder(w).Encode(problem.Details{Title: http.StatusText(http.StatusTooManyRequests),
+		Status: http.StatusTooManyRequests, Detail: r.detail})
+}

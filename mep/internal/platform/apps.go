@@ -2,8 +2,10 @@ package platform
 
 import (
 	"context"
+	"encoding/json"
 	"time"
 
+	"github.com/edgemec/edgemec/internal/mecrule"
 	"github.com/edgemec/edgemec/mep/internal/store"
 	"github.com/edgemec/edgemec/mep/mm5api"
 	"github.com/edgemec/edgemec/mep/mp1api"
@@ -13,7 +15,7 @@ import (
 func (s *MEP) record(a *appDoc) mm5api.AppInstanceRecord {
 	r := mm5api.AppInstanceRecord{
 		AppInstanceId: a.ID, AppName: a.Spec.AppName, AppProvider: a.Spec.AppProvider, AppDId: a.Spec.AppDId,
-		AppInstanceName: a.Spec.AppInstanceName, AppServiceRequired: a.Spec.AppServiceRequired,
+		AppInstanceName: a.Spec.AppInstanceName, MecVersion: a.Spec.MecVersion, AppServiceRequired: a.Spec.AppServiceRequired,
 		AppServiceOptional: a.Spec.AppServiceOptional, AppServiceProduced: a.Spec.AppServiceProduced,
 		DnsRuleClientSubnets: a.Spec.DnsRuleClientSubnets,
 		State:                a.State, CreatedAt: a.CreatedAt, Mp1Root: s.cfg.APIRoot,
@@ -48,11 +50,12 @@ func (s *MEP) PutApp(ctx context.Context, id string, spec mm5api.AppInstance, ex
 	if old != nil && old.Termination != nil {
 		return mm5api.AppInstanceRecord{}, false, conflict("app instance %q is terminating", id)
 	}
-	a := &appDoc{ID: id, Spec: spec, State: mm5api.INSTANTIATED, CreatedAt: now}
+	a := &appDoc{ID: id, Spec: spec, State: mm5api.INSTANTIATED, CreatedAt: now, Incarnation: newID()}
 	oldTraffic := map[string]mp1api.TrafficRule{}
 	oldDNS := map[string]dnsRuleDoc{}
 	if old != nil {
 		a.CreatedAt, a.Ready, a.State, a.Registration = old.CreatedAt, old.Ready, old.State, old.Registration
+		a.Incarnation, a.SecretGeneration = old.Incarnation, old.SecretGeneration
 		for _, r := range old.Traffic {
 			oldTraffic[r.TrafficRuleId] = r
 		}
@@ -68,6 +71,7 @@ func (s *MEP) PutApp(ctx context.Context, id string, spec mm5api.AppInstance, ex
 			a.Traffic = append(a.Traffic, r)
 		}
 	}
+	a.GrantTraffic = append([]mp1api.TrafficRule{}, a.Traffic...)
 	if spec.AppDNSRule != nil {
 		for _, r := range *spec.AppDNSRule {
 			d := dnsRuleDoc{Rule: r, CreatedAt: now}
@@ -78,7 +82,14 @@ func (s *MEP) PutApp(ctx context.Context, id string, spec mm5api.AppInstance, ex
 				}
 			}
 			a.DNS = append(a.DNS, d)
+			a.GrantDNS = append(a.GrantDNS, d.Rule)
 		}
+	}
+	if a.GrantDNS == nil {
+		a.GrantDNS = []mp1api.DnsRule{}
+	}
+	if err := s.grantsFitLocked(id, a.GrantTraffic); err != nil {
+		return mm5api.AppInstanceRecord{}, false, err
 	}
 	// The rules live on the app document; the spec copy would only duplicate them.
 	a.Spec.AppTrafficRule, a.Spec.AppDNSRule = nil, nil
@@ -87,7 +98,7 @@ func (s *MEP) PutApp(ctx context.Context, id string, spec mm5api.AppInstance, ex
 	t.traffic = old == nil && len(a.Traffic) > 0 || old != nil && !sameJSON(old.Traffic, a.Traffic)
 	t.dns = old == nil && len(a.DNS) > 0 || old != nil && (!sameJSON(old.DNS, a.DNS) ||
 		!sameJSON(old.Spec.DnsRuleClientSubnets, a.Spec.DnsRuleClientSubnets))
-	t.then(func() { s.apps[id] = a })
+	t.then(func() { s.setAppLocked(a) })
 	if err := t.commit(ctx); err != nil {
 		return mm5api.AppInstanceRecord{}, false, err
 	}
@@ -97,6 +108,44 @@ func (s *MEP) PutApp(ctx context.Context, id string, spec mm5api.AppInstance, ex
 }
 
 func sameJSON(a, b any) bool { return ETag(a) == ETag(b) }
+
+// grantsFitLocked reports whether the traffic rules granted to every app instance, with
+// those of id replaced by grant, fit the data plane whole (mecrule.Footprint): then no app,
+// whatever it does within its grant, can make the UPGW refuse another app's rule. A site
+// whose other grants do not fit already (state from before this check) is not blocked by
+// it.
+func (s *MEP) grantsFitLocked(id string, grant []mp1api.TrafficRule) error {
+	var f mecrule.Footprint
+	for _, a := range s.apps {
+		if a.ID == id {
+			continue
+		}
+		for i := range a.GrantTraffic {
+			f.Add(&a.GrantTraffic[i])
+		}
+	}
+	if f.Check() != nil {
+		return nil
+	}
+	for i := range grant {
+		f.Add(&grant[i])
+	}
+	if err := f.Check(); err != nil {
+		return conflict("the traffic rules granted on this site would no longer fit the data plane with this instance's: %v", err)
+	}
+	return nil
+}
+
+// MECVersions returns the MEC versions app instance id declares (its AppD's mecVersion;
+// none when the instance is unknown or declares none).
+func (s *MEP) MECVersions(id string) []string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if a := s.apps[id]; a != nil && a.Spec.MecVersion != nil {
+		return *a.Spec.MecVersion
+	}
+	return nil
+}
 
 // GetApp returns one app instance.
 func (s *MEP) GetApp(id string) (mm5api.AppInstanceRecord, error) {
@@ -142,7 +191,7 @@ func (s *MEP) ConfirmReady(ctx context.Context, id string, c mp1api.AppReadyConf
 	n.Ready, n.State = true, mm5api.READY
 	t := s.begin()
 	t.put(store.KindApp, id, &n)
-	t.then(func() { s.apps[id] = &n })
+	t.then(func() { s.setAppLocked(&n) })
 	return t.commit(ctx)
 }
 
@@ -198,7 +247,7 @@ func (s *MEP) StartTermination(ctx context.Context, id string, timeout time.Dura
 		return s.record(&n), nil
 	}
 	t.put(store.KindApp, id, &n)
-	t.then(func() { s.apps[id] = &n })
+	t.then(func() { s.setAppLocked(&n) })
 	if err := t.commit(ctx); err != nil {
 		return mm5api.AppInstanceRecord{}, err
 	}
@@ -279,6 +328,13 @@ func (s *MEP) Register(ctx context.Context, info mp1api.AppInfo, create bool) (m
 			return info, err
 		}
 	}
+	if err := validateAppInfoLists(&info); err != nil {
+		return info, err
+	}
+	b, _ := json.Marshal(&info)
+	if len(b) > s.cfg.MaxServiceBytes {
+		return info, errf(ErrTooLarge, "the registration has %d bytes, more than the %d it may hold", len(b), s.cfg.MaxServiceBytes)
+	}
 	id := *info.AppInstanceId
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -292,11 +348,14 @@ func (s *MEP) Register(ctx context.Context, info mp1api.AppInfo, create bool) (m
 	if !create && a.Registration == nil {
 		return info, notFound("app instance %q has no registration", id)
 	}
+	if total := s.appServiceBytes[id] + len(b); total > s.cfg.MaxAppBytes {
+		return info, errf(ErrLimit, "app instance %q would hold %d bytes of services and registration, more than %d", id, total, s.cfg.MaxAppBytes)
+	}
 	n := *a
 	n.Registration = &info
 	t := s.begin()
 	t.put(store.KindApp, id, &n)
-	t.then(func() { s.apps[id] = &n })
+	t.then(func() { s.setAppLocked(&n) })
 	return info, t.commit(ctx)
 }
 
@@ -329,6 +388,6 @@ func (s *MEP) Deregister(ctx context.Context, id string) error {
 	n.Registration = nil
 	t := s.begin()
 	t.put(store.KindApp, id, &n)
-	t.then(func() { s.apps[id] = &n })
+	t.then(func() { s.setAppLocked(&n) })
 	return t.commit(ctx)
 }

@@ -14,6 +14,7 @@ var (
 	ErrPreconditionFailed = errors.New("precondition failed")
 	ErrForbidden          = errors.New("forbidden")
 	ErrLimit              = errors.New("limit reached")
+	ErrTooLarge           = errors.New("too large")
 )
 
 // Error is a domain error: a sentinel kind plus a detail safe to show to clients, and

@@ -97,7 +97,7 @@ func FuzzServiceInfoPost(f *testing.F) {
 		}
 		verr := platform.ValidateServiceInfoPost(&p)
 		requireInvalid(t, verr)
-		out, etag, loc, err := s.RegisterService(context.Background(), fuzzApp, p)
+		out, etag, loc, err := s.RegisterService(context.Background(), platform.Operator, fuzzApp, p)
 		if verr != nil {
 			requireInvalid(t, err) // an unknown transportId is only found by the domain
 			if err == nil {
@@ -136,7 +136,7 @@ func FuzzServiceInfo(f *testing.F) {
 	}
 	s := fuzzMEP(f)
 	ctx := context.Background()
-	_, _, loc, err := s.RegisterService(ctx, fuzzApp, mp1api.ServiceInfoPost{SerName: "a", Version: "1",
+	_, _, loc, err := s.RegisterService(ctx, platform.Operator, fuzzApp, mp1api.ServiceInfoPost{SerName: "a", Version: "1",
 		State: mp1api.ServiceStateACTIVE, Serializer: mp1api.JSON, TransportId: restID()})
 	if err != nil {
 		f.Fatal(err)
@@ -149,7 +149,7 @@ func FuzzServiceInfo(f *testing.F) {
 		}
 		verr := platform.ValidateServiceInfo(&info)
 		requireInvalid(t, verr)
-		out, _, err := s.UpdateService(ctx, fuzzApp, id, "", info)
+		out, _, err := s.UpdateService(ctx, platform.Operator, fuzzApp, id, "", info)
 		if (verr == nil) != (err == nil) {
 			t.Fatalf("validation %v but update %v", verr, err)
 		}
@@ -270,7 +270,7 @@ func FuzzTrafficRule(f *testing.F) {
 		if verr := mecrule.ValidateTrafficRule(&r); verr != nil && !errors.Is(verr, mecrule.ErrInvalid) {
 			t.Fatalf("validation error %v is not mecrule.ErrInvalid", verr)
 		}
-		got, etag, err := s.UpdateTrafficRule(ctx, fuzzApp, "tr1", "", r)
+		got, etag, err := s.UpdateTrafficRule(ctx, platform.Operator, fuzzApp, "tr1", "", r)
 		requireInvalid(t, err)
 		if err != nil {
 			return
@@ -315,7 +315,7 @@ func FuzzDnsRule(f *testing.F) {
 		if !decode(b, &r, "DnsRule") {
 			return
 		}
-		got, _, err := s.UpdateDNSRule(ctx, fuzzApp, "dns1", "", r)
+		got, _, err := s.UpdateDNSRule(ctx, platform.Operator, fuzzApp, "dns1", "", r)
 		requireInvalid(t, err)
 		if err != nil {
 			return
@@ -392,7 +392,7 @@ func FuzzServiceLivenessUpdate(f *testing.F) {
 	ctx := context.Background()
 	s := fuzzMEP(f)
 	iv := 30
-	_, _, loc, err := s.RegisterService(ctx, fuzzApp, mp1api.ServiceInfoPost{SerName: "hb", Version: "1",
+	_, _, loc, err := s.RegisterService(ctx, platform.Operator, fuzzApp, mp1api.ServiceInfoPost{SerName: "hb", Version: "1",
 		State: mp1api.ServiceStateACTIVE, Serializer: mp1api.JSON, TransportId: restID(), LivenessInterval: &iv})
 	if err != nil {
 		f.Fatal(err)

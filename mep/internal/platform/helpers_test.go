@@ -55,7 +55,7 @@ func restID() *string { s := "rest-http"; return &s }
 
 func registerService(t testing.TB, s *platform.MEP, app, name string) string {
 	t.Helper()
-	_, _, loc, err := s.RegisterService(context.Background(), app, mp1api.ServiceInfoPost{
+	_, _, loc, err := s.RegisterService(context.Background(), platform.Operator, app, mp1api.ServiceInfoPost{
 		SerName: name, Version: "1", State: mp1api.ServiceStateACTIVE, Serializer: mp1api.JSON, TransportId: restID()})
 	require.NoError(t, err)
 	return loc

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"slices"
 	"sync"
 
@@ -170,6 +171,9 @@ func (n *Notifier) apply(outs []outbox.Outcome[target]) (finished []int64, state
 		switch o.Result {
 		case outbox.Retry:
 			t.Attempts, t.NextAt = o.Attempts, o.Due
+			if o.Attempts == reportAfterFailures {
+				n.reportFailing(t, o)
+			}
 		case outbox.Dropped:
 			n.logDrop(t, o)
 			fallthrough
@@ -198,6 +202,26 @@ func (n *Notifier) apply(outs []outbox.Outcome[target]) (finished []int64, state
 		delete(n.touched, e)
 	}
 	return finished, states
+}
+
+// reportAfterFailures is the number of failed attempts after which a subscriber is
+// reported, long before its last attempt is dropped minutes later.
+const reportAfterFailures = 3
+
+// reportFailing warns that a subscriber's deliveries keep failing, naming its app instance,
+// the last answer and the callback's host (not the whole URL, which may carry secrets).
+func (n *Notifier) reportFailing(t *store.Target, o outbox.Outcome[target]) {
+	app, _ := n.site.subscriptionOwner(t.SubscriptionID)
+	host := ""
+	if u, err := url.Parse(t.URL); err == nil {
+		host = u.Host
+	}
+	args := []any{logkeys.AppInstanceID, app, logkeys.SubscriptionID, t.SubscriptionID, logkeys.Attempt, o.Attempts,
+		logkeys.Status, o.Status, "callback_host", host}
+	if o.Err != nil {
+		args = append(args, logkeys.Error, o.Err)
+	}
+	n.log.Warn("notification subscriber keeps failing", args...)
 }
 
 func (n *Notifier) logDrop(t *store.Target, o outbox.Outcome[target]) {

@@ -45,11 +45,23 @@ type Config struct {
 	// MaxServicesPerApp and MaxSubscriptionsPerApp bound per-app state (defaults 1000, 100).
 	MaxServicesPerApp      int
 	MaxSubscriptionsPerApp int
+	// MaxServiceBytes bounds the stored representation of one service and of one app's
+	// registration (default 64 KiB): free-form members (endpoint.alternative,
+	// implSpecificInfo, appProfile) are otherwise unbounded but for the body limit.
+	MaxServiceBytes int
+	// MaxAppBytes bounds the stored representations of all of one app's services and its
+	// registration together (default 1 MiB): one app cannot grow the MEP's memory past it.
+	MaxAppBytes int
+	// DiscoveryScope is the site's discovery policy: ScopeDeclared (default) or ScopeAll.
+	DiscoveryScope DiscoveryScope
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 	// CallbackDeny lists the addresses a subscription's callbackReference may not name
 	// literally (400); the notifier also refuses names that resolve into them.
 	CallbackDeny []netip.Prefix
+	// AppAddressRanges are the site's app addresses: an app may point its DNS rules at any
+	// address inside them, besides the address its grant names (none by default).
+	AppAddressRanges []netip.Prefix
 }
 
 func (c *Config) setDefaults() {
@@ -64,6 +76,15 @@ func (c *Config) setDefaults() {
 	}
 	if c.MaxSubscriptionsPerApp == 0 {
 		c.MaxSubscriptionsPerApp = 100
+	}
+	if c.MaxServiceBytes == 0 {
+		c.MaxServiceBytes = 64 << 10
+	}
+	if c.MaxAppBytes == 0 {
+		c.MaxAppBytes = 1 << 20
+	}
+	if c.DiscoveryScope == "" {
+		c.DiscoveryScope = ScopeDeclared
 	}
 	if c.Now == nil {
 		c.Now = time.Now
@@ -90,6 +111,94 @@ type appDoc struct {
 	// Rules in AppD order; Mp1 PUT changes them in place.
 	Traffic []mp1api.TrafficRule `json:"traffic"`
 	DNS     []dnsRuleDoc         `json:"dns"`
+	// GrantTraffic and GrantDNS are the rules as Mm5 last gave them: the grant an app's Mp1
+	// changes must stay inside (mecrule.WithinTrafficGrant, WithinDNSGrant). Documents
+	// written before grants existed have none: New takes their rules as stored.
+	GrantTraffic []mp1api.TrafficRule `json:"grantTraffic,omitempty"`
+	GrantDNS     []mp1api.DnsRule     `json:"grantDns,omitempty"`
+	// Incarnation is new each time the instance id is created on the site, and
+	// SecretGeneration counts the rotations of its client secret: app credentials and
+	// tokens are bound to both (CredentialEpoch), so neither outlives a termination or a
+	// rotation. Empty in documents from before incarnations: their credentials stay those
+	// derived from the id alone until the next rotation.
+	Incarnation      string `json:"incarnation,omitempty"`
+	SecretGeneration int    `json:"secretGeneration,omitempty"`
+
+	// sees is what the app declared it uses (appServiceRequired/Optional of the spec and
+	// the registration), as sets: discovery asks it once per service under the site lock,
+	// so its cost must not grow with the lists. setAppLocked computes it.
+	sees *declaredSet
+	// regBytes is the size of the stored registration (counted in Config.MaxAppBytes).
+	regBytes int
+}
+
+// declaredSet holds the service names and category ids an app declared it uses.
+type declaredSet struct {
+	names, cats map[string]struct{}
+}
+
+func newDeclaredSet(a *appDoc) *declaredSet {
+	d := &declaredSet{names: map[string]struct{}{}, cats: map[string]struct{}{}}
+	add := func(deps *[]mp1api.ServiceDependency) {
+		if deps == nil {
+			return
+		}
+		for _, x := range *deps {
+			d.names[x.SerName] = struct{}{}
+			if x.SerCategory != nil {
+				d.cats[x.SerCategory.Id] = struct{}{}
+			}
+		}
+	}
+	add(a.Spec.AppServiceRequired)
+	add(a.Spec.AppServiceOptional)
+	if r := a.Registration; r != nil {
+		add(r.AppServiceRequired)
+		add(r.AppServiceOptional)
+	}
+	return d
+}
+
+// setAppLocked makes a the app document of its id, with its derived state. The caller holds
+// s.mu for writing.
+func (s *MEP) setAppLocked(a *appDoc) {
+	a.sees = newDeclaredSet(a)
+	a.regBytes = 0
+	if a.Registration != nil {
+		b, _ := json.Marshal(a.Registration)
+		a.regBytes = len(b)
+	}
+	s.apps[a.ID] = a
+}
+
+// grantTraffic returns the granted version of traffic rule id.
+func (a *appDoc) grantTraffic(id string) (mp1api.TrafficRule, bool) {
+	for _, r := range a.GrantTraffic {
+		if r.TrafficRuleId == id {
+			return r, true
+		}
+	}
+	return mp1api.TrafficRule{}, false
+}
+
+// grantDNS returns the granted version of DNS rule id.
+func (a *appDoc) grantDNS(id string) (mp1api.DnsRule, bool) {
+	for _, r := range a.GrantDNS {
+		if r.DnsRuleId == id {
+			return r, true
+		}
+	}
+	return mp1api.DnsRule{}, false
+}
+
+// CredentialEpoch names the incarnation and secret generation of an app instance: the
+// client secret is derived from it and every token carries it ("" for documents from
+// before incarnations).
+func (a *appDoc) CredentialEpoch() string {
+	if a.Incarnation == "" {
+		return ""
+	}
+	return a.Incarnation + "." + strconv.Itoa(a.SecretGeneration)
 }
 
 type dnsRuleDoc struct {
@@ -148,9 +257,11 @@ type MEP struct {
 	services map[string]*service
 	byName   map[string]map[string]*service
 	// appServices counts the services of each app (MaxServicesPerApp is checked on every
-	// registration; counting the services would cost a scan of all of them).
-	appServices map[string]int
-	subs        map[string]*subDoc
+	// registration; counting the services would cost a scan of all of them), and
+	// appServiceBytes sums the size of their representations (MaxAppBytes).
+	appServices     map[string]int
+	appServiceBytes map[string]int
+	subs            map[string]*subDoc
 	// owners maps each subscription's id to its app instance, like subs, for the Notifier:
 	// it reads it on every dispatch and must not wait for s.mu, which a commit holds
 	// through its store write.
@@ -172,7 +283,7 @@ func New(ctx context.Context, cfg Config, st store.Store, log *slog.Logger) (*ME
 	s := &MEP{
 		cfg: cfg, st: st, log: log,
 		apps: map[string]*appDoc{}, services: map[string]*service{}, byName: map[string]map[string]*service{},
-		appServices: map[string]int{}, subs: map[string]*subDoc{}, trafficCh: make(chan struct{}), dnsCh: make(chan struct{}),
+		appServices: map[string]int{}, appServiceBytes: map[string]int{}, subs: map[string]*subDoc{}, trafficCh: make(chan struct{}), dnsCh: make(chan struct{}),
 	}
 	docs, err := st.LoadAll(ctx)
 	if err != nil {
@@ -186,7 +297,16 @@ func New(ctx context.Context, cfg Config, st store.Store, log *slog.Logger) (*ME
 			if err := json.Unmarshal(d.Body, &a); err != nil {
 				return nil, fmt.Errorf("decode app %s: %w", d.ID, err)
 			}
-			s.apps[a.ID] = &a
+			if a.GrantTraffic == nil { // written before grants: the rules as stored are the grant
+				a.GrantTraffic = append([]mp1api.TrafficRule{}, a.Traffic...)
+			}
+			if a.GrantDNS == nil {
+				a.GrantDNS = make([]mp1api.DnsRule, 0, len(a.DNS))
+				for _, d := range a.DNS {
+					a.GrantDNS = append(a.GrantDNS, d.Rule)
+				}
+			}
+			s.setAppLocked(&a)
 		case store.KindService:
 			var sd serviceDoc
 			if err := json.Unmarshal(d.Body, &sd); err != nil {
@@ -262,6 +382,7 @@ func (s *MEP) index(sv *service) {
 	}
 	s.services[sv.id] = sv
 	s.appServices[sv.app]++
+	s.appServiceBytes[sv.app] += len(sv.json)
 	m := s.byName[sv.name]
 	if m == nil {
 		m = map[string]*service{}
@@ -273,8 +394,10 @@ func (s *MEP) index(sv *service) {
 func (s *MEP) unindex(sv *service) {
 	delete(s.services, sv.id)
 	s.appServices[sv.app]--
+	s.appServiceBytes[sv.app] -= len(sv.json)
 	if s.appServices[sv.app] == 0 {
 		delete(s.appServices, sv.app)
+		delete(s.appServiceBytes, sv.app)
 	}
 	if m := s.byName[sv.name]; m != nil {
 		delete(m, sv.id)
@@ -361,11 +484,47 @@ func (s *MEP) app(id string) (*appDoc, error) {
 	return a, nil
 }
 
-// Exists reports whether the app instance is known (for token issuance).
+// Exists reports whether the app instance is known.
 func (s *MEP) Exists(id string) bool {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	return s.apps[id] != nil
+}
+
+// CredentialEpoch returns the credential epoch of an app instance (see appDoc) and whether
+// the instance is on the site. A token or secret of another epoch is not the instance's.
+func (s *MEP) CredentialEpoch(id string) (string, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	a := s.apps[id]
+	if a == nil {
+		return "", false
+	}
+	return a.CredentialEpoch(), true
+}
+
+// RotateSecret starts a new secret generation of an app instance: its client secret
+// changes and every token issued before stops working; other apps are not affected.
+func (s *MEP) RotateSecret(ctx context.Context, id string) (mm5api.AppInstanceRecord, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a, err := s.app(id)
+	if err != nil {
+		return mm5api.AppInstanceRecord{}, err
+	}
+	n := *a
+	if n.Incarnation == "" {
+		n.Incarnation = newID()
+	}
+	n.SecretGeneration++
+	t := s.begin()
+	t.put(store.KindApp, id, &n)
+	t.then(func() { s.setAppLocked(&n) })
+	if err := t.commit(ctx); err != nil {
+		return mm5api.AppInstanceRecord{}, err
+	}
+	s.log.InfoContext(ctx, "app client secret rotated", "app_instance_id", id, "version", n.SecretGeneration)
+	return s.record(&n), nil
 }
 
 func newID() string { return uuid.NewString() }

@@ -39,17 +39,47 @@ func (s *MEP) TrafficRule(app, id string) (mp1api.TrafficRule, string, error) {
 	return mp1api.TrafficRule{}, "", notFound("traffic rule %q is not known for app instance %q", id, app)
 }
 
-// UpdateTrafficRule replaces a traffic rule (Mp1 PUT); the path id is authoritative.
-func (s *MEP) UpdateTrafficRule(ctx context.Context, app, id, ifMatch string, r mp1api.TrafficRule) (mp1api.TrafficRule, string, error) {
+// UpdateTrafficRule replaces a traffic rule (Mp1 PUT) for actor (Operator, or the app
+// itself); the path id is authoritative. An app's change must stay inside its grant
+// (mecrule.WithinTrafficGrant): else ErrForbidden, with the *mecrule.GrantError as cause.
+func (s *MEP) UpdateTrafficRule(ctx context.Context, actor, app, id, ifMatch string, r mp1api.TrafficRule) (mp1api.TrafficRule, string, error) {
 	r.TrafficRuleId = id
 	if err := mecrule.ValidateTrafficRule(&r); err != nil {
 		return r, "", ruleInvalid(err)
+	}
+	// The grant check can take a while for rules with many filters: it runs outside the
+	// write lock, and the commit below makes sure the grant it checked is still the grant.
+	var grantTag string
+	if actor != Operator {
+		s.mu.RLock()
+		a, err := s.app(app)
+		var g mp1api.TrafficRule
+		ok := false
+		if err == nil {
+			g, ok = a.grantTraffic(id)
+		}
+		s.mu.RUnlock()
+		if err != nil {
+			return r, "", err
+		}
+		if !ok {
+			return r, "", notFound("traffic rule %q is not known for app instance %q", id, app)
+		}
+		if err := mecrule.WithinTrafficGrant(&g, &r); err != nil {
+			return r, "", beyondGrant(err)
+		}
+		grantTag = ETag(g)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	a, err := s.app(app)
 	if err != nil {
 		return r, "", err
+	}
+	if actor != Operator {
+		if g, ok := a.grantTraffic(id); !ok || ETag(g) != grantTag {
+			return r, "", conflict("the grant of traffic rule %q changed meanwhile; retry", id)
+		}
 	}
 	i := -1
 	for j, o := range a.Traffic {
@@ -69,7 +99,7 @@ func (s *MEP) UpdateTrafficRule(ctx context.Context, app, id, ifMatch string, r 
 	t := s.begin()
 	t.put(store.KindApp, app, &n)
 	t.traffic = true
-	t.then(func() { s.apps[app] = &n })
+	t.then(func() { s.setAppLocked(&n) })
 	if err := t.commit(ctx); err != nil {
 		return r, "", err
 	}
@@ -107,9 +137,11 @@ func (s *MEP) DNSRule(app, id string) (mp1api.DnsRule, string, error) {
 	return mp1api.DnsRule{}, "", notFound("DNS rule %q is not known for app instance %q", id, app)
 }
 
-// UpdateDNSRule replaces a DNS rule (Mp1 PUT); the path id is authoritative. The site DNS
-// server sees the change before this returns.
-func (s *MEP) UpdateDNSRule(ctx context.Context, app, id, ifMatch string, r mp1api.DnsRule) (mp1api.DnsRule, string, error) {
+// UpdateDNSRule replaces a DNS rule (Mp1 PUT) for actor (Operator, or the app itself); the
+// path id is authoritative. An app keeps the granted domainName and may move the address
+// only within the site's app address ranges (mecrule.WithinDNSGrant). The site DNS server
+// sees the change before this returns.
+func (s *MEP) UpdateDNSRule(ctx context.Context, actor, app, id, ifMatch string, r mp1api.DnsRule) (mp1api.DnsRule, string, error) {
 	r.DnsRuleId = id
 	if err := mecrule.ValidateDNSRule(&r); err != nil {
 		return r, "", ruleInvalid(err)
@@ -119,6 +151,13 @@ func (s *MEP) UpdateDNSRule(ctx context.Context, app, id, ifMatch string, r mp1a
 	a, err := s.app(app)
 	if err != nil {
 		return r, "", err
+	}
+	if actor != Operator {
+		if g, ok := a.grantDNS(id); ok {
+			if err := mecrule.WithinDNSGrant(&g, &r, s.cfg.AppAddressRanges); err != nil {
+				return r, "", beyondGrant(err)
+			}
+		}
 	}
 	i := -1
 	for j, o := range a.DNS {
@@ -138,7 +177,7 @@ func (s *MEP) UpdateDNSRule(ctx context.Context, app, id, ifMatch string, r mp1a
 	t := s.begin()
 	t.put(store.KindApp, app, &n)
 	t.dns = true
-	t.then(func() { s.apps[app] = &n })
+	t.then(func() { s.setAppLocked(&n) })
 	if err := t.commit(ctx); err != nil {
 		return r, "", err
 	}

@@ -1,19 +1,21 @@
 package platform
 
 import (
-	"bytes"
 	"context"
-	"slices"
+	"fmt"
+	"io"
 	"sort"
 	"strings"
 	"time"
 
 	"github.com/edgemec/edgemec/mep/internal/store"
+	"github.com/edgemec/edgemec/mep/mm5api"
 	"github.com/edgemec/edgemec/mep/mp1api"
 )
 
 // Filter is a service query (ETSI GS MEC 011 §8.2.3.3.1). At most one of InstanceIDs, Names
-// and CategoryID is set; the rest AND together.
+// and CategoryID is set; the rest AND together. InstanceIDs and Names hold at most
+// MaxQueryItems entries.
 type Filter struct {
 	InstanceIDs       []string
 	Names             []string
@@ -23,13 +25,11 @@ type Filter struct {
 	Scope             *mp1api.LocalityType
 }
 
+// MaxQueryItems bounds the values of one list query parameter (ser_instance_id, ser_name):
+// discovery runs under the site lock, and its work must stay bounded per request.
+const MaxQueryItems = maxList
+
 func (f *Filter) match(sv *service) bool {
-	if f.InstanceIDs != nil && !slices.Contains(f.InstanceIDs, sv.id) {
-		return false
-	}
-	if f.Names != nil && !slices.Contains(f.Names, sv.name) {
-		return false
-	}
 	if f.CategoryID != nil && (sv.catID == "" || sv.catID != *f.CategoryID) {
 		return false
 	}
@@ -45,6 +45,16 @@ func (f *Filter) match(sv *service) bool {
 	return true
 }
 
+func (f *Filter) check() error {
+	if len(f.InstanceIDs) > MaxQueryItems {
+		return invalid("ser_instance_id has more than %d values", MaxQueryItems)
+	}
+	if len(f.Names) > MaxQueryItems {
+		return invalid("ser_name has more than %d values", MaxQueryItems)
+	}
+	return nil
+}
+
 func deref[T any](p *T) T {
 	var z T
 	if p == nil {
@@ -56,9 +66,30 @@ func deref[T any](p *T) T {
 // Operator is the viewer id of the operator, who sees every service.
 const Operator = ""
 
-// visibleLocked implements the discovery policy: an app sees its own services and those it
-// declared in appServiceRequired/appServiceOptional (by serName, or by serCategory id),
-// from its AppD or its registration. The operator sees everything.
+// DiscoveryScope is the site's discovery policy: which other apps' services an app sees.
+type DiscoveryScope string
+
+// The discovery policies.
+const (
+	// ScopeDeclared: an app sees its own services and those it declared in
+	// appServiceRequired/appServiceOptional (by serName, or by serCategory id), from its
+	// AppD or its registration.
+	ScopeDeclared DiscoveryScope = "declared"
+	// ScopeAll: every app sees every service of the site.
+	ScopeAll DiscoveryScope = "all"
+)
+
+// ParseDiscoveryScope parses a discovery policy name.
+func ParseDiscoveryScope(v string) (DiscoveryScope, error) {
+	switch d := DiscoveryScope(v); d {
+	case ScopeDeclared, ScopeAll:
+		return d, nil
+	}
+	return "", fmt.Errorf("discovery scope %q: want declared or all", v)
+}
+
+// visibleLocked implements the discovery policy (Config.DiscoveryScope). The operator sees
+// everything. It costs two map look-ups whatever the app declared.
 func (s *MEP) visibleLocked(viewer string, sv *service) bool {
 	if viewer == Operator || sv.app == viewer {
 		return true
@@ -67,37 +98,49 @@ func (s *MEP) visibleLocked(viewer string, sv *service) bool {
 	if a == nil {
 		return false
 	}
-	match := func(deps *[]mp1api.ServiceDependency) bool {
-		if deps == nil {
-			return false
-		}
-		for _, d := range *deps {
-			if d.SerName == sv.name {
-				return true
-			}
-			if d.SerCategory != nil && sv.catID != "" && d.SerCategory.Id == sv.catID {
-				return true
-			}
-		}
-		return false
-	}
-	if match(a.Spec.AppServiceRequired) || match(a.Spec.AppServiceOptional) {
+	if s.cfg.DiscoveryScope == ScopeAll {
 		return true
 	}
-	if r := a.Registration; r != nil && (match(r.AppServiceRequired) || match(r.AppServiceOptional)) {
+	d := a.sees
+	if d == nil {
+		d = newDeclaredSet(a)
+	}
+	if _, ok := d.names[sv.name]; ok {
 		return true
+	}
+	if sv.catID != "" {
+		if _, ok := d.cats[sv.catID]; ok {
+			return true
+		}
 	}
 	return false
 }
 
 // Discover writes the JSON array of services visible to viewer that match f, optionally only
-// those produced by producer. It appends precomputed representations: the hot path of Mp1.
-func (s *MEP) Discover(viewer, producer string, f *Filter, buf *bytes.Buffer) error {
+// those produced by producer (see DiscoverParts).
+func (s *MEP) Discover(viewer, producer string, f *Filter, w io.Writer) error {
+	parts, err := s.DiscoverParts(viewer, producer, f)
+	if err != nil {
+		return err
+	}
+	_, err = WriteArray(w, parts)
+	return err
+}
+
+// DiscoverParts returns the representations of the services visible to viewer that match
+// f, optionally only those produced by producer, in serInstanceId order. The parts are the
+// services' stored representations themselves, which are never modified (a change
+// replaces them): a discovery costs a slice of references, not a copy of the documents,
+// and the site lock is not held while the answer is written.
+func (s *MEP) DiscoverParts(viewer, producer string, f *Filter) ([][]byte, error) {
+	if err := f.check(); err != nil {
+		return nil, err
+	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if producer != "" {
 		if _, err := s.app(producer); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	var cands []*service
@@ -121,8 +164,7 @@ func (s *MEP) Discover(viewer, producer string, f *Filter, buf *bytes.Buffer) er
 		}
 	}
 	sort.Slice(cands, func(i, j int) bool { return cands[i].id < cands[j].id })
-	buf.WriteByte('[')
-	first := true
+	var parts [][]byte
 	for i, sv := range cands {
 		if i > 0 && sv == cands[i-1] { // a name or id listed twice
 			continue
@@ -133,14 +175,42 @@ func (s *MEP) Discover(viewer, producer string, f *Filter, buf *bytes.Buffer) er
 		if !f.match(sv) || !s.visibleLocked(viewer, sv) {
 			continue
 		}
-		if !first {
-			buf.WriteByte(',')
-		}
-		first = false
-		buf.Write(sv.json)
+		parts = append(parts, sv.json)
 	}
-	buf.WriteByte(']')
-	return nil
+	return parts, nil
+}
+
+// WriteArray writes parts, each a JSON value, as one JSON array.
+func WriteArray(w io.Writer, parts [][]byte) (int64, error) {
+	var n int64
+	write := func(b []byte) error {
+		m, err := w.Write(b)
+		n += int64(m)
+		return err
+	}
+	if err := write([]byte{'['}); err != nil {
+		return n, err
+	}
+	for i, p := range parts {
+		if i > 0 {
+			if err := write([]byte{','}); err != nil {
+				return n, err
+			}
+		}
+		if err := write(p); err != nil {
+			return n, err
+		}
+	}
+	return n, write([]byte{']'})
+}
+
+// ArrayLen is the length of the array WriteArray writes.
+func ArrayLen(parts [][]byte) int {
+	n := 2 + max(len(parts)-1, 0)
+	for _, p := range parts {
+		n += len(p)
+	}
+	return n
 }
 
 // Service returns one service's representation and ETag if viewer may see it (else 404, to
@@ -172,8 +242,34 @@ func (s *MEP) transport(id string) (mp1api.TransportInfo, bool) {
 // Transports returns the transports offered to service producers.
 func (s *MEP) Transports() []mp1api.TransportInfo { return s.cfg.Transports }
 
-// RegisterService registers a service produced by app (Mp1 POST .../services).
-func (s *MEP) RegisterService(ctx context.Context, app string, p mp1api.ServiceInfoPost) ([]byte, string, string, error) {
+// declared reports whether app a may produce a service named serName in category cat:
+// its Mm5 instance declares it in appServiceProduced, by serName and, where the
+// declaration gives one, by category id. The error is ErrForbidden naming the field.
+func declared(a *appDoc, serName string, cat *mp1api.CategoryRef) error {
+	var ds []mm5api.ServiceDescriptor
+	if a.Spec.AppServiceProduced != nil {
+		ds = *a.Spec.AppServiceProduced
+	}
+	nameKnown := false
+	for _, d := range ds {
+		if d.SerName != serName {
+			continue
+		}
+		nameKnown = true
+		if d.SerCategory == nil || cat != nil && cat.Id == d.SerCategory.Id {
+			return nil
+		}
+	}
+	if nameKnown {
+		return errf(ErrForbidden, "/serCategory: app instance %q declares service %q in another category (appServiceProduced)", a.ID, serName)
+	}
+	return errf(ErrForbidden, "/serName: app instance %q does not declare a service %q (appServiceProduced)", a.ID, serName)
+}
+
+// RegisterService registers a service produced by app (Mp1 POST .../services) for actor
+// (Operator, or the app itself). An app registers only the services its instance declares
+// (declared); the operator registers anything.
+func (s *MEP) RegisterService(ctx context.Context, actor, app string, p mp1api.ServiceInfoPost) ([]byte, string, string, error) {
 	if err := ValidateServiceInfoPost(&p); err != nil {
 		return nil, "", "", err
 	}
@@ -182,6 +278,11 @@ func (s *MEP) RegisterService(ctx context.Context, app string, p mp1api.ServiceI
 	a, err := s.app(app)
 	if err != nil {
 		return nil, "", "", err
+	}
+	if actor != Operator {
+		if err := declared(a, p.SerName, p.SerCategory); err != nil {
+			return nil, "", "", err
+		}
 	}
 	if a.Termination != nil {
 		return nil, "", "", conflict("app instance %q is terminating", app)
@@ -207,6 +308,9 @@ func (s *MEP) RegisterService(ctx context.Context, app string, p mp1api.ServiceI
 	}
 	s.setLinks(app, &info)
 	sv := newService(app, &info, s.cfg.Now())
+	if err := s.fitsLocked(a, sv, nil); err != nil {
+		return nil, "", "", err
+	}
 	t := s.begin()
 	t.put(store.KindService, id, sv.stored())
 	s.notifyServiceChange(t, sv, mp1api.ADDED, "")
@@ -225,16 +329,23 @@ func (s *MEP) setLinks(app string, info *mp1api.ServiceInfo) {
 	info.UnderscoreLinks = links
 }
 
-// UpdateService replaces a service (Mp1 PUT). ifMatch, when set, must name the current ETag.
-// The path id is authoritative; the MEP-owned _links are recomputed.
-func (s *MEP) UpdateService(ctx context.Context, app, id, ifMatch string, info mp1api.ServiceInfo) ([]byte, string, error) {
+// UpdateService replaces a service (Mp1 PUT) for actor (Operator, or the app itself), which
+// an app may only keep among its declared services. ifMatch, when set, must name the
+// current ETag. The path id is authoritative; the MEP-owned _links are recomputed.
+func (s *MEP) UpdateService(ctx context.Context, actor, app, id, ifMatch string, info mp1api.ServiceInfo) ([]byte, string, error) {
 	if err := ValidateServiceInfo(&info); err != nil {
 		return nil, "", err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, err := s.app(app); err != nil {
+	a, err := s.app(app)
+	if err != nil {
 		return nil, "", err
+	}
+	if actor != Operator {
+		if err := declared(a, info.SerName, info.SerCategory); err != nil {
+			return nil, "", err
+		}
 	}
 	old := s.services[id]
 	if old == nil || old.app != app {
@@ -248,6 +359,9 @@ func (s *MEP) UpdateService(ctx context.Context, app, id, ifMatch string, info m
 	sv := newService(app, &info, s.cfg.Now())
 	if sv.etag == old.etag {
 		return old.json, old.etag, nil
+	}
+	if err := s.fitsLocked(a, sv, old); err != nil {
+		return nil, "", err
 	}
 	change := mp1api.ATTRIBUTESCHANGED
 	if info.State != old.state {
@@ -282,6 +396,23 @@ func (s *MEP) DeleteService(ctx context.Context, app, id string) error {
 	s.notifyServiceChange(t, sv, mp1api.REMOVED, "")
 	t.then(func() { s.unindex(sv) })
 	return t.commit(ctx)
+}
+
+// fitsLocked checks the storage limits for a service sv of app a that replaces old (nil for
+// a new one): its representation within MaxServiceBytes, the app's services and
+// registration within MaxAppBytes.
+func (s *MEP) fitsLocked(a *appDoc, sv, old *service) error {
+	if len(sv.json) > s.cfg.MaxServiceBytes {
+		return errf(ErrTooLarge, "the service's representation has %d bytes, more than the %d a service may hold", len(sv.json), s.cfg.MaxServiceBytes)
+	}
+	total := s.appServiceBytes[a.ID] + a.regBytes + len(sv.json)
+	if old != nil {
+		total -= len(old.json)
+	}
+	if total > s.cfg.MaxAppBytes {
+		return errf(ErrLimit, "app instance %q would hold %d bytes of services and registration, more than %d", a.ID, total, s.cfg.MaxAppBytes)
+	}
+	return nil
 }
 
 // Liveness returns the liveness resource of a service that has a livenessInterval.

@@ -47,6 +47,7 @@ func (s *MEP) Subscribe(ctx context.Context, k SubscriptionKind, app string, bod
 		}
 		d.SerAvail = b
 	case *mp1api.AppTerminationNotificationSubscription:
+		b.AppInstanceId = app // the path id is authoritative, as for rules and services
 		if err := ValidateAppTermSubscription(app, b); err != nil {
 			return nil, "", err
 		}

@@ -207,9 +207,14 @@ func ValidateAppTermSubscription(id string, s *mp1api.AppTerminationNotification
 		return err
 	}
 	if s.AppInstanceId != id {
-		return invalid("appInstanceId %q does not match the path", s.AppInstanceId)
+		return invalid("appInstanceId %q is not the app instance %q of the path", s.AppInstanceId, id)
 	}
 	return nil
+}
+
+// beyondGrant turns a *mecrule.GrantError into a domain ErrForbidden that keeps the cause.
+func beyondGrant(err error) error {
+	return &Error{Kind: ErrForbidden, Detail: "beyond the grant: " + err.Error(), Cause: err}
 }
 
 // ruleInvalid turns a mecrule or ids error into a domain ErrInvalid that keeps the cause.
@@ -224,9 +229,19 @@ func ValidateAppInstance(a *mm5api.AppInstance) error {
 			return err
 		}
 	}
+	if a.MecVersion != nil {
+		if len(*a.MecVersion) > maxFilterItems {
+			return invalid("mecVersion has more than %d entries", maxFilterItems)
+		}
+		for _, v := range *a.MecVersion {
+			if err := str("mecVersion[]", v, true); err != nil {
+				return err
+			}
+		}
+	}
 	if a.AppTrafficRule != nil {
-		if len(*a.AppTrafficRule) > maxList {
-			return invalid("appTrafficRule has more than %d rules", maxList)
+		if len(*a.AppTrafficRule) > mecrule.MaxTrafficRulesPerApp {
+			return invalid("appTrafficRule has more than %d rules", mecrule.MaxTrafficRulesPerApp)
 		}
 		seen := map[string]bool{}
 		for i := range *a.AppTrafficRule {
@@ -244,8 +259,8 @@ func ValidateAppInstance(a *mm5api.AppInstance) error {
 		}
 	}
 	if a.AppDNSRule != nil {
-		if len(*a.AppDNSRule) > maxList {
-			return invalid("appDNSRule has more than %d rules", maxList)
+		if len(*a.AppDNSRule) > mecrule.MaxDNSRulesPerApp {
+			return invalid("appDNSRule has more than %d rules", mecrule.MaxDNSRulesPerApp)
 		}
 		seen := map[string]bool{}
 		for i := range *a.AppDNSRule {
@@ -300,6 +315,40 @@ func ValidateAppInstance(a *mm5api.AppInstance) error {
 		}
 	}
 	return nil
+}
+
+// validateAppInfoLists bounds the lists of a registration (ETSI GS MEC 011 AppInfo): each
+// service dependency is looked up on every discovery by the app.
+func validateAppInfoLists(info *mp1api.AppInfo) error {
+	for _, l := range []struct {
+		n string
+		v int
+	}{
+		{"appServiceRequired", lenOf(info.AppServiceRequired)}, {"appServiceOptional", lenOf(info.AppServiceOptional)},
+		{"appFeatureRequired", lenOf(info.AppFeatureRequired)}, {"appFeatureOptional", lenOf(info.AppFeatureOptional)},
+	} {
+		if l.v > maxList {
+			return invalid("%s has more than %d entries", l.n, maxList)
+		}
+	}
+	for _, deps := range []*[]mp1api.ServiceDependency{info.AppServiceRequired, info.AppServiceOptional} {
+		if deps == nil {
+			continue
+		}
+		for _, d := range *deps {
+			if err := str("appServiceRequired[].serName", d.SerName, true); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func lenOf[T any](p *[]T) int {
+	if p == nil {
+		return 0
+	}
+	return len(*p)
 }
 
 // ValidateAppInstanceID checks an app instance id against the platform's id rule

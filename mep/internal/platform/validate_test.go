@@ -105,7 +105,7 @@ func TestSiteReload(t *testing.T) {
 	r, _, err := s.DNSRule("app1", "d1")
 	require.NoError(t, err)
 	r.State = mp1api.RuleStateINACTIVE
-	_, _, err = s.UpdateDNSRule(ctx, "app1", "d1", "", r)
+	_, _, err = s.UpdateDNSRule(ctx, platform.Operator, "app1", "d1", "", r)
 	require.NoError(t, err)
 	require.NoError(t, s.ConfirmReady(ctx, "app1", mp1api.AppReadyConfirmation{Indication: "READY"}))
 	dnsV := s.DNSFeed(ctx, nil, 0).Version
@@ -138,7 +138,7 @@ func TestDomainErrorsAreTyped(t *testing.T) {
 	st := newMemStore()
 	s := newMEP(t, st, platform.Config{})
 	ctx := context.Background()
-	_, _, _, err := s.RegisterService(ctx, "ghost", mp1api.ServiceInfoPost{SerName: "a", Version: "1",
+	_, _, _, err := s.RegisterService(ctx, platform.Operator, "ghost", mp1api.ServiceInfoPost{SerName: "a", Version: "1",
 		State: mp1api.ServiceStateACTIVE, Serializer: mp1api.JSON, TransportId: restID()})
 	require.ErrorIs(t, err, platform.ErrNotFound)
 	var de *platform.Error
