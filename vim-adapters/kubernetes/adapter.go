@@ -144,6 +144,7 @@ func (a *Adapter) Deploy(ctx context.Context, req vim.DeployRequest) error {
 		gvr schema.GroupVersionResource
 	}
 	items := make([]item, 0, len(objs))
+	var applied []string
 	for _, u := range objs {
 		m, err := a.mapping(c, u.GroupVersionKind())
 		if err != nil {
@@ -156,17 +157,28 @@ func (a *Adapter) Deploy(ctx context.Context, req vim.DeployRequest) error {
 			return &vim.Error{Op: op, AppInstanceID: req.AppInstanceID, Err: vim.ErrInvalid, Detail: "prepare " + u.GetKind(), Cause: err}
 		}
 		items = append(items, item{u, m.Resource})
+		applied = append(applied, appliedKey(m.Resource, u.GetName()))
 	}
 	// 2. The namespace, labelled with the instance and AppD ids; one someone else made is
 	// not taken over.
 	if err := ClaimNamespace(ctx, c, op, ns, req.AppInstanceID); err != nil {
 		return err
 	}
+	// The namespace lists what was applied: until the new objects are in place, the old and
+	// the new ones, so that a deploy that fails half way still prunes both next time.
+	var before []string
+	if cur, err := c.Kube.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{}); err == nil {
+		before = parseApplied(cur.Annotations[AnnotApplied])
+	} else if !apierrors.IsNotFound(err) {
+		return wrap(op, req.AppInstanceID, err, "get namespace "+ns)
+	}
 	nsObj := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "v1", "kind": "Namespace"}}
 	nsObj.SetName(ns)
 	nsObj.SetLabels(InstanceLabels(&req))
-	nsObj.SetAnnotations(map[string]string{AnnotAppD: req.AppDID, AnnotAppName: req.AppName})
-	if err := a.apply(ctx, c.Dynamic.Resource(corev1.SchemeGroupVersion.WithResource("namespaces")), nsObj, a.manager); err != nil {
+	nsObj.SetAnnotations(map[string]string{AnnotAppD: req.AppDID, AnnotAppName: req.AppName,
+		AnnotApplied: encodeApplied(slices.Concat(before, applied))})
+	nsRes := c.Dynamic.Resource(corev1.SchemeGroupVersion.WithResource("namespaces"))
+	if err := a.apply(ctx, nsRes, nsObj, a.manager); err != nil {
 		return wrap(op, req.AppInstanceID, err, "apply namespace "+ns)
 	}
 	// 3. The Mp1 Secret the containers read their MEP access from.
@@ -188,6 +200,19 @@ func (a *Adapter) Deploy(ctx context.Context, req vim.DeployRequest) error {
 		if err := a.apply(ctx, c.Dynamic.Resource(it.gvr).Namespace(ns), it.u, a.manager); err != nil {
 			return wrap(op, req.AppInstanceID, err, fmt.Sprintf("apply %s %s", it.u.GetKind(), it.u.GetName()))
 		}
+	}
+	// 5. Prune what the previous deploy applied and this one did not (a newer package
+	// dropped it), then record only this deploy's objects.
+	pruned, err := a.prune(ctx, c, ns, req.AppInstanceID, before, applied)
+	if err != nil {
+		return wrap(op, req.AppInstanceID, err, "prune")
+	}
+	nsObj.SetAnnotations(map[string]string{AnnotAppD: req.AppDID, AnnotAppName: req.AppName, AnnotApplied: encodeApplied(applied)})
+	if err := a.apply(ctx, nsRes, nsObj, a.manager); err != nil {
+		return wrap(op, req.AppInstanceID, err, "apply namespace "+ns)
+	}
+	if pruned > 0 {
+		a.log.InfoContext(ctx, "app instance objects pruned", logkeys.AppInstanceID, req.AppInstanceID, logkeys.Count, pruned)
 	}
 	a.log.InfoContext(ctx, "app instance deployed", logkeys.AppInstanceID, req.AppInstanceID, logkeys.Name, ns, logkeys.Count, len(items))
 	return nil
@@ -248,11 +273,14 @@ func (a *Adapter) Terminate(ctx context.Context, id string) error {
 }
 
 // Stop implements vim.VIM: it scales the instance's Deployments and StatefulSets to zero,
-// remembering their replica counts in an annotation, and marks the namespace stopped.
-// Stopping a stopped instance succeeds.
+// remembering their replica counts in an annotation, gives its DaemonSets' pods a node
+// selector no node matches (StopNodeSelector), saves its bare pods in a Secret
+// (StoppedPodsSecret) and deletes them, and marks the namespace stopped. Stopping a stopped
+// instance succeeds.
 func (a *Adapter) Stop(ctx context.Context, id string) error { return a.scale(ctx, "stop", id, true) }
 
-// Start implements vim.VIM: it restores the replica counts Stop recorded.
+// Start implements vim.VIM: it restores the replica counts Stop recorded, lets the
+// DaemonSets run again and creates the saved bare pods again.
 func (a *Adapter) Start(ctx context.Context, id string) error {
 	return a.scale(ctx, "start", id, false)
 }
@@ -297,6 +325,21 @@ func (a *Adapter) scale(ctx context.Context, op, id string, stop bool) error {
 		targets = append(targets, target{schema.GroupVersionResource{Group: "apps", Version: "v1", Resource: "statefulsets"}, "StatefulSet", s.Name, ptrOr(s.Spec.Replicas, 1), s.Annotations[AnnotReplicas]})
 	}
 	mgr := a.manager + scaleManagerSuffix
+	// DaemonSets run no pod while their pods select a node label no node has; bare pods are
+	// saved and deleted, and created again by Start.
+	dsn, err := a.stopDaemonSets(ctx, c, ns, sel, stop, mgr)
+	if err != nil {
+		return wrap(op, id, err, "daemonsets")
+	}
+	var podn int
+	if stop {
+		podn, err = a.stopPods(ctx, c, ns, sel, map[string]string{LabelInstance: id, LabelManagedBy: ManagedBy})
+	} else {
+		podn, err = a.startPods(ctx, c, ns)
+	}
+	if err != nil {
+		return wrap(op, id, err, "bare pods")
+	}
 	for _, t := range targets {
 		var replicas int64
 		annot := map[string]any{}
@@ -335,7 +378,7 @@ func (a *Adapter) scale(ctx context.Context, op, id string, stop bool) error {
 	if _, err := c.Kube.CoreV1().Namespaces().Patch(ctx, ns, types.MergePatchType, b, metav1.PatchOptions{FieldManager: mgr}); err != nil {
 		return wrap(op, id, err, "mark namespace")
 	}
-	a.log.InfoContext(ctx, "app instance state changed", logkeys.AppInstanceID, id, logkeys.Status, op, logkeys.Count, len(targets))
+	a.log.InfoContext(ctx, "app instance state changed", logkeys.AppInstanceID, id, logkeys.Status, op, logkeys.Count, len(targets)+dsn+podn)
 	return nil
 }
 

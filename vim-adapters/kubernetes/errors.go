@@ -1,6 +1,7 @@
 package kubernetes
 
 import (
+	"context"
 	"errors"
 	"net"
 	"strings"
@@ -41,7 +42,12 @@ func classify(err error) error {
 	case apierrors.IsConflict(err), apierrors.IsAlreadyExists(err):
 		return vim.ErrConflict
 	case apierrors.IsServerTimeout(err), apierrors.IsServiceUnavailable(err), apierrors.IsTooManyRequests(err),
-		apierrors.IsTimeout(err), apierrors.IsInternalError(err), errors.As(err, &netErr):
+		apierrors.IsTimeout(err), apierrors.IsInternalError(err), errors.As(err, &netErr),
+		// The caller's deadline, or client-go's own rate limiter refusing to wait past it
+		// ("client rate limiter Wait returned an error: rate: Wait(n=1) would exceed context
+		// deadline", which wraps nothing): the VIM was not asked, so nothing failed.
+		errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled),
+		strings.Contains(err.Error(), "rate limiter Wait returned an error"):
 		return vim.ErrUnavailable
 	default:
 		return vim.ErrFailed

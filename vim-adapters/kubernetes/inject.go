@@ -24,6 +24,15 @@ const (
 	AnnotStopped   = "edgemec.io/stopped"
 	AnnotReplicas  = "edgemec.io/replicas"
 	Mp1SecretName  = "edgemec-mp1"
+	// AnnotApplied, on the namespace, lists the objects the last Deploy applied
+	// (group/version/resource/name, JSON), so that a redeploy prunes what a newer package
+	// dropped.
+	AnnotApplied = "edgemec.io/applied"
+	// StopNodeSelector is the node selector key Stop adds to a DaemonSet's pods: no node has
+	// it, so the DaemonSet runs no pod until Start removes it.
+	StopNodeSelector = "edgemec.io/stopped"
+	// StoppedPodsSecret holds the bare pods Stop deleted, for Start to create again.
+	StoppedPodsSecret = "edgemec-stopped-pods"
 )
 
 // Environment variables every container of an instance gets from the Mp1 Secret.

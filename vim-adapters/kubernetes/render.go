@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"maps"
 	"slices"
 	"strconv"
@@ -22,8 +21,8 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/intstr"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 
+	"github.com/edgemec/edgemec/vim-adapters/manifest"
 	"github.com/edgemec/edgemec/vim-adapters/vim"
 )
 
@@ -117,49 +116,13 @@ func releaseName(req *vim.DeployRequest) string {
 	return "app"
 }
 
-// decode splits YAML/JSON streams into objects. Helm test hooks are dropped; other hooks are
-// applied like ordinary objects (there is no release lifecycle to attach them to).
+// decode splits YAML/JSON streams into objects (see manifest.Decode).
 func decode(docs [][]byte) ([]*unstructured.Unstructured, error) {
-	var out []*unstructured.Unstructured
-	for _, doc := range docs {
-		if len(doc) > maxManifestBytes {
-			return nil, fmt.Errorf("manifests exceed %d bytes", maxManifestBytes)
-		}
-		d := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(doc), 4096)
-		for {
-			var m map[string]any
-			if err := d.Decode(&m); err != nil {
-				if errors.Is(err, io.EOF) {
-					break
-				}
-				return nil, fmt.Errorf("decode manifest: %w", err)
-			}
-			if len(m) == 0 {
-				continue
-			}
-			u := &unstructured.Unstructured{Object: m}
-			if u.GetKind() == "List" {
-				items, _, _ := unstructured.NestedSlice(m, "items")
-				for _, it := range items {
-					if im, ok := it.(map[string]any); ok {
-						out = append(out, &unstructured.Unstructured{Object: im})
-					}
-				}
-				continue
-			}
-			if strings.HasPrefix(u.GetAnnotations()["helm.sh/hook"], "test") {
-				continue
-			}
-			if u.GetKind() == "" || u.GetAPIVersion() == "" || u.GetName() == "" {
-				return nil, errors.New("manifest without apiVersion, kind or name")
-			}
-			out = append(out, u)
-		}
+	objs, err := manifest.Decode(docs, manifest.Limits{MaxBytes: maxManifestBytes})
+	if err != nil {
+		return nil, fmt.Errorf("manifests: %w", err)
 	}
-	if len(out) == 0 {
-		return nil, errors.New("artefacts contain no objects")
-	}
-	return out, nil
+	return objs, nil
 }
 
 // imageOnly builds the workload of a package that only has a swImageDescriptor: one

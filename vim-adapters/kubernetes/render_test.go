@@ -139,7 +139,8 @@ func TestStatusRules(t *testing.T) {
 	}{
 		{"running", nil, 1, vim.PhaseRunning, nil},
 		{"image", []corev1.Pod{pod(func(p *corev1.Pod) {
-			p.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: "c", State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "ErrImagePull"}}}}
+			p.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: "c", State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "ErrImagePull",
+				Message: `failed to pull and unpack image "reg.example/c:1": reg.example/c:1: not found`}}}}
 		})}, 0, vim.PhaseFailed, vim.ErrImageMissing},
 		{"unschedulable", []corev1.Pod{pod(func(p *corev1.Pod) {
 			p.Spec.NodeName = ""

@@ -14,9 +14,6 @@ import (
 	"github.com/edgemec/edgemec/vim-adapters/vim"
 )
 
-// imageReasons are container waiting reasons a kubelet gives when it cannot get the image.
-var imageReasons = []string{"ErrImagePull", "ImagePullBackOff", "ErrImageNeverPull", "InvalidImageName", "ImageInspectError", "RegistryUnavailable"}
-
 // failedReasons are container waiting reasons that do not go away on their own.
 var failedReasons = []string{"CrashLoopBackOff", "CreateContainerConfigError", "CreateContainerError", "RunContainerError"}
 
@@ -164,9 +161,12 @@ func (a *Adapter) status(id string, s *snapshot) vim.Status {
 			if w == nil {
 				continue
 			}
+			imgErr, image := ImagePullError(w.Reason, w.Message)
 			switch {
-			case slices.Contains(imageReasons, w.Reason):
-				failed = append(failed, vim.Reason{Code: w.Reason, Message: w.Message, Object: obj + "/" + cs.Name, Err: vim.ErrImageMissing})
+			case image && imgErr != nil:
+				failed = append(failed, vim.Reason{Code: w.Reason, Message: w.Message, Object: obj + "/" + cs.Name, Err: imgErr})
+			case image: // a registry that failed for now: the kubelet retries
+				pending = append(pending, vim.Reason{Code: w.Reason, Message: w.Message, Object: obj + "/" + cs.Name})
 			case slices.Contains(failedReasons, w.Reason):
 				failed = append(failed, vim.Reason{Code: w.Reason, Message: w.Message, Object: obj + "/" + cs.Name, Err: vim.ErrFailed})
 			case w.Reason != "":

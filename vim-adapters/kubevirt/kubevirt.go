@@ -348,6 +348,23 @@ func (a *Adapter) Status(ctx context.Context, id string) (vim.Status, error) {
 	return st, nil
 }
 
+// guestUp reports whether vmi's guest has come up: its guest agent connected, or it has a
+// readiness probe and is Ready.
+func guestUp(vmi *kubevirtv1.VirtualMachineInstance) bool {
+	if vmi == nil || vmi.DeletionTimestamp != nil {
+		return false
+	}
+	for _, c := range vmi.Status.Conditions {
+		switch {
+		case c.Type == kubevirtv1.VirtualMachineInstanceAgentConnected && c.Status == corev1.ConditionTrue:
+			return true
+		case c.Type == kubevirtv1.VirtualMachineInstanceReady && c.Status == corev1.ConditionTrue && vmi.Spec.ReadinessProbe != nil:
+			return true
+		}
+	}
+	return false
+}
+
 // vmStatus maps a VM's printableStatus (KubeVirt's summary) to a vim phase and reasons.
 func vmStatus(st *vim.Status, vm *kubevirtv1.VirtualMachine, vmi *kubevirtv1.VirtualMachineInstance, svcs []corev1.Service) {
 	ps := vm.Status.PrintableStatus
@@ -360,6 +377,13 @@ func vmStatus(st *vim.Status, vm *kubevirtv1.VirtualMachine, vmi *kubevirtv1.Vir
 	}
 	switch ps {
 	case kubevirtv1.VirtualMachineStatusRunning:
+		// The hypervisor runs the VM; the guest is up only once its agent connected or, for
+		// a VM with a readiness probe (the guest's heartbeat), the probe passed.
+		if !guestUp(vmi) {
+			st.Phase, st.Reasons = vim.PhasePending, []vim.Reason{{Code: "GuestStarting", Object: "vm/" + vm.Name,
+				Message: "the VM runs; its guest agent has not connected yet (nor has a readiness probe passed)"}}
+			break
+		}
 		st.Phase = vim.PhaseRunning
 		if vm.Status.Ready {
 			st.Ready = 1
@@ -370,8 +394,13 @@ func vmStatus(st *vim.Status, vm *kubevirtv1.VirtualMachine, vmi *kubevirtv1.Vir
 			st.Phase, st.Reasons = vim.PhasePending, []vim.Reason{reason}
 		}
 	case kubevirtv1.VirtualMachineStatusErrImagePull, kubevirtv1.VirtualMachineStatusImagePullBackOff:
-		reason.Err = vim.ErrImageMissing
-		st.Phase, st.Reasons = vim.PhaseFailed, []vim.Reason{reason}
+		// Only a containerDisk that cannot be had is ErrImageMissing; a registry that
+		// failed for now (timeout, 429) leaves the VM Pending while the kubelet retries.
+		st.Phase = vim.PhasePending
+		if err, _ := kubernetes.ImagePullError(string(ps), reason.Message); err != nil {
+			reason.Err, st.Phase = err, vim.PhaseFailed
+		}
+		st.Reasons = []vim.Reason{reason}
 	case kubevirtv1.VirtualMachineStatusUnschedulable:
 		reason.Err = vim.ErrUnschedulable
 		st.Phase, st.Reasons = vim.PhasePending, []vim.Reason{reason}

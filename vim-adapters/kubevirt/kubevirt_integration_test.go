@@ -11,6 +11,7 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	kubevirtv1 "kubevirt.io/api/core/v1"
 
@@ -138,6 +139,56 @@ func TestVMFailures(t *testing.T) {
 				t.Fatalf("got %v; want %v", err, tt.want)
 			}
 			t.Logf("%s: %v", tt.name, err)
+		})
+	}
+}
+
+// TestVMGuestAndRegistry: a VM whose hypervisor runs but whose guest never comes up (no agent
+// connects) stays Pending, and a containerDisk registry answering 429 leaves the VM Pending
+// without ErrImageMissing, while the kubelet retries (issue 15 §6).
+func TestVMGuestAndRegistry(t *testing.T) {
+	t.Parallel()
+	a, c := setup(t)
+	tests := []struct {
+		name, image, code string
+	}{
+		{"guest never up", "registry.example/edgemec/" + fakevirt.NoGuestMarker + ":1", "GuestStarting"},
+		{"registry rate limit", fakevirt.RateLimitedRegistry + "edgemec/vm:1", string(kubevirtv1.VirtualMachineStatusErrImagePull)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			ctx := kubetest.Context(t, time.Minute)
+			id := kubetest.ID("vmguest")
+			kubetest.Cleanup(t, a, id)
+			req := vmRequest(id)
+			req.Image.Ref = tt.image
+			if err := a.Deploy(ctx, req); err != nil {
+				t.Fatalf("deploy: %v", err)
+			}
+			// Long enough for fakevirt to start the VM and boot a guest that can boot.
+			wctx, cancel := context.WithTimeout(ctx, 4*fakevirt.GuestBootTime+2*time.Second)
+			defer cancel()
+			st, err := vim.WaitRunning(wctx, a, id)
+			if err == nil || errors.Is(err, vim.ErrImageMissing) || errors.Is(err, vim.ErrFailed) {
+				t.Fatalf("wait running: got %v (%s); want a timeout with the instance Pending", err, st.Phase)
+			}
+			st, err = a.Status(ctx, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st.Phase != vim.PhasePending || len(st.Reasons) == 0 || st.Reasons[0].Code != tt.code || st.Err() != nil {
+				t.Errorf("status: got %s %+v (err %v); want Pending for %s with no error", st.Phase, st.Reasons, st.Err(), tt.code)
+			}
+			if tt.code == "GuestStarting" {
+				u, err := c.Dynamic.Resource(kubevirt.VMResource).Namespace(a.Namespace(id)).Get(ctx, kubevirt.VMName, metav1.GetOptions{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if ps, _, _ := unstructured.NestedString(u.Object, "status", "printableStatus"); ps != string(kubevirtv1.VirtualMachineStatusRunning) {
+					t.Errorf("VM printableStatus %q; want Running (the hypervisor runs it)", ps)
+				}
+			}
 		})
 	}
 }

@@ -32,7 +32,15 @@ type Config struct {
 	// ShutdownGrace is how long Stop waits for a guest to power off before destroying it.
 	// Default 30 s.
 	ShutdownGrace time.Duration
-	Logger        *slog.Logger
+	// CredentialDir holds the Mp1 client secret files handed to guests through fw_cfg
+	// (credential.go); it must be on the libvirt host and readable by the user QEMU runs
+	// as. Default /run/edgemec-libvirt.
+	CredentialDir string
+	// SMBIOSCredentials puts the client secret into an SMBIOS OEM string as before, for a
+	// libvirt host the adapter cannot write files on (a remote connection). Every user of
+	// the host can then read the secret on the QEMU command line.
+	SMBIOSCredentials bool
+	Logger            *slog.Logger
 }
 
 // Adapter is the libvirt VIM adapter for one site.
@@ -54,6 +62,9 @@ func New(cfg Config) (*Adapter, error) {
 	}
 	if cfg.DomainPrefix == "" {
 		cfg.DomainPrefix = "mec-"
+	}
+	if cfg.CredentialDir == "" {
+		cfg.CredentialDir = "/run/edgemec-libvirt"
 	}
 	if cfg.ShutdownGrace == 0 {
 		cfg.ShutdownGrace = 30 * time.Second
@@ -110,6 +121,11 @@ func (a *Adapter) Deploy(ctx context.Context, req vim.DeployRequest) error {
 	path, err := a.instanceDisk(ctx, l, &req, img, imgPath)
 	if err != nil {
 		return wrap(op, req.AppInstanceID, err, "instance disk")
+	}
+	if p := a.credentialPath(req.AppInstanceID); p != "" {
+		if err := writeCredential(p, req.MEP.ClientSecret); err != nil {
+			return wrap(op, req.AppInstanceID, err, "mp1 credential")
+		}
 	}
 	x, err := a.DomainXML(&req, path)
 	if err != nil {
@@ -200,6 +216,9 @@ func (a *Adapter) Terminate(ctx context.Context, id string) error {
 		if l, err = a.conn(ctx, op, id); err != nil {
 			return err
 		}
+		if err := a.removeCredential(id); err != nil {
+			return wrap(op, id, err, "mp1 credential")
+		}
 		return wrap(op, id, a.deleteDisk(l, id), "delete the instance disk")
 	}
 	if err != nil {
@@ -221,6 +240,9 @@ func (a *Adapter) Terminate(ctx context.Context, id string) error {
 	}
 	if err := a.deleteDisk(l, id); err != nil {
 		return wrap(op, id, err, "delete the instance disk")
+	}
+	if err := a.removeCredential(id); err != nil {
+		return wrap(op, id, err, "mp1 credential")
 	}
 	a.log.InfoContext(ctx, "vm instance terminated", logkeys.AppInstanceID, id)
 	return nil

@@ -23,12 +23,9 @@ type domainXML struct {
 		Unit  string `xml:"unit,attr"`
 		Value int64  `xml:",chardata"`
 	} `xml:"memory"`
-	VCPU    int `xml:"vcpu"`
-	Sysinfo struct {
-		Type       string   `xml:"type,attr"`
-		OEMStrings []string `xml:"oemStrings>entry"`
-	} `xml:"sysinfo"`
-	OS struct {
+	VCPU    int          `xml:"vcpu"`
+	Sysinfo []sysinfoXML `xml:"sysinfo"`
+	OS      struct {
 		Type struct {
 			Arch  string `xml:"arch,attr,omitempty"`
 			Value string `xml:",chardata"`
@@ -53,6 +50,13 @@ type domainXML struct {
 				Bus string `xml:"bus,attr"`
 			} `xml:"target"`
 		} `xml:"disk"`
+		Channel struct {
+			Type   string `xml:"type,attr"`
+			Target struct {
+				Type string `xml:"type,attr"`
+				Name string `xml:"name,attr"`
+			} `xml:"target"`
+		} `xml:"channel"`
 		Interface struct {
 			Type   string `xml:"type,attr"`
 			Source struct {
@@ -63,6 +67,16 @@ type domainXML struct {
 			} `xml:"model"`
 		} `xml:"interface"`
 	} `xml:"devices"`
+}
+
+// sysinfoXML is an SMBIOS (OEM strings) or fw_cfg (file entries) sysinfo element.
+type sysinfoXML struct {
+	Type       string   `xml:"type,attr"`
+	OEMStrings []string `xml:"oemStrings>entry,omitempty"`
+	Entries    []struct {
+		Name string `xml:"name,attr"`
+		File string `xml:"file,attr"`
+	} `xml:"entry,omitempty"`
 }
 
 type instanceMeta struct {
@@ -80,12 +94,26 @@ func (a *Adapter) DomainXML(req *vim.DeployRequest, diskPath string) (string, er
 	d.Metadata.Instance = instanceMeta{XMLNS: metadataNS, AppInstanceID: req.AppInstanceID, AppDID: req.AppDID, AppName: req.AppName}
 	d.Memory.Unit, d.Memory.Value = "MiB", max(req.Compute.MemoryMiB, req.Image.MinRAMMiB, 64)
 	d.VCPU = int(max(1, math.Ceil(req.Compute.VirtualCPUs)))
-	d.Sysinfo.Type = "smbios"
-	for _, kv := range [][2]string{
+	smbios := sysinfoXML{Type: "smbios"}
+	creds := [][2]string{
 		{"edgemec.mp1.endpoint", req.MEP.Endpoint}, {"edgemec.mp1.app-instance-id", req.AppInstanceID},
-		{"edgemec.mp1.client-id", req.MEP.ClientID}, {"edgemec.mp1.client-secret", req.MEP.ClientSecret},
-	} {
-		d.Sysinfo.OEMStrings = append(d.Sysinfo.OEMStrings, "io.systemd.credential:"+kv[0]+"="+kv[1])
+		{"edgemec.mp1.client-id", req.MEP.ClientID},
+	}
+	secretFile := a.credentialPath(req.AppInstanceID)
+	if secretFile == "" {
+		creds = append(creds, [2]string{credSecretName, req.MEP.ClientSecret})
+	}
+	for _, kv := range creds {
+		smbios.OEMStrings = append(smbios.OEMStrings, "io.systemd.credential:"+kv[0]+"="+kv[1])
+	}
+	d.Sysinfo = append(d.Sysinfo, smbios)
+	if secretFile != "" { // credential.go: only the file's path is on the command line
+		fw := sysinfoXML{Type: "fwcfg"}
+		fw.Entries = append(fw.Entries, struct {
+			Name string `xml:"name,attr"`
+			File string `xml:"file,attr"`
+		}{fwcfgCredPath, secretFile})
+		d.Sysinfo = append(d.Sysinfo, fw)
 	}
 	d.OS.Type.Value = "hvm"
 	switch strings.ToLower(req.Compute.CPUArchitecture) {
@@ -100,6 +128,8 @@ func (a *Adapter) DomainXML(req *vim.DeployRequest, diskPath string) (string, er
 	disk.Driver.Name, disk.Driver.Type = "qemu", "qcow2" // the instance's own overlay (instanceDisk)
 	disk.Source.File = diskPath
 	disk.Target.Dev, disk.Target.Bus = "vda", "virtio"
+	ch := &d.Devices.Channel // the guest agent's channel: its state tells that the guest is up
+	ch.Type, ch.Target.Type, ch.Target.Name = "unix", "virtio", guestAgentName
 	ifc := &d.Devices.Interface
 	ifc.Type, ifc.Source.Network, ifc.Model.Type = "network", a.cfg.Network, "virtio"
 	b, err := xml.MarshalIndent(&d, "", "  ")

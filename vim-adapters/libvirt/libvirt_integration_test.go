@@ -6,6 +6,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -16,6 +18,7 @@ import (
 	"github.com/edgemec/edgemec/internal/testutil"
 	"github.com/edgemec/edgemec/vim-adapters/internal/kubetest"
 	"github.com/edgemec/edgemec/vim-adapters/libvirt"
+	"github.com/edgemec/edgemec/vim-adapters/libvirt/libvirttest"
 	"github.com/edgemec/edgemec/vim-adapters/vim"
 	"github.com/edgemec/edgemec/vim-adapters/vimtest"
 )
@@ -28,18 +31,106 @@ import (
 
 func setup(t *testing.T) (*libvirt.Adapter, *golibvirt.Libvirt) {
 	t.Helper()
-	sock := testutil.RequireEnv(t, "EDGEMEC_LIBVIRT_SOCK")
-	l, err := libvirt.Dial(sock, golibvirt.TestDefault)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = l.Disconnect() })
-	a, err := libvirt.New(libvirt.Config{Site: "vm-site", DomainType: "test", ShutdownGrace: 2 * time.Second,
-		Connect: func(context.Context) (*golibvirt.Libvirt, error) { return l, nil }})
-	if err != nil {
-		t.Fatal(err)
-	}
+	a, l := libvirttest.Adapter(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	t.Cleanup(func() { cancel(); <-done })
+	go func() { defer close(done); playGuests(ctx, a, l) }()
 	return a, l
+}
+
+// noGuest prefixes the ids of instances whose guest never comes up.
+const noGuest = "noguest"
+
+// playGuests plays the guests of the test host, which has no guest agent: every 50 ms, a
+// running instance domain whose guest is not up yet gets its first heartbeat, unless its id
+// starts with noGuest.
+func playGuests(ctx context.Context, a *libvirt.Adapter, l *golibvirt.Libvirt) {
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		doms, _, err := l.ConnectListAllDomains(1, golibvirt.ConnectListDomainsActive)
+		if err != nil {
+			continue
+		}
+		for _, d := range doms {
+			id, ok := strings.CutPrefix(d.Name, "mec-")
+			if !ok || strings.HasPrefix(id, noGuest) {
+				continue
+			}
+			if st, err := a.Status(ctx, id); err == nil && st.Phase == vim.PhasePending && len(st.Reasons) > 0 && st.Reasons[0].Code == "GuestStarting" {
+				_ = a.GuestHeartbeat(ctx, id)
+			}
+		}
+	}
+}
+
+// TestGuestUp: a domain the hypervisor runs is Pending until its guest is up (here: its
+// first heartbeat), and each boot needs its own (issue 15 §6).
+func TestGuestUp(t *testing.T) {
+	a, l := setup(t)
+	image(t, l, "guest.qcow2")
+	ctx := kubetest.Context(t, time.Minute)
+	id := kubetest.ID(noGuest)
+	t.Cleanup(func() { _ = a.Terminate(context.Background(), id) })
+	events, err := a.Watch(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Deploy(ctx, request(id, "/default-pool/guest.qcow2")); err != nil {
+		t.Fatal(err)
+	}
+	pendingGuest := func(when string) {
+		t.Helper()
+		time.Sleep(300 * time.Millisecond)
+		st, err := a.Status(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Phase != vim.PhasePending || len(st.Reasons) == 0 || st.Reasons[0].Code != "GuestStarting" || st.Err() != nil {
+			t.Fatalf("%s: got %s %+v; want Pending GuestStarting", when, st.Phase, st.Reasons)
+		}
+		dom, err := l.DomainLookupByName(a.DomainName(id))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s, _, _ := l.DomainGetState(dom, 0); s != 1 {
+			t.Fatalf("%s: domain state %d; want running (1)", when, s)
+		}
+	}
+	pendingGuest("after deploy")
+	if err := a.GuestHeartbeat(ctx, id); err != nil {
+		t.Fatalf("heartbeat: %v", err)
+	}
+	if st, err := a.Status(ctx, id); err != nil || st.Phase != vim.PhaseRunning || st.Ready != 1 {
+		t.Fatalf("after the first heartbeat: got %+v, %v; want Running", st, err)
+	}
+	for seen := false; !seen; {
+		select {
+		case ev := <-events:
+			seen = ev.Status.AppInstanceID == id && ev.Status.Phase == vim.PhaseRunning
+		case <-ctx.Done():
+			t.Fatal("Watch did not report Running after the heartbeat")
+		}
+	}
+	if err := a.Stop(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.GuestHeartbeat(ctx, id); !errors.Is(err, vim.ErrConflict) {
+		t.Errorf("heartbeat of a stopped domain: got %v; want ErrConflict", err)
+	}
+	if err := a.Start(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	pendingGuest("after a restart")
+	if err := a.GuestHeartbeat(ctx, "nope-"+id); !errors.Is(err, vim.ErrNotFound) {
+		t.Errorf("heartbeat of an unknown instance: got %v; want ErrNotFound", err)
+	}
 }
 
 // image uploads a volume to the test host's pool, as image management would, unless it is
@@ -248,4 +339,77 @@ func TestCapabilities(t *testing.T) {
 		t.Errorf("got %+v; want the test host's 16 CPUs and 3 GiB", caps)
 	}
 	t.Logf("capabilities: version %s, arch %v", caps.Version, caps.Architectures)
+}
+
+// TestMp1Credential: the Mp1 client secret reaches the guest from a 0600 file through
+// fw_cfg, so that neither the QEMU command line nor the read-only domain XML shows it;
+// Terminate removes the file (issue 15 §6).
+func TestMp1Credential(t *testing.T) {
+	sock := testutil.RequireEnv(t, "EDGEMEC_LIBVIRT_SOCK")
+	l, err := libvirt.Dial(sock, golibvirt.TestDefault)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = l.Disconnect() })
+	image(t, l, "cred.qcow2")
+	ctx := kubetest.Context(t, time.Minute)
+	for _, smbios := range []bool{false, true} {
+		t.Run(fmt.Sprintf("smbios=%v", smbios), func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "creds")
+			a, err := libvirt.New(libvirt.Config{Site: "vm-site", DomainType: "test", ShutdownGrace: time.Second, CredentialDir: dir,
+				SMBIOSCredentials: smbios, Connect: func(context.Context) (*golibvirt.Libvirt, error) { return l, nil }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			id := kubetest.ID("cred")
+			req := request(id, "/default-pool/cred.qcow2")
+			req.MEP.ClientSecret = "s3cret-" + id
+			if err := a.Deploy(ctx, req); err != nil {
+				t.Fatal(err)
+			}
+			dom, err := l.DomainLookupByName(a.DomainName(id))
+			if err != nil {
+				t.Fatal(err)
+			}
+			x, err := l.DomainGetXMLDesc(dom, 0) // what a read-only connection sees
+			if err != nil {
+				t.Fatal(err)
+			}
+			file := filepath.Join(dir, a.DomainName(id)+".client-secret")
+			if smbios {
+				if !strings.Contains(x, "io.systemd.credential:edgemec.mp1.client-secret="+req.MEP.ClientSecret) {
+					t.Errorf("SMBIOSCredentials: the secret is not in the OEM strings:\n%s", x)
+				}
+				if _, err := os.Stat(file); !errors.Is(err, os.ErrNotExist) {
+					t.Errorf("SMBIOSCredentials: credential file %v; want none", err)
+				}
+			} else {
+				if strings.Contains(x, req.MEP.ClientSecret) {
+					t.Errorf("the domain XML shows the client secret:\n%s", x)
+				}
+				if !strings.Contains(x, "opt/io.systemd.credentials/edgemec.mp1.client-secret") || !strings.Contains(x, file) {
+					t.Errorf("the domain XML lacks the fw_cfg credential entry for %s:\n%s", file, x)
+				}
+				fi, err := os.Stat(file)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if fi.Mode().Perm() != 0o600 {
+					t.Errorf("credential file mode %v; want 0600", fi.Mode().Perm())
+				}
+				if di, err := os.Stat(dir); err != nil || di.Mode().Perm() != 0o700 {
+					t.Errorf("credential dir: %v %v; want mode 0700", di.Mode().Perm(), err)
+				}
+				if b, err := os.ReadFile(file); err != nil || string(b) != req.MEP.ClientSecret {
+					t.Errorf("credential file holds %q (%v); want the client secret", b, err)
+				}
+			}
+			if err := a.Terminate(ctx, id); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := os.Stat(file); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("credential file after terminate: %v; want it removed", err)
+			}
+		})
+	}
 }

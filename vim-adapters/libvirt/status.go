@@ -41,6 +41,11 @@ func (a *Adapter) status(l *golibvirt.Libvirt, dom golibvirt.Domain, id string) 
 	switch st {
 	case stateRunning, stateBlocked:
 		s.Phase, s.Ready = vim.PhaseRunning, 1
+		if !guestUp(l, dom) { // the hypervisor runs it; the guest is not up yet (guest.go)
+			s.Phase, s.Ready = vim.PhasePending, 0
+			s.Reasons = []vim.Reason{{Code: reasonGuestWait, Object: "domain/" + dom.Name,
+				Message: "the domain runs; its guest agent has not connected and no heartbeat came yet"}}
+		}
 	case stateShutoff, stateShutdown:
 		s.Phase, s.Desired = vim.PhaseStopped, 0
 	case stateCrashed:

@@ -5,9 +5,13 @@
 //
 // The stand-in is deliberately simple: every 100 ms it lists the VMs; a VM that should run
 // gets a VMI (from its template) with phase Running, a node and an interface IP, and the VM
-// reports printableStatus Running; a halted VM loses its VMI and reports Stopped. Like a real
-// cluster it reports ErrImagePull for a containerDisk in the reserved `.invalid` domain and
-// ErrorUnschedulable when no ready node has the memory or matches the node selector.
+// reports printableStatus Running; a halted VM loses its VMI and reports Stopped. The guest
+// boots GuestBootTime after the VMI starts: then the VMI gets the AgentConnected condition,
+// as virt-handler sets it when the guest agent connects, except for a containerDisk whose
+// reference contains NoGuestMarker (a guest that never comes up). Like a real cluster it
+// reports ErrImagePull for a containerDisk in the reserved `.invalid` domain (the registry
+// does not exist) or under RateLimitedRegistry (the registry answers 429 Too Many Requests),
+// and ErrorUnschedulable when no ready node has the memory or matches the node selector.
 package fakevirt
 
 import (
@@ -32,6 +36,13 @@ import (
 
 	"github.com/edgemec/edgemec/vim-adapters/kubernetes"
 	"github.com/edgemec/edgemec/vim-adapters/kubevirt"
+)
+
+// Guest simulation and registry failures, see the package doc.
+const (
+	GuestBootTime       = 500 * time.Millisecond
+	NoGuestMarker       = "no-guest-agent"
+	RateLimitedRegistry = "registry.toomanyrequests.test/"
 )
 
 var crdResource = schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}
@@ -129,6 +140,10 @@ func reconcile(ctx context.Context, c *kubernetes.Clients, u *unstructured.Unstr
 		tpl := vm.Spec.Template
 		node, why := place(tpl, nodes)
 		switch {
+		case strings.HasPrefix(image(tpl), RateLimitedRegistry):
+			want.PrintableStatus = kubevirtv1.VirtualMachineStatusErrImagePull
+			want.Conditions = []kubevirtv1.VirtualMachineCondition{{Type: kubevirtv1.VirtualMachineFailure, Status: corev1.ConditionTrue,
+				Reason: "ErrImagePull", Message: fmt.Sprintf("failed to pull image %q: unexpected status code 429 Too Many Requests - Server message: toomanyrequests: pull rate limit", image(tpl))}}
 		case strings.Contains(image(tpl), ".invalid/"):
 			want.PrintableStatus = kubevirtv1.VirtualMachineStatusErrImagePull
 			want.Conditions = []kubevirtv1.VirtualMachineCondition{{Type: kubevirtv1.VirtualMachineFailure, Status: corev1.ConditionTrue,
@@ -139,6 +154,9 @@ func reconcile(ctx context.Context, c *kubernetes.Clients, u *unstructured.Unstr
 				Reason: "Unschedulable", Message: why}}
 		default:
 			if err := ensureVMI(ctx, c, &vm, node); err != nil {
+				return err
+			}
+			if err := bootGuest(ctx, c, &vm); err != nil {
 				return err
 			}
 			want.PrintableStatus, want.Ready, want.Created = kubevirtv1.VirtualMachineStatusRunning, true, true
@@ -230,6 +248,39 @@ func ensureVMI(ctx context.Context, c *kubernetes.Clients, vm *kubevirtv1.Virtua
 		Conditions: []kubevirtv1.VirtualMachineInstanceCondition{{Type: kubevirtv1.VirtualMachineInstanceReady, Status: corev1.ConditionTrue}},
 	}
 	if m, err = runtime.DefaultUnstructuredConverter.ToUnstructured(vmi); err != nil {
+		return err
+	}
+	_, err = r.UpdateStatus(ctx, &unstructured.Unstructured{Object: m}, metav1.UpdateOptions{})
+	return err
+}
+
+// bootGuest sets AgentConnected on a VMI GuestBootTime after its creation, unless its guest
+// never comes up (NoGuestMarker).
+func bootGuest(ctx context.Context, c *kubernetes.Clients, vm *kubevirtv1.VirtualMachine) error {
+	if strings.Contains(image(vm.Spec.Template), NoGuestMarker) {
+		return nil
+	}
+	r := c.Dynamic.Resource(kubevirt.VMIResource).Namespace(vm.Namespace)
+	u, err := r.Get(ctx, vm.Name, metav1.GetOptions{})
+	if err != nil {
+		return err
+	}
+	var vmi kubevirtv1.VirtualMachineInstance
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &vmi); err != nil {
+		return err
+	}
+	if time.Since(vmi.CreationTimestamp.Time) < GuestBootTime {
+		return nil
+	}
+	for _, cd := range vmi.Status.Conditions {
+		if cd.Type == kubevirtv1.VirtualMachineInstanceAgentConnected {
+			return nil
+		}
+	}
+	vmi.Status.Conditions = append(vmi.Status.Conditions, kubevirtv1.VirtualMachineInstanceCondition{
+		Type: kubevirtv1.VirtualMachineInstanceAgentConnected, Status: corev1.ConditionTrue, LastTransitionTime: metav1.Now()})
+	m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(&vmi)
+	if err != nil {
 		return err
 	}
 	_, err = r.UpdateStatus(ctx, &unstructured.Unstructured{Object: m}, metav1.UpdateOptions{})
