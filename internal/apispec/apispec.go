@@ -6,11 +6,12 @@
 // Per request, in order:
 //  1. Routes the spec does not describe (health, metrics, 404, 405) pass through untouched.
 //  2. An unknown query parameter is a 400 (ETSI GS MEC 009 §6.15.3).
-//  3. The body is read under the server's body limit (413 past it). Its Content-Type must be
-//     one the operation declares (415 otherwise); a missing one is taken as
-//     application/json, and any +json type is read as JSON. A JSON body must parse (400).
-//     Other media types (the OAuth 2.0 token form) are left to the handler, whose protocol
-//     has its own error format (RFC 6749 §5.2).
+//  3. The Content-Type must be one the operation declares (415 otherwise); a missing one is
+//     taken as application/json, and any +json type is read as JSON. A JSON body is read
+//     under Config.MaxBodyBytes (and the server's own limit; 413 past either) and must parse
+//     (400). Bodies of other media types (the OAuth 2.0 token form, package uploads) are not
+//     read here: they are the handler's, which bounds them itself, and whose protocol may
+//     have its own error format (RFC 6749 §5.2).
 //  4. Config.Normalize may rewrite the body before validation, for tolerated input forms the
 //     spec does not describe (MEC 011 V2.1.1 single-object dstInterface).
 //  5. Path and query parameters and the body are validated against the operation; a
@@ -34,6 +35,7 @@ import (
 	"net/url"
 	"path"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/getkin/kin-openapi/openapi3"
@@ -63,6 +65,12 @@ type Config struct {
 	// Normalize, when set, may rewrite the body of an operation (by operationId) before it
 	// is validated and handed on. It returns the body unchanged when it has nothing to do.
 	Normalize func(operationID string, body []byte) ([]byte, error)
+	// MaxBodyBytes, when positive, bounds JSON request bodies (413 past it).
+	MaxBodyBytes int64
+	// MaxListItems, when positive, bounds every array of a JSON request body, at any depth
+	// (400 naming the array past it): a server's work per list item must stay bounded per
+	// request whatever the schema leaves open.
+	MaxListItems int
 }
 
 type operation struct {
@@ -75,6 +83,8 @@ type Validator struct {
 	ops       map[string]*operation // "METHOD /echo/:path"
 	docs      []*openapi3.T
 	normalize func(string, []byte) ([]byte, error)
+	maxBody   int64
+	maxList   int
 }
 
 // New loads and checks the documents.
@@ -83,7 +93,7 @@ func New(cfg Config) (*Validator, error) {
 	for _, d := range cfg.Docs {
 		files[d.Name] = d.Data
 	}
-	v := &Validator{ops: map[string]*operation{}, normalize: cfg.Normalize}
+	v := &Validator{ops: map[string]*operation{}, normalize: cfg.Normalize, maxBody: cfg.MaxBodyBytes, maxList: cfg.MaxListItems}
 	for _, d := range cfg.Docs {
 		l := openapi3.NewLoader()
 		l.ReadFromURIFunc = func(_ *openapi3.Loader, u *url.URL) ([]byte, error) {
@@ -192,19 +202,10 @@ func (v *Validator) Middleware() echo.MiddlewareFunc {
 // left to the handler, whose protocol has its own error format (RFC 6749 §5.2).
 func (v *Validator) body(c echo.Context, op *openapi3.Operation) (bool, error) {
 	req := c.Request()
-	b, err := io.ReadAll(req.Body)
-	if err != nil {
-		var he *echo.HTTPError
-		if errors.As(err, &he) { // the body limit
-			return false, problem.New(he.Code, "request body is too large")
-		}
-		return false, problem.BadRequest("read body: %v", err)
-	}
-	req.Body = io.NopCloser(bytes.NewReader(b))
-	req.ContentLength = int64(len(b))
 	ct := req.Header.Get(echo.HeaderContentType)
 	mt := echo.MIMEApplicationJSON
 	if ct != "" {
+		var err error
 		if mt, _, err = mime.ParseMediaType(ct); err != nil {
 			return false, problem.New(http.StatusUnsupportedMediaType, "Content-Type %q: want application/json", ct)
 		}
@@ -225,6 +226,27 @@ func (v *Validator) body(c echo.Context, op *openapi3.Operation) (bool, error) {
 	if !isJSON {
 		return false, nil
 	}
+	if v.maxBody > 0 && req.ContentLength > v.maxBody {
+		return false, problem.New(http.StatusRequestEntityTooLarge, "request body is larger than %d bytes", v.maxBody)
+	}
+	r := req.Body
+	if v.maxBody > 0 {
+		r = http.MaxBytesReader(c.Response(), req.Body, v.maxBody)
+	}
+	b, err := io.ReadAll(r)
+	if err != nil {
+		var he *echo.HTTPError
+		var me *http.MaxBytesError
+		switch {
+		case errors.As(err, &he): // the server's body limit
+			return false, problem.New(he.Code, "request body is too large")
+		case errors.As(err, &me):
+			return false, problem.New(http.StatusRequestEntityTooLarge, "request body is larger than %d bytes", v.maxBody)
+		}
+		return false, problem.BadRequest("read body: %v", err)
+	}
+	req.Body = io.NopCloser(bytes.NewReader(b))
+	req.ContentLength = int64(len(b))
 	if len(bytes.TrimSpace(b)) == 0 {
 		if rb.Required {
 			return true, problem.BadRequest("request body is required")
@@ -234,6 +256,11 @@ func (v *Validator) body(c echo.Context, op *openapi3.Operation) (bool, error) {
 	if !json.Valid(b) {
 		return true, problem.BadRequest("request body is not valid JSON")
 	}
+	if v.maxList > 0 {
+		if p, ok := longList(b, v.maxList); !ok {
+			return true, problem.BadRequest("request body: %s has more than %d items", p, v.maxList)
+		}
+	}
 	if v.normalize != nil {
 		if b, err = v.normalize(op.OperationID, b); err != nil {
 			return true, err
@@ -242,6 +269,66 @@ func (v *Validator) body(c echo.Context, op *openapi3.Operation) (bool, error) {
 		req.ContentLength = int64(len(b))
 	}
 	return true, nil
+}
+
+// longList reports the JSON pointer of the first array of the valid JSON document b that
+// has more than limit items, and false; or "", true when there is none.
+func longList(b []byte, limit int) (string, bool) {
+	type frame struct {
+		array bool
+		key   string // object: the member being read
+		n     int    // array: items so far
+	}
+	var stack []frame
+	pointer := func(frames []frame) string {
+		if len(frames) == 0 {
+			return "/"
+		}
+		var sb strings.Builder
+		for _, f := range frames {
+			sb.WriteByte('/')
+			if f.array {
+				sb.WriteString(strconv.Itoa(f.n - 1))
+			} else {
+				sb.WriteString(strings.NewReplacer("~", "~0", "/", "~1").Replace(f.key))
+			}
+		}
+		return sb.String()
+	}
+	d := json.NewDecoder(bytes.NewReader(b))
+	d.UseNumber()
+	expectKey := false
+	for {
+		tok, err := d.Token()
+		if err != nil {
+			return "", true // io.EOF; b is valid JSON, so nothing else
+		}
+		if n := len(stack); n > 0 && stack[n-1].array {
+			if dl, ok := tok.(json.Delim); !ok || dl != ']' {
+				stack[n-1].n++
+				if stack[n-1].n > limit {
+					return pointer(stack[:n-1]), false
+				}
+			}
+		} else if n > 0 && expectKey {
+			if k, ok := tok.(string); ok {
+				stack[n-1].key = k
+				expectKey = false
+				continue
+			}
+		}
+		switch tok {
+		case json.Delim('['):
+			stack = append(stack, frame{array: true})
+		case json.Delim('{'):
+			stack = append(stack, frame{})
+			expectKey = true
+			continue
+		case json.Delim(']'), json.Delim('}'):
+			stack = stack[:len(stack)-1]
+		}
+		expectKey = len(stack) > 0 && !stack[len(stack)-1].array
+	}
 }
 
 // detail renders a validation failure for a client: the parameter or the body field (by

@@ -15,6 +15,7 @@ import (
 
 	"github.com/edgemec/edgemec/internal/apispec"
 	"github.com/edgemec/edgemec/internal/problem"
+	"github.com/edgemec/edgemec/internal/problem/echoproblem"
 )
 
 // common.yaml holds a schema that main.yaml refers to, as mm5.yaml refers to mp1.yaml.
@@ -97,7 +98,7 @@ func newServer(t *testing.T) *echo.Echo {
 	})
 	require.NoError(t, err)
 	e := echo.New()
-	e.HTTPErrorHandler = problem.Handler(slog.New(slog.DiscardHandler), nil)
+	e.HTTPErrorHandler = echoproblem.Handler(slog.New(slog.DiscardHandler), nil)
 	e.Use(middleware.BodyLimit("64B"), v.Middleware())
 	echoBody := func(c echo.Context) error {
 		b, err := io.ReadAll(c.Request().Body)
@@ -201,6 +202,106 @@ func TestCheckSchema(t *testing.T) {
 				return
 			}
 			require.ErrorContains(t, err, tt.err)
+		})
+	}
+}
+
+// MaxBodyBytes bounds JSON bodies without a server-wide limit; a body of another declared
+// media type is not read here at all (a package upload may be far larger than any JSON).
+func TestMaxBodyBytesAndUnreadBodies(t *testing.T) {
+	v, err := apispec.New(apispec.Config{MaxBodyBytes: 64,
+		Docs: []apispec.Doc{{Name: "common.yaml", Data: []byte(common)}, {Name: "main.yaml", Data: []byte(main), Prefix: "/api/v1"}}})
+	require.NoError(t, err)
+	e := echo.New()
+	e.HTTPErrorHandler = echoproblem.Handler(slog.New(slog.DiscardHandler), nil)
+	e.Use(v.Middleware())
+	var handlerRead int64
+	h := func(c echo.Context) error {
+		n, err := io.Copy(io.Discard, c.Request().Body)
+		handlerRead = n
+		if err != nil {
+			return err
+		}
+		return c.NoContent(http.StatusOK)
+	}
+	e.PUT("/api/v1/things/:id", h)
+	e.POST("/api/v1/token", h)
+	for _, tc := range []struct {
+		name, target, ct string
+		body             []byte
+		chunked          bool
+		status           int
+		read             int64
+	}{
+		{"JSON within the bound", "/api/v1/things/x", "application/json", []byte(`{"name":"n","kind":"A"}`), false, 200, 23},
+		{"JSON past the bound", "/api/v1/things/x", "application/json", []byte(`{"name":"` + string(bytes.Repeat([]byte("x"), 100)) + `","kind":"A"}`), false, 413, 0},
+		{"JSON past the bound, chunked", "/api/v1/things/x", "application/json", []byte(`{"name":"` + string(bytes.Repeat([]byte("x"), 100)) + `","kind":"A"}`), true, 413, 0},
+		{"a large form is the handler's", "/api/v1/token", "application/x-www-form-urlencoded", bytes.Repeat([]byte("a"), 1<<20), true, 200, 1 << 20},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			handlerRead = 0
+			req := httptest.NewRequest(http.MethodPut, tc.target, bytes.NewReader(tc.body))
+			if tc.target == "/api/v1/token" {
+				req.Method = http.MethodPost
+			}
+			if tc.chunked {
+				req.ContentLength = -1
+			}
+			req.Header.Set("Content-Type", tc.ct)
+			rec := httptest.NewRecorder()
+			e.ServeHTTP(rec, req)
+			require.Equal(t, tc.status, rec.Code, rec.Body.String())
+			require.Equal(t, tc.read, handlerRead, "bytes the handler read")
+		})
+	}
+}
+
+// MaxListItems bounds every array of a JSON body, at any depth, and the 400 names it.
+func TestMaxListItems(t *testing.T) {
+	const nested = `
+openapi: 3.0.3
+info: {title: nested, version: "1"}
+paths:
+  /docs:
+    post:
+      operationId: PostDoc
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema: {type: object, additionalProperties: true}
+      responses:
+        '200': {description: ok}
+`
+	v, err := apispec.New(apispec.Config{MaxListItems: 3, Docs: []apispec.Doc{{Name: "nested.yaml", Data: []byte(nested)}}})
+	require.NoError(t, err)
+	e := echo.New()
+	e.HTTPErrorHandler = echoproblem.Handler(slog.New(slog.DiscardHandler), nil)
+	e.Use(v.Middleware())
+	e.POST("/docs", func(c echo.Context) error { return c.NoContent(http.StatusOK) })
+	for _, tc := range []struct {
+		name, body string
+		status     int
+		pointer    string
+	}{
+		{"lists at the bound", `{"a":[1,2,3],"b":{"c":[[1,2,3],[4]]}}`, 200, ""},
+		{"top-level member past the bound", `{"a":[1,2,3,4]}`, 400, "/a"},
+		{"nested list past the bound", `{"a":[1],"b":{"c":[[1],[1,2,{"x":"]"},"[",5]]}}`, 400, "/b/c/1"},
+		{"list of objects past the bound", `{"appServiceRequired":[{},{},{},{}]}`, 400, "/appServiceRequired"},
+		{"keys named like pointers are escaped", `{"a/b":[1,2,3,4]}`, 400, "/a~1b"},
+		{"brackets inside strings are not lists", `{"s":"[1,2,3,4,5]"}`, 200, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req := httptest.NewRequest(http.MethodPost, "/docs", bytes.NewReader([]byte(tc.body)))
+			req.Header.Set("Content-Type", "application/json")
+			rec := httptest.NewRecorder()
+			e.ServeHTTP(rec, req)
+			require.Equal(t, tc.status, rec.Code, rec.Body.String())
+			if tc.pointer != "" {
+				var p problem.Details
+				require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &p))
+				require.Equal(t, "request body: "+tc.pointer+" has more than 3 items", p.Detail)
+			}
 		})
 	}
 }

@@ -9,10 +9,13 @@
 // every filter item (ParseAddress, ParsePort, ParseProtocol, ParseTEID) and what the data
 // plane can express (an IPv6 source prefix may not cover the IPv4-mapped block, qCI is
 // matched against the 6-bit QFI, ports need a protocol that has ports, forwarding actions
-// need a matching dstInterface, tunnels are GTP-U). Limits that depend on the whole rule set
-// of a site (candidate counts, prefixes, counter slots) and on its configuration (targets)
-// stay with the UPGW compiler. Checks that involve other rules or the MEP's state (duplicate
-// ids, grants) stay with their owners.
+// need a matching dstInterface, tunnels are GTP-U, a rule expands to at most
+// MaxMatchesPerRule match tuples). The limits of the data plane that depend on the whole
+// rule set of a site (candidates per destination, prefixes, rules) are counted by Footprint,
+// which the MEP applies to the sum of all grants; what depends on a site's configuration
+// (targets) stays with the UPGW compiler. WithinTrafficGrant and WithinDNSGrant say whether
+// an app's change of a rule stays inside what the orchestrator granted; which grant applies
+// and duplicate ids stay with the MEP.
 //
 // Errors are *FieldError values that name the offending field by JSON pointer (RFC 6901)
 // relative to the checked rule, and match ErrInvalid under errors.Is.
@@ -125,6 +128,9 @@ func ValidateTrafficRule(r *mp1api.TrafficRule) error {
 			return At(ptr("trafficFilter", i), err)
 		}
 	}
+	if n := Matches(r); n > MaxMatchesPerRule {
+		return fail("/trafficFilter", "the filters expand to %d match tuples; the data plane takes at most %d per rule", n, MaxMatchesPerRule)
+	}
 	return validateDstInterface(r)
 }
 
@@ -206,7 +212,7 @@ func validateFilter(f *mp1api.TrafficFilter) error {
 		{"dstPort", f.DstPort, discard(ParsePort)},
 		{"srcTunnelPort", f.SrcTunnelPort, discard(ParsePort)},
 		{"dstTunnelPort", f.DstTunnelPort, discard(ParsePort)},
-		{"protocol", f.Protocol, discard(ParseProtocol)},
+		{"protocol", f.Protocol, validProtocol},
 		{"tag", f.Tag, discard(ParseTEID)},
 		{"token", f.Token, discard(ParseTEID)}, // V2 name of tag: both carry a TEID
 	}
@@ -239,7 +245,11 @@ func validateFilter(f *mp1api.TrafficFilter) error {
 	}
 	if f.Protocol != nil && (f.SrcPort != nil && len(*f.SrcPort) > 0 || f.DstPort != nil && len(*f.DstPort) > 0) {
 		for i, s := range *f.Protocol {
-			if p, _ := ParseProtocol(s); !portProtocols[p] {
+			p, err := ParseProtocol(s)
+			if errors.Is(err, ErrNotIPProtocol) {
+				continue // an application protocol: its ports are its transport's
+			}
+			if !portProtocols[p] {
 				return fail(ptr("protocol", i), "%q has no ports, but srcPort or dstPort is given (want TCP, UDP or SCTP)", s)
 			}
 		}

@@ -21,11 +21,11 @@ func TestValidateTrafficRule(t *testing.T) {
 		return mp1api.TrafficRule{TrafficRuleId: "r", FilterType: mp1api.FLOW, Priority: 1, Action: mp1api.DROP,
 			State: mp1api.RuleStateACTIVE, TrafficFilter: []mp1api.TrafficFilter{{}}}
 	}
-	ip := func(a string) *[]mp1api.DestinationInterface {
-		return &[]mp1api.DestinationInterface{{InterfaceType: mp1api.IP, DstIpAddress: &a}}
+	ip := func(a string) *mp1api.DestinationInterfaces {
+		return &mp1api.DestinationInterfaces{{InterfaceType: mp1api.IP, DstIpAddress: &a}}
 	}
-	tunnel := func(tt mp1api.TunnelInfoTunnelType) *[]mp1api.DestinationInterface {
-		return &[]mp1api.DestinationInterface{{InterfaceType: mp1api.TUNNEL, TunnelInfo: &mp1api.TunnelInfo{TunnelType: tt}}}
+	tunnel := func(tt mp1api.TunnelInfoTunnelType) *mp1api.DestinationInterfaces {
+		return &mp1api.DestinationInterfaces{{InterfaceType: mp1api.TUNNEL, TunnelInfo: &mp1api.TunnelInfo{TunnelType: tt}}}
 	}
 	tests := []struct {
 		name string
@@ -37,8 +37,17 @@ func TestValidateTrafficRule(t *testing.T) {
 			r.TrafficFilter[0] = mp1api.TrafficFilter{SrcAddress: strs("10.0.0.1", "10.0.0.0/8", "2001:db8::/32"),
 				DstAddress: strs("192.0.2.0 255.255.255.0", "192.0.2.1-192.0.2.6"),
 				DstPort:    strs("1", "65535", "10-20", " 30 - 40 "), Protocol: strs("tcp", "UDP", "132"),
-				Tag: strs("0xffffffff", "12"), Token: strs("7"), QCI: num(63), DSCP: num(63), TC: num(255)}
+				Tag: strs("0xffffffff"), QCI: num(63), DSCP: num(63), TC: num(255)}
 		}, ""},
+		{"tag and token", func(r *mp1api.TrafficRule) {
+			r.TrafficFilter[0].Tag, r.TrafficFilter[0].Token = strs("0xffffffff", "12"), strs("7")
+		}, ""},
+		{"540 match tuples, UPGW refused", func(r *mp1api.TrafficRule) {
+			r.TrafficFilter[0] = mp1api.TrafficFilter{SrcAddress: strs("10.0.0.1", "10.0.0.0/8", "2001:db8::/32"),
+				DstAddress: strs("192.0.2.0 255.255.255.0", "192.0.2.1-192.0.2.6"),
+				DstPort:    strs("1", "65535", "10-20", " 30 - 40 "), Protocol: strs("tcp", "UDP", "132"),
+				Tag: strs("0xffffffff", "12"), Token: strs("7")}
+		}, "/trafficFilter"},
 		{"MEC 011 example id", func(r *mp1api.TrafficRule) { r.TrafficRuleId = "TrafficRule123" }, ""},
 		{"srcAddress ::ffff:0:0/96 is every IPv4 source", func(r *mp1api.TrafficRule) { r.TrafficFilter[0].SrcAddress = strs("::ffff:0:0/96") }, ""},
 		{"srcAddress ::/0, UPGW refused", func(r *mp1api.TrafficRule) { r.TrafficFilter[0].SrcAddress = strs("10.0.0.1", "::/0") }, "/trafficFilter/0/srcAddress/1"},
@@ -46,7 +55,12 @@ func TestValidateTrafficRule(t *testing.T) {
 		{"srcAddress ::ffff:0:0/95 mixes families", func(r *mp1api.TrafficRule) { r.TrafficFilter[0].SrcAddress = strs("::ffff:0:0/95") }, "/trafficFilter/0/srcAddress/0"},
 		{"dstAddress ::/0 is fine", func(r *mp1api.TrafficRule) { r.TrafficFilter[0].DstAddress = strs("::/0") }, ""},
 		{"qCI 64, UPGW refused", func(r *mp1api.TrafficRule) { r.TrafficFilter[0].QCI = num(64) }, "/trafficFilter/0/qCI"},
-		{"protocol ANY, UPGW refused", func(r *mp1api.TrafficRule) { r.TrafficFilter[0].Protocol = strs("ANY") }, "/trafficFilter/0/protocol/0"},
+		{"protocol ANY, a name the data plane reads as any protocol", func(r *mp1api.TrafficRule) { r.TrafficFilter[0].Protocol = strs("ANY") }, ""},
+		{"application protocol with ports", func(r *mp1api.TrafficRule) {
+			r.TrafficFilter[0].Protocol, r.TrafficFilter[0].DstPort = strs("HTTP", "QUIC"), strs("443")
+		}, ""},
+		{"protocol 300, refused", func(r *mp1api.TrafficRule) { r.TrafficFilter[0].Protocol = strs("300") }, "/trafficFilter/0/protocol/0"},
+		{"protocol with a space, refused", func(r *mp1api.TrafficRule) { r.TrafficFilter[0].Protocol = strs("not a name") }, "/trafficFilter/0/protocol/0"},
 		{"protocol GRE", func(r *mp1api.TrafficRule) { r.TrafficFilter[0].Protocol = strs("GRE") }, ""},
 		{"ports with ICMP, UPGW refused", func(r *mp1api.TrafficRule) {
 			r.TrafficFilter[0].Protocol, r.TrafficFilter[0].DstPort = strs("TCP", "ICMP"), strs("80")
@@ -95,10 +109,10 @@ func TestValidateTrafficRule(t *testing.T) {
 			r.TrafficFilter = append(r.TrafficFilter, mp1api.TrafficFilter{DstPort: strs("x")})
 		}, "/trafficFilter/1/dstPort/0"},
 		{"tunnel without type", func(r *mp1api.TrafficRule) { r.DstInterface = tunnel("") }, "/dstInterface/0/tunnelInfo/tunnelType"},
-		{"interface without type", func(r *mp1api.TrafficRule) { r.DstInterface = &[]mp1api.DestinationInterface{{}} }, "/dstInterface/0/interfaceType"},
+		{"interface without type", func(r *mp1api.TrafficRule) { r.DstInterface = &mp1api.DestinationInterfaces{{}} }, "/dstInterface/0/interfaceType"},
 		{"bad dstIpAddress", func(r *mp1api.TrafficRule) { r.DstInterface = ip("10.0.0.300") }, "/dstInterface/0/dstIpAddress"},
 		{"three interfaces", func(r *mp1api.TrafficRule) {
-			r.DstInterface = &[]mp1api.DestinationInterface{{InterfaceType: mp1api.IP}, {InterfaceType: mp1api.IP}, {InterfaceType: mp1api.IP}}
+			r.DstInterface = &mp1api.DestinationInterfaces{{InterfaceType: mp1api.IP}, {InterfaceType: mp1api.IP}, {InterfaceType: mp1api.IP}}
 		}, "/dstInterface"},
 	}
 	for _, tt := range tests {

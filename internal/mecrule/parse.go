@@ -1,11 +1,13 @@
 package mecrule
 
 import (
+	"errors"
 	"fmt"
 	"math/bits"
 	"net/netip"
 	"strconv"
 	"strings"
+	"unicode"
 )
 
 // maxRangePrefixes bounds how many CIDR prefixes an address range may expand to.
@@ -154,22 +156,86 @@ func ParsePort(s string) (PortRange, error) {
 	return PortRange{uint16(lo), uint16(hi)}, nil
 }
 
+// protoNames are the IANA keywords of the IP protocol numbers (the "Keyword" column of the
+// IANA Assigned Internet Protocol Numbers registry), upper case, with common aliases.
 var protoNames = map[string]uint8{
-	"ICMP": 1, "IGMP": 2, "TCP": 6, "UDP": 17, "GRE": 47, "ESP": 50, "AH": 51,
-	"ICMPV6": 58, "SCTP": 132,
+	"HOPOPT": 0, "ICMP": 1, "IGMP": 2, "GGP": 3, "IPV4": 4, "IP-IN-IP": 4, "IPIP": 4, "ST": 5, "TCP": 6,
+	"CBT": 7, "EGP": 8, "IGP": 9, "PUP": 12, "UDP": 17, "HMP": 20, "RDP": 27, "IRTP": 28, "ISO-TP4": 29,
+	"DCCP": 33, "XTP": 36, "DDP": 37, "IL": 40, "IPV6": 41, "SDRP": 42, "IPV6-ROUTE": 43, "IPV6-FRAG": 44,
+	"IDRP": 45, "RSVP": 46, "GRE": 47, "DSR": 48, "ESP": 50, "AH": 51, "NARP": 54, "MOBILE": 55,
+	"IPV6-ICMP": 58, "ICMPV6": 58, "IPV6-NONXT": 59, "IPV6-OPTS": 60, "EIGRP": 88, "OSPF": 89,
+	"OSPFIGP": 89, "AX.25": 93, "IPIP-OLD": 94, "ETHERIP": 97, "ENCAP": 98, "PIM": 103, "IPCOMP": 108,
+	"VRRP": 112, "L2TP": 115, "ISIS": 124, "SCTP": 132, "FC": 133, "MOBILITY-HEADER": 135, "UDPLITE": 136,
+	"MPLS-IN-IP": 137, "MANET": 138, "HIP": 139, "SHIM6": 140, "WESP": 141, "ROHC": 142, "ETHERNET": 143,
 }
 
-// ParseProtocol parses a protocol name (TCP, UDP, SCTP, ICMP, ICMPv6, ...) or number.
+// ErrNotIPProtocol is the error of ParseProtocol for a well-formed name that is not an IP
+// protocol: an application protocol ("HTTP", "QUIC", "RTSP", ...), which TrafficFilter.protocol
+// (a list of strings) may hold. Such names are valid and kept as given, but the data plane
+// sees IP protocols only: a protocol list that holds one does not restrict the IP protocol
+// (IPProtocols), and the filter matches on its other fields.
+var ErrNotIPProtocol = errors.New("not an IP protocol")
+
+// maxProtocolName bounds an application protocol name.
+const maxProtocolName = 64
+
+// ParseProtocol parses an IP protocol: an IANA keyword (TCP, UDP, SCTP, ICMP, IPv6-ICMP,
+// ...; any case) or a number 0-255. A well-formed other name (letters, digits and
+// "+-._/", starting with a letter) is an error wrapping ErrNotIPProtocol; anything else an
+// invalid protocol.
 func ParseProtocol(s string) (uint8, error) {
 	s = strings.TrimSpace(s)
 	if p, ok := protoNames[strings.ToUpper(s)]; ok {
 		return p, nil
 	}
-	n, err := strconv.ParseUint(s, 10, 8)
-	if err != nil {
-		return 0, fmt.Errorf("protocol %q: want a name (TCP, UDP, SCTP, ICMP, ICMPv6) or a number 0-255", s)
+	if n, err := strconv.ParseUint(s, 10, 8); err == nil {
+		return uint8(n), nil
 	}
-	return uint8(n), nil
+	if appProtocolName(s) {
+		return 0, fmt.Errorf("protocol %q: %w", s, ErrNotIPProtocol)
+	}
+	return 0, fmt.Errorf("protocol %q: want an IANA protocol name (TCP, UDP, SCTP, ICMP, ...), a number 0-255 or an application protocol name", s)
+}
+
+func appProtocolName(s string) bool {
+	if s == "" || len(s) > maxProtocolName || !unicode.IsLetter(rune(s[0])) {
+		return false
+	}
+	for _, c := range s {
+		if c > unicode.MaxASCII || !(unicode.IsLetter(c) || unicode.IsDigit(c) || strings.ContainsRune("+-._/", c)) {
+			return false
+		}
+	}
+	return true
+}
+
+// validProtocol accepts IP protocols and application protocol names.
+func validProtocol(s string) error {
+	if _, err := ParseProtocol(s); err != nil && !errors.Is(err, ErrNotIPProtocol) {
+		return err
+	}
+	return nil
+}
+
+// IPProtocols returns the IP protocols a protocol list restricts the traffic to: nil (any
+// protocol) when the list is empty or holds an application protocol name, which the data
+// plane cannot see and so must not narrow the match to nothing.
+func IPProtocols(items []string) ([]uint8, error) {
+	out := make([]uint8, 0, len(items))
+	for _, s := range items {
+		p, err := ParseProtocol(s)
+		switch {
+		case errors.Is(err, ErrNotIPProtocol):
+			return nil, nil
+		case err != nil:
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	if len(out) == 0 {
+		return nil, nil
+	}
+	return out, nil
 }
 
 // ParseTEID parses a tag/token as a TEID: decimal or 0x-prefixed hex, 32 bits.

@@ -3,6 +3,8 @@ package mecrule
 import (
 	"fmt"
 	"testing"
+
+	"github.com/stretchr/testify/require"
 )
 
 func TestParseAddress(t *testing.T) {
@@ -72,4 +74,47 @@ func TestParsePortProtoTEID(t *testing.T) {
 	if got, err := ParseTEID("0x1f"); err != nil || got != 31 {
 		t.Errorf("ParseTEID(0x1f): got %d, %v; want 31", got, err)
 	}
+}
+
+// TrafficFilter.protocol is a list of strings: IANA names and numbers are IP protocols,
+// other well-formed names application protocols (valid, not restricting the IP protocol),
+// and only malformed values are errors.
+func TestProtocols(t *testing.T) {
+	for _, tc := range []struct {
+		name, in string
+		want     uint8
+		app, bad bool
+	}{
+		{name: "name", in: "tcp", want: 6},
+		{name: "IANA keyword", in: "IPv6-ICMP", want: 58},
+		{name: "alias", in: "ICMPv6", want: 58},
+		{name: "less common IANA name", in: "OSPFIGP", want: 89},
+		{name: "number", in: "132", want: 132},
+		{name: "number zero", in: "0", want: 0},
+		{name: "application protocol", in: "HTTP", app: true},
+		{name: "application protocol with digits", in: "HTTP/2", app: true},
+		{name: "number out of range", in: "256", bad: true},
+		{name: "empty", in: "", bad: true},
+		{name: "space inside", in: "a b", bad: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p, err := ParseProtocol(tc.in)
+			switch {
+			case tc.bad:
+				require.Error(t, err)
+				require.NotErrorIs(t, err, ErrNotIPProtocol)
+			case tc.app:
+				require.ErrorIs(t, err, ErrNotIPProtocol)
+			default:
+				require.NoError(t, err)
+				require.Equal(t, tc.want, p)
+			}
+		})
+	}
+	ps, err := IPProtocols([]string{"TCP", "17"})
+	require.NoError(t, err)
+	require.Equal(t, []uint8{6, 17}, ps)
+	ps, err = IPProtocols([]string{"TCP", "QUIC"})
+	require.NoError(t, err)
+	require.Nil(t, ps, "an application protocol does not restrict the IP protocol")
 }

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/edgemec/edgemec/internal/problem"
+	"github.com/edgemec/edgemec/internal/problem/echoproblem"
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -82,7 +82,7 @@ func TestHTTPMetricsLabelByRouteTemplate(t *testing.T) {
 
 func TestProbes(t *testing.T) {
 	e := echo.New()
-	e.HTTPErrorHandler = problem.Handler(slog.New(slog.DiscardHandler), nil)
+	e.HTTPErrorHandler = echoproblem.Handler(slog.New(slog.DiscardHandler), nil)
 	ready := false
 	Probes(e, func() bool { return ready }, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "m") }))
 	get := func(p string) *httptest.ResponseRecorder {

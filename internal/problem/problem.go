@@ -1,16 +1,14 @@
 // Package problem renders errors as RFC 7807 ProblemDetails (application/problem+json), the
-// error format every ETSI MEC API uses. Each HTTP server installs one Handler; domain code
-// returns typed errors and never writes error responses itself.
+// error format every ETSI MEC API uses. Each HTTP server installs one handler (echoproblem);
+// domain code returns typed errors and never writes error responses itself. The package has
+// no HTTP-framework dependency, so stores and domain packages may use its Error.
 package problem
 
 import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
-
-	"github.com/labstack/echo/v4"
 )
 
 // ContentType is the media type of a ProblemDetails body.
@@ -59,26 +57,6 @@ func Forbidden(format string, args ...any) *Error { return New(http.StatusForbid
 // ok=false for errors it does not know, which become 500 with a generic detail.
 type Mapper func(err error) (status int, detail string, ok bool)
 
-// Handler returns an echo.HTTPErrorHandler that writes every error as ProblemDetails.
-// 5xx errors are logged at error level with the request id; 4xx at debug.
-func Handler(logger *slog.Logger, m Mapper) echo.HTTPErrorHandler {
-	return func(err error, c echo.Context) {
-		if c.Response().Committed {
-			return
-		}
-		status, detail := Classify(err, m)
-		req := c.Request()
-		if status >= 500 {
-			logger.ErrorContext(req.Context(), "request failed", "method", req.Method, "path", req.URL.Path,
-				"status", status, "request_id", c.Response().Header().Get(echo.HeaderXRequestID), "error", err)
-		} else {
-			logger.DebugContext(req.Context(), "request rejected", "method", req.Method, "path", req.URL.Path,
-				"status", status, "detail", detail)
-		}
-		Write(c.Response(), status, detail, req.URL.Path)
-	}
-}
-
 // Classify resolves an error to a status and client-facing detail.
 func Classify(err error, m Mapper) (int, string) {
 	var pe *Error
@@ -89,14 +67,6 @@ func Classify(err error, m Mapper) (int, string) {
 		if status, detail, ok := m(err); ok {
 			return status, detail
 		}
-	}
-	var he *echo.HTTPError
-	if errors.As(err, &he) {
-		detail := http.StatusText(he.Code)
-		if s, ok := he.Message.(string); ok && s != "" {
-			detail = s
-		}
-		return he.Code, detail
 	}
 	return http.StatusInternalServerError, "internal error"
 }

@@ -79,3 +79,49 @@ func Prefixes(flagName, v string) ([]netip.Prefix, error) {
 	}
 	return out, nil
 }
+
+// EnvInt64 is Env for an integer flag. A value that does not parse ends the process like
+// EnvDuration.
+func EnvInt64(name string, def int64) int64 {
+	return envInt(name, def)
+}
+
+// EnvInt is EnvInt64 for int flags.
+func EnvInt(name string, def int) int {
+	return int(envInt(name, int64(def)))
+}
+
+func envInt(name string, def int64) int64 {
+	v := os.Getenv(name)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil {
+		exit(fmt.Sprintf("invalid value %q for %s: want an integer", v, name))
+		return def
+	}
+	return n
+}
+
+// SecretFile returns the secret of a flag pair such as --mep-token and --mep-token-file:
+// value when file is empty, else the content of file without surrounding blanks (a file
+// keeps the secret out of the command line, where ps shows it, and out of the environment).
+// Both set, an unreadable file or an empty one are errors naming the flags.
+func SecretFile(flagName, value, file string) (string, error) {
+	if file == "" {
+		return value, nil
+	}
+	if value != "" {
+		return "", fmt.Errorf("--%s-file and --%s are both set (flags or environment); keep one", flagName, flagName)
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return "", fmt.Errorf("--%s-file: %w", flagName, err)
+	}
+	s := strings.TrimSpace(string(b))
+	if s == "" {
+		return "", fmt.Errorf("--%s-file: %s is empty", flagName, file)
+	}
+	return s, nil
+}

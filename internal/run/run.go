@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"golang.org/x/sync/errgroup"
+
+	"github.com/edgemec/edgemec/internal/obs/logkeys"
 )
 
 // SignalContext returns a context cancelled on SIGINT or SIGTERM.
@@ -51,6 +53,10 @@ type HTTPServer struct {
 	Logger *slog.Logger
 	// MaxHeaderBytes caps request headers (default 64 KiB).
 	MaxHeaderBytes int
+	// NotifyManager makes Serve tell the service manager (Notify) READY=1 once the server
+	// accepts requests and STOPPING=1 when it begins to drain. Set it on the one server whose
+	// answers mean the process is ready, started when everything else is set up.
+	NotifyManager bool
 }
 
 // Serve blocks until ctx ends and the server has drained, or the server fails.
@@ -87,6 +93,8 @@ func (s *HTTPServer) Serve(ctx context.Context) error {
 		errc <- err
 	}()
 	s.Logger.InfoContext(ctx, "http server listening", "name", s.Name, "addr", s.Listener.Addr().String(), "tls", s.CertFile != "")
+	// The listener is bound and Serve runs: a request made from now on is answered.
+	s.notify(ctx, NotifyReady)
 	select {
 	case err := <-errc:
 		if err != nil {
@@ -95,6 +103,7 @@ func (s *HTTPServer) Serve(ctx context.Context) error {
 		return nil
 	case <-ctx.Done():
 	}
+	s.notify(ctx, NotifyStopping)
 	// Shutdown gets a context that keeps ctx's values but not its cancellation: the Run
 	// context is already done.
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), grace)
@@ -106,4 +115,17 @@ func (s *HTTPServer) Serve(ctx context.Context) error {
 	<-errc
 	s.Logger.Info("http server stopped", "name", s.Name)
 	return nil
+}
+
+// notify sends state to the service manager when NotifyManager is set. A failure is logged,
+// not returned: the service itself works, only the manager's view of it lags.
+func (s *HTTPServer) notify(ctx context.Context, state string) {
+	if !s.NotifyManager {
+		return
+	}
+	if told, err := Notify(state); err != nil {
+		s.Logger.WarnContext(ctx, "notify service manager", logkeys.Error, err)
+	} else if told {
+		s.Logger.DebugContext(ctx, "service manager notified", logkeys.State, state)
+	}
 }

@@ -29,4 +29,8 @@ const (
 	Store          = "store"
 	TaskID         = "task_id"
 	Step           = "step"
+	OpID           = "op_id"
+	Operation      = "operation"
+	State          = "state"
+	Holder         = "holder"
 )

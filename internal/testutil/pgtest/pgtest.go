@@ -45,12 +45,16 @@ type server struct {
 }
 
 // Main runs the tests and stops the server afterwards.
-func Main(m *testing.M) {
+func Main(m *testing.M) { os.Exit(Run(m)) }
+
+// Run is Main for a TestMain with more to undo before it exits: it runs the tests, stops
+// the server and returns the exit code.
+func Run(m *testing.M) int {
 	code := m.Run()
 	if srv != nil {
 		srv.stop()
 	}
-	os.Exit(code)
+	return code
 }
 
 // New returns the DSN of a new, empty database. It skips the test when PostgreSQL is not
