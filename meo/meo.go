@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"sync/atomic"
 	"time"
 
@@ -23,10 +24,15 @@ import (
 	"github.com/edgemec/edgemec/internal/obs/logkeys"
 	"github.com/edgemec/edgemec/internal/outbox"
 	"github.com/edgemec/edgemec/internal/run"
+	"github.com/edgemec/edgemec/meo/internal/af"
 	"github.com/edgemec/edgemec/meo/internal/apppkg"
 	"github.com/edgemec/edgemec/meo/internal/httpapi"
+	"github.com/edgemec/edgemec/meo/internal/inventory"
+	"github.com/edgemec/edgemec/meo/internal/lcm"
 	"github.com/edgemec/edgemec/meo/internal/notify"
+	"github.com/edgemec/edgemec/meo/internal/orchestrate"
 	"github.com/edgemec/edgemec/meo/internal/pkgm"
+	"github.com/edgemec/edgemec/meo/internal/reconcile"
 	"github.com/edgemec/edgemec/meo/internal/selector"
 	"github.com/edgemec/edgemec/meo/internal/store/pgstore"
 )
@@ -54,6 +60,34 @@ type Config struct {
 	FetchTimeout time.Duration
 	// MaxConns bounds the database connections (default 8).
 	MaxConns int32
+	// SecretKeyFile holds the 32-byte key (hex or base64) that encrypts the sites' secrets
+	// (MEP tokens, kubeconfigs). Without it no site can be registered.
+	SecretKeyFile string
+	// SiteRefreshInterval is how often each site's MEP and VIM are probed (default 30 s).
+	SiteRefreshInterval time.Duration
+	// Lease is how long this process's claim on an op occurrence or a site holds unless
+	// renewed; another MEO takes over the work of a dead one within about this time
+	// (default 15 s).
+	Lease time.Duration
+	// Drift is what the MEO does about an instance deleted from its site behind its back:
+	// REPORT (default) shows it on the instance, RECREATE also deploys it again.
+	Drift string
+	// AFNotifyURL is the base URL at which the sites' NEFs reach the MEO's traffic influence
+	// notification endpoint (default APIRoot + /af/v1/notifications); each subscription's
+	// notificationDestination is AFNotifyURL/{appInstanceId}/{token}.
+	AFNotifyURL string
+	// AFNotifyToken, if set, is a bearer token the NEFs must also send with their
+	// notifications (8+ characters).
+	AFNotifyToken string
+	// AFCheckInterval is how often an instance's traffic influence subscription is compared
+	// with the app's rules and its site's DNAIs (default 30 s); AFRetryInterval the first
+	// wait before a failed one is tried again, doubling up to 64 times as long or 5 min
+	// (default 5 s).
+	AFCheckInterval, AFRetryInterval time.Duration
+	// Retention is how long finished work is kept before it is pruned: task journal entries
+	// of instances with no operation in progress, and op occurrences of deleted instances
+	// (default 7 days; see pgstore.Prune).
+	Retention time.Duration
 }
 
 // Validate reports every problem with the configuration at once.
@@ -89,6 +123,34 @@ func (c *Config) Validate() error {
 	if c.FetchTimeout < 0 {
 		errs = append(errs, fmt.Errorf("fetch timeout %v: want a positive duration", c.FetchTimeout))
 	}
+	if c.Retention < 0 {
+		errs = append(errs, fmt.Errorf("retention %v: want a positive duration", c.Retention))
+	}
+	if c.Lease < 0 {
+		errs = append(errs, fmt.Errorf("lease %v: want a positive duration", c.Lease))
+	}
+	if d := reconcile.DriftPolicy(c.Drift); d != "" && d != reconcile.DriftReport && d != reconcile.DriftRecreate {
+		errs = append(errs, fmt.Errorf("drift policy %q: want REPORT or RECREATE", c.Drift))
+	}
+	if c.AFNotifyURL != "" {
+		if u, err := url.Parse(c.AFNotifyURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			errs = append(errs, fmt.Errorf("af notify url %q: want an absolute http(s) URL", c.AFNotifyURL))
+		}
+	}
+	if c.AFNotifyToken != "" && len(c.AFNotifyToken) < 8 {
+		errs = append(errs, errors.New("af notify token must be at least 8 characters"))
+	}
+	if c.AFCheckInterval < 0 || c.AFRetryInterval < 0 {
+		errs = append(errs, errors.New("af check and retry intervals: want positive durations"))
+	}
+	if c.SiteRefreshInterval < 0 {
+		errs = append(errs, fmt.Errorf("site refresh interval %v: want a positive duration", c.SiteRefreshInterval))
+	}
+	if c.SecretKeyFile != "" {
+		if _, err := inventory.LoadKey(c.SecretKeyFile); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	return errors.Join(errs...)
 }
 
@@ -99,6 +161,10 @@ type MEO struct {
 	tel     *obs.Telemetry
 	st      *pgstore.Store
 	pk      *pkgm.Service
+	inv     *inventory.Service
+	lc      *lcm.Service
+	ex      *orchestrate.Executor
+	steer   *orchestrate.Steerer
 	ns      *notify.Store
 	ob      *outbox.Outbox[int64]
 	ln      net.Listener
@@ -116,6 +182,9 @@ func New(ctx context.Context, cfg Config, tel *obs.Telemetry) (*MEO, error) {
 	}
 	if cfg.MaxConns == 0 {
 		cfg.MaxConns = 8
+	}
+	if cfg.Retention == 0 {
+		cfg.Retention = 7 * 24 * time.Hour
 	}
 	m := &MEO{cfg: cfg, log: tel.Logger, tel: tel}
 	ok := false
@@ -138,7 +207,8 @@ func New(ctx context.Context, cfg Config, tel *obs.Telemetry) (*MEO, error) {
 	}
 	// Notifications are queued in the transaction of the change and handed to the delivery
 	// engine once it commits.
-	m.st, err = pgstore.Open(ctx, cfg.DatabaseURL, pgstore.Config{Router: pkgm.Router(m.cfg.APIRoot), MaxConns: cfg.MaxConns,
+	m.st, err = pgstore.Open(ctx, cfg.DatabaseURL, pgstore.Config{Router: pkgm.Router(m.cfg.APIRoot),
+		LCMRouter: lcm.Router(m.cfg.APIRoot), MaxConns: cfg.MaxConns,
 		OnQueued: func(rows []pgstore.OutboxRow) { m.ob.Enqueue(m.ns.Deliveries(rows)...) }})
 	if err != nil {
 		return nil, err
@@ -149,6 +219,8 @@ func New(ctx context.Context, cfg Config, tel *obs.Telemetry) (*MEO, error) {
 	fetcher := pkgm.NewFetcher(pkgm.FetcherConfig{Deny: cfg.CallbackDeny, Timeout: cfg.FetchTimeout})
 	m.pk = pkgm.New(pkgm.Config{APIRoot: m.cfg.APIRoot, Reader: PackageReader(apppkg.DefaultLimits()), Fetcher: fetcher,
 		MaxPackageBytes: cfg.MaxPackageBytes, Deny: fetcher.DenyHost, Unsubscribed: m.ns.Forget}, m.st, m.log)
+	m.lc = lcm.New(lcm.Config{Apps: PackageApp, Deny: fetcher.DenyHost, Unsubscribed: m.ns.Forget,
+		Runnable: func() { m.ex.Kick() }}, m.st, m.log)
 	key, err := m.st.Secret(ctx, "page_marker_key", 32)
 	if err != nil {
 		return nil, err
@@ -157,11 +229,50 @@ func New(ctx context.Context, cfg Config, tel *obs.Telemetry) (*MEO, error) {
 	if err != nil {
 		return nil, err
 	}
+	var box *inventory.Box
+	if cfg.SecretKeyFile != "" {
+		k, err := inventory.LoadKey(cfg.SecretKeyFile)
+		if err != nil {
+			return nil, err
+		}
+		if box, err = inventory.NewBox(k); err != nil {
+			return nil, err
+		}
+	}
+	m.inv, err = inventory.New(inventory.Config{Box: box, Interval: cfg.SiteRefreshInterval, Registerer: tel.Registry,
+		Logger: m.log}, m.st)
+	if err != nil {
+		return nil, err
+	}
+	notifyBase := cfg.AFNotifyURL
+	if notifyBase == "" {
+		notifyBase = m.cfg.APIRoot + "/af/v1/notifications"
+	}
+	var retryMax time.Duration
+	if cfg.AFRetryInterval > 0 {
+		retryMax = min(64*cfg.AFRetryInterval, 5*time.Minute)
+	}
+	var nefTransport http.RoundTripper
+	if tel.Tracing() {
+		nefTransport = otelhttp.NewTransport(http.DefaultTransport.(*http.Transport).Clone(), otelhttp.WithTracerProvider(tel.Tracer))
+	}
+	m.steer, err = orchestrate.NewSteerer(orchestrate.SteerConfig{Store: m.st, Sites: m.inv, NotifyBase: notifyBase,
+		Transport: nefTransport, Check: cfg.AFCheckInterval, RetryInitial: cfg.AFRetryInterval, RetryMax: retryMax, Logger: m.log})
+	if err != nil {
+		return nil, err
+	}
+	m.ex, err = orchestrate.New(orchestrate.Config{Ops: m.lc, Sites: m.inv, Journal: m.st.Journal(), Leases: m.st.Leases(),
+		Lease: cfg.Lease, Drift: reconcile.DriftPolicy(cfg.Drift), Reconcile: reconcile.Config{Logger: m.log},
+		Steering: m.steer}, tel.Registry, m.log)
+	if err != nil {
+		return nil, err
+	}
 	h, err := httpapi.New(ctx, httpapi.Config{
-		Markers:  markers,
-		Packages: m.pk, Logger: m.log, Metrics: obs.NewHTTPMetrics(tel.Registry, "meo"),
+		Markers: markers, Sites: m.inv,
+		Packages: m.pk, Lifecycle: m.lc, Logger: m.log, Metrics: obs.NewHTTPMetrics(tel.Registry, "meo"),
 		MetricsHandler: tel.MetricsHandler(), Ready: m.ready.Load, APIRoot: m.cfg.APIRoot,
 		OperatorToken: cfg.OperatorToken, ViewerTokens: cfg.ViewerTokens,
+		Notifications: af.NewNotifyHandler(m.steer, m.steer, m.log), NotifyToken: cfg.AFNotifyToken,
 	})
 	if err != nil {
 		return nil, err
@@ -185,7 +296,10 @@ func (m *MEO) APIRoot() string { return m.cfg.APIRoot }
 //  1. stop accepting HTTP and drain in-flight requests (grace 10 s), uploads included;
 //  2. stop the notification engine: in-flight deliveries finish and are settled, the
 //     undelivered stay in the outbox;
-//  3. stop the housekeeping loop;
+//  3. stop the housekeeping loop and the site probes, and the executor: its runs stop at
+//     their current step (the journal keeps them) and its op claims and site leases are
+//     released, so another MEO resumes them at once; and the traffic steering loop (its
+//     claims lapse after their lease);
 //  4. stop background appPkgPath fetches (a fetch cut short leaves its package in ERROR);
 //  5. release this process's outbox claims, so the next process delivers at once;
 //  6. close the database pool.
@@ -197,21 +311,30 @@ func (m *MEO) Run(ctx context.Context) error {
 	m.ready.Store(true)
 	err := run.Group(ctx,
 		(&run.HTTPServer{Name: "meo", Handler: m.handler, Listener: m.ln, CertFile: m.cfg.TLSCertFile,
-			KeyFile: m.cfg.TLSKeyFile, Logger: m.log}).Serve,
+			KeyFile: m.cfg.TLSKeyFile, Logger: m.log, NotifyManager: true}).Serve,
 		m.ob.Run,
 		m.housekeeping,
+		m.inv.Run,
+		m.ex.Run,
+		m.steer.Run,
 	)
 	m.ready.Store(false)
 	return err
 }
 
-// housekeeping fails onboardings a dead process left behind.
+// housekeeping fails onboardings a dead process left behind, and prunes finished work
+// older than the retention.
 func (m *MEO) housekeeping(ctx context.Context) error {
 	t := time.NewTicker(time.Minute)
 	defer t.Stop()
 	for {
 		if err := m.pk.Recover(ctx); err != nil && ctx.Err() == nil {
 			m.log.WarnContext(ctx, "recover stale onboardings", logkeys.Error, err)
+		}
+		if res, err := m.st.Prune(ctx, m.cfg.Retention, 0); err != nil && ctx.Err() == nil {
+			m.log.WarnContext(ctx, "prune finished work", logkeys.Error, err)
+		} else if res.Journal+res.Ops > 0 {
+			m.log.InfoContext(ctx, "finished work pruned", logkeys.Count, res.Journal+res.Ops)
 		}
 		select {
 		case <-ctx.Done():
@@ -227,6 +350,9 @@ func (m *MEO) close(ctx context.Context) {
 	}
 	if m.pk != nil {
 		m.pk.Close()
+	}
+	if m.inv != nil {
+		m.inv.Close()
 	}
 	if m.st != nil {
 		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)

@@ -19,3 +19,14 @@ var MM5 []byte
 //
 //go:embed mm1.yaml
 var MM1 []byte
+
+// MEO is api/openapi/meo.yaml (the MEO's edge-site inventory API).
+//
+//go:embed meo.yaml
+var MEO []byte
+
+// AF is api/openapi/af.yaml (the notifications the MEO receives as a 3GPP Application
+// Function from the sites' NEFs).
+//
+//go:embed af.yaml
+var AF []byte

@@ -16,6 +16,7 @@ import (
 	"net/url"
 	"path"
 	"strings"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 
@@ -24,6 +25,171 @@ import (
 	"github.com/oapi-codegen/runtime"
 	openapi_types "github.com/oapi-codegen/runtime/types"
 )
+
+// Defines values for AppInstanceIdentifierNotificationNotificationType.
+const (
+	AppInstanceIdentifierCreationNotification AppInstanceIdentifierNotificationNotificationType = "AppInstanceIdentifierCreationNotification"
+	AppInstanceIdentifierDeletionNotification AppInstanceIdentifierNotificationNotificationType = "AppInstanceIdentifierDeletionNotification"
+)
+
+// Valid indicates whether the value is a known member of the AppInstanceIdentifierNotificationNotificationType enum.
+func (e AppInstanceIdentifierNotificationNotificationType) Valid() bool {
+	switch e {
+	case AppInstanceIdentifierCreationNotification:
+		return true
+	case AppInstanceIdentifierDeletionNotification:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for AppInstanceNotificationType.
+const (
+	AppInstanceNotificationTypeNOTINSTANTIATED AppInstanceNotificationType = "NOT_INSTANTIATED"
+	AppInstanceNotificationTypeSTARTED         AppInstanceNotificationType = "STARTED"
+	AppInstanceNotificationTypeSTOPPED         AppInstanceNotificationType = "STOPPED"
+)
+
+// Valid indicates whether the value is a known member of the AppInstanceNotificationType enum.
+func (e AppInstanceNotificationType) Valid() bool {
+	switch e {
+	case AppInstanceNotificationTypeNOTINSTANTIATED:
+		return true
+	case AppInstanceNotificationTypeSTARTED:
+		return true
+	case AppInstanceNotificationTypeSTOPPED:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for AppInstanceSubscriptionFilterAppInstSelectorType.
+const (
+	APPDID          AppInstanceSubscriptionFilterAppInstSelectorType = "APP_D_ID"
+	APPFROMPROVIDER AppInstanceSubscriptionFilterAppInstSelectorType = "APP_FROM_PROVIDER"
+	APPIDENTITY     AppInstanceSubscriptionFilterAppInstSelectorType = "APP_IDENTITY"
+	APPNAME         AppInstanceSubscriptionFilterAppInstSelectorType = "APP_NAME"
+	VOID            AppInstanceSubscriptionFilterAppInstSelectorType = "VOID"
+)
+
+// Valid indicates whether the value is a known member of the AppInstanceSubscriptionFilterAppInstSelectorType enum.
+func (e AppInstanceSubscriptionFilterAppInstSelectorType) Valid() bool {
+	switch e {
+	case APPDID:
+		return true
+	case APPFROMPROVIDER:
+		return true
+	case APPIDENTITY:
+		return true
+	case APPNAME:
+		return true
+	case VOID:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for AppLcmSubscriptionType.
+const (
+	AppInstanceIdentifierCreation AppLcmSubscriptionType = "AppInstanceIdentifierCreation"
+	AppInstanceIdentifierDeletion AppLcmSubscriptionType = "AppInstanceIdentifierDeletion"
+	AppInstanceStateChange        AppLcmSubscriptionType = "AppInstanceStateChange"
+	AppLcmOpOccStateChange        AppLcmSubscriptionType = "AppLcmOpOccStateChange"
+)
+
+// Valid indicates whether the value is a known member of the AppLcmSubscriptionType enum.
+func (e AppLcmSubscriptionType) Valid() bool {
+	switch e {
+	case AppInstanceIdentifierCreation:
+		return true
+	case AppInstanceIdentifierDeletion:
+		return true
+	case AppInstanceStateChange:
+		return true
+	case AppLcmOpOccStateChange:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for AppOperationalState.
+const (
+	AppOperationalStateSTARTED AppOperationalState = "STARTED"
+	AppOperationalStateSTOPPED AppOperationalState = "STOPPED"
+)
+
+// Valid indicates whether the value is a known member of the AppOperationalState enum.
+func (e AppOperationalState) Valid() bool {
+	switch e {
+	case AppOperationalStateSTARTED:
+		return true
+	case AppOperationalStateSTOPPED:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for CancelModeType.
+const (
+	CancelModeTypeFORCEFUL CancelModeType = "FORCEFUL"
+	CancelModeTypeGRACEFUL CancelModeType = "GRACEFUL"
+)
+
+// Valid indicates whether the value is a known member of the CancelModeType enum.
+func (e CancelModeType) Valid() bool {
+	switch e {
+	case CancelModeTypeFORCEFUL:
+		return true
+	case CancelModeTypeGRACEFUL:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for InstantiationState.
+const (
+	InstantiationStateINSTANTIATED    InstantiationState = "INSTANTIATED"
+	InstantiationStateNOTINSTANTIATED InstantiationState = "NOT_INSTANTIATED"
+)
+
+// Valid indicates whether the value is a known member of the InstantiationState enum.
+func (e InstantiationState) Valid() bool {
+	switch e {
+	case InstantiationStateINSTANTIATED:
+		return true
+	case InstantiationStateNOTINSTANTIATED:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for LcmOperation.
+const (
+	INSTANTIATE LcmOperation = "INSTANTIATE"
+	OPERATE     LcmOperation = "OPERATE"
+	TERMINATE   LcmOperation = "TERMINATE"
+)
+
+// Valid indicates whether the value is a known member of the LcmOperation enum.
+func (e LcmOperation) Valid() bool {
+	switch e {
+	case INSTANTIATE:
+		return true
+	case OPERATE:
+		return true
+	case TERMINATE:
+		return true
+	default:
+		return false
+	}
+}
 
 // Defines values for NotificationType.
 const (
@@ -57,25 +223,52 @@ func (e NotificationType) Valid() bool {
 
 // Defines values for OnboardingState.
 const (
-	CREATED    OnboardingState = "CREATED"
-	ERROR      OnboardingState = "ERROR"
-	ONBOARDED  OnboardingState = "ONBOARDED"
-	PROCESSING OnboardingState = "PROCESSING"
-	UPLOADING  OnboardingState = "UPLOADING"
+	OnboardingStateCREATED    OnboardingState = "CREATED"
+	OnboardingStateERROR      OnboardingState = "ERROR"
+	OnboardingStateONBOARDED  OnboardingState = "ONBOARDED"
+	OnboardingStatePROCESSING OnboardingState = "PROCESSING"
+	OnboardingStateUPLOADING  OnboardingState = "UPLOADING"
 )
 
 // Valid indicates whether the value is a known member of the OnboardingState enum.
 func (e OnboardingState) Valid() bool {
 	switch e {
-	case CREATED:
+	case OnboardingStateCREATED:
 		return true
-	case ERROR:
+	case OnboardingStateERROR:
 		return true
-	case ONBOARDED:
+	case OnboardingStateONBOARDED:
 		return true
-	case PROCESSING:
+	case OnboardingStatePROCESSING:
 		return true
-	case UPLOADING:
+	case OnboardingStateUPLOADING:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for OperationState.
+const (
+	OperationStateCOMPLETED  OperationState = "COMPLETED"
+	OperationStateFAILED     OperationState = "FAILED"
+	OperationStateFAILEDTEMP OperationState = "FAILED_TEMP"
+	OperationStatePROCESSING OperationState = "PROCESSING"
+	OperationStateSTARTING   OperationState = "STARTING"
+)
+
+// Valid indicates whether the value is a known member of the OperationState enum.
+func (e OperationState) Valid() bool {
+	switch e {
+	case OperationStateCOMPLETED:
+		return true
+	case OperationStateFAILED:
+		return true
+	case OperationStateFAILEDTEMP:
+		return true
+	case OperationStatePROCESSING:
+		return true
+	case OperationStateSTARTING:
 		return true
 	default:
 		return false
@@ -94,6 +287,24 @@ func (e OperationalState) Valid() bool {
 	case DISABLED:
 		return true
 	case ENABLED:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for StopType.
+const (
+	StopTypeFORCEFUL StopType = "FORCEFUL"
+	StopTypeGRACEFUL StopType = "GRACEFUL"
+)
+
+// Valid indicates whether the value is a known member of the StopType enum.
+func (e StopType) Valid() bool {
+	switch e {
+	case StopTypeFORCEFUL:
+		return true
+	case StopTypeGRACEFUL:
 		return true
 	default:
 		return false
@@ -124,6 +335,33 @@ func (e SubscriptionType) Valid() bool {
 	}
 }
 
+// Defines values for TrafficSteeringState.
+const (
+	ACTIVE    TrafficSteeringState = "ACTIVE"
+	DELETING  TrafficSteeringState = "DELETING"
+	NOTRAFFIC TrafficSteeringState = "NO_TRAFFIC"
+	PENDING   TrafficSteeringState = "PENDING"
+	RETRYING  TrafficSteeringState = "RETRYING"
+)
+
+// Valid indicates whether the value is a known member of the TrafficSteeringState enum.
+func (e TrafficSteeringState) Valid() bool {
+	switch e {
+	case ACTIVE:
+		return true
+	case DELETING:
+		return true
+	case NOTRAFFIC:
+		return true
+	case PENDING:
+		return true
+	case RETRYING:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for UsageState.
 const (
 	INUSE    UsageState = "IN_USE"
@@ -141,6 +379,238 @@ func (e UsageState) Valid() bool {
 		return false
 	}
 }
+
+// AppInstNotification sent to the callbackUri of an AppInstanceStateChange subscription
+type AppInstNotification struct {
+	UnderscoreLinks struct {
+		AppInstance  *LinkType `json:"appInstance,omitempty"`
+		Subscription LinkType  `json:"subscription"`
+	} `json:"_links"`
+	AppDId           string                      `json:"appDId"`
+	AppInstanceId    string                      `json:"appInstanceId"`
+	AppPkgId         string                      `json:"appPkgId"`
+	Id               string                      `json:"id"`
+	NotificationType AppInstanceNotificationType `json:"notificationType"`
+	SubscriptionId   string                      `json:"subscriptionId"`
+	TimeStamp        TimeStamp                   `json:"timeStamp"`
+}
+
+// AppInstanceIdentifierNotification (V3) sent to the callbackUri of an AppInstanceIdentifierCreation or
+// AppInstanceIdentifierDeletion subscription.
+type AppInstanceIdentifierNotification struct {
+	UnderscoreLinks struct {
+		AppInstance  LinkType `json:"appInstance"`
+		Subscription LinkType `json:"subscription"`
+	} `json:"_links"`
+	AppDId           string                                            `json:"appDId"`
+	AppInstanceId    string                                            `json:"appInstanceId"`
+	AppPkgId         *string                                           `json:"appPkgId,omitempty"`
+	Id               string                                            `json:"id"`
+	NotificationType AppInstanceIdentifierNotificationNotificationType `json:"notificationType"`
+	SubscriptionId   string                                            `json:"subscriptionId"`
+	TimeStamp        TimeStamp                                         `json:"timeStamp"`
+}
+
+// AppInstanceIdentifierNotificationNotificationType defines model for AppInstanceIdentifierNotification.NotificationType.
+type AppInstanceIdentifierNotificationNotificationType string
+
+// AppInstanceInfo defines model for AppInstanceInfo.
+type AppInstanceInfo struct {
+	UnderscoreLinks struct {
+		Instantiate *LinkType `json:"instantiate,omitempty"`
+		Operate     *LinkType `json:"operate,omitempty"`
+		Self        LinkType  `json:"self"`
+		Terminate   *LinkType `json:"terminate,omitempty"`
+	} `json:"_links"`
+	AppDId                 string  `json:"appDId"`
+	AppDVersion            string  `json:"appDVersion"`
+	AppInstanceDescription *string `json:"appInstanceDescription,omitempty"`
+	AppInstanceName        *string `json:"appInstanceName,omitempty"`
+	AppName                string  `json:"appName"`
+	AppPkgId               string  `json:"appPkgId"`
+	AppProvider            string  `json:"appProvider"`
+	AppSoftVersion         string  `json:"appSoftVersion"`
+	Id                     string  `json:"id"`
+	InstantiatedAppState   *struct {
+		OperationalState AppOperationalState `json:"operationalState"`
+	} `json:"instantiatedAppState,omitempty"`
+	InstantiationState InstantiationState `json:"instantiationState"`
+
+	// MecHostInformation The site the instance is placed on (V2.2.1): set once an instantiate is placed,
+	// cleared when a terminate completes or an instantiate fails for good.
+	MecHostInformation *MECHostInformation `json:"mecHostInformation,omitempty"`
+	ObservedState      *ObservedState      `json:"observedState,omitempty"`
+	TrafficSteering    *TrafficSteering    `json:"trafficSteering,omitempty"`
+	VimConnectionInfo  *[]KeyValuePairs    `json:"vimConnectionInfo,omitempty"`
+}
+
+// AppInstanceLcmOpOcc defines model for AppInstanceLcmOpOcc.
+type AppInstanceLcmOpOcc struct {
+	UnderscoreLinks struct {
+		AppInstance LinkType  `json:"appInstance"`
+		Cancel      *LinkType `json:"cancel,omitempty"`
+		Fail        *LinkType `json:"fail,omitempty"`
+		Retry       *LinkType `json:"retry,omitempty"`
+		Self        LinkType  `json:"self"`
+	} `json:"_links"`
+	AppInstanceId *string `json:"appInstanceId,omitempty"`
+
+	// Attempts the runs that ended FAILED_TEMP
+	Attempts   *int            `json:"attempts,omitempty"`
+	CancelMode *CancelModeType `json:"cancelMode,omitempty"`
+
+	// Error why the op occurrence is FAILED_TEMP or FAILED, in the VIM's or the MEP's words
+	Error           *ProblemDetails `json:"error,omitempty"`
+	Id              string          `json:"id"`
+	IsCancelPending *bool           `json:"isCancelPending,omitempty"`
+
+	// LcmOperation INSTATIATE (the V2.1.1 spelling) is accepted in subscription filters, never emitted.
+	LcmOperation LcmOperation `json:"lcmOperation"`
+
+	// OperationParams the request of the task, as accepted
+	OperationParams *KeyValuePairs `json:"operationParams,omitempty"`
+
+	// OperationState FAILED_TEMP is V3's.
+	OperationState OperationState `json:"operationState"`
+
+	// Placement The placement decision of an INSTANTIATE: the chosen site, every candidate with
+	// its score, and every rejected site with its reason.
+	Placement *KeyValuePairs `json:"placement,omitempty"`
+
+	// SiteId the site the operation runs on, once placed
+	SiteId           *string   `json:"siteId,omitempty"`
+	StartTime        TimeStamp `json:"startTime"`
+	StateEnteredTime TimeStamp `json:"stateEnteredTime"`
+
+	// Warnings Problems that did not fail the operation, e.g. a NEF that did not take the
+	// instance's traffic steering (the MEO keeps trying; see the instance's
+	// trafficSteering).
+	Warnings *[]ProblemDetails `json:"warnings,omitempty"`
+}
+
+// AppInstanceNotificationType defines model for AppInstanceNotificationType.
+type AppInstanceNotificationType string
+
+// AppInstanceSubscriptionFilter VOID matches every instance; APP_IDENTITY, APP_NAME and APP_D_ID match the instances
+// whose id, appName or appDId is listed in appInstances; APP_FROM_PROVIDER those of
+// appsFromProviders.
+type AppInstanceSubscriptionFilter struct {
+	AppInstSelectorType AppInstanceSubscriptionFilterAppInstSelectorType `json:"appInstSelectorType"`
+	AppInstances        *[]string                                        `json:"appInstances,omitempty"`
+	AppsFromProviders   *[]struct {
+		AppProducts *struct {
+			AppName  string `json:"appName"`
+			Versions *struct {
+				AppDVersion    *[]string `json:"appDVersion,omitempty"`
+				AppSoftVersion string    `json:"appSoftVersion"`
+			} `json:"versions,omitempty"`
+		} `json:"appProducts,omitempty"`
+		AppProvider string `json:"appProvider"`
+	} `json:"appsFromProviders,omitempty"`
+}
+
+// AppInstanceSubscriptionFilterAppInstSelectorType defines model for AppInstanceSubscriptionFilter.AppInstSelectorType.
+type AppInstanceSubscriptionFilterAppInstSelectorType string
+
+// AppLcmOpOccNotification sent to the callbackUri of an AppLcmOpOccStateChange subscription; notificationType is
+// the state entered (V2.1.1), repeated in operationState, with lcmOperation (V3).
+type AppLcmOpOccNotification struct {
+	UnderscoreLinks struct {
+		AppInstance  LinkType `json:"appInstance"`
+		AppLcmOpOcc  LinkType `json:"appLcmOpOcc"`
+		Subscription LinkType `json:"subscription"`
+	} `json:"_links"`
+	AppInstanceId string `json:"appInstanceId"`
+	AppLcmOpOccId string `json:"appLcmOpOccId"`
+	Id            string `json:"id"`
+
+	// LcmOperation INSTATIATE (the V2.1.1 spelling) is accepted in subscription filters, never emitted.
+	LcmOperation *LcmOperation `json:"lcmOperation,omitempty"`
+
+	// NotificationType FAILED_TEMP is V3's.
+	NotificationType OperationState `json:"notificationType"`
+
+	// OperationState FAILED_TEMP is V3's.
+	OperationState *OperationState `json:"operationState,omitempty"`
+	SubscriptionId string          `json:"subscriptionId"`
+	TimeStamp      TimeStamp       `json:"timeStamp"`
+}
+
+// AppLcmOpOccSubscriptionFilter notificationTypes (AppLcmOperationOccurrenceNotification), operationStates and
+// operationTypes take one value (V2.1.1) or a list.
+type AppLcmOpOccSubscriptionFilter struct {
+	// AppInstanceSubscriptionFilter VOID matches every instance; APP_IDENTITY, APP_NAME and APP_D_ID match the instances
+	// whose id, appName or appDId is listed in appInstances; APP_FROM_PROVIDER those of
+	// appsFromProviders.
+	AppInstanceSubscriptionFilter *AppInstanceSubscriptionFilter `json:"appInstanceSubscriptionFilter,omitempty"`
+	NotificationTypes             interface{}                    `json:"notificationTypes,omitempty"`
+	OperationStates               interface{}                    `json:"operationStates,omitempty"`
+	OperationTypes                interface{}                    `json:"operationTypes,omitempty"`
+}
+
+// AppLcmSubscriptionInfo defines model for AppLcmSubscriptionInfo.
+type AppLcmSubscriptionInfo struct {
+	UnderscoreLinks struct {
+		Self LinkType `json:"self"`
+	} `json:"_links"`
+
+	// AppInstanceSubscriptionFilter VOID matches every instance; APP_IDENTITY, APP_NAME and APP_D_ID match the instances
+	// whose id, appName or appDId is listed in appInstances; APP_FROM_PROVIDER those of
+	// appsFromProviders.
+	AppInstanceSubscriptionFilter *AppInstanceSubscriptionFilter `json:"appInstanceSubscriptionFilter,omitempty"`
+
+	// AppLcmOpOccSubscriptionFilter notificationTypes (AppLcmOperationOccurrenceNotification), operationStates and
+	// operationTypes take one value (V2.1.1) or a list.
+	AppLcmOpOccSubscriptionFilter *AppLcmOpOccSubscriptionFilter `json:"appLcmOpOccSubscriptionFilter,omitempty"`
+	CallbackUri                   string                         `json:"callbackUri"`
+	Id                            string                         `json:"id"`
+
+	// NotificationType of an AppInstanceStateChange subscription, the appInstanceState it asked for
+	NotificationType *[]AppInstanceNotificationType `json:"notificationType,omitempty"`
+
+	// SubscriptionType AppInstanceIdentifierCreation and AppInstanceIdentifierDeletion are V3's.
+	SubscriptionType AppLcmSubscriptionType `json:"subscriptionType"`
+}
+
+// AppLcmSubscriptionLinkList defines model for AppLcmSubscriptionLinkList.
+type AppLcmSubscriptionLinkList struct {
+	UnderscoreLinks struct {
+		Self          LinkType `json:"self"`
+		Subscriptions []struct {
+			Href string `json:"href"`
+
+			// SubscriptionType AppInstanceIdentifierCreation and AppInstanceIdentifierDeletion are V3's.
+			SubscriptionType AppLcmSubscriptionType `json:"subscriptionType"`
+		} `json:"subscriptions"`
+	} `json:"_links"`
+}
+
+// AppLcmSubscriptionRequest AppInstSubscriptionRequest, AppLcmOpOccSubscriptionRequest and the V3 identifier
+// subscription requests in one: appInstanceState (one value or a list) narrows
+// AppInstanceStateChange, appLcmOpOccSubscriptionFilter narrows AppLcmOpOccStateChange,
+// appInstanceSubscriptionFilter narrows the others.
+type AppLcmSubscriptionRequest struct {
+	AppInstanceState interface{} `json:"appInstanceState,omitempty"`
+
+	// AppInstanceSubscriptionFilter VOID matches every instance; APP_IDENTITY, APP_NAME and APP_D_ID match the instances
+	// whose id, appName or appDId is listed in appInstances; APP_FROM_PROVIDER those of
+	// appsFromProviders.
+	AppInstanceSubscriptionFilter *AppInstanceSubscriptionFilter `json:"appInstanceSubscriptionFilter,omitempty"`
+
+	// AppLcmOpOccSubscriptionFilter notificationTypes (AppLcmOperationOccurrenceNotification), operationStates and
+	// operationTypes take one value (V2.1.1) or a list.
+	AppLcmOpOccSubscriptionFilter *AppLcmOpOccSubscriptionFilter `json:"appLcmOpOccSubscriptionFilter,omitempty"`
+	CallbackUri                   string                         `json:"callbackUri"`
+
+	// SubscriptionType AppInstanceIdentifierCreation and AppInstanceIdentifierDeletion are V3's.
+	SubscriptionType AppLcmSubscriptionType `json:"subscriptionType"`
+}
+
+// AppLcmSubscriptionType AppInstanceIdentifierCreation and AppInstanceIdentifierDeletion are V3's.
+type AppLcmSubscriptionType string
+
+// AppOperationalState defines model for AppOperationalState.
+type AppOperationalState string
 
 // AppPkgArtifactInfo defines model for AppPkgArtifactInfo.
 type AppPkgArtifactInfo struct {
@@ -261,6 +731,27 @@ type AppPkgSubscriptionLinkList struct {
 	} `json:"_links"`
 }
 
+// Area Where the app's users are: exactly one of a 3GPP tracking area code, a point, a
+// polygon (at least 3 vertices) and a circle. The site must serve it, and its latency
+// to it is checked against the AppD's appLatency.maxLatency.
+type Area struct {
+	Circle *struct {
+		Center  GeoPoint `json:"center"`
+		RadiusM float64  `json:"radiusM"`
+	} `json:"circle,omitempty"`
+	Point   *GeoPoint   `json:"point,omitempty"`
+	Polygon *[]GeoPoint `json:"polygon,omitempty"`
+	Tac     *string     `json:"tac,omitempty"`
+}
+
+// CancelMode defines model for CancelMode.
+type CancelMode struct {
+	CancelMode CancelModeType `json:"cancelMode"`
+}
+
+// CancelModeType defines model for CancelModeType.
+type CancelModeType string
+
 // Checksum defines model for Checksum.
 type Checksum struct {
 	// Algorithm SHA-256 or SHA-512 (case and the dash are not significant)
@@ -268,6 +759,19 @@ type Checksum struct {
 
 	// Hash the digest in hexadecimal
 	Hash string `json:"hash"`
+}
+
+// CivicAddressElement defines model for CivicAddressElement.
+type CivicAddressElement struct {
+	CaType  int    `json:"caType"`
+	CaValue string `json:"caValue"`
+}
+
+// CreateAppInstanceRequest defines model for CreateAppInstanceRequest.
+type CreateAppInstanceRequest struct {
+	AppDId                 string  `json:"appDId"`
+	AppInstanceDescription *string `json:"appInstanceDescription,omitempty"`
+	AppInstanceName        *string `json:"appInstanceName,omitempty"`
 }
 
 // CreateAppPkg defines model for CreateAppPkg.
@@ -283,19 +787,130 @@ type CreateAppPkg struct {
 	UserDefinedData *KeyValuePairs `json:"userDefinedData,omitempty"`
 }
 
+// GeoPoint defines model for GeoPoint.
+type GeoPoint struct {
+	Lat float64 `json:"lat"`
+	Lon float64 `json:"lon"`
+}
+
+// InstantiateAppRequest selectedMECHostInfo (required by V2.1.1, optional here) pins the instance to one of
+// the sites named; without it the MEO places it (see the op occurrence's placement).
+// virtualComputeDescriptor, in the AppD's form, replaces the AppD's. appTrafficRule and
+// appDNSRule (MEC 011 TrafficRule and DnsRule), when given, replace the AppD's lists.
+// vimConnectionInfo and virtualStorageDescriptor concern Mm3 and are ignored.
+type InstantiateAppRequest struct {
+	// AdditionalParams Parameters of the instance's traffic steering through the 5G core, used when the
+	// chosen site has 5G data. Whose traffic: at most one of ueExternalGroupId
+	// (<local id>@<domain>), ueGpsi (msisdn-... or extid-...), ueIpv4Addr/ueIpv6Addr
+	// (one UE), or anyUe true (the default). afAppId sends an application id the 5G
+	// core knows instead of traffic filters derived from the app's traffic rules.
+	// appN6Address (and appN6Port) is the app's address for the traffic routes (default:
+	// the dstIpAddress of the first forwarding rule's dstInterface).
+	AdditionalParams *InstantiateAppRequest_AdditionalParams `json:"additionalParams,omitempty"`
+	AppDNSRule       *[]KeyValuePairs                        `json:"appDNSRule,omitempty"`
+	AppTrafficRule   *[]KeyValuePairs                        `json:"appTrafficRule,omitempty"`
+
+	// LocationConstraints ETSI's countryCode is required; here it may be left out when an area is given.
+	LocationConstraints      *LocationConstraints  `json:"locationConstraints,omitempty"`
+	SelectedMECHostInfo      *[]MECHostInformation `json:"selectedMECHostInfo,omitempty"`
+	VimConnectionInfo        *[]KeyValuePairs      `json:"vimConnectionInfo,omitempty"`
+	VirtualComputeDescriptor *KeyValuePairs        `json:"virtualComputeDescriptor,omitempty"`
+	VirtualStorageDescriptor *[]interface{}        `json:"virtualStorageDescriptor,omitempty"`
+}
+
+// InstantiateAppRequest_AdditionalParams Parameters of the instance's traffic steering through the 5G core, used when the
+// chosen site has 5G data. Whose traffic: at most one of ueExternalGroupId
+// (<local id>@<domain>), ueGpsi (msisdn-... or extid-...), ueIpv4Addr/ueIpv6Addr
+// (one UE), or anyUe true (the default). afAppId sends an application id the 5G
+// core knows instead of traffic filters derived from the app's traffic rules.
+// appN6Address (and appN6Port) is the app's address for the traffic routes (default:
+// the dstIpAddress of the first forwarding rule's dstInterface).
+type InstantiateAppRequest_AdditionalParams struct {
+	AfAppId              *string                `json:"afAppId,omitempty"`
+	AnyUe                *bool                  `json:"anyUe,omitempty"`
+	AppN6Address         *string                `json:"appN6Address,omitempty"`
+	AppN6Port            *int                   `json:"appN6Port,omitempty"`
+	UeExternalGroupId    *string                `json:"ueExternalGroupId,omitempty"`
+	UeGpsi               *string                `json:"ueGpsi,omitempty"`
+	UeIpv4Addr           *string                `json:"ueIpv4Addr,omitempty"`
+	UeIpv6Addr           *string                `json:"ueIpv6Addr,omitempty"`
+	AdditionalProperties map[string]interface{} `json:"-"`
+}
+
+// InstantiationState defines model for InstantiationState.
+type InstantiationState string
+
 // KeyValuePairs defines model for KeyValuePairs.
 type KeyValuePairs map[string]interface{}
+
+// LcmOperation INSTATIATE (the V2.1.1 spelling) is accepted in subscription filters, never emitted.
+type LcmOperation string
 
 // LinkType defines model for LinkType.
 type LinkType struct {
 	Href string `json:"href"`
 }
 
+// LocationConstraints ETSI's countryCode is required; here it may be left out when an area is given.
+type LocationConstraints struct {
+	// Area Where the app's users are: exactly one of a 3GPP tracking area code, a point, a
+	// polygon (at least 3 vertices) and a circle. The site must serve it, and its latency
+	// to it is checked against the AppD's appLatency.maxLatency.
+	Area                *Area                  `json:"area,omitempty"`
+	CivicAddressElement *[]CivicAddressElement `json:"civicAddressElement,omitempty"`
+	CountryCode         *string                `json:"countryCode,omitempty"`
+}
+
+// MECHostInformation A MEC host, which is an edge site here. hostId is the site id: a string, or (the
+// V2.1.1 KeyValuePairs form, on input) an object whose "siteId" or "id" member, or only
+// member, is the site id. Responses carry the string.
+type MECHostInformation struct {
+	HostId   interface{} `json:"hostId"`
+	HostName *string     `json:"hostName,omitempty"`
+}
+
 // NotificationType AppPacakgeEnabled and AppPacakgeDisabled are the V2.1.1 spellings, accepted in filters.
 type NotificationType string
 
+// ObservedState What the instance's site last reported of it: the VIM's phase (Pending, Running,
+// Stopped, Failed, Unreachable; Unknown while the site cannot be reached, which is not
+// a failure), the reasons, the endpoints, whether the workload is gone (deleted) while
+// the MEO expects it (drift) and is being re-created, and whether the app confirmed
+// ready on its MEP when it was instantiated.
+type ObservedState struct {
+	AppConfirmedReady *bool `json:"appConfirmedReady,omitempty"`
+	Deleted           *bool `json:"deleted,omitempty"`
+	Drift             *bool `json:"drift,omitempty"`
+	Endpoints         *[]struct {
+		Address  *string `json:"address,omitempty"`
+		Kind     *string `json:"kind,omitempty"`
+		Name     *string `json:"name,omitempty"`
+		Port     *int    `json:"port,omitempty"`
+		Protocol *string `json:"protocol,omitempty"`
+	} `json:"endpoints,omitempty"`
+	ObservedAt *TimeStamp `json:"observedAt,omitempty"`
+	Phase      *string    `json:"phase,omitempty"`
+	Reasons    *[]struct {
+		Code    *string `json:"code,omitempty"`
+		Message *string `json:"message,omitempty"`
+		Object  *string `json:"object,omitempty"`
+	} `json:"reasons,omitempty"`
+	Recreating *bool   `json:"recreating,omitempty"`
+	SiteId     *string `json:"siteId,omitempty"`
+}
+
 // OnboardingState ERROR is an addition (ETSI GS NFV-SOL 005); onboardingFailureDetails tells why.
 type OnboardingState string
+
+// OperateAppRequest defines model for OperateAppRequest.
+type OperateAppRequest struct {
+	ChangeStateTo       AppOperationalState `json:"changeStateTo"`
+	GracefulStopTimeout *int                `json:"gracefulStopTimeout,omitempty"`
+	StopType            *StopType           `json:"stopType,omitempty"`
+}
+
+// OperationState FAILED_TEMP is V3's.
+type OperationState string
 
 // OperationalState defines model for OperationalState.
 type OperationalState string
@@ -309,14 +924,77 @@ type ProblemDetails struct {
 	Type     *string `json:"type,omitempty"`
 }
 
+// StopType defines model for StopType.
+type StopType string
+
 // SubscriptionType AppPacakgeOperationChange is the V2.1.1 spelling, accepted on input.
 type SubscriptionType string
+
+// TerminateAppRequest defines model for TerminateAppRequest.
+type TerminateAppRequest struct {
+	GracefulTerminationTimeout *int     `json:"gracefulTerminationTimeout,omitempty"`
+	TerminationType            StopType `json:"terminationType"`
+}
 
 // TimeStamp defines model for TimeStamp.
 type TimeStamp struct {
 	NanoSeconds int32 `json:"nanoSeconds"`
 	Seconds     int64 `json:"seconds"`
 }
+
+// TrafficSteering The instance's traffic steering through its site's 5G core: the traffic influence
+// subscription (3GPP TS 29.522 Nnef_TrafficInfluence) the MEO, as Application Function,
+// holds at the site's NEF so that the app's traffic leaves the 5G core at the site's
+// DNAIs, and the user plane path changes the NEF reported (ues: each UE's current DNAI).
+// state: PENDING, ACTIVE, RETRYING (lastError says why; retried with backoff),
+// NO_TRAFFIC (the app's rules give nothing to steer), DELETING (after terminate).
+// Present only for instances on sites with 5G data whose rules give something to steer.
+type TrafficSteering struct {
+	AfId *string `json:"afId,omitempty"`
+
+	// Attempts The failed attempts in a row.
+	Attempts  *int                 `json:"attempts,omitempty"`
+	Dnais     *[]string            `json:"dnais,omitempty"`
+	LastError *ProblemDetails      `json:"lastError,omitempty"`
+	SiteId    string               `json:"siteId"`
+	State     TrafficSteeringState `json:"state"`
+
+	// Subscription The subscription's resource URI at the NEF.
+	Subscription   *string `json:"subscription,omitempty"`
+	SubscriptionId *string `json:"subscriptionId,omitempty"`
+
+	// UeTarget One of anyUe, externalGroupId, gpsi, ipv4Addr/ipv6Addr.
+	UeTarget *struct {
+		AnyUe           *bool   `json:"anyUe,omitempty"`
+		ExternalGroupId *string `json:"externalGroupId,omitempty"`
+		Gpsi            *string `json:"gpsi,omitempty"`
+		Ipv4Addr        *string `json:"ipv4Addr,omitempty"`
+		Ipv6Addr        *string `json:"ipv6Addr,omitempty"`
+	} `json:"ueTarget,omitempty"`
+	Ues *[]struct {
+		// Dnai Where its traffic leaves the 5G core now.
+		Dnai  string     `json:"dnai"`
+		Since *time.Time `json:"since,omitempty"`
+
+		// Ue The UE: its GPSI, IPv4 address or IPv6 prefix.
+		Ue string `json:"ue"`
+	} `json:"ues,omitempty"`
+
+	// UpPathChanges The last 32 UP path changes, oldest first.
+	UpPathChanges *[]struct {
+		At           *time.Time `json:"at,omitempty"`
+		DnaiChgType  *string    `json:"dnaiChgType,omitempty"`
+		Gpsi         *string    `json:"gpsi,omitempty"`
+		SourceDnai   *string    `json:"sourceDnai,omitempty"`
+		TargetDnai   string     `json:"targetDnai"`
+		UeIpv4       *string    `json:"ueIpv4,omitempty"`
+		UeIpv6Prefix *string    `json:"ueIpv6Prefix,omitempty"`
+	} `json:"upPathChanges,omitempty"`
+	Updated *time.Time `json:"updated,omitempty"`
+}
+
+// TrafficSteeringState defines model for TrafficSteering.State.
+type TrafficSteeringState string
 
 // UsageState defines model for UsageState.
 type UsageState string
@@ -329,6 +1007,12 @@ type AllFields = string
 
 // AppDId defines model for appDId.
 type AppDId = string
+
+// AppInstanceId defines model for appInstanceId.
+type AppInstanceId = string
+
+// AppLcmOpOccId defines model for appLcmOpOccId.
+type AppLcmOpOccId = string
 
 // AppPkgId defines model for appPkgId.
 type AppPkgId = string
@@ -353,6 +1037,66 @@ type AppD map[string]interface{}
 
 // Problem defines model for Problem.
 type Problem = ProblemDetails
+
+// ListAppInstancesParams defines parameters for ListAppInstances.
+type ListAppInstancesParams struct {
+	// Filter ETSI GS MEC 009 attribute-based filter, e.g. (eq,operationalState,ENABLED);(in,appName,a,b)
+	Filter *Filter `form:"filter,omitempty" json:"filter,omitempty"`
+
+	// AllFields include all complex attributes
+	AllFields *AllFields `form:"all_fields,omitempty" json:"all_fields,omitempty"`
+
+	// Fields complex attributes to include, comma separated
+	Fields *Fields `form:"fields,omitempty" json:"fields,omitempty"`
+
+	// ExcludeFields complex attributes to exclude, comma separated
+	ExcludeFields *ExcludeFields `form:"exclude_fields,omitempty" json:"exclude_fields,omitempty"`
+
+	// ExcludeDefault exclude the default complex attributes (softwareImages, additionalArtifacts, userDefinedData, checksum)
+	ExcludeDefault *ExcludeDefault `form:"exclude_default,omitempty" json:"exclude_default,omitempty"`
+
+	// NextpageOpaqueMarker the page marker of a previous response's Link header
+	NextpageOpaqueMarker *NextpageOpaqueMarker `form:"nextpage_opaque_marker,omitempty" json:"nextpage_opaque_marker,omitempty"`
+}
+
+// ListAppLcmOpOccsParams defines parameters for ListAppLcmOpOccs.
+type ListAppLcmOpOccsParams struct {
+	// Filter ETSI GS MEC 009 attribute-based filter, e.g. (eq,operationalState,ENABLED);(in,appName,a,b)
+	Filter *Filter `form:"filter,omitempty" json:"filter,omitempty"`
+
+	// AllFields include all complex attributes
+	AllFields *AllFields `form:"all_fields,omitempty" json:"all_fields,omitempty"`
+
+	// Fields complex attributes to include, comma separated
+	Fields *Fields `form:"fields,omitempty" json:"fields,omitempty"`
+
+	// ExcludeFields complex attributes to exclude, comma separated
+	ExcludeFields *ExcludeFields `form:"exclude_fields,omitempty" json:"exclude_fields,omitempty"`
+
+	// ExcludeDefault exclude the default complex attributes (softwareImages, additionalArtifacts, userDefinedData, checksum)
+	ExcludeDefault *ExcludeDefault `form:"exclude_default,omitempty" json:"exclude_default,omitempty"`
+
+	// NextpageOpaqueMarker the page marker of a previous response's Link header
+	NextpageOpaqueMarker *NextpageOpaqueMarker `form:"nextpage_opaque_marker,omitempty" json:"nextpage_opaque_marker,omitempty"`
+}
+
+// ListAppLcmSubscriptionsParams defines parameters for ListAppLcmSubscriptions.
+type ListAppLcmSubscriptionsParams struct {
+	// SubscriptionType only the subscriptions of this type
+	SubscriptionType *AppLcmSubscriptionType `form:"subscriptionType,omitempty" json:"subscriptionType,omitempty"`
+}
+
+// CreateAppLcmSubscriptionParams defines parameters for CreateAppLcmSubscription.
+type CreateAppLcmSubscriptionParams struct {
+	// SubscriptionType the V2.1.1 query form of the body's subscriptionType (optional; must agree)
+	SubscriptionType *AppLcmSubscriptionType `form:"subscriptionType,omitempty" json:"subscriptionType,omitempty"`
+}
+
+// GetAppLcmSubscriptionParams defines parameters for GetAppLcmSubscription.
+type GetAppLcmSubscriptionParams struct {
+	// SubscriptionType accepted for V2.1.1 clients and ignored (the subscription has one type)
+	SubscriptionType *AppLcmSubscriptionType `form:"subscriptionType,omitempty" json:"subscriptionType,omitempty"`
+}
 
 // ListAppPkgsParams defines parameters for ListAppPkgs.
 type ListAppPkgsParams struct {
@@ -413,6 +1157,29 @@ type GetOnboardedAppPkgContentParams struct {
 	Range *Range `json:"Range,omitempty"`
 }
 
+// UploadOnboardedAppPkgContentMultipartBody defines parameters for UploadOnboardedAppPkgContent.
+type UploadOnboardedAppPkgContentMultipartBody struct {
+	File *openapi_types.File `json:"file,omitempty"`
+}
+
+// CreateAppInstanceJSONRequestBody defines body for CreateAppInstance for application/json ContentType.
+type CreateAppInstanceJSONRequestBody = CreateAppInstanceRequest
+
+// InstantiateAppInstanceJSONRequestBody defines body for InstantiateAppInstance for application/json ContentType.
+type InstantiateAppInstanceJSONRequestBody = InstantiateAppRequest
+
+// OperateAppInstanceJSONRequestBody defines body for OperateAppInstance for application/json ContentType.
+type OperateAppInstanceJSONRequestBody = OperateAppRequest
+
+// TerminateAppInstanceJSONRequestBody defines body for TerminateAppInstance for application/json ContentType.
+type TerminateAppInstanceJSONRequestBody = TerminateAppRequest
+
+// CancelAppLcmOpOccJSONRequestBody defines body for CancelAppLcmOpOcc for application/json ContentType.
+type CancelAppLcmOpOccJSONRequestBody = CancelMode
+
+// CreateAppLcmSubscriptionJSONRequestBody defines body for CreateAppLcmSubscription for application/json ContentType.
+type CreateAppLcmSubscriptionJSONRequestBody = AppLcmSubscriptionRequest
+
 // CreateAppPkgJSONRequestBody defines body for CreateAppPkg for application/json ContentType.
 type CreateAppPkgJSONRequestBody = CreateAppPkg
 
@@ -424,6 +1191,9 @@ type PatchAppPkgApplicationMergePatchPlusJSONRequestBody = AppPkgInfoModificatio
 
 // UploadAppPkgContentMultipartRequestBody defines body for UploadAppPkgContent for multipart/form-data ContentType.
 type UploadAppPkgContentMultipartRequestBody UploadAppPkgContentMultipartBody
+
+// UploadOnboardedAppPkgContentMultipartRequestBody defines body for UploadOnboardedAppPkgContent for multipart/form-data ContentType.
+type UploadOnboardedAppPkgContentMultipartRequestBody UploadOnboardedAppPkgContentMultipartBody
 
 // CreateAppPkgSubscriptionJSONRequestBody defines body for CreateAppPkgSubscription for application/json ContentType.
 type CreateAppPkgSubscriptionJSONRequestBody = AppPkgSubscription
@@ -678,6 +1448,179 @@ func (a AppPkgSWImageInfo) MarshalJSON() ([]byte, error) {
 	return json.Marshal(object)
 }
 
+// Getter for additional properties for InstantiateAppRequest_AdditionalParams. Returns the specified
+// element and whether it was found
+func (a InstantiateAppRequest_AdditionalParams) Get(fieldName string) (value interface{}, found bool) {
+	if a.AdditionalProperties != nil {
+		value, found = a.AdditionalProperties[fieldName]
+	}
+	return
+}
+
+// Setter for additional properties for InstantiateAppRequest_AdditionalParams
+func (a *InstantiateAppRequest_AdditionalParams) Set(fieldName string, value interface{}) {
+	if a.AdditionalProperties == nil {
+		a.AdditionalProperties = make(map[string]interface{})
+	}
+	a.AdditionalProperties[fieldName] = value
+}
+
+// Override default JSON handling for InstantiateAppRequest_AdditionalParams to handle AdditionalProperties
+func (a *InstantiateAppRequest_AdditionalParams) UnmarshalJSON(b []byte) error {
+	object := make(map[string]json.RawMessage)
+	err := json.Unmarshal(b, &object)
+	if err != nil {
+		return err
+	}
+
+	if raw, found := object["afAppId"]; found {
+		err = json.Unmarshal(raw, &a.AfAppId)
+		if err != nil {
+			return fmt.Errorf("error reading 'afAppId': %w", err)
+		}
+		delete(object, "afAppId")
+	}
+
+	if raw, found := object["anyUe"]; found {
+		err = json.Unmarshal(raw, &a.AnyUe)
+		if err != nil {
+			return fmt.Errorf("error reading 'anyUe': %w", err)
+		}
+		delete(object, "anyUe")
+	}
+
+	if raw, found := object["appN6Address"]; found {
+		err = json.Unmarshal(raw, &a.AppN6Address)
+		if err != nil {
+			return fmt.Errorf("error reading 'appN6Address': %w", err)
+		}
+		delete(object, "appN6Address")
+	}
+
+	if raw, found := object["appN6Port"]; found {
+		err = json.Unmarshal(raw, &a.AppN6Port)
+		if err != nil {
+			return fmt.Errorf("error reading 'appN6Port': %w", err)
+		}
+		delete(object, "appN6Port")
+	}
+
+	if raw, found := object["ueExternalGroupId"]; found {
+		err = json.Unmarshal(raw, &a.UeExternalGroupId)
+		if err != nil {
+			return fmt.Errorf("error reading 'ueExternalGroupId': %w", err)
+		}
+		delete(object, "ueExternalGroupId")
+	}
+
+	if raw, found := object["ueGpsi"]; found {
+		err = json.Unmarshal(raw, &a.UeGpsi)
+		if err != nil {
+			return fmt.Errorf("error reading 'ueGpsi': %w", err)
+		}
+		delete(object, "ueGpsi")
+	}
+
+	if raw, found := object["ueIpv4Addr"]; found {
+		err = json.Unmarshal(raw, &a.UeIpv4Addr)
+		if err != nil {
+			return fmt.Errorf("error reading 'ueIpv4Addr': %w", err)
+		}
+		delete(object, "ueIpv4Addr")
+	}
+
+	if raw, found := object["ueIpv6Addr"]; found {
+		err = json.Unmarshal(raw, &a.UeIpv6Addr)
+		if err != nil {
+			return fmt.Errorf("error reading 'ueIpv6Addr': %w", err)
+		}
+		delete(object, "ueIpv6Addr")
+	}
+
+	if len(object) != 0 {
+		a.AdditionalProperties = make(map[string]interface{})
+		for fieldName, fieldBuf := range object {
+			var fieldVal interface{}
+			err := json.Unmarshal(fieldBuf, &fieldVal)
+			if err != nil {
+				return fmt.Errorf("error unmarshaling field %s: %w", fieldName, err)
+			}
+			a.AdditionalProperties[fieldName] = fieldVal
+		}
+	}
+	return nil
+}
+
+// Override default JSON handling for InstantiateAppRequest_AdditionalParams to handle AdditionalProperties
+func (a InstantiateAppRequest_AdditionalParams) MarshalJSON() ([]byte, error) {
+	var err error
+	object := make(map[string]json.RawMessage)
+
+	if a.AfAppId != nil {
+		object["afAppId"], err = json.Marshal(a.AfAppId)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'afAppId': %w", err)
+		}
+	}
+
+	if a.AnyUe != nil {
+		object["anyUe"], err = json.Marshal(a.AnyUe)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'anyUe': %w", err)
+		}
+	}
+
+	if a.AppN6Address != nil {
+		object["appN6Address"], err = json.Marshal(a.AppN6Address)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'appN6Address': %w", err)
+		}
+	}
+
+	if a.AppN6Port != nil {
+		object["appN6Port"], err = json.Marshal(a.AppN6Port)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'appN6Port': %w", err)
+		}
+	}
+
+	if a.UeExternalGroupId != nil {
+		object["ueExternalGroupId"], err = json.Marshal(a.UeExternalGroupId)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'ueExternalGroupId': %w", err)
+		}
+	}
+
+	if a.UeGpsi != nil {
+		object["ueGpsi"], err = json.Marshal(a.UeGpsi)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'ueGpsi': %w", err)
+		}
+	}
+
+	if a.UeIpv4Addr != nil {
+		object["ueIpv4Addr"], err = json.Marshal(a.UeIpv4Addr)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'ueIpv4Addr': %w", err)
+		}
+	}
+
+	if a.UeIpv6Addr != nil {
+		object["ueIpv6Addr"], err = json.Marshal(a.UeIpv6Addr)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'ueIpv6Addr': %w", err)
+		}
+	}
+
+	for fieldName, field := range a.AdditionalProperties {
+		object[fieldName], err = json.Marshal(field)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling '%s': %w", fieldName, err)
+		}
+	}
+	return json.Marshal(object)
+}
+
 // RequestEditorFn is the function signature for the RequestEditor callback function
 type RequestEditorFn func(ctx context.Context, req *http.Request) error
 
@@ -751,6 +1694,107 @@ func WithRequestEditorFn(fn RequestEditorFn) ClientOption {
 
 // The interface specification for the client above.
 type ClientInterface interface {
+
+	// ListAppInstances performs a GET /app_lcm/v1/app_instances (the `ListAppInstances` operationId) request.
+	ListAppInstances(ctx context.Context, params *ListAppInstancesParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CreateAppInstanceWithBody performs a POST /app_lcm/v1/app_instances (the `CreateAppInstance` operationId) request,
+	// with any type of body and a specified content type.
+	//
+	// Creates an app instance resource (instantiationState NOT_INSTANTIATED) of the onboarded
+	// package with this appDId: 400 when no package with the appDId is onboarded, 409 when
+	// it is DISABLED. The package is IN_USE while any instance of it exists.
+	CreateAppInstanceWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CreateAppInstance performs a POST /app_lcm/v1/app_instances (the `CreateAppInstance` operationId) request.
+	// Takes a body of the `application/json` content type.
+	//
+	// Creates an app instance resource (instantiationState NOT_INSTANTIATED) of the onboarded
+	// package with this appDId: 400 when no package with the appDId is onboarded, 409 when
+	// it is DISABLED. The package is IN_USE while any instance of it exists.
+	CreateAppInstance(ctx context.Context, body CreateAppInstanceJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// DeleteAppInstance performs a DELETE /app_lcm/v1/app_instances/{appInstanceId} (the `DeleteAppInstance` operationId) request.
+	//
+	// Deletes the app instance resource; 409 unless NOT_INSTANTIATED with no operation in progress.
+	DeleteAppInstance(ctx context.Context, appInstanceId AppInstanceId, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetAppInstance performs a GET /app_lcm/v1/app_instances/{appInstanceId} (the `GetAppInstance` operationId) request.
+	GetAppInstance(ctx context.Context, appInstanceId AppInstanceId, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// InstantiateAppInstanceWithBody performs a POST /app_lcm/v1/app_instances/{appInstanceId}/instantiate (the `InstantiateAppInstance` operationId) request,
+	// with any type of body and a specified content type.
+	InstantiateAppInstanceWithBody(ctx context.Context, appInstanceId AppInstanceId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// InstantiateAppInstance performs a POST /app_lcm/v1/app_instances/{appInstanceId}/instantiate (the `InstantiateAppInstance` operationId) request.
+	// Takes a body of the `application/json` content type.
+	InstantiateAppInstance(ctx context.Context, appInstanceId AppInstanceId, body InstantiateAppInstanceJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// OperateAppInstanceWithBody performs a POST /app_lcm/v1/app_instances/{appInstanceId}/operate (the `OperateAppInstance` operationId) request,
+	// with any type of body and a specified content type.
+	OperateAppInstanceWithBody(ctx context.Context, appInstanceId AppInstanceId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// OperateAppInstance performs a POST /app_lcm/v1/app_instances/{appInstanceId}/operate (the `OperateAppInstance` operationId) request.
+	// Takes a body of the `application/json` content type.
+	OperateAppInstance(ctx context.Context, appInstanceId AppInstanceId, body OperateAppInstanceJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// TerminateAppInstanceWithBody performs a POST /app_lcm/v1/app_instances/{appInstanceId}/terminate (the `TerminateAppInstance` operationId) request,
+	// with any type of body and a specified content type.
+	TerminateAppInstanceWithBody(ctx context.Context, appInstanceId AppInstanceId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// TerminateAppInstance performs a POST /app_lcm/v1/app_instances/{appInstanceId}/terminate (the `TerminateAppInstance` operationId) request.
+	// Takes a body of the `application/json` content type.
+	TerminateAppInstance(ctx context.Context, appInstanceId AppInstanceId, body TerminateAppInstanceJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ListAppLcmOpOccs performs a GET /app_lcm/v1/app_lcm_op_occs (the `ListAppLcmOpOccs` operationId) request.
+	ListAppLcmOpOccs(ctx context.Context, params *ListAppLcmOpOccsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetAppLcmOpOcc performs a GET /app_lcm/v1/app_lcm_op_occs/{appLcmOpOccId} (the `GetAppLcmOpOcc` operationId) request.
+	GetAppLcmOpOcc(ctx context.Context, appLcmOpOccId AppLcmOpOccId, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CancelAppLcmOpOccWithBody performs a POST /app_lcm/v1/app_lcm_op_occs/{appLcmOpOccId}/cancel (the `CancelAppLcmOpOcc` operationId) request,
+	// with any type of body and a specified content type.
+	//
+	// (V3) Cancels an op occurrence in STARTING or PROCESSING. One no MEO process is running
+	// moves to FAILED_TEMP at once; a running one gets isCancelPending and moves to
+	// FAILED_TEMP when its run stops. 409 in any other state or when a cancel is pending.
+	CancelAppLcmOpOccWithBody(ctx context.Context, appLcmOpOccId AppLcmOpOccId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CancelAppLcmOpOcc performs a POST /app_lcm/v1/app_lcm_op_occs/{appLcmOpOccId}/cancel (the `CancelAppLcmOpOcc` operationId) request.
+	// Takes a body of the `application/json` content type.
+	//
+	// (V3) Cancels an op occurrence in STARTING or PROCESSING. One no MEO process is running
+	// moves to FAILED_TEMP at once; a running one gets isCancelPending and moves to
+	// FAILED_TEMP when its run stops. 409 in any other state or when a cancel is pending.
+	CancelAppLcmOpOcc(ctx context.Context, appLcmOpOccId AppLcmOpOccId, body CancelAppLcmOpOccJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// FailAppLcmOpOcc performs a POST /app_lcm/v1/app_lcm_op_occs/{appLcmOpOccId}/fail (the `FailAppLcmOpOcc` operationId) request.
+	//
+	// (V3) Ends an op occurrence in FAILED_TEMP as FAILED; an INSTANTIATE failed for good
+	// gives its site's resources back. 409 in any other state.
+	FailAppLcmOpOcc(ctx context.Context, appLcmOpOccId AppLcmOpOccId, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// RetryAppLcmOpOcc performs a POST /app_lcm/v1/app_lcm_op_occs/{appLcmOpOccId}/retry (the `RetryAppLcmOpOcc` operationId) request.
+	//
+	// (V3) Runs an op occurrence in FAILED_TEMP again, at once; 409 in any other state.
+	RetryAppLcmOpOcc(ctx context.Context, appLcmOpOccId AppLcmOpOccId, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ListAppLcmSubscriptions performs a GET /app_lcm/v1/subscriptions (the `ListAppLcmSubscriptions` operationId) request.
+	ListAppLcmSubscriptions(ctx context.Context, params *ListAppLcmSubscriptionsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CreateAppLcmSubscriptionWithBody performs a POST /app_lcm/v1/subscriptions (the `CreateAppLcmSubscription` operationId) request,
+	// with any type of body and a specified content type.
+	CreateAppLcmSubscriptionWithBody(ctx context.Context, params *CreateAppLcmSubscriptionParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CreateAppLcmSubscription performs a POST /app_lcm/v1/subscriptions (the `CreateAppLcmSubscription` operationId) request.
+	// Takes a body of the `application/json` content type.
+	CreateAppLcmSubscription(ctx context.Context, params *CreateAppLcmSubscriptionParams, body CreateAppLcmSubscriptionJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// DeleteAppLcmSubscription performs a DELETE /app_lcm/v1/subscriptions/{subscriptionId} (the `DeleteAppLcmSubscription` operationId) request.
+	DeleteAppLcmSubscription(ctx context.Context, subscriptionId string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetAppLcmSubscription performs a GET /app_lcm/v1/subscriptions/{subscriptionId} (the `GetAppLcmSubscription` operationId) request.
+	GetAppLcmSubscription(ctx context.Context, subscriptionId string, params *GetAppLcmSubscriptionParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ListAppPkgs performs a GET /app_pkgm/v1/app_packages (the `ListAppPkgs` operationId) request.
 	ListAppPkgs(ctx context.Context, params *ListAppPkgsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -827,6 +1871,16 @@ type ClientInterface interface {
 	// GetOnboardedAppPkgContent performs a GET /app_pkgm/v1/onboarded_app_packages/{appDId}/package_content (the `GetOnboardedAppPkgContent` operationId) request.
 	GetOnboardedAppPkgContent(ctx context.Context, appDId AppDId, params *GetOnboardedAppPkgContentParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// UploadOnboardedAppPkgContentWithBody performs a PUT /app_pkgm/v1/onboarded_app_packages/{appDId}/package_content (the `UploadOnboardedAppPkgContent` operationId) request,
+	// with any type of body and a specified content type.
+	//
+	// Uploads the content of the package with this appDId (MEC 010-2 V2.2.1), exactly as
+	// PUT /app_packages/{appPkgId}/package_content does for that package: same bodies,
+	// checksum and limits. A package has an appDId only once its AppD was read, and its
+	// content is taken once, in CREATED, so an onboarded package answers 409 and an
+	// unknown appDId 404; upload new content to a new package resource by appPkgId.
+	UploadOnboardedAppPkgContentWithBody(ctx context.Context, appDId AppDId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// ListAppPkgSubscriptions performs a GET /app_pkgm/v1/subscriptions (the `ListAppPkgSubscriptions` operationId) request.
 	ListAppPkgSubscriptions(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
 
@@ -843,6 +1897,327 @@ type ClientInterface interface {
 
 	// GetAppPkgSubscription performs a GET /app_pkgm/v1/subscriptions/{subscriptionId} (the `GetAppPkgSubscription` operationId) request.
 	GetAppPkgSubscription(ctx context.Context, subscriptionId string, reqEditors ...RequestEditorFn) (*http.Response, error)
+}
+
+// ListAppInstances performs a GET /app_lcm/v1/app_instances (the `ListAppInstances` operationId) request.
+func (c *Client) ListAppInstances(ctx context.Context, params *ListAppInstancesParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListAppInstancesRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CreateAppInstanceWithBody performs a POST /app_lcm/v1/app_instances (the `CreateAppInstance` operationId) request,
+// with any type of body and a specified content type.
+//
+// Creates an app instance resource (instantiationState NOT_INSTANTIATED) of the onboarded
+// package with this appDId: 400 when no package with the appDId is onboarded, 409 when
+// it is DISABLED. The package is IN_USE while any instance of it exists.
+func (c *Client) CreateAppInstanceWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateAppInstanceRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CreateAppInstance performs a POST /app_lcm/v1/app_instances (the `CreateAppInstance` operationId) request.
+// Takes a body of the `application/json` content type.
+//
+// Creates an app instance resource (instantiationState NOT_INSTANTIATED) of the onboarded
+// package with this appDId: 400 when no package with the appDId is onboarded, 409 when
+// it is DISABLED. The package is IN_USE while any instance of it exists.
+func (c *Client) CreateAppInstance(ctx context.Context, body CreateAppInstanceJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateAppInstanceRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// DeleteAppInstance performs a DELETE /app_lcm/v1/app_instances/{appInstanceId} (the `DeleteAppInstance` operationId) request.
+//
+// Deletes the app instance resource; 409 unless NOT_INSTANTIATED with no operation in progress.
+func (c *Client) DeleteAppInstance(ctx context.Context, appInstanceId AppInstanceId, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewDeleteAppInstanceRequest(c.Server, appInstanceId)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetAppInstance performs a GET /app_lcm/v1/app_instances/{appInstanceId} (the `GetAppInstance` operationId) request.
+func (c *Client) GetAppInstance(ctx context.Context, appInstanceId AppInstanceId, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetAppInstanceRequest(c.Server, appInstanceId)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// InstantiateAppInstanceWithBody performs a POST /app_lcm/v1/app_instances/{appInstanceId}/instantiate (the `InstantiateAppInstance` operationId) request,
+// with any type of body and a specified content type.
+func (c *Client) InstantiateAppInstanceWithBody(ctx context.Context, appInstanceId AppInstanceId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewInstantiateAppInstanceRequestWithBody(c.Server, appInstanceId, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// InstantiateAppInstance performs a POST /app_lcm/v1/app_instances/{appInstanceId}/instantiate (the `InstantiateAppInstance` operationId) request.
+// Takes a body of the `application/json` content type.
+func (c *Client) InstantiateAppInstance(ctx context.Context, appInstanceId AppInstanceId, body InstantiateAppInstanceJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewInstantiateAppInstanceRequest(c.Server, appInstanceId, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// OperateAppInstanceWithBody performs a POST /app_lcm/v1/app_instances/{appInstanceId}/operate (the `OperateAppInstance` operationId) request,
+// with any type of body and a specified content type.
+func (c *Client) OperateAppInstanceWithBody(ctx context.Context, appInstanceId AppInstanceId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewOperateAppInstanceRequestWithBody(c.Server, appInstanceId, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// OperateAppInstance performs a POST /app_lcm/v1/app_instances/{appInstanceId}/operate (the `OperateAppInstance` operationId) request.
+// Takes a body of the `application/json` content type.
+func (c *Client) OperateAppInstance(ctx context.Context, appInstanceId AppInstanceId, body OperateAppInstanceJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewOperateAppInstanceRequest(c.Server, appInstanceId, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// TerminateAppInstanceWithBody performs a POST /app_lcm/v1/app_instances/{appInstanceId}/terminate (the `TerminateAppInstance` operationId) request,
+// with any type of body and a specified content type.
+func (c *Client) TerminateAppInstanceWithBody(ctx context.Context, appInstanceId AppInstanceId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewTerminateAppInstanceRequestWithBody(c.Server, appInstanceId, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// TerminateAppInstance performs a POST /app_lcm/v1/app_instances/{appInstanceId}/terminate (the `TerminateAppInstance` operationId) request.
+// Takes a body of the `application/json` content type.
+func (c *Client) TerminateAppInstance(ctx context.Context, appInstanceId AppInstanceId, body TerminateAppInstanceJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewTerminateAppInstanceRequest(c.Server, appInstanceId, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ListAppLcmOpOccs performs a GET /app_lcm/v1/app_lcm_op_occs (the `ListAppLcmOpOccs` operationId) request.
+func (c *Client) ListAppLcmOpOccs(ctx context.Context, params *ListAppLcmOpOccsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListAppLcmOpOccsRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetAppLcmOpOcc performs a GET /app_lcm/v1/app_lcm_op_occs/{appLcmOpOccId} (the `GetAppLcmOpOcc` operationId) request.
+func (c *Client) GetAppLcmOpOcc(ctx context.Context, appLcmOpOccId AppLcmOpOccId, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetAppLcmOpOccRequest(c.Server, appLcmOpOccId)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CancelAppLcmOpOccWithBody performs a POST /app_lcm/v1/app_lcm_op_occs/{appLcmOpOccId}/cancel (the `CancelAppLcmOpOcc` operationId) request,
+// with any type of body and a specified content type.
+//
+// (V3) Cancels an op occurrence in STARTING or PROCESSING. One no MEO process is running
+// moves to FAILED_TEMP at once; a running one gets isCancelPending and moves to
+// FAILED_TEMP when its run stops. 409 in any other state or when a cancel is pending.
+func (c *Client) CancelAppLcmOpOccWithBody(ctx context.Context, appLcmOpOccId AppLcmOpOccId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCancelAppLcmOpOccRequestWithBody(c.Server, appLcmOpOccId, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CancelAppLcmOpOcc performs a POST /app_lcm/v1/app_lcm_op_occs/{appLcmOpOccId}/cancel (the `CancelAppLcmOpOcc` operationId) request.
+// Takes a body of the `application/json` content type.
+//
+// (V3) Cancels an op occurrence in STARTING or PROCESSING. One no MEO process is running
+// moves to FAILED_TEMP at once; a running one gets isCancelPending and moves to
+// FAILED_TEMP when its run stops. 409 in any other state or when a cancel is pending.
+func (c *Client) CancelAppLcmOpOcc(ctx context.Context, appLcmOpOccId AppLcmOpOccId, body CancelAppLcmOpOccJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCancelAppLcmOpOccRequest(c.Server, appLcmOpOccId, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// FailAppLcmOpOcc performs a POST /app_lcm/v1/app_lcm_op_occs/{appLcmOpOccId}/fail (the `FailAppLcmOpOcc` operationId) request.
+//
+// (V3) Ends an op occurrence in FAILED_TEMP as FAILED; an INSTANTIATE failed for good
+// gives its site's resources back. 409 in any other state.
+func (c *Client) FailAppLcmOpOcc(ctx context.Context, appLcmOpOccId AppLcmOpOccId, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewFailAppLcmOpOccRequest(c.Server, appLcmOpOccId)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// RetryAppLcmOpOcc performs a POST /app_lcm/v1/app_lcm_op_occs/{appLcmOpOccId}/retry (the `RetryAppLcmOpOcc` operationId) request.
+//
+// (V3) Runs an op occurrence in FAILED_TEMP again, at once; 409 in any other state.
+func (c *Client) RetryAppLcmOpOcc(ctx context.Context, appLcmOpOccId AppLcmOpOccId, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewRetryAppLcmOpOccRequest(c.Server, appLcmOpOccId)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ListAppLcmSubscriptions performs a GET /app_lcm/v1/subscriptions (the `ListAppLcmSubscriptions` operationId) request.
+func (c *Client) ListAppLcmSubscriptions(ctx context.Context, params *ListAppLcmSubscriptionsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListAppLcmSubscriptionsRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CreateAppLcmSubscriptionWithBody performs a POST /app_lcm/v1/subscriptions (the `CreateAppLcmSubscription` operationId) request,
+// with any type of body and a specified content type.
+func (c *Client) CreateAppLcmSubscriptionWithBody(ctx context.Context, params *CreateAppLcmSubscriptionParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateAppLcmSubscriptionRequestWithBody(c.Server, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CreateAppLcmSubscription performs a POST /app_lcm/v1/subscriptions (the `CreateAppLcmSubscription` operationId) request.
+// Takes a body of the `application/json` content type.
+func (c *Client) CreateAppLcmSubscription(ctx context.Context, params *CreateAppLcmSubscriptionParams, body CreateAppLcmSubscriptionJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateAppLcmSubscriptionRequest(c.Server, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// DeleteAppLcmSubscription performs a DELETE /app_lcm/v1/subscriptions/{subscriptionId} (the `DeleteAppLcmSubscription` operationId) request.
+func (c *Client) DeleteAppLcmSubscription(ctx context.Context, subscriptionId string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewDeleteAppLcmSubscriptionRequest(c.Server, subscriptionId)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetAppLcmSubscription performs a GET /app_lcm/v1/subscriptions/{subscriptionId} (the `GetAppLcmSubscription` operationId) request.
+func (c *Client) GetAppLcmSubscription(ctx context.Context, subscriptionId string, params *GetAppLcmSubscriptionParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetAppLcmSubscriptionRequest(c.Server, subscriptionId, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
 }
 
 // ListAppPkgs performs a GET /app_pkgm/v1/app_packages (the `ListAppPkgs` operationId) request.
@@ -1070,6 +2445,26 @@ func (c *Client) GetOnboardedAppPkgContent(ctx context.Context, appDId AppDId, p
 	return c.Client.Do(req)
 }
 
+// UploadOnboardedAppPkgContentWithBody performs a PUT /app_pkgm/v1/onboarded_app_packages/{appDId}/package_content (the `UploadOnboardedAppPkgContent` operationId) request,
+// with any type of body and a specified content type.
+//
+// Uploads the content of the package with this appDId (MEC 010-2 V2.2.1), exactly as
+// PUT /app_packages/{appPkgId}/package_content does for that package: same bodies,
+// checksum and limits. A package has an appDId only once its AppD was read, and its
+// content is taken once, in CREATED, so an onboarded package answers 409 and an
+// unknown appDId 404; upload new content to a new package resource by appPkgId.
+func (c *Client) UploadOnboardedAppPkgContentWithBody(ctx context.Context, appDId AppDId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewUploadOnboardedAppPkgContentRequestWithBody(c.Server, appDId, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // ListAppPkgSubscriptions performs a GET /app_pkgm/v1/subscriptions (the `ListAppPkgSubscriptions` operationId) request.
 func (c *Client) ListAppPkgSubscriptions(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewListAppPkgSubscriptionsRequest(c.Server)
@@ -1135,6 +2530,848 @@ func (c *Client) GetAppPkgSubscription(ctx context.Context, subscriptionId strin
 		return nil, err
 	}
 	return c.Client.Do(req)
+}
+
+// NewListAppInstancesRequest constructs an http.Request for the ListAppInstances method
+func NewListAppInstancesRequest(server string, params *ListAppInstancesParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/app_lcm/v1/app_instances")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Filter != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "filter", *params.Filter, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.AllFields != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "all_fields", *params.AllFields, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Fields != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "fields", *params.Fields, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.ExcludeFields != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "exclude_fields", *params.ExcludeFields, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.ExcludeDefault != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "exclude_default", *params.ExcludeDefault, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.NextpageOpaqueMarker != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "nextpage_opaque_marker", *params.NextpageOpaqueMarker, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewCreateAppInstanceRequest calls the generic CreateAppInstance builder with application/json body
+func NewCreateAppInstanceRequest(server string, body CreateAppInstanceJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewCreateAppInstanceRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewCreateAppInstanceRequestWithBody constructs an http.Request for the CreateAppInstance method, with any body, and a specified content type
+func NewCreateAppInstanceRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/app_lcm/v1/app_instances")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewDeleteAppInstanceRequest constructs an http.Request for the DeleteAppInstance method
+func NewDeleteAppInstanceRequest(server string, appInstanceId AppInstanceId) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "appInstanceId", appInstanceId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/app_lcm/v1/app_instances/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewGetAppInstanceRequest constructs an http.Request for the GetAppInstance method
+func NewGetAppInstanceRequest(server string, appInstanceId AppInstanceId) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "appInstanceId", appInstanceId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/app_lcm/v1/app_instances/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewInstantiateAppInstanceRequest calls the generic InstantiateAppInstance builder with application/json body
+func NewInstantiateAppInstanceRequest(server string, appInstanceId AppInstanceId, body InstantiateAppInstanceJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewInstantiateAppInstanceRequestWithBody(server, appInstanceId, "application/json", bodyReader)
+}
+
+// NewInstantiateAppInstanceRequestWithBody constructs an http.Request for the InstantiateAppInstance method, with any body, and a specified content type
+func NewInstantiateAppInstanceRequestWithBody(server string, appInstanceId AppInstanceId, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "appInstanceId", appInstanceId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/app_lcm/v1/app_instances/%s/instantiate", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewOperateAppInstanceRequest calls the generic OperateAppInstance builder with application/json body
+func NewOperateAppInstanceRequest(server string, appInstanceId AppInstanceId, body OperateAppInstanceJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewOperateAppInstanceRequestWithBody(server, appInstanceId, "application/json", bodyReader)
+}
+
+// NewOperateAppInstanceRequestWithBody constructs an http.Request for the OperateAppInstance method, with any body, and a specified content type
+func NewOperateAppInstanceRequestWithBody(server string, appInstanceId AppInstanceId, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "appInstanceId", appInstanceId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/app_lcm/v1/app_instances/%s/operate", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewTerminateAppInstanceRequest calls the generic TerminateAppInstance builder with application/json body
+func NewTerminateAppInstanceRequest(server string, appInstanceId AppInstanceId, body TerminateAppInstanceJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewTerminateAppInstanceRequestWithBody(server, appInstanceId, "application/json", bodyReader)
+}
+
+// NewTerminateAppInstanceRequestWithBody constructs an http.Request for the TerminateAppInstance method, with any body, and a specified content type
+func NewTerminateAppInstanceRequestWithBody(server string, appInstanceId AppInstanceId, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "appInstanceId", appInstanceId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/app_lcm/v1/app_instances/%s/terminate", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewListAppLcmOpOccsRequest constructs an http.Request for the ListAppLcmOpOccs method
+func NewListAppLcmOpOccsRequest(server string, params *ListAppLcmOpOccsParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/app_lcm/v1/app_lcm_op_occs")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Filter != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "filter", *params.Filter, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.AllFields != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "all_fields", *params.AllFields, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Fields != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "fields", *params.Fields, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.ExcludeFields != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "exclude_fields", *params.ExcludeFields, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.ExcludeDefault != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "exclude_default", *params.ExcludeDefault, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.NextpageOpaqueMarker != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "nextpage_opaque_marker", *params.NextpageOpaqueMarker, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewGetAppLcmOpOccRequest constructs an http.Request for the GetAppLcmOpOcc method
+func NewGetAppLcmOpOccRequest(server string, appLcmOpOccId AppLcmOpOccId) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "appLcmOpOccId", appLcmOpOccId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/app_lcm/v1/app_lcm_op_occs/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewCancelAppLcmOpOccRequest calls the generic CancelAppLcmOpOcc builder with application/json body
+func NewCancelAppLcmOpOccRequest(server string, appLcmOpOccId AppLcmOpOccId, body CancelAppLcmOpOccJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewCancelAppLcmOpOccRequestWithBody(server, appLcmOpOccId, "application/json", bodyReader)
+}
+
+// NewCancelAppLcmOpOccRequestWithBody constructs an http.Request for the CancelAppLcmOpOcc method, with any body, and a specified content type
+func NewCancelAppLcmOpOccRequestWithBody(server string, appLcmOpOccId AppLcmOpOccId, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "appLcmOpOccId", appLcmOpOccId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/app_lcm/v1/app_lcm_op_occs/%s/cancel", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewFailAppLcmOpOccRequest constructs an http.Request for the FailAppLcmOpOcc method
+func NewFailAppLcmOpOccRequest(server string, appLcmOpOccId AppLcmOpOccId) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "appLcmOpOccId", appLcmOpOccId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/app_lcm/v1/app_lcm_op_occs/%s/fail", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewRetryAppLcmOpOccRequest constructs an http.Request for the RetryAppLcmOpOcc method
+func NewRetryAppLcmOpOccRequest(server string, appLcmOpOccId AppLcmOpOccId) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "appLcmOpOccId", appLcmOpOccId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/app_lcm/v1/app_lcm_op_occs/%s/retry", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewListAppLcmSubscriptionsRequest constructs an http.Request for the ListAppLcmSubscriptions method
+func NewListAppLcmSubscriptionsRequest(server string, params *ListAppLcmSubscriptionsParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/app_lcm/v1/subscriptions")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.SubscriptionType != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "subscriptionType", *params.SubscriptionType, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewCreateAppLcmSubscriptionRequest calls the generic CreateAppLcmSubscription builder with application/json body
+func NewCreateAppLcmSubscriptionRequest(server string, params *CreateAppLcmSubscriptionParams, body CreateAppLcmSubscriptionJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewCreateAppLcmSubscriptionRequestWithBody(server, params, "application/json", bodyReader)
+}
+
+// NewCreateAppLcmSubscriptionRequestWithBody constructs an http.Request for the CreateAppLcmSubscription method, with any body, and a specified content type
+func NewCreateAppLcmSubscriptionRequestWithBody(server string, params *CreateAppLcmSubscriptionParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/app_lcm/v1/subscriptions")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.SubscriptionType != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "subscriptionType", *params.SubscriptionType, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewDeleteAppLcmSubscriptionRequest constructs an http.Request for the DeleteAppLcmSubscription method
+func NewDeleteAppLcmSubscriptionRequest(server string, subscriptionId string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "subscriptionId", subscriptionId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/app_lcm/v1/subscriptions/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewGetAppLcmSubscriptionRequest constructs an http.Request for the GetAppLcmSubscription method
+func NewGetAppLcmSubscriptionRequest(server string, subscriptionId string, params *GetAppLcmSubscriptionParams) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "subscriptionId", subscriptionId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/app_lcm/v1/subscriptions/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.SubscriptionType != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "subscriptionType", *params.SubscriptionType, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
 }
 
 // NewListAppPkgsRequest constructs an http.Request for the ListAppPkgs method
@@ -1767,6 +4004,42 @@ func NewGetOnboardedAppPkgContentRequest(server string, appDId AppDId, params *G
 	return req, nil
 }
 
+// NewUploadOnboardedAppPkgContentRequestWithBody constructs an http.Request for the UploadOnboardedAppPkgContent method, with any body, and a specified content type
+func NewUploadOnboardedAppPkgContentRequestWithBody(server string, appDId AppDId, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "appDId", appDId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/app_pkgm/v1/onboarded_app_packages/%s/package_content", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPut, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
 // NewListAppPkgSubscriptionsRequest constructs an http.Request for the ListAppPkgSubscriptions method
 func NewListAppPkgSubscriptionsRequest(server string) (*http.Request, error) {
 	var err error
@@ -1946,6 +4219,139 @@ func WithBaseURL(baseURL string) ClientOption {
 // ClientWithResponsesInterface is the interface specification for the client with responses above.
 type ClientWithResponsesInterface interface {
 
+	// ListAppInstancesWithResponse performs a GET /app_lcm/v1/app_instances (the `ListAppInstances` operationId) request.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	ListAppInstancesWithResponse(ctx context.Context, params *ListAppInstancesParams, reqEditors ...RequestEditorFn) (*ListAppInstancesResponse, error)
+
+	// CreateAppInstanceWithBodyWithResponse performs a POST /app_lcm/v1/app_instances (the `CreateAppInstance` operationId) request,
+	// with any type of body and a specified content type.
+	//
+	// Creates an app instance resource (instantiationState NOT_INSTANTIATED) of the onboarded
+	// package with this appDId: 400 when no package with the appDId is onboarded, 409 when
+	// it is DISABLED. The package is IN_USE while any instance of it exists.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	CreateAppInstanceWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateAppInstanceResponse, error)
+
+	// CreateAppInstanceWithResponse performs a POST /app_lcm/v1/app_instances (the `CreateAppInstance` operationId) request.
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Creates an app instance resource (instantiationState NOT_INSTANTIATED) of the onboarded
+	// package with this appDId: 400 when no package with the appDId is onboarded, 409 when
+	// it is DISABLED. The package is IN_USE while any instance of it exists.
+	CreateAppInstanceWithResponse(ctx context.Context, body CreateAppInstanceJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateAppInstanceResponse, error)
+
+	// DeleteAppInstanceWithResponse performs a DELETE /app_lcm/v1/app_instances/{appInstanceId} (the `DeleteAppInstance` operationId) request.
+	//
+	// Deletes the app instance resource; 409 unless NOT_INSTANTIATED with no operation in progress.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	DeleteAppInstanceWithResponse(ctx context.Context, appInstanceId AppInstanceId, reqEditors ...RequestEditorFn) (*DeleteAppInstanceResponse, error)
+
+	// GetAppInstanceWithResponse performs a GET /app_lcm/v1/app_instances/{appInstanceId} (the `GetAppInstance` operationId) request.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	GetAppInstanceWithResponse(ctx context.Context, appInstanceId AppInstanceId, reqEditors ...RequestEditorFn) (*GetAppInstanceResponse, error)
+
+	// InstantiateAppInstanceWithBodyWithResponse performs a POST /app_lcm/v1/app_instances/{appInstanceId}/instantiate (the `InstantiateAppInstance` operationId) request,
+	// with any type of body and a specified content type.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	InstantiateAppInstanceWithBodyWithResponse(ctx context.Context, appInstanceId AppInstanceId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*InstantiateAppInstanceResponse, error)
+
+	// InstantiateAppInstanceWithResponse performs a POST /app_lcm/v1/app_instances/{appInstanceId}/instantiate (the `InstantiateAppInstance` operationId) request.
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	InstantiateAppInstanceWithResponse(ctx context.Context, appInstanceId AppInstanceId, body InstantiateAppInstanceJSONRequestBody, reqEditors ...RequestEditorFn) (*InstantiateAppInstanceResponse, error)
+
+	// OperateAppInstanceWithBodyWithResponse performs a POST /app_lcm/v1/app_instances/{appInstanceId}/operate (the `OperateAppInstance` operationId) request,
+	// with any type of body and a specified content type.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	OperateAppInstanceWithBodyWithResponse(ctx context.Context, appInstanceId AppInstanceId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*OperateAppInstanceResponse, error)
+
+	// OperateAppInstanceWithResponse performs a POST /app_lcm/v1/app_instances/{appInstanceId}/operate (the `OperateAppInstance` operationId) request.
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	OperateAppInstanceWithResponse(ctx context.Context, appInstanceId AppInstanceId, body OperateAppInstanceJSONRequestBody, reqEditors ...RequestEditorFn) (*OperateAppInstanceResponse, error)
+
+	// TerminateAppInstanceWithBodyWithResponse performs a POST /app_lcm/v1/app_instances/{appInstanceId}/terminate (the `TerminateAppInstance` operationId) request,
+	// with any type of body and a specified content type.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	TerminateAppInstanceWithBodyWithResponse(ctx context.Context, appInstanceId AppInstanceId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*TerminateAppInstanceResponse, error)
+
+	// TerminateAppInstanceWithResponse performs a POST /app_lcm/v1/app_instances/{appInstanceId}/terminate (the `TerminateAppInstance` operationId) request.
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	TerminateAppInstanceWithResponse(ctx context.Context, appInstanceId AppInstanceId, body TerminateAppInstanceJSONRequestBody, reqEditors ...RequestEditorFn) (*TerminateAppInstanceResponse, error)
+
+	// ListAppLcmOpOccsWithResponse performs a GET /app_lcm/v1/app_lcm_op_occs (the `ListAppLcmOpOccs` operationId) request.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	ListAppLcmOpOccsWithResponse(ctx context.Context, params *ListAppLcmOpOccsParams, reqEditors ...RequestEditorFn) (*ListAppLcmOpOccsResponse, error)
+
+	// GetAppLcmOpOccWithResponse performs a GET /app_lcm/v1/app_lcm_op_occs/{appLcmOpOccId} (the `GetAppLcmOpOcc` operationId) request.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	GetAppLcmOpOccWithResponse(ctx context.Context, appLcmOpOccId AppLcmOpOccId, reqEditors ...RequestEditorFn) (*GetAppLcmOpOccResponse, error)
+
+	// CancelAppLcmOpOccWithBodyWithResponse performs a POST /app_lcm/v1/app_lcm_op_occs/{appLcmOpOccId}/cancel (the `CancelAppLcmOpOcc` operationId) request,
+	// with any type of body and a specified content type.
+	//
+	// (V3) Cancels an op occurrence in STARTING or PROCESSING. One no MEO process is running
+	// moves to FAILED_TEMP at once; a running one gets isCancelPending and moves to
+	// FAILED_TEMP when its run stops. 409 in any other state or when a cancel is pending.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	CancelAppLcmOpOccWithBodyWithResponse(ctx context.Context, appLcmOpOccId AppLcmOpOccId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CancelAppLcmOpOccResponse, error)
+
+	// CancelAppLcmOpOccWithResponse performs a POST /app_lcm/v1/app_lcm_op_occs/{appLcmOpOccId}/cancel (the `CancelAppLcmOpOcc` operationId) request.
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// (V3) Cancels an op occurrence in STARTING or PROCESSING. One no MEO process is running
+	// moves to FAILED_TEMP at once; a running one gets isCancelPending and moves to
+	// FAILED_TEMP when its run stops. 409 in any other state or when a cancel is pending.
+	CancelAppLcmOpOccWithResponse(ctx context.Context, appLcmOpOccId AppLcmOpOccId, body CancelAppLcmOpOccJSONRequestBody, reqEditors ...RequestEditorFn) (*CancelAppLcmOpOccResponse, error)
+
+	// FailAppLcmOpOccWithResponse performs a POST /app_lcm/v1/app_lcm_op_occs/{appLcmOpOccId}/fail (the `FailAppLcmOpOcc` operationId) request.
+	//
+	// (V3) Ends an op occurrence in FAILED_TEMP as FAILED; an INSTANTIATE failed for good
+	// gives its site's resources back. 409 in any other state.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	FailAppLcmOpOccWithResponse(ctx context.Context, appLcmOpOccId AppLcmOpOccId, reqEditors ...RequestEditorFn) (*FailAppLcmOpOccResponse, error)
+
+	// RetryAppLcmOpOccWithResponse performs a POST /app_lcm/v1/app_lcm_op_occs/{appLcmOpOccId}/retry (the `RetryAppLcmOpOcc` operationId) request.
+	//
+	// (V3) Runs an op occurrence in FAILED_TEMP again, at once; 409 in any other state.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	RetryAppLcmOpOccWithResponse(ctx context.Context, appLcmOpOccId AppLcmOpOccId, reqEditors ...RequestEditorFn) (*RetryAppLcmOpOccResponse, error)
+
+	// ListAppLcmSubscriptionsWithResponse performs a GET /app_lcm/v1/subscriptions (the `ListAppLcmSubscriptions` operationId) request.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	ListAppLcmSubscriptionsWithResponse(ctx context.Context, params *ListAppLcmSubscriptionsParams, reqEditors ...RequestEditorFn) (*ListAppLcmSubscriptionsResponse, error)
+
+	// CreateAppLcmSubscriptionWithBodyWithResponse performs a POST /app_lcm/v1/subscriptions (the `CreateAppLcmSubscription` operationId) request,
+	// with any type of body and a specified content type.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	CreateAppLcmSubscriptionWithBodyWithResponse(ctx context.Context, params *CreateAppLcmSubscriptionParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateAppLcmSubscriptionResponse, error)
+
+	// CreateAppLcmSubscriptionWithResponse performs a POST /app_lcm/v1/subscriptions (the `CreateAppLcmSubscription` operationId) request.
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	CreateAppLcmSubscriptionWithResponse(ctx context.Context, params *CreateAppLcmSubscriptionParams, body CreateAppLcmSubscriptionJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateAppLcmSubscriptionResponse, error)
+
+	// DeleteAppLcmSubscriptionWithResponse performs a DELETE /app_lcm/v1/subscriptions/{subscriptionId} (the `DeleteAppLcmSubscription` operationId) request.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	DeleteAppLcmSubscriptionWithResponse(ctx context.Context, subscriptionId string, reqEditors ...RequestEditorFn) (*DeleteAppLcmSubscriptionResponse, error)
+
+	// GetAppLcmSubscriptionWithResponse performs a GET /app_lcm/v1/subscriptions/{subscriptionId} (the `GetAppLcmSubscription` operationId) request.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	GetAppLcmSubscriptionWithResponse(ctx context.Context, subscriptionId string, params *GetAppLcmSubscriptionParams, reqEditors ...RequestEditorFn) (*GetAppLcmSubscriptionResponse, error)
+
 	// ListAppPkgsWithResponse performs a GET /app_pkgm/v1/app_packages (the `ListAppPkgs` operationId) request.
 	//
 	// Returns a wrapper object for the known response body format(s).
@@ -2045,6 +4451,18 @@ type ClientWithResponsesInterface interface {
 	// Returns a wrapper object for the known response body format(s).
 	GetOnboardedAppPkgContentWithResponse(ctx context.Context, appDId AppDId, params *GetOnboardedAppPkgContentParams, reqEditors ...RequestEditorFn) (*GetOnboardedAppPkgContentResponse, error)
 
+	// UploadOnboardedAppPkgContentWithBodyWithResponse performs a PUT /app_pkgm/v1/onboarded_app_packages/{appDId}/package_content (the `UploadOnboardedAppPkgContent` operationId) request,
+	// with any type of body and a specified content type.
+	//
+	// Uploads the content of the package with this appDId (MEC 010-2 V2.2.1), exactly as
+	// PUT /app_packages/{appPkgId}/package_content does for that package: same bodies,
+	// checksum and limits. A package has an appDId only once its AppD was read, and its
+	// content is taken once, in CREATED, so an onboarded package answers 409 and an
+	// unknown appDId 404; upload new content to a new package resource by appPkgId.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	UploadOnboardedAppPkgContentWithBodyWithResponse(ctx context.Context, appDId AppDId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*UploadOnboardedAppPkgContentResponse, error)
+
 	// ListAppPkgSubscriptionsWithResponse performs a GET /app_pkgm/v1/subscriptions (the `ListAppPkgSubscriptions` operationId) request.
 	//
 	// Returns a wrapper object for the known response body format(s).
@@ -2069,6 +4487,1096 @@ type ClientWithResponsesInterface interface {
 	//
 	// Returns a wrapper object for the known response body format(s).
 	GetAppPkgSubscriptionWithResponse(ctx context.Context, subscriptionId string, reqEditors ...RequestEditorFn) (*GetAppPkgSubscriptionResponse, error)
+}
+
+// ListAppInstancesResponse200Headers the declared response headers of an HTTP 200 response for ListAppInstances
+type ListAppInstancesResponse200Headers struct {
+	Link *string
+}
+
+type ListAppInstancesResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *[]AppInstanceInfo
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *Problem
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Problem
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Problem
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *ListAppInstancesResponse200Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListAppInstancesResponse) GetJSON200() *[]AppInstanceInfo {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r ListAppInstancesResponse) GetApplicationproblemJSON400() *Problem {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r ListAppInstancesResponse) GetApplicationproblemJSON401() *Problem {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r ListAppInstancesResponse) GetApplicationproblemJSON403() *Problem {
+	return r.ApplicationproblemJSON403
+}
+
+// GetBody returns the raw response body bytes
+func (r ListAppInstancesResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListAppInstancesResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListAppInstancesResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListAppInstancesResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// CreateAppInstanceResponse201Headers the declared response headers of an HTTP 201 response for CreateAppInstance
+type CreateAppInstanceResponse201Headers struct {
+	Location *string
+}
+
+type CreateAppInstanceResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON201 the response for an HTTP 201 `application/json` response
+	JSON201 *AppInstanceInfo
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *Problem
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Problem
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Problem
+	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationproblemJSON409 *Problem
+	// Headers201 the parsed response headers for an HTTP 201 response
+	Headers201 *CreateAppInstanceResponse201Headers
+}
+
+// GetJSON201 returns the response for an HTTP 201 `application/json` response
+func (r CreateAppInstanceResponse) GetJSON201() *AppInstanceInfo {
+	return r.JSON201
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r CreateAppInstanceResponse) GetApplicationproblemJSON400() *Problem {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r CreateAppInstanceResponse) GetApplicationproblemJSON401() *Problem {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r CreateAppInstanceResponse) GetApplicationproblemJSON403() *Problem {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r CreateAppInstanceResponse) GetApplicationproblemJSON409() *Problem {
+	return r.ApplicationproblemJSON409
+}
+
+// GetBody returns the raw response body bytes
+func (r CreateAppInstanceResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r CreateAppInstanceResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r CreateAppInstanceResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r CreateAppInstanceResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type DeleteAppInstanceResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Problem
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Problem
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *Problem
+	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationproblemJSON409 *Problem
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r DeleteAppInstanceResponse) GetApplicationproblemJSON401() *Problem {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r DeleteAppInstanceResponse) GetApplicationproblemJSON403() *Problem {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r DeleteAppInstanceResponse) GetApplicationproblemJSON404() *Problem {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r DeleteAppInstanceResponse) GetApplicationproblemJSON409() *Problem {
+	return r.ApplicationproblemJSON409
+}
+
+// GetBody returns the raw response body bytes
+func (r DeleteAppInstanceResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r DeleteAppInstanceResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r DeleteAppInstanceResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r DeleteAppInstanceResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type GetAppInstanceResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *AppInstanceInfo
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Problem
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Problem
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *Problem
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetAppInstanceResponse) GetJSON200() *AppInstanceInfo {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r GetAppInstanceResponse) GetApplicationproblemJSON401() *Problem {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r GetAppInstanceResponse) GetApplicationproblemJSON403() *Problem {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r GetAppInstanceResponse) GetApplicationproblemJSON404() *Problem {
+	return r.ApplicationproblemJSON404
+}
+
+// GetBody returns the raw response body bytes
+func (r GetAppInstanceResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetAppInstanceResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetAppInstanceResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetAppInstanceResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// InstantiateAppInstanceResponse202Headers the declared response headers of an HTTP 202 response for InstantiateAppInstance
+type InstantiateAppInstanceResponse202Headers struct {
+	Location *string
+}
+
+type InstantiateAppInstanceResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *Problem
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Problem
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Problem
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *Problem
+	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationproblemJSON409 *Problem
+	// Headers202 the parsed response headers for an HTTP 202 response
+	Headers202 *InstantiateAppInstanceResponse202Headers
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r InstantiateAppInstanceResponse) GetApplicationproblemJSON400() *Problem {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r InstantiateAppInstanceResponse) GetApplicationproblemJSON401() *Problem {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r InstantiateAppInstanceResponse) GetApplicationproblemJSON403() *Problem {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r InstantiateAppInstanceResponse) GetApplicationproblemJSON404() *Problem {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r InstantiateAppInstanceResponse) GetApplicationproblemJSON409() *Problem {
+	return r.ApplicationproblemJSON409
+}
+
+// GetBody returns the raw response body bytes
+func (r InstantiateAppInstanceResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r InstantiateAppInstanceResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r InstantiateAppInstanceResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r InstantiateAppInstanceResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// OperateAppInstanceResponse202Headers the declared response headers of an HTTP 202 response for OperateAppInstance
+type OperateAppInstanceResponse202Headers struct {
+	Location *string
+}
+
+type OperateAppInstanceResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *Problem
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Problem
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Problem
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *Problem
+	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationproblemJSON409 *Problem
+	// Headers202 the parsed response headers for an HTTP 202 response
+	Headers202 *OperateAppInstanceResponse202Headers
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r OperateAppInstanceResponse) GetApplicationproblemJSON400() *Problem {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r OperateAppInstanceResponse) GetApplicationproblemJSON401() *Problem {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r OperateAppInstanceResponse) GetApplicationproblemJSON403() *Problem {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r OperateAppInstanceResponse) GetApplicationproblemJSON404() *Problem {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r OperateAppInstanceResponse) GetApplicationproblemJSON409() *Problem {
+	return r.ApplicationproblemJSON409
+}
+
+// GetBody returns the raw response body bytes
+func (r OperateAppInstanceResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r OperateAppInstanceResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r OperateAppInstanceResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r OperateAppInstanceResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// TerminateAppInstanceResponse202Headers the declared response headers of an HTTP 202 response for TerminateAppInstance
+type TerminateAppInstanceResponse202Headers struct {
+	Location *string
+}
+
+type TerminateAppInstanceResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *Problem
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Problem
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Problem
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *Problem
+	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationproblemJSON409 *Problem
+	// Headers202 the parsed response headers for an HTTP 202 response
+	Headers202 *TerminateAppInstanceResponse202Headers
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r TerminateAppInstanceResponse) GetApplicationproblemJSON400() *Problem {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r TerminateAppInstanceResponse) GetApplicationproblemJSON401() *Problem {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r TerminateAppInstanceResponse) GetApplicationproblemJSON403() *Problem {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r TerminateAppInstanceResponse) GetApplicationproblemJSON404() *Problem {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r TerminateAppInstanceResponse) GetApplicationproblemJSON409() *Problem {
+	return r.ApplicationproblemJSON409
+}
+
+// GetBody returns the raw response body bytes
+func (r TerminateAppInstanceResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r TerminateAppInstanceResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r TerminateAppInstanceResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r TerminateAppInstanceResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ListAppLcmOpOccsResponse200Headers the declared response headers of an HTTP 200 response for ListAppLcmOpOccs
+type ListAppLcmOpOccsResponse200Headers struct {
+	Link *string
+}
+
+type ListAppLcmOpOccsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *[]AppInstanceLcmOpOcc
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *Problem
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Problem
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Problem
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *ListAppLcmOpOccsResponse200Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListAppLcmOpOccsResponse) GetJSON200() *[]AppInstanceLcmOpOcc {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r ListAppLcmOpOccsResponse) GetApplicationproblemJSON400() *Problem {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r ListAppLcmOpOccsResponse) GetApplicationproblemJSON401() *Problem {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r ListAppLcmOpOccsResponse) GetApplicationproblemJSON403() *Problem {
+	return r.ApplicationproblemJSON403
+}
+
+// GetBody returns the raw response body bytes
+func (r ListAppLcmOpOccsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListAppLcmOpOccsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListAppLcmOpOccsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListAppLcmOpOccsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type GetAppLcmOpOccResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *AppInstanceLcmOpOcc
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Problem
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Problem
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *Problem
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetAppLcmOpOccResponse) GetJSON200() *AppInstanceLcmOpOcc {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r GetAppLcmOpOccResponse) GetApplicationproblemJSON401() *Problem {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r GetAppLcmOpOccResponse) GetApplicationproblemJSON403() *Problem {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r GetAppLcmOpOccResponse) GetApplicationproblemJSON404() *Problem {
+	return r.ApplicationproblemJSON404
+}
+
+// GetBody returns the raw response body bytes
+func (r GetAppLcmOpOccResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetAppLcmOpOccResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetAppLcmOpOccResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetAppLcmOpOccResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// CancelAppLcmOpOccResponse202Headers the declared response headers of an HTTP 202 response for CancelAppLcmOpOcc
+type CancelAppLcmOpOccResponse202Headers struct {
+	Location *string
+}
+
+type CancelAppLcmOpOccResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *Problem
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Problem
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Problem
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *Problem
+	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationproblemJSON409 *Problem
+	// Headers202 the parsed response headers for an HTTP 202 response
+	Headers202 *CancelAppLcmOpOccResponse202Headers
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r CancelAppLcmOpOccResponse) GetApplicationproblemJSON400() *Problem {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r CancelAppLcmOpOccResponse) GetApplicationproblemJSON401() *Problem {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r CancelAppLcmOpOccResponse) GetApplicationproblemJSON403() *Problem {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r CancelAppLcmOpOccResponse) GetApplicationproblemJSON404() *Problem {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r CancelAppLcmOpOccResponse) GetApplicationproblemJSON409() *Problem {
+	return r.ApplicationproblemJSON409
+}
+
+// GetBody returns the raw response body bytes
+func (r CancelAppLcmOpOccResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r CancelAppLcmOpOccResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r CancelAppLcmOpOccResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r CancelAppLcmOpOccResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type FailAppLcmOpOccResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *AppInstanceLcmOpOcc
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Problem
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Problem
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *Problem
+	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationproblemJSON409 *Problem
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r FailAppLcmOpOccResponse) GetJSON200() *AppInstanceLcmOpOcc {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r FailAppLcmOpOccResponse) GetApplicationproblemJSON401() *Problem {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r FailAppLcmOpOccResponse) GetApplicationproblemJSON403() *Problem {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r FailAppLcmOpOccResponse) GetApplicationproblemJSON404() *Problem {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r FailAppLcmOpOccResponse) GetApplicationproblemJSON409() *Problem {
+	return r.ApplicationproblemJSON409
+}
+
+// GetBody returns the raw response body bytes
+func (r FailAppLcmOpOccResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r FailAppLcmOpOccResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r FailAppLcmOpOccResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r FailAppLcmOpOccResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// RetryAppLcmOpOccResponse202Headers the declared response headers of an HTTP 202 response for RetryAppLcmOpOcc
+type RetryAppLcmOpOccResponse202Headers struct {
+	Location *string
+}
+
+type RetryAppLcmOpOccResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Problem
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Problem
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *Problem
+	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationproblemJSON409 *Problem
+	// Headers202 the parsed response headers for an HTTP 202 response
+	Headers202 *RetryAppLcmOpOccResponse202Headers
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r RetryAppLcmOpOccResponse) GetApplicationproblemJSON401() *Problem {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r RetryAppLcmOpOccResponse) GetApplicationproblemJSON403() *Problem {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r RetryAppLcmOpOccResponse) GetApplicationproblemJSON404() *Problem {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r RetryAppLcmOpOccResponse) GetApplicationproblemJSON409() *Problem {
+	return r.ApplicationproblemJSON409
+}
+
+// GetBody returns the raw response body bytes
+func (r RetryAppLcmOpOccResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r RetryAppLcmOpOccResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r RetryAppLcmOpOccResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r RetryAppLcmOpOccResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type ListAppLcmSubscriptionsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *AppLcmSubscriptionLinkList
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *Problem
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Problem
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Problem
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListAppLcmSubscriptionsResponse) GetJSON200() *AppLcmSubscriptionLinkList {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r ListAppLcmSubscriptionsResponse) GetApplicationproblemJSON400() *Problem {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r ListAppLcmSubscriptionsResponse) GetApplicationproblemJSON401() *Problem {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r ListAppLcmSubscriptionsResponse) GetApplicationproblemJSON403() *Problem {
+	return r.ApplicationproblemJSON403
+}
+
+// GetBody returns the raw response body bytes
+func (r ListAppLcmSubscriptionsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListAppLcmSubscriptionsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListAppLcmSubscriptionsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListAppLcmSubscriptionsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// CreateAppLcmSubscriptionResponse201Headers the declared response headers of an HTTP 201 response for CreateAppLcmSubscription
+type CreateAppLcmSubscriptionResponse201Headers struct {
+	Location *string
+}
+
+type CreateAppLcmSubscriptionResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON201 the response for an HTTP 201 `application/json` response
+	JSON201 *AppLcmSubscriptionInfo
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *Problem
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Problem
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Problem
+	// Headers201 the parsed response headers for an HTTP 201 response
+	Headers201 *CreateAppLcmSubscriptionResponse201Headers
+}
+
+// GetJSON201 returns the response for an HTTP 201 `application/json` response
+func (r CreateAppLcmSubscriptionResponse) GetJSON201() *AppLcmSubscriptionInfo {
+	return r.JSON201
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r CreateAppLcmSubscriptionResponse) GetApplicationproblemJSON400() *Problem {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r CreateAppLcmSubscriptionResponse) GetApplicationproblemJSON401() *Problem {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r CreateAppLcmSubscriptionResponse) GetApplicationproblemJSON403() *Problem {
+	return r.ApplicationproblemJSON403
+}
+
+// GetBody returns the raw response body bytes
+func (r CreateAppLcmSubscriptionResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r CreateAppLcmSubscriptionResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r CreateAppLcmSubscriptionResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r CreateAppLcmSubscriptionResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type DeleteAppLcmSubscriptionResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Problem
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Problem
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *Problem
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r DeleteAppLcmSubscriptionResponse) GetApplicationproblemJSON401() *Problem {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r DeleteAppLcmSubscriptionResponse) GetApplicationproblemJSON403() *Problem {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r DeleteAppLcmSubscriptionResponse) GetApplicationproblemJSON404() *Problem {
+	return r.ApplicationproblemJSON404
+}
+
+// GetBody returns the raw response body bytes
+func (r DeleteAppLcmSubscriptionResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r DeleteAppLcmSubscriptionResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r DeleteAppLcmSubscriptionResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r DeleteAppLcmSubscriptionResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type GetAppLcmSubscriptionResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *AppLcmSubscriptionInfo
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Problem
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Problem
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *Problem
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetAppLcmSubscriptionResponse) GetJSON200() *AppLcmSubscriptionInfo {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r GetAppLcmSubscriptionResponse) GetApplicationproblemJSON401() *Problem {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r GetAppLcmSubscriptionResponse) GetApplicationproblemJSON403() *Problem {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r GetAppLcmSubscriptionResponse) GetApplicationproblemJSON404() *Problem {
+	return r.ApplicationproblemJSON404
+}
+
+// GetBody returns the raw response body bytes
+func (r GetAppLcmSubscriptionResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetAppLcmSubscriptionResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetAppLcmSubscriptionResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetAppLcmSubscriptionResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
 }
 
 // ListAppPkgsResponse200Headers the declared response headers of an HTTP 200 response for ListAppPkgs
@@ -2955,6 +6463,89 @@ func (r GetOnboardedAppPkgContentResponse) ContentType() string {
 	return ""
 }
 
+type UploadOnboardedAppPkgContentResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *Problem
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Problem
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Problem
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *Problem
+	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationproblemJSON409 *Problem
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *Problem
+	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
+	ApplicationproblemJSON415 *Problem
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r UploadOnboardedAppPkgContentResponse) GetApplicationproblemJSON400() *Problem {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r UploadOnboardedAppPkgContentResponse) GetApplicationproblemJSON401() *Problem {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r UploadOnboardedAppPkgContentResponse) GetApplicationproblemJSON403() *Problem {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r UploadOnboardedAppPkgContentResponse) GetApplicationproblemJSON404() *Problem {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r UploadOnboardedAppPkgContentResponse) GetApplicationproblemJSON409() *Problem {
+	return r.ApplicationproblemJSON409
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r UploadOnboardedAppPkgContentResponse) GetApplicationproblemJSON413() *Problem {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
+func (r UploadOnboardedAppPkgContentResponse) GetApplicationproblemJSON415() *Problem {
+	return r.ApplicationproblemJSON415
+}
+
+// GetBody returns the raw response body bytes
+func (r UploadOnboardedAppPkgContentResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r UploadOnboardedAppPkgContentResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r UploadOnboardedAppPkgContentResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r UploadOnboardedAppPkgContentResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 type ListAppPkgSubscriptionsResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -3196,6 +6787,271 @@ func (r GetAppPkgSubscriptionResponse) ContentType() string {
 	return ""
 }
 
+// ListAppInstancesWithResponse performs a GET /app_lcm/v1/app_instances (the `ListAppInstances` operationId) request.
+//
+// Returns a wrapper object for the known response body format(s).
+func (c *ClientWithResponses) ListAppInstancesWithResponse(ctx context.Context, params *ListAppInstancesParams, reqEditors ...RequestEditorFn) (*ListAppInstancesResponse, error) {
+	rsp, err := c.ListAppInstances(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListAppInstancesResponse(rsp)
+}
+
+// CreateAppInstanceWithBodyWithResponse performs a POST /app_lcm/v1/app_instances (the `CreateAppInstance` operationId) request,
+// with any type of body and a specified content type.
+//
+// Creates an app instance resource (instantiationState NOT_INSTANTIATED) of the onboarded
+// package with this appDId: 400 when no package with the appDId is onboarded, 409 when
+// it is DISABLED. The package is IN_USE while any instance of it exists.
+//
+// Returns a wrapper object for the known response body format(s).
+func (c *ClientWithResponses) CreateAppInstanceWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateAppInstanceResponse, error) {
+	rsp, err := c.CreateAppInstanceWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCreateAppInstanceResponse(rsp)
+}
+
+// CreateAppInstanceWithResponse performs a POST /app_lcm/v1/app_instances (the `CreateAppInstance` operationId) request.
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Creates an app instance resource (instantiationState NOT_INSTANTIATED) of the onboarded
+// package with this appDId: 400 when no package with the appDId is onboarded, 409 when
+// it is DISABLED. The package is IN_USE while any instance of it exists.
+func (c *ClientWithResponses) CreateAppInstanceWithResponse(ctx context.Context, body CreateAppInstanceJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateAppInstanceResponse, error) {
+	rsp, err := c.CreateAppInstance(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCreateAppInstanceResponse(rsp)
+}
+
+// DeleteAppInstanceWithResponse performs a DELETE /app_lcm/v1/app_instances/{appInstanceId} (the `DeleteAppInstance` operationId) request.
+//
+// Deletes the app instance resource; 409 unless NOT_INSTANTIATED with no operation in progress.
+//
+// Returns a wrapper object for the known response body format(s).
+func (c *ClientWithResponses) DeleteAppInstanceWithResponse(ctx context.Context, appInstanceId AppInstanceId, reqEditors ...RequestEditorFn) (*DeleteAppInstanceResponse, error) {
+	rsp, err := c.DeleteAppInstance(ctx, appInstanceId, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseDeleteAppInstanceResponse(rsp)
+}
+
+// GetAppInstanceWithResponse performs a GET /app_lcm/v1/app_instances/{appInstanceId} (the `GetAppInstance` operationId) request.
+//
+// Returns a wrapper object for the known response body format(s).
+func (c *ClientWithResponses) GetAppInstanceWithResponse(ctx context.Context, appInstanceId AppInstanceId, reqEditors ...RequestEditorFn) (*GetAppInstanceResponse, error) {
+	rsp, err := c.GetAppInstance(ctx, appInstanceId, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetAppInstanceResponse(rsp)
+}
+
+// InstantiateAppInstanceWithBodyWithResponse performs a POST /app_lcm/v1/app_instances/{appInstanceId}/instantiate (the `InstantiateAppInstance` operationId) request,
+// with any type of body and a specified content type.
+//
+// Returns a wrapper object for the known response body format(s).
+func (c *ClientWithResponses) InstantiateAppInstanceWithBodyWithResponse(ctx context.Context, appInstanceId AppInstanceId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*InstantiateAppInstanceResponse, error) {
+	rsp, err := c.InstantiateAppInstanceWithBody(ctx, appInstanceId, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseInstantiateAppInstanceResponse(rsp)
+}
+
+// InstantiateAppInstanceWithResponse performs a POST /app_lcm/v1/app_instances/{appInstanceId}/instantiate (the `InstantiateAppInstance` operationId) request.
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+func (c *ClientWithResponses) InstantiateAppInstanceWithResponse(ctx context.Context, appInstanceId AppInstanceId, body InstantiateAppInstanceJSONRequestBody, reqEditors ...RequestEditorFn) (*InstantiateAppInstanceResponse, error) {
+	rsp, err := c.InstantiateAppInstance(ctx, appInstanceId, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseInstantiateAppInstanceResponse(rsp)
+}
+
+// OperateAppInstanceWithBodyWithResponse performs a POST /app_lcm/v1/app_instances/{appInstanceId}/operate (the `OperateAppInstance` operationId) request,
+// with any type of body and a specified content type.
+//
+// Returns a wrapper object for the known response body format(s).
+func (c *ClientWithResponses) OperateAppInstanceWithBodyWithResponse(ctx context.Context, appInstanceId AppInstanceId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*OperateAppInstanceResponse, error) {
+	rsp, err := c.OperateAppInstanceWithBody(ctx, appInstanceId, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseOperateAppInstanceResponse(rsp)
+}
+
+// OperateAppInstanceWithResponse performs a POST /app_lcm/v1/app_instances/{appInstanceId}/operate (the `OperateAppInstance` operationId) request.
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+func (c *ClientWithResponses) OperateAppInstanceWithResponse(ctx context.Context, appInstanceId AppInstanceId, body OperateAppInstanceJSONRequestBody, reqEditors ...RequestEditorFn) (*OperateAppInstanceResponse, error) {
+	rsp, err := c.OperateAppInstance(ctx, appInstanceId, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseOperateAppInstanceResponse(rsp)
+}
+
+// TerminateAppInstanceWithBodyWithResponse performs a POST /app_lcm/v1/app_instances/{appInstanceId}/terminate (the `TerminateAppInstance` operationId) request,
+// with any type of body and a specified content type.
+//
+// Returns a wrapper object for the known response body format(s).
+func (c *ClientWithResponses) TerminateAppInstanceWithBodyWithResponse(ctx context.Context, appInstanceId AppInstanceId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*TerminateAppInstanceResponse, error) {
+	rsp, err := c.TerminateAppInstanceWithBody(ctx, appInstanceId, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseTerminateAppInstanceResponse(rsp)
+}
+
+// TerminateAppInstanceWithResponse performs a POST /app_lcm/v1/app_instances/{appInstanceId}/terminate (the `TerminateAppInstance` operationId) request.
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+func (c *ClientWithResponses) TerminateAppInstanceWithResponse(ctx context.Context, appInstanceId AppInstanceId, body TerminateAppInstanceJSONRequestBody, reqEditors ...RequestEditorFn) (*TerminateAppInstanceResponse, error) {
+	rsp, err := c.TerminateAppInstance(ctx, appInstanceId, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseTerminateAppInstanceResponse(rsp)
+}
+
+// ListAppLcmOpOccsWithResponse performs a GET /app_lcm/v1/app_lcm_op_occs (the `ListAppLcmOpOccs` operationId) request.
+//
+// Returns a wrapper object for the known response body format(s).
+func (c *ClientWithResponses) ListAppLcmOpOccsWithResponse(ctx context.Context, params *ListAppLcmOpOccsParams, reqEditors ...RequestEditorFn) (*ListAppLcmOpOccsResponse, error) {
+	rsp, err := c.ListAppLcmOpOccs(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListAppLcmOpOccsResponse(rsp)
+}
+
+// GetAppLcmOpOccWithResponse performs a GET /app_lcm/v1/app_lcm_op_occs/{appLcmOpOccId} (the `GetAppLcmOpOcc` operationId) request.
+//
+// Returns a wrapper object for the known response body format(s).
+func (c *ClientWithResponses) GetAppLcmOpOccWithResponse(ctx context.Context, appLcmOpOccId AppLcmOpOccId, reqEditors ...RequestEditorFn) (*GetAppLcmOpOccResponse, error) {
+	rsp, err := c.GetAppLcmOpOcc(ctx, appLcmOpOccId, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetAppLcmOpOccResponse(rsp)
+}
+
+// CancelAppLcmOpOccWithBodyWithResponse performs a POST /app_lcm/v1/app_lcm_op_occs/{appLcmOpOccId}/cancel (the `CancelAppLcmOpOcc` operationId) request,
+// with any type of body and a specified content type.
+//
+// (V3) Cancels an op occurrence in STARTING or PROCESSING. One no MEO process is running
+// moves to FAILED_TEMP at once; a running one gets isCancelPending and moves to
+// FAILED_TEMP when its run stops. 409 in any other state or when a cancel is pending.
+//
+// Returns a wrapper object for the known response body format(s).
+func (c *ClientWithResponses) CancelAppLcmOpOccWithBodyWithResponse(ctx context.Context, appLcmOpOccId AppLcmOpOccId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CancelAppLcmOpOccResponse, error) {
+	rsp, err := c.CancelAppLcmOpOccWithBody(ctx, appLcmOpOccId, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCancelAppLcmOpOccResponse(rsp)
+}
+
+// CancelAppLcmOpOccWithResponse performs a POST /app_lcm/v1/app_lcm_op_occs/{appLcmOpOccId}/cancel (the `CancelAppLcmOpOcc` operationId) request.
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// (V3) Cancels an op occurrence in STARTING or PROCESSING. One no MEO process is running
+// moves to FAILED_TEMP at once; a running one gets isCancelPending and moves to
+// FAILED_TEMP when its run stops. 409 in any other state or when a cancel is pending.
+func (c *ClientWithResponses) CancelAppLcmOpOccWithResponse(ctx context.Context, appLcmOpOccId AppLcmOpOccId, body CancelAppLcmOpOccJSONRequestBody, reqEditors ...RequestEditorFn) (*CancelAppLcmOpOccResponse, error) {
+	rsp, err := c.CancelAppLcmOpOcc(ctx, appLcmOpOccId, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCancelAppLcmOpOccResponse(rsp)
+}
+
+// FailAppLcmOpOccWithResponse performs a POST /app_lcm/v1/app_lcm_op_occs/{appLcmOpOccId}/fail (the `FailAppLcmOpOcc` operationId) request.
+//
+// (V3) Ends an op occurrence in FAILED_TEMP as FAILED; an INSTANTIATE failed for good
+// gives its site's resources back. 409 in any other state.
+//
+// Returns a wrapper object for the known response body format(s).
+func (c *ClientWithResponses) FailAppLcmOpOccWithResponse(ctx context.Context, appLcmOpOccId AppLcmOpOccId, reqEditors ...RequestEditorFn) (*FailAppLcmOpOccResponse, error) {
+	rsp, err := c.FailAppLcmOpOcc(ctx, appLcmOpOccId, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseFailAppLcmOpOccResponse(rsp)
+}
+
+// RetryAppLcmOpOccWithResponse performs a POST /app_lcm/v1/app_lcm_op_occs/{appLcmOpOccId}/retry (the `RetryAppLcmOpOcc` operationId) request.
+//
+// (V3) Runs an op occurrence in FAILED_TEMP again, at once; 409 in any other state.
+//
+// Returns a wrapper object for the known response body format(s).
+func (c *ClientWithResponses) RetryAppLcmOpOccWithResponse(ctx context.Context, appLcmOpOccId AppLcmOpOccId, reqEditors ...RequestEditorFn) (*RetryAppLcmOpOccResponse, error) {
+	rsp, err := c.RetryAppLcmOpOcc(ctx, appLcmOpOccId, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseRetryAppLcmOpOccResponse(rsp)
+}
+
+// ListAppLcmSubscriptionsWithResponse performs a GET /app_lcm/v1/subscriptions (the `ListAppLcmSubscriptions` operationId) request.
+//
+// Returns a wrapper object for the known response body format(s).
+func (c *ClientWithResponses) ListAppLcmSubscriptionsWithResponse(ctx context.Context, params *ListAppLcmSubscriptionsParams, reqEditors ...RequestEditorFn) (*ListAppLcmSubscriptionsResponse, error) {
+	rsp, err := c.ListAppLcmSubscriptions(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListAppLcmSubscriptionsResponse(rsp)
+}
+
+// CreateAppLcmSubscriptionWithBodyWithResponse performs a POST /app_lcm/v1/subscriptions (the `CreateAppLcmSubscription` operationId) request,
+// with any type of body and a specified content type.
+//
+// Returns a wrapper object for the known response body format(s).
+func (c *ClientWithResponses) CreateAppLcmSubscriptionWithBodyWithResponse(ctx context.Context, params *CreateAppLcmSubscriptionParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateAppLcmSubscriptionResponse, error) {
+	rsp, err := c.CreateAppLcmSubscriptionWithBody(ctx, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCreateAppLcmSubscriptionResponse(rsp)
+}
+
+// CreateAppLcmSubscriptionWithResponse performs a POST /app_lcm/v1/subscriptions (the `CreateAppLcmSubscription` operationId) request.
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+func (c *ClientWithResponses) CreateAppLcmSubscriptionWithResponse(ctx context.Context, params *CreateAppLcmSubscriptionParams, body CreateAppLcmSubscriptionJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateAppLcmSubscriptionResponse, error) {
+	rsp, err := c.CreateAppLcmSubscription(ctx, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCreateAppLcmSubscriptionResponse(rsp)
+}
+
+// DeleteAppLcmSubscriptionWithResponse performs a DELETE /app_lcm/v1/subscriptions/{subscriptionId} (the `DeleteAppLcmSubscription` operationId) request.
+//
+// Returns a wrapper object for the known response body format(s).
+func (c *ClientWithResponses) DeleteAppLcmSubscriptionWithResponse(ctx context.Context, subscriptionId string, reqEditors ...RequestEditorFn) (*DeleteAppLcmSubscriptionResponse, error) {
+	rsp, err := c.DeleteAppLcmSubscription(ctx, subscriptionId, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseDeleteAppLcmSubscriptionResponse(rsp)
+}
+
+// GetAppLcmSubscriptionWithResponse performs a GET /app_lcm/v1/subscriptions/{subscriptionId} (the `GetAppLcmSubscription` operationId) request.
+//
+// Returns a wrapper object for the known response body format(s).
+func (c *ClientWithResponses) GetAppLcmSubscriptionWithResponse(ctx context.Context, subscriptionId string, params *GetAppLcmSubscriptionParams, reqEditors ...RequestEditorFn) (*GetAppLcmSubscriptionResponse, error) {
+	rsp, err := c.GetAppLcmSubscription(ctx, subscriptionId, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetAppLcmSubscriptionResponse(rsp)
+}
+
 // ListAppPkgsWithResponse performs a GET /app_pkgm/v1/app_packages (the `ListAppPkgs` operationId) request.
 //
 // Returns a wrapper object for the known response body format(s).
@@ -3385,6 +7241,24 @@ func (c *ClientWithResponses) GetOnboardedAppPkgContentWithResponse(ctx context.
 	return ParseGetOnboardedAppPkgContentResponse(rsp)
 }
 
+// UploadOnboardedAppPkgContentWithBodyWithResponse performs a PUT /app_pkgm/v1/onboarded_app_packages/{appDId}/package_content (the `UploadOnboardedAppPkgContent` operationId) request,
+// with any type of body and a specified content type.
+//
+// Uploads the content of the package with this appDId (MEC 010-2 V2.2.1), exactly as
+// PUT /app_packages/{appPkgId}/package_content does for that package: same bodies,
+// checksum and limits. A package has an appDId only once its AppD was read, and its
+// content is taken once, in CREATED, so an onboarded package answers 409 and an
+// unknown appDId 404; upload new content to a new package resource by appPkgId.
+//
+// Returns a wrapper object for the known response body format(s).
+func (c *ClientWithResponses) UploadOnboardedAppPkgContentWithBodyWithResponse(ctx context.Context, appDId AppDId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*UploadOnboardedAppPkgContentResponse, error) {
+	rsp, err := c.UploadOnboardedAppPkgContentWithBody(ctx, appDId, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseUploadOnboardedAppPkgContentResponse(rsp)
+}
+
 // ListAppPkgSubscriptionsWithResponse performs a GET /app_pkgm/v1/subscriptions (the `ListAppPkgSubscriptions` operationId) request.
 //
 // Returns a wrapper object for the known response body format(s).
@@ -3438,6 +7312,931 @@ func (c *ClientWithResponses) GetAppPkgSubscriptionWithResponse(ctx context.Cont
 		return nil, err
 	}
 	return ParseGetAppPkgSubscriptionResponse(rsp)
+}
+
+// ParseListAppInstancesResponse parses an HTTP response from a ListAppInstancesWithResponse call
+func ParseListAppInstancesResponse(rsp *http.Response) (*ListAppInstancesResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListAppInstancesResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest []AppInstanceInfo
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers ListAppInstancesResponse200Headers
+		if values := rsp.Header.Values("Link"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Link", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Link = &value
+		}
+		response.Headers200 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseCreateAppInstanceResponse parses an HTTP response from a CreateAppInstanceWithResponse call
+func ParseCreateAppInstanceResponse(rsp *http.Response) (*CreateAppInstanceResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &CreateAppInstanceResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 201:
+		var dest AppInstanceInfo
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON201 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON409 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 201:
+		var headers CreateAppInstanceResponse201Headers
+		if values := rsp.Header.Values("Location"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Location", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Location = &value
+		}
+		response.Headers201 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseDeleteAppInstanceResponse parses an HTTP response from a DeleteAppInstanceWithResponse call
+func ParseDeleteAppInstanceResponse(rsp *http.Response) (*DeleteAppInstanceResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &DeleteAppInstanceResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 204:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON409 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseGetAppInstanceResponse parses an HTTP response from a GetAppInstanceWithResponse call
+func ParseGetAppInstanceResponse(rsp *http.Response) (*GetAppInstanceResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetAppInstanceResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest AppInstanceInfo
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseInstantiateAppInstanceResponse parses an HTTP response from a InstantiateAppInstanceWithResponse call
+func ParseInstantiateAppInstanceResponse(rsp *http.Response) (*InstantiateAppInstanceResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &InstantiateAppInstanceResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 202:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON409 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 202:
+		var headers InstantiateAppInstanceResponse202Headers
+		if values := rsp.Header.Values("Location"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Location", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Location = &value
+		}
+		response.Headers202 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseOperateAppInstanceResponse parses an HTTP response from a OperateAppInstanceWithResponse call
+func ParseOperateAppInstanceResponse(rsp *http.Response) (*OperateAppInstanceResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &OperateAppInstanceResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 202:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON409 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 202:
+		var headers OperateAppInstanceResponse202Headers
+		if values := rsp.Header.Values("Location"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Location", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Location = &value
+		}
+		response.Headers202 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseTerminateAppInstanceResponse parses an HTTP response from a TerminateAppInstanceWithResponse call
+func ParseTerminateAppInstanceResponse(rsp *http.Response) (*TerminateAppInstanceResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &TerminateAppInstanceResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 202:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON409 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 202:
+		var headers TerminateAppInstanceResponse202Headers
+		if values := rsp.Header.Values("Location"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Location", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Location = &value
+		}
+		response.Headers202 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseListAppLcmOpOccsResponse parses an HTTP response from a ListAppLcmOpOccsWithResponse call
+func ParseListAppLcmOpOccsResponse(rsp *http.Response) (*ListAppLcmOpOccsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListAppLcmOpOccsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest []AppInstanceLcmOpOcc
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers ListAppLcmOpOccsResponse200Headers
+		if values := rsp.Header.Values("Link"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Link", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Link = &value
+		}
+		response.Headers200 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGetAppLcmOpOccResponse parses an HTTP response from a GetAppLcmOpOccWithResponse call
+func ParseGetAppLcmOpOccResponse(rsp *http.Response) (*GetAppLcmOpOccResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetAppLcmOpOccResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest AppInstanceLcmOpOcc
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseCancelAppLcmOpOccResponse parses an HTTP response from a CancelAppLcmOpOccWithResponse call
+func ParseCancelAppLcmOpOccResponse(rsp *http.Response) (*CancelAppLcmOpOccResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &CancelAppLcmOpOccResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 202:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON409 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 202:
+		var headers CancelAppLcmOpOccResponse202Headers
+		if values := rsp.Header.Values("Location"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Location", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Location = &value
+		}
+		response.Headers202 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseFailAppLcmOpOccResponse parses an HTTP response from a FailAppLcmOpOccWithResponse call
+func ParseFailAppLcmOpOccResponse(rsp *http.Response) (*FailAppLcmOpOccResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &FailAppLcmOpOccResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest AppInstanceLcmOpOcc
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON409 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseRetryAppLcmOpOccResponse parses an HTTP response from a RetryAppLcmOpOccWithResponse call
+func ParseRetryAppLcmOpOccResponse(rsp *http.Response) (*RetryAppLcmOpOccResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &RetryAppLcmOpOccResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 202:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON409 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 202:
+		var headers RetryAppLcmOpOccResponse202Headers
+		if values := rsp.Header.Values("Location"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Location", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Location = &value
+		}
+		response.Headers202 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseListAppLcmSubscriptionsResponse parses an HTTP response from a ListAppLcmSubscriptionsWithResponse call
+func ParseListAppLcmSubscriptionsResponse(rsp *http.Response) (*ListAppLcmSubscriptionsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListAppLcmSubscriptionsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest AppLcmSubscriptionLinkList
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseCreateAppLcmSubscriptionResponse parses an HTTP response from a CreateAppLcmSubscriptionWithResponse call
+func ParseCreateAppLcmSubscriptionResponse(rsp *http.Response) (*CreateAppLcmSubscriptionResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &CreateAppLcmSubscriptionResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 201:
+		var dest AppLcmSubscriptionInfo
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON201 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 201:
+		var headers CreateAppLcmSubscriptionResponse201Headers
+		if values := rsp.Header.Values("Location"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Location", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Location = &value
+		}
+		response.Headers201 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseDeleteAppLcmSubscriptionResponse parses an HTTP response from a DeleteAppLcmSubscriptionWithResponse call
+func ParseDeleteAppLcmSubscriptionResponse(rsp *http.Response) (*DeleteAppLcmSubscriptionResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &DeleteAppLcmSubscriptionResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 204:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseGetAppLcmSubscriptionResponse parses an HTTP response from a GetAppLcmSubscriptionWithResponse call
+func ParseGetAppLcmSubscriptionResponse(rsp *http.Response) (*GetAppLcmSubscriptionResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetAppLcmSubscriptionResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest AppLcmSubscriptionInfo
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	}
+
+	return response, nil
 }
 
 // ParseListAppPkgsResponse parses an HTTP response from a ListAppPkgsWithResponse call
@@ -4186,6 +8985,77 @@ func ParseGetOnboardedAppPkgContentResponse(rsp *http.Response) (*GetOnboardedAp
 	return response, nil
 }
 
+// ParseUploadOnboardedAppPkgContentResponse parses an HTTP response from a UploadOnboardedAppPkgContentWithResponse call
+func ParseUploadOnboardedAppPkgContentResponse(rsp *http.Response) (*UploadOnboardedAppPkgContentResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &UploadOnboardedAppPkgContentResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 202:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON415 = &dest
+
+	}
+
+	return response, nil
+}
+
 // ParseListAppPkgSubscriptionsResponse parses an HTTP response from a ListAppPkgSubscriptionsWithResponse call
 func ParseListAppPkgSubscriptionsResponse(rsp *http.Response) (*ListAppPkgSubscriptionsResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -4379,6 +9249,54 @@ func ParseGetAppPkgSubscriptionResponse(rsp *http.Response) (*GetAppPkgSubscript
 // ServerInterface represents all server handlers.
 type ServerInterface interface {
 
+	// (GET /app_lcm/v1/app_instances)
+	ListAppInstances(ctx echo.Context, params ListAppInstancesParams) error
+
+	// (POST /app_lcm/v1/app_instances)
+	CreateAppInstance(ctx echo.Context) error
+
+	// (DELETE /app_lcm/v1/app_instances/{appInstanceId})
+	DeleteAppInstance(ctx echo.Context, appInstanceId AppInstanceId) error
+
+	// (GET /app_lcm/v1/app_instances/{appInstanceId})
+	GetAppInstance(ctx echo.Context, appInstanceId AppInstanceId) error
+
+	// (POST /app_lcm/v1/app_instances/{appInstanceId}/instantiate)
+	InstantiateAppInstance(ctx echo.Context, appInstanceId AppInstanceId) error
+
+	// (POST /app_lcm/v1/app_instances/{appInstanceId}/operate)
+	OperateAppInstance(ctx echo.Context, appInstanceId AppInstanceId) error
+
+	// (POST /app_lcm/v1/app_instances/{appInstanceId}/terminate)
+	TerminateAppInstance(ctx echo.Context, appInstanceId AppInstanceId) error
+
+	// (GET /app_lcm/v1/app_lcm_op_occs)
+	ListAppLcmOpOccs(ctx echo.Context, params ListAppLcmOpOccsParams) error
+
+	// (GET /app_lcm/v1/app_lcm_op_occs/{appLcmOpOccId})
+	GetAppLcmOpOcc(ctx echo.Context, appLcmOpOccId AppLcmOpOccId) error
+
+	// (POST /app_lcm/v1/app_lcm_op_occs/{appLcmOpOccId}/cancel)
+	CancelAppLcmOpOcc(ctx echo.Context, appLcmOpOccId AppLcmOpOccId) error
+
+	// (POST /app_lcm/v1/app_lcm_op_occs/{appLcmOpOccId}/fail)
+	FailAppLcmOpOcc(ctx echo.Context, appLcmOpOccId AppLcmOpOccId) error
+
+	// (POST /app_lcm/v1/app_lcm_op_occs/{appLcmOpOccId}/retry)
+	RetryAppLcmOpOcc(ctx echo.Context, appLcmOpOccId AppLcmOpOccId) error
+
+	// (GET /app_lcm/v1/subscriptions)
+	ListAppLcmSubscriptions(ctx echo.Context, params ListAppLcmSubscriptionsParams) error
+
+	// (POST /app_lcm/v1/subscriptions)
+	CreateAppLcmSubscription(ctx echo.Context, params CreateAppLcmSubscriptionParams) error
+
+	// (DELETE /app_lcm/v1/subscriptions/{subscriptionId})
+	DeleteAppLcmSubscription(ctx echo.Context, subscriptionId string) error
+
+	// (GET /app_lcm/v1/subscriptions/{subscriptionId})
+	GetAppLcmSubscription(ctx echo.Context, subscriptionId string, params GetAppLcmSubscriptionParams) error
+
 	// (GET /app_pkgm/v1/app_packages)
 	ListAppPkgs(ctx echo.Context, params ListAppPkgsParams) error
 
@@ -4415,6 +9333,9 @@ type ServerInterface interface {
 	// (GET /app_pkgm/v1/onboarded_app_packages/{appDId}/package_content)
 	GetOnboardedAppPkgContent(ctx echo.Context, appDId AppDId, params GetOnboardedAppPkgContentParams) error
 
+	// (PUT /app_pkgm/v1/onboarded_app_packages/{appDId}/package_content)
+	UploadOnboardedAppPkgContent(ctx echo.Context, appDId AppDId) error
+
 	// (GET /app_pkgm/v1/subscriptions)
 	ListAppPkgSubscriptions(ctx echo.Context) error
 
@@ -4431,6 +9352,342 @@ type ServerInterface interface {
 // ServerInterfaceWrapper converts echo contexts to parameters.
 type ServerInterfaceWrapper struct {
 	Handler ServerInterface
+}
+
+// ListAppInstances converts echo context to params.
+func (w *ServerInterfaceWrapper) ListAppInstances(ctx echo.Context) error {
+	var err error
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ListAppInstancesParams
+	// ------------- Optional query parameter "filter" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "filter", ctx.QueryParams(), &params.Filter, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter filter: %s", err))
+	}
+
+	// ------------- Optional query parameter "all_fields" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "all_fields", ctx.QueryParams(), &params.AllFields, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter all_fields: %s", err))
+	}
+
+	// ------------- Optional query parameter "fields" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "fields", ctx.QueryParams(), &params.Fields, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter fields: %s", err))
+	}
+
+	// ------------- Optional query parameter "exclude_fields" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "exclude_fields", ctx.QueryParams(), &params.ExcludeFields, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter exclude_fields: %s", err))
+	}
+
+	// ------------- Optional query parameter "exclude_default" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "exclude_default", ctx.QueryParams(), &params.ExcludeDefault, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter exclude_default: %s", err))
+	}
+
+	// ------------- Optional query parameter "nextpage_opaque_marker" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "nextpage_opaque_marker", ctx.QueryParams(), &params.NextpageOpaqueMarker, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter nextpage_opaque_marker: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.ListAppInstances(ctx, params)
+	return err
+}
+
+// CreateAppInstance converts echo context to params.
+func (w *ServerInterfaceWrapper) CreateAppInstance(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.CreateAppInstance(ctx)
+	return err
+}
+
+// DeleteAppInstance converts echo context to params.
+func (w *ServerInterfaceWrapper) DeleteAppInstance(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "appInstanceId" -------------
+	var appInstanceId AppInstanceId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "appInstanceId", ctx.Param("appInstanceId"), &appInstanceId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter appInstanceId: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.DeleteAppInstance(ctx, appInstanceId)
+	return err
+}
+
+// GetAppInstance converts echo context to params.
+func (w *ServerInterfaceWrapper) GetAppInstance(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "appInstanceId" -------------
+	var appInstanceId AppInstanceId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "appInstanceId", ctx.Param("appInstanceId"), &appInstanceId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter appInstanceId: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.GetAppInstance(ctx, appInstanceId)
+	return err
+}
+
+// InstantiateAppInstance converts echo context to params.
+func (w *ServerInterfaceWrapper) InstantiateAppInstance(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "appInstanceId" -------------
+	var appInstanceId AppInstanceId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "appInstanceId", ctx.Param("appInstanceId"), &appInstanceId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter appInstanceId: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.InstantiateAppInstance(ctx, appInstanceId)
+	return err
+}
+
+// OperateAppInstance converts echo context to params.
+func (w *ServerInterfaceWrapper) OperateAppInstance(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "appInstanceId" -------------
+	var appInstanceId AppInstanceId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "appInstanceId", ctx.Param("appInstanceId"), &appInstanceId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter appInstanceId: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.OperateAppInstance(ctx, appInstanceId)
+	return err
+}
+
+// TerminateAppInstance converts echo context to params.
+func (w *ServerInterfaceWrapper) TerminateAppInstance(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "appInstanceId" -------------
+	var appInstanceId AppInstanceId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "appInstanceId", ctx.Param("appInstanceId"), &appInstanceId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter appInstanceId: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.TerminateAppInstance(ctx, appInstanceId)
+	return err
+}
+
+// ListAppLcmOpOccs converts echo context to params.
+func (w *ServerInterfaceWrapper) ListAppLcmOpOccs(ctx echo.Context) error {
+	var err error
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ListAppLcmOpOccsParams
+	// ------------- Optional query parameter "filter" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "filter", ctx.QueryParams(), &params.Filter, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter filter: %s", err))
+	}
+
+	// ------------- Optional query parameter "all_fields" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "all_fields", ctx.QueryParams(), &params.AllFields, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter all_fields: %s", err))
+	}
+
+	// ------------- Optional query parameter "fields" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "fields", ctx.QueryParams(), &params.Fields, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter fields: %s", err))
+	}
+
+	// ------------- Optional query parameter "exclude_fields" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "exclude_fields", ctx.QueryParams(), &params.ExcludeFields, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter exclude_fields: %s", err))
+	}
+
+	// ------------- Optional query parameter "exclude_default" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "exclude_default", ctx.QueryParams(), &params.ExcludeDefault, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter exclude_default: %s", err))
+	}
+
+	// ------------- Optional query parameter "nextpage_opaque_marker" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "nextpage_opaque_marker", ctx.QueryParams(), &params.NextpageOpaqueMarker, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter nextpage_opaque_marker: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.ListAppLcmOpOccs(ctx, params)
+	return err
+}
+
+// GetAppLcmOpOcc converts echo context to params.
+func (w *ServerInterfaceWrapper) GetAppLcmOpOcc(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "appLcmOpOccId" -------------
+	var appLcmOpOccId AppLcmOpOccId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "appLcmOpOccId", ctx.Param("appLcmOpOccId"), &appLcmOpOccId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter appLcmOpOccId: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.GetAppLcmOpOcc(ctx, appLcmOpOccId)
+	return err
+}
+
+// CancelAppLcmOpOcc converts echo context to params.
+func (w *ServerInterfaceWrapper) CancelAppLcmOpOcc(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "appLcmOpOccId" -------------
+	var appLcmOpOccId AppLcmOpOccId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "appLcmOpOccId", ctx.Param("appLcmOpOccId"), &appLcmOpOccId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter appLcmOpOccId: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.CancelAppLcmOpOcc(ctx, appLcmOpOccId)
+	return err
+}
+
+// FailAppLcmOpOcc converts echo context to params.
+func (w *ServerInterfaceWrapper) FailAppLcmOpOcc(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "appLcmOpOccId" -------------
+	var appLcmOpOccId AppLcmOpOccId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "appLcmOpOccId", ctx.Param("appLcmOpOccId"), &appLcmOpOccId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter appLcmOpOccId: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.FailAppLcmOpOcc(ctx, appLcmOpOccId)
+	return err
+}
+
+// RetryAppLcmOpOcc converts echo context to params.
+func (w *ServerInterfaceWrapper) RetryAppLcmOpOcc(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "appLcmOpOccId" -------------
+	var appLcmOpOccId AppLcmOpOccId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "appLcmOpOccId", ctx.Param("appLcmOpOccId"), &appLcmOpOccId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter appLcmOpOccId: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.RetryAppLcmOpOcc(ctx, appLcmOpOccId)
+	return err
+}
+
+// ListAppLcmSubscriptions converts echo context to params.
+func (w *ServerInterfaceWrapper) ListAppLcmSubscriptions(ctx echo.Context) error {
+	var err error
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ListAppLcmSubscriptionsParams
+	// ------------- Optional query parameter "subscriptionType" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "subscriptionType", ctx.QueryParams(), &params.SubscriptionType, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter subscriptionType: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.ListAppLcmSubscriptions(ctx, params)
+	return err
+}
+
+// CreateAppLcmSubscription converts echo context to params.
+func (w *ServerInterfaceWrapper) CreateAppLcmSubscription(ctx echo.Context) error {
+	var err error
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params CreateAppLcmSubscriptionParams
+	// ------------- Optional query parameter "subscriptionType" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "subscriptionType", ctx.QueryParams(), &params.SubscriptionType, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter subscriptionType: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.CreateAppLcmSubscription(ctx, params)
+	return err
+}
+
+// DeleteAppLcmSubscription converts echo context to params.
+func (w *ServerInterfaceWrapper) DeleteAppLcmSubscription(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "subscriptionId" -------------
+	var subscriptionId string
+
+	err = runtime.BindStyledParameterWithOptions("simple", "subscriptionId", ctx.Param("subscriptionId"), &subscriptionId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter subscriptionId: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.DeleteAppLcmSubscription(ctx, subscriptionId)
+	return err
+}
+
+// GetAppLcmSubscription converts echo context to params.
+func (w *ServerInterfaceWrapper) GetAppLcmSubscription(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "subscriptionId" -------------
+	var subscriptionId string
+
+	err = runtime.BindStyledParameterWithOptions("simple", "subscriptionId", ctx.Param("subscriptionId"), &subscriptionId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter subscriptionId: %s", err))
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params GetAppLcmSubscriptionParams
+	// ------------- Optional query parameter "subscriptionType" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "subscriptionType", ctx.QueryParams(), &params.SubscriptionType, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter subscriptionType: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.GetAppLcmSubscription(ctx, subscriptionId, params)
+	return err
 }
 
 // ListAppPkgs converts echo context to params.
@@ -4732,6 +9989,22 @@ func (w *ServerInterfaceWrapper) GetOnboardedAppPkgContent(ctx echo.Context) err
 	return err
 }
 
+// UploadOnboardedAppPkgContent converts echo context to params.
+func (w *ServerInterfaceWrapper) UploadOnboardedAppPkgContent(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "appDId" -------------
+	var appDId AppDId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "appDId", ctx.Param("appDId"), &appDId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter appDId: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.UploadOnboardedAppPkgContent(ctx, appDId)
+	return err
+}
+
 // ListAppPkgSubscriptions converts echo context to params.
 func (w *ServerInterfaceWrapper) ListAppPkgSubscriptions(ctx echo.Context) error {
 	var err error
@@ -4841,11 +10114,35 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.GET(options.BaseURL+"/app_pkgm/v1/onboarded_app_packages/:appDId", wrapper.GetOnboardedAppPkg, options.OperationMiddlewares["GetOnboardedAppPkg"]...)
 	router.GET(options.BaseURL+"/app_pkgm/v1/onboarded_app_packages/:appDId/appd", wrapper.GetOnboardedAppD, options.OperationMiddlewares["GetOnboardedAppD"]...)
 	router.GET(options.BaseURL+"/app_pkgm/v1/onboarded_app_packages/:appDId/package_content", wrapper.GetOnboardedAppPkgContent, options.OperationMiddlewares["GetOnboardedAppPkgContent"]...)
+	router.PUT(options.BaseURL+"/app_pkgm/v1/onboarded_app_packages/:appDId/package_content", wrapper.UploadOnboardedAppPkgContent, options.OperationMiddlewares["UploadOnboardedAppPkgContent"]...)
 	router.GET(options.BaseURL+"/app_pkgm/v1/subscriptions", wrapper.ListAppPkgSubscriptions, options.OperationMiddlewares["ListAppPkgSubscriptions"]...)
 	router.POST(options.BaseURL+"/app_pkgm/v1/subscriptions", wrapper.CreateAppPkgSubscription, options.OperationMiddlewares["CreateAppPkgSubscription"]...)
 	router.DELETE(options.BaseURL+"/app_pkgm/v1/subscriptions/:subscriptionId", wrapper.DeleteAppPkgSubscription, options.OperationMiddlewares["DeleteAppPkgSubscription"]...)
 	router.GET(options.BaseURL+"/app_pkgm/v1/subscriptions/:subscriptionId", wrapper.GetAppPkgSubscription, options.OperationMiddlewares["GetAppPkgSubscription"]...)
+	router.GET(options.BaseURL+"/app_lcm/v1/app_instances", wrapper.ListAppInstances, options.OperationMiddlewares["ListAppInstances"]...)
+	router.POST(options.BaseURL+"/app_lcm/v1/app_instances", wrapper.CreateAppInstance, options.OperationMiddlewares["CreateAppInstance"]...)
+	router.DELETE(options.BaseURL+"/app_lcm/v1/app_instances/:appInstanceId", wrapper.DeleteAppInstance, options.OperationMiddlewares["DeleteAppInstance"]...)
+	router.GET(options.BaseURL+"/app_lcm/v1/app_instances/:appInstanceId", wrapper.GetAppInstance, options.OperationMiddlewares["GetAppInstance"]...)
+	router.POST(options.BaseURL+"/app_lcm/v1/app_instances/:appInstanceId/instantiate", wrapper.InstantiateAppInstance, options.OperationMiddlewares["InstantiateAppInstance"]...)
+	router.POST(options.BaseURL+"/app_lcm/v1/app_instances/:appInstanceId/operate", wrapper.OperateAppInstance, options.OperationMiddlewares["OperateAppInstance"]...)
+	router.POST(options.BaseURL+"/app_lcm/v1/app_instances/:appInstanceId/terminate", wrapper.TerminateAppInstance, options.OperationMiddlewares["TerminateAppInstance"]...)
+	router.GET(options.BaseURL+"/app_lcm/v1/app_lcm_op_occs", wrapper.ListAppLcmOpOccs, options.OperationMiddlewares["ListAppLcmOpOccs"]...)
+	router.GET(options.BaseURL+"/app_lcm/v1/app_lcm_op_occs/:appLcmOpOccId", wrapper.GetAppLcmOpOcc, options.OperationMiddlewares["GetAppLcmOpOcc"]...)
+	router.POST(options.BaseURL+"/app_lcm/v1/app_lcm_op_occs/:appLcmOpOccId/retry", wrapper.RetryAppLcmOpOcc, options.OperationMiddlewares["RetryAppLcmOpOcc"]...)
+	router.POST(options.BaseURL+"/app_lcm/v1/app_lcm_op_occs/:appLcmOpOccId/fail", wrapper.FailAppLcmOpOcc, options.OperationMiddlewares["FailAppLcmOpOcc"]...)
+	router.POST(options.BaseURL+"/app_lcm/v1/app_lcm_op_occs/:appLcmOpOccId/cancel", wrapper.CancelAppLcmOpOcc, options.OperationMiddlewares["CancelAppLcmOpOcc"]...)
+	router.GET(options.BaseURL+"/app_lcm/v1/subscriptions", wrapper.ListAppLcmSubscriptions, options.OperationMiddlewares["ListAppLcmSubscriptions"]...)
+	router.POST(options.BaseURL+"/app_lcm/v1/subscriptions", wrapper.CreateAppLcmSubscription, options.OperationMiddlewares["CreateAppLcmSubscription"]...)
+	router.DELETE(options.BaseURL+"/app_lcm/v1/subscriptions/:subscriptionId", wrapper.DeleteAppLcmSubscription, options.OperationMiddlewares["DeleteAppLcmSubscription"]...)
+	router.GET(options.BaseURL+"/app_lcm/v1/subscriptions/:subscriptionId", wrapper.GetAppLcmSubscription, options.OperationMiddlewares["GetAppLcmSubscription"]...)
 
+}
+
+type AcceptedResponseHeaders struct {
+	Location *string
+}
+type AcceptedResponse struct {
+	Headers AcceptedResponseHeaders
 }
 
 type AppDJSONResponse map[string]interface{}
@@ -4876,6 +10173,1244 @@ type PartialContentApplicationzipResponse struct {
 }
 
 type ProblemApplicationProblemPlusJSONResponse ProblemDetails
+
+type ListAppInstancesRequestObject struct {
+	Params ListAppInstancesParams
+}
+
+type ListAppInstancesResponseObject interface {
+	VisitListAppInstancesResponse(w http.ResponseWriter) error
+}
+
+type ListAppInstances200ResponseHeaders struct {
+	Link *string
+}
+
+type ListAppInstances200JSONResponse struct {
+	Body    []AppInstanceInfo
+	Headers ListAppInstances200ResponseHeaders
+}
+
+func (response ListAppInstances200JSONResponse) VisitListAppInstancesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.Link != nil {
+		w.Header().Set("Link", fmt.Sprint(*response.Headers.Link))
+	}
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListAppInstances400ApplicationProblemPlusJSONResponse struct {
+	ProblemApplicationProblemPlusJSONResponse
+}
+
+func (response ListAppInstances400ApplicationProblemPlusJSONResponse) VisitListAppInstancesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListAppInstances401ApplicationProblemPlusJSONResponse ProblemDetails
+
+func (response ListAppInstances401ApplicationProblemPlusJSONResponse) VisitListAppInstancesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListAppInstances403ApplicationProblemPlusJSONResponse ProblemDetails
+
+func (response ListAppInstances403ApplicationProblemPlusJSONResponse) VisitListAppInstancesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateAppInstanceRequestObject struct {
+	Body *CreateAppInstanceJSONRequestBody
+}
+
+type CreateAppInstanceResponseObject interface {
+	VisitCreateAppInstanceResponse(w http.ResponseWriter) error
+}
+
+type CreateAppInstance201ResponseHeaders struct {
+	Location *string
+}
+
+type CreateAppInstance201JSONResponse struct {
+	Body    AppInstanceInfo
+	Headers CreateAppInstance201ResponseHeaders
+}
+
+func (response CreateAppInstance201JSONResponse) VisitCreateAppInstanceResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.Location != nil {
+		w.Header().Set("Location", fmt.Sprint(*response.Headers.Location))
+	}
+	w.WriteHeader(201)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateAppInstance400ApplicationProblemPlusJSONResponse struct {
+	ProblemApplicationProblemPlusJSONResponse
+}
+
+func (response CreateAppInstance400ApplicationProblemPlusJSONResponse) VisitCreateAppInstanceResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateAppInstance401ApplicationProblemPlusJSONResponse ProblemDetails
+
+func (response CreateAppInstance401ApplicationProblemPlusJSONResponse) VisitCreateAppInstanceResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateAppInstance403ApplicationProblemPlusJSONResponse ProblemDetails
+
+func (response CreateAppInstance403ApplicationProblemPlusJSONResponse) VisitCreateAppInstanceResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateAppInstance409ApplicationProblemPlusJSONResponse ProblemDetails
+
+func (response CreateAppInstance409ApplicationProblemPlusJSONResponse) VisitCreateAppInstanceResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteAppInstanceRequestObject struct {
+	AppInstanceId AppInstanceId `json:"appInstanceId"`
+}
+
+type DeleteAppInstanceResponseObject interface {
+	VisitDeleteAppInstanceResponse(w http.ResponseWriter) error
+}
+
+type DeleteAppInstance204Response struct {
+}
+
+func (response DeleteAppInstance204Response) VisitDeleteAppInstanceResponse(w http.ResponseWriter) error {
+	w.WriteHeader(204)
+	return nil
+}
+
+type DeleteAppInstance401ApplicationProblemPlusJSONResponse struct {
+	ProblemApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteAppInstance401ApplicationProblemPlusJSONResponse) VisitDeleteAppInstanceResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteAppInstance403ApplicationProblemPlusJSONResponse ProblemDetails
+
+func (response DeleteAppInstance403ApplicationProblemPlusJSONResponse) VisitDeleteAppInstanceResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteAppInstance404ApplicationProblemPlusJSONResponse ProblemDetails
+
+func (response DeleteAppInstance404ApplicationProblemPlusJSONResponse) VisitDeleteAppInstanceResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteAppInstance409ApplicationProblemPlusJSONResponse ProblemDetails
+
+func (response DeleteAppInstance409ApplicationProblemPlusJSONResponse) VisitDeleteAppInstanceResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetAppInstanceRequestObject struct {
+	AppInstanceId AppInstanceId `json:"appInstanceId"`
+}
+
+type GetAppInstanceResponseObject interface {
+	VisitGetAppInstanceResponse(w http.ResponseWriter) error
+}
+
+type GetAppInstance200JSONResponse AppInstanceInfo
+
+func (response GetAppInstance200JSONResponse) VisitGetAppInstanceResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetAppInstance401ApplicationProblemPlusJSONResponse struct {
+	ProblemApplicationProblemPlusJSONResponse
+}
+
+func (response GetAppInstance401ApplicationProblemPlusJSONResponse) VisitGetAppInstanceResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetAppInstance403ApplicationProblemPlusJSONResponse ProblemDetails
+
+func (response GetAppInstance403ApplicationProblemPlusJSONResponse) VisitGetAppInstanceResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetAppInstance404ApplicationProblemPlusJSONResponse ProblemDetails
+
+func (response GetAppInstance404ApplicationProblemPlusJSONResponse) VisitGetAppInstanceResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type InstantiateAppInstanceRequestObject struct {
+	AppInstanceId AppInstanceId `json:"appInstanceId"`
+	Body          *InstantiateAppInstanceJSONRequestBody
+}
+
+type InstantiateAppInstanceResponseObject interface {
+	VisitInstantiateAppInstanceResponse(w http.ResponseWriter) error
+}
+
+type InstantiateAppInstance202Response = AcceptedResponse
+
+func (response InstantiateAppInstance202Response) VisitInstantiateAppInstanceResponse(w http.ResponseWriter) error {
+	if response.Headers.Location != nil {
+		w.Header().Set("Location", fmt.Sprint(*response.Headers.Location))
+	}
+	w.WriteHeader(202)
+	return nil
+}
+
+type InstantiateAppInstance400ApplicationProblemPlusJSONResponse struct {
+	ProblemApplicationProblemPlusJSONResponse
+}
+
+func (response InstantiateAppInstance400ApplicationProblemPlusJSONResponse) VisitInstantiateAppInstanceResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type InstantiateAppInstance401ApplicationProblemPlusJSONResponse ProblemDetails
+
+func (response InstantiateAppInstance401ApplicationProblemPlusJSONResponse) VisitInstantiateAppInstanceResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type InstantiateAppInstance403ApplicationProblemPlusJSONResponse ProblemDetails
+
+func (response InstantiateAppInstance403ApplicationProblemPlusJSONResponse) VisitInstantiateAppInstanceResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type InstantiateAppInstance404ApplicationProblemPlusJSONResponse ProblemDetails
+
+func (response InstantiateAppInstance404ApplicationProblemPlusJSONResponse) VisitInstantiateAppInstanceResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type InstantiateAppInstance409ApplicationProblemPlusJSONResponse ProblemDetails
+
+func (response InstantiateAppInstance409ApplicationProblemPlusJSONResponse) VisitInstantiateAppInstanceResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OperateAppInstanceRequestObject struct {
+	AppInstanceId AppInstanceId `json:"appInstanceId"`
+	Body          *OperateAppInstanceJSONRequestBody
+}
+
+type OperateAppInstanceResponseObject interface {
+	VisitOperateAppInstanceResponse(w http.ResponseWriter) error
+}
+
+type OperateAppInstance202Response = AcceptedResponse
+
+func (response OperateAppInstance202Response) VisitOperateAppInstanceResponse(w http.ResponseWriter) error {
+	if response.Headers.Location != nil {
+		w.Header().Set("Location", fmt.Sprint(*response.Headers.Location))
+	}
+	w.WriteHeader(202)
+	return nil
+}
+
+type OperateAppInstance400ApplicationProblemPlusJSONResponse struct {
+	ProblemApplicationProblemPlusJSONResponse
+}
+
+func (response OperateAppInstance400ApplicationProblemPlusJSONResponse) VisitOperateAppInstanceResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OperateAppInstance401ApplicationProblemPlusJSONResponse ProblemDetails
+
+func (response OperateAppInstance401ApplicationProblemPlusJSONResponse) VisitOperateAppInstanceResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OperateAppInstance403ApplicationProblemPlusJSONResponse ProblemDetails
+
+func (response OperateAppInstance403ApplicationProblemPlusJSONResponse) VisitOperateAppInstanceResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OperateAppInstance404ApplicationProblemPlusJSONResponse ProblemDetails
+
+func (response OperateAppInstance404ApplicationProblemPlusJSONResponse) VisitOperateAppInstanceResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OperateAppInstance409ApplicationProblemPlusJSONResponse ProblemDetails
+
+func (response OperateAppInstance409ApplicationProblemPlusJSONResponse) VisitOperateAppInstanceResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type TerminateAppInstanceRequestObject struct {
+	AppInstanceId AppInstanceId `json:"appInstanceId"`
+	Body          *TerminateAppInstanceJSONRequestBody
+}
+
+type TerminateAppInstanceResponseObject interface {
+	VisitTerminateAppInstanceResponse(w http.ResponseWriter) error
+}
+
+type TerminateAppInstance202Response = AcceptedResponse
+
+func (response TerminateAppInstance202Response) VisitTerminateAppInstanceResponse(w http.ResponseWriter) error {
+	if response.Headers.Location != nil {
+		w.Header().Set("Location", fmt.Sprint(*response.Headers.Location))
+	}
+	w.WriteHeader(202)
+	return nil
+}
+
+type TerminateAppInstance400ApplicationProblemPlusJSONResponse struct {
+	ProblemApplicationProblemPlusJSONResponse
+}
+
+func (response TerminateAppInstance400ApplicationProblemPlusJSONResponse) VisitTerminateAppInstanceResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type TerminateAppInstance401ApplicationProblemPlusJSONResponse ProblemDetails
+
+func (response TerminateAppInstance401ApplicationProblemPlusJSONResponse) VisitTerminateAppInstanceResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type TerminateAppInstance403ApplicationProblemPlusJSONResponse ProblemDetails
+
+func (response TerminateAppInstance403ApplicationProblemPlusJSONResponse) VisitTerminateAppInstanceResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type TerminateAppInstance404ApplicationProblemPlusJSONResponse ProblemDetails
+
+func (response TerminateAppInstance404ApplicationProblemPlusJSONResponse) VisitTerminateAppInstanceResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type TerminateAppInstance409ApplicationProblemPlusJSONResponse ProblemDetails
+
+func (response TerminateAppInstance409ApplicationProblemPlusJSONResponse) VisitTerminateAppInstanceResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListAppLcmOpOccsRequestObject struct {
+	Params ListAppLcmOpOccsParams
+}
+
+type ListAppLcmOpOccsResponseObject interface {
+	VisitListAppLcmOpOccsResponse(w http.ResponseWriter) error
+}
+
+type ListAppLcmOpOccs200ResponseHeaders struct {
+	Link *string
+}
+
+type ListAppLcmOpOccs200JSONResponse struct {
+	Body    []AppInstanceLcmOpOcc
+	Headers ListAppLcmOpOccs200ResponseHeaders
+}
+
+func (response ListAppLcmOpOccs200JSONResponse) VisitListAppLcmOpOccsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.Link != nil {
+		w.Header().Set("Link", fmt.Sprint(*response.Headers.Link))
+	}
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListAppLcmOpOccs400ApplicationProblemPlusJSONResponse struct {
+	ProblemApplicationProblemPlusJSONResponse
+}
+
+func (response ListAppLcmOpOccs400ApplicationProblemPlusJSONResponse) VisitListAppLcmOpOccsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListAppLcmOpOccs401ApplicationProblemPlusJSONResponse ProblemDetails
+
+func (response ListAppLcmOpOccs401ApplicationProblemPlusJSONResponse) VisitListAppLcmOpOccsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListAppLcmOpOccs403ApplicationProblemPlusJSONResponse ProblemDetails
+
+func (response ListAppLcmOpOccs403ApplicationProblemPlusJSONResponse) VisitListAppLcmOpOccsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetAppLcmOpOccRequestObject struct {
+	AppLcmOpOccId AppLcmOpOccId `json:"appLcmOpOccId"`
+}
+
+type GetAppLcmOpOccResponseObject interface {
+	VisitGetAppLcmOpOccResponse(w http.ResponseWriter) error
+}
+
+type GetAppLcmOpOcc200JSONResponse AppInstanceLcmOpOcc
+
+func (response GetAppLcmOpOcc200JSONResponse) VisitGetAppLcmOpOccResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetAppLcmOpOcc401ApplicationProblemPlusJSONResponse struct {
+	ProblemApplicationProblemPlusJSONResponse
+}
+
+func (response GetAppLcmOpOcc401ApplicationProblemPlusJSONResponse) VisitGetAppLcmOpOccResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetAppLcmOpOcc403ApplicationProblemPlusJSONResponse ProblemDetails
+
+func (response GetAppLcmOpOcc403ApplicationProblemPlusJSONResponse) VisitGetAppLcmOpOccResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetAppLcmOpOcc404ApplicationProblemPlusJSONResponse ProblemDetails
+
+func (response GetAppLcmOpOcc404ApplicationProblemPlusJSONResponse) VisitGetAppLcmOpOccResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CancelAppLcmOpOccRequestObject struct {
+	AppLcmOpOccId AppLcmOpOccId `json:"appLcmOpOccId"`
+	Body          *CancelAppLcmOpOccJSONRequestBody
+}
+
+type CancelAppLcmOpOccResponseObject interface {
+	VisitCancelAppLcmOpOccResponse(w http.ResponseWriter) error
+}
+
+type CancelAppLcmOpOcc202Response = AcceptedResponse
+
+func (response CancelAppLcmOpOcc202Response) VisitCancelAppLcmOpOccResponse(w http.ResponseWriter) error {
+	if response.Headers.Location != nil {
+		w.Header().Set("Location", fmt.Sprint(*response.Headers.Location))
+	}
+	w.WriteHeader(202)
+	return nil
+}
+
+type CancelAppLcmOpOcc400ApplicationProblemPlusJSONResponse struct {
+	ProblemApplicationProblemPlusJSONResponse
+}
+
+func (response CancelAppLcmOpOcc400ApplicationProblemPlusJSONResponse) VisitCancelAppLcmOpOccResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CancelAppLcmOpOcc401ApplicationProblemPlusJSONResponse ProblemDetails
+
+func (response CancelAppLcmOpOcc401ApplicationProblemPlusJSONResponse) VisitCancelAppLcmOpOccResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CancelAppLcmOpOcc403ApplicationProblemPlusJSONResponse ProblemDetails
+
+func (response CancelAppLcmOpOcc403ApplicationProblemPlusJSONResponse) VisitCancelAppLcmOpOccResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CancelAppLcmOpOcc404ApplicationProblemPlusJSONResponse ProblemDetails
+
+func (response CancelAppLcmOpOcc404ApplicationProblemPlusJSONResponse) VisitCancelAppLcmOpOccResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CancelAppLcmOpOcc409ApplicationProblemPlusJSONResponse ProblemDetails
+
+func (response CancelAppLcmOpOcc409ApplicationProblemPlusJSONResponse) VisitCancelAppLcmOpOccResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type FailAppLcmOpOccRequestObject struct {
+	AppLcmOpOccId AppLcmOpOccId `json:"appLcmOpOccId"`
+}
+
+type FailAppLcmOpOccResponseObject interface {
+	VisitFailAppLcmOpOccResponse(w http.ResponseWriter) error
+}
+
+type FailAppLcmOpOcc200JSONResponse AppInstanceLcmOpOcc
+
+func (response FailAppLcmOpOcc200JSONResponse) VisitFailAppLcmOpOccResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type FailAppLcmOpOcc401ApplicationProblemPlusJSONResponse struct {
+	ProblemApplicationProblemPlusJSONResponse
+}
+
+func (response FailAppLcmOpOcc401ApplicationProblemPlusJSONResponse) VisitFailAppLcmOpOccResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type FailAppLcmOpOcc403ApplicationProblemPlusJSONResponse ProblemDetails
+
+func (response FailAppLcmOpOcc403ApplicationProblemPlusJSONResponse) VisitFailAppLcmOpOccResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type FailAppLcmOpOcc404ApplicationProblemPlusJSONResponse ProblemDetails
+
+func (response FailAppLcmOpOcc404ApplicationProblemPlusJSONResponse) VisitFailAppLcmOpOccResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type FailAppLcmOpOcc409ApplicationProblemPlusJSONResponse ProblemDetails
+
+func (response FailAppLcmOpOcc409ApplicationProblemPlusJSONResponse) VisitFailAppLcmOpOccResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RetryAppLcmOpOccRequestObject struct {
+	AppLcmOpOccId AppLcmOpOccId `json:"appLcmOpOccId"`
+}
+
+type RetryAppLcmOpOccResponseObject interface {
+	VisitRetryAppLcmOpOccResponse(w http.ResponseWriter) error
+}
+
+type RetryAppLcmOpOcc202Response = AcceptedResponse
+
+func (response RetryAppLcmOpOcc202Response) VisitRetryAppLcmOpOccResponse(w http.ResponseWriter) error {
+	if response.Headers.Location != nil {
+		w.Header().Set("Location", fmt.Sprint(*response.Headers.Location))
+	}
+	w.WriteHeader(202)
+	return nil
+}
+
+type RetryAppLcmOpOcc401ApplicationProblemPlusJSONResponse struct {
+	ProblemApplicationProblemPlusJSONResponse
+}
+
+func (response RetryAppLcmOpOcc401ApplicationProblemPlusJSONResponse) VisitRetryAppLcmOpOccResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RetryAppLcmOpOcc403ApplicationProblemPlusJSONResponse ProblemDetails
+
+func (response RetryAppLcmOpOcc403ApplicationProblemPlusJSONResponse) VisitRetryAppLcmOpOccResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RetryAppLcmOpOcc404ApplicationProblemPlusJSONResponse ProblemDetails
+
+func (response RetryAppLcmOpOcc404ApplicationProblemPlusJSONResponse) VisitRetryAppLcmOpOccResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RetryAppLcmOpOcc409ApplicationProblemPlusJSONResponse ProblemDetails
+
+func (response RetryAppLcmOpOcc409ApplicationProblemPlusJSONResponse) VisitRetryAppLcmOpOccResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListAppLcmSubscriptionsRequestObject struct {
+	Params ListAppLcmSubscriptionsParams
+}
+
+type ListAppLcmSubscriptionsResponseObject interface {
+	VisitListAppLcmSubscriptionsResponse(w http.ResponseWriter) error
+}
+
+type ListAppLcmSubscriptions200JSONResponse AppLcmSubscriptionLinkList
+
+func (response ListAppLcmSubscriptions200JSONResponse) VisitListAppLcmSubscriptionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListAppLcmSubscriptions400ApplicationProblemPlusJSONResponse struct {
+	ProblemApplicationProblemPlusJSONResponse
+}
+
+func (response ListAppLcmSubscriptions400ApplicationProblemPlusJSONResponse) VisitListAppLcmSubscriptionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListAppLcmSubscriptions401ApplicationProblemPlusJSONResponse ProblemDetails
+
+func (response ListAppLcmSubscriptions401ApplicationProblemPlusJSONResponse) VisitListAppLcmSubscriptionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListAppLcmSubscriptions403ApplicationProblemPlusJSONResponse ProblemDetails
+
+func (response ListAppLcmSubscriptions403ApplicationProblemPlusJSONResponse) VisitListAppLcmSubscriptionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateAppLcmSubscriptionRequestObject struct {
+	Params CreateAppLcmSubscriptionParams
+	Body   *CreateAppLcmSubscriptionJSONRequestBody
+}
+
+type CreateAppLcmSubscriptionResponseObject interface {
+	VisitCreateAppLcmSubscriptionResponse(w http.ResponseWriter) error
+}
+
+type CreateAppLcmSubscription201ResponseHeaders struct {
+	Location *string
+}
+
+type CreateAppLcmSubscription201JSONResponse struct {
+	Body    AppLcmSubscriptionInfo
+	Headers CreateAppLcmSubscription201ResponseHeaders
+}
+
+func (response CreateAppLcmSubscription201JSONResponse) VisitCreateAppLcmSubscriptionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.Location != nil {
+		w.Header().Set("Location", fmt.Sprint(*response.Headers.Location))
+	}
+	w.WriteHeader(201)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateAppLcmSubscription400ApplicationProblemPlusJSONResponse struct {
+	ProblemApplicationProblemPlusJSONResponse
+}
+
+func (response CreateAppLcmSubscription400ApplicationProblemPlusJSONResponse) VisitCreateAppLcmSubscriptionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateAppLcmSubscription401ApplicationProblemPlusJSONResponse ProblemDetails
+
+func (response CreateAppLcmSubscription401ApplicationProblemPlusJSONResponse) VisitCreateAppLcmSubscriptionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateAppLcmSubscription403ApplicationProblemPlusJSONResponse ProblemDetails
+
+func (response CreateAppLcmSubscription403ApplicationProblemPlusJSONResponse) VisitCreateAppLcmSubscriptionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteAppLcmSubscriptionRequestObject struct {
+	SubscriptionId string `json:"subscriptionId"`
+}
+
+type DeleteAppLcmSubscriptionResponseObject interface {
+	VisitDeleteAppLcmSubscriptionResponse(w http.ResponseWriter) error
+}
+
+type DeleteAppLcmSubscription204Response struct {
+}
+
+func (response DeleteAppLcmSubscription204Response) VisitDeleteAppLcmSubscriptionResponse(w http.ResponseWriter) error {
+	w.WriteHeader(204)
+	return nil
+}
+
+type DeleteAppLcmSubscription401ApplicationProblemPlusJSONResponse struct {
+	ProblemApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteAppLcmSubscription401ApplicationProblemPlusJSONResponse) VisitDeleteAppLcmSubscriptionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteAppLcmSubscription403ApplicationProblemPlusJSONResponse ProblemDetails
+
+func (response DeleteAppLcmSubscription403ApplicationProblemPlusJSONResponse) VisitDeleteAppLcmSubscriptionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteAppLcmSubscription404ApplicationProblemPlusJSONResponse ProblemDetails
+
+func (response DeleteAppLcmSubscription404ApplicationProblemPlusJSONResponse) VisitDeleteAppLcmSubscriptionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetAppLcmSubscriptionRequestObject struct {
+	SubscriptionId string `json:"subscriptionId"`
+	Params         GetAppLcmSubscriptionParams
+}
+
+type GetAppLcmSubscriptionResponseObject interface {
+	VisitGetAppLcmSubscriptionResponse(w http.ResponseWriter) error
+}
+
+type GetAppLcmSubscription200JSONResponse AppLcmSubscriptionInfo
+
+func (response GetAppLcmSubscription200JSONResponse) VisitGetAppLcmSubscriptionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetAppLcmSubscription401ApplicationProblemPlusJSONResponse struct {
+	ProblemApplicationProblemPlusJSONResponse
+}
+
+func (response GetAppLcmSubscription401ApplicationProblemPlusJSONResponse) VisitGetAppLcmSubscriptionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetAppLcmSubscription403ApplicationProblemPlusJSONResponse ProblemDetails
+
+func (response GetAppLcmSubscription403ApplicationProblemPlusJSONResponse) VisitGetAppLcmSubscriptionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetAppLcmSubscription404ApplicationProblemPlusJSONResponse ProblemDetails
+
+func (response GetAppLcmSubscription404ApplicationProblemPlusJSONResponse) VisitGetAppLcmSubscriptionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
 
 type ListAppPkgsRequestObject struct {
 	Params ListAppPkgsParams
@@ -5993,6 +12528,124 @@ func (response GetOnboardedAppPkgContent416ApplicationProblemPlusJSONResponse) V
 	return err
 }
 
+type UploadOnboardedAppPkgContentRequestObject struct {
+	AppDId        AppDId `json:"appDId"`
+	Body          io.Reader
+	MultipartBody *multipart.Reader
+}
+
+type UploadOnboardedAppPkgContentResponseObject interface {
+	VisitUploadOnboardedAppPkgContentResponse(w http.ResponseWriter) error
+}
+
+type UploadOnboardedAppPkgContent202Response struct {
+}
+
+func (response UploadOnboardedAppPkgContent202Response) VisitUploadOnboardedAppPkgContentResponse(w http.ResponseWriter) error {
+	w.WriteHeader(202)
+	return nil
+}
+
+type UploadOnboardedAppPkgContent400ApplicationProblemPlusJSONResponse struct {
+	ProblemApplicationProblemPlusJSONResponse
+}
+
+func (response UploadOnboardedAppPkgContent400ApplicationProblemPlusJSONResponse) VisitUploadOnboardedAppPkgContentResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UploadOnboardedAppPkgContent401ApplicationProblemPlusJSONResponse ProblemDetails
+
+func (response UploadOnboardedAppPkgContent401ApplicationProblemPlusJSONResponse) VisitUploadOnboardedAppPkgContentResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UploadOnboardedAppPkgContent403ApplicationProblemPlusJSONResponse ProblemDetails
+
+func (response UploadOnboardedAppPkgContent403ApplicationProblemPlusJSONResponse) VisitUploadOnboardedAppPkgContentResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UploadOnboardedAppPkgContent404ApplicationProblemPlusJSONResponse ProblemDetails
+
+func (response UploadOnboardedAppPkgContent404ApplicationProblemPlusJSONResponse) VisitUploadOnboardedAppPkgContentResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UploadOnboardedAppPkgContent409ApplicationProblemPlusJSONResponse ProblemDetails
+
+func (response UploadOnboardedAppPkgContent409ApplicationProblemPlusJSONResponse) VisitUploadOnboardedAppPkgContentResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UploadOnboardedAppPkgContent413ApplicationProblemPlusJSONResponse ProblemDetails
+
+func (response UploadOnboardedAppPkgContent413ApplicationProblemPlusJSONResponse) VisitUploadOnboardedAppPkgContentResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UploadOnboardedAppPkgContent415ApplicationProblemPlusJSONResponse ProblemDetails
+
+func (response UploadOnboardedAppPkgContent415ApplicationProblemPlusJSONResponse) VisitUploadOnboardedAppPkgContentResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ListAppPkgSubscriptionsRequestObject struct {
 }
 
@@ -6249,6 +12902,54 @@ func (response GetAppPkgSubscription404ApplicationProblemPlusJSONResponse) Visit
 // StrictServerInterface represents all server handlers.
 type StrictServerInterface interface {
 
+	// (GET /app_lcm/v1/app_instances)
+	ListAppInstances(ctx context.Context, request ListAppInstancesRequestObject) (ListAppInstancesResponseObject, error)
+
+	// (POST /app_lcm/v1/app_instances)
+	CreateAppInstance(ctx context.Context, request CreateAppInstanceRequestObject) (CreateAppInstanceResponseObject, error)
+
+	// (DELETE /app_lcm/v1/app_instances/{appInstanceId})
+	DeleteAppInstance(ctx context.Context, request DeleteAppInstanceRequestObject) (DeleteAppInstanceResponseObject, error)
+
+	// (GET /app_lcm/v1/app_instances/{appInstanceId})
+	GetAppInstance(ctx context.Context, request GetAppInstanceRequestObject) (GetAppInstanceResponseObject, error)
+
+	// (POST /app_lcm/v1/app_instances/{appInstanceId}/instantiate)
+	InstantiateAppInstance(ctx context.Context, request InstantiateAppInstanceRequestObject) (InstantiateAppInstanceResponseObject, error)
+
+	// (POST /app_lcm/v1/app_instances/{appInstanceId}/operate)
+	OperateAppInstance(ctx context.Context, request OperateAppInstanceRequestObject) (OperateAppInstanceResponseObject, error)
+
+	// (POST /app_lcm/v1/app_instances/{appInstanceId}/terminate)
+	TerminateAppInstance(ctx context.Context, request TerminateAppInstanceRequestObject) (TerminateAppInstanceResponseObject, error)
+
+	// (GET /app_lcm/v1/app_lcm_op_occs)
+	ListAppLcmOpOccs(ctx context.Context, request ListAppLcmOpOccsRequestObject) (ListAppLcmOpOccsResponseObject, error)
+
+	// (GET /app_lcm/v1/app_lcm_op_occs/{appLcmOpOccId})
+	GetAppLcmOpOcc(ctx context.Context, request GetAppLcmOpOccRequestObject) (GetAppLcmOpOccResponseObject, error)
+
+	// (POST /app_lcm/v1/app_lcm_op_occs/{appLcmOpOccId}/cancel)
+	CancelAppLcmOpOcc(ctx context.Context, request CancelAppLcmOpOccRequestObject) (CancelAppLcmOpOccResponseObject, error)
+
+	// (POST /app_lcm/v1/app_lcm_op_occs/{appLcmOpOccId}/fail)
+	FailAppLcmOpOcc(ctx context.Context, request FailAppLcmOpOccRequestObject) (FailAppLcmOpOccResponseObject, error)
+
+	// (POST /app_lcm/v1/app_lcm_op_occs/{appLcmOpOccId}/retry)
+	RetryAppLcmOpOcc(ctx context.Context, request RetryAppLcmOpOccRequestObject) (RetryAppLcmOpOccResponseObject, error)
+
+	// (GET /app_lcm/v1/subscriptions)
+	ListAppLcmSubscriptions(ctx context.Context, request ListAppLcmSubscriptionsRequestObject) (ListAppLcmSubscriptionsResponseObject, error)
+
+	// (POST /app_lcm/v1/subscriptions)
+	CreateAppLcmSubscription(ctx context.Context, request CreateAppLcmSubscriptionRequestObject) (CreateAppLcmSubscriptionResponseObject, error)
+
+	// (DELETE /app_lcm/v1/subscriptions/{subscriptionId})
+	DeleteAppLcmSubscription(ctx context.Context, request DeleteAppLcmSubscriptionRequestObject) (DeleteAppLcmSubscriptionResponseObject, error)
+
+	// (GET /app_lcm/v1/subscriptions/{subscriptionId})
+	GetAppLcmSubscription(ctx context.Context, request GetAppLcmSubscriptionRequestObject) (GetAppLcmSubscriptionResponseObject, error)
+
 	// (GET /app_pkgm/v1/app_packages)
 	ListAppPkgs(ctx context.Context, request ListAppPkgsRequestObject) (ListAppPkgsResponseObject, error)
 
@@ -6285,6 +12986,9 @@ type StrictServerInterface interface {
 	// (GET /app_pkgm/v1/onboarded_app_packages/{appDId}/package_content)
 	GetOnboardedAppPkgContent(ctx context.Context, request GetOnboardedAppPkgContentRequestObject) (GetOnboardedAppPkgContentResponseObject, error)
 
+	// (PUT /app_pkgm/v1/onboarded_app_packages/{appDId}/package_content)
+	UploadOnboardedAppPkgContent(ctx context.Context, request UploadOnboardedAppPkgContentRequestObject) (UploadOnboardedAppPkgContentResponseObject, error)
+
 	// (GET /app_pkgm/v1/subscriptions)
 	ListAppPkgSubscriptions(ctx context.Context, request ListAppPkgSubscriptionsRequestObject) (ListAppPkgSubscriptionsResponseObject, error)
 
@@ -6308,6 +13012,543 @@ func NewStrictHandler(ssi StrictServerInterface, middlewares []StrictMiddlewareF
 type strictHandler struct {
 	ssi         StrictServerInterface
 	middlewares []StrictMiddlewareFunc
+}
+
+// ListAppInstances operation middleware
+func (sh *strictHandler) ListAppInstances(ctx echo.Context, params ListAppInstancesParams) error {
+	var request ListAppInstancesRequestObject
+
+	request.Params = params
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.ListAppInstances(ctx.Request().Context(), request.(ListAppInstancesRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListAppInstances")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(ListAppInstancesResponseObject); ok {
+		return validResponse.VisitListAppInstancesResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// CreateAppInstance operation middleware
+func (sh *strictHandler) CreateAppInstance(ctx echo.Context) error {
+	var request CreateAppInstanceRequestObject
+
+	var body CreateAppInstanceJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.CreateAppInstance(ctx.Request().Context(), request.(CreateAppInstanceRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "CreateAppInstance")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(CreateAppInstanceResponseObject); ok {
+		return validResponse.VisitCreateAppInstanceResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// DeleteAppInstance operation middleware
+func (sh *strictHandler) DeleteAppInstance(ctx echo.Context, appInstanceId AppInstanceId) error {
+	var request DeleteAppInstanceRequestObject
+
+	request.AppInstanceId = appInstanceId
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.DeleteAppInstance(ctx.Request().Context(), request.(DeleteAppInstanceRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "DeleteAppInstance")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(DeleteAppInstanceResponseObject); ok {
+		return validResponse.VisitDeleteAppInstanceResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// GetAppInstance operation middleware
+func (sh *strictHandler) GetAppInstance(ctx echo.Context, appInstanceId AppInstanceId) error {
+	var request GetAppInstanceRequestObject
+
+	request.AppInstanceId = appInstanceId
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.GetAppInstance(ctx.Request().Context(), request.(GetAppInstanceRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetAppInstance")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(GetAppInstanceResponseObject); ok {
+		return validResponse.VisitGetAppInstanceResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// InstantiateAppInstance operation middleware
+func (sh *strictHandler) InstantiateAppInstance(ctx echo.Context, appInstanceId AppInstanceId) error {
+	var request InstantiateAppInstanceRequestObject
+
+	request.AppInstanceId = appInstanceId
+
+	var body InstantiateAppInstanceJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.InstantiateAppInstance(ctx.Request().Context(), request.(InstantiateAppInstanceRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "InstantiateAppInstance")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(InstantiateAppInstanceResponseObject); ok {
+		return validResponse.VisitInstantiateAppInstanceResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// OperateAppInstance operation middleware
+func (sh *strictHandler) OperateAppInstance(ctx echo.Context, appInstanceId AppInstanceId) error {
+	var request OperateAppInstanceRequestObject
+
+	request.AppInstanceId = appInstanceId
+
+	var body OperateAppInstanceJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.OperateAppInstance(ctx.Request().Context(), request.(OperateAppInstanceRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "OperateAppInstance")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(OperateAppInstanceResponseObject); ok {
+		return validResponse.VisitOperateAppInstanceResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// TerminateAppInstance operation middleware
+func (sh *strictHandler) TerminateAppInstance(ctx echo.Context, appInstanceId AppInstanceId) error {
+	var request TerminateAppInstanceRequestObject
+
+	request.AppInstanceId = appInstanceId
+
+	var body TerminateAppInstanceJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.TerminateAppInstance(ctx.Request().Context(), request.(TerminateAppInstanceRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "TerminateAppInstance")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(TerminateAppInstanceResponseObject); ok {
+		return validResponse.VisitTerminateAppInstanceResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// ListAppLcmOpOccs operation middleware
+func (sh *strictHandler) ListAppLcmOpOccs(ctx echo.Context, params ListAppLcmOpOccsParams) error {
+	var request ListAppLcmOpOccsRequestObject
+
+	request.Params = params
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.ListAppLcmOpOccs(ctx.Request().Context(), request.(ListAppLcmOpOccsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListAppLcmOpOccs")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(ListAppLcmOpOccsResponseObject); ok {
+		return validResponse.VisitListAppLcmOpOccsResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// GetAppLcmOpOcc operation middleware
+func (sh *strictHandler) GetAppLcmOpOcc(ctx echo.Context, appLcmOpOccId AppLcmOpOccId) error {
+	var request GetAppLcmOpOccRequestObject
+
+	request.AppLcmOpOccId = appLcmOpOccId
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.GetAppLcmOpOcc(ctx.Request().Context(), request.(GetAppLcmOpOccRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetAppLcmOpOcc")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(GetAppLcmOpOccResponseObject); ok {
+		return validResponse.VisitGetAppLcmOpOccResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// CancelAppLcmOpOcc operation middleware
+func (sh *strictHandler) CancelAppLcmOpOcc(ctx echo.Context, appLcmOpOccId AppLcmOpOccId) error {
+	var request CancelAppLcmOpOccRequestObject
+
+	request.AppLcmOpOccId = appLcmOpOccId
+
+	var body CancelAppLcmOpOccJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.CancelAppLcmOpOcc(ctx.Request().Context(), request.(CancelAppLcmOpOccRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "CancelAppLcmOpOcc")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(CancelAppLcmOpOccResponseObject); ok {
+		return validResponse.VisitCancelAppLcmOpOccResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// FailAppLcmOpOcc operation middleware
+func (sh *strictHandler) FailAppLcmOpOcc(ctx echo.Context, appLcmOpOccId AppLcmOpOccId) error {
+	var request FailAppLcmOpOccRequestObject
+
+	request.AppLcmOpOccId = appLcmOpOccId
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.FailAppLcmOpOcc(ctx.Request().Context(), request.(FailAppLcmOpOccRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "FailAppLcmOpOcc")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(FailAppLcmOpOccResponseObject); ok {
+		return validResponse.VisitFailAppLcmOpOccResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// RetryAppLcmOpOcc operation middleware
+func (sh *strictHandler) RetryAppLcmOpOcc(ctx echo.Context, appLcmOpOccId AppLcmOpOccId) error {
+	var request RetryAppLcmOpOccRequestObject
+
+	request.AppLcmOpOccId = appLcmOpOccId
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.RetryAppLcmOpOcc(ctx.Request().Context(), request.(RetryAppLcmOpOccRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "RetryAppLcmOpOcc")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(RetryAppLcmOpOccResponseObject); ok {
+		return validResponse.VisitRetryAppLcmOpOccResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// ListAppLcmSubscriptions operation middleware
+func (sh *strictHandler) ListAppLcmSubscriptions(ctx echo.Context, params ListAppLcmSubscriptionsParams) error {
+	var request ListAppLcmSubscriptionsRequestObject
+
+	request.Params = params
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.ListAppLcmSubscriptions(ctx.Request().Context(), request.(ListAppLcmSubscriptionsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListAppLcmSubscriptions")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(ListAppLcmSubscriptionsResponseObject); ok {
+		return validResponse.VisitListAppLcmSubscriptionsResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// CreateAppLcmSubscription operation middleware
+func (sh *strictHandler) CreateAppLcmSubscription(ctx echo.Context, params CreateAppLcmSubscriptionParams) error {
+	var request CreateAppLcmSubscriptionRequestObject
+
+	request.Params = params
+
+	var body CreateAppLcmSubscriptionJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.CreateAppLcmSubscription(ctx.Request().Context(), request.(CreateAppLcmSubscriptionRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "CreateAppLcmSubscription")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(CreateAppLcmSubscriptionResponseObject); ok {
+		return validResponse.VisitCreateAppLcmSubscriptionResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// DeleteAppLcmSubscription operation middleware
+func (sh *strictHandler) DeleteAppLcmSubscription(ctx echo.Context, subscriptionId string) error {
+	var request DeleteAppLcmSubscriptionRequestObject
+
+	request.SubscriptionId = subscriptionId
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.DeleteAppLcmSubscription(ctx.Request().Context(), request.(DeleteAppLcmSubscriptionRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "DeleteAppLcmSubscription")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(DeleteAppLcmSubscriptionResponseObject); ok {
+		return validResponse.VisitDeleteAppLcmSubscriptionResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// GetAppLcmSubscription operation middleware
+func (sh *strictHandler) GetAppLcmSubscription(ctx echo.Context, subscriptionId string, params GetAppLcmSubscriptionParams) error {
+	var request GetAppLcmSubscriptionRequestObject
+
+	request.SubscriptionId = subscriptionId
+	request.Params = params
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.GetAppLcmSubscription(ctx.Request().Context(), request.(GetAppLcmSubscriptionRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetAppLcmSubscription")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(GetAppLcmSubscriptionResponseObject); ok {
+		return validResponse.VisitGetAppLcmSubscriptionResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
 }
 
 // ListAppPkgs operation middleware
@@ -6693,6 +13934,41 @@ func (sh *strictHandler) GetOnboardedAppPkgContent(ctx echo.Context, appDId AppD
 	return nil
 }
 
+// UploadOnboardedAppPkgContent operation middleware
+func (sh *strictHandler) UploadOnboardedAppPkgContent(ctx echo.Context, appDId AppDId) error {
+	var request UploadOnboardedAppPkgContentRequestObject
+
+	request.AppDId = appDId
+	if strings.HasPrefix(ctx.Request().Header.Get("Content-Type"), "application/zip") {
+		request.Body = ctx.Request().Body
+	}
+	if strings.HasPrefix(ctx.Request().Header.Get("Content-Type"), "multipart/form-data") {
+		if reader, err := ctx.Request().MultipartReader(); err != nil {
+			return err
+		} else {
+			request.MultipartBody = reader
+		}
+	}
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.UploadOnboardedAppPkgContent(ctx.Request().Context(), request.(UploadOnboardedAppPkgContentRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "UploadOnboardedAppPkgContent")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(UploadOnboardedAppPkgContentResponseObject); ok {
+		return validResponse.VisitUploadOnboardedAppPkgContentResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
 // ListAppPkgSubscriptions operation middleware
 func (sh *strictHandler) ListAppPkgSubscriptions(ctx echo.Context) error {
 	var request ListAppPkgSubscriptionsRequestObject
@@ -6817,68 +14093,150 @@ func (sh *strictHandler) GetAppPkgSubscription(ctx echo.Context, subscriptionId 
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7Fz7bts8ln+VA+0CdTCKY7tpp3UwWKRJ2s1uGgdx0sGiDlJaOrY5kSiVpJN4CgPfQ+wzzL7HPsr3JAOS",
-	"kqwL5UvSNm3n+yuJRB4envvvkMoXx4vCOGLIpHC6X5yYcBKiRK7/OidsjOoXH4XHaSxpxJyuEzGE4Uwi",
-	"cPUeGudvD+B1u92C//+/9m6zs+W4DlXjJkh85I7rMBKi003IuY7wJhgSRVfOYvVCSE7Z2JnPXYcEwfWI",
-	"YuCL6rqUecHURyBBAIrtAO+BSMnpcCpRpKt+niKfLRbNEVyxchwfHvvqnSYTEznJUTEvXYfj5ynl6Dtd",
-	"yaeYpxiS+xNkYzlxup0XL137Cmc342VrmNePWwXvtZSufRyRaSCrYkwGgJwgJIMs4oSGiEbyjnA8DskY",
-	"hQvE96kiQYJ9LumIeFK4MBXID3FEGfqHRBIXvAl6N2IabtXoo8zecqWko+tMwsK3jCCZ5apthQQEKrOW",
-	"6K9gyWImOXG3W51dm7w3Yy2x4XVZeyhLgUReZenoon8M7/rw/ugAWq3XC9a2h0SgD2aeC9gcN6GBn90o",
-	"Rk6MzvuSSHSPTvffnBwdbu01KHNJHJ+SEF3iDrdq+dec1PC/23ptNWGG9zImY7yOYvJ5itch4Te2/SgL",
-	"VuPADIBoBARijrc0mgrgKOKICXwm4ISyG8jCkY3RmiVrGH/R7lT4dp37bfTHGKKnnDlxFr2flBNtJftx",
-	"fKh+ehGTyLR/kjgOqKcFvfM3obb2Jbfuwu/OuFKIpIqQCQwJD9Hwb+jJNMhktGYkDIq0yrKeuxaRag7n",
-	"rnOw4LCG2b/TuEh/FPGQSKfrDCkjWr5rrRgT70bpUdFzk7xhhOV5GMttnTnEiq3MXeeMcElJ8H0YL6XB",
-	"aARLt5IwtZ0l1RVb4dEwwHDJHmIz4k9Vi/l3jiOn6/zbziK575i3Yiehe4iS0EDY9qXS+Z9ftf4MlaGp",
-	"N6R2fHYzTlPBMRtFq4w1zj354pBk5plKglUhuE6aSVbt6CAdN3edG8r8KrGlrplm2o9Fjq4qzuUmW36r",
-	"Y1rPPK3EpH0Qkk89OeVZQO0CARZJOko0ByGR3gQF3E2QAd4in0FAhYQxvUUGkyjwBVAp4JYEU2wOmFOR",
-	"3aJWkRgKq/hCcn9sXuYLBcI5mTkmTpzq0Pc4GouC5jFEeHRLfRPhH0wnL+GLWWwElVFbZkCnpZnFxV6V",
-	"l5qXLaPOvFKDSX2jqMPrgLIbUX1OkvywjGOVz1JOjRJyIW/diQKD0frjS76iJ5ui2SnzYHMdS/G4tn4s",
-	"kWZutaPEJyqWo159QC6oCZS296kv2N6d3Yztr+sVb2bVrrl8Ys4bbOz0k7p82Y4eEjupXXgRG0aE+5SN",
-	"3xIaTDmm+UDZahD0Rk7342Yp56p++4vFdL25iv1eabiiUCpZV5Ioj1eeUUA+G9pp/696Wp2ZTgUZ41qc",
-	"XS5G6nkFoLVq8n/j7IPKHmeEclHxXqrwRmYjVbFbxFjg3E2jV32WVPt/H/lZYLUgpKN74slgBqqQikZQ",
-	"XhII8xcPzaOGKrE+dJrtZhtEjEFA2XhrLyv1xYB5hPNZhZYtiRZJP8ROHm9r81r55ZNSVXQCmVRw0iNB",
-	"MCTezSWne1DOgAqcC12UehHn6En0M6GJijiW5KMzU9NulFymwxy/D00yeSLWrLI05me1SeVlTagrC/Ah",
-	"hcNXiT+5fdfsQNJQ+WIYr6J/kQ20BoHKliur59dy802qrCdmiRUrw0M+Sq6ADUXLJ5BGZ6CKQhl3NUY8",
-	"CiGFsc8EiDu90mFCJeJbFdNXAItQhvxtggItAvepuFnyus6i6soKQf+OBdxJmXy5u4CdlEkcI9dDzQas",
-	"ZG5rawCrshU3S3RS8tlSyMm91dGFCkhX2AP9VubeWiO1mkM0pFfgKOIDRmUTSA5Wgc60oNRbwVECGlUE",
-	"tlWDj7JhG6bvArorAIHnnWo2z8Xfcne2tfvKdULKsmadpWNUlukqFvvl8SkN+RgaJVPJ72k9Y9kM4Dwe",
-	"d9Skgq+l8hVKXtf3H69cmw9XqBb5Wyf05igoOZ9QIb+V9or8FkvpIt2Jpvc9xKhXstC1SayC/C0YuLjD",
-	"K1tTNj9riX4OcqitFNCCccSpnITVuNz/z/3tzouXEHFQv75od6DhEWHKZ33GQ8REB1QWSRB0zHTCZ1Ll",
-	"wfxhwktLgJoQMbH33X06RiGBMpjgPfHRoyEJShQ7r9wVaWmxr2Qtq1g4EonGeO316QKgl8/HVgRgMzlt",
-	"QRZ3OZEyVlJVPwVcnh9bWrxNOE92A8NZku72IIpNLQMT5OgqGd1NqDdR4ERgUpDrVonKh9M4iIiPPtxR",
-	"OYGzy4uU/nUyyCS4Smqp2UuuK/AAWeRaDytOGh/WY/iqKDan+fLuc9zZLKpId7MzFtfJwtu6QcwWgGxs",
-	"nVrwR6m7rMEYuRnjESPDAH3t5Yunh1Qkj7kxtFIFJtxF/UVZWlc1HddBpjT5MVlB2V+PvYkI9/XZ5OJp",
-	"sm7hWbpq8SEGKHPPckwXnmWTryw21qv2g0o9hPPz3rkuK1l2QA2N9KDz9O2H7X7vBFqtF1t7UNfJAolB",
-	"IOBuMssL4uD8aP/i6NBxncuzk97+4fHpO8d1zs57B0f9vvmjd/qmt39+qAdpRux7sCDCdJHkPNVxncPj",
-	"vvnVRqLUQavYna9f2IsTJiRhXg0KkURO8932HOyQVAb2WTIxzaqVVyy6b0nedRadyelgog/UqLBZcM6A",
-	"IwaUxVO51HxNuzX3uLhKwRTr3mXmXOxDLCRykUfjRdUwwqI+ehEzdwTyeO95x4737KOt6LBSkZipbmFZ",
-	"W6i5LLQhU+kdn15f9o8c1zntXVwnf1zZcrhAb8qpnPVVoDYbHSLhyPenJpXqCK4mmccL1lU2NaeONEEN",
-	"RXu4mCBE3JugkJzIiD8T8D5sA8cRcmQeQhxRJl0o3GVot7Y7qaH4RBIIIx8Dk1HlBAfsQ6fZabZ3PjzP",
-	"goSABgFB2TjQnYKkYwm6e3DW61+42viSkIH+NYnj6yQxK9xLfKGQ51uKgQ8KVwsdiWMiJwa9Kv6eiSYc",
-	"cR5x86jmYLU5YAN2rAwZZBQgV97azZt+SEUWvzWhigfotRneIgcMqZToD1ijpg/bLPY9XaiigmYZU7pG",
-	"ivlKF5Q+odZ3tvSujgIMVUI3FzR8+JT1/buZIj4luYoKoGFsJmhCz4SrS1Yjye6A5RRC2RiE7gibBKA1",
-	"XRvfG0SobGfLCu6ALcqInUIRoaS7kKELMRmrZRv2qyJaBUTfNBkwc+zvAhFQuXMTBNGd2HKz8jzX5qhq",
-	"IsnQWpjKtZDJRI9dIFoC1APjYiCjG2QQxchEcqjMo6nEPbileJe+V6qYQcSCmTZiaLw7ukhaKAH1kAk0",
-	"QUv77n5MvAlud5qtXEJwlDv+/tv/Qu4uQlYSh4SRsVbhIglnHqoAR9awcrRHJh1TRmLqdJ3nzVbzuePq",
-	"e3E6puxor7sZhzu37Z28B6qXY5SFNv6x73QdBWaNGHWHO3edseaQajFkJ7msNHdXjsxdKlxj9PojSzfR",
-	"NpiRXqdbY0rNVaf5VemiUqfV2uie0gYdF/vhWPUqysUCbaligEhzdUL7TXpZjTLwFEDUHst95E346wQZ",
-	"hBFH4BgSylwgA/ZJuWYXBtNW67n3+2//+A+7HP7y+2//0GNwDzgGfxnoq2ED51Nyf8zkHwFEai7US30H",
-	"zfhQ7r6PWm71NZ9dI2SbyDJlpAeojh7f3nD88w3GK5WQsUjA1bbyPOdq7jpxJCxXXQwuN6W3JRZwFNGU",
-	"ewiN0vEiJKX1VqKpBQgfMCqSWzBKuO+PejBCc1cmD7x1kqYSGkWIrqLaljk1NAsKoHJvwCI5QX5HU+gd",
-	"UBWeDOxWI1YA72J8KfQiTPGFQr6J/NlGvrIUL+eXmBdLPIVI5xU/bX+1tfPuWXVH7WcavuXtPFocUv5M",
-	"tu46u+1Nx794tC/N3fqktvMlPV2bG2dTALrqdgZYFz1CGT2VIu0r7cFu6zXcTWiAysCpgARoKmcxdX2z",
-	"YtqGbs60Cza2W2XETxD+91CVWX+D8a+/QtizVhjvUNbJqPWd/DCn+R9P+LU5ZKNaLDtnVmVJrJK+pfej",
-	"u0lC2bRvmkg6F2WYbXEmrLxhiCNVERh3yMZsVf3gTK32TSN83Q2Z8v3tEPkYt/Xu//S1VlgjnbS+w0at",
-	"Nm0QnUDp/IjZ4glC0JrZQj33c5CoWkTvx/Gh/jzC4h4apv5Xv3eqHOl/9t+fwHAG5uI9NNIPhNR7i69k",
-	"wXDfXAS1WdJyCaQfG/x46nv5BBnnwUFyXUsplbi1ODpTbHqpd1PezGcOdaByuZjSNeeu01lLDcXPPn76",
-	"YKBKzZdPnHKnlkhymWCm0iGoDiDqGSd3MIz8GTRK39psqdBC0olc6o6pP2ADZ0QDHDjmy61wGkiqXu+M",
-	"Ih5u60auIteEi8WR6TORfWII4VTkOwIRQwMeB4zIrCnQhE6rAxHzCs1DZD76e2baVHpRiKYsMPtIkKsN",
-	"ABoZlH1jvSrhAV8duY5FKkUixfMGJdB1SZcvKqxRG3SqVpF2o//1kvaPASHtZxRLy4FKDSCgYY5ItvZA",
-	"kFAVYQF6Up9cCChkk2oRcEKF7KUU/2i+/irNV2k1lF+1ybmeV+lS6jBp0NQVTiVfeNo+QRUNJ6eiVEBy",
-	"g/vXbSEcWmvjFaoto6ml+v1XBj1PrKYNoEzJI//ANF/FWNo/kLFUrhmvOB3uF8Z/8whtvXNd1wUrsPYU",
-	"6XC7dKU5dwJYfxpW+HrkW/ZNCws9yflY5duHX/2sbB0bWeqRO1+KX5WVDrjqD6IqVvXTHkqt52fLm3HL",
-	"pdF6AjMvB6yfVe6lNGT591yVzyLr/0lX2aGv8lcmNf38ZcmPV6qiEMhv09WnPHC6zo6uNBLev+T+S5hJ",
-	"ngpslp6V9jW/mv8zAAD//w==",
+	"7H3pbuM6uuCrEJoBysZVnKVSdc9JcDHjTpy6mUliI0s1Gu1CmpFomzcyqSbppHIOAvRDzDP0vMc8Sj/J",
+	"gB9JWQsly0kltZz6FUeiuH77xt+DiM9TzghTMtj7PUixwHOiiID/zjGbEv0jJjISNFWUs2Av4IygmwdF",
+	"kNDvUef86AD9ur29hf7f/93e7e10gzCgut2M4JiIIAwYnpNgz3YXBjKakTnW/aqHVL+QSlA2DR4fwwAn",
+	"yfWEkiSW1XEpi5JFTBBOEqSnnZDPCCsl6M1CEelG/fuCiIfloLkOV4ycpofHsX4H3aRYzXK9mJdhIMjf",
+	"F1SQONhTYkHyPc7x5xPCpmoW7O28ex/6RzhmUmEWkaaBcm2ePd5JNB+mwyhqGi/X5tnjjW6nTUOZ188b",
+	"hXwGKLiOyQQvElUFE9sAqRlBtpEHXFBH8om6x4Icz/GUyBDhOKa6C5z0haITHCkZooUk4pBMKCPxIVY4",
+	"RNGMRLdyMe/WwFt5es1A51rXgbxn3ooj+1WolzXHSBKNtorEK6bkQYPcdm9v7ez69nu9qVkcbTu1p04p",
+	"UURUpzS4vDhGHy7Q6eAAbW39upzaxg2WJEbmuxCR3rSHOuTvIU+JwObMLxRWJByc9f90Mjjs7ncoC3Ga",
+	"nuE5CXF4062dP8ykZv67W796QZiRzyrFU3LNU/z3BbmeY3HrW4+GYN0OmQaITxBGqSB3lC8kEkSmnEny",
+	"RqITym5RRm59E60Zsmbi77Z3KvMOg88bJJ6SOYk0MltkgfW4mQCU9KOIpPrEK8vB9s0+OuERbDvSs5OA",
+	"qTxFPIoWQhAWEdTBaXqdRPNrnl7zKJKbv9P4UR+CWSQM5DrRv+txTM+vn6aH+l3EmSIMSAZO04Sa7zf/",
+	"S5Y7WZKCkdAwoqhem6FVdgB+818kUo7uZX094HmyYkKh55Rhho9hcLCcYc1kf6Npsf8JF3Osgr3ghjIM",
+	"R95qxBRHtxq0dH+FbTXntwHMWq7e2xEWiuLkdSZekjz4BDUuxU5qI5NjVixF8JuEzBvWkJoW/1aFmP8u",
+	"yCTYC/7b5lKe2jRv5abt95AoTBPpW5eWoP79l61/R5WmDkHN0Rjh4IwrOqFL4C/2JQlTmhLrnYlwktzg",
+	"6PZKUCAeDPWX8gVQvIMZ7KRc3Cz7CIM0B/W/B9cJZbdGPCw8z8kqq7ZAE6hLveV6QfmxWn/3mJca/lrs",
+	"5FMFK/PiXIWOVeQwX4tMkqm8pP7HLHcqMOUVS8udxFn509Iu1UxE0bk+xHm6aqjLrGF5G6lmzJWZV0bP",
+	"jxVWZNScYJfJyRZmfCfTz39OmB6biGaY7nx820WtAXvZ64Eghs9wMWbeFockIdAiv+Le+DtEgsK5fLso",
+	"QdhirufeeF4FaKiBGHdyhbafPGLL94VJa6EPm/AqRNZBKoWvFMVqLUg1MvJ6wE2SyTrtFRFzytYapIwJ",
+	"esT1Yf7wIxHSYmATThySArI2NT0DedvfpuldPXLpl4Lf0dioCL73F3yimpZSg585iIj7aQoCQRVuykpS",
+	"C8Y2LH9SPq9Kn76zW06PctZq6OPqF49hMCfRf3KpNLZoidNuEk6S4STY+2tzj6eDg/K3j5/K4tvljCBJ",
+	"lTE5UAsIiEqUJjgiMeIMdT7u9HZ62909JIlCXL/HDOUOYNk8HLMoIViQGN3PCEMYZfhh7Rha1+ai3MFE",
+	"i4xowgWach5rHqax90YScUfibPvaLXtY+Eyv2K/8hYESeDKh0YUiBMCq9RCXpQ+bBrmj8wPOGImAilqq",
+	"RxWZy1UQ8b/Jw0ecLMgIUyFhvgbKsBD4wU/EMyKcR7wl/lYQrkhJCuKQB4Lb0nZnlWtP358oiUT6g2Sd",
+	"LzSgrdNeECUeXo5/+FhBK2FolcSjFJmnSvrtMmLBJFIzrBBhMYnRUf/4ZHB4fTk4HS01WcoUmQL01EG2",
+	"2f1THq88s4OspdsmIgQX7RGurFtWyNj97MFjiqEyvzZNd8y/IaIMmn88Pn0D9Ej/czoYvZHonotYNjEe",
+	"aVYzIiy2RMO2ueE8IRi2JtEYYNnESmjIt82EFsrZCAtsqES7TSrRi08+04mGNiKVMz8oLG9DhCVy9q3C",
+	"BFrxrWGx9WMYACuYOxPEF5m65lJZtygmEZWgGoH6dHx2cdk/uzzuXw72jIY145IwYGshIndEPKAIs5jG",
+	"mtXcUzUbM6okkhEXJESYxbaRIBrDSGwYom6IdDtBsHSKVR0u6C+OYz+6Zew121iDgZyFhpsa3lkxIjWM",
+	"prBQWp5fQ+aHrxQZMEUEidf++B4LRtnUQ1EsblqKEtMYMa6AoxcXbW3XGJ0NjoptFb6FDRozJ4C8kcgy",
+	"ZyQtk0Udg6NDdEtIqt8/UDbdR5IUZZc3csxKjL1rzq4V0y1TmhLXbbQkl5hxCY88B5A/yRLRaMtrzxr0",
+	"1LPh5XUOOQ6DMLi47J+7X8PRaHDoVTvzlracDnhU47v4ODw+RHOsohmRFpXcaeyj/mh0fXw4OLs8vvxL",
+	"CP+d9U8HgHX6n8Nr923hFOWY3WssRjQOkRVfQG4EAUcT9oRKjaqUoRw7lGa8o/Ph6fXofPjx+HBwjhR0",
+	"xCdjhtNUHgk+d6KR9FlLbHcXJCGR4qK8qXqxWq/PLcv+q9dlf+pV2Z+FuXh3Oz//gnC4wqEY6gbHpnH+",
+	"vZUPoePicgu9V1Y9EjxeRMr/0ul/K+d0Z4RJfy95pfUpy3y/611lSYdc7YjN42rp+08+N0mpPWxGjWSW",
+	"13fXnkj2sa/zpm2odlWB4RpC4oT1Z1rmXTd1lvl9VDYwIaopteaP+hNEDF0EbXO7t90NkSApwRbHi7Q0",
+	"NMw5TzBR5+Pb7isYP3NBB69uM81POfRYULOJPVFpKMdctLXFPEfaXdf1UBU3nyuufts21kKES9nm2iwi",
+	"ZCjZgoWXZyZRx/Vg92uYqVV5StENS6gpNWcfs+yh6QwkPM4IutNSfobjwNGBkzcw4noppKWLyvOxB/D0",
+	"kBVoKj/MGj7Wbnl+tPWM3M83HazA+xfYRbwKzFb03vAxWBgyTvNc303JGd/WoRwCx8OlhogqhOUtidGE",
+	"i7aaxQqnaVmsyc+ipU+2BH1eOAE6VOm7uNUtCEt+HA2TJ1Sql4L04nybhNgZ9Pd7sx/tC24mjOfp3bdv",
+	"jfKaNfwV17lSEl3rlM6N5aeKCxYuPW1DVIOh9j0ocWBGe4to5twcs/wynMVJghTHyF4VmTpLxpDxgy5i",
+	"WAh+Lwu+7xyWglZYTz3c5zWiaQi6YD1pyz4HC4aaNauK2dQMt/iBKG5egdna/SUM5pRlEY7hq+HZCnrV",
+	"DgH8nKA59gKsFI2xF1ho8H8je0Hoiw/IwVxQFMrKL+pnsSqKoM6EM/Q4P90UW9uBRrdTF1LspJmmCMMS",
+	"ftgvR1gDjIcuu4jklQ4E1+4xDG4p87D9loa5woxq4GZ0OzUIMTRPqzCDpBKLSC1EFpi7h3BBwc3MYeAG",
+	"NTYxTdfQlN4RhmY8iSUYl4Hu1dAWF9PvmN0T7D/ObPOcPpaB8c/pJGcWeXI/Ppm9nfDlk7iWg/3iYc9F",
+	"yKi3xRuAWU/Sxzaodw2jw+h2motTfWVv5GFQnoNX06gmIbQ+Hw+lefTC0TMiYlaEsPhf1x+8+ap2zOYP",
+	"WwTF3GNBmlb0FNpZozBxdsOxiCmbHmGaLARx7o/nOGjrlr8crJ3BptQ8r463jOqphvSEQTGDZk04vfgz",
+	"fFYHpguJp6TVzK6WLeG7QsLOmvEhPkUvg5Hqtnu2sTDzVUqgJXqnPM4Iq8c5OPiMI5U8gO2HT1B5SBCw",
+	"iiYX4+czBiIkU5IklE27+1nKiByzCAvxUOnLx0SfaBvMwcnzYe2xdv/amdxzkq7HiL6QNgkl4kJY77Xd",
+	"NLmOLXxkEhG+t2D4Fw919wkOX4T+fNNW50pMvIdWrCQPeSq5Qm0oJVshR50R1T2Uk2U6E8HnyOUevZFI",
+	"3sNILtSVi24F9CPOFKaMiCObuuPZ8JjK24bXdRBVJ1ZI+hspJAtRpt7vViOsdFOzAG83d7UygPew61yT",
+	"9kxKOFsiOSV1GVGJ3Aj7xi6qcm+9lFp/46KJ0ISLMaOqh3BOrULAaUFzruhRxu9Q0sC6NfpR1mxN9l3Q",
+	"7gqKwNudKjd/ZZNI1Rhi+1DP6aMEKi2sJyVg+UZcGV/qyFccclvcf/7hvoB5vnRyP6B5/ns2zAuCq4T3",
+	"zzMiiHM1vZGQug8Ucg+RogSN0dsPoxFSAke3lE11G4wiHpMQYZRyylSI8JilPHmYcoY6WKGEYKnQW3Sn",
+	"TyIisgtSN0YRFVFCeihLAZgvpEIQPI+oMoGRVEmUYEVY9DBmiiOqNH0HtYLECE8xZVLlWTFO0xPTvqcp",
+	"pf3pod9m9CqQRBAIsgoCPhA+0ouFGG0c04U8LbDamC9uErLktWwxv9GstkwHzWDLPnxHBru6zoTs5rcm",
+	"Uflvl7yoUEEgI1QKR+VKA97Aorbmq4NCEHfpKJ4c4F1hN1lHvg0ufZ0zU3847x8Mjq5OgjA4Gp6bnz5D",
+	"9UHOFlISE5IpF1TN5lWku/jP/sbOu/eIC6R/vtveQZ0IS5K5tWIsZyCmMK6QpFMGYjRTWrpsPoAwmGE5",
+	"84cDx3RKpEKUoRn5jGMS0TlOSj3u/LIyWCxblx3Lu7H0jkb9OBZEykGSxWSXT9nt+hx/pnO9iTvv3oFc",
+	"Y/7b8kmsEQbbw/pRbna4ZQ/eiQuCFcl5PXLeyzozeXkaK+Sy+hS5VVU8vDlza4f66Vk3Ln10O/Vr6ktT",
+	"5fpLHt1OnTOmCJkzpVKNCfqvRFfnx54KBT10bteAbh6s4L+PeGq0OqR5GGRW3M9oNBszwCVjmgCjseYc",
+	"izThOCaxCeAbXV26/q9tI8MqKkJ2zVoagj5b7EX7SM2nWVu/qD0vd/Ll1edm54OojL1UoCkxmm6Va2aU",
+	"4NetHCHY+HWrwlDDIDH739DJ9i+FXuDfZr6sJ2Z6/tSelS0zKDX61MY7SAiKJXEuPRJ1RAWwwyJgd1FK",
+	"mSxmSSpupTIbx0oVkVAWJt4H+OYLpQUml7cAaR5SP+m4pIVCutIbucxx0SrvHRVqgZMDPk8XKmfcyLKX",
+	"rMildx6iZU3/yzegdttcxfNFQkxonqY9ZxfwfweqDW1vo1IjdMik/t0Njf8SnJbZEPmxEyqVhLmWshyh",
+	"G7uCC8VFwTyjKUJEBEOn87dGGBUE0SnjgsReXX9pOlrmRLU2J42ywnCOpjWlmaiZ4IupyUZ49wGZHKGF",
+	"dBmtkKaSSzBCMyx1uxgr3EN/hlQD2+cewgrNuVROdl+QwWdFBMPJB8EX6XE8Zp3xYmvrbZTwCCeIxvAf",
+	"+Z/mYcznmDLzqBuiBfmQSoo6c0llzDZ6vZ6m1+SzorH+B1ocp3e7mt9vws/3+ueYQXzN1aAbmsTbhys9",
+	"w4U139haX90ewhPNb2MkCYslwpBX4arHIBrbDRkzvSPolvF7CftIcAzbavfRmXFiIugdiVFmqjOKjWsm",
+	"FgnRcIPT9Oy9lVBQB0BBPxlxocCStPwS20YTm62X9cRNSTS7kD2Di7FUx6nr1576hAqp9Pf3xg8Ck3gj",
+	"oa1WAyY4In5Tk9kZvw1a76c/CTC/tlqfJCy1IHy9f/fubV782vaJXxVQ8g5gQKbmlYOV+tfva16voV4s",
+	"ic3T054b8h4aB84RtVcePLHlvQ44k0pgaitUNtpTPJ8YB36ZWbVeiy//f1UyzYtlq+uu/exs7Y7ruEp+",
+	"qo8rIzoKAkPeQ9iQPVf416eHFue6XjW2MDgp5VEU2RgMDmO3MLzTYlUgR5ZDxMgdEYjMqVIkzget5dYW",
+	"hMFwNDg3vy4H56fHZ/q3b8GZGbCtsc9nqPMJrSd+FKoWTXwjUcQXTImHAx6XPBZgVaMKzfEDuiEoIROF",
+	"tFBmalMwYzyj0sg3vSrdt7a6RvOybqP1A7+q3Qp1fGr6arfEctFlBWa1PegxDDzUwRPopgXEGZcqNEod",
+	"wBhDmupZ6YcI0oMWJiszy3em8R7CyEwABI8OSE4WaAt4YgVYLWWwdKG6egQzT2RyQMc2vXoc6I7GAdW/",
+	"5kRrDtA1Z8nDmLkHxVlondUGDiATN2BSzvS8fLzeLMVQEP37afq97cUH2GcrkxP64I3Ht1MyYPgmIbEL",
+	"Q7VPD6m0j63NuEQJZFigAxb1SwGq1t8/ZH/iWMSQfb58asctPHOjFh+ShKjcs9ykC8+yj300ZFiu81K2",
+	"jWNVltrhcBMsldZJuNAr5RNE1V6uqkM6w5Kgjq3TEKLzBWP6x5hdKJ6mJA7REaaJ/nvFBMHRTE9xH10x",
+	"LdyCFSMhS1CKMGNcaTICbfVnGUowrsYMQ877QmhZ3ZRawJIzaf4hLAYzsgSNSs2IEWLvubhNOAbUmWox",
+	"vRObHe2a4Y0wq5VH8jklkTLaYyzoRBkrPpXohoAsSzYisBzFxnCfHwWnqda4JlTMSTzWa40fAN2URKeD",
+	"kSGHVKF7LPNVeeIat+uB6+pcd+SXfe0yal7q+ftfZfvUlKrcIFL7g4ObvPSplb+rMnYquOIRT9pIwB55",
+	"x5Uv6qu1Ci0A2HpnagGqYWciywyqcbVEyrr4Ap5FOT9hkYIA1NUWQlnWxXi6DjGsBgyWxIDz8+G5ZU3u",
+	"Q9RxFZXPjj5uXAxP0NbWu+4+qgt1RIokiUT3s4c8oTw4H1jR72p0MuwfHp99CMJgdD48GFxcmH+GZ38a",
+	"9s8PoRFMxE/jTCW6ol2qdHiQDABLvORPKlQWBlOBIzJZaNk41VDFF0Xd8u37ra1Vln2pv23jhHXtKhb+",
+	"wkJ8PHBYCcsrHmi+aA+VlfwKSF7wHMXB8HR0MjDnVaxpZP5rOBl/loQtqR2EweHxhfnp66IU/Fo52Rhe",
+	"NJSxi2oCiBRWC+knToqqxP+VsmfXApsvckft1pz52cKl98236FapNZb9Z3tsMyytiFaSW3Jii5MFG4UW",
+	"E2Wde1wcpSCA1L3LhJi6PJpLV7+uCXUd2rnGekueiH0q18VzkLDcjw8NL/MBhsUVMcz4BYk4M+Xz8yFs",
+	"b3f8IWz+1t6At0qQhfk0LAzrnXG1Yl+1UFQb6y7Uf6JKt7FG3r2CVZGySbIgLCKlbMYORF9cXqCdX3vv",
+	"dnbQGSOTazurY/dN15n8obRWP2dGPVowsKyEY2ZSgKxoa6dyNjhCkpviSFWbaULwnbXv2zkXPx+zw7P+",
+	"sQwz//VCEoHSBDOCUqxmyBBm04MeKpOdOwsi95AWa9HVQCvU4JFQSPfX7Y0ZVOjYQ6PBmeaAIeofXB5/",
+	"HITofHB5/pfjsw+oo2XxgRBcIIkfgI3uI0GUoM7Vd4OjWz6ZdMMxOxteX573j46OD4whw6wSLMKgiWtx",
+	"egaHxc3BdUN0ODgZXMJIeKK0WOvQUk9vJAgES2s9EOzDWRUhTUiMWwYmYe30Vq3MjSj5nBTH9NuB1y63",
+	"p+FxAloGco2gZBES/L7nxaOYYSqbs6TKQli2+esXt6qVz2y1qjxnsMevaSecfxAGDgCCMFieqmaX9rhW",
+	"FjX271i+xRu4LYIvRETALW1B/mxw1AueVjF5QS6xmBKPa3BoY6zYwxUJESla2EM0TSUNEXU+Fmot5B7D",
+	"Ub1TgLQw20/rjPa0yWRP1zDYwy40aRIaCuvC1DTtbKBJrADZ+XBoK+csPcVYkQ1lip95TskPG1eDPZjB",
+	"h9HFcYiOR3e7mWuIC/3/e5QKMqGfPZMo8Z2FHhhW+qmFqrNIR1jNjPxQg+lgkXi7g65GBYIbIp7ERCrj",
+	"gerlC0aU4Ea13x8974PZ9NIv7TUAkcGlQ3vAVeICuFH72viNGnxGI9j81Zbf3Djtdj/G1qDQZn/KEoYh",
+	"c46orRFUcFXI5Voay6+vLgZA9S6v7T+ffJOQJFoIqh4uNAU2h3xDsCCivzBROECagUbA4+VKZkql5r4N",
+	"at0wVXjjIpoRqQRWXLyR6HS+jQSZEFP81AaDFi4W2t7a2HFiN3DCOY9JYpijs8/u9LY3P77NFGmJOhhJ",
+	"yqYJOP1t2pfx646GF5fGvmXVahJf4zS9tjE9UDozlvuIMvD0XifR3FOlVWF5K0FaeAhN3UgtwJiYQdN7",
+	"Xh+UWd6YlR2WVSNzRShQlE/hj303JUgtOhxRksT2Kh/dUqOtSU0wvoUeAsZqHtVcddIbszE71uoKUjwh",
+	"Qk9lL6/gzKnMbLPQUUXPgbELrpkx69Qk2fXKtdCqId+9csJAaE63IMpqOEO1GlIXVmW9EdLc4hSjv2Vo",
+	"spcByN+sHZpKROep+QAbzh1C5KTZSeuYX9pf7Eka4w1AYK1tpgOGSeSz6JhKHjYyarMQF6V3d7mHIUrx",
+	"FOqI+u+TskHRJ5Tdjpm5iAfE98rFXEnC76W18ebyV6qnkN3ZBYbaJQoY2HDmQbsNpiKRg2TTe7Xibejc",
+	"Gma2VqIcM/N1Aa1s5SJBsO7b45Fe6gmOmUPkz9kFCMZjxu+IEDQmED/hja3arwRjNEfRAAyWY3lqew9R",
+	"qYyrPc/8DRImosnVpi01cKU2AJId+aENeFqoJ+gwFuX8rkUPawmfrJ9lv2DaALq5YYrbaL6VBaMUzsrb",
+	"E+pUyh1Uiq3lHkCDboG8jJkGdVe2EcpPwBzMFCvJXnDtGsqu0dQz1QQebRaoJpRtzELjQIG74fGD0fuo",
+	"MnRDczdNis3cjScQKxohw+WQ4rcEijoyVzAWwnj20R0l9+69BL8tKHWaj6DOh8Gljc9JaESYMZPbS+L6",
+	"KY5mZGOnt5WzjgWaI/7rH/+nEMrkAlo1tCd0QqKHKCFojhmeGmTrVFhmN8il4QXAIm0eKMMpDfaCt72t",
+	"3lutBmj2oWe1aeFt824bftJ8gVere2RHp9WA4IRK1c9Xgg0LN5rW5N8vm2xOXBGflS1z94q2aN2+Zemy",
+	"xjW+cDdOtvik5jbAx0+lu/x2trbWujdv3Rpu/uT/6v1ol9YBt7RJgHlnWfLYcQnKlkILF7EmAIUbMAyt",
+	"8wRaCuJu1YTw1WVEX99crihI8h9juEVxHNibFo1w6MxPlk7oXTXolb+pkLLb1dfP7ZrN9m1ddijO+hBA",
+	"++01279doz1oMVNpo6Y3kmgefAJPny8c2MTbu4DHZXBvZnToVG/CQOXYoG5G1p0cPGaOzljhmkpbvHoP",
+	"7W5tGZ8r46jUiuQqXGd9hWh361f4YsxMApZzR5jkLdcHlcjoItZ3jdmyELfxjyPy2Qbs5nO6gf5UUi7s",
+	"XbdEqj9x4+ZtjUuNwS51qR2PRaVNiQV5rOD09hebRwWVq6hrHepPvbrz20IK3f7X5yLRY1jP2TZ/L5Sn",
+	"fTSolhCfg8/EjWThvVWs2weQX7CESFnBNoMsjOcuVKAMpYJPBZHgKSyCthmtDNoFuNqtztGFMLzKyey+",
+	"9kmGfinkA1GN+7T1mvhXho5v7yjqOM1agluxqvPjp3WQbLN0M97zRl7yyCJUFPWzF2YQ/jSeVtxhZ/XR",
+	"9XMX3Xx7BHr3Wybom7nrFF8GzpZRMi8MY9VwnJ/w9fXhq3CX5stAWD6c44VhzBc58hPKXgvKchfwrzK5",
+	"ODvhT5PLN25yye43aWl2KdhY17K7FK/gC8cM7is0HqLMKP88w4txh/wBDC/NyAlMYHnJyWMtshrNJAOB",
+	"19FMlhDn104KEPbjqie5S2i86knDeW4u72h93rB19ju4X99UkJEVJ5hGbhctjLhAy3DhHhoyghg3mfmC",
+	"R0RKSB4zWSJjNucQ2MILzmds7j/eR9g1hNzuKVH648LFoEAsXCdjlu/F5lvAYEgqnsoemDsoA5Md3Dfg",
+	"3ILCXaRs9hGuWjYDeI140KiMJy9gxFsW9Pkp0nwFkaaCZe5e4xfEsYEtC1BBsAKCuBt390s3s7ooSHfH",
+	"95hN6R2R+UBcZ/uTECxahxI+sD/CNPnGmUNo9+UnuGpwza7VfkF4PV+wFvA6xZSFS7peA3MViDvXC2gE",
+	"ubVJ3o8OE5UqkSt0sotC+4rUUrrQiyUPlagGG2xBJcQ6wZ32wV4AYQ6uUu6er9hma0rgv7vm08uSn7rb",
+	"t2qoUHHbvwOVYaNUbPOxzpaTeRJLO7IKVnLxOSbkZcLF3Dlwb3j88EZWg2M6LuRl35TJxFNBSPd1YerL",
+	"y3H114S9vjfWd3fij+6UbQH9TVR08/diukPJ51rjBa2iy3fsDG1FP5oNCuvQjnxlc0dEooRCjCyEeZoi",
+	"ZiYurhDUN8MSdEUNlN0flBc1OXILWT/fJxiVIANOMMVq5j9AyDcoUtD8ca4qKJLZWdLbaSZTu8D6VeLT",
+	"6Hb605r9jVqz3W1hLY3YWS5FW/N1D/15Rhiac0GQIHOj34zZ37SguIdMacF//eOf/8O/D//xr3/805Qc",
+	"3C/Yr//mjRz8se3XGvNaRw5W4ouXAYSlq5eQrSrRtSe1LMs7Zq4YVVY0dELMPYL5UryQe0MV6hSL9mod",
+	"yFSFsQNKRNX+mIEie09dMV7gVrYQL9STaS7FWyNzj26nLx0gqId4fTE0Q88fPx5we932756NS01MDaxE",
+	"cPNQ69jBfCw/VdJVmt63AbM0IfbGAlvJA1JEIUS2IUrQgfYfNUAwI3sNYrN3j7ZeCQ9zJ//NS5JLHrKu",
+	"pdPcwQVGTs30PWWPoNAapD3Hpr6asXe6sPHlfVkaG27IhAuHDlmbbhUPRnq0F6XwdbcHPpq6rVmvcyKm",
+	"ZANW/29faoQW7GTrFRbqV5FAOpBE/eF9YOtxC/08zqlEVSG6n6aHNsWygh6Q5fm/LoZnGpH+0j89QTcP",
+	"yJjms6rS8N6DKxkx7JtLcn2QtMIHoD/8Jo/v/VfgOE8mkm0hpSTirog2yV14vO7czqHMVJ1S2bxNbszH",
+	"MNhpdQxYKIqT3GffNzHQoub7r8xyFx5KcmV1ptK1KEBAoOInvje5sJ08y/iNpl2ovO8+FMpcEjFm42BC",
+	"EzIOzMVe80WiqH69OeFivgH1GXR3JsnLQuwbe/uWXMyNI2JpEYBIFK08jhlWmVGgh3a2dsC7mc+9Jywm",
+	"sckD5gsV8TkxYoGtXGo0V58CaPagjBvtpITfaFrknVkljxvKMBhCqxU0PLtS7KRYQkVvaNuuy5e4tQ1k",
+	"8ZuE/3hM+9tQIf2lRxrFgYoMIFHHVD7p7iOJ51oIS0ikoPCHRAVuUhUCTqhUQ9fjT+Prj2J8VV5A+VGN",
+	"nO2wCkSpwxVhuiVc+Lp2gqo2XM7H/oFNCIde2XjF0Za1qcbz/SMrPV/5mNZQZUoY+VOn+SLAsv0VgaWF",
+	"huJuXSzd41gmf+4SOFsZTstAYXbpMJZjNrq6RG31aRRz4q7owsqNuWdkqhseUyLDMcsUGFOCZ06V7KF+",
+	"NsMZdj41PT2I7AP1hSppDDn32FSWy64oHrPcFZMKQ20hiLmlzDnbQiS53zqKmbwnQoLLAKpqsTFb2Dsg",
+	"7Bx2t3b3rccMMXKfba3iCMODis/v5gG5TarXomrR8qc69VOd+lrq1FphuqWKd/LlZb1nhr6+smC9fixr",
+	"aYkv6oEpDPRVPO1/9IBPL4w0YuTTQj59UPWjhHzW4FmzWb95N7a+Aph/dzGSdfTtSwZJVoMiczWVof98",
+	"NeW/ftKCMZTMs6MvRBLsBZsgMNu5ZxUjMx74GFaebZRZR6FFEs09j8rffHr8/wEAAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

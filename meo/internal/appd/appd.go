@@ -181,7 +181,7 @@ type TransportDescriptor struct {
 
 // LatencyDescriptor is the latency an app tolerates.
 type LatencyDescriptor struct {
-	// MaxLatency is in milliseconds.
+	// MaxLatency is in nanoseconds (MEC 010-2 LatencyDescriptor; Uint32, so at most ~4.29 s).
 	MaxLatency uint32 `json:"maxLatency"`
 }
 

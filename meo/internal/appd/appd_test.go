@@ -299,6 +299,8 @@ func TestConversions(t *testing.T) {
 	assert.Equal(t, "one", *inst.AppInstanceName)
 	assert.Equal(t, []mm5api.ServiceDescriptor{{SerName: "mec-sample", Version: "1.0"}}, *inst.AppServiceProduced)
 	assert.Nil(t, inst.AppServiceRequired)
+	require.NotNil(t, inst.MecVersion, "the MEP answers the app in the MEC 011 version it declares")
+	assert.Equal(t, a.MECVersion, *inst.MecVersion)
 
 	assert.Equal(t, appd.Workload{Kind: appd.KindContainer, CPUArchitecture: "amd64", VirtualCPUs: 0.5, MemoryMiB: 128}, a.Workload())
 }

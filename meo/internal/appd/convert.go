@@ -2,6 +2,7 @@ package appd
 
 import (
 	"math"
+	"slices"
 	"strings"
 
 	"github.com/edgemec/edgemec/mep/mm5api"
@@ -129,6 +130,10 @@ func (a *AppD) AppInstance(appInstanceName string) mm5api.AppInstance {
 	inst := mm5api.AppInstance{AppDId: a.AppDID, AppName: a.AppName, AppProvider: a.AppProvider}
 	if appInstanceName != "" {
 		inst.AppInstanceName = &appInstanceName
+	}
+	if len(a.MECVersion) > 0 {
+		// The MEP answers the app in the MEC 011 representation of its newest version.
+		inst.MecVersion = new(slices.Clone(a.MECVersion))
 	}
 	if len(a.AppTrafficRule) > 0 {
 		rs := make([]mp1api.TrafficRule, len(a.AppTrafficRule))

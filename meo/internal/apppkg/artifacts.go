@@ -17,11 +17,10 @@ import (
 	chartutil "helm.sh/helm/v4/pkg/chart/common/util"
 	"helm.sh/helm/v4/pkg/chart/v2/loader"
 	"helm.sh/helm/v4/pkg/engine"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/yaml"
 
 	"github.com/edgemec/edgemec/meo/internal/appd"
+	"github.com/edgemec/edgemec/vim-adapters/manifest"
 )
 
 // planArtifacts settles which entries are deployment artefacts (see the package
@@ -186,13 +185,16 @@ func (rd *reader) buildArtifacts(a *appd.AppD) ([]Artifact, error) {
 		var docs [][]byte
 		var err error
 		if art.Kind == KindHelmChart {
-			if docs, err = renderChart(art.Data, a, rd.lim.MaxArtifactSize); err != nil {
+			if docs, err = renderChart(art.Data, a, rd.lim); err != nil {
+				if errors.Is(err, errRenderBudget) {
+					return nil, &Error{Reason: ReasonRenderBudget, Entry: art.Path, Detail: "the Helm chart is over its render budget", Cause: err}
+				}
 				return nil, &Error{Reason: ReasonChart, Entry: art.Path, Detail: "the Helm chart does not render", Cause: err}
 			}
 		} else {
 			docs = [][]byte{art.Data}
 		}
-		objs, err := decodeObjects(docs, rd.lim.MaxObjects-objects)
+		objs, err := manifest.Decode(docs, manifest.Limits{MaxObjects: rd.lim.MaxObjects - objects})
 		if err != nil {
 			r := ReasonManifests
 			if art.Kind == KindHelmChart {
@@ -257,7 +259,8 @@ func packChart(dir string, names []string, kept map[string][]byte, maxSize int64
 
 // renderChart renders a packed chart offline with its default values, as the Kubernetes
 // adapters will (with the instance's values under .Values.edgemec, given placeholders here).
-func renderChart(tgz []byte, a *appd.AppD, maxSize int64) ([][]byte, error) {
+func renderChart(tgz []byte, a *appd.AppD, lim Limits) ([][]byte, error) {
+	maxSize := lim.MaxArtifactSize
 	// Helm's loader allows 100 MiB decompressed; the package's limit is lower.
 	gz, err := gzip.NewReader(bytes.NewReader(tgz))
 	if err != nil {
@@ -284,7 +287,11 @@ func renderChart(tgz []byte, a *appd.AppD, maxSize int64) ([][]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("values: %w", err)
 	}
-	files, err := engine.Render(ch, rv)
+	b := &renderBudget{deadline: time.Now().Add(lim.RenderTimeout), timeout: lim.RenderTimeout,
+		items: lim.MaxRenderItems, maxItems: lim.MaxRenderItems, maxBytes: maxSize}
+	files, err := withinBudget(b, func() (map[string]string, error) {
+		return engine.Engine{CustomTemplateFuncs: b.funcs()}.Render(ch, rv)
+	})
 	if err != nil {
 		return nil, fmt.Errorf("render: %w", err)
 	}
@@ -302,65 +309,6 @@ func renderChart(tgz []byte, a *appd.AppD, maxSize int64) ([][]byte, error) {
 		docs = append(docs, []byte(files[name]))
 	}
 	return docs, nil
-}
-
-// decodeObjects splits YAML or JSON streams into objects, as the Kubernetes adapters do: List
-// kinds are expanded, Helm test hooks dropped, and every object needs apiVersion, kind and
-// name.
-func decodeObjects(docs [][]byte, maxObjects int) ([]*unstructured.Unstructured, error) {
-	var out []*unstructured.Unstructured
-	add := func(u *unstructured.Unstructured) error {
-		if strings.HasPrefix(u.GetAnnotations()["helm.sh/hook"], "test") {
-			return nil
-		}
-		if u.GetKind() == "" || u.GetAPIVersion() == "" || u.GetName() == "" {
-			return fmt.Errorf("object %d has no apiVersion, kind or name", len(out)+1)
-		}
-		if len(out) >= maxObjects {
-			return fmt.Errorf("more than %d objects", maxObjects)
-		}
-		out = append(out, u)
-		return nil
-	}
-	for _, doc := range docs {
-		d := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(doc), 4096)
-		for {
-			var m map[string]any
-			if err := d.Decode(&m); err != nil {
-				if errors.Is(err, io.EOF) {
-					break
-				}
-				return nil, fmt.Errorf("decode: %w", err)
-			}
-			if len(m) == 0 {
-				continue
-			}
-			u := &unstructured.Unstructured{Object: m}
-			if u.GetKind() == "List" {
-				items, ok := m["items"].([]any)
-				if !ok {
-					return nil, errors.New("a List without items")
-				}
-				for _, it := range items {
-					im, ok := it.(map[string]any)
-					if !ok {
-						return nil, errors.New("a List item that is not an object")
-					}
-					if err := add(&unstructured.Unstructured{Object: im}); err != nil {
-						return nil, err
-					}
-				}
-				continue
-			}
-			if err := add(u); err != nil {
-				return nil, err
-			}
-		}
-	}
-	if len(out) == 0 {
-		return nil, errors.New("no objects")
-	}
-	return out, nil
 }
 
 // clusterScoped are the kinds of Kubernetes and common add-ons that live outside any

@@ -18,7 +18,8 @@
 //     Chart.yaml, and Kubernetes manifests when it is *.yaml, *.yml or *.json; other files
 //     are not deployment artefacts and are left alone. At most one chart, and not both a
 //     chart and manifests, since a VIM deploys one of them. A chart must load and render
-//     offline with its default values; manifests must decode into objects with apiVersion,
+//     offline with its default values, within its render budget (Limits.RenderTimeout and
+//     MaxRenderItems, render.go: ReasonRenderBudget); manifests must decode into objects with apiVersion,
 //     kind and name; no object may be cluster-scoped (namespaced apps only).
 //  5. An app with no artefact needs a swImageDescriptor with a swImage: the VIM makes the
 //     workload from the image (and the AppD's ports), or boots it as a VM.
@@ -29,7 +30,9 @@
 //
 //  1. Names must be valid UTF-8, relative, slash-separated, free of "..", ".", empty
 //     elements, backslashes, drive letters and control characters; no two may be equal
-//     ignoring case, and no file may also be a directory prefix of another entry.
+//     ignoring case and Unicode normalisation (NFC: a precomposed "é" and "e" with a
+//     combining accent are one name), and no file may also be a directory prefix of
+//     another entry.
 //  2. Only regular files and directories; symlinks and other modes are refused.
 //  3. Every entry is decompressed in full as a stream, counting what comes out: the sizes
 //     and CRC the headers give must match what the data holds, and the limits (entry size,

@@ -32,6 +32,7 @@ const (
 	ReasonAppD            Reason = "appd"              // the AppD does not parse or check
 	ReasonMissingArtifact Reason = "missing-artifact"  // named by TOSCA.meta, manifest or AppD but absent
 	ReasonChart           Reason = "chart"             // a Helm chart that does not load or render
+	ReasonRenderBudget    Reason = "render-budget"     // a Helm chart over its render time or size budget (render.go)
 	ReasonManifests       Reason = "manifests"         // Kubernetes manifests that do not decode
 	ReasonClusterScoped   Reason = "cluster-scoped"    // a cluster-scoped object
 	ReasonArtifacts       Reason = "artifacts"         // several charts, chart and manifests, none at all

@@ -3,6 +3,7 @@ package apppkg
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Limits bound what one package may cost to read. The zero value of a field means its
@@ -33,6 +34,11 @@ type Limits struct {
 	MaxArtifactsTotal int64
 	// MaxObjects bounds the Kubernetes objects the artefacts may hold. Default 1000.
 	MaxObjects int
+	// RenderTimeout bounds the time a Helm chart may take to render (render.go). Default 5 s.
+	RenderTimeout time.Duration
+	// MaxRenderItems bounds the list elements a chart's templates may build with until,
+	// untilStep and seq in one render, all calls together. Default 100,000.
+	MaxRenderItems int64
 }
 
 // DefaultLimits returns the default limits.
@@ -47,6 +53,8 @@ func DefaultLimits() Limits {
 		MaxArtifactSize:   8 << 20,
 		MaxArtifactsTotal: 16 << 20,
 		MaxObjects:        1000,
+		RenderTimeout:     5 * time.Second,
+		MaxRenderItems:    100_000,
 	}
 }
 
@@ -71,6 +79,10 @@ func (l Limits) withDefaults() Limits {
 	set(&l.MaxMetaSize, d.MaxMetaSize)
 	set(&l.MaxArtifactSize, d.MaxArtifactSize)
 	set(&l.MaxArtifactsTotal, d.MaxArtifactsTotal)
+	set(&l.MaxRenderItems, d.MaxRenderItems)
+	if l.RenderTimeout == 0 {
+		l.RenderTimeout = d.RenderTimeout
+	}
 	return l
 }
 
@@ -84,6 +96,7 @@ func (l Limits) Validate() error {
 		{"MaxEntries", int64(l.MaxEntries)}, {"MaxEntrySize", l.MaxEntrySize}, {"MaxTotalSize", l.MaxTotalSize},
 		{"MaxRatio", l.MaxRatio}, {"RatioFloor", l.RatioFloor}, {"MaxMetaSize", l.MaxMetaSize},
 		{"MaxArtifactSize", l.MaxArtifactSize}, {"MaxArtifactsTotal", l.MaxArtifactsTotal}, {"MaxObjects", int64(l.MaxObjects)},
+		{"RenderTimeout", int64(l.RenderTimeout)}, {"MaxRenderItems", l.MaxRenderItems},
 	} {
 		if f.v < 0 {
 			errs = append(errs, fmt.Errorf("apppkg limits: %s is negative", f.n))

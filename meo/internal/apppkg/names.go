@@ -4,6 +4,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
 )
 
 // maxNameLen bounds an entry name.
@@ -47,6 +49,14 @@ func checkName(name string, dir bool) *Error {
 		}
 	}
 	return nil
+}
+
+// nameKey is what two entry names must differ in to be distinct: names equal after Unicode
+// normalisation (NFC: "é" as one code point or as "e" and a combining accent, which
+// macOS and Windows file systems treat as one file) and lower-casing are duplicates, since
+// a file system that unpacks the package, or a tool that compares names, may merge them.
+func nameKey(name string) string {
+	return norm.NFC.String(strings.ToLower(norm.NFC.String(name)))
 }
 
 // cleanRef resolves a path a document names (TOSCA.meta, the manifest) to an entry name,

@@ -16,6 +16,8 @@ import (
 	"slices"
 	"strings"
 
+	"golang.org/x/text/unicode/norm"
+
 	"github.com/edgemec/edgemec/meo/internal/appd"
 )
 
@@ -102,7 +104,7 @@ func (rd *reader) open(r io.ReaderAt, size int64) error {
 	}
 	rd.files = make(map[string]*zip.File, len(zr.File))
 	rd.dirs = map[string]bool{}
-	seen := make(map[string]string, len(zr.File)) // lower-cased name without a trailing slash → name
+	seen := make(map[string]string, len(zr.File)) // nameKey without a trailing slash → name
 	var claimed uint64
 	for _, f := range zr.File {
 		dir := strings.HasSuffix(f.Name, "/")
@@ -113,10 +115,14 @@ func (rd *reader) open(r io.ReaderAt, size int64) error {
 		if (dir && !m.IsDir()) || (!dir && !m.IsRegular()) {
 			return fail(ReasonNotRegular, f.Name, "entry of mode %s is not a regular file or directory", m.Type())
 		}
-		key := strings.ToLower(strings.TrimSuffix(f.Name, "/"))
+		key := nameKey(strings.TrimSuffix(f.Name, "/"))
 		if prev, ok := seen[key]; ok {
-			if prev == f.Name {
+			switch {
+			case prev == f.Name:
 				return fail(ReasonDuplicate, f.Name, "entry appears twice")
+			case norm.NFC.String(strings.TrimSuffix(prev, "/")) != strings.TrimSuffix(prev, "/") ||
+				norm.NFC.String(strings.TrimSuffix(f.Name, "/")) != strings.TrimSuffix(f.Name, "/"):
+				return fail(ReasonDuplicate, f.Name, "entry %+q and entry %+q are the same name after Unicode normalisation (NFC), case and trailing slash aside", f.Name, prev)
 			}
 			return fail(ReasonDuplicate, f.Name, "entry differs from %q only in case or trailing slash", prev)
 		}
@@ -137,7 +143,7 @@ func (rd *reader) open(r io.ReaderAt, size int64) error {
 	// A file may not also be a directory ("a" and "a/b"), ignoring case like above.
 	for name := range rd.files {
 		for d := path.Dir(name); d != "."; d = path.Dir(d) {
-			if prev, ok := seen[strings.ToLower(d)]; ok && !strings.HasSuffix(prev, "/") {
+			if prev, ok := seen[nameKey(d)]; ok && !strings.HasSuffix(prev, "/") {
 				return fail(ReasonDuplicate, name, "lies under %q, which is a file", prev)
 			}
 			rd.dirs[d+"/"] = true

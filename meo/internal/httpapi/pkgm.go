@@ -2,10 +2,10 @@ package httpapi
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"io"
 	"mime"
+	"mime/multipart"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -23,17 +23,64 @@ import (
 const base = "/app_pkgm/v1"
 
 // info renders a package as its AppPkgInfo document.
-func (h *handler) info(p *store.Package) map[string]any {
-	b, _ := json.Marshal(p)
-	var doc map[string]any
-	_ = json.Unmarshal(b, &doc)
+func (h *handler) info(p *store.Package) map[string]any { return toDoc(h.view(p)) }
+
+// pkgView is the AppPkgInfo document of a package as the API shows it: the stored attributes
+// and the links. Checksum shadows the package's own so that an attribute selector can leave
+// it out.
+type pkgView struct {
+	*store.Package
+	Checksum *store.Checksum `json:"checksum,omitempty"`
+	Links    pkgLinks        `json:"_links"`
+}
+
+type pkgLinks struct {
+	Self          hrefLink `json:"self"`
+	AppD          hrefLink `json:"appD"`
+	AppPkgContent hrefLink `json:"appPkgContent"`
+}
+
+type hrefLink struct {
+	Href string `json:"href"`
+}
+
+func (h *handler) view(p *store.Package) pkgView {
 	self := h.cfg.APIRoot + base + "/app_packages/" + p.ID
-	doc["_links"] = map[string]any{
-		"self":          map[string]string{"href": self},
-		"appD":          map[string]string{"href": self + "/appd"},
-		"appPkgContent": map[string]string{"href": self + "/package_content"},
+	return pkgView{Package: p, Checksum: &p.Checksum,
+		Links: pkgLinks{Self: hrefLink{self}, AppD: hrefLink{self + "/appd"}, AppPkgContent: hrefLink{self + "/package_content"}}}
+}
+
+// selected is the document of p with the attribute selection f applied. Selections that only
+// leave out whole optional attributes (the default of the lists) are served from the typed
+// view, without a round trip through a map; the others prune the map of info.
+func (h *handler) selected(p *store.Package, f selector.Fields) any {
+	if names, ok := f.TopLevel(); ok {
+		cp := *p
+		v := h.view(&cp)
+		typed := true
+		for _, n := range names {
+			switch n {
+			case "softwareImages":
+				cp.SoftwareImages = nil
+			case "additionalArtifacts":
+				cp.AdditionalArtifacts = nil
+			case "userDefinedData":
+				cp.UserDefinedData = nil
+			case "checksum":
+				v.Checksum = nil
+			case "onboardingFailureDetails":
+				cp.OnboardingFailure = nil
+			default:
+				typed = false
+			}
+		}
+		if typed {
+			return v
+		}
 	}
-	return doc
+	d := h.info(p)
+	f.Apply(d)
+	return d
 }
 
 // CreateAppPkg implements POST /app_packages.
@@ -54,7 +101,7 @@ func (h *handler) CreateAppPkg(ctx context.Context, req mm1api.CreateAppPkgReque
 	if err != nil {
 		return nil, err
 	}
-	return jsonResponse{status: http.StatusCreated, body: h.info(p),
+	return jsonResponse{status: http.StatusCreated, body: h.view(p),
 		location: h.cfg.APIRoot + base + "/app_packages/" + p.ID}, nil
 }
 
@@ -98,6 +145,9 @@ func (h *handler) list(ctx context.Context, onboarded bool, path string, filter,
 	if err != nil {
 		return jsonResponse{}, problem.BadRequest("%v", err)
 	}
+	if names, ok := fields.TopLevel(); ok {
+		q.Omit = names // the store need not decode what the answer drops
+	}
 	if marker != nil {
 		if q.After, err = h.decodeMarker(list, *marker); err != nil {
 			return jsonResponse{}, err
@@ -107,11 +157,9 @@ func (h *handler) list(ctx context.Context, onboarded bool, path string, filter,
 	if err != nil {
 		return jsonResponse{}, err
 	}
-	docs := make([]map[string]any, 0, len(page.Packages))
+	docs := make([]any, 0, len(page.Packages))
 	for _, p := range page.Packages {
-		d := h.info(p)
-		fields.Apply(d)
-		docs = append(docs, d)
+		docs = append(docs, h.selected(p, fields))
 	}
 	r := jsonResponse{status: http.StatusOK, body: docs}
 	if page.Next != 0 {
@@ -126,7 +174,7 @@ func (h *handler) GetAppPkg(ctx context.Context, req mm1api.GetAppPkgRequestObje
 	if err != nil {
 		return nil, err
 	}
-	return jsonResponse{status: http.StatusOK, body: h.info(p)}, nil
+	return jsonResponse{status: http.StatusOK, body: h.view(p)}, nil
 }
 
 // GetOnboardedAppPkg implements GET /onboarded_app_packages/{appDId}.
@@ -135,7 +183,7 @@ func (h *handler) GetOnboardedAppPkg(ctx context.Context, req mm1api.GetOnboarde
 	if err != nil {
 		return nil, err
 	}
-	return jsonResponse{status: http.StatusOK, body: h.info(p)}, nil
+	return jsonResponse{status: http.StatusOK, body: h.view(p)}, nil
 }
 
 // PatchAppPkg implements PATCH /app_packages/{appPkgId}.
@@ -353,13 +401,38 @@ func (e *rangeError) Error() string { return "range not satisfiable" }
 
 // UploadAppPkgContent implements PUT /app_packages/{appPkgId}/package_content.
 func (h *handler) UploadAppPkgContent(ctx context.Context, req mm1api.UploadAppPkgContentRequestObject) (mm1api.UploadAppPkgContentResponseObject, error) {
-	var body io.Reader
+	body, err := uploadBody(req.Body, req.MultipartBody)
+	if err != nil {
+		return nil, err
+	}
+	if err := h.pk.Upload(ctx, req.AppPkgId, body); err != nil {
+		return nil, err
+	}
+	return mm1api.UploadAppPkgContent202Response{}, nil
+}
+
+// UploadOnboardedAppPkgContent implements PUT /onboarded_app_packages/{appDId}/package_content:
+// the same upload as UploadAppPkgContent, for the package with that appDId.
+func (h *handler) UploadOnboardedAppPkgContent(ctx context.Context, req mm1api.UploadOnboardedAppPkgContentRequestObject) (mm1api.UploadOnboardedAppPkgContentResponseObject, error) {
+	body, err := uploadBody(req.Body, req.MultipartBody)
+	if err != nil {
+		return nil, err
+	}
+	if err := h.pk.UploadByAppDID(ctx, req.AppDId, body); err != nil {
+		return nil, err
+	}
+	return mm1api.UploadOnboardedAppPkgContent202Response{}, nil
+}
+
+// uploadBody returns the package zip of an upload: the raw application/zip body, or the
+// part named "file" of a multipart/form-data body.
+func uploadBody(raw io.Reader, mp *multipart.Reader) (io.Reader, error) {
 	switch {
-	case req.Body != nil:
-		body = req.Body
-	case req.MultipartBody != nil:
+	case raw != nil:
+		return raw, nil
+	case mp != nil:
 		for {
-			part, err := req.MultipartBody.NextPart()
+			part, err := mp.NextPart()
 			if errors.Is(err, io.EOF) {
 				return nil, problem.BadRequest("multipart body has no part named \"file\"")
 			}
@@ -367,15 +440,9 @@ func (h *handler) UploadAppPkgContent(ctx context.Context, req mm1api.UploadAppP
 				return nil, problem.BadRequest("multipart body: %v", err)
 			}
 			if part.FormName() == "file" {
-				body = part
-				break
+				return part, nil
 			}
 		}
-	default:
-		return nil, problem.New(http.StatusUnsupportedMediaType, "send the package as application/zip or multipart/form-data")
 	}
-	if err := h.pk.Upload(ctx, req.AppPkgId, body); err != nil {
-		return nil, err
-	}
-	return mm1api.UploadAppPkgContent202Response{}, nil
+	return nil, problem.New(http.StatusUnsupportedMediaType, "send the package as application/zip or multipart/form-data")
 }

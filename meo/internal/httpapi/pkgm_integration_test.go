@@ -185,3 +185,47 @@ func TestContentRange(t *testing.T) {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// TestUploadByAppDID: PUT /onboarded_app_packages/{appDId}/package_content (MEC 010-2 V2.2.1)
+// takes the same bodies as the upload by appPkgId and goes the same way: content is taken
+// once, so the onboarded package with that appDId refuses it and stays as it was.
+func TestUploadByAppDID(t *testing.T) {
+	e := newEnv(t, "")
+	id := e.onboard("appd-by", "by")
+	original := e.do("GET", "/app_pkgm/v1/app_packages/"+id+"/package_content", nil).body
+	other := pkgmtest.Package("appd-by", "other")
+	var mp bytes.Buffer
+	w := multipart.NewWriter(&mp)
+	f, err := w.CreateFormFile("file", "pkg.zip")
+	require.NoError(t, err)
+	_, _ = f.Write(other)
+	require.NoError(t, w.Close())
+	var noFile bytes.Buffer
+	w2 := multipart.NewWriter(&noFile)
+	require.NoError(t, w2.WriteField("note", "no file"))
+	require.NoError(t, w2.Close())
+	for _, tc := range []struct {
+		name   string
+		appDID string
+		body   []byte
+		hdr    []string
+		status int
+		detail string
+	}{
+		{"onboarded: content taken once", "appd-by", other, nil, http.StatusConflict, "content is taken once, in CREATED"},
+		{"onboarded, multipart", "appd-by", mp.Bytes(), []string{"Content-Type", w.FormDataContentType()}, http.StatusConflict, "content is taken once"},
+		{"unknown appDId", "appd-none", other, nil, http.StatusNotFound, "appd-none"},
+		{"multipart without file", "appd-by", noFile.Bytes(), []string{"Content-Type", w2.FormDataContentType()}, http.StatusBadRequest, `no part named "file"`},
+		{"wrong media type", "appd-by", other, []string{"Content-Type", "text/plain"}, http.StatusUnsupportedMediaType, "Content-Type"},
+		{"viewer", "appd-by", other, []string{"Authorization", "Bearer " + viewer}, http.StatusForbidden, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := e.do("PUT", "/app_pkgm/v1/onboarded_app_packages/"+tc.appDID+"/package_content", tc.body, tc.hdr...)
+			assert.Contains(t, problemOf(t, r, tc.status), tc.detail)
+			info := e.do("GET", "/app_pkgm/v1/app_packages/"+id, nil).json(t)
+			assert.Equal(t, "ONBOARDED", info["onboardingState"], "a refused upload leaves the package as it was")
+			assert.Equal(t, "ENABLED", info["operationalState"])
+			assert.Equal(t, original, e.do("GET", "/app_pkgm/v1/onboarded_app_packages/appd-by/package_content", nil).body)
+		})
+	}
+}

@@ -48,7 +48,7 @@ func TestUploadInterrupted(t *testing.T) {
 
 // A package left UPLOADING or PROCESSING by a dead process is failed after the grace period.
 func TestRecoverStale(t *testing.T) {
-	e := newEnv(t, "", func(_ *httpapi.Config, pc *pkgm.Config) { pc.StaleAfter = 50 * time.Millisecond })
+	e := newEnv(t, "", func(_ *httpapi.Config, pc *pkgm.Config) { pc.StaleAfter = 2 * time.Second })
 	ids := map[string]string{}
 	for _, state := range []string{store.Uploading, store.Processing, store.Created} {
 		id := e.create([]byte(state), nil)
@@ -61,7 +61,7 @@ func TestRecoverStale(t *testing.T) {
 	}
 	require.NoError(t, e.pk.Recover(t.Context()))
 	assert.Equal(t, store.Uploading, e.do("GET", "/app_pkgm/v1/app_packages/"+ids[store.Uploading], nil).json(t)["onboardingState"], "not stale yet")
-	time.Sleep(100 * time.Millisecond)
+	time.Sleep(2100 * time.Millisecond) // StaleAfter: long enough that a loaded machine does not age the rows early
 	require.NoError(t, e.pk.Recover(t.Context()))
 	for state, want := range map[string]string{store.Uploading: "ERROR", store.Processing: "ERROR", store.Created: "CREATED"} {
 		info := e.do("GET", "/app_pkgm/v1/app_packages/"+ids[state], nil).json(t)

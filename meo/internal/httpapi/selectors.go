@@ -47,13 +47,16 @@ var fieldSpec = selector.FieldSpec{
 }
 
 // compileFilter parses and checks a MEC 009 filter against the AppPkgInfo attributes.
-func compileFilter(s string) (store.Filter, error) {
+func compileFilter(s string) (store.Filter, error) { return compileFilterOf(s, knownAttr) }
+
+// compileFilterOf parses and checks a MEC 009 filter against a resource's attributes.
+func compileFilterOf(s string, known func(string) bool) (store.Filter, error) {
 	e, err := selector.ParseFilter(s)
 	if err == nil {
-		err = e.Check(knownAttr)
+		err = e.Check(known)
 	}
 	if err == nil {
-		// Everything AppPkgInfo holds is a string, number or boolean the database compares
+		// Everything the resources hold is a string, number or boolean the database compares
 		// as Match would, except ordering on timestamps: refuse that rather than answer
 		// differently from the specification.
 		_, err = e.SQL("doc", new([]any))

@@ -1,7 +1,7 @@
 // Package httpapi serves the MEO's Mm1 API (ETSI GS MEC 010-2) on one echo server: the
 // strict server generated from api/openapi/mm1.yaml, with requests validated against that
-// same specification before they reach a handler. Handlers only bind, call one pkgm method
-// and render; one mapper turns domain errors into ProblemDetails.
+// same specification before they reach a handler. Handlers only bind, call one pkgm or lcm
+// method and render; one mapper turns domain errors into ProblemDetails.
 package httpapi
 
 import (
@@ -17,8 +17,13 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 
 	"github.com/edgemec/edgemec/api/openapi"
+	"github.com/edgemec/edgemec/internal/apispec"
 	"github.com/edgemec/edgemec/internal/obs"
 	"github.com/edgemec/edgemec/internal/problem"
+	"github.com/edgemec/edgemec/internal/problem/echoproblem"
+	"github.com/edgemec/edgemec/meo/internal/af"
+	"github.com/edgemec/edgemec/meo/internal/inventory"
+	"github.com/edgemec/edgemec/meo/internal/lcm"
 	"github.com/edgemec/edgemec/meo/internal/pkgm"
 	"github.com/edgemec/edgemec/meo/internal/selector"
 	"github.com/edgemec/edgemec/meo/mm1api"
@@ -27,8 +32,10 @@ import (
 // Config wires the HTTP layer.
 type Config struct {
 	Packages *pkgm.Service
-	Logger   *slog.Logger
-	Metrics  *obs.HTTPMetrics
+	// Lifecycle serves /app_lcm/v1 (nil: those routes answer 404).
+	Lifecycle *lcm.Service
+	Logger    *slog.Logger
+	Metrics   *obs.HTTPMetrics
 	// MetricsHandler serves /metrics (unauthenticated, like /readyz and /healthz).
 	MetricsHandler http.Handler
 	// Ready reports readiness for /readyz.
@@ -46,11 +53,19 @@ type Config struct {
 	// Markers makes and checks paging markers; every replica needs the same key (default:
 	// a random key of this process).
 	Markers *selector.MarkerCodec
+	// Sites, if set, serves the inventory API (/inventory/v1, api/openapi/meo.yaml).
+	Sites *inventory.Service
+	// Notifications, if set, receives the NEFs' traffic influence notifications
+	// (/af/v1/notifications, api/openapi/af.yaml), authenticated by the token in their
+	// path and, when NotifyToken is set, by that bearer token too.
+	Notifications *af.NotifyHandler
+	NotifyToken   string
 }
 
 type handler struct {
 	cfg Config
 	pk  *pkgm.Service
+	lc  *lcm.Service
 	log *slog.Logger
 }
 
@@ -69,22 +84,32 @@ func New(ctx context.Context, cfg Config) (http.Handler, error) {
 		_, _ = rand.Read(key)
 		cfg.Markers, _ = selector.NewMarkerCodec(key)
 	}
-	v, err := newValidator(ctx, openapi.MM1, cfg.MaxBodyBytes)
+	v, err := apispec.New(apispec.Config{MaxBodyBytes: cfg.MaxBodyBytes, Docs: []apispec.Doc{ //nolint:contextcheck // loading the specs is start-up work, not part of ctx
+		{Name: "mm1.yaml", Data: openapi.MM1},
+		{Name: "meo.yaml", Data: openapi.MEO},
+		{Name: "af.yaml", Data: openapi.AF},
+	}})
 	if err != nil {
 		return nil, err
 	}
-	h := &handler{cfg: cfg, pk: cfg.Packages, log: cfg.Logger}
+	h := &handler{cfg: cfg, pk: cfg.Packages, lc: cfg.Lifecycle, log: cfg.Logger}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
-	e.HTTPErrorHandler = problem.Handler(cfg.Logger, mapError)
+	e.HTTPErrorHandler = echoproblem.Handler(cfg.Logger, mapError)
 	e.Pre(middleware.RequestIDWithConfig(middleware.RequestIDConfig{}), normalizeQuery)
 	e.Use(middleware.Recover())
 	if cfg.Metrics != nil {
 		e.Use(cfg.Metrics.Middleware())
 	}
-	e.Use(h.authenticate, v.middleware)
+	e.Use(h.authenticate, v.Middleware()) //nolint:contextcheck // validation runs on each request's own context
 	obs.Probes(e, cfg.Ready, cfg.MetricsHandler)
 	mm1api.RegisterHandlers(e, mm1api.NewStrictHandler(h, []mm1api.StrictMiddlewareFunc{withAccept}))
+	if cfg.Sites != nil {
+		registerSites(e, h, cfg.Sites)
+	}
+	if cfg.Notifications != nil {
+		registerAF(e, cfg.Notifications)
+	}
 	return e, nil
 }
 
@@ -110,6 +135,12 @@ func (h *handler) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		path := c.Path()
 		if public[path] || path == "" {
+			return next(c)
+		}
+		if path == notifyRoute {
+			if err := h.authenticateNEF(c); err != nil {
+				return err
+			}
 			return next(c)
 		}
 		tok, ok := strings.CutPrefix(c.Request().Header.Get(echo.HeaderAuthorization), "Bearer ")
@@ -141,6 +172,20 @@ func (h *handler) viewer(tok string) bool {
 
 // mapError is the one mapping from domain errors to HTTP statuses.
 func mapError(err error) (int, string, bool) {
+	if status, detail, ok := mapSiteError(err); ok {
+		return status, detail, true
+	}
+	var le *lcm.Error
+	if errors.As(err, &le) {
+		switch {
+		case errors.Is(err, lcm.ErrNotFound):
+			return http.StatusNotFound, le.Detail, true
+		case errors.Is(err, lcm.ErrInvalid):
+			return http.StatusBadRequest, le.Detail, true
+		case errors.Is(err, lcm.ErrConflict):
+			return http.StatusConflict, le.Detail, true
+		}
+	}
 	var de *pkgm.Error
 	if !errors.As(err, &de) {
 		return 0, "", false

@@ -4,9 +4,6 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/require"
-
-	"github.com/edgemec/edgemec/api/openapi"
 )
 
 func TestNegotiateAppD(t *testing.T) {
@@ -55,11 +52,4 @@ func TestParseRange(t *testing.T) {
 		assert.Equal(t, tc.ok, ok, tc.h)
 		assert.Equal(t, [2]int64{tc.off, tc.n}, [2]int64{off, n}, tc.h)
 	}
-}
-
-// The spec loads, validates and routes.
-func TestValidatorFromSpec(t *testing.T) {
-	v, err := newValidator(t.Context(), openapi.MM1, 1<<20)
-	require.NoError(t, err)
-	require.NotNil(t, v.router)
 }

@@ -209,6 +209,18 @@ func (s *Service) Upload(ctx context.Context, id string, r io.Reader) error {
 	return s.take(ctx, id, func(_ context.Context, put func(io.Reader) error) error { return put(r) })
 }
 
+// UploadByAppDID takes the package content from r for the package with that appDId (MEC
+// 010-2 PUT /onboarded_app_packages/{appDId}/package_content), by the same steps as Upload.
+// A package has an appDId only once its AppD was read, and content is taken once, in
+// CREATED: an unknown appDId is ErrNotFound and a known one ErrConflict, and r is not read.
+func (s *Service) UploadByAppDID(ctx context.Context, appDID string, r io.Reader) error {
+	p, err := s.GetOnboarded(ctx, appDID)
+	if err != nil {
+		return err
+	}
+	return s.Upload(ctx, p.ID, r)
+}
+
 // take runs the onboarding steps of the package documentation; source calls put with the
 // content once.
 func (s *Service) take(ctx context.Context, id string, source func(context.Context, func(io.Reader) error) error) error {
@@ -226,7 +238,7 @@ func (s *Service) take(ctx context.Context, id string, source func(context.Conte
 	// 2. Stream into chunks while hashing; the checksum decides the commit.
 	h := newHash(p.Checksum.Algorithm)
 	err = source(ctx, func(r io.Reader) error {
-		_, err := s.st.StoreContent(ctx, id, io.TeeReader(r, h), s.cfg.MaxPackageBytes,
+		_, err := s.st.StoreContent(ctx, id, io.TeeReader(sourceReader{r}, h), s.cfg.MaxPackageBytes,
 			func(p *store.Package, size int64) (store.Change, error) {
 				if size == 0 {
 					return store.Change{}, errorf(ErrInvalid, "package content is empty")
@@ -263,6 +275,8 @@ func (s *Service) fail(ctx context.Context, id string, cause error) {
 		}
 	case errors.Is(cause, context.Canceled) || errors.Is(cause, context.DeadlineExceeded):
 		detail = "the content transfer was interrupted"
+	case errors.As(cause, new(sourceError)):
+		detail = "the content transfer was interrupted: " + cause.Error()
 	case cause != nil:
 		detail = "onboarding failed: " + cause.Error()
 	}
@@ -275,6 +289,23 @@ func (s *Service) fail(ctx context.Context, id string, cause error) {
 		s.log.ErrorContext(ctx, "mark package failed", logkeys.Name, id, logkeys.Error, err)
 	}
 }
+
+// sourceReader marks the errors of the content's source (a client gone mid-upload, a
+// fetch cut short) apart from the store's own.
+type sourceReader struct{ r io.Reader }
+
+func (r sourceReader) Read(p []byte) (int, error) {
+	n, err := r.r.Read(p)
+	if err != nil && err != io.EOF {
+		err = sourceError{err}
+	}
+	return n, err
+}
+
+type sourceError struct{ err error }
+
+func (e sourceError) Error() string { return e.err.Error() }
+func (e sourceError) Unwrap() error { return e.err }
 
 func (s *Service) onboard(ctx context.Context, id string) error {
 	c, err := s.st.OpenContent(ctx, id)

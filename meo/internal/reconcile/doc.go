@@ -15,8 +15,12 @@
 //     MEP answers with the app's Mp1 credentials and its Mp1 root.
 //  2. VIM_DEPLOYED: VIM Deploy of the request with the MEP access (Mp1 root, or
 //     Site.MEPEndpoint, client id and secret) filled in.
-//  3. VIM_RUNNING: the VIM reports Running (vim.WaitPhase; a Failed status, or a blocked
+//  3. VIM_RUNNING: the VIM reports Running (as vim.WaitPhase: a Failed status, or a blocked
 //     Pending past vim.PendingGrace, ends the wait with the VIM's typed error).
+//     A VIM whose Running waits for the guest (vim.GuestHeartbeater: libvirt without a
+//     guest agent) gets its heartbeat from here: while it reports vim.ReasonGuestStarting,
+//     the wait asks the MEP (Mm5 GET) and, once the app has confirmed ready, calls
+//     GuestHeartbeat. The same holds for VIM_STARTED.
 //  4. MEP_READY: Mm5 GET shows state READY, i.e. the app called confirm_ready on Mp1.
 //     COMPLETED.
 //
@@ -57,12 +61,26 @@
 // failed. A FAILED task is final; the LCM decides what follows (a terminate, a new
 // instantiate).
 //
+// # Waits
+//
+// The waits for the VIM (Running, Stopped, gone) follow the site's watch: one vim.Watch per
+// VIM adapter in the process (feed.go), opened by the first wait or by the site's Watcher
+// and closed Config.FeedLinger after the last of them left, fans each instance's events out
+// to the tasks waiting on it. A wait starts from the latest status the watch reported of
+// its instance and ends on the event that reaches the phase, with no Status call; it asks
+// Status only every Config.FeedResync as a safety net, and at Config.PollInterval while
+// the watch is not open (a VIM whose Watch fails). Mm5 has no notification of an app's
+// confirm_ready, so MEP_READY and MEP_GONE ask the MEP: 20 ms after the step before at
+// first, the pause growing by half up to PollInterval, since the app confirms within
+// moments of running.
+//
 // # Runner and Watcher
 //
 // Runner runs tasks for many sites: at most RunnerConfig.PerSite at once per site,
 // retrying FAILED_TEMP as RetryPolicy documents (exponential backoff with jitter, bounded
 // attempts, one shared backoff for a site that cannot be reached), with no site waiting for
-// another. Watcher follows a site's vim.Watch and a periodic resync against the Inventory,
+// another. Watcher follows a site's vim.Watch (the watch the Runner's waits share, when it
+// has a Runner) and a periodic resync against the Inventory,
 // reports each instance's observed phase and endpoints, reports instances of an unreachable
 // site as PhaseUnknown, and reports drift (deployed per the inventory, unknown to the VIM),
 // re-creating the instance when the DriftPolicy says so.

@@ -12,6 +12,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/edgemec/edgemec/internal/testutil"
+	"github.com/edgemec/edgemec/internal/testutil/meptest"
 	"github.com/edgemec/edgemec/meo/internal/reconcile"
 	"github.com/edgemec/edgemec/mep/mm5api"
 	"github.com/edgemec/edgemec/vim-adapters/kubernetes"
@@ -36,8 +37,8 @@ func TestKubernetesSite(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := startMEP(t)
-	site := reconcile.Site{Name: "site-a", MEP: m.client(t), VIM: adapter}
+	m := meptest.Start(t, meptest.Options{})
+	site := reconcile.Site{Name: "site-a", MEP: m.Client(t), VIM: adapter}
 	task := instantiateTask("rk")
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -64,7 +65,7 @@ func TestKubernetesSite(t *testing.T) {
 			}
 			access := vim.MEPAccess{Endpoint: string(sec.Data[kubernetes.EnvMEPEndpoint]),
 				ClientID: string(sec.Data[kubernetes.EnvClientID]), ClientSecret: string(sec.Data[kubernetes.EnvClientSecret])}
-			appErr <- confirmReady(ctx, access, task.AppInstanceID)
+			appErr <- meptest.ConfirmReady(ctx, access, task.AppInstanceID)
 			return
 		}
 		appErr <- ctx.Err()
@@ -82,7 +83,7 @@ func TestKubernetesSite(t *testing.T) {
 	if err := <-appErr; err != nil {
 		t.Fatalf("the app could not confirm ready with the injected credentials: %v", err)
 	}
-	resp, err := m.client(t).GetAppInstanceWithResponse(ctx, task.AppInstanceID)
+	resp, err := m.Client(t).GetAppInstanceWithResponse(ctx, task.AppInstanceID)
 	if err != nil || resp.JSON200 == nil || resp.JSON200.State != mm5api.READY {
 		t.Fatalf("mep: %v %s; want the instance READY", err, resp.Body)
 	}
@@ -96,7 +97,7 @@ func TestKubernetesSite(t *testing.T) {
 	if _, err := adapter.Status(ctx, task.AppInstanceID); !errors.Is(err, vim.ErrNotFound) {
 		t.Fatalf("status after terminate: %v; want ErrNotFound", err)
 	}
-	if n := len(m.instances(t)); n != 0 {
+	if n := len(m.Instances(t)); n != 0 {
 		t.Fatalf("mep holds %d instances; want 0", n)
 	}
 }

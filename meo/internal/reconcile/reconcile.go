@@ -15,8 +15,14 @@ import (
 
 // Config holds the per-step timeouts. Zero fields take the documented defaults.
 type Config struct {
-	// CallTimeout bounds each single call to the MEP or the VIM. Default 10s.
+	// CallTimeout bounds each single call to the MEP. Default 10s.
 	CallTimeout time.Duration
+	// VIMCallTimeout bounds each call that changes the VIM (Deploy, Terminate, Stop,
+	// Start). Such a call is several requests to the VIM's API (a Kubernetes deploy applies
+	// the namespace, the secret and every object in turn), which an overloaded control plane
+	// answers slowly but does answer: cutting it short only makes the retry do it again.
+	// Default 2m.
+	VIMCallTimeout time.Duration
 	// RunningTimeout bounds the wait for the VIM to report Running (instantiate, start).
 	// Default 5m.
 	RunningTimeout time.Duration
@@ -34,8 +40,17 @@ type Config struct {
 	DefaultGracefulTimeout time.Duration
 	// GoneTimeout bounds the wait for the VIM to remove the instance. Default 5m.
 	GoneTimeout time.Duration
-	// PollInterval is how often the waits ask the MEP or the VIM. Default 200ms.
+	// PollInterval is how often the waits for the VIM ask its Status while the site's
+	// watch is not open (a VIM whose Watch fails), and the longest pause between the asks
+	// of the MEP. Default 200ms.
 	PollInterval time.Duration
+	// FeedResync is how often a wait for the VIM asks its Status while the site's watch is
+	// open and reports the instance's changes as they happen: a safety net for a change
+	// the watch missed. Default 5s.
+	FeedResync time.Duration
+	// FeedLinger is how long a site's watch stays open after its last wait ended, so
+	// that the next task on the site finds it open. Default 30s.
+	FeedLinger time.Duration
 	// Logger receives step logs. Default: discard.
 	Logger *slog.Logger
 	// OnStep, if set, is called after each step is recorded in the journal, in order. It
@@ -63,6 +78,7 @@ func (c *Config) defaults() {
 		}
 	}
 	def(&c.CallTimeout, 10*time.Second)
+	def(&c.VIMCallTimeout, 2*time.Minute)
 	def(&c.RunningTimeout, 5*time.Minute)
 	def(&c.ReadyTimeout, 5*time.Minute)
 	def(&c.StoppedTimeout, 2*time.Minute)
@@ -70,6 +86,8 @@ func (c *Config) defaults() {
 	def(&c.DefaultGracefulTimeout, 60*time.Second)
 	def(&c.GoneTimeout, 5*time.Minute)
 	def(&c.PollInterval, 200*time.Millisecond)
+	def(&c.FeedResync, 5*time.Second)
+	def(&c.FeedLinger, 30*time.Second)
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -82,12 +100,13 @@ func (c *Config) defaults() {
 type Reconciler struct {
 	cfg     Config
 	journal Journal
+	feeds   *feeds
 }
 
 // New returns a Reconciler that records progress in j.
 func New(j Journal, cfg Config) *Reconciler {
 	cfg.defaults()
-	return &Reconciler{cfg: cfg, journal: j}
+	return &Reconciler{cfg: cfg, journal: j, feeds: newFeeds(cfg.FeedLinger, cfg.Logger)}
 }
 
 // Run runs task t on site s from the step after the last one recorded, and returns the
@@ -129,6 +148,7 @@ func (r *Reconciler) Run(ctx context.Context, s Site, t Task) (Progress, error) 
 			return p, err
 		}
 		step := seq[i]
+		began := time.Now()
 		status, err := run.do(ctx, step)
 		if err != nil {
 			if ctx.Err() != nil {
@@ -153,7 +173,7 @@ func (r *Reconciler) Run(ctx context.Context, s Site, t Task) (Progress, error) 
 		if err := r.save(ctx, t.ID, &p); err != nil {
 			return p, err
 		}
-		log.DebugContext(ctx, "reconcile step done", logkeys.Step, string(step))
+		log.DebugContext(ctx, "reconcile step done", logkeys.Step, string(step), logkeys.DurationMS, time.Since(began).Milliseconds())
 		if r.cfg.OnStep != nil {
 			r.cfg.OnStep(ctx, StepEvent{Site: s.Name, Task: t, Step: step, Index: i + 1, Of: len(seq), Status: status})
 		}
@@ -198,7 +218,7 @@ func (u *run) do(ctx context.Context, step Step) (*vim.Status, error) {
 		if u.site.MEPEndpoint != "" {
 			req.MEP.Endpoint = u.site.MEPEndpoint
 		}
-		return nil, call(ctx, c.CallTimeout, func(ctx context.Context) error { return v.Deploy(ctx, req) })
+		return nil, call(ctx, c.VIMCallTimeout, func(ctx context.Context) error { return v.Deploy(ctx, req) })
 	case StepVIMRunning, StepVIMStarted:
 		return u.waitPhase(ctx, c.RunningTimeout, vim.PhaseRunning)
 	case StepMEPReady:
@@ -237,21 +257,16 @@ func (u *run) do(ctx context.Context, step Step) (*vim.Status, error) {
 			return err == nil && code == http.StatusNotFound, err
 		})
 	case StepVIMTerminating:
-		return nil, call(ctx, c.CallTimeout, func(ctx context.Context) error { return v.Terminate(ctx, id) })
+		return nil, call(ctx, c.VIMCallTimeout, func(ctx context.Context) error { return v.Terminate(ctx, id) })
 	case StepVIMGone:
-		return nil, u.poll(ctx, c.GoneTimeout, "the vim to remove the instance", func(ctx context.Context) (bool, error) {
-			_, err := v.Status(ctx, id)
-			if errors.Is(err, vim.ErrNotFound) {
-				return true, nil
-			}
-			return false, err
-		})
+		_, err := u.waitVIM(ctx, c.GoneTimeout, v, &goneWait{})
+		return nil, err
 	case StepVIMStopping:
-		return nil, call(ctx, c.CallTimeout, func(ctx context.Context) error { return v.Stop(ctx, id) })
+		return nil, call(ctx, c.VIMCallTimeout, func(ctx context.Context) error { return v.Stop(ctx, id) })
 	case StepVIMStopped:
 		return u.waitPhase(ctx, u.task.GracefulTimeout+c.StoppedTimeout, vim.PhaseStopped)
 	case StepVIMStarting:
-		return nil, call(ctx, c.CallTimeout, func(ctx context.Context) error { return v.Start(ctx, id) })
+		return nil, call(ctx, c.VIMCallTimeout, func(ctx context.Context) error { return v.Start(ctx, id) })
 	}
 	return nil, fmt.Errorf("unknown step %s", step)
 }
@@ -313,27 +328,54 @@ func (u *run) gracefulSeconds() *int {
 }
 
 // waitPhase waits for the VIM to report one of phases. A VIM that cannot be reached keeps
-// the wait going (vim.WaitPhase) until the step's time is up.
+// the wait going until the step's time is up (as vim.WaitPhase).
 func (u *run) waitPhase(ctx context.Context, d time.Duration, phases ...vim.Phase) (*vim.Status, error) {
-	ctx, cancel := context.WithTimeout(ctx, d)
-	defer cancel()
-	st, err := vim.WaitPhase(ctx, u.site.VIM, u.task.AppInstanceID, u.r.cfg.PollInterval, phases...)
-	if err != nil {
-		if errors.Is(err, context.DeadlineExceeded) {
-			return &st, fmt.Errorf("%w after %v: %w", ErrStepTimeout, d, err)
-		}
-		return &st, err
+	v := u.site.VIM
+	if hb, ok := v.(vim.GuestHeartbeater); ok {
+		v = guestAware{VIM: v, hb: hb, u: u}
 	}
-	return &st, nil
+	st, err := u.waitVIM(ctx, d, v, &phaseWait{id: u.task.AppInstanceID, phases: phases, poll: u.r.cfg.PollInterval})
+	return &st, err
 }
 
-// poll calls check every PollInterval until it reports done, fails with an error that is
-// not temporary, or d passes. Temporary errors (the MEP or VIM unreachable for a moment)
-// keep the poll going; the last one is reported on timeout.
+// guestAware is the site's VIM as the Running waits see it when the VIM implements
+// vim.GuestHeartbeater: while the VIM reports the guest not up yet
+// (vim.Status.WaitingForGuest), each Status asks the MEP (Mm5 GET) whether the app confirmed
+// ready and, when it did, passes that on as the guest's heartbeat and reads the status again.
+// After a Stop and Start the MEP still shows READY from the earlier boot, so a restarted
+// guest counts as up once the hypervisor runs it again.
+type guestAware struct {
+	vim.VIM
+	hb vim.GuestHeartbeater
+	u  *run
+}
+
+// Status implements vim.VIM.
+func (g guestAware) Status(ctx context.Context, id string) (vim.Status, error) {
+	st, err := g.VIM.Status(ctx, id)
+	if err != nil || !st.WaitingForGuest() {
+		return st, err
+	}
+	rec, code, gerr := g.u.get(ctx)
+	if gerr != nil || code != http.StatusOK || rec == nil || rec.State != mm5api.READY {
+		return st, nil // not ready yet, or the MEP is away for a moment: keep waiting
+	}
+	if err := g.hb.GuestHeartbeat(ctx, id); err != nil {
+		return st, nil // the domain stopped meanwhile, or the VIM is away: the next poll sees it
+	}
+	return g.VIM.Status(ctx, id)
+}
+
+// poll calls check until it reports done, fails with an error that is not temporary, or d
+// passes. It asks again after 20ms at first, the pause growing by half each time up to
+// PollInterval: what the MEP waits for (the app's confirm_ready, the end of a termination)
+// mostly comes within moments of the step before. Temporary errors (the MEP or VIM
+// unreachable for a moment) keep the poll going; the last one is reported on timeout.
 func (u *run) poll(ctx context.Context, d time.Duration, what string, check func(context.Context) (bool, error)) error {
 	ctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
 	var last error
+	pause := min(20*time.Millisecond, u.r.cfg.PollInterval)
 	for {
 		done, err := check(ctx)
 		if err == nil && done {
@@ -345,7 +387,8 @@ func (u *run) poll(ctx context.Context, d time.Duration, what string, check func
 			}
 			last = err
 		}
-		t := time.NewTimer(u.r.cfg.PollInterval)
+		t := time.NewTimer(pause)
+		pause = min(pause*3/2, u.r.cfg.PollInterval)
 		select {
 		case <-ctx.Done():
 			t.Stop()

@@ -46,7 +46,7 @@ func TestInstantiateToCompletion(t *testing.T) {
 		t.Fatalf("step events %v; want %v", events, want)
 	}
 	// The MEP knows the instance with its rules, and the app confirmed ready.
-	resp, err := s.mep.client(t).GetAppInstanceWithResponse(t.Context(), task.AppInstanceID)
+	resp, err := s.mep.Client(t).GetAppInstanceWithResponse(t.Context(), task.AppInstanceID)
 	if err != nil || resp.JSON200 == nil {
 		t.Fatalf("mm5 get: %v %s", err, resp.Body)
 	}
@@ -66,13 +66,13 @@ func TestInstantiateToCompletion(t *testing.T) {
 		t.Fatal("the vim does not hold the instance")
 	}
 	got := in.Request.MEP
-	if got.Endpoint != s.mep.root || got.ClientID != rec.Credentials.ClientId || got.ClientSecret != rec.Credentials.ClientSecret || got.ClientSecret == "" {
-		t.Fatalf("vim got mep access %s %s (secret set %v); want %s %s and the mep's secret", got.Endpoint, got.ClientID, got.ClientSecret != "", s.mep.root, rec.Credentials.ClientId)
+	if got.Endpoint != s.mep.Root || got.ClientID != rec.Credentials.ClientId || got.ClientSecret != rec.Credentials.ClientSecret || got.ClientSecret == "" {
+		t.Fatalf("vim got mep access %s %s (secret set %v); want %s %s and the mep's secret", got.Endpoint, got.ClientID, got.ClientSecret != "", s.mep.Root, rec.Credentials.ClientId)
 	}
 	if in.Status.Phase != vim.PhaseRunning || in.Request.AppDID != "appd-web-1" {
 		t.Fatalf("vim instance %s %s; want Running appd-web-1", in.Status.Phase, in.Request.AppDID)
 	}
-	if n := s.apps.confirmations(task.AppInstanceID); n != 1 {
+	if n := s.apps.Confirmations(task.AppInstanceID); n != 1 {
 		t.Fatalf("app confirmed ready %d times; want 1", n)
 	}
 	// Running the finished task again touches nothing.
@@ -99,7 +99,7 @@ func TestTerminateGracefully(t *testing.T) {
 	if ids := s.vim.IDs(); len(ids) != 0 {
 		t.Fatalf("vim holds %v; want nothing", ids)
 	}
-	if n := len(s.mep.instances(t)); n != 0 {
+	if n := len(s.mep.Instances(t)); n != 0 {
 		t.Fatalf("mep holds %d instances; want 0", n)
 	}
 	// Terminate reached the VIM only after the MEP was done with the instance.
@@ -202,8 +202,8 @@ func TestCrashAtEveryStep(t *testing.T) {
 						t.Fatalf("resumed run: outcome %s failure %+v err %v; want COMPLETED", p.Outcome, p.Failure, err)
 					}
 					in, inVIM := s.vim.Instance(task.AppInstanceID)
-					_, mepErr := s.mep.client(t).GetAppInstanceWithResponse(t.Context(), task.AppInstanceID)
-					resp, _ := s.mep.client(t).GetAppInstanceWithResponse(t.Context(), task.AppInstanceID)
+					_, mepErr := s.mep.Client(t).GetAppInstanceWithResponse(t.Context(), task.AppInstanceID)
+					resp, _ := s.mep.Client(t).GetAppInstanceWithResponse(t.Context(), task.AppInstanceID)
 					if mepErr != nil {
 						t.Fatal(mepErr)
 					}
@@ -226,7 +226,7 @@ func TestCrashAtEveryStep(t *testing.T) {
 						}
 					}
 					n := 0
-					for _, r := range s.mep.instances(t) {
+					for _, r := range s.mep.Instances(t) {
 						if r.AppInstanceId == task.AppInstanceID {
 							n++
 						}
@@ -243,7 +243,7 @@ func TestCrashAtEveryStep(t *testing.T) {
 func TestMEPUnreachableThenBack(t *testing.T) {
 	s := newSite(t, "site-a")
 	j := reconcile.NewMemoryJournal()
-	s.mep.stop()
+	s.mep.Stop()
 	task := instantiateTask("down")
 	p, err := reconcile.New(j, fastConfig()).Run(ctxT(t), s.site, task)
 	if err != nil || p.Outcome != reconcile.FailedTemp {
@@ -271,7 +271,7 @@ func TestMEPUnreachableThenBack(t *testing.T) {
 	})
 	r.Submit(ctxT(t), s.site, task)
 	time.Sleep(700 * time.Millisecond)
-	s.mep.start()
+	s.mep.Start()
 	select {
 	case p = <-done:
 	case <-time.After(30 * time.Second):
@@ -494,7 +494,7 @@ func TestWatcherDrift(t *testing.T) {
 			if !ok || after.Request.MEP != before.Request.MEP {
 				t.Fatalf("re-created with mep access %+v; want the same as before", after.Request.MEP)
 			}
-			if n := len(s.mep.instances(t)); n != 1 {
+			if n := len(s.mep.Instances(t)); n != 1 {
 				t.Fatalf("mep holds %d instances; want 1", n)
 			}
 		})

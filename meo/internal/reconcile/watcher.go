@@ -64,7 +64,9 @@ type WatcherConfig struct {
 	Inventory Inventory
 	// Policy is the drift policy. Default DriftReport.
 	Policy DriftPolicy
-	// Runner runs re-creations (DriftRecreate only).
+	// Runner runs re-creations (required with DriftRecreate). When set, the Watcher follows
+	// the site through the watch the Runner's tasks wait on (one vim.Watch per site in the
+	// process, kept open while the Watcher runs), instead of a watch of its own.
 	Runner *Runner
 	// RecreateID returns the task id for re-creating t. Default: t.ID + "-recreate-" and
 	// the time in Unix nanoseconds.
@@ -132,10 +134,18 @@ func (w *Watcher) Run(ctx context.Context) error {
 	tick := time.NewTicker(w.cfg.Resync)
 	defer tick.Stop()
 	for {
-		w.Resync(ctx)
-		events, err := w.cfg.Site.VIM.Watch(ctx)
-		if err != nil {
-			log.WarnContext(ctx, "vim watch failed", logkeys.Error, err.Error())
+		var events <-chan vim.Event
+		if r := w.cfg.Runner; r != nil {
+			// The shared watch streams the status of every instance it knows, first what it
+			// knows now: the resync asks Status only of the others.
+			events = r.rec.feeds.follow(ctx, w.cfg.Site.VIM)
+			w.resync(ctx, func(id string) bool { return r.rec.feeds.knows(w.cfg.Site.VIM, id) })
+		} else {
+			w.Resync(ctx)
+			var err error
+			if events, err = w.cfg.Site.VIM.Watch(ctx); err != nil {
+				log.WarnContext(ctx, "vim watch failed", logkeys.Error, err.Error())
+			}
 		}
 	watch:
 		for events != nil {
@@ -161,13 +171,20 @@ func (w *Watcher) Run(ctx context.Context) error {
 
 // Resync compares the inventory with the VIM's Status of each instance once: drift for the
 // ones the VIM does not know, PhaseUnknown for all when the VIM cannot be reached.
-func (w *Watcher) Resync(ctx context.Context) {
+func (w *Watcher) Resync(ctx context.Context) { w.resync(ctx, func(string) bool { return false }) }
+
+// resync is Resync for the instances skip does not report (those whose status comes
+// otherwise).
+func (w *Watcher) resync(ctx context.Context, skip func(id string) bool) {
 	tasks, err := w.cfg.Inventory.Deployed(ctx, w.cfg.Site.Name)
 	if err != nil {
 		w.cfg.Logger.WarnContext(ctx, "inventory list failed", logkeys.Site, w.cfg.Site.Name, logkeys.Error, err.Error())
 		return
 	}
 	for _, t := range tasks {
+		if skip(t.AppInstanceID) {
+			continue
+		}
 		st, err := w.cfg.Site.VIM.Status(ctx, t.AppInstanceID)
 		switch {
 		case err == nil:

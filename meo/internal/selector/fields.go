@@ -193,6 +193,22 @@ func pathList(q url.Values, name string, known func(string) bool) ([][]string, e
 	return out, nil
 }
 
+// TopLevel reports the attributes f removes when it only removes whole top-level attributes
+// (no nested path, no restriction), so that a caller can leave them out of a typed document
+// instead of pruning a map; ok is false otherwise.
+func (f Fields) TopLevel() (names []string, ok bool) {
+	if len(f.restrict) > 0 {
+		return nil, false
+	}
+	for _, p := range f.remove {
+		if len(p) != 1 {
+			return nil, false
+		}
+		names = append(names, p[0])
+	}
+	return names, true
+}
+
 // Apply prunes doc in place: it deletes the excluded attributes and, of complex attributes
 // selected by nested fields paths, everything but those paths. Arrays on the way are entered
 // one level, as filter paths are.

@@ -139,6 +139,10 @@ type ListQuery struct {
 	After int64
 	// Limit caps the result (0: no limit).
 	Limit int
+	// Omit names top-level attributes of the AppPkgInfo document (JSON names) that the
+	// caller will not show: the store may leave them out of the packages it returns, so that
+	// a list does not decode what its answer drops.
+	Omit []string
 }
 
 // Page is a ListPackages result.

@@ -110,9 +110,9 @@ func (s *Store) SettleOutbox(ctx context.Context, finished []int64, retries []Re
 	return nil
 }
 
-// SubscriptionIDs returns the ids of every subscription.
+// SubscriptionIDs returns the ids of every subscription, package and app lifecycle ones.
 func (s *Store) SubscriptionIDs(ctx context.Context) (map[string]bool, error) {
-	rows, err := s.pool.Query(ctx, "SELECT id FROM app_pkg_subscriptions")
+	rows, err := s.pool.Query(ctx, "SELECT id FROM app_pkg_subscriptions UNION ALL SELECT id FROM app_lcm_subscriptions")
 	if err != nil {
 		return nil, fmt.Errorf("list subscription ids: %w", err)
 	}

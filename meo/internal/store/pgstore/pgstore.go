@@ -42,6 +42,9 @@ type Config struct {
 	// Router turns package events into notifications, inside the transaction of the change
 	// (nil: events are dropped).
 	Router store.EventRouter
+	// LCMRouter turns app lifecycle events into notifications, inside the transaction of
+	// the change (nil: events are dropped).
+	LCMRouter store.LCMRouter
 	// Owner names this process in the outbox claims (default a random id).
 	Owner string
 	// Lease is how long a claim on outbox rows holds unless renewed (default 1 min).
@@ -288,11 +291,16 @@ func (s *Store) ListPackages(ctx context.Context, q store.ListQuery) (store.Page
 			where = append(where, "("+cond+")")
 		}
 	}
-	sql := "SELECT " + listCols + " FROM app_packages WHERE " + strings.Join(where, " AND ") + " ORDER BY pos"
+	cols := listCols
+	if len(q.Omit) > 0 {
+		args = append(args, q.Omit)
+		cols = strings.Replace(cols, "doc", "doc - $"+strconv.Itoa(len(args))+"::text[]", 1)
+	}
+	sql := "SELECT " + cols + " FROM app_packages WHERE " + strings.Join(where, " AND ") + " ORDER BY pos"
 	if q.Limit > 0 {
 		sql += " LIMIT " + strconv.Itoa(q.Limit+1)
 	}
-	rows, err := s.pool.Query(ctx, sql, args...)
+	rows, err := s.pool.Query(ctx, sql, append([]any{listMode}, args...)...)
 	if err != nil {
 		return store.Page{}, fmt.Errorf("list packages: %w", err)
 	}
@@ -357,7 +365,12 @@ func (s *Store) enqueue(ctx context.Context, tx pgx.Tx, events []store.Event) er
 	if err != nil {
 		return err
 	}
-	ds := s.cfg.Router(subs, events)
+	return s.queue(ctx, tx, s.cfg.Router(subs, events))
+}
+
+// queue inserts the deliveries into the outbox, claimed by this process; the rows are
+// handed to OnQueued once the transaction commits.
+func (s *Store) queue(ctx context.Context, tx pgx.Tx, ds []store.Delivery) error {
 	if len(ds) == 0 {
 		return nil
 	}

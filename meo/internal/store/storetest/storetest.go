@@ -185,6 +185,12 @@ func Run(t *testing.T, open Opener) {
 		pg, err = s.ListPackages(ctx, store.ListQuery{Filter: eqFilter{"onboardingState", "CREATED"}, Limit: 2})
 		require.NoError(t, err)
 		assert.Equal(t, []string{"p1", "p3"}, ids(pg))
+		// Omitted attributes may be left out; the others and the filter are untouched.
+		pg, err = s.ListPackages(ctx, store.ListQuery{Filter: eqFilter{"appPkgName", "n-p5"}, Omit: []string{"checksum", "appPkgName"}})
+		require.NoError(t, err)
+		require.Equal(t, []string{"p5"}, ids(pg))
+		assert.Equal(t, store.Created, pg.Packages[0].OnboardingState)
+		assert.Equal(t, store.Disabled, pg.Packages[0].OperationalState)
 	})
 	t.Run("content", func(t *testing.T) {
 		s := open(t, nil)
