@@ -8,6 +8,6 @@ trap 'bash test/testbed/site.sh down vim-bench; rm -rf "$EDGEMEC_TESTBED_DIR"' E
 kc=$(bash test/testbed/site.sh up vim-bench 9 k8s | tail -n 1)
 # Round 1 hits a fresh control plane (controllers still warming up, k8s-testbed.md G5);
 # round 2 is the steady state.
-go build -o "$EDGEMEC_TESTBED_DIR/vimbench" ./vim-adapters/internal/vimbench
+go build -o "$EDGEMEC_TESTBED_DIR/vimbench" ./test/bench/vim
 "$EDGEMEC_TESTBED_DIR/vimbench" -kubeconfig "$kc" -n "${VIM_BENCH_N:-100}" -label "cold site"
 "$EDGEMEC_TESTBED_DIR/vimbench" -kubeconfig "$kc" -n "${VIM_BENCH_N:-100}" -label "warm site"

@@ -79,7 +79,7 @@ images() {
     cd "$repo"
     export CGO_ENABLED=0
     go build -trimpath -ldflags "-s -w" -o "$img/" ./test/tools/pause ./test/tools/mecapp
-    go build -o "$img/mkimage" ./test/tools/mkimage
+    go build -o "$img/mkimage" ./internal/tools/mkimage
   )
   "$img/mkimage" -ref local/pause:dev -out "$img/pause.tar" "$img/pause"
   "$img/mkimage" -ref local/mecapp:dev -out "$img/mecapp.tar" -port 8080/tcp -user 65534 "$img/mecapp"

@@ -143,9 +143,17 @@ up() {
   # the owner's name instead of racing for the ports.
   local base=$((24000 + 10 * idx))
   local lock=/run/lock/edgemec-testbed-$idx.lock
-  exec 9<>"$lock"
+  # The lock file is left for every user (a user without root runs the demo's kwok sites
+  # too): made writable by all, and opened read-only (enough for flock) when another user
+  # made it before that.
+  if [ -w "$lock" ] || [ ! -e "$lock" ]; then
+    exec 9<>"$lock"
+    chmod 666 "$lock" 2>/dev/null || true
+  else
+    exec 9<"$lock"
+  fi
   flock -n 9 || die "site index $idx (ports $base-$((base + 9))) is held by another test bed on this machine: $(cat "$lock" 2>/dev/null)"
-  printf '%s (%s, pid %s)\n' "$name" "$dir" "$$" >"$lock"
+  [ ! -w "$lock" ] || printf '%s (%s, pid %s)\n' "$name" "$dir" "$$" >"$lock"
   local port_etcd=$base port_peer=$((base + 1)) port_cm=$((base + 3)) port_sched=$((base + 4)) port_kwok=$((base + 5))
   port_api=$((base + 2))
   local p

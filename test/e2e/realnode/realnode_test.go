@@ -19,7 +19,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -29,6 +28,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/edgemec/edgemec/internal/testutil"
+	"github.com/edgemec/edgemec/internal/testutil/meptest"
 	"github.com/edgemec/edgemec/vim-adapters/kubernetes"
 	"github.com/edgemec/edgemec/vim-adapters/vim"
 )
@@ -41,7 +41,7 @@ const (
 	envAppImage   = "EDGEMEC_TESTBED_REALNODE_APP_IMAGE"
 )
 
-const operatorToken = "realnode-operator-token"
+const operatorToken = meptest.OperatorToken
 
 type site struct {
 	adapter *kubernetes.Adapter
@@ -77,57 +77,10 @@ func setup(t *testing.T) *site {
 	if s.adapter, err = kubernetes.New(kubernetes.Config{Site: "site-r", Clients: kubernetes.Static(s.clients)}); err != nil {
 		t.Fatal(err)
 	}
-	port := startMEP(t, hostIP)
-	s.mep = fmt.Sprintf("http://127.0.0.1:%d", port)
-	s.mepPods = fmt.Sprintf("http://%s:%d", hostIP, port)
+	m := meptest.Start(t, meptest.Options{ListenHost: "0.0.0.0", APIHost: hostIP})
+	s.mep = m.Root
+	s.mepPods = m.APIRoot
 	return s
-}
-
-// startMEP builds and starts the mep binary listening on every address, so pods reach it
-// through the CNI bridge's gateway, and returns its port.
-func startMEP(t *testing.T, hostIP string) int {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "mep")
-	testutil.GoBuild(t, "./cmd/mep", bin)
-	l, err := net.Listen("tcp", "0.0.0.0:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	logf, err := os.CreateTemp(t.TempDir(), "mep-log")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin, "--http-addr", fmt.Sprintf("0.0.0.0:%d", port), "--dns-addr", "off",
-		"--data-dir", t.TempDir(), "--operator-token", operatorToken,
-		"--api-root", fmt.Sprintf("http://%s:%d", hostIP, port))
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-		if t.Failed() {
-			b, _ := os.ReadFile(logf.Name())
-			t.Logf("mep log:\n%s", tail(b, 40))
-		}
-	})
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/readyz", port))
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return port
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("mep not ready: %v", err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
 }
 
 // manifests returns the sample app's manifests (test/tools/mecapp/deploy.yaml) for image.
@@ -176,6 +129,8 @@ func TestAppRunsAndCallsItsMEP(t *testing.T) {
 	}
 	mm5(t, s, http.MethodPut, "/mepm/v1/app_instances/"+id, map[string]any{
 		"appName": "mecapp", "appProvider": "edgemec", "appDId": "appd-mecapp-1",
+		// The grant: the app may register only the services it declares.
+		"appServiceProduced": []map[string]any{{"serName": "mec-sample", "version": "1.0"}},
 	}, http.StatusCreated, &rec)
 	if rec.Credentials.ClientSecret == "" {
 		t.Fatal("Mm5 PUT returned no client secret")
@@ -404,12 +359,4 @@ func randHex(n int) string {
 	b := make([]byte, n)
 	rand.Read(b)
 	return hex.EncodeToString(b)
-}
-
-func tail(b []byte, n int) string {
-	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }

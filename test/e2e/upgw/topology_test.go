@@ -43,6 +43,8 @@ type topo struct {
 	http                   *http.Client
 	apiBase                string
 	stopUPGW               func()
+	// killUPGW ends the agent with SIGKILL, as a crash would.
+	killUPGW func()
 }
 
 func ip(t *testing.T, args ...string) string {
@@ -110,11 +112,15 @@ func macOf(t *testing.T, ns, dev string) net.HardwareAddr {
 	return mac
 }
 
-// buildUPGW builds cmd/upgw once per test binary.
+// buildUPGW builds cmd/upgw once per test binary. UPGW_E2E_BIN names a binary to use
+// instead (another build of the agent, to compare).
 var upgwBin string
 
 func buildUPGW(t *testing.T) string {
 	t.Helper()
+	if b := os.Getenv("UPGW_E2E_BIN"); b != "" {
+		return b
+	}
 	if upgwBin != "" {
 		return upgwBin
 	}
@@ -131,8 +137,14 @@ func buildUPGW(t *testing.T) string {
 // newTopo creates the namespaces and veths and starts the upgw binary in its namespace.
 func newTopo(t *testing.T, xdpMode string, extraArgs ...string) *topo {
 	t.Helper()
+	return newTopoNamed(t, "ue2e", xdpMode, extraArgs...)
+}
+
+// newTopoNamed is newTopo with the namespaces' name prefix.
+func newTopoNamed(t *testing.T, prefix, xdpMode string, extraArgs ...string) *topo {
+	t.Helper()
 	bin := buildUPGW(t)
-	id := fmt.Sprintf("ue2e%d%d", os.Getpid()%10000, nsSeq.Add(1))
+	id := fmt.Sprintf("%s%d%d", prefix, os.Getpid()%10000, nsSeq.Add(1))
 	tp := &topo{t: t, gnb: id + "g", upgw: id + "w", upf: id + "u", app: id + "a"}
 	for _, ns := range []string{tp.gnb, tp.upgw, tp.upf, tp.app} {
 		ip(t, "netns", "add", ns)
@@ -201,6 +213,14 @@ func (tp *topo) startUPGW(bin, xdpMode string, extraArgs ...string) {
 			<-done
 		}
 	}
+	tp.killUPGW = func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		_ = cmd.Process.Kill()
+		<-done
+	}
 	t.Cleanup(func() {
 		tp.stopUPGW()
 		if t.Failed() {
@@ -221,7 +241,20 @@ func (tp *topo) startUPGW(bin, xdpMode string, extraArgs ...string) {
 		}}}
 	tp.http = hc
 	tp.apiBase = "http://127.0.0.1:8090"
-	tp.api, err = upgwapi.NewClientWithResponses(tp.apiBase+"/upgw/v1", upgwapi.WithHTTPClient(hc))
+	// An agent started with --api-token wants it on every control API request.
+	var token string
+	for i, a := range extraArgs {
+		if a == "--api-token" && i+1 < len(extraArgs) {
+			token = extraArgs[i+1]
+		}
+	}
+	tp.api, err = upgwapi.NewClientWithResponses(tp.apiBase+"/upgw/v1", upgwapi.WithHTTPClient(hc),
+		upgwapi.WithRequestEditorFn(func(_ context.Context, r *http.Request) error {
+			if token != "" {
+				r.Header.Set("Authorization", "Bearer "+token)
+			}
+			return nil
+		}))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -240,13 +240,17 @@ func testBreakout(t *testing.T, mode string) {
 			t.Errorf("path %s: %d packets (listed: %v); want %d (all: %v)", path, got, ok, want, paths)
 		}
 	}
-	// The same figures on /metrics.
-	resp, err := tp.http.Get(tp.apiBase + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	// The same figures on /metrics. The sessions are counted in the background (every 2 s).
+	var body []byte
+	waitUntil(t, "upgw_sessions 1 on /metrics", func() bool {
+		resp, err := tp.http.Get(tp.apiBase + "/metrics")
+		if err != nil {
+			return false
+		}
+		body, _ = io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return strings.Contains(string(body), "upgw_sessions 1\n")
+	})
 	for _, want := range []string{`upgw_path_packets_total{path="ul_decap"} 2`, `upgw_rule_packets_total{app_instance_id="app1",traffic_rule_id="tr1"} 2`,
 		"upgw_ruleset_version 1", "upgw_sessions 1"} {
 		if !strings.Contains(string(body), want) {
