@@ -2,13 +2,16 @@
 SHELL := /bin/bash
 GO    ?= go
 
-.PHONY: help build generate verify lint test test-unit bench fuzz demo
+.PHONY: help build images generate verify lint test test-unit bench fuzz demo demo-down
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
 build: ## build every binary into ./bin
 	$(GO) build -o bin/ ./cmd/...
+
+images: ## container image tarballs of every binary into bin/images (IMAGE_TAG, GOARCH; see deploy/images)
+	bash deploy/images/build.sh
 
 generate: ## regenerate committed code (OpenAPI servers/clients, BPF objects)
 	bash test/deps.sh
@@ -36,5 +39,8 @@ bench: ## print the performance figures (see README)
 fuzz: ## run every fuzz target briefly (FUZZTIME, default 10s)
 	bash test/fuzz.sh
 
-demo: ## start a site and walk one app through it (see README)
+demo: ## the MEO, two edge sites and an app through its life cycle, driven with mecctl (KEEP=1 leaves it running; see deploy/demo/README.md)
 	bash deploy/demo/demo.sh
+
+demo-down: ## stop what `KEEP=1 make demo` left running and undo its changes to the host
+	bash deploy/demo/demo.sh down
