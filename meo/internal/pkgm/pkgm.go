@@ -261,8 +261,11 @@ func (s *Service) take(ctx context.Context, id string, source func(context.Conte
 }
 
 // fail puts the package in ERROR with err as the reason and drops its content. It runs
-// even when ctx was cancelled (a client that went away mid-upload).
+// even when ctx was cancelled (a client that went away mid-upload). A cancelled ctx makes
+// the failure an interruption whatever cause says: PostgreSQL's driver reports a statement
+// cut short by the cancel as an error of its closed connection, not as context.Canceled.
 func (s *Service) fail(ctx context.Context, id string, cause error) {
+	interrupted := ctx.Err() != nil
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	status, detail := 422, "onboarding failed"
@@ -273,7 +276,7 @@ func (s *Service) fail(ctx context.Context, id string, cause error) {
 		if errors.Is(de, ErrTooLarge) {
 			status = 413
 		}
-	case errors.Is(cause, context.Canceled) || errors.Is(cause, context.DeadlineExceeded):
+	case interrupted || errors.Is(cause, context.Canceled) || errors.Is(cause, context.DeadlineExceeded):
 		detail = "the content transfer was interrupted"
 	case errors.As(cause, new(sourceError)):
 		detail = "the content transfer was interrupted: " + cause.Error()
