@@ -42,7 +42,9 @@ type topo struct {
 	api                    *upgwapi.ClientWithResponses
 	http                   *http.Client
 	apiBase                string
-	stopUPGW               func()
+	// logPath is the running agent's log (stdout and stderr).
+	logPath  string
+	stopUPGW func()
 	// killUPGW ends the agent with SIGKILL, as a crash would.
 	killUPGW func()
 }
@@ -194,6 +196,7 @@ func (tp *topo) startUPGW(bin, xdpMode string, extraArgs ...string) {
 		t.Fatal(err)
 	}
 	cmd.Stdout, cmd.Stderr = logf, logf
+	tp.logPath = logf.Name()
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
