@@ -180,6 +180,12 @@ type DeleteAppInstanceParams struct {
 	GracefulTimeout *int `form:"graceful_timeout,omitempty" json:"graceful_timeout,omitempty"`
 }
 
+// StopAppInstanceParams defines parameters for StopAppInstance.
+type StopAppInstanceParams struct {
+	// GracefulTimeout seconds to wait for confirm_termination (default from the MEP config, at most 3600; 0 stops at once)
+	GracefulTimeout *int `form:"graceful_timeout,omitempty" json:"graceful_timeout,omitempty"`
+}
+
 // DnsRuleFeedParams defines parameters for DnsRuleFeed.
 type DnsRuleFeedParams struct {
 	// After the version the caller has; omit for an immediate snapshot
@@ -319,6 +325,18 @@ type ClientInterface interface {
 	// touched. The response carries the new credentials.
 	RotateAppSecret(ctx context.Context, appInstanceId string, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// StopAppInstance performs a POST /app_instances/{appInstanceId}/stop (the `StopAppInstance` operationId) request.
+	//
+	// Starts the stop flow of ETSI GS MEC 011 (AppTerminationNotification with
+	// operationAction STOPPING, wait for confirm_termination or gracefulTimeout), which the
+	// MEO runs before it stops the app's workload (Mm1 operate, changeStateTo STOPPED). While
+	// it runs the instance is STOPPING. When it ends the instance is INSTANTIATED again, not
+	// ready: the subscriptions and services of the stopped app are removed (their callbacks
+	// and endpoints were the stopped process's), its grant, rules and credentials stay, and
+	// the app confirms ready again once it runs again (Mm1 operate STARTED). Starting a stop
+	// that is under way answers it as it is. 409 when the instance is terminating.
+	StopAppInstance(ctx context.Context, appInstanceId string, params *StopAppInstanceParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// DnsConflicts performs a GET /dns/conflicts (the `DnsConflicts` operationId) request.
 	//
 	// Domains claimed by more than one app instance, and which rule the site DNS answers with.
@@ -431,6 +449,28 @@ func (c *Client) PutAppInstance(ctx context.Context, appInstanceId string, body 
 // touched. The response carries the new credentials.
 func (c *Client) RotateAppSecret(ctx context.Context, appInstanceId string, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewRotateAppSecretRequest(c.Server, appInstanceId)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// StopAppInstance performs a POST /app_instances/{appInstanceId}/stop (the `StopAppInstance` operationId) request.
+//
+// Starts the stop flow of ETSI GS MEC 011 (AppTerminationNotification with
+// operationAction STOPPING, wait for confirm_termination or gracefulTimeout), which the
+// MEO runs before it stops the app's workload (Mm1 operate, changeStateTo STOPPED). While
+// it runs the instance is STOPPING. When it ends the instance is INSTANTIATED again, not
+// ready: the subscriptions and services of the stopped app are removed (their callbacks
+// and endpoints were the stopped process's), its grant, rules and credentials stay, and
+// the app confirms ready again once it runs again (Mm1 operate STARTED). Starting a stop
+// that is under way answers it as it is. 409 when the instance is terminating.
+func (c *Client) StopAppInstance(ctx context.Context, appInstanceId string, params *StopAppInstanceParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewStopAppInstanceRequest(c.Server, appInstanceId, params)
 	if err != nil {
 		return nil, err
 	}
@@ -681,6 +721,67 @@ func NewRotateAppSecretRequest(server string, appInstanceId string) (*http.Reque
 	queryURL, err := serverURL.Parse(operationPath)
 	if err != nil {
 		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewStopAppInstanceRequest constructs an http.Request for the StopAppInstance method
+func NewStopAppInstanceRequest(server string, appInstanceId string, params *StopAppInstanceParams) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "appInstanceId", appInstanceId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/app_instances/%s/stop", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.GracefulTimeout != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "graceful_timeout", *params.GracefulTimeout, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
 	}
 
 	req, err := http.NewRequest(http.MethodPost, queryURL.String(), nil)
@@ -947,6 +1048,20 @@ type ClientWithResponsesInterface interface {
 	//
 	// Returns a wrapper object for the known response body format(s).
 	RotateAppSecretWithResponse(ctx context.Context, appInstanceId string, reqEditors ...RequestEditorFn) (*RotateAppSecretResponse, error)
+
+	// StopAppInstanceWithResponse performs a POST /app_instances/{appInstanceId}/stop (the `StopAppInstance` operationId) request.
+	//
+	// Starts the stop flow of ETSI GS MEC 011 (AppTerminationNotification with
+	// operationAction STOPPING, wait for confirm_termination or gracefulTimeout), which the
+	// MEO runs before it stops the app's workload (Mm1 operate, changeStateTo STOPPED). While
+	// it runs the instance is STOPPING. When it ends the instance is INSTANTIATED again, not
+	// ready: the subscriptions and services of the stopped app are removed (their callbacks
+	// and endpoints were the stopped process's), its grant, rules and credentials stay, and
+	// the app confirms ready again once it runs again (Mm1 operate STARTED). Starting a stop
+	// that is under way answers it as it is. 409 when the instance is terminating.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	StopAppInstanceWithResponse(ctx context.Context, appInstanceId string, params *StopAppInstanceParams, reqEditors ...RequestEditorFn) (*StopAppInstanceResponse, error)
 
 	// DnsConflictsWithResponse performs a GET /dns/conflicts (the `DnsConflicts` operationId) request.
 	//
@@ -1303,6 +1418,82 @@ func (r RotateAppSecretResponse) ContentType() string {
 	return ""
 }
 
+type StopAppInstanceResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON202 the response for an HTTP 202 `application/json` response
+	JSON202 *AppInstanceRecord
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *Problem
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Problem
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Problem
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *Problem
+	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationproblemJSON409 *Problem
+}
+
+// GetJSON202 returns the response for an HTTP 202 `application/json` response
+func (r StopAppInstanceResponse) GetJSON202() *AppInstanceRecord {
+	return r.JSON202
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r StopAppInstanceResponse) GetApplicationproblemJSON400() *Problem {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r StopAppInstanceResponse) GetApplicationproblemJSON401() *Problem {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r StopAppInstanceResponse) GetApplicationproblemJSON403() *Problem {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r StopAppInstanceResponse) GetApplicationproblemJSON404() *Problem {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r StopAppInstanceResponse) GetApplicationproblemJSON409() *Problem {
+	return r.ApplicationproblemJSON409
+}
+
+// GetBody returns the raw response body bytes
+func (r StopAppInstanceResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r StopAppInstanceResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r StopAppInstanceResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r StopAppInstanceResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 type DnsConflictsResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -1570,6 +1761,26 @@ func (c *ClientWithResponses) RotateAppSecretWithResponse(ctx context.Context, a
 		return nil, err
 	}
 	return ParseRotateAppSecretResponse(rsp)
+}
+
+// StopAppInstanceWithResponse performs a POST /app_instances/{appInstanceId}/stop (the `StopAppInstance` operationId) request.
+//
+// Starts the stop flow of ETSI GS MEC 011 (AppTerminationNotification with
+// operationAction STOPPING, wait for confirm_termination or gracefulTimeout), which the
+// MEO runs before it stops the app's workload (Mm1 operate, changeStateTo STOPPED). While
+// it runs the instance is STOPPING. When it ends the instance is INSTANTIATED again, not
+// ready: the subscriptions and services of the stopped app are removed (their callbacks
+// and endpoints were the stopped process's), its grant, rules and credentials stay, and
+// the app confirms ready again once it runs again (Mm1 operate STARTED). Starting a stop
+// that is under way answers it as it is. 409 when the instance is terminating.
+//
+// Returns a wrapper object for the known response body format(s).
+func (c *ClientWithResponses) StopAppInstanceWithResponse(ctx context.Context, appInstanceId string, params *StopAppInstanceParams, reqEditors ...RequestEditorFn) (*StopAppInstanceResponse, error) {
+	rsp, err := c.StopAppInstance(ctx, appInstanceId, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseStopAppInstanceResponse(rsp)
 }
 
 // DnsConflictsWithResponse performs a GET /dns/conflicts (the `DnsConflicts` operationId) request.
@@ -1869,6 +2080,67 @@ func ParseRotateAppSecretResponse(rsp *http.Response) (*RotateAppSecretResponse,
 			return nil, err
 		}
 		response.ApplicationproblemJSON404 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseStopAppInstanceResponse parses an HTTP response from a StopAppInstanceWithResponse call
+func ParseStopAppInstanceResponse(rsp *http.Response) (*StopAppInstanceResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &StopAppInstanceResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 202:
+		var dest AppInstanceRecord
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON202 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON409 = &dest
 
 	}
 

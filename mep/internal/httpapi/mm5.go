@@ -168,3 +168,17 @@ func (h *mm5Handler) DnsConflicts(context.Context, mm5server.DnsConflictsRequest
 	}
 	return value{status: http.StatusOK, v: out}, nil
 }
+
+// StopAppInstance implements POST /mepm/v1/app_instances/{appInstanceId}/stop: it starts the
+// stop flow and answers 202. The spec bounds graceful_timeout (0-3600 s).
+func (h *mm5Handler) StopAppInstance(ctx context.Context, r mm5server.StopAppInstanceRequestObject) (mm5server.StopAppInstanceResponseObject, error) {
+	timeout := time.Duration(-1) // the site's default
+	if t := r.Params.GracefulTimeout; t != nil {
+		timeout = time.Duration(*t) * time.Second
+	}
+	rec, err := h.site.StartStop(ctx, r.AppInstanceId, timeout)
+	if err != nil {
+		return nil, err
+	}
+	return value{status: http.StatusAccepted, v: h.withCredentials(rec)}, nil
+}

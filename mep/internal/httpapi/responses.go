@@ -141,6 +141,9 @@ func (r value) VisitPutAppInstanceResponse(w http.ResponseWriter) error { return
 // VisitDeleteAppInstanceResponse implements mm5server.DeleteAppInstanceResponseObject.
 func (r value) VisitDeleteAppInstanceResponse(w http.ResponseWriter) error { return r.write(w) }
 
+// VisitStopAppInstanceResponse implements mm5server.StopAppInstanceResponseObject.
+func (r value) VisitStopAppInstanceResponse(w http.ResponseWriter) error { return r.write(w) }
+
 // VisitTrafficRuleFeedResponse implements mm5server.TrafficRuleFeedResponseObject.
 func (r value) VisitTrafficRuleFeedResponse(w http.ResponseWriter) error { return r.write(w) }
 

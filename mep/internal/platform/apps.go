@@ -48,7 +48,7 @@ func (s *MEP) PutApp(ctx context.Context, id string, spec mm5api.AppInstance, ex
 	now := s.cfg.Now()
 	old := s.apps[id]
 	if old != nil && old.Termination != nil {
-		return mm5api.AppInstanceRecord{}, false, conflict("app instance %q is terminating", id)
+		return mm5api.AppInstanceRecord{}, false, conflict("app instance %q is %s", id, flowWord(old.Termination.Action))
 	}
 	a := &appDoc{ID: id, Spec: spec, State: mm5api.INSTANTIATED, CreatedAt: now, Incarnation: newID()}
 	oldTraffic := map[string]mp1api.TrafficRule{}
@@ -182,7 +182,7 @@ func (s *MEP) ConfirmReady(ctx context.Context, id string, c mp1api.AppReadyConf
 		return err
 	}
 	if a.Termination != nil {
-		return conflict("app instance %q is terminating", id)
+		return conflict("app instance %q is %s", id, flowWord(a.Termination.Action))
 	}
 	if a.Ready {
 		return conflict("app instance %q has already confirmed ready", id)
@@ -209,20 +209,17 @@ func (s *MEP) StartTermination(ctx context.Context, id string, timeout time.Dura
 	if err != nil {
 		return mm5api.AppInstanceRecord{}, err
 	}
-	if a.Termination != nil { // idempotent: the flow is already under way
+	if a.Termination != nil && a.Termination.Action != mp1api.STOPPING { // idempotent: the flow is already under way
 		return s.record(a), nil
 	}
+	// A termination overrides a stop under way: the app is told TERMINATING and its
+	// confirmation of the stop no longer counts.
 	n := *a
 	secs := int((timeout + time.Second - 1) / time.Second)
 	n.Termination = &termination{Action: mp1api.TERMINATING, Timeout: secs, Deadline: s.cfg.Now().Add(timeout)}
 	n.State = mm5api.TERMINATING
 	t := s.begin()
-	var subs []*subDoc
-	for _, sub := range s.subs {
-		if sub.AppInstanceID == id && sub.AppTerm != nil {
-			subs = append(subs, sub)
-		}
-	}
+	subs := s.terminationSubsLocked(id)
 	subscribers := len(subs)
 	if subscribers > 0 && timeout > 0 {
 		s.enqueue(t, subs, func(href string) any {
@@ -269,8 +266,7 @@ func (s *MEP) ConfirmTermination(ctx context.Context, id string, c mp1api.AppTer
 	if a.Termination.Action != c.OperationAction {
 		return conflict("pending operation is %s, not %s", a.Termination.Action, c.OperationAction)
 	}
-	s.log.InfoContext(ctx, "app instance terminated", "app_instance_id", id, "reason", "confirmed")
-	return s.finishLocked(ctx, a)
+	return s.endFlowLocked(ctx, a, "confirmed")
 }
 
 // finishLocked completes a termination: the app's services are removed (REMOVED notifications
@@ -307,9 +303,8 @@ func (s *MEP) ReapTerminations(ctx context.Context) {
 	now := s.cfg.Now()
 	for _, a := range s.apps {
 		if a.Termination != nil && !now.Before(a.Termination.Deadline) {
-			s.log.InfoContext(ctx, "app instance terminated", "app_instance_id", a.ID, "reason", "graceful timeout")
-			if err := s.finishLocked(ctx, a); err != nil {
-				s.log.ErrorContext(ctx, "finish termination", "app_instance_id", a.ID, "error", err)
+			if err := s.endFlowLocked(ctx, a, "graceful timeout"); err != nil {
+				s.log.ErrorContext(ctx, "finish termination or stop", "app_instance_id", a.ID, "error", err)
 			}
 		}
 	}

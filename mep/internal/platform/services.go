@@ -285,7 +285,7 @@ func (s *MEP) RegisterService(ctx context.Context, actor, app string, p mp1api.S
 		}
 	}
 	if a.Termination != nil {
-		return nil, "", "", conflict("app instance %q is terminating", app)
+		return nil, "", "", conflict("app instance %q is %s", app, flowWord(a.Termination.Action))
 	}
 	if n := s.appServices[app]; n >= s.cfg.MaxServicesPerApp {
 		return nil, "", "", errf(ErrLimit, "app instance %q already has %d services", app, n)

@@ -63,7 +63,7 @@ func (s *MEP) Subscribe(ctx context.Context, k SubscriptionKind, app string, bod
 		return nil, "", err
 	}
 	if a.Termination != nil {
-		return nil, "", conflict("app instance %q is terminating", app)
+		return nil, "", conflict("app instance %q is %s", app, flowWord(a.Termination.Action))
 	}
 	n := 0
 	for _, sub := range s.subs {

@@ -34,6 +34,9 @@ type ServerInterface interface {
 	// (POST /app_instances/{appInstanceId}/rotate_secret)
 	RotateAppSecret(ctx echo.Context, appInstanceId string) error
 
+	// (POST /app_instances/{appInstanceId}/stop)
+	StopAppInstance(ctx echo.Context, appInstanceId string, params StopAppInstanceParams) error
+
 	// (GET /dns/conflicts)
 	DnsConflicts(ctx echo.Context) error
 
@@ -128,6 +131,31 @@ func (w *ServerInterfaceWrapper) RotateAppSecret(ctx echo.Context) error {
 
 	// Invoke the callback with all the unmarshaled arguments
 	err = w.Handler.RotateAppSecret(ctx, appInstanceId)
+	return err
+}
+
+// StopAppInstance converts echo context to params.
+func (w *ServerInterfaceWrapper) StopAppInstance(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "appInstanceId" -------------
+	var appInstanceId string
+
+	err = runtime.BindStyledParameterWithOptions("simple", "appInstanceId", ctx.Param("appInstanceId"), &appInstanceId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter appInstanceId: %s", err))
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params StopAppInstanceParams
+	// ------------- Optional query parameter "graceful_timeout" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "graceful_timeout", ctx.QueryParams(), &params.GracefulTimeout, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter graceful_timeout: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.StopAppInstance(ctx, appInstanceId, params)
 	return err
 }
 
@@ -241,6 +269,7 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.DELETE(options.BaseURL+"/app_instances/:appInstanceId", wrapper.DeleteAppInstance, options.OperationMiddlewares["DeleteAppInstance"]...)
 	router.GET(options.BaseURL+"/app_instances/:appInstanceId", wrapper.GetAppInstance, options.OperationMiddlewares["GetAppInstance"]...)
 	router.PUT(options.BaseURL+"/app_instances/:appInstanceId", wrapper.PutAppInstance, options.OperationMiddlewares["PutAppInstance"]...)
+	router.POST(options.BaseURL+"/app_instances/:appInstanceId/stop", wrapper.StopAppInstance, options.OperationMiddlewares["StopAppInstance"]...)
 	router.POST(options.BaseURL+"/app_instances/:appInstanceId/rotate_secret", wrapper.RotateAppSecret, options.OperationMiddlewares["RotateAppSecret"]...)
 	router.GET(options.BaseURL+"/feeds/traffic_rules", wrapper.TrafficRuleFeed, options.OperationMiddlewares["TrafficRuleFeed"]...)
 	router.GET(options.BaseURL+"/feeds/dns_rules", wrapper.DnsRuleFeed, options.OperationMiddlewares["DnsRuleFeed"]...)
@@ -619,6 +648,101 @@ func (response RotateAppSecret404ApplicationProblemPlusJSONResponse) VisitRotate
 	return err
 }
 
+type StopAppInstanceRequestObject struct {
+	AppInstanceId string `json:"appInstanceId"`
+	Params        StopAppInstanceParams
+}
+
+type StopAppInstanceResponseObject interface {
+	VisitStopAppInstanceResponse(w http.ResponseWriter) error
+}
+
+type StopAppInstance202JSONResponse AppInstanceRecord
+
+func (response StopAppInstance202JSONResponse) VisitStopAppInstanceResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(202)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type StopAppInstance400ApplicationProblemPlusJSONResponse struct {
+	ProblemApplicationProblemPlusJSONResponse
+}
+
+func (response StopAppInstance400ApplicationProblemPlusJSONResponse) VisitStopAppInstanceResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type StopAppInstance401ApplicationProblemPlusJSONResponse externalRef0.ProblemDetails
+
+func (response StopAppInstance401ApplicationProblemPlusJSONResponse) VisitStopAppInstanceResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type StopAppInstance403ApplicationProblemPlusJSONResponse externalRef0.ProblemDetails
+
+func (response StopAppInstance403ApplicationProblemPlusJSONResponse) VisitStopAppInstanceResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type StopAppInstance404ApplicationProblemPlusJSONResponse externalRef0.ProblemDetails
+
+func (response StopAppInstance404ApplicationProblemPlusJSONResponse) VisitStopAppInstanceResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type StopAppInstance409ApplicationProblemPlusJSONResponse externalRef0.ProblemDetails
+
+func (response StopAppInstance409ApplicationProblemPlusJSONResponse) VisitStopAppInstanceResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type DnsConflictsRequestObject struct {
 }
 
@@ -820,6 +944,9 @@ type StrictServerInterface interface {
 	// (POST /app_instances/{appInstanceId}/rotate_secret)
 	RotateAppSecret(ctx context.Context, request RotateAppSecretRequestObject) (RotateAppSecretResponseObject, error)
 
+	// (POST /app_instances/{appInstanceId}/stop)
+	StopAppInstance(ctx context.Context, request StopAppInstanceRequestObject) (StopAppInstanceResponseObject, error)
+
 	// (GET /dns/conflicts)
 	DnsConflicts(ctx context.Context, request DnsConflictsRequestObject) (DnsConflictsResponseObject, error)
 
@@ -983,6 +1110,32 @@ func (sh *strictHandler) RotateAppSecret(ctx echo.Context, appInstanceId string)
 		return err
 	} else if validResponse, ok := response.(RotateAppSecretResponseObject); ok {
 		return validResponse.VisitRotateAppSecretResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// StopAppInstance operation middleware
+func (sh *strictHandler) StopAppInstance(ctx echo.Context, appInstanceId string, params StopAppInstanceParams) error {
+	var request StopAppInstanceRequestObject
+
+	request.AppInstanceId = appInstanceId
+	request.Params = params
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.StopAppInstance(ctx.Request().Context(), request.(StopAppInstanceRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "StopAppInstance")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(StopAppInstanceResponseObject); ok {
+		return validResponse.VisitStopAppInstanceResponse(ctx.Response())
 	} else if response != nil {
 		return fmt.Errorf("unexpected response type: %T", response)
 	}
