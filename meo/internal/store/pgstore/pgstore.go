@@ -673,11 +673,25 @@ func (s *Store) Secret(ctx context.Context, name string, size int) ([]byte, erro
 	if _, err := rand.Read(b); err != nil {
 		return nil, err
 	}
+	// Two statements, not one: when another process inserts the key at the same time, the
+	// INSERT waits for it and does nothing, and a SELECT in the same statement would still
+	// read the snapshot from before its commit (no row). The SELECT after it takes a new one.
 	var v []byte
-	err := s.pool.QueryRow(ctx, `WITH ins AS (INSERT INTO meo_meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING RETURNING value)
-		SELECT value FROM ins UNION ALL SELECT value FROM meo_meta WHERE key = $1 LIMIT 1`, name, b).Scan(&v)
-	if err != nil {
-		return nil, fmt.Errorf("secret %s: %w", name, err)
+	for range 3 {
+		err := s.pool.QueryRow(ctx, `INSERT INTO meo_meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING RETURNING value`, name, b).Scan(&v)
+		if err == nil {
+			return v, nil
+		}
+		if !errors.Is(err, pgx.ErrNoRows) {
+			return nil, fmt.Errorf("secret %s: %w", name, err)
+		}
+		err = s.pool.QueryRow(ctx, `SELECT value FROM meo_meta WHERE key = $1`, name).Scan(&v)
+		if err == nil {
+			return v, nil
+		}
+		if !errors.Is(err, pgx.ErrNoRows) { // no row: removed in between, try once more
+			return nil, fmt.Errorf("secret %s: %w", name, err)
+		}
 	}
-	return v, nil
+	return nil, fmt.Errorf("secret %s: inserted and removed again by other processes", name)
 }
