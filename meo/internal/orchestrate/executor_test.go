@@ -68,7 +68,7 @@ func newUnitEnv(cpu ...int64) *unitEnv {
 		id := string(rune('a'+i)) + "-site"
 		f := vimtest.New(vimtest.Config{Site: id, Nodes: node(c)})
 		u.vims[id] = f
-		u.sites.Add(placement.Site{ID: id, Schedulable: true, MEPReachable: true}, reconcile.Site{Name: id, VIM: f})
+		u.sites.Add(placement.Site{ID: id, Schedulable: true, MEPReachable: true}, reconcile.Site{Name: id, MEP: stoppingMEP{}, VIM: f})
 	}
 	return u
 }

@@ -1,8 +1,10 @@
 package orchestrate_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"sync/atomic"
 	"time"
 
@@ -52,4 +54,18 @@ func terminate(in orchestrate.Op) orchestrate.Op {
 	return orchestrate.Op{ID: in.ID + "-term", Operation: orchestrate.OpTerminate, AppInstanceID: in.AppInstanceID, AppDID: in.AppDID,
 		Task: reconcile.Task{Kind: reconcile.KindTerminate, AppInstanceID: in.AppInstanceID, StopType: reconcile.StopGraceful,
 			GracefulTimeout: 2 * time.Second}}
+}
+
+// stoppingMEP is the unit tests' Mm5 side of a stop: it accepts a stop and reports the
+// instance stopped at once. Nothing else is asked of it by the stop tasks these tests run.
+type stoppingMEP struct{ reconcile.MEP }
+
+func (stoppingMEP) StopAppInstanceWithResponse(_ context.Context, id string, _ *mm5api.StopAppInstanceParams, _ ...mm5api.RequestEditorFn) (*mm5api.StopAppInstanceResponse, error) {
+	return &mm5api.StopAppInstanceResponse{HTTPResponse: &http.Response{StatusCode: http.StatusAccepted},
+		JSON202: &mm5api.AppInstanceRecord{AppInstanceId: id, State: mm5api.INSTANTIATED}}, nil
+}
+
+func (stoppingMEP) GetAppInstanceWithResponse(_ context.Context, id string, _ ...mm5api.RequestEditorFn) (*mm5api.GetAppInstanceResponse, error) {
+	return &mm5api.GetAppInstanceResponse{HTTPResponse: &http.Response{StatusCode: http.StatusOK},
+		JSON200: &mm5api.AppInstanceRecord{AppInstanceId: id, State: mm5api.INSTANTIATED}}, nil
 }

@@ -34,8 +34,19 @@
 //  3. VIM_TERMINATING: VIM Terminate (success when the instance is already gone).
 //  4. VIM_GONE: VIM Status answers vim.ErrNotFound. COMPLETED.
 //
-// Operate: VIM_STOPPING (VIM Stop) then VIM_STOPPED (Status Stopped); or VIM_STARTING (VIM
-// Start) then VIM_STARTED (Status Running).
+// Operate STOPPED:
+//
+//  1. MEP_STOPPING: Mm5 POST /app_instances/{id}/stop with graceful_timeout (0 for
+//     FORCEFUL): the MEC 011 stop flow (AppTerminationNotification, operationAction
+//     STOPPING). 202 counts as done, and 404 (nothing on the MEP to stop).
+//  2. MEP_STOPPED: Mm5 GET shows the instance no longer STOPPING (the app confirmed, or the
+//     timeout passed; or 404). The MEP now counts the app as not ready.
+//  3. VIM_STOPPING: VIM Stop.
+//  4. VIM_STOPPED: Status Stopped. COMPLETED.
+//
+// Operate STARTED: VIM_STARTING (VIM Start), VIM_STARTED (Status Running), then MEP_READY
+// as for an instantiate: the app, running again, confirmed ready again. Since the stop made
+// the MEP forget the earlier READY, a VM's guest heartbeat comes from this boot's app.
 //
 // # Crash safety
 //
@@ -50,7 +61,7 @@
 //     READY) and the MEP derives the client secret from the instance id, so the answer is
 //     the same; Deploy of the same request converges to one workload; DELETE of an instance
 //     gone or terminating is done; Terminate of a gone instance succeeds; Stop of a stopped
-//     and Start of a running instance succeed; the waits only read;
+//     and Start of a running instance succeed; a stop under way answers as it is; the waits only read;
 //   - after the journal saved it: the next Run skips it.
 //
 // Hence each task ends with exactly one workload on the VIM and one instance on the MEP

@@ -124,3 +124,72 @@ func TestLibvirtGuestHeartbeatFromMEP(t *testing.T) {
 		})
 	}
 }
+
+// TestLibvirtGuestHeartbeatAfterRestart: operate STOPPED runs the MEP's stop flow, which
+// makes the MEP forget the app's earlier READY, so after operate STARTED the VM is not
+// Running until the app of this boot confirms ready again. Before the stop flow existed the
+// MEP still showed READY from the earlier boot and the reconciler passed that on as the new
+// boot's heartbeat at once.
+func TestLibvirtGuestHeartbeatAfterRestart(t *testing.T) {
+	site, a, m, img := libvirtSite(t)
+	task := instantiateTask("lvr")
+	task.Deploy.Image = vim.SwImage{Ref: img, DiskFormat: "qcow2"}
+	task.Deploy.Compute = vim.VirtualCompute{VirtualCPUs: 1, MemoryMiB: 256, CPUArchitecture: "x86_64"}
+	t.Cleanup(func() { _ = a.Terminate(context.Background(), task.AppInstanceID) })
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	cfg := fastConfig()
+	cfg.RunningTimeout = 3 * time.Second
+	cfg.ReadyTimeout = 3 * time.Second
+	r := reconcile.New(reconcile.NewMemoryJournal(), cfg)
+	run := func(task reconcile.Task, want reconcile.Outcome) reconcile.Progress {
+		t.Helper()
+		p, err := r.Run(ctx, site, task)
+		if err != nil {
+			t.Fatalf("%s: %v", task.Kind, err)
+		}
+		if p.Outcome != want {
+			t.Fatalf("%s: outcome %s (failure %+v); want %s", task.Kind, p.Outcome, p.Failure, want)
+		}
+		return p
+	}
+	app := playApp(ctx, a, m.Client(t), task.AppInstanceID)
+	run(task, reconcile.Completed)
+	if err := <-app; err != nil {
+		t.Fatalf("app: %v", err)
+	}
+	state := func() mm5api.AppInstanceState {
+		t.Helper()
+		rec, err := m.Client(t).GetAppInstanceWithResponse(ctx, task.AppInstanceID)
+		if err != nil || rec.JSON200 == nil {
+			t.Fatalf("mm5 get: %v", err)
+		}
+		return rec.JSON200.State
+	}
+
+	run(reconcile.Task{ID: "stop-1", Kind: reconcile.KindStop, AppInstanceID: task.AppInstanceID, StopType: reconcile.StopForceful}, reconcile.Completed)
+	if s := state(); s != mm5api.INSTANTIATED {
+		t.Fatalf("mep state %s after the stop; want INSTANTIATED (not ready)", s)
+	}
+	// Started with nobody in the guest: the domain runs, the guest is not up, and the MEP
+	// has no READY to pass on.
+	p := run(reconcile.Task{ID: "start-1", Kind: reconcile.KindStart, AppInstanceID: task.AppInstanceID}, reconcile.FailedTemp)
+	if p.Done != reconcile.StepVIMStarting {
+		t.Fatalf("last step done %s; want %s (the wait for Running timed out)", p.Done, reconcile.StepVIMStarting)
+	}
+	if st, err := a.Status(ctx, task.AppInstanceID); err != nil || !st.WaitingForGuest() {
+		t.Fatalf("status %+v, %v; want Pending with %s", st, err, vim.ReasonGuestStarting)
+	}
+	// The app of this boot confirms ready: the retried start completes, the VM Running.
+	app = playApp(ctx, a, m.Client(t), task.AppInstanceID)
+	run(reconcile.Task{ID: "start-1", Kind: reconcile.KindStart, AppInstanceID: task.AppInstanceID}, reconcile.Completed)
+	if err := <-app; err != nil {
+		t.Fatalf("app: %v", err)
+	}
+	if st, err := a.Status(ctx, task.AppInstanceID); err != nil || st.Phase != vim.PhaseRunning {
+		t.Fatalf("status %+v, %v; want Running", st, err)
+	}
+	if s := state(); s != mm5api.READY {
+		t.Fatalf("mep state %s after the start; want READY", s)
+	}
+}

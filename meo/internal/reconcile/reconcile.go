@@ -248,11 +248,7 @@ func (u *run) do(ctx context.Context, step Step) (*vim.Status, error) {
 			return mepError("delete", resp.StatusCode(), resp.Body, firstProblem(resp.ApplicationproblemJSON400, resp.ApplicationproblemJSON401, resp.ApplicationproblemJSON403))
 		})
 	case StepMEPGone:
-		wait := c.DefaultGracefulTimeout
-		if s := u.gracefulSeconds(); s != nil {
-			wait = time.Duration(*s) * time.Second
-		}
-		return nil, u.poll(ctx, wait+c.MEPGoneMargin, "the mep to finish the termination", func(ctx context.Context) (bool, error) {
+		return nil, u.poll(ctx, u.flowWait(), "the mep to finish the termination", func(ctx context.Context) (bool, error) {
 			_, code, err := u.get(ctx)
 			return err == nil && code == http.StatusNotFound, err
 		})
@@ -261,6 +257,24 @@ func (u *run) do(ctx context.Context, step Step) (*vim.Status, error) {
 	case StepVIMGone:
 		_, err := u.waitVIM(ctx, c.GoneTimeout, v, &goneWait{})
 		return nil, err
+	case StepMEPStopping:
+		return nil, call(ctx, c.CallTimeout, func(ctx context.Context) error {
+			resp, err := u.site.MEP.StopAppInstanceWithResponse(ctx, id, &mm5api.StopAppInstanceParams{GracefulTimeout: u.gracefulSeconds()})
+			if err != nil {
+				return transportError("stop", err)
+			}
+			switch resp.StatusCode() {
+			case http.StatusAccepted, http.StatusNotFound: // nothing on the MEP to stop counts as done
+				return nil
+			}
+			return mepError("stop", resp.StatusCode(), resp.Body, firstProblem(resp.ApplicationproblemJSON400, resp.ApplicationproblemJSON401,
+				resp.ApplicationproblemJSON403, resp.ApplicationproblemJSON409))
+		})
+	case StepMEPStopped:
+		return nil, u.poll(ctx, u.flowWait(), "the mep to finish the stop", func(ctx context.Context) (bool, error) {
+			rec, code, err := u.get(ctx)
+			return err == nil && (code == http.StatusNotFound || rec.State != mm5api.STOPPING), err
+		})
 	case StepVIMStopping:
 		return nil, call(ctx, c.VIMCallTimeout, func(ctx context.Context) error { return v.Stop(ctx, id) })
 	case StepVIMStopped:
@@ -327,6 +341,16 @@ func (u *run) gracefulSeconds() *int {
 	return &s
 }
 
+// flowWait bounds the wait for the MEP's termination or stop flow: its graceful timeout
+// (the task's, or the MEP's default) and a margin.
+func (u *run) flowWait() time.Duration {
+	wait := u.r.cfg.DefaultGracefulTimeout
+	if s := u.gracefulSeconds(); s != nil {
+		wait = time.Duration(*s) * time.Second
+	}
+	return wait + u.r.cfg.MEPGoneMargin
+}
+
 // waitPhase waits for the VIM to report one of phases. A VIM that cannot be reached keeps
 // the wait going until the step's time is up (as vim.WaitPhase).
 func (u *run) waitPhase(ctx context.Context, d time.Duration, phases ...vim.Phase) (*vim.Status, error) {
@@ -342,8 +366,8 @@ func (u *run) waitPhase(ctx context.Context, d time.Duration, phases ...vim.Phas
 // vim.GuestHeartbeater: while the VIM reports the guest not up yet
 // (vim.Status.WaitingForGuest), each Status asks the MEP (Mm5 GET) whether the app confirmed
 // ready and, when it did, passes that on as the guest's heartbeat and reads the status again.
-// After a Stop and Start the MEP still shows READY from the earlier boot, so a restarted
-// guest counts as up once the hypervisor runs it again.
+// An operate STOPPED runs the MEP's stop flow first, which makes the MEP forget the READY, so
+// after a Start the heartbeat comes from the app of this boot.
 type guestAware struct {
 	vim.VIM
 	hb vim.GuestHeartbeater

@@ -93,6 +93,8 @@ const (
 	StepVIMTerminating Step = "VIM_TERMINATING" // VIM Terminate accepted
 	StepVIMGone        Step = "VIM_GONE"        // the VIM no longer knows the instance
 	// Operate.
+	StepMEPStopping Step = "MEP_STOPPING" // Mm5 stop accepted (or nothing on the MEP to stop)
+	StepMEPStopped  Step = "MEP_STOPPED"  // the MEP finished the stop flow
 	StepVIMStopping Step = "VIM_STOPPING" // VIM Stop accepted
 	StepVIMStopped  Step = "VIM_STOPPED"  // the VIM reports Stopped
 	StepVIMStarting Step = "VIM_STARTING" // VIM Start accepted
@@ -107,9 +109,9 @@ func steps(k Kind) []Step {
 	case KindTerminate:
 		return []Step{StepMEPTerminating, StepMEPGone, StepVIMTerminating, StepVIMGone}
 	case KindStop:
-		return []Step{StepVIMStopping, StepVIMStopped}
+		return []Step{StepMEPStopping, StepMEPStopped, StepVIMStopping, StepVIMStopped}
 	case KindStart:
-		return []Step{StepVIMStarting, StepVIMStarted}
+		return []Step{StepVIMStarting, StepVIMStarted, StepMEPReady}
 	}
 	return nil
 }
@@ -168,6 +170,7 @@ type MEP interface {
 	PutAppInstanceWithResponse(ctx context.Context, appInstanceID string, body mm5api.PutAppInstanceJSONRequestBody, reqEditors ...mm5api.RequestEditorFn) (*mm5api.PutAppInstanceResponse, error)
 	GetAppInstanceWithResponse(ctx context.Context, appInstanceID string, reqEditors ...mm5api.RequestEditorFn) (*mm5api.GetAppInstanceResponse, error)
 	DeleteAppInstanceWithResponse(ctx context.Context, appInstanceID string, params *mm5api.DeleteAppInstanceParams, reqEditors ...mm5api.RequestEditorFn) (*mm5api.DeleteAppInstanceResponse, error)
+	StopAppInstanceWithResponse(ctx context.Context, appInstanceID string, params *mm5api.StopAppInstanceParams, reqEditors ...mm5api.RequestEditorFn) (*mm5api.StopAppInstanceResponse, error)
 }
 
 var _ MEP = (*mm5api.ClientWithResponses)(nil)
