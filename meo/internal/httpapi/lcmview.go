@@ -113,7 +113,9 @@ func (h *handler) instView(in *store.AppInstance, omit []string) instView {
 }
 
 // instanceInfo renders an app instance as its AppInstanceInfo.
-func (h *handler) instanceInfo(in *store.AppInstance) map[string]any { return toDoc(h.instView(in, nil)) }
+func (h *handler) instanceInfo(in *store.AppInstance) map[string]any {
+	return toDoc(h.instView(in, nil))
+}
 
 // selectedInstance is the document of in with the attribute selection f applied: from the
 // typed view when f only leaves out attributes the view can drop (the default of the list),
