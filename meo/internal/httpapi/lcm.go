@@ -84,43 +84,6 @@ func toDoc(v any) map[string]any {
 	return doc
 }
 
-// instanceInfo renders an app instance as its AppInstanceInfo.
-func (h *handler) instanceInfo(in *store.AppInstance) map[string]any {
-	doc := toDoc(in)
-	self := h.cfg.APIRoot + lcmBase + "/app_instances/" + in.ID
-	links := map[string]any{"self": link(self)}
-	if in.InstantiationState == store.Instantiated {
-		links["terminate"], links["operate"] = link(self+"/terminate"), link(self+"/operate")
-	} else {
-		links["instantiate"] = link(self + "/instantiate")
-	}
-	doc["_links"] = links
-	if o := lcm.ObservedState(in); o != nil {
-		doc["observedState"] = o
-	}
-	if len(in.Steering) > 0 {
-		doc["trafficSteering"] = in.Steering
-	}
-	return doc
-}
-
-// opInfo renders an op occurrence as its AppInstanceLcmOpOcc.
-func (h *handler) opInfo(op *store.OpOcc) map[string]any {
-	doc := toDoc(op)
-	self := h.cfg.APIRoot + lcmBase + "/app_lcm_op_occs/" + op.ID
-	links := map[string]any{"self": link(self), "appInstance": link(h.cfg.APIRoot + lcmBase + "/app_instances/" + op.AppInstanceID)}
-	switch op.OperationState {
-	case store.OpFailedTemp:
-		links["retry"], links["fail"] = link(self+"/retry"), link(self+"/fail")
-	case store.OpStarting, store.OpProcessing:
-		if !op.IsCancelPending {
-			links["cancel"] = link(self + "/cancel")
-		}
-	}
-	doc["_links"] = links
-	return doc
-}
-
 func (h *handler) lifecycle() (*lcm.Service, error) {
 	if h.lc == nil {
 		return nil, problem.New(http.StatusNotFound, "app lifecycle management is not served here")
@@ -129,8 +92,8 @@ func (h *handler) lifecycle() (*lcm.Service, error) {
 }
 
 // selection parses a list's filter, attribute selectors and page marker.
-func (h *handler) selection(list string, known func(string) bool, spec selector.FieldSpec, filter, marker *string,
-	sel url.Values) (store.LCMListQuery, selector.Fields, error) {
+func (h *handler) selection(list string, known func(string) bool, spec selector.FieldSpec, omittable map[string]bool,
+	filter, marker *string, sel url.Values) (store.LCMListQuery, selector.Fields, error) {
 	for k, v := range sel {
 		if v == nil {
 			delete(sel, k)
@@ -147,6 +110,9 @@ func (h *handler) selection(list string, known func(string) bool, spec selector.
 	fields, err := selector.ParseFields(sel, spec)
 	if err != nil {
 		return q, fields, problem.BadRequest("%v", err)
+	}
+	if omit, ok := typedOmit(fields, omittable); ok {
+		q.Omit = omit // the store need not read what the answer drops
 	}
 	if marker != nil {
 		if q.After, err = h.decodeMarker(list, *marker); err != nil {
@@ -174,7 +140,7 @@ func (h *handler) CreateAppInstance(ctx context.Context, req mm1api.CreateAppIns
 	if err != nil {
 		return nil, err
 	}
-	return jsonResponse{status: http.StatusCreated, body: h.instanceInfo(inst),
+	return jsonResponse{status: http.StatusCreated, body: h.instView(inst, nil),
 		location: h.cfg.APIRoot + lcmBase + "/app_instances/" + inst.ID}, nil
 }
 
@@ -186,7 +152,7 @@ func (h *handler) ListAppInstances(ctx context.Context, req mm1api.ListAppInstan
 	}
 	p := req.Params
 	sel := url.Values{"fields": opt(p.Fields), "exclude_fields": opt(p.ExcludeFields), "all_fields": opt(p.AllFields), "exclude_default": opt(p.ExcludeDefault)}
-	q, fields, err := h.selection("app_instances", instanceAttrs.filter, instanceFields, p.Filter, p.NextpageOpaqueMarker, sel)
+	q, fields, err := h.selection("app_instances", instanceAttrs.filter, instanceFields, instOmittable, p.Filter, p.NextpageOpaqueMarker, sel)
 	if err != nil {
 		return nil, err
 	}
@@ -194,11 +160,9 @@ func (h *handler) ListAppInstances(ctx context.Context, req mm1api.ListAppInstan
 	if err != nil {
 		return nil, err
 	}
-	docs := make([]map[string]any, 0, len(page.Instances))
+	docs := make([]any, 0, len(page.Instances))
 	for _, in := range page.Instances {
-		d := h.instanceInfo(in)
-		fields.Apply(d)
-		docs = append(docs, d)
+		docs = append(docs, h.selectedInstance(in, fields))
 	}
 	r := jsonResponse{status: http.StatusOK, body: docs}
 	if page.Next != 0 {
@@ -217,7 +181,7 @@ func (h *handler) GetAppInstance(ctx context.Context, req mm1api.GetAppInstanceR
 	if err != nil {
 		return nil, err
 	}
-	return jsonResponse{status: http.StatusOK, body: h.instanceInfo(inst)}, nil
+	return jsonResponse{status: http.StatusOK, body: h.instView(inst, nil)}, nil
 }
 
 // DeleteAppInstance implements DELETE /app_instances/{appInstanceId}.
@@ -391,7 +355,7 @@ func (h *handler) ListAppLcmOpOccs(ctx context.Context, req mm1api.ListAppLcmOpO
 	}
 	p := req.Params
 	sel := url.Values{"fields": opt(p.Fields), "exclude_fields": opt(p.ExcludeFields), "all_fields": opt(p.AllFields), "exclude_default": opt(p.ExcludeDefault)}
-	q, fields, err := h.selection("app_lcm_op_occs", opAttrs.filter, opFields, p.Filter, p.NextpageOpaqueMarker, sel)
+	q, fields, err := h.selection("app_lcm_op_occs", opAttrs.filter, opFields, opOmittable, p.Filter, p.NextpageOpaqueMarker, sel)
 	if err != nil {
 		return nil, err
 	}
@@ -399,11 +363,9 @@ func (h *handler) ListAppLcmOpOccs(ctx context.Context, req mm1api.ListAppLcmOpO
 	if err != nil {
 		return nil, err
 	}
-	docs := make([]map[string]any, 0, len(page.Ops))
+	docs := make([]any, 0, len(page.Ops))
 	for _, op := range page.Ops {
-		d := h.opInfo(op)
-		fields.Apply(d)
-		docs = append(docs, d)
+		docs = append(docs, h.selectedOp(op, fields))
 	}
 	r := jsonResponse{status: http.StatusOK, body: docs}
 	if page.Next != 0 {
@@ -422,7 +384,7 @@ func (h *handler) GetAppLcmOpOcc(ctx context.Context, req mm1api.GetAppLcmOpOccR
 	if err != nil {
 		return nil, err
 	}
-	return jsonResponse{status: http.StatusOK, body: h.opInfo(op)}, nil
+	return jsonResponse{status: http.StatusOK, body: h.opView(op, nil)}, nil
 }
 
 // RetryAppLcmOpOcc implements POST /app_lcm_op_occs/{appLcmOpOccId}/retry.
@@ -448,7 +410,7 @@ func (h *handler) FailAppLcmOpOcc(ctx context.Context, req mm1api.FailAppLcmOpOc
 	if err != nil {
 		return nil, err
 	}
-	return jsonResponse{status: http.StatusOK, body: h.opInfo(op)}, nil
+	return jsonResponse{status: http.StatusOK, body: h.opView(op, nil)}, nil
 }
 
 // CancelAppLcmOpOcc implements POST /app_lcm_op_occs/{appLcmOpOccId}/cancel.

@@ -206,6 +206,11 @@ type LCMListQuery struct {
 	After int64
 	// Limit caps the result (0: no limit).
 	Limit int
+	// Omit names top-level attributes of the AppInstanceInfo or AppInstanceLcmOpOcc document
+	// (JSON names, including the rendered observedState and trafficSteering of an instance)
+	// that the caller will not show: the store may leave them out of what it returns, so that
+	// a list does not read or decode what its answer drops.
+	Omit []string
 }
 
 // InstancePage is a page of app instances.

@@ -22,9 +22,17 @@ import (
 // a lock.
 
 // InstanceColumns maps AppInstanceInfo attributes to the columns that hold them, so that
-// filters on them use the columns (and their indexes).
+// filters on them use the columns (and their indexes). The string attributes kept only in the
+// document are read with ->> (text, NULL when absent), cheaper than a JSON path; the name
+// has an index on (doc ->> 'appInstanceName', pos) (migration 0007).
 var InstanceColumns = map[string]string{
 	"id":                                    "id",
+	"appInstanceName":                       "doc ->> 'appInstanceName'",
+	"appInstanceDescription":                "doc ->> 'appInstanceDescription'",
+	"appProvider":                           "doc ->> 'appProvider'",
+	"appName":                               "doc ->> 'appName'",
+	"appSoftVersion":                        "doc ->> 'appSoftVersion'",
+	"appDVersion":                           "doc ->> 'appDVersion'",
 	"appDId":                                "app_d_id",
 	"appPkgId":                              "app_pkg_id",
 	"instantiationState":                    "instantiation_state",
@@ -47,8 +55,15 @@ var never = time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
 
 // instCols ends with the instance's traffic steering view (af_subscriptions), read by a
 // scalar subquery so that every SELECT of instances carries it without a join.
-const instCols = "id, pos, doc, coalesce(site_id, ''), resources, observed, app_ready, created, updated, " +
-	"(SELECT af.view FROM af_subscriptions af WHERE af.app_instance_id = app_instances.id)"
+var instCols = instSelect("doc", "observed", steeringView)
+
+const steeringView = "(SELECT af.view FROM af_subscriptions af WHERE af.app_instance_id = app_instances.id)"
+
+// instSelect is the select list of instances with the expressions for the document, the
+// observation and the steering view.
+func instSelect(doc, observed, steering string) string {
+	return "id, pos, " + doc + ", coalesce(site_id, ''), resources, " + observed + ", app_ready, created, updated, " + steering
+}
 
 func scanInstance(row pgx.Row) (*store.AppInstance, int64, error) {
 	var (
@@ -135,8 +150,13 @@ func lockInstance(ctx context.Context, tx pgx.Tx, id string) (*store.AppInstance
 	return in, err
 }
 
-const opCols = `id, pos, doc, task, placement, coalesce(site_id, ''), coalesce(claimed_by, ''),
+var opCols = opSelect("doc")
+
+// opSelect is the select list of op occurrences with the expression for the document.
+func opSelect(doc string) string {
+	return "id, pos, " + doc + `, task, placement, coalesce(site_id, ''), coalesce(claimed_by, ''),
 	coalesce(lease_until, 'epoch'::timestamptz), next_attempt`
+}
 
 func scanOp(row pgx.Row) (*store.OpOcc, int64, error) {
 	var (
@@ -294,8 +314,52 @@ func (s *Store) GetAppInstance(ctx context.Context, id string) (*store.AppInstan
 // on 100,000 instances, where the custom plan reads the matching rows from an index.
 const listMode = pgx.QueryExecModeExec
 
+// omitted splits the attributes a list leaves out into those of the document, in a
+// parameter appended to args, and the rendered ones of the set render. The document
+// expression is doc less the former.
+func omitted(omit []string, rendered map[string]bool, args *[]any) (doc string, out map[string]bool) {
+	var inDoc []string
+	for _, name := range omit {
+		if rendered[name] {
+			if out == nil {
+				out = map[string]bool{}
+			}
+			out[name] = true
+			continue
+		}
+		inDoc = append(inDoc, name)
+	}
+	if len(inDoc) == 0 {
+		return "doc", out
+	}
+	*args = append(*args, inDoc)
+	return "doc - $" + strconv.Itoa(len(*args)) + "::text[]", out
+}
+
+// instList is the select list of an instance list that leaves out omit: the document less
+// the omitted attributes, and NULL for the observation (observedState) and the steering view
+// (trafficSteering) when they are omitted.
+func instList(omit []string, args *[]any) string {
+	doc, out := omitted(omit, map[string]bool{"observedState": true, "trafficSteering": true}, args)
+	observed, steering := "observed", steeringView
+	if out["observedState"] {
+		observed = "NULL::jsonb"
+	}
+	if out["trafficSteering"] {
+		steering = "NULL::jsonb"
+	}
+	return instSelect(doc, observed, steering)
+}
+
+// opList is the select list of an op occurrence list that leaves out omit.
+func opList(omit []string, args *[]any) string {
+	doc, _ := omitted(omit, nil, args)
+	return opSelect(doc)
+}
+
 // list runs a paged, filtered query over table and hands each row to scan.
-func (s *Store) list(ctx context.Context, table, cols string, columns map[string]string, q store.LCMListQuery,
+func (s *Store) list(ctx context.Context, table string, cols func(omit []string, args *[]any) string,
+	columns map[string]string, q store.LCMListQuery,
 	scan func(pgx.Row) (int64, error)) (int64, error) {
 	args := []any{q.After}
 	where := []string{"pos > $1"}
@@ -308,7 +372,7 @@ func (s *Store) list(ctx context.Context, table, cols string, columns map[string
 			where = append(where, "("+cond+")")
 		}
 	}
-	sql := "SELECT " + cols + " FROM " + table + " WHERE " + strings.Join(where, " AND ") + " ORDER BY pos"
+	sql := "SELECT " + cols(q.Omit, &args) + " FROM " + table + " WHERE " + strings.Join(where, " AND ") + " ORDER BY pos"
 	if q.Limit > 0 {
 		sql += " LIMIT " + strconv.Itoa(q.Limit+1)
 	}
@@ -337,7 +401,7 @@ func (s *Store) list(ctx context.Context, table, cols string, columns map[string
 // ListAppInstances returns app instances in creation order.
 func (s *Store) ListAppInstances(ctx context.Context, q store.LCMListQuery) (store.InstancePage, error) {
 	var page store.InstancePage
-	next, err := s.list(ctx, "app_instances", instCols, InstanceColumns, q, func(r pgx.Row) (int64, error) {
+	next, err := s.list(ctx, "app_instances", instList, InstanceColumns, q, func(r pgx.Row) (int64, error) {
 		in, pos, err := scanInstance(r)
 		if err == nil {
 			page.Instances = append(page.Instances, in)
@@ -550,7 +614,7 @@ func (s *Store) GetOp(ctx context.Context, id string) (*store.OpOcc, error) {
 // ListOps returns op occurrences in creation order.
 func (s *Store) ListOps(ctx context.Context, q store.LCMListQuery) (store.OpPage, error) {
 	var page store.OpPage
-	next, err := s.list(ctx, "app_lcm_op_occs", opCols, OpColumns, q, func(r pgx.Row) (int64, error) {
+	next, err := s.list(ctx, "app_lcm_op_occs", opList, OpColumns, q, func(r pgx.Row) (int64, error) {
 		op, pos, err := scanOp(r)
 		if err == nil {
 			page.Ops = append(page.Ops, op)
