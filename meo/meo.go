@@ -263,7 +263,7 @@ func New(ctx context.Context, cfg Config, tel *obs.Telemetry) (*MEO, error) {
 	}
 	m.ex, err = orchestrate.New(orchestrate.Config{Ops: m.lc, Sites: m.inv, Journal: m.st.Journal(), Leases: m.st.Leases(),
 		Lease: cfg.Lease, Drift: reconcile.DriftPolicy(cfg.Drift), Reconcile: reconcile.Config{Logger: m.log},
-		Steering: m.steer}, tel.Registry, m.log)
+		Steering: m.steer, Drains: drains{m.inv, m.lc}}, tel.Registry, m.log)
 	if err != nil {
 		return nil, err
 	}

@@ -66,6 +66,52 @@ type CivicAddressElement struct {
 	CaValue string `json:"caValue"`
 }
 
+// DrainProgress The progress of the site's drain, as the orchestrator last recorded it (each drain
+// round, every few seconds, by the MEO process holding the site's lease). Absent until
+// the first round and once the drain ended (uncordon or cordon). An instance moves by a
+// relocation: an INSTANTIATE op occurrence of the same app instance whose
+// operationParams.relocation.fromSiteId names this site; it deploys the instance on the
+// site placement chose, then terminates the copy here gracefully (through the MEP's
+// termination flow), then moves mecHostInformation.
+type DrainProgress struct {
+	// Moved The app instances moved away since the drain started.
+	Moved int `json:"moved"`
+
+	// Moving The relocations in progress.
+	Moving *[]struct {
+		AppInstanceId string `json:"appInstanceId"`
+		AppLcmOpOccId string `json:"appLcmOpOccId"`
+
+		// OperationState STARTING, PROCESSING, or FAILED_TEMP (retried; see reasons).
+		OperationState string    `json:"operationState"`
+		Reasons        *[]string `json:"reasons,omitempty"`
+	} `json:"moving,omitempty"`
+
+	// Pending The app instances still placed on the site.
+	Pending int `json:"pending"`
+
+	// Since When the first drain round ran.
+	Since time.Time `json:"since"`
+
+	// Stuck The app instances that stay on the site for now, with why: one line per rejected
+	// site ("<site>: <reason>") when no site fits, or the failure of the last relocation.
+	// They are decided again every round; a failed relocation is retried at retryAt.
+	Stuck *[]struct {
+		AppInstanceId string `json:"appInstanceId"`
+
+		// AppLcmOpOccId The relocation that failed, if that is why.
+		AppLcmOpOccId *string `json:"appLcmOpOccId,omitempty"`
+
+		// Attempts The relocations of it that failed during this drain.
+		Attempts *int       `json:"attempts,omitempty"`
+		Reasons  []string   `json:"reasons"`
+		RetryAt  *time.Time `json:"retryAt,omitempty"`
+	} `json:"stuck,omitempty"`
+
+	// Updated When the last round ran.
+	Updated time.Time `json:"updated"`
+}
+
 // FiveGSpec The site's 5G data: with it, the MEO acts as a 3GPP Application Function and asks the
 // site's NEF (TS 29.522 Nnef_TrafficInfluence) to steer the traffic of the apps placed
 // on the site to the site's DNAIs. The NEF credentials (token, or oauth2.clientSecret)
@@ -244,6 +290,15 @@ type Site struct {
 
 		// Committed The sum of the resources of the app instances the MEO placed on the site.
 		Committed Resources `json:"committed"`
+
+		// Drain The progress of the site's drain, as the orchestrator last recorded it (each drain
+		// round, every few seconds, by the MEO process holding the site's lease). Absent until
+		// the first round and once the drain ended (uncordon or cordon). An instance moves by a
+		// relocation: an INSTANTIATE op occurrence of the same app instance whose
+		// operationParams.relocation.fromSiteId names this site; it deploys the instance on the
+		// site placement chose, then terminates the copy here gracefully (through the MEP's
+		// termination flow), then moves mecHostInformation.
+		Drain *DrainProgress `json:"drain,omitempty"`
 
 		// Draining A drain was asked: the instances are to move elsewhere.
 		Draining bool `json:"draining"`
@@ -682,7 +737,10 @@ type ClientInterface interface {
 	//
 	// Cordons the site and marks it draining (state.draining): its app instances are to be
 	// moved to other sites. This call only records the request and returns at once; the
-	// orchestrator moves the instances, and the site can be deleted once none is left.
+	// orchestrator moves the instances one relocation each (state.drain shows the progress
+	// and the instances no other site fits, with why), and the site can be deleted once none
+	// is left. Uncordon (or cordon) ends the drain: no further instance moves, relocations
+	// already placed finish.
 	DrainSite(ctx context.Context, siteId SiteId, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// UncordonSite performs a POST /inventory/v1/sites/{siteId}/uncordon (the `UncordonSite` operationId) request.
@@ -848,7 +906,10 @@ func (c *Client) CordonSite(ctx context.Context, siteId SiteId, reqEditors ...Re
 //
 // Cordons the site and marks it draining (state.draining): its app instances are to be
 // moved to other sites. This call only records the request and returns at once; the
-// orchestrator moves the instances, and the site can be deleted once none is left.
+// orchestrator moves the instances one relocation each (state.drain shows the progress
+// and the instances no other site fits, with why), and the site can be deleted once none
+// is left. Uncordon (or cordon) ends the drain: no further instance moves, relocations
+// already placed finish.
 func (c *Client) DrainSite(ctx context.Context, siteId SiteId, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewDrainSiteRequest(c.Server, siteId)
 	if err != nil {
@@ -1393,7 +1454,10 @@ type ClientWithResponsesInterface interface {
 	//
 	// Cordons the site and marks it draining (state.draining): its app instances are to be
 	// moved to other sites. This call only records the request and returns at once; the
-	// orchestrator moves the instances, and the site can be deleted once none is left.
+	// orchestrator moves the instances one relocation each (state.drain shows the progress
+	// and the instances no other site fits, with why), and the site can be deleted once none
+	// is left. Uncordon (or cordon) ends the drain: no further instance moves, relocations
+	// already placed finish.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	DrainSiteWithResponse(ctx context.Context, siteId SiteId, reqEditors ...RequestEditorFn) (*DrainSiteResponse, error)
@@ -2077,7 +2141,10 @@ func (c *ClientWithResponses) CordonSiteWithResponse(ctx context.Context, siteId
 //
 // Cordons the site and marks it draining (state.draining): its app instances are to be
 // moved to other sites. This call only records the request and returns at once; the
-// orchestrator moves the instances, and the site can be deleted once none is left.
+// orchestrator moves the instances one relocation each (state.drain shows the progress
+// and the instances no other site fits, with why), and the site can be deleted once none
+// is left. Uncordon (or cordon) ends the drain: no further instance moves, relocations
+// already placed finish.
 //
 // Returns a wrapper object for the known response body format(s).
 func (c *ClientWithResponses) DrainSiteWithResponse(ctx context.Context, siteId SiteId, reqEditors ...RequestEditorFn) (*DrainSiteResponse, error) {
@@ -3760,88 +3827,101 @@ func (sh *strictHandler) UncordonSite(ctx echo.Context, siteId SiteId) error {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7Fx7cxs3kv8qfXNbJfJ2+NDDSkzX/qHIsleXyFZZtvNH6MuCM00SqxlgDGAocV2qug9xn/A+yVUDmAdJ",
-	"kKKSTZyru39kzgwejUY/ft0N+EuUyLyQAoXR0ehLVDDFcjSo7BPLsp+nHLPUPqWoE8ULw6WIRhEXSVam",
-	"CCzLgMbI8B6YMYpPSoM6iiNOrT6XqJZRHAmWYzRqDxhHOpljzmhksyzoqzaKi1n08BBHeG9H/znFKSsz",
-	"szm9bwBmjuAbBciAjpACYSoVaG5Qd7fQtT7dfsRtY02ADiPB94qJzJyBRuK1wfQRkgLsytn9DyhmZh6N",
-	"DodHJ3GAxKeR5vdyX9J+KUmZQbVJ0sX7m0t4fQNXF+cwHD5vSOtNmMYUXL8YsD/rQwc/xwueD265SOPb",
-	"Y919QW8yNsFMDxTOuBQxlr3D7lbSLRFbSD8ZPj8NkU6yc5lSYztmwcy8GdJ/jCOFn0uuMI1GRpW4ZYrT",
-	"480JHqivLqTQaLfsO5a+w88laiv3iRQGhf3JiiLjCSPGDQolJxnmf/67Ji5+ac32J4XTaBT966BR7YH7",
-	"qgfXrtdLNIxn2s29uh3v5wjKzQ5cQ86yqVQ5pi+8qlFHyLg2GnCBagmekH70EEevpJrwNEXxFQg/gwXH",
-	"O1Rg5C0KyNkSpMiWoJCllrg30rySpUi/Am1vJOgymVsjZGm54QZ30PG0+e1gW7aynvGDYKWZS8X/gV+J",
-	"AwuW8RQmyFS1SX2nXW4QmuOcFWzCM2640wSWppwGYNm1kgUq996p1+ZaP15eHWhIWmNAZ8HzfnvULjBj",
-	"JTlj2ljZxX4UR0VreOv3ZMIMm2T42MrfoZalSlATj5lK5txgYkrlBuIGcx1wIrUNYEqxJT2TQQs2FDLF",
-	"77lInzgedVvtsouXvrec/B0TExpugUpzJxGb5nGj9zlf8OQsTRVqfZFh7uVsh90/HPaOINANOpcX71/B",
-	"u1fncPLNN6dwfkaTARMpiVOJ3c3NS9h7S09NKRcGZ6iIsIR9pF7hZTT2+6dqkKbHp8AyX/EFvr4pMNnO",
-	"3inLNG7TywMNz15DygwbwR03c+AmtrJ5dfEWWGI0MA0Mjl9fX8NZo6PwqhSJ/UFsYPpWU6ex8EO+uXgF",
-	"nfc3cPS8/+zoCN4InP78XrHplCeXYpqVKBLsktfXBkkR5wjGfQY5tY+sKDQUGUswHQsp7DsanDqZhvaX",
-	"b84udR9oNTRnojBFYTjLNHSsescgFUgyO0f9JOMozA0mCk13LJhC0PZBj0AjyzB1LKiWf4vLGAR5GFBo",
-	"SiUw7Y/FxmangvEAzGlx+CUzDN6guZPqFs6SBLWGS0volKPSjlXH/WfDQ0gyVmqEZ/3T/jdWsGrdacOb",
-	"o2/jKOeifo43lTFn95eu6+GpbVw9bSpWKkSYfBILEJ7ueleIbwpZMscUuPCgiARcCTRE8iOUCbJkTxLW",
-	"i3uWmIx8KVr5sM6VBM9v7KbxnDqotLmks1cHGnhaWWArqPTjC3V5qKRPeYsKH95darsNG6tgBX8npQnP",
-	"8uaCpjm7vgQlpXnRKFRRoEg1DI5nRdHzIt/jlUoMFofBudwyH2Xamg2y0n4ZtuhtVdhcQsepxbrwdzdo",
-	"i6M7xQ2+FdnSmXHrSmXxVM9jd/SDyh43inXLuFng2nJCZtLwHGVprgJ6+h3hMW1lC++TORMzbMyAlY8q",
-	"tjscDodDKw05u+d5mUejY3o1tCLvXgzjgMm3RG/OfAbaMMOTFTwC25jf34P7a8yqZDR2ChFijBZaM/5E",
-	"0dKpi9MN6Xw0iv7jp7PeK9abDnvPP305ffhTSIa1iyRqzh09e7abbWtrof6bC1hr5Eyxs2j12pzFCS3+",
-	"r8gyslIhFW6wWWUUri6uyZkYh/L6cJEXZgmlMDyzL6dcbYdzyRyTW0zPLBMommEmGkUpM9gj2QxxjCi4",
-	"UEoG4tUf5xsIEmbSxHA35xlCKax9JuzY3zbyDYZE8sc5CuDGjcuEvkOFKY2xH8n1tC1FnkiZIRNhlPaD",
-	"jZq3i1/AdqwS/LZAxYxU4OLvF+S0dYPNtFVlWRo4+MtBDAcx/fmXA9pHXbAEdYs/LaqkQzlPdFM/zlFh",
-	"g1S4o+NuzpM5OU2mibMa1cJNuyYgYbxa29BdAUAI6wasbCJLYdTyXKa4ufOXN2/h+PD0FMyd7GVIqg2+",
-	"AyQy3SZIAe/x4+sb+PYEMma4KVMELiDFmcIVZosynzjjmEmxfQwpZnsNYrmanhGTw+rs+H83lxqh1AS6",
-	"6n1yOxIDyW6FgTWRjyJZrkCwnQFwTcEm60OSf3VxvRdsXw8szlEFeH59cQUJNZsSQEdaHTOwQMWnS2AC",
-	"5sYUGlCkheQU0VQuzTJhqQ3mFqlswTpVvzBrry6uDzRc5c9gwjRBph88JrSTjgaDHIs+cbrH+njP8iLD",
-	"0bcnJ8f0Pt8Geba4zGY+WSn+P9N5buzSdbXs1W3wcr9Nltferzkp6uyahnzSWhpjgwMUhn7z7fCbKufl",
-	"02EBi+I+BG0oF9owkWDwI4GSUoeDV8NNhjsg3V6heZOv2GBsjrlUy++Wxj3WXocLc3oShbBVzrOMn19/",
-	"2LN5IdP9Rg4Rvg0v3xhGEHIqFTAfUjrM736TPcFsSg5hLZrc2LMpFzNUhQoq2zjSc3b07HQ0jqxnOTyC",
-	"Od5DymdksDxKcVMeaLj561nv6NlpULs0mi0eegVybQHTLVO3QeNb4WwtdHAtaGNJDIXMljMpYki4SjLs",
-	"2mUQ1VJg744tK6tL5j7XMFUyBzYWKS54Yj2rsgkAJiiSglZaIBSXuzk2ZSxB4YsAO9OJVvOJIyzlpb56",
-	"XK/9uE2PEO/8Aq900H54/uzt+GsiNwIqlmzujU3iGMWSWy5mbpe2ePZNi+WJDoqDzyOvcVmhLd/sDXen",
-	"fIGvd6ZRfKIqrjEdif1a2qe/PT2zfzjqEyLbMhfhXMOuDMGOiP5XBO274Yht9ZvE47uj6x3h7z4EP+wM",
-	"UkNx6LZQ83GLHpqLh8fM6kBl1yJ8OGORQBNC7OxRtSNXhkVAImrEtxOWbQdQezK9re/1wNUwIbXPi8OL",
-	"XQS40uQWfBEyGKxgCTfLR4Oddn3G5tNdvw9F+jSDk8g858Z3YVn2dhqNftq70vIpmFEv8/UUom5ltKHC",
-	"XbrOCLoU94orsxZIMS6IzkDSyH6DO6aB6VtMR7ZnMzJzPjKXCwTMNN6R12zZ+NrbNzBwnwC8pc+B6Gpl",
-	"bZtril0oiSkUqKj1y8s0GHl7Fdi1Bz5p44t2aZlV+YZVsl5R+ARSJAiJVKkUmEJHKse91YigxZEFz/ed",
-	"fx0stYhp7V9bzNzy3CQhjSqfKsGe2lU92lrFuy0nmEgx5bP9nUfGJwuuzI1MbjGs5r7FB8UfT95a0h5N",
-	"4vG0OthQm92WPW0zsbIlcY02GiZuQypXMnVBMpdCPzHBc26zw/a4CrNy/QLYRKMw7bMs2rAlMKvhS1LG",
-	"EMj3SGc/o9OU+DaNzju0yqbbNTEPk1zh7m4uM4ROuzDmT9qk3T5c1jprC3HrtbZSu3SWwDs3pAXkZo5c",
-	"gcB743oRmCyY1oTBf19Puat5lV/5NZ5qD2vw8fLKTfOwRd5+QW32rK50KpxxbVD1gacx5FhAp87h2NCJ",
-	"vLOLohY8hw4pmH0iZJxIIdAWaX2xs1KyF/7UTM61ps2Tqjli00gyhasKC6mMrfPZOO5kOAxFWrVA7ynG",
-	"FcpaX3Ym71AlTCO8fHPjMrrQYb1/xDDsPY+BC4EKDnoHL+Cwd3oMyZwplhhUuhvDlN9jakPwjE+3ZSv/",
-	"4JIZyHUVh3VWra3jthBr1VO6WqzXyquL6xjufBI/5dMpKl1r7VgwlyOu0Ycr4+q6vMEMdGZ8gaIqs5Nj",
-	"ZwZSLDK5zFGYrtv/rTq0uoSXXBcZWwJ9rZOOHrCk4Vzjr9W56uPT8qqV00RR5tZTlRNbzranSG+P7d9y",
-	"gpjO0P8kpxfV7q/lbrY53M3Nbb4TRmTQTBrD7TH98VOShlZzOtuwmucciybRCectU5+X2sCE0GHGBbpK",
-	"97/1nCm3Byhjb0JGMOUZWYgpKiSHMBZkRvAeE5qcotVeoeSCp6igyMoZF9VBgGmpq3MRjxeHN/BEoPDm",
-	"mqRQCn4P2rZsEtaDBVMDVYqBb1b926OGYYlaRShbJ2zZS/jw7tJtSfXNgVib1f6MeTkaDAYubR5OnmwC",
-	"HI1JqbhZ3pAMO5lzieuz0lUgrXBbNGpfN8POjSncaTYupjK8BKlIjY1NiB+Qh1+gMFItaRFWgOzJY9p/",
-	"rqFQkshyBxRiENLAxfubywPd7cNZq3Q1FnXXkXUoZCE61ckPuUAFV/mzbmy/fby8gs73LQH+ngSYXlyk",
-	"M3S/PhInpRoLz9Vu7aoqSxs3lXeL7GpDlSFTQsPEHfUkp2XmmPfHYizeeR9pc1peO67f3rzv+oKsrbxq",
-	"H5O5M6U0rXNtawdIydZRyDAWnZPhsGtPQolmBF90tZbS1ka1TUWW1MrYwktq6yAJyzKf2vRdPl5ekUa5",
-	"Ph3rndsHAl8AnwJyM0cFU8YzR65rT5txcnTkOMOq06+C5Z4LY6F5ir7UyIytMTKeQmdMzmgE/X5/HMUw",
-	"Jsvqn7qxbS6kmdMgnOCfVFaLx8KBf+2MBS3Vn6MyKxara7XfKnhPimw5qvGuHwtQJGpZmNahqrG4unh7",
-	"oN25KrcHLNWg5/LOHZO9m6NlAUENIgrdVjFqogy0kuPQYVWCeywKhVN+3wUtHcMZKGncMbWECbJ/thDG",
-	"/QLfV6G3khOsBMDKTYGKy5TT9i0bk+MaHA9Bdz3VFFC6LZrbYBDkdCwqDaEmpA1Vars5EZpws7QU2Kq+",
-	"s591OWe17tOHs0aquBTOZ1Y1rwO9WvWSBQq/kLFQsqTApH0QWa+eRIbO64v33pFnPEGhrev2Z8nPClLw",
-	"3lF/2Cr4RMSwxqz893/+V8uuRK2zmdFhf+h6ElGs4NEoOu4P+8cEGpmZW8s3qEcaLA4HbozRl2gWcgk/",
-	"2GPeFfQh2+ZRsXI7LFWKKgYGBZsh2N2ncHnkUFAuFcJUZpm8ozY/cHE7FnNk5MY6CrO/jCMKZMZRFwj3",
-	"uIm89XeRz72xI/fhb+7c/t/qja2R8lhozDAx1Z4aW2WWU1i/VtBhusqKXOWH7gR7dwTM3y+wu2ShEk/j",
-	"saBfsT/XMBiXw+FxcotL+4Pee5MJHaJngpm869oQYVBFCDG04GUM9ZWFsaCfjVd0n1Y8c+zM76CV1Khe",
-	"VZmNeCzci0qyVwlx3yhiobfuyYYoTSNXIvO3QcaiFUK7Ncctt5BjYckknL/A182glmcTBLcDFRBxisKl",
-	"uEy9CN14QW1fLvppXdbOZZ6zXn31hAzVX+wxEigYV7qyLh6DOyodxiKDP5eZTWqF7nzYtjdeSp549SMM",
-	"hpuFDPyFkj1atu4+7TXuvi3XLgo9oUd124m6bOKanKlb8gdryhjXIY3VaPAK7ZsVChdclnrbXtAwNMrP",
-	"smCfS/zZTfK0q0Sf1q7LHA2HT7pKsd+REnunYuMwSeDWibV9cupMJK3bccTOQBzaNKtr/Gybwp03z2j2",
-	"E7fYEOk1UwatC0S2y+HjXVauh1gYzWba5lat8n6yBVId8BEVBNReOd2B8MoZeyfsFdVhqo5GBy7Pri+h",
-	"NVg3ZD+q4e1+uFwlavOdTJf/1OszPqZ9WL/F9bAha4e/+bWdasmY9qFKb1jXpOuEoKtVrIpaK2GyOl7L",
-	"pWrHxT+CiFGn48c7NTfKbI/nX+VimQWoHklze4Qd7wk/2HLRydHRV7qmt3ooFlJuwwqvZiv39TRb6uow",
-	"ZBWrUKyD7mbcM7cTX2UJb2HONAhZnde5xSW4MKdUmMYUWHBDsQQtzYY31cWRftBOPcQhiDv44q5pPjj1",
-	"yNBgyJTlknBoZcjeufwKdE6Gz7v+eO9qtY0QZ1Nx4/YGxqr9emnnqq3Xiik52UaC25XfTalOHu9R3538",
-	"elq4g/Gt8m3Qc/ngZnVnXqMJb8vw972Y+Qu3+UmbFvbnq3D8EdDorzkT+iqYSQIn96sK3f7lOegw+Peb",
-	"t28gRzUjoG8Siueh8sjxWNTHjVKbIfN3RIysoxJbQWnHWt6O1GmIquQWA9fgrwKMBdMUr65Es52ToyPg",
-	"08bJojFczDSksmVX4zp142hJu/UVo7GwKatStzx1k9gMoRt3buI3xjarVdcHezqqGc+yvmdZ/+dfP/Ye",
-	"AOr3US+/OW01++Oimv8VBrgyWjVrc2TCOsUXoNCo5VdGQ6RtHhERGgpr7y/CDAN3iGX9/0d5ms0MBk9X",
-	"7LZ1fgBK0Ur6vHAOzt6CFtJex0AFyVxKsi/c9OHS6JZLJOO6iT/OLek7HN1usavC4D+mKvyCrbQptN9g",
-	"Jx2fW3tJODtn6tZePKoSd9CxibN+9dx1xZ1NUGkkTHAsLBikB2lz8y7FAO8pCLF1Dp9WbnLiq1UWUyqh",
-	"q7rKC1cGaJerwOHdlTNscR23O2V3SXwHmVN3pkv4GkGGUxPyai9pdf8vcpXIleL3sh8t6wFsxri7qG1v",
-	"PTMng5sG4oOn7v/QfrVKwnYX2sXgnz4Rt+21NL9HpcqiUTSwu+CH+tL+v3909PDp4X8CAAD//w==",
+	"7Dxrc9tIcn+lw1yVyBxEUg9713TdB60s+5izLJUkez8snb0R0CTnBMxgZwaUeC5V5UfkF+aXpLpnAIIk",
+	"SFH78qaSLxJJzKOnp98PfGnFOsu1QuVsa/CllQsjMnRo+JtI0x/HEtOEvyVoYyNzJ7VqDVpSxWmRIIg0",
+	"BVojxQcQzhl5Wzi0ragladRPBZp5K2opkWFrUF8watl4ipmgld08p6fWGakmrcfHqIUPvPqPCY5Fkbr1",
+	"7cMAcFOEMKgBDGgrrRDG2oCVDm1nA1yr2+0G3CbUNMDhNIRZEYGZCbBIuHaYPAFSA7oy8fAe1cRNW4OD",
+	"/uFx1ADi80ALd7kraD8XpNShWQfp7OZ6CO+u4fzsFPr9VwvQ9m+FxQT8vAiwO+lCG3+KZjLr3UmVRHdH",
+	"tvOafknFLaa2Z3AitYqw2D/obASdgdgA+nH/1csm0Il2hgkN5jVz4aaLJcPDqGXwp0IaTFoDZwrcsMXL",
+	"o/UNHmmuzbWyyFf2nUiu8KcCLdN9rJVDxR9FnqcyFoS4Xm70bYrZn/9hCYtfarv9yeC4NWj9a2/B2j3/",
+	"1PYu/aw36IRMrd97+TpupgjG7w7SQibSsTYZJq8Dq9FESKV1FnCGZg4BkG7rMWq91eZWJgmqrwD4Ccwk",
+	"3qMBp+9QQSbmoFU6B4MiYeA+aPdWFyr5CrB90GCLeMpCiGG5lg63wPG8/XmxDVdZ7fhRicJNtZH/xK+E",
+	"gZlIZQK3KEx5SV3PXX4R2uNU5OJWptJJzwkiSSQtINJLo3M0/nfPXutn/TQ837MQ19aA9kxm3fqqHRCO",
+	"KTkV1jHtYrcVtfLa8qz3dCycuE3xqZNfodWFidESjoWJp9Jh7ArjF5IOM9ugRCoZIIwRc/pOAq1xoNIJ",
+	"/k2q5Jnr0bTlKdtwGWbr239g7JqWm6Gx0lPEunhcm30qZzI+SRKD1p6lmAU62yL3D/r7h9AwDdrDs5u3",
+	"cPX2FI6/+eYlnJ7QZiBUQuRUYGf98mJxw/BUkErlcIKGAIvFJ5rVfIyF/P6hXGQx43PDMd8YIdWl0RMC",
+	"eP2ARJJ5eAp6zFRH7LhnIaGZEQjLP2oTT9E6I5w2ni4NxtokmIB00EYRT/2MkTIkwKIgecd4DxZjrRIb",
+	"we2c1zo/u6BNY9pzqtNEqkl94xSFxU4XTm4tYbdQTqYjRQPG0tDGtD6jV6s4WFe0M6AicNqFIsC0Am3A",
+	"f6LFFEhlnaAZmZ6hJWDESBlkNpJaDUAoGH64vjn5cDM8uTkDnYOO48IYpEklckSGIPJ8sdr9VFscKbpe",
+	"XueSzFPbXSzcHRudXbMGBtLHhFBp+bSvCXkJ5qmeezRXq2pF30eKRkGeitiTWkybRfRIgUOTSSXYPpoi",
+	"xDqfwxQNwsSIGMdFms6h7aZGF5NpwPvlnh2pcp7UCsapvu+E9TxaMoz/qq0bKlKpHv6RWiNgGps0k1Md",
+	"OZYXTUDcizlYuXxd1gnjMCHuWOeCTM+I5ht3WKDWglQV/dJClSRZEZZ5PgwgDZtFmMjz93F2kV/E8YYR",
+	"1QVfO+EV4zJk1zcnVzfDD+8iuLy6OD27vubP2sDbk+H7szc/3pydX0LboDOSLBWLdBBhtbKdGgoW+4WH",
+	"zxGpKwJi+dSrZ1w70ecdZGyOKtl4L8s3b51MU0+6SSDnoOmb7puJY33Z75nQK9b3hOMFgBGKlvJk2hq0",
+	"EuFw38kMm5BpXRHf7QK1mwpHlDmvg8zOmdL3EdxLN4X76XwA5LOlUiHkaMAgIQyTwK/tUWtU9PtHMX3j",
+	"TzgA/4u/Vf/bqNWBezqg0mEb6SyTDJ9YyLQwleAJMrcSKiN1M8U5CEMGbyxJ8okJS0GWu4yj1yB4GUxq",
+	"M8liDlRIdgZ9nJ84z+S/Hvts41qPZA9YBHLsv0tLiG1kBeEcZrmzT4sDPSaJWlsfksJ4/SKDSmumv5/B",
+	"bTSJcUdjdyHDJ9izBGEXPizyhJ3fzQzj6eW5nLICoufKBdtHQfAvAGgC9q2c4bvrHOPNJt1YpBY3+QJ7",
+	"Fl68g0Q4MfAMJ11UGQ4idpaMEgFH7y4v4WThF8DbQsX8gWwDYe/sQoXuWfhw9hbaN9dw+Kr74vAQPigc",
+	"/3hjxHgs46EapwVp+Q44DdYhehZ0/nHJgiLPbRBoI1UXD07X7Zc3H06Gtgt0GtozNpigclKkFtrsUjCL",
+	"a3J1DrtxKlG5a4wNus5IETtb/mIHYFEQBTMKyuPf4TwCRTxOnFsYhUmTfk6UkBvYpYRSOAEf0N1rcwcn",
+	"MRtjQwZ0LNFYj6qj7ov+AcSpKCzCi+7L7jedJS1bD6kcfhu1Mqmq7w18nImHoZ968JIHl9/WCTxRqhl8",
+	"IgtQAe7qVghvhoxQskdVCMQQexuFjkB+AjJF3tOziPXsQcQunbMeIPpgh56NUn+x6w7beJNkPHm7Z0Em",
+	"pdfHhEofvtCUx5L6TPDi4OPVcIPJIHJ5pbVr3uXDGW1zcjkEo7V7vWConLjbQu9okuf7geT3ZckSvdlB",
+	"417+mE8ibcXvYWrfoEPqrLB+hLZni1Xi76zBFrXujXR4odK5dx3Zfdf5c71dvtGPJn3aEatGRosDrhyn",
+	"UabLDHXhzhv49DuS25ZpCx/iqVATXIgBpo8ynnzQ7/f7TA2ZeJBZkbUGR/RTn0ne/9BvUngM9PrOJ2T8",
+	"OBkvxUBgE/K7O2B/Tet5Go08QzQhxiprhXwmadnE5wYc8Xxr0PqPH07234r9cX//1ecvLx//1GgV+uhl",
+	"hbnDFy+2o21VPdqmm10Z5EWxl2jV2bzEaTr8X1GkJKWaWHgRDyqFwvnZZWkvfhqed+Esy93cu8w1s3lD",
+	"CCmeYnyHye4GTNQiCM6M0abJ8liLWsFEuwjupzJFKBTLZ3GbYnfTytfYRJJs0kjn1xXK3qPxXuNuIFfb",
+	"1hj5VusUhWqODL3nSP1m8muQHcsAX7BfxXESWuk1KW27iAdZZmVdONj7y14EexH9+Zc9ukebixhtDT81",
+	"qIKN+0w19T1HBCpLRXo47qcynpLSFJYwa9HM/LYrBNIcI6tk6LagY1N8rUHKxrpQzsxPddLg/Q2vL+Do",
+	"4OVLcPd6P0VibQgTINbJJkJq0B7fv7uGb48hFU66IkGQChKcGFxCtiqyWy8cU602r6HVZKdFGKvJCSF5",
+	"g+fJ+Of4ERSWjK7qnvyNRMBxtWADWwIfVTxfMsG2Bt0rCBpjBWs0dn52uZPZvhrMPEXTgPPLs3OIadiY",
+	"DPTSt56hkeM5CAVT53ILqJJcS+UWKo2RMLcOM7ZUNtg65bxm1HKoC86zF3ArLJlM74NNyJsOer0M8y5h",
+	"el908UFkeYqDb4+Pj+j3bJPJs0FlLvbTJeP/mspz7ZYuy2MvX0Og+020vPL7ipKiyX5ok05aSZ2sYeDq",
+	"7Sl8823/mzLPFlJwDRLFP2iUoWUMpvEhGSWFbQ6YO+lS3GLS7ZQOWORI1hCbYabN/Lu5818rrSOVe3nc",
+	"HLyUaSpPLz/uODzXyW4rNwG+yV6+doJMyLE2IIJL6W1+/5nkCaZjUggr3uTanY2lmqDJTSOzjVp2Kg5f",
+	"vByMWqxZDg5hig+QyAkJrDJozlvuWbj+68n+4YuXjdxl0W3Q0Esm1wZjuibq1mC8UF7WQhtXnDYRR5Dr",
+	"dD7RKoJYmjjFDh+DUx4K9+/FvJS6JO4zC2OjMxAjleBM+nC24QCAUBxJrAc6G/xyv8c6jcWoQuHB1hQm",
+	"cz5hRCSysOdP83VYdzGjCXfhgOe2UX4E/Oys+Csg1xwqEa/fDQdxnBHxnVQTf0sbNPu6xApAN5JDyF2v",
+	"YNlgGTXbzXYcyxm+2xpGCYGqqLLpiOxXwj7dzeGZ3d3REBDZFLlojjVsixBs8eh/gdO+3RzhUb+JP77d",
+	"u97i/u4C8ONWJ7XJD93kaj4t0Zv2ks1rppWjsu0QwZ1hS2DhQmydUY4jVYZ5A0VUFt9Ws2yzAbUj0uv8",
+	"Xi1cLtPE9ll+cLYNAF8OtcG+aBIYIhexdPMnnZ16TQjn8P28j4sw/W4CJ9ZZJl2YItL0Ytwa/LBzdcfn",
+	"xoh6ka2GEG0tor2U+wq5+YacHUkgI+STt7dcb1DOakwZnoR03r2wIOwdJoOlFLgP6jrNKWTA1OI96dqa",
+	"ZqhshIXxuIvbXpMCT2UD1zEReQcUE877iTx/M0wa/fXAONtwFUI9obwoKdIySrEM1ltyunytgy9nwATa",
+	"2njsLfsRNYzMZLbr/qsmVg2Y2v3VidMfz2/SxIfFc+k+QLvMfRvrje6KW4y1GsvJ7ionlbczady1ju+w",
+	"WTiEER+NfDrky6A9GfqTSVmCWQnrmhSuI7GUQFFlo2xPsZF9c64T71rLkLh8RljolGPKXFgrQiWK8OU2",
+	"tapbToP7+h9ONDe5BsE+2k1ULRKD66LqCpnZbD2TFowrn+67n+oUoV1Pp4Wa4KTThWGt7gDRrGboCuuD",
+	"YArv/ZJsxrspSgMKH5yfRSZoLqwly/331a/bhpdRmV+i33aQBp+G536bxw309jMyuidVftTgRFqHpgsy",
+	"iSDDHNpV5IcdLtLp3veayQzaxGD8jezpWCuFnNoNKdKSyV6HaodMWkuXp82iGHhByb7iIdfGcXaQvb/j",
+	"fr/JP6sIekcyLm2z1WOn+h5NLCzCmw/XPg4MbbH/zwj6+68ikEqhgb39vddwsP/yCOKpMCJ2aGwngrF8",
+	"wIQd91SON8U4/+CU2RAhyw+qWFydxzl9y+ypfQY3cOX52WXkq2Okg0SOx2hsxbUjJXxkubJZfPLXVkkR",
+	"4aA9kTNUZXKeFLsoi+0yVK7j738jDy0f4Y20eSrmXMBXhSqDwZI0Ryh/Kc+VD58XjS2VJqoiY01V3HIS",
+	"nPtd7o74b3GLmEwwfCSl16rUX03dbFK465e7eE6WpYDFphHcHdGfsCVxaLmnlw3L0dGRWoRH4bQm6rPC",
+	"Orgl65CLrjg//m/7XpRzq0cURMgAxjIlCTFGLty0I0ViBB8wps3Jx93PjZ7JBA3kaTGRqiwfGBe2rKZ4",
+	"OqW8Zk80pOv8kAQKJR/A8shFmLs3E6ZnCtULw8r/+zSwmaKWLZSNG9bkJXy8GvorKZ95I5Zj4T9hVgx6",
+	"vZ4PtjeHXNYNHItxYaSbXxMNe5rz4e6TwuctmbjZGuWfF8tOnct93b1UY918hHqd8R5p+Bkqp82cDsEE",
+	"xD1SdP/SQm40geXLGiJQ2sHZzfVwz3a6cFJLeI1UNXXACoUkRLusF9EzNHCevehE/OzT8Bzaf6sR8N+I",
+	"gOmHs2SC/tMnwqQ2IxWw2qlUVSlpo0W+ni27SlClKIzi6uPc6NtQ+px1R2qkroKO5EhY4I7Li+ubTkjj",
+	"cr7WBk/Od7/Qtl61rbS6kKwjl2Gk2sf9flniW60QUrUsKTmjajmAWdAox+mahLMnsUjTEBANUz4Nz4mj",
+	"/Jw2a+d668JrkGNA6aZouALPg+vH02UcHx56zIiyT0eJLGBhpKxMMCQohePMpJAJtEekjAbQ7XZHrQhG",
+	"JFnDt07Ew5V2U1pEkvmnDXPxSHnj33phQUcN1VduSWJ1mPuZwfe1SueDyt4NawGq2MxzVyvFGqnzs4s9",
+	"66ux/B2IxIKd6nvf0HM/RUYBmRoEFPqrEjTEOKiF1KEtyrD4SOUGx/KhA1Z7hAsw2vnitlgokn+cPpPh",
+	"gDeLYvpbLAnAV4yjkTqRdH3zhcjxA476YDsBanIo/RVN2RkEPR6pkkNoCHFDGRBf9K7E0s0ZAq4F8PKz",
+	"SgItZ4u6cLKgKi6z59h6yJTt2eVcmc5RhYNwIwE5JvWWKbvcMwXtd2c3QZGnMkZlWXWHrreTnBh8/7Db",
+	"r6WJWoSwhVj57//8r5pcadW6SFoH3b6fSUCJXLYGraNuv3tERqNwU5Z8vWql3uyg59cYfGlNmlTCe25I",
+	"K00fLl33VrEvwgZtEjQRCMjFBIFvn9zlgbeCMm0QxjpN9T2NeS/V3UhNUZAaaxtM/zJqkSMzanWA7B6/",
+	"UZD+3vN5cLxyF/7uOwz/Xl1sZSmPlMUUY1feqePctB7DagNkW9gyKnKeHfheu84AROiE5FtiU0km0UjR",
+	"pyhUQ/R8HfQdzn0RdFSJTGgTPLfoWxIyzHulhxBBzbyMoGquHCn6uNCK/tGSZo68+O3VghrlT2VkIxop",
+	"/0NJ2cuA+GfksdCv/hu7KItBr0MDBvetjlTNhfZnjmpqIcOcwSQ7f4bvFosyzm4R/A2UhkhVoz9MAgld",
+	"B0Ktt0H/sEprpzrLxH7VJEuC6i9cfAK5kMaW0qXsuGEovY1FAn+qUw5qNXWn8tjrQCXPbFJtNoYXB+mF",
+	"1tcdRta6tHdad9eRKy3Nz5hR9mXTlHW7JhPmjvTBCjNGlUvDHA2BocOw3OBM6sJuugtahlb5UefipwJ/",
+	"9Js8r+n580pj72G//6ymz90KUbj7c60EpaE/lmWfHnsRSef2GOEdCEPrYnUFn3VRuLVHnnY/9odtAr1C",
+	"Sq/W6sxTDp6estTIyma0mFhfUE/M+5nTqrZBR5QmoA3M6cvIS2UclHBgVG9TtS164/Lkcgi1xTpN8qNc",
+	"nu/DxyrRuu90Mv9VG32DT/u42m/+uEZrB795g3F5ZEy6UIY3qjY8HxAsu5LqpFYLmCyvV1Op1mPxj0Bi",
+	"NOno6UmL3nee8eqrtMCzgRosacmF7/hA9gMnmY4PD7/SCwWWS2khkexWBDZberOAFXNbllCWvorvNuIj",
+	"vPA38VWOcAFTYbmfzFf53OEcvJtTGEwiciykI1+CjsbuTdlu0m2UU49Rk4nb++JfKPHo2SPFpn7IK/QN",
+	"paUgu/LxFWgf9191QlHwcraNLM5Fxk1y38ay/HrDe1XSa0mUHG8Cwd/K78ZUx0/PqN7y8PW4cAvia0nf",
+	"Rs0VnJvlm3mHrvla+r/vKyR+5jU/69Ka9fmyOf6E0RheyELWVy5c3FDvX2bodk/PQVvAv19ffIAMzYQM",
+	"fReTPw+lRo5GqipSSjhCFjpLnK68Es6g1H2tIEeqMESZcotAWggNBCMlrG8lrXmz7ePDQ9/bGZQsOifV",
+	"xEKia3I1qkI3HpakUzUmccu/gsLWNPUisNlk3fhqi9/YtlnOuj763tdqPUb9PqP+z7987R0MqN+HvcLl",
+	"1Nnsj2vV/K8QwKXQqlCboVCsFF/7luyvbA0RtwWLiKyhZu79WTZDzxexrL7J7Xkys9F5Ohd3tfoBKFQt",
+	"6PO69hINpbmJAw3EU61JvkjXhaGzS28vEPN1++OUQd+i6LaTXekG/zFZ4WdcZVUS9ivfpMdz7S7Jzs6E",
+	"ueN2pTJwB20OnHXL7x2f3Fk3Kp2GWxwp/y4Sp0FzbN6HGOCGnBDOc4Sw8iImvpxlcYVRtsyrvPZpgKXX",
+	"4nh7d7mGTaulNx9wgrsONucMbIj2+Ko5n7BcXkbVgQ7viSjfRRFyIBWuQqbA2+XhJTlKKxwpaSHFsevC",
+	"x/IVOe3FO3KAu4Cr17MMaM9xYXjX5VfnRPVXLoyUSA2KZF5akGOppJ026WeuDfx/5imZp3xP0W8vCWty",
+	"MLwkhFPidN9i8VKMFWMqQPd/6L5qyW2+hXpa+4fPhG1uywt3VJi0NWj1+BbCUl/q71u0rcfPj/8TAAD/",
+	"/w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -22,5 +22,7 @@
 //
 // Cordon marks a site unschedulable: placement stops choosing it, instances on it stay.
 // Drain is cordon plus the draining flag, which asks for the site's instances to be moved
-// elsewhere; moving them is the orchestrator's, not this package's.
+// elsewhere; moving them is the orchestrator's (meo/internal/orchestrate/drain.go), which
+// records its progress here (DrainStatus, SaveDrainStatus), shown as state.drain. Cordon and
+// Uncordon end a drain and drop its progress.
 package inventory

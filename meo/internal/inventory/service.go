@@ -33,6 +33,7 @@ type Store interface {
 	SiteUsage(ctx context.Context, ids ...string) (map[string]record.Usage, error)
 	// SiteHealth counts the sites per health class (healthy, unreachable, unknown).
 	SiteHealth(ctx context.Context) (map[string]int, error)
+	DrainStore
 }
 
 // Config tunes a Service. Zero values take the documented defaults.
@@ -236,7 +237,11 @@ func (s *Service) Get(ctx context.Context, id string) (View, error) {
 	if err != nil {
 		return View{}, err
 	}
-	return view(r, usage[id]), nil
+	v := []View{view(r, usage[id])}
+	if err := s.drains(ctx, v); err != nil {
+		return View{}, err
+	}
+	return v[0], nil
 }
 
 // ListQuery selects a page of sites.
@@ -268,6 +273,9 @@ func (s *Service) List(ctx context.Context, q ListQuery) (Page, error) {
 	out := Page{Sites: make([]View, 0, len(p.Sites)), Next: p.Next}
 	for _, r := range p.Sites {
 		out.Sites = append(out.Sites, view(r, usage[r.ID]))
+	}
+	if err := s.drains(ctx, out.Sites); err != nil {
+		return Page{}, err
 	}
 	return out, nil
 }
@@ -379,8 +387,9 @@ func (s *Service) Uncordon(ctx context.Context, id string) (View, error) {
 	return s.setFlags(ctx, id, false, false)
 }
 
-// Drain cordons a site and marks it draining: its instances are to be moved elsewhere
-// (by the orchestrator, not here).
+// Drain cordons a site and marks it draining: the orchestrator moves its instances
+// elsewhere (meo/internal/orchestrate/drain.go) and records its progress (state.drain).
+// Cordon and Uncordon end a drain.
 func (s *Service) Drain(ctx context.Context, id string) (View, error) {
 	return s.setFlags(ctx, id, true, true)
 }
@@ -392,6 +401,12 @@ func (s *Service) setFlags(ctx context.Context, id string, cordoned, draining bo
 	})
 	if err != nil {
 		return View{}, mapStore(err, id)
+	}
+	if !draining {
+		// The drain ended: its progress goes (relocations already placed finish).
+		if err := s.st.ClearSiteDrain(ctx, id); err != nil {
+			return View{}, err
+		}
 	}
 	switch {
 	case draining:

@@ -2,6 +2,7 @@ package inventory
 
 import (
 	"crypto/x509"
+	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"maps"
@@ -354,6 +355,9 @@ type State struct {
 	Schedulable bool `json:"schedulable"`
 	// Draining asks for the site's instances to move elsewhere.
 	Draining bool `json:"draining"`
+	// Drain is the progress of the drain (orchestrate.DrainStatus), once the orchestrator
+	// made its first round.
+	Drain json.RawMessage `json:"drain,omitempty"`
 	// Capacity is the VIM's last capabilities, read at CapacityUpdated.
 	Capacity        *vim.Capabilities `json:"capacity,omitempty"`
 	CapacityUpdated *time.Time        `json:"capacityUpdated,omitempty"`

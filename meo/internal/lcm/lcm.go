@@ -57,8 +57,15 @@ type Store interface {
 	// ReleaseOps drops holder's leases.
 	ReleaseOps(ctx context.Context, holder string) error
 	// DeployedTasks returns the instantiate tasks of the instances INSTANTIATED on the site
-	// with no terminate in progress.
+	// with no terminate or relocation in progress.
 	DeployedTasks(ctx context.Context, siteID string) ([]json.RawMessage, error)
+	// LastInstantiate returns the instance's latest COMPLETED INSTANTIATE op occurrence
+	// (store.ErrNotFound if none).
+	LastInstantiate(ctx context.Context, instanceID string) (*store.OpOcc, error)
+	// SiteResidents returns the instances placed on the site in creation order, each with
+	// its op occurrence in progress, the placement request of its latest completed
+	// instantiate and its latest relocation away from the site that ended FAILED.
+	SiteResidents(ctx context.Context, siteID string) ([]store.Resident, error)
 
 	// CreateLCMSubscription inserts sub; GetLCMSubscription, ListLCMSubscriptions and
 	// DeleteLCMSubscription read and delete subscriptions.

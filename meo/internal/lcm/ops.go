@@ -68,6 +68,10 @@ func claimed(op *store.OpOcc, appDID string) (orchestrate.Op, error) {
 	if o.AppDID == "" {
 		o.AppDID = o.Task.Deploy.AppDID
 	}
+	if rel := relocationOf(op); rel != nil {
+		o.Relocation = &orchestrate.Relocation{From: rel.From, GracefulTimeout: time.Duration(rel.GracefulTimeout) * time.Second,
+			Stopped: rel.Stopped}
+	}
 	return o, nil
 }
 
@@ -147,7 +151,9 @@ func (s *Service) Placed(ctx context.Context, opID, siteID string, decision json
 		if len(decision) > 0 && string(decision) != "null" {
 			op.Placement = decision
 		}
-		if op.LcmOperation == store.OpInstantiate && in != nil {
+		// A relocation leaves the instance on its site until it completed; the new site
+		// counts it from here on (store: the relocations in progress count where they go).
+		if op.LcmOperation == store.OpInstantiate && in != nil && relocationOf(op) == nil {
 			in.SiteID, in.Resources = siteID, committed
 			in.MECHostInformation = &store.HostInfo{HostID: siteID, HostName: hostName(siteID, op, decision)}
 			ch.WriteInstance = true
@@ -244,6 +250,9 @@ func (s *Service) Finished(ctx context.Context, holder, opID string, state orche
 func completed(op *store.OpOcc, in *store.AppInstance) (bool, error) {
 	switch op.LcmOperation {
 	case store.OpInstantiate:
+		if rel := relocationOf(op); rel != nil {
+			return true, relocated(op, in, rel)
+		}
 		in.InstantiationState = store.Instantiated
 		in.InstantiatedAppState = &store.AppState{OperationalState: store.Started}
 		in.AppConfirmedReady = true

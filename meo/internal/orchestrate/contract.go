@@ -76,6 +76,22 @@ type Op struct {
 	// Params is the request as accepted (the op occurrence's operationParams); the traffic
 	// steering reads an instantiate's additionalParams from it.
 	Params json.RawMessage
+	// Relocation is set on an INSTANTIATE that moves an INSTANTIATED instance to another
+	// site (a drain, see drain.go); nil on every other op.
+	Relocation *Relocation
+}
+
+// Relocation is what an INSTANTIATE that moves an instance needs besides its task: where
+// the instance is, and how the copy there ends.
+type Relocation struct {
+	// From is the site the instance moves away from; placement never chooses it.
+	From string `json:"fromSiteId"`
+	// GracefulTimeout bounds the termination flow of the copy on From (the AppD's minimum
+	// graceful termination timeout; zero: the MEP's default).
+	GracefulTimeout time.Duration `json:"-"`
+	// Stopped is set when the instance was STOPPED: the new copy is stopped before the old
+	// one goes, and the instance stays STOPPED.
+	Stopped bool `json:"stopped,omitempty"`
 }
 
 // Ops is what the executor needs of the LCM's op occurrences. Every method that changes an

@@ -77,6 +77,12 @@ type Config struct {
 	Resync time.Duration
 	// Steering, if set, steers instances' traffic through their sites' 5G cores (steer.go).
 	Steering *Steerer
+	// Drains, if set, lets the executor move the instances of draining sites elsewhere
+	// (drain.go).
+	Drains Drains
+	// DrainParallel bounds the relocations in progress away from one draining site.
+	// Default 4.
+	DrainParallel int
 }
 
 // Validate reports every problem with the configuration.
@@ -97,7 +103,7 @@ func (c *Config) Validate() error {
 	if c.Lease < 0 || c.PollInterval < 0 || c.SiteInterval < 0 || c.Resync < 0 {
 		errs = append(errs, errors.New("orchestrate: negative interval"))
 	}
-	if c.Concurrency < 0 || c.PerSite < 0 {
+	if c.Concurrency < 0 || c.PerSite < 0 || c.DrainParallel < 0 {
 		errs = append(errs, errors.New("orchestrate: negative concurrency"))
 	}
 	if c.Drift != "" && c.Drift != reconcile.DriftReport && c.Drift != reconcile.DriftRecreate {
@@ -134,6 +140,9 @@ func (c *Config) defaults() {
 	}
 	if c.Resync == 0 {
 		c.Resync = time.Minute
+	}
+	if c.DrainParallel == 0 {
+		c.DrainParallel = 4
 	}
 }
 
@@ -236,7 +245,7 @@ func (e *Executor) Kick() {
 func (e *Executor) Run(ctx context.Context) error {
 	e.log.InfoContext(ctx, "executor started", logkeys.Holder, e.Holder())
 	var loops sync.WaitGroup
-	for _, loop := range []func(context.Context){e.claimLoop, e.renewLoop, e.siteLoop} {
+	for _, loop := range []func(context.Context){e.claimLoop, e.renewLoop, e.siteLoop, e.drainLoop} {
 		loops.Add(1)
 		go func() {
 			defer loops.Done()
@@ -488,9 +497,11 @@ func (e *Executor) onDone(ctx context.Context, site string, t reconcile.Task, p 
 
 // runOp takes one claimed op occurrence to its end:
 //
-//  1. a cancel asked before the run ends it FAILED_TEMP at once;
-//  2. an INSTANTIATE not placed yet is placed (or FAILED with every site's reason), an op
-//     still STARTING moves to PROCESSING on its site;
+//  1. a cancel asked before the run ends it FAILED_TEMP at once; an unplaced relocation
+//     whose site no longer drains is withdrawn (FAILED);
+//  2. an INSTANTIATE not placed yet is placed (or FAILED with every site's reason;
+//     FAILED_TEMP when only unreachable sites stood in the way), an op still STARTING moves
+//     to PROCESSING on its site;
 //  3. the site is connected and the task submitted to the Runner, which runs it from the
 //     step after the last one in the journal, retrying FAILED_TEMP with backoff;
 //  4. a FAILED instantiation is cleaned up: a FORCEFUL terminate task (op id + "-cleanup",
@@ -498,7 +509,8 @@ func (e *Executor) onDone(ctx context.Context, site string, t reconcile.Task, p 
 //     instance goes back to NOT_INSTANTIATED; if that cannot finish, the op ends
 //     FAILED_TEMP instead, and its retry finds the instantiation FAILED in the journal and
 //     runs the cleanup again;
-//  5. the outcome is recorded: COMPLETED, FAILED or FAILED_TEMP with the failure.
+//  5. a relocation whose task COMPLETED removes the copy on the site it leaves (drain.go);
+//  6. the outcome is recorded: COMPLETED, FAILED or FAILED_TEMP with the failure.
 //
 // When the executor stops, fences, or loses the claim, the run ends without recording
 // anything: the claim lapses and a process resumes the op from the journal.
@@ -514,6 +526,9 @@ func (e *Executor) runOp(base, ctx context.Context, r *opRun) {
 	task.ID = op.ID
 	if err := task.Validate(); err != nil {
 		e.finish(base, r, log, Failed, &problem.Details{Title: "invalid task", Status: http.StatusUnprocessableEntity, Detail: err.Error()})
+		return
+	}
+	if e.withdrawn(base, ctx, r, log) {
 		return
 	}
 	siteID, ok := e.place(base, ctx, r, log)
@@ -560,7 +575,13 @@ func (e *Executor) runOp(base, ctx context.Context, r *opRun) {
 		}
 		log.InfoContext(ctx, "failed instantiation removed from the site")
 	}
-	e.steerAfter(ctx, op, siteID, task, p)
+	if op.Relocation != nil && p.Outcome == reconcile.Completed {
+		e.relocated(base, ctx, r, log, siteID, site, task)
+		return
+	}
+	if op.Relocation == nil {
+		e.steerAfter(ctx, op, siteID, task, p)
+	}
 	e.finishTask(base, r, log, p)
 }
 
@@ -656,10 +677,21 @@ func (e *Executor) place(base, ctx context.Context, r *opRun, log *slog.Logger) 
 			e.dropped(base, ctx, r, log, err)
 			return "", false
 		}
-		d := placement.Decide(op.Placement, sites)
+		from := ""
+		if op.Relocation != nil {
+			from = op.Relocation.From
+		}
+		d := placement.Decide(op.Placement, awayFrom(sites, from))
 		if d.Chosen == nil {
 			log.InfoContext(ctx, "no edge site fits", logkeys.Count, len(d.Rejected))
-			e.finish(base, r, log, Failed, &problem.Details{Title: "no edge site fits", Status: http.StatusUnprocessableEntity, Detail: d.Detail()})
+			pd := &problem.Details{Title: "no edge site fits", Status: http.StatusUnprocessableEntity, Detail: d.Detail()}
+			if healthOnly(d, from) {
+				// Only unreachable sites stood in the way: retried once RetryDelay passed.
+				pd.Status = http.StatusServiceUnavailable
+				e.finish(base, r, log, FailedTemp, pd)
+				return "", false
+			}
+			e.finish(base, r, log, Failed, pd)
 			return "", false
 		}
 		b, err := json.Marshal(d)

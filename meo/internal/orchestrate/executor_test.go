@@ -110,6 +110,52 @@ func (u *unitEnv) wait(t *testing.T, id string, states ...orchestrate.State) orc
 	return rec
 }
 
+// No site fits: FAILED_TEMP, due again after RetryDelay, when only unreachable sites stood in
+// the way (they may answer again); FAILED as soon as one site is rejected for another reason.
+func TestNoFitUnhealthy(t *testing.T) {
+	tests := []struct {
+		name  string
+		cpu   []int64
+		want  orchestrate.State
+		lines []string
+	}{
+		{"every site unreachable", []int64{4000, 4000}, orchestrate.FailedTemp,
+			[]string{"a-site: unhealthy: MEP unreachable", "b-site: unhealthy: MEP unreachable"}},
+		{"one unreachable, one too small", []int64{4000, 1000}, orchestrate.Failed,
+			[]string{"a-site: unhealthy: MEP unreachable", "b-site: cpu: needs 2000m, 1000m free"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			u := newUnitEnv()
+			for i, c := range tc.cpu {
+				id := string(rune('a'+i)) + "-site"
+				f := vimtest.New(vimtest.Config{Site: id, Nodes: node(c)})
+				// The first site's MEP is down; the second's too unless it is too small.
+				reachable := i == 1 && tc.want == orchestrate.Failed
+				u.sites.Add(placement.Site{ID: id, Schedulable: true, MEPReachable: reachable}, reconcile.Site{Name: id, VIM: f})
+			}
+			cfg := u.config("meo-1")
+			cfg.RetryDelay = func(n int) time.Duration { return time.Duration(n) * time.Hour }
+			u.run(t, cfg)
+			op := instantiate("web", 2000)
+			require.NoError(t, u.ops.Add(op))
+			rec := u.wait(t, op.ID, orchestrate.Completed, orchestrate.Failed, orchestrate.FailedTemp)
+			require.Equal(t, tc.want, rec.State, "error %+v", rec.Error)
+			require.NotNil(t, rec.Error)
+			assert.Equal(t, "no edge site fits", rec.Error.Title)
+			for _, l := range tc.lines {
+				assert.Contains(t, rec.Error.Detail, l)
+			}
+			if tc.want == orchestrate.FailedTemp {
+				assert.Equal(t, 503, rec.Error.Status)
+				assert.WithinDuration(t, time.Now().Add(time.Hour), rec.NextAttempt, time.Minute, "due again after RetryDelay(1)")
+			} else {
+				assert.Equal(t, 422, rec.Error.Status)
+			}
+		})
+	}
+}
+
 // Placement failures end the op FAILED with the reason of every site, before anything
 // reaches a site.
 func TestPlacementFailures(t *testing.T) {

@@ -225,3 +225,15 @@ type OpPage struct {
 	Ops  []*OpOcc
 	Next int64
 }
+
+// Resident is an app instance placed on a site, as a drain of the site sees it.
+type Resident struct {
+	Instance *AppInstance
+	// Active is its op occurrence that has not ended for good, nil if none.
+	Active *OpOcc
+	// Placement is the placement request (JSON) of its latest completed INSTANTIATE.
+	Placement json.RawMessage
+	// LastFailed is its latest INSTANTIATE moving it away from the site (operationParams
+	// relocation.fromSiteId) that ended FAILED, nil if none.
+	LastFailed *OpOcc
+}

@@ -30,7 +30,7 @@ func addInventoryCommands(site *cobra.Command, o *Options) {
 	site.AddCommand(newSiteAddCommand(o), newSiteListCommand(o), newSiteGetCommand(o),
 		newSiteActionCommand(o, "cordon", "Stop placing new app instances on sites"),
 		newSiteActionCommand(o, "uncordon", "Place app instances on sites again"),
-		newSiteActionCommand(o, "drain", "Cordon sites and move their app instances elsewhere"),
+		newSiteDrainCommand(o),
 		newSiteRemoveCommand(o))
 }
 
@@ -198,47 +198,9 @@ func newSiteActionCommand(o *Options, verb, short string) *cobra.Command {
 		Args:              cobra.MinimumNArgs(1),
 		ValidArgsFunction: o.completeSites,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, t, err := o.meoapi()
+			sites, err := o.siteAction(cmd.Context(), verb, args)
 			if err != nil {
 				return err
-			}
-			var sites []meoapi.Site
-			for _, id := range args {
-				var (
-					site *meoapi.Site
-					err  error
-				)
-				switch verb {
-				case "cordon":
-					var r *meoapi.CordonSiteResponse
-					r, err = c.CordonSiteWithResponse(cmd.Context(), id)
-					if err = t.check(verb+" site "+id, r, err); err == nil {
-						site = r.JSON200
-					}
-				case "uncordon":
-					var r *meoapi.UncordonSiteResponse
-					r, err = c.UncordonSiteWithResponse(cmd.Context(), id)
-					if err = t.check(verb+" site "+id, r, err); err == nil {
-						site = r.JSON200
-					}
-				default:
-					var r *meoapi.DrainSiteResponse
-					r, err = c.DrainSiteWithResponse(cmd.Context(), id)
-					if err = t.check(verb+" site "+id, r, err); err == nil {
-						site = r.JSON200
-					}
-				}
-				if err != nil {
-					return err
-				}
-				if site == nil {
-					g, err := c.GetSiteWithResponse(cmd.Context(), id)
-					if err := t.check("get site "+id, g, err); err != nil {
-						return err
-					}
-					site = g.JSON200
-				}
-				sites = append(sites, *site)
 			}
 			return o.printer().print(sitesView(sites, len(args) > 1))
 		},
@@ -265,4 +227,48 @@ func newSiteRemoveCommand(o *Options) *cobra.Command {
 			return o.printer().print(resultView("site", args, "removed", len(args) > 1))
 		},
 	}
+}
+
+// siteAction cordons, uncordons or drains the sites and returns them as they are then.
+func (o *Options) siteAction(ctx context.Context, verb string, args []string) ([]meoapi.Site, error) {
+	c, t, err := o.meoapi()
+	if err != nil {
+		return nil, err
+	}
+	var sites []meoapi.Site
+	for _, id := range args {
+		var site *meoapi.Site
+		switch verb {
+		case "cordon":
+			var r *meoapi.CordonSiteResponse
+			r, err = c.CordonSiteWithResponse(ctx, id)
+			if err = t.check(verb+" site "+id, r, err); err == nil {
+				site = r.JSON200
+			}
+		case "uncordon":
+			var r *meoapi.UncordonSiteResponse
+			r, err = c.UncordonSiteWithResponse(ctx, id)
+			if err = t.check(verb+" site "+id, r, err); err == nil {
+				site = r.JSON200
+			}
+		default:
+			var r *meoapi.DrainSiteResponse
+			r, err = c.DrainSiteWithResponse(ctx, id)
+			if err = t.check(verb+" site "+id, r, err); err == nil {
+				site = r.JSON200
+			}
+		}
+		if err != nil {
+			return nil, err
+		}
+		if site == nil {
+			g, err := c.GetSiteWithResponse(ctx, id)
+			if err := t.check("get site "+id, g, err); err != nil {
+				return nil, err
+			}
+			site = g.JSON200
+		}
+		sites = append(sites, *site)
+	}
+	return sites, nil
 }

@@ -40,6 +40,7 @@ type OpRecord struct {
 	// Finishes the Finished calls that changed it.
 	Claims, Placements, Finishes int
 	seq                          int
+	entered                      time.Time
 }
 
 // Instance is what Ops holds of an app instance.
@@ -50,8 +51,10 @@ type Instance struct {
 	Operational  string // STARTED | STOPPED while instantiated
 	SiteID       string
 	Resources    vim.Resources
-	// Task is the instantiate task that put it on its site.
-	Task reconcile.Task
+	// Task is the instantiate task that put it on its site; Placement its placement
+	// request.
+	Task      reconcile.Task
+	Placement placement.Request
 	// Observed are the observations recorded, in order.
 	Observed []reconcile.Observation
 }
@@ -248,7 +251,7 @@ func (o *Ops) Placed(_ context.Context, opID, siteID string, decision json.RawMe
 	}
 	r.State, r.SiteID, r.Decision = orchestrate.Processing, siteID, decision
 	r.Placements++
-	if r.Operation == orchestrate.OpInstantiate {
+	if r.Operation == orchestrate.OpInstantiate && r.Relocation == nil {
 		in := o.instances[r.AppInstanceID]
 		in.SiteID, in.Resources = siteID, committed
 	}
@@ -272,15 +275,18 @@ func (o *Ops) Finished(_ context.Context, holder, opID string, state orchestrate
 	default:
 		return fmt.Errorf("finished %s in state %s", opID, state)
 	}
-	r.State, r.Error, r.ClaimedBy, r.LeaseUntil = state, failure, "", time.Time{}
+	r.State, r.Error, r.ClaimedBy, r.LeaseUntil, r.entered = state, failure, "", time.Time{}, time.Now()
 	r.Finishes++
 	in := o.instances[r.AppInstanceID]
 	switch {
 	case state == orchestrate.FailedTemp:
 		r.Attempts++
 		r.NextAttempt = retryAt
+	case state == orchestrate.Completed && r.Operation == orchestrate.OpInstantiate && r.Relocation != nil:
+		in.SiteID, in.Task, in.Placement = r.SiteID, r.Task, r.Placement
+		in.Task.ID = r.ID
 	case state == orchestrate.Completed && r.Operation == orchestrate.OpInstantiate:
-		in.Instantiated, in.Operational, in.SiteID, in.Task = true, "STARTED", r.SiteID, r.Task
+		in.Instantiated, in.Operational, in.SiteID, in.Task, in.Placement = true, "STARTED", r.SiteID, r.Task, r.Placement
 		in.Task.ID = r.ID
 	case state == orchestrate.Completed && r.Operation == orchestrate.OpOperate:
 		in.Operational = "STARTED"
@@ -289,7 +295,7 @@ func (o *Ops) Finished(_ context.Context, holder, opID string, state orchestrate
 		}
 	case state == orchestrate.Completed && r.Operation == orchestrate.OpTerminate:
 		in.Instantiated, in.Operational, in.SiteID, in.Resources = false, "", "", vim.Resources{}
-	case state == orchestrate.Failed && r.Operation == orchestrate.OpInstantiate:
+	case state == orchestrate.Failed && r.Operation == orchestrate.OpInstantiate && !in.Instantiated:
 		in.SiteID, in.Resources = "", vim.Resources{}
 	}
 	return nil
@@ -311,7 +317,8 @@ func (o *Ops) Deployed(_ context.Context, siteID string) ([]reconcile.Task, erro
 	defer o.mu.Unlock()
 	terminating := map[string]bool{}
 	for _, r := range o.ops {
-		if r.Operation == orchestrate.OpTerminate && active(r.State) {
+		// A relocation in progress removes the copy on the site: not deployed there.
+		if (r.Operation == orchestrate.OpTerminate || r.Operation == orchestrate.OpInstantiate) && active(r.State) {
 			terminating[r.AppInstanceID] = true
 		}
 	}
@@ -332,6 +339,15 @@ func (o *Ops) committed(siteID string) (vim.Resources, map[string]int) {
 	defer o.mu.Unlock()
 	var sum vim.Resources
 	count := map[string]int{}
+	for _, r := range o.ops {
+		// A relocation in progress counts on the site it goes to.
+		if in := o.instances[r.AppInstanceID]; r.Relocation != nil && active(r.State) && r.SiteID == siteID && in != nil {
+			sum.MilliCPU += in.Resources.MilliCPU
+			sum.MemoryBytes += in.Resources.MemoryBytes
+			sum.Pods += in.Resources.Pods
+			count[in.AppDID]++
+		}
+	}
 	for _, in := range o.instances {
 		if in.SiteID != siteID {
 			continue
@@ -368,6 +384,14 @@ func (s *Sites) Add(info placement.Site, site reconcile.Site) {
 	s.mu.Lock()
 	s.sites[info.ID] = &siteEntry{info: info, site: site}
 	s.mu.Unlock()
+}
+
+func (s *Sites) setSchedulable(id string, on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if e := s.sites[id]; e != nil {
+		e.info.Schedulable = on
+	}
 }
 
 // Remove drops a site from the inventory.

@@ -534,6 +534,15 @@ func (s *Store) PlaceOp(ctx context.Context, id, siteID string,
 	return s.updateOp(ctx, id, siteID, fn)
 }
 
+// siteResources are the resources committed per site: each instance's on the site it is
+// placed on, and again on the site its relocation in progress goes to (both copies run
+// until the relocation completes). Columns: site_id, id, app_d_id, resources.
+const siteResources = `SELECT site_id, id, app_d_id, resources FROM app_instances WHERE site_id IS NOT NULL
+	UNION ALL
+	SELECT o.site_id, i.id, i.app_d_id, i.resources FROM app_lcm_op_occs o JOIN app_instances i ON i.id = o.app_instance_id
+	WHERE o.state IN ('STARTING', 'PROCESSING', 'FAILED_TEMP') AND o.site_id IS NOT NULL AND o.operation = 'INSTANTIATE'
+	  AND i.instantiation_state = 'INSTANTIATED' AND i.site_id IS DISTINCT FROM o.site_id`
+
 // siteLoad locks the site's row and sums what the instances on it other than exclude
 // commit.
 func siteLoad(ctx context.Context, tx pgx.Tx, siteID, exclude string) (store.SiteLoad, error) {
@@ -554,7 +563,7 @@ func siteLoad(ctx context.Context, tx pgx.Tx, siteID, exclude string) (store.Sit
 		coalesce(sum((resources->>'milliCPU')::bigint), 0),
 		coalesce(sum((resources->>'memoryBytes')::bigint), 0),
 		coalesce(sum((resources->>'pods')::bigint), 0)
-		FROM app_instances WHERE site_id = $1 AND id <> $2`, siteID, exclude).
+		FROM (`+siteResources+`) u WHERE site_id = $1 AND id <> $2`, siteID, exclude).
 		Scan(&load.Instances, &load.Committed.MilliCPU, &load.Committed.MemoryBytes, &load.Committed.Pods)
 	return load, err
 }
@@ -729,13 +738,15 @@ func (s *Store) ReleaseOps(ctx context.Context, holder string) error {
 }
 
 // DeployedTasks returns, for the instances INSTANTIATED on the site with no TERMINATE in
-// progress, the task of the INSTANTIATE that put each there (the latest completed one).
+// progress, the task of the INSTANTIATE that put each there (the latest completed one). An
+// INSTANTIATE in progress on an INSTANTIATED instance is its relocation, which removes the
+// copy on the site: the instance leaves the list before that starts.
 func (s *Store) DeployedTasks(ctx context.Context, siteID string) ([]json.RawMessage, error) {
 	rows, err := s.pool.Query(ctx, `SELECT DISTINCT ON (i.id) o.task FROM app_instances i
 		JOIN app_lcm_op_occs o ON o.app_instance_id = i.id AND o.operation = 'INSTANTIATE' AND o.state = 'COMPLETED'
 		WHERE i.site_id = $1 AND i.instantiation_state = 'INSTANTIATED' AND o.task IS NOT NULL
-		  AND NOT EXISTS (SELECT 1 FROM app_lcm_op_occs t WHERE t.app_instance_id = i.id AND t.operation = 'TERMINATE'
-		                  AND t.state IN ('STARTING', 'PROCESSING', 'FAILED_TEMP'))
+		  AND NOT EXISTS (SELECT 1 FROM app_lcm_op_occs t WHERE t.app_instance_id = i.id
+		                  AND t.operation IN ('TERMINATE', 'INSTANTIATE') AND t.state IN ('STARTING', 'PROCESSING', 'FAILED_TEMP'))
 		ORDER BY i.id, o.pos DESC`, siteID)
 	if err != nil {
 		return nil, fmt.Errorf("deployed tasks of site %s: %w", siteID, err)

@@ -332,10 +332,11 @@ func (s *Store) SaveProbe(ctx context.Context, id string, generation int64, p re
 	return nil
 }
 
-// SiteUsage sums, per site, the resources of the app instances placed there and counts them
-// per appDId: for the sites named, or for every site when none is.
+// SiteUsage sums, per site, the resources of the app instances placed there (and of those
+// whose relocation there is in progress) and counts them per appDId: for the sites named, or
+// for every site when none is.
 func (s *Store) SiteUsage(ctx context.Context, ids ...string) (map[string]record.Usage, error) {
-	where, args := `site_id IS NOT NULL`, []any{}
+	where, args := `true`, []any{}
 	if len(ids) > 0 {
 		where, args = `site_id = ANY($1)`, []any{ids}
 	}
@@ -343,7 +344,7 @@ func (s *Store) SiteUsage(ctx context.Context, ids ...string) (map[string]record
 		coalesce(sum((resources->>'milliCPU')::bigint), 0),
 		coalesce(sum((resources->>'memoryBytes')::bigint), 0),
 		coalesce(sum((resources->>'pods')::bigint), 0)
-		FROM app_instances WHERE `+where+` GROUP BY site_id, app_d_id`, append([]any{listMode}, args...)...)
+		FROM (`+siteResources+`) u WHERE `+where+` GROUP BY site_id, app_d_id`, append([]any{listMode}, args...)...)
 	if err != nil {
 		return nil, fmt.Errorf("site usage: %w", err)
 	}
