@@ -12,7 +12,7 @@ import (
 )
 
 // What draining a site reads and keeps (meo/internal/orchestrate/drain.go): the instances on
-// the site with their operations, and the drain's progress (site_drains, migration 0007).
+// the site with their operations, and the drain's progress (site_drains, migration 0008).
 
 // activeStates are the op occurrence states that hold their instance.
 const activeStates = `('STARTING', 'PROCESSING', 'FAILED_TEMP')`
