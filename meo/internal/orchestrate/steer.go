@@ -71,6 +71,8 @@ type FiveGSites interface {
 	FiveG(ctx context.Context, siteID string) (cfg af.SiteConfig, ok bool, err error)
 	// Connect reaches the site's MEP (for the app's current traffic rules).
 	Connect(ctx context.Context, siteID string) (reconcile.Site, error)
+	// IDs lists the registered sites (for the orphan sweep).
+	IDs(ctx context.Context) ([]string, error)
 }
 
 // SteerConfig shapes a Steerer. Zero values take the documented defaults.
@@ -95,7 +97,11 @@ type SteerConfig struct {
 	// Poll is how often the loop looks for due records (default 1 s); Lease how long a
 	// claimed record stays with this process (default 30 s).
 	Poll, Lease time.Duration
-	Logger      *slog.Logger
+	// Sweep is how often the NEFs of the sites are searched for subscriptions of this MEO
+	// that no steering record holds, which are deleted when a second sweep still finds
+	// them unclaimed (default 5 min; see steer_sweep.go).
+	Sweep  time.Duration
+	Logger *slog.Logger
 }
 
 // MaxPathChanges bounds the UP path changes kept per instance.
@@ -118,6 +124,10 @@ type Steerer struct {
 
 	mu      sync.Mutex
 	clients map[string]*af.Client // by site id, rebuilt when the site's 5G data changes
+
+	// orphans are the subscriptions the last sweep found unclaimed, by orphanKey; only
+	// the sweep goroutine (Run) uses it.
+	orphans map[string]bool
 }
 
 var (
@@ -155,10 +165,14 @@ func NewSteerer(cfg SteerConfig) (*Steerer, error) {
 	if cfg.Lease <= 0 {
 		cfg.Lease = 30 * time.Second
 	}
+	if cfg.Sweep <= 0 {
+		cfg.Sweep = 5 * time.Minute
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Steerer{cfg: cfg, log: cfg.Logger.With(logkeys.Component, "steering"), clients: map[string]*af.Client{}}, nil
+	return &Steerer{cfg: cfg, log: cfg.Logger.With(logkeys.Component, "steering"), clients: map[string]*af.Client{},
+		orphans: map[string]bool{}}, nil
 }
 
 // steering is a record's document (store.Steering.Doc).
@@ -592,11 +606,16 @@ func routeAddress(params map[string]any, rules []mp1api.TrafficRule) (string, ui
 }
 
 // Run is the steering loop: until ctx ends it claims due records every Poll and brings
-// each one's NEF in line.
+// each one's NEF in line, and every Sweep it deletes the orphans at the sites' NEFs.
 func (s *Steerer) Run(ctx context.Context) error {
 	t := time.NewTicker(s.cfg.Poll)
 	defer t.Stop()
+	var swept time.Time
 	for {
+		if time.Since(swept) >= s.cfg.Sweep {
+			s.sweep(ctx)
+			swept = time.Now()
+		}
 		recs, err := s.cfg.Store.ClaimSteering(ctx, 16, s.cfg.Lease)
 		if err != nil && ctx.Err() == nil {
 			s.log.WarnContext(ctx, "claim steering records failed", logkeys.Error, err.Error())
