@@ -44,7 +44,9 @@ import (
 //     outlives its instance until the NEF's subscription is gone.
 //  4. Notifications: Steerer is the af.Lookup and af.Recorder of the MEO's notification
 //     endpoint; UP path changes are recorded on the record, shown in the instance's
-//     trafficSteering (Mm1), the last MaxPathChanges of them, with each UE's current DNAI.
+//     trafficSteering (Mm1), the last MaxPathChanges of them, with each UE's current DNAI,
+//     and told over Mm5 to the MEP of the site with the new DNAI (ARRIVED) and of the site
+//     the traffic left (LEFT), see steer_mep.go.
 //
 // The UE target comes from the instantiate request's additionalParams (af.TargetFromParams:
 // ueExternalGroupId, ueGpsi, ueIpv4Addr/ueIpv6Addr, anyUe; any UE by default); an afAppId
@@ -202,7 +204,9 @@ type steering struct {
 	LastError   *store.Problem `json:"lastError,omitempty"`
 	Attempts    int            `json:"attempts"`
 	PathChanges []pathChange   `json:"upPathChanges,omitempty"`
-	Updated     time.Time      `json:"updated"`
+	// MEPPending are path changes not yet taken by every MEP they concern (steer_mep.go).
+	MEPPending []mepPending `json:"mepPending,omitempty"`
+	Updated    time.Time    `json:"updated"`
 }
 
 // pathChange is one UP path change as trafficSteering.upPathChanges shows it.
@@ -317,7 +321,9 @@ func (s *Steerer) Instantiated(ctx context.Context, op Op, siteID string, task r
 	}
 	target, err := af.TargetFromParams(params.Additional)
 	if err != nil {
-		s.warn(ctx, log, op.ID, http.StatusBadRequest, err)
+		// Nothing to retry: the request itself names no usable UE target.
+		s.warnDetail(ctx, log, op.ID, http.StatusBadRequest, fmt.Sprintf("the UE target in additionalParams: %v; "+
+			"the instance runs without steering through the 5G core (the site's own breakout is unaffected)", err))
 		return
 	}
 	st := &steering{AppInstanceID: op.AppInstanceID, AppDID: op.AppDID, SiteID: siteID, Present: true, OpID: op.ID,
@@ -421,12 +427,17 @@ func warnStatus(err error) int {
 
 // warn adds a warning to the op occurrence.
 func (s *Steerer) warn(ctx context.Context, log *slog.Logger, opID string, status int, err error) {
-	log.WarnContext(ctx, "traffic steering warning", logkeys.Error, err.Error())
+	s.warnDetail(ctx, log, opID, status,
+		err.Error()+"; the instance runs (the site's own breakout is unaffected) and the MEO keeps trying")
+}
+
+// warnDetail adds a warning with the given detail to the op occurrence.
+func (s *Steerer) warnDetail(ctx context.Context, log *slog.Logger, opID string, status int, detail string) {
+	log.WarnContext(ctx, "traffic steering warning", logkeys.Error, detail)
 	if opID == "" {
 		return
 	}
-	w := store.Problem{Title: "traffic steering not in place", Status: status,
-		Detail: err.Error() + "; the instance runs (the site's own breakout is unaffected) and the MEO keeps trying"}
+	w := store.Problem{Title: "traffic steering not in place", Status: status, Detail: detail}
 	if werr := s.cfg.Store.AddOpWarning(ctx, opID, w); werr != nil && ctx.Err() == nil {
 		log.WarnContext(ctx, "add op occurrence warning failed", logkeys.Error, werr.Error())
 	}
@@ -449,7 +460,7 @@ func (s *Steerer) save(ctx context.Context, st *steering, due time.Time, create 
 			if err != nil {
 				return nil, err
 			}
-			st.PathChanges = c.PathChanges
+			st.PathChanges, st.MEPPending = c.PathChanges, c.MEPPending
 			if c.Gen > st.Gen {
 				c.Sub, c.Applied, c.DNAIs = st.Sub, st.Applied, st.DNAIs
 				out, due = c, time.Now()
@@ -649,6 +660,7 @@ func (s *Steerer) loopPass(ctx context.Context, r *store.Steering) {
 		return
 	}
 	s.settle(ctx, log, st, err)
+	s.tellMEPs(ctx, r.AppInstanceID)
 }
 
 // NotifyBinding implements af.Lookup: the instance's subscription's notification binding.
@@ -671,9 +683,10 @@ func (s *Steerer) NotifyBinding(ctx context.Context, appInstanceID string) (af.B
 }
 
 // RecordUPPathChange implements af.Recorder: the change is kept on the instance's record
-// (the last MaxPathChanges).
+// (the last MaxPathChanges) and told to the MEPs of the sites whose DNAIs it names
+// (steer_mep.go).
 func (s *Steerer) RecordUPPathChange(ctx context.Context, appInstanceID string, ch af.UPPathChange) error {
-	return s.cfg.Store.UpdateSteering(ctx, appInstanceID, func(cur *store.Steering) (*store.Steering, error) {
+	err := s.cfg.Store.UpdateSteering(ctx, appInstanceID, func(cur *store.Steering) (*store.Steering, error) {
 		if cur == nil {
 			return nil, fmt.Errorf("app instance %s: %w", appInstanceID, af.ErrUnknownSubscription)
 		}
@@ -692,14 +705,15 @@ func (s *Steerer) RecordUPPathChange(ctx context.Context, appInstanceID string, 
 		if n := len(st.PathChanges); n > MaxPathChanges {
 			st.PathChanges = st.PathChanges[n-MaxPathChanges:]
 		}
-		doc, err := json.Marshal(st)
-		if err != nil {
-			return nil, err
-		}
-		out := *cur
-		out.Doc, out.View = doc, st.view()
-		return &out, nil
+		st.MEPPending = addMEPPending(st.MEPPending, p)
+		return st.record(cur)
 	})
+	if err != nil {
+		return err
+	}
+	// The sites' MEPs learn of it now; the steering loop retries those that do not answer.
+	s.tellMEPs(ctx, appInstanceID)
+	return nil
 }
 
 // steerAfter is the executor's hook between a task's end and the op occurrence's: a
