@@ -287,7 +287,7 @@ func TestSteerOrphanSweep(t *testing.T) {
 	require.NoError(t, err)
 	inst := func(id string) af.Instance {
 		return af.Instance{AppInstanceID: id, AppDID: "appd-web-1", Address: netip.MustParseAddr("10.60.0.10"),
-			Rules: op.Task.App.AppTrafficRule}
+			Rules: *op.Task.App.AppTrafficRule}
 	}
 	ghost, err := c.Subscribe(t.Context(), inst("gone-instance"), af.UETarget{AnyUE: true})
 	require.NoError(t, err)
