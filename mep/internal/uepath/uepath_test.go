@@ -27,7 +27,7 @@ func TestApply(t *testing.T) {
 		{"arrive", []uepath.Change{arrive("d1", t0)}, []string{"d1"}},
 		{"arrive then leave", []uepath.Change{arrive("d1", t0), leave("d1", t0.Add(time.Second))}, nil},
 		{"repeated arrive", []uepath.Change{arrive("d1", t0), arrive("d1", t0)}, []string{"d1"}},
-		{"late leave of an older arrival ignored", []uepath.Change{arrive("d1", t0.Add(2 * time.Second)), leave("d1", t0.Add(time.Second))}, []string{"d1"}},
+		{"late leave of an older arrival ignored", []uepath.Change{arrive("d1", t0.Add(2*time.Second)), leave("d1", t0.Add(time.Second))}, []string{"d1"}},
 		{"leave of another DNAI ignored", []uepath.Change{arrive("d2", t0), leave("d1", t0.Add(time.Second))}, []string{"d2"}},
 		{"move between the site's DNAIs", []uepath.Change{arrive("d1", t0), arrive("d2", t0.Add(time.Second))}, []string{"d2"}},
 		{"leave of an unknown UE", []uepath.Change{leave("d1", t0)}, nil},
