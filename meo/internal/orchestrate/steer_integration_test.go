@@ -100,7 +100,7 @@ func newSteerEnv(t *testing.T, sites []string, mod func(*orchestrate.SteerConfig
 	s := &steerEnv{env: e, fiveG: &fiveGSites{Sites: e.sites, cfg: map[string]af.SiteConfig{}},
 		st: &steerStore{Store: e.store, warnings: map[string][]store.Problem{}}}
 	cfg := orchestrate.SteerConfig{Store: s.st, Sites: s.fiveG, NotifyBase: steerNotify,
-		Backoff: af.Backoff{Initial: 20 * time.Millisecond, Max: 50 * time.Millisecond, Attempts: 2},
+		Backoff:      af.Backoff{Initial: 20 * time.Millisecond, Max: 50 * time.Millisecond, Attempts: 2},
 		RetryInitial: 100 * time.Millisecond, RetryMax: 300 * time.Millisecond, Check: 200 * time.Millisecond,
 		Poll: 50 * time.Millisecond, Lease: 2 * time.Second, Sweep: time.Hour}
 	if mod != nil {
@@ -389,4 +389,113 @@ func TestSteerNEFCredentials(t *testing.T) {
 			assert.Nil(t, s.steering(t, op2.AppInstanceID)["lastError"])
 		})
 	}
+}
+
+// TestSteerFiveGChanged replaces a site's 5G data step by step and checks that the
+// subscription follows at the test NEFs: new DNAIs are PATCHed into the same subscription;
+// a new NEF, or a new DNN, deletes it where it was made (with the old credentials) and
+// subscribes anew; removed 5G data deletes it and leaves the instance in NO_5G_DATA; 5G
+// data given again subscribes again.
+func TestSteerFiveGChanged(t *testing.T) {
+	a, rootA := startNEF(t, nef.Config{StaticToken: nefToken})
+	b, rootB := startNEF(t, nef.Config{Clients: map[string]string{nefClientID: nefSecret}})
+	s := newSteerEnv(t, []string{"site-5g"}, func(c *orchestrate.SteerConfig) { c.Check = time.Hour })
+	cfgA := siteConfig("site-5g", rootA, "dnai-edge-1")
+	s.fiveG.set("site-5g", &cfgA)
+	op := s.instantiateWith(t, map[string]any{"ueGpsi": "msisdn-491701234567"})
+	id := op.AppInstanceID
+	subs := subOf(a, id)
+	require.Len(t, subs, 1)
+	first := subs[0].ID
+
+	change := func(old, next *af.SiteConfig) {
+		t.Helper()
+		s.fiveG.set("site-5g", next)
+		require.NoError(t, s.steer.FiveGChanged(t.Context(), "site-5g", old, next))
+	}
+	routes := func(n *nef.Server) []string {
+		var out []string
+		for _, sub := range subOf(n, id) {
+			for _, r := range sub.Sub.TrafficRoutes {
+				out = append(out, r.Dnai)
+			}
+		}
+		return out
+	}
+
+	// 1. New DNAIs, same NEF: the same subscription is patched (the check interval is an
+	// hour: only the change makes the loop look).
+	cfgA2 := cfgA
+	cfgA2.DNAIs = []string{"dnai-edge-2", "dnai-edge-3"}
+	change(&cfgA, &cfgA2)
+	require.Eventually(t, func() bool { return assert.ObjectsAreEqual([]string{"dnai-edge-2", "dnai-edge-3"}, routes(a)) },
+		10*time.Second, 50*time.Millisecond, "the routes follow the DNAIs")
+	assert.Equal(t, first, subOf(a, id)[0].ID, "patched, not made anew")
+	assert.Equal(t, 1, countReq(a, http.MethodPatch))
+
+	// 2. Another NEF (OAuth 2.0 there): deleted at the first, made at the second with the
+	// same UE target.
+	cfgB := siteConfig("site-5g", rootB, "dnai-edge-9")
+	cfgB.NEF = af.NEFConfig{APIRoot: rootB, AFID: steerAFID,
+		OAuth2: &af.OAuth2Config{TokenURL: rootB + "/oauth2/token", ClientID: nefClientID, ClientSecret: nefSecret}}
+	change(&cfgA2, &cfgB)
+	assert.Empty(t, subOf(a, id), "deleted at the former NEF")
+	require.Eventually(t, func() bool { return len(subOf(b, id)) == 1 }, 10*time.Second, 50*time.Millisecond)
+	atB := subOf(b, id)[0]
+	assert.Equal(t, "msisdn-491701234567", atB.Sub.Gpsi)
+	assert.Equal(t, []string{"dnai-edge-9"}, routes(b))
+	require.Eventually(t, func() bool {
+		v := s.steering(t, id)
+		return v["state"] == "ACTIVE" && v["subscriptionId"] == atB.ID
+	}, 10*time.Second, 50*time.Millisecond)
+
+	// 3. Another DNN, which a PATCH cannot change: deleted and made anew at the same NEF.
+	cfgB2 := cfgB
+	cfgB2.DNN = "edge"
+	change(&cfgB, &cfgB2)
+	require.Eventually(t, func() bool {
+		subs := subOf(b, id)
+		return len(subs) == 1 && subs[0].ID != atB.ID && subs[0].Sub.Dnn == "edge"
+	}, 10*time.Second, 50*time.Millisecond, "made anew with the new DNN")
+
+	// 4. The 5G data removed: deleted, and the instance shows it has none.
+	change(&cfgB2, nil)
+	assert.Empty(t, subOf(b, id))
+	require.Eventually(t, func() bool { return s.steering(t, id)["state"] == orchestrate.SteerNoFiveG },
+		10*time.Second, 50*time.Millisecond)
+	time.Sleep(300 * time.Millisecond)
+	assert.Empty(t, subOf(a, id))
+	assert.Empty(t, subOf(b, id))
+	assert.Equal(t, orchestrate.SteerNoFiveG, s.steering(t, id)["state"], "it stays so")
+
+	// 5. 5G data again: subscribed again.
+	change(nil, &cfgA)
+	require.Eventually(t, func() bool {
+		v := s.steering(t, id)
+		return v["state"] == "ACTIVE" && len(subOf(a, id)) == 1
+	}, 10*time.Second, 50*time.Millisecond)
+	assert.Equal(t, []string{"dnai-edge-1"}, routes(a))
+}
+
+// TestSteerFiveGChangedFormerNEFDown: the former NEF does not take the delete: the change
+// reports it, and the subscription is made at the new NEF all the same.
+func TestSteerFiveGChangedFormerNEFDown(t *testing.T) {
+	a := nef.New(nef.Config{StaticToken: nefToken})
+	tsA := httptest.NewServer(a.Handler())
+	t.Cleanup(tsA.Close)
+	b, rootB := startNEF(t, nef.Config{StaticToken: nefToken})
+	s := newSteerEnv(t, []string{"site-5g"}, func(c *orchestrate.SteerConfig) { c.Check = time.Hour })
+	cfgA := siteConfig("site-5g", tsA.URL, "dnai-edge-1")
+	s.fiveG.set("site-5g", &cfgA)
+	op := s.instantiateWith(t, nil)
+	require.Len(t, subOf(a, op.AppInstanceID), 1)
+
+	tsA.Close()
+	cfgB := siteConfig("site-5g", rootB, "dnai-edge-2")
+	s.fiveG.set("site-5g", &cfgB)
+	err := s.steer.FiveGChanged(t.Context(), "site-5g", &cfgA, &cfgB)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "may remain there")
+	require.Eventually(t, func() bool { return len(subOf(b, op.AppInstanceID)) == 1 }, 10*time.Second, 50*time.Millisecond,
+		"made at the new NEF all the same")
 }
