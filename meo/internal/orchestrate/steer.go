@@ -47,9 +47,19 @@ import (
 //     trafficSteering (Mm1), the last MaxPathChanges of them, with each UE's current DNAI,
 //     and told over Mm5 to the MEP of the site with the new DNAI (ARRIVED) and of the site
 //     the traffic left (LEFT), see steer_mep.go.
+//  5. Orphans: every SteerConfig.Sweep the loop lists the AF's subscriptions at the sites'
+//     NEFs and deletes those of this MEO no record holds (a crash between the NEF's 201 and
+//     storing it) once two sweeps found them so, see steer_sweep.go.
+//  6. A site's 5G data replaced or removed (FiveGChanged, called by the inventory): DNAIs
+//     are PATCHed; a new NEF, AF id, DNN or S-NSSAI, or no 5G data any more, deletes the
+//     subscriptions at the former NEF with its credentials, and the loop subscribes anew
+//     (NO_5G_DATA while the site has none), see steer_site.go.
 //
 // The UE target comes from the instantiate request's additionalParams (af.TargetFromParams:
-// ueExternalGroupId, ueGpsi, ueIpv4Addr/ueIpv6Addr, anyUe; any UE by default); an afAppId
+// ueExternalGroupId, ueGpsi, ueIpv4Addr/ueIpv6Addr, anyUe; any UE by default; more than one,
+// or anyUe false alone, is a 400 warning on the op occurrence and nothing is steered; ETSI
+// MEC 010-2 locationConstraints say where an instance may run, not whose traffic it serves,
+// so they are not read for it); an afAppId
 // member there sends afAppId instead of traffic filters; appN6Address (and appN6Port) give
 // the route to the app, by default the dstIpAddress of the first forwarding rule's
 // dstInterface.
