@@ -292,6 +292,30 @@ func TestTrafficSteeringThroughNEF(t *testing.T) {
 	assert.Len(t, changes, 3, "no refused notification was recorded")
 	assert.Len(t, site.uePaths(t), 1, "no refused notification reached the MEP")
 
+	// 4b. Another site with 5G data at the same NEF: the UE's traffic moves from the first
+	// site's DNAI to the other's. The other site's MEP learns it now leaves there, although
+	// the instance does not run there; the first site's MEP learns it left.
+	other := newLCMSite(t, "site-5g-b", "kubernetes", "EDGEMEC_TESTBED_KUBECONFIG")
+	body, err = json.Marshal(map[string]any{
+		"id": other.id, "location": map[string]any{"lat": 48.2, "lon": 11.5},
+		"mep": map[string]any{"endpoint": other.mep.Root + "/mepm/v1", "token": meptest.OperatorToken},
+		"vim": map[string]any{"kind": "kubernetes", "kubeconfig": string(other.kubeconfig)},
+		"fiveG": map[string]any{"dnais": []string{"dnai-edge-6"}, "dnn": "internet", "snssai": map[string]any{"sst": 1, "sd": "000001"},
+			"nef": map[string]any{"apiRoot": n.url, "afId": nefAFID,
+				"oauth2": map[string]any{"tokenUrl": n.url + "/oauth2/token", "clientId": nefClient, "clientSecret": nefSecret}}},
+	})
+	require.NoError(t, err)
+	st, b = call(t, "POST", m.root+"/inventory/v1/sites", opToken, body, "application/json")
+	require.Equal(t, http.StatusCreated, st, "register: %s", b)
+	assert.Empty(t, other.uePaths(t))
+	_, err = n.NotifyUPPathChange(t.Context(), nefAFID, sub.ID, nef.UPPathChange{SourceDNAI: "dnai-edge-5", TargetDNAI: "dnai-edge-6", UEIPv4: "10.60.0.7", ChangeType: models.DnaiChangeType_LATE})
+	require.NoError(t, err)
+	assert.Empty(t, site.uePaths(t), "the first site's MEP learnt the UE left")
+	paths = other.uePaths(t)
+	require.Len(t, paths, 1, "the other site's MEP learnt the UE arrived")
+	assert.Equal(t, "dnai-edge-6", paths[0].Dnai)
+	assert.Equal(t, id, paths[0].AppInstanceId)
+
 	// 5. Terminate deletes the subscription.
 	op = task(t, m.root, id, "terminate", `{"terminationType":"FORCEFUL"}`)
 	require.Equal(t, "COMPLETED", op["operationState"], "terminate: %v", op)
