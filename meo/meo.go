@@ -273,7 +273,7 @@ func New(ctx context.Context, cfg Config, tel *obs.Telemetry) (*MEO, error) {
 		return nil, err
 	}
 	h, err := httpapi.New(ctx, httpapi.Config{
-		Markers: markers, Sites: m.inv,
+		Markers: markers, Sites: m.inv, Steering: m.steer,
 		Packages: m.pk, Lifecycle: m.lc, Logger: m.log, Metrics: obs.NewHTTPMetrics(tel.Registry, "meo"),
 		MetricsHandler: tel.MetricsHandler(), Ready: m.ready.Load, APIRoot: m.cfg.APIRoot,
 		OperatorToken: cfg.OperatorToken, ViewerTokens: cfg.ViewerTokens,

@@ -398,6 +398,9 @@ type UpdateSiteJSONRequestBody = SiteModifications
 // UpdateSiteApplicationMergePatchPlusJSONRequestBody defines body for UpdateSite for application/merge-patch+json ContentType.
 type UpdateSiteApplicationMergePatchPlusJSONRequestBody = SiteModifications
 
+// ReplaceSiteFiveGJSONRequestBody defines body for ReplaceSiteFiveG for application/json ContentType.
+type ReplaceSiteFiveGJSONRequestBody = FiveGSpec
+
 // Getter for additional properties for Capabilities. Returns the specified
 // element and whether it was found
 func (a Capabilities) Get(fieldName string) (value interface{}, found bool) {
@@ -685,6 +688,35 @@ type ClientInterface interface {
 	// orchestrator moves the instances, and the site can be deleted once none is left.
 	DrainSite(ctx context.Context, siteId SiteId, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// RemoveSiteFiveG performs a DELETE /inventory/v1/sites/{siteId}/fiveG (the `RemoveSiteFiveG` operationId) request.
+	//
+	// Removes the site's 5G data: the traffic influence subscriptions of its app instances
+	// are deleted at its NEF, and the instances show trafficSteering.state NO_5G_DATA until
+	// the site has 5G data again. Removing data the site does not have succeeds.
+	RemoveSiteFiveG(ctx context.Context, siteId SiteId, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ReplaceSiteFiveGWithBody performs a PUT /inventory/v1/sites/{siteId}/fiveG (the `ReplaceSiteFiveG` operationId) request,
+	// with any type of body and a specified content type.
+	//
+	// Gives the site 5G data, or replaces its 5G data as a whole (credentials included).
+	// The traffic influence subscriptions of the site's app instances follow: new DNAIs are
+	// patched into them; a new NEF, AF id, DNN or S-NSSAI deletes them at the former NEF
+	// (with its credentials) and the MEO subscribes anew at the new one. A subscription the
+	// former NEF does not let go of is shown on its instance (trafficSteering.lastError);
+	// the change is made all the same.
+	ReplaceSiteFiveGWithBody(ctx context.Context, siteId SiteId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ReplaceSiteFiveG performs a PUT /inventory/v1/sites/{siteId}/fiveG (the `ReplaceSiteFiveG` operationId) request.
+	// Takes a body of the `application/json` content type.
+	//
+	// Gives the site 5G data, or replaces its 5G data as a whole (credentials included).
+	// The traffic influence subscriptions of the site's app instances follow: new DNAIs are
+	// patched into them; a new NEF, AF id, DNN or S-NSSAI deletes them at the former NEF
+	// (with its credentials) and the MEO subscribes anew at the new one. A subscription the
+	// former NEF does not let go of is shown on its instance (trafficSteering.lastError);
+	// the change is made all the same.
+	ReplaceSiteFiveG(ctx context.Context, siteId SiteId, body ReplaceSiteFiveGJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// UncordonSite performs a POST /inventory/v1/sites/{siteId}/uncordon (the `UncordonSite` operationId) request.
 	//
 	// Makes the site schedulable again and ends a drain.
@@ -851,6 +883,65 @@ func (c *Client) CordonSite(ctx context.Context, siteId SiteId, reqEditors ...Re
 // orchestrator moves the instances, and the site can be deleted once none is left.
 func (c *Client) DrainSite(ctx context.Context, siteId SiteId, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewDrainSiteRequest(c.Server, siteId)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// RemoveSiteFiveG performs a DELETE /inventory/v1/sites/{siteId}/fiveG (the `RemoveSiteFiveG` operationId) request.
+//
+// Removes the site's 5G data: the traffic influence subscriptions of its app instances
+// are deleted at its NEF, and the instances show trafficSteering.state NO_5G_DATA until
+// the site has 5G data again. Removing data the site does not have succeeds.
+func (c *Client) RemoveSiteFiveG(ctx context.Context, siteId SiteId, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewRemoveSiteFiveGRequest(c.Server, siteId)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ReplaceSiteFiveGWithBody performs a PUT /inventory/v1/sites/{siteId}/fiveG (the `ReplaceSiteFiveG` operationId) request,
+// with any type of body and a specified content type.
+//
+// Gives the site 5G data, or replaces its 5G data as a whole (credentials included).
+// The traffic influence subscriptions of the site's app instances follow: new DNAIs are
+// patched into them; a new NEF, AF id, DNN or S-NSSAI deletes them at the former NEF
+// (with its credentials) and the MEO subscribes anew at the new one. A subscription the
+// former NEF does not let go of is shown on its instance (trafficSteering.lastError);
+// the change is made all the same.
+func (c *Client) ReplaceSiteFiveGWithBody(ctx context.Context, siteId SiteId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewReplaceSiteFiveGRequestWithBody(c.Server, siteId, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ReplaceSiteFiveG performs a PUT /inventory/v1/sites/{siteId}/fiveG (the `ReplaceSiteFiveG` operationId) request.
+// Takes a body of the `application/json` content type.
+//
+// Gives the site 5G data, or replaces its 5G data as a whole (credentials included).
+// The traffic influence subscriptions of the site's app instances follow: new DNAIs are
+// patched into them; a new NEF, AF id, DNN or S-NSSAI deletes them at the former NEF
+// (with its credentials) and the MEO subscribes anew at the new one. A subscription the
+// former NEF does not let go of is shown on its instance (trafficSteering.lastError);
+// the change is made all the same.
+func (c *Client) ReplaceSiteFiveG(ctx context.Context, siteId SiteId, body ReplaceSiteFiveGJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewReplaceSiteFiveGRequest(c.Server, siteId, body)
 	if err != nil {
 		return nil, err
 	}
@@ -1236,6 +1327,87 @@ func NewDrainSiteRequest(server string, siteId SiteId) (*http.Request, error) {
 	return req, nil
 }
 
+// NewRemoveSiteFiveGRequest constructs an http.Request for the RemoveSiteFiveG method
+func NewRemoveSiteFiveGRequest(server string, siteId SiteId) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "siteId", siteId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/inventory/v1/sites/%s/fiveG", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewReplaceSiteFiveGRequest calls the generic ReplaceSiteFiveG builder with application/json body
+func NewReplaceSiteFiveGRequest(server string, siteId SiteId, body ReplaceSiteFiveGJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewReplaceSiteFiveGRequestWithBody(server, siteId, "application/json", bodyReader)
+}
+
+// NewReplaceSiteFiveGRequestWithBody constructs an http.Request for the ReplaceSiteFiveG method, with any body, and a specified content type
+func NewReplaceSiteFiveGRequestWithBody(server string, siteId SiteId, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "siteId", siteId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/inventory/v1/sites/%s/fiveG", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPut, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
 // NewUncordonSiteRequest constructs an http.Request for the UncordonSite method
 func NewUncordonSiteRequest(server string, siteId SiteId) (*http.Request, error) {
 	var err error
@@ -1397,6 +1569,39 @@ type ClientWithResponsesInterface interface {
 	//
 	// Returns a wrapper object for the known response body format(s).
 	DrainSiteWithResponse(ctx context.Context, siteId SiteId, reqEditors ...RequestEditorFn) (*DrainSiteResponse, error)
+
+	// RemoveSiteFiveGWithResponse performs a DELETE /inventory/v1/sites/{siteId}/fiveG (the `RemoveSiteFiveG` operationId) request.
+	//
+	// Removes the site's 5G data: the traffic influence subscriptions of its app instances
+	// are deleted at its NEF, and the instances show trafficSteering.state NO_5G_DATA until
+	// the site has 5G data again. Removing data the site does not have succeeds.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	RemoveSiteFiveGWithResponse(ctx context.Context, siteId SiteId, reqEditors ...RequestEditorFn) (*RemoveSiteFiveGResponse, error)
+
+	// ReplaceSiteFiveGWithBodyWithResponse performs a PUT /inventory/v1/sites/{siteId}/fiveG (the `ReplaceSiteFiveG` operationId) request,
+	// with any type of body and a specified content type.
+	//
+	// Gives the site 5G data, or replaces its 5G data as a whole (credentials included).
+	// The traffic influence subscriptions of the site's app instances follow: new DNAIs are
+	// patched into them; a new NEF, AF id, DNN or S-NSSAI deletes them at the former NEF
+	// (with its credentials) and the MEO subscribes anew at the new one. A subscription the
+	// former NEF does not let go of is shown on its instance (trafficSteering.lastError);
+	// the change is made all the same.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	ReplaceSiteFiveGWithBodyWithResponse(ctx context.Context, siteId SiteId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ReplaceSiteFiveGResponse, error)
+
+	// ReplaceSiteFiveGWithResponse performs a PUT /inventory/v1/sites/{siteId}/fiveG (the `ReplaceSiteFiveG` operationId) request.
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Gives the site 5G data, or replaces its 5G data as a whole (credentials included).
+	// The traffic influence subscriptions of the site's app instances follow: new DNAIs are
+	// patched into them; a new NEF, AF id, DNN or S-NSSAI deletes them at the former NEF
+	// (with its credentials) and the MEO subscribes anew at the new one. A subscription the
+	// former NEF does not let go of is shown on its instance (trafficSteering.lastError);
+	// the change is made all the same.
+	ReplaceSiteFiveGWithResponse(ctx context.Context, siteId SiteId, body ReplaceSiteFiveGJSONRequestBody, reqEditors ...RequestEditorFn) (*ReplaceSiteFiveGResponse, error)
 
 	// UncordonSiteWithResponse performs a POST /inventory/v1/sites/{siteId}/uncordon (the `UncordonSite` operationId) request.
 	//
@@ -1882,6 +2087,130 @@ func (r DrainSiteResponse) ContentType() string {
 	return ""
 }
 
+type RemoveSiteFiveGResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r RemoveSiteFiveGResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r RemoveSiteFiveGResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r RemoveSiteFiveGResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetBody returns the raw response body bytes
+func (r RemoveSiteFiveGResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r RemoveSiteFiveGResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r RemoveSiteFiveGResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r RemoveSiteFiveGResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type ReplaceSiteFiveGResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Site
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ReplaceSiteFiveGResponse) GetJSON200() *Site {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r ReplaceSiteFiveGResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r ReplaceSiteFiveGResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r ReplaceSiteFiveGResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r ReplaceSiteFiveGResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetBody returns the raw response body bytes
+func (r ReplaceSiteFiveGResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ReplaceSiteFiveGResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ReplaceSiteFiveGResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ReplaceSiteFiveGResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 type UncordonSiteResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -2086,6 +2415,57 @@ func (c *ClientWithResponses) DrainSiteWithResponse(ctx context.Context, siteId 
 		return nil, err
 	}
 	return ParseDrainSiteResponse(rsp)
+}
+
+// RemoveSiteFiveGWithResponse performs a DELETE /inventory/v1/sites/{siteId}/fiveG (the `RemoveSiteFiveG` operationId) request.
+//
+// Removes the site's 5G data: the traffic influence subscriptions of its app instances
+// are deleted at its NEF, and the instances show trafficSteering.state NO_5G_DATA until
+// the site has 5G data again. Removing data the site does not have succeeds.
+//
+// Returns a wrapper object for the known response body format(s).
+func (c *ClientWithResponses) RemoveSiteFiveGWithResponse(ctx context.Context, siteId SiteId, reqEditors ...RequestEditorFn) (*RemoveSiteFiveGResponse, error) {
+	rsp, err := c.RemoveSiteFiveG(ctx, siteId, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseRemoveSiteFiveGResponse(rsp)
+}
+
+// ReplaceSiteFiveGWithBodyWithResponse performs a PUT /inventory/v1/sites/{siteId}/fiveG (the `ReplaceSiteFiveG` operationId) request,
+// with any type of body and a specified content type.
+//
+// Gives the site 5G data, or replaces its 5G data as a whole (credentials included).
+// The traffic influence subscriptions of the site's app instances follow: new DNAIs are
+// patched into them; a new NEF, AF id, DNN or S-NSSAI deletes them at the former NEF
+// (with its credentials) and the MEO subscribes anew at the new one. A subscription the
+// former NEF does not let go of is shown on its instance (trafficSteering.lastError);
+// the change is made all the same.
+//
+// Returns a wrapper object for the known response body format(s).
+func (c *ClientWithResponses) ReplaceSiteFiveGWithBodyWithResponse(ctx context.Context, siteId SiteId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ReplaceSiteFiveGResponse, error) {
+	rsp, err := c.ReplaceSiteFiveGWithBody(ctx, siteId, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseReplaceSiteFiveGResponse(rsp)
+}
+
+// ReplaceSiteFiveGWithResponse performs a PUT /inventory/v1/sites/{siteId}/fiveG (the `ReplaceSiteFiveG` operationId) request.
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Gives the site 5G data, or replaces its 5G data as a whole (credentials included).
+// The traffic influence subscriptions of the site's app instances follow: new DNAIs are
+// patched into them; a new NEF, AF id, DNN or S-NSSAI deletes them at the former NEF
+// (with its credentials) and the MEO subscribes anew at the new one. A subscription the
+// former NEF does not let go of is shown on its instance (trafficSteering.lastError);
+// the change is made all the same.
+func (c *ClientWithResponses) ReplaceSiteFiveGWithResponse(ctx context.Context, siteId SiteId, body ReplaceSiteFiveGJSONRequestBody, reqEditors ...RequestEditorFn) (*ReplaceSiteFiveGResponse, error) {
+	rsp, err := c.ReplaceSiteFiveG(ctx, siteId, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseReplaceSiteFiveGResponse(rsp)
 }
 
 // UncordonSiteWithResponse performs a POST /inventory/v1/sites/{siteId}/uncordon (the `UncordonSite` operationId) request.
@@ -2487,6 +2867,103 @@ func ParseDrainSiteResponse(rsp *http.Response) (*DrainSiteResponse, error) {
 	return response, nil
 }
 
+// ParseRemoveSiteFiveGResponse parses an HTTP response from a RemoveSiteFiveGWithResponse call
+func ParseRemoveSiteFiveGResponse(rsp *http.Response) (*RemoveSiteFiveGResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &RemoveSiteFiveGResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 204:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseReplaceSiteFiveGResponse parses an HTTP response from a ReplaceSiteFiveGWithResponse call
+func ParseReplaceSiteFiveGResponse(rsp *http.Response) (*ReplaceSiteFiveGResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ReplaceSiteFiveGResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Site
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	}
+
+	return response, nil
+}
+
 // ParseUncordonSiteResponse parses an HTTP response from a UncordonSiteWithResponse call
 func ParseUncordonSiteResponse(rsp *http.Response) (*UncordonSiteResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -2557,6 +3034,12 @@ type ServerInterface interface {
 
 	// (POST /inventory/v1/sites/{siteId}/drain)
 	DrainSite(ctx echo.Context, siteId SiteId) error
+
+	// (DELETE /inventory/v1/sites/{siteId}/fiveG)
+	RemoveSiteFiveG(ctx echo.Context, siteId SiteId) error
+
+	// (PUT /inventory/v1/sites/{siteId}/fiveG)
+	ReplaceSiteFiveG(ctx echo.Context, siteId SiteId) error
 
 	// (POST /inventory/v1/sites/{siteId}/uncordon)
 	UncordonSite(ctx echo.Context, siteId SiteId) error
@@ -2716,6 +3199,38 @@ func (w *ServerInterfaceWrapper) DrainSite(ctx echo.Context) error {
 	return err
 }
 
+// RemoveSiteFiveG converts echo context to params.
+func (w *ServerInterfaceWrapper) RemoveSiteFiveG(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "siteId" -------------
+	var siteId SiteId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "siteId", ctx.Param("siteId"), &siteId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter siteId: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.RemoveSiteFiveG(ctx, siteId)
+	return err
+}
+
+// ReplaceSiteFiveG converts echo context to params.
+func (w *ServerInterfaceWrapper) ReplaceSiteFiveG(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "siteId" -------------
+	var siteId SiteId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "siteId", ctx.Param("siteId"), &siteId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter siteId: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.ReplaceSiteFiveG(ctx, siteId)
+	return err
+}
+
 // UncordonSite converts echo context to params.
 func (w *ServerInterfaceWrapper) UncordonSite(ctx echo.Context) error {
 	var err error
@@ -2784,6 +3299,8 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.DELETE(options.BaseURL+"/inventory/v1/sites/:siteId", wrapper.DeleteSite, options.OperationMiddlewares["DeleteSite"]...)
 	router.GET(options.BaseURL+"/inventory/v1/sites/:siteId", wrapper.GetSite, options.OperationMiddlewares["GetSite"]...)
 	router.PATCH(options.BaseURL+"/inventory/v1/sites/:siteId", wrapper.UpdateSite, options.OperationMiddlewares["UpdateSite"]...)
+	router.DELETE(options.BaseURL+"/inventory/v1/sites/:siteId/fiveG", wrapper.RemoveSiteFiveG, options.OperationMiddlewares["RemoveSiteFiveG"]...)
+	router.PUT(options.BaseURL+"/inventory/v1/sites/:siteId/fiveG", wrapper.ReplaceSiteFiveG, options.OperationMiddlewares["ReplaceSiteFiveG"]...)
 	router.POST(options.BaseURL+"/inventory/v1/sites/:siteId/cordon", wrapper.CordonSite, options.OperationMiddlewares["CordonSite"]...)
 	router.POST(options.BaseURL+"/inventory/v1/sites/:siteId/uncordon", wrapper.UncordonSite, options.OperationMiddlewares["UncordonSite"]...)
 	router.POST(options.BaseURL+"/inventory/v1/sites/:siteId/drain", wrapper.DrainSite, options.OperationMiddlewares["DrainSite"]...)
@@ -3374,6 +3891,157 @@ func (response DrainSite404ApplicationProblemPlusJSONResponse) VisitDrainSiteRes
 	return err
 }
 
+type RemoveSiteFiveGRequestObject struct {
+	SiteId SiteId `json:"siteId"`
+}
+
+type RemoveSiteFiveGResponseObject interface {
+	VisitRemoveSiteFiveGResponse(w http.ResponseWriter) error
+}
+
+type RemoveSiteFiveG204Response struct {
+}
+
+func (response RemoveSiteFiveG204Response) VisitRemoveSiteFiveGResponse(w http.ResponseWriter) error {
+	w.WriteHeader(204)
+	return nil
+}
+
+type RemoveSiteFiveG401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response RemoveSiteFiveG401ApplicationProblemPlusJSONResponse) VisitRemoveSiteFiveGResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RemoveSiteFiveG403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response RemoveSiteFiveG403ApplicationProblemPlusJSONResponse) VisitRemoveSiteFiveGResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RemoveSiteFiveG404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response RemoveSiteFiveG404ApplicationProblemPlusJSONResponse) VisitRemoveSiteFiveGResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReplaceSiteFiveGRequestObject struct {
+	SiteId SiteId `json:"siteId"`
+	Body   *ReplaceSiteFiveGJSONRequestBody
+}
+
+type ReplaceSiteFiveGResponseObject interface {
+	VisitReplaceSiteFiveGResponse(w http.ResponseWriter) error
+}
+
+type ReplaceSiteFiveG200JSONResponse struct{ SiteJSONResponse }
+
+func (response ReplaceSiteFiveG200JSONResponse) VisitReplaceSiteFiveGResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReplaceSiteFiveG400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response ReplaceSiteFiveG400ApplicationProblemPlusJSONResponse) VisitReplaceSiteFiveGResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReplaceSiteFiveG401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response ReplaceSiteFiveG401ApplicationProblemPlusJSONResponse) VisitReplaceSiteFiveGResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReplaceSiteFiveG403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response ReplaceSiteFiveG403ApplicationProblemPlusJSONResponse) VisitReplaceSiteFiveGResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReplaceSiteFiveG404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response ReplaceSiteFiveG404ApplicationProblemPlusJSONResponse) VisitReplaceSiteFiveGResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type UncordonSiteRequestObject struct {
 	SiteId SiteId `json:"siteId"`
 }
@@ -3467,6 +4135,12 @@ type StrictServerInterface interface {
 
 	// (POST /inventory/v1/sites/{siteId}/drain)
 	DrainSite(ctx context.Context, request DrainSiteRequestObject) (DrainSiteResponseObject, error)
+
+	// (DELETE /inventory/v1/sites/{siteId}/fiveG)
+	RemoveSiteFiveG(ctx context.Context, request RemoveSiteFiveGRequestObject) (RemoveSiteFiveGResponseObject, error)
+
+	// (PUT /inventory/v1/sites/{siteId}/fiveG)
+	ReplaceSiteFiveG(ctx context.Context, request ReplaceSiteFiveGRequestObject) (ReplaceSiteFiveGResponseObject, error)
 
 	// (POST /inventory/v1/sites/{siteId}/uncordon)
 	UncordonSite(ctx context.Context, request UncordonSiteRequestObject) (UncordonSiteResponseObject, error)
@@ -3730,6 +4404,79 @@ func (sh *strictHandler) DrainSite(ctx echo.Context, siteId SiteId) error {
 	return nil
 }
 
+// RemoveSiteFiveG operation middleware
+func (sh *strictHandler) RemoveSiteFiveG(ctx echo.Context, siteId SiteId) error {
+	var request RemoveSiteFiveGRequestObject
+
+	request.SiteId = siteId
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.RemoveSiteFiveG(ctx.Request().Context(), request.(RemoveSiteFiveGRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "RemoveSiteFiveG")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(RemoveSiteFiveGResponseObject); ok {
+		return validResponse.VisitRemoveSiteFiveGResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// ReplaceSiteFiveG operation middleware
+func (sh *strictHandler) ReplaceSiteFiveG(ctx echo.Context, siteId SiteId) error {
+	var request ReplaceSiteFiveGRequestObject
+
+	request.SiteId = siteId
+
+	var body ReplaceSiteFiveGJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.ReplaceSiteFiveG(ctx.Request().Context(), request.(ReplaceSiteFiveGRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ReplaceSiteFiveG")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(ReplaceSiteFiveGResponseObject); ok {
+		return validResponse.VisitReplaceSiteFiveGResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
 // UncordonSite operation middleware
 func (sh *strictHandler) UncordonSite(ctx echo.Context, siteId SiteId) error {
 	var request UncordonSiteRequestObject
@@ -3760,88 +4507,93 @@ func (sh *strictHandler) UncordonSite(ctx echo.Context, siteId SiteId) error {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7Fx7cxs3kv8qfXNbJfJ2+NDDSkzX/qHIsleXyFZZtvNH6MuCM00SqxlgDGAocV2qug9xn/A+yVUDmAdJ",
-	"kKKSTZyru39kzgwejUY/ft0N+EuUyLyQAoXR0ehLVDDFcjSo7BPLsp+nHLPUPqWoE8ULw6WIRhEXSVam",
-	"CCzLgMbI8B6YMYpPSoM6iiNOrT6XqJZRHAmWYzRqDxhHOpljzmhksyzoqzaKi1n08BBHeG9H/znFKSsz",
-	"szm9bwBmjuAbBciAjpACYSoVaG5Qd7fQtT7dfsRtY02ADiPB94qJzJyBRuK1wfQRkgLsytn9DyhmZh6N",
-	"DodHJ3GAxKeR5vdyX9J+KUmZQbVJ0sX7m0t4fQNXF+cwHD5vSOtNmMYUXL8YsD/rQwc/xwueD265SOPb",
-	"Y919QW8yNsFMDxTOuBQxlr3D7lbSLRFbSD8ZPj8NkU6yc5lSYztmwcy8GdJ/jCOFn0uuMI1GRpW4ZYrT",
-	"480JHqivLqTQaLfsO5a+w88laiv3iRQGhf3JiiLjCSPGDQolJxnmf/67Ji5+ac32J4XTaBT966BR7YH7",
-	"qgfXrtdLNIxn2s29uh3v5wjKzQ5cQ86yqVQ5pi+8qlFHyLg2GnCBagmekH70EEevpJrwNEXxFQg/gwXH",
-	"O1Rg5C0KyNkSpMiWoJCllrg30rySpUi/Am1vJOgymVsjZGm54QZ30PG0+e1gW7aynvGDYKWZS8X/gV+J",
-	"AwuW8RQmyFS1SX2nXW4QmuOcFWzCM2640wSWppwGYNm1kgUq996p1+ZaP15eHWhIWmNAZ8HzfnvULjBj",
-	"JTlj2ljZxX4UR0VreOv3ZMIMm2T42MrfoZalSlATj5lK5txgYkrlBuIGcx1wIrUNYEqxJT2TQQs2FDLF",
-	"77lInzgedVvtsouXvrec/B0TExpugUpzJxGb5nGj9zlf8OQsTRVqfZFh7uVsh90/HPaOINANOpcX71/B",
-	"u1fncPLNN6dwfkaTARMpiVOJ3c3NS9h7S09NKRcGZ6iIsIR9pF7hZTT2+6dqkKbHp8AyX/EFvr4pMNnO",
-	"3inLNG7TywMNz15DygwbwR03c+AmtrJ5dfEWWGI0MA0Mjl9fX8NZo6PwqhSJ/UFsYPpWU6ex8EO+uXgF",
-	"nfc3cPS8/+zoCN4InP78XrHplCeXYpqVKBLsktfXBkkR5wjGfQY5tY+sKDQUGUswHQsp7DsanDqZhvaX",
-	"b84udR9oNTRnojBFYTjLNHSsescgFUgyO0f9JOMozA0mCk13LJhC0PZBj0AjyzB1LKiWf4vLGAR5GFBo",
-	"SiUw7Y/FxmangvEAzGlx+CUzDN6guZPqFs6SBLWGS0volKPSjlXH/WfDQ0gyVmqEZ/3T/jdWsGrdacOb",
-	"o2/jKOeifo43lTFn95eu6+GpbVw9bSpWKkSYfBILEJ7ueleIbwpZMscUuPCgiARcCTRE8iOUCbJkTxLW",
-	"i3uWmIx8KVr5sM6VBM9v7KbxnDqotLmks1cHGnhaWWArqPTjC3V5qKRPeYsKH95darsNG6tgBX8npQnP",
-	"8uaCpjm7vgQlpXnRKFRRoEg1DI5nRdHzIt/jlUoMFofBudwyH2Xamg2y0n4ZtuhtVdhcQsepxbrwdzdo",
-	"i6M7xQ2+FdnSmXHrSmXxVM9jd/SDyh43inXLuFng2nJCZtLwHGVprgJ6+h3hMW1lC++TORMzbMyAlY8q",
-	"tjscDodDKw05u+d5mUejY3o1tCLvXgzjgMm3RG/OfAbaMMOTFTwC25jf34P7a8yqZDR2ChFijBZaM/5E",
-	"0dKpi9MN6Xw0iv7jp7PeK9abDnvPP305ffhTSIa1iyRqzh09e7abbWtrof6bC1hr5Eyxs2j12pzFCS3+",
-	"r8gyslIhFW6wWWUUri6uyZkYh/L6cJEXZgmlMDyzL6dcbYdzyRyTW0zPLBMommEmGkUpM9gj2QxxjCi4",
-	"UEoG4tUf5xsIEmbSxHA35xlCKax9JuzY3zbyDYZE8sc5CuDGjcuEvkOFKY2xH8n1tC1FnkiZIRNhlPaD",
-	"jZq3i1/AdqwS/LZAxYxU4OLvF+S0dYPNtFVlWRo4+MtBDAcx/fmXA9pHXbAEdYs/LaqkQzlPdFM/zlFh",
-	"g1S4o+NuzpM5OU2mibMa1cJNuyYgYbxa29BdAUAI6wasbCJLYdTyXKa4ufOXN2/h+PD0FMyd7GVIqg2+",
-	"AyQy3SZIAe/x4+sb+PYEMma4KVMELiDFmcIVZosynzjjmEmxfQwpZnsNYrmanhGTw+rs+H83lxqh1AS6",
-	"6n1yOxIDyW6FgTWRjyJZrkCwnQFwTcEm60OSf3VxvRdsXw8szlEFeH59cQUJNZsSQEdaHTOwQMWnS2AC",
-	"5sYUGlCkheQU0VQuzTJhqQ3mFqlswTpVvzBrry6uDzRc5c9gwjRBph88JrSTjgaDHIs+cbrH+njP8iLD",
-	"0bcnJ8f0Pt8Geba4zGY+WSn+P9N5buzSdbXs1W3wcr9Nltferzkp6uyahnzSWhpjgwMUhn7z7fCbKufl",
-	"02EBi+I+BG0oF9owkWDwI4GSUoeDV8NNhjsg3V6heZOv2GBsjrlUy++Wxj3WXocLc3oShbBVzrOMn19/",
-	"2LN5IdP9Rg4Rvg0v3xhGEHIqFTAfUjrM736TPcFsSg5hLZrc2LMpFzNUhQoq2zjSc3b07HQ0jqxnOTyC",
-	"Od5DymdksDxKcVMeaLj561nv6NlpULs0mi0eegVybQHTLVO3QeNb4WwtdHAtaGNJDIXMljMpYki4SjLs",
-	"2mUQ1VJg744tK6tL5j7XMFUyBzYWKS54Yj2rsgkAJiiSglZaIBSXuzk2ZSxB4YsAO9OJVvOJIyzlpb56",
-	"XK/9uE2PEO/8Aq900H54/uzt+GsiNwIqlmzujU3iGMWSWy5mbpe2ePZNi+WJDoqDzyOvcVmhLd/sDXen",
-	"fIGvd6ZRfKIqrjEdif1a2qe/PT2zfzjqEyLbMhfhXMOuDMGOiP5XBO274Yht9ZvE47uj6x3h7z4EP+wM",
-	"UkNx6LZQ83GLHpqLh8fM6kBl1yJ8OGORQBNC7OxRtSNXhkVAImrEtxOWbQdQezK9re/1wNUwIbXPi8OL",
-	"XQS40uQWfBEyGKxgCTfLR4Oddn3G5tNdvw9F+jSDk8g858Z3YVn2dhqNftq70vIpmFEv8/UUom5ltKHC",
-	"XbrOCLoU94orsxZIMS6IzkDSyH6DO6aB6VtMR7ZnMzJzPjKXCwTMNN6R12zZ+NrbNzBwnwC8pc+B6Gpl",
-	"bZtril0oiSkUqKj1y8s0GHl7Fdi1Bz5p44t2aZlV+YZVsl5R+ARSJAiJVKkUmEJHKse91YigxZEFz/ed",
-	"fx0stYhp7V9bzNzy3CQhjSqfKsGe2lU92lrFuy0nmEgx5bP9nUfGJwuuzI1MbjGs5r7FB8UfT95a0h5N",
-	"4vG0OthQm92WPW0zsbIlcY02GiZuQypXMnVBMpdCPzHBc26zw/a4CrNy/QLYRKMw7bMs2rAlMKvhS1LG",
-	"EMj3SGc/o9OU+DaNzju0yqbbNTEPk1zh7m4uM4ROuzDmT9qk3T5c1jprC3HrtbZSu3SWwDs3pAXkZo5c",
-	"gcB743oRmCyY1oTBf19Puat5lV/5NZ5qD2vw8fLKTfOwRd5+QW32rK50KpxxbVD1gacx5FhAp87h2NCJ",
-	"vLOLohY8hw4pmH0iZJxIIdAWaX2xs1KyF/7UTM61ps2Tqjli00gyhasKC6mMrfPZOO5kOAxFWrVA7ynG",
-	"FcpaX3Ym71AlTCO8fHPjMrrQYb1/xDDsPY+BC4EKDnoHL+Cwd3oMyZwplhhUuhvDlN9jakPwjE+3ZSv/",
-	"4JIZyHUVh3VWra3jthBr1VO6WqzXyquL6xjufBI/5dMpKl1r7VgwlyOu0Ycr4+q6vMEMdGZ8gaIqs5Nj",
-	"ZwZSLDK5zFGYrtv/rTq0uoSXXBcZWwJ9rZOOHrCk4Vzjr9W56uPT8qqV00RR5tZTlRNbzranSG+P7d9y",
-	"gpjO0P8kpxfV7q/lbrY53M3Nbb4TRmTQTBrD7TH98VOShlZzOtuwmucciybRCectU5+X2sCE0GHGBbpK",
-	"97/1nCm3Byhjb0JGMOUZWYgpKiSHMBZkRvAeE5qcotVeoeSCp6igyMoZF9VBgGmpq3MRjxeHN/BEoPDm",
-	"mqRQCn4P2rZsEtaDBVMDVYqBb1b926OGYYlaRShbJ2zZS/jw7tJtSfXNgVib1f6MeTkaDAYubR5OnmwC",
-	"HI1JqbhZ3pAMO5lzieuz0lUgrXBbNGpfN8POjSncaTYupjK8BKlIjY1NiB+Qh1+gMFItaRFWgOzJY9p/",
-	"rqFQkshyBxRiENLAxfubywPd7cNZq3Q1FnXXkXUoZCE61ckPuUAFV/mzbmy/fby8gs73LQH+ngSYXlyk",
-	"M3S/PhInpRoLz9Vu7aoqSxs3lXeL7GpDlSFTQsPEHfUkp2XmmPfHYizeeR9pc1peO67f3rzv+oKsrbxq",
-	"H5O5M6U0rXNtawdIydZRyDAWnZPhsGtPQolmBF90tZbS1ka1TUWW1MrYwktq6yAJyzKf2vRdPl5ekUa5",
-	"Ph3rndsHAl8AnwJyM0cFU8YzR65rT5txcnTkOMOq06+C5Z4LY6F5ir7UyIytMTKeQmdMzmgE/X5/HMUw",
-	"Jsvqn7qxbS6kmdMgnOCfVFaLx8KBf+2MBS3Vn6MyKxara7XfKnhPimw5qvGuHwtQJGpZmNahqrG4unh7",
-	"oN25KrcHLNWg5/LOHZO9m6NlAUENIgrdVjFqogy0kuPQYVWCeywKhVN+3wUtHcMZKGncMbWECbJ/thDG",
-	"/QLfV6G3khOsBMDKTYGKy5TT9i0bk+MaHA9Bdz3VFFC6LZrbYBDkdCwqDaEmpA1Vars5EZpws7QU2Kq+",
-	"s591OWe17tOHs0aquBTOZ1Y1rwO9WvWSBQq/kLFQsqTApH0QWa+eRIbO64v33pFnPEGhrev2Z8nPClLw",
-	"3lF/2Cr4RMSwxqz893/+V8uuRK2zmdFhf+h6ElGs4NEoOu4P+8cEGpmZW8s3qEcaLA4HbozRl2gWcgk/",
-	"2GPeFfQh2+ZRsXI7LFWKKgYGBZsh2N2ncHnkUFAuFcJUZpm8ozY/cHE7FnNk5MY6CrO/jCMKZMZRFwj3",
-	"uIm89XeRz72xI/fhb+7c/t/qja2R8lhozDAx1Z4aW2WWU1i/VtBhusqKXOWH7gR7dwTM3y+wu2ShEk/j",
-	"saBfsT/XMBiXw+FxcotL+4Pee5MJHaJngpm869oQYVBFCDG04GUM9ZWFsaCfjVd0n1Y8c+zM76CV1Khe",
-	"VZmNeCzci0qyVwlx3yhiobfuyYYoTSNXIvO3QcaiFUK7Ncctt5BjYckknL/A182glmcTBLcDFRBxisKl",
-	"uEy9CN14QW1fLvppXdbOZZ6zXn31hAzVX+wxEigYV7qyLh6DOyodxiKDP5eZTWqF7nzYtjdeSp549SMM",
-	"hpuFDPyFkj1atu4+7TXuvi3XLgo9oUd124m6bOKanKlb8gdryhjXIY3VaPAK7ZsVChdclnrbXtAwNMrP",
-	"smCfS/zZTfK0q0Sf1q7LHA2HT7pKsd+REnunYuMwSeDWibV9cupMJK3bccTOQBzaNKtr/Gybwp03z2j2",
-	"E7fYEOk1UwatC0S2y+HjXVauh1gYzWba5lat8n6yBVId8BEVBNReOd2B8MoZeyfsFdVhqo5GBy7Pri+h",
-	"NVg3ZD+q4e1+uFwlavOdTJf/1OszPqZ9WL/F9bAha4e/+bWdasmY9qFKb1jXpOuEoKtVrIpaK2GyOl7L",
-	"pWrHxT+CiFGn48c7NTfKbI/nX+VimQWoHklze4Qd7wk/2HLRydHRV7qmt3ooFlJuwwqvZiv39TRb6uow",
-	"ZBWrUKyD7mbcM7cTX2UJb2HONAhZnde5xSW4MKdUmMYUWHBDsQQtzYY31cWRftBOPcQhiDv44q5pPjj1",
-	"yNBgyJTlknBoZcjeufwKdE6Gz7v+eO9qtY0QZ1Nx4/YGxqr9emnnqq3Xiik52UaC25XfTalOHu9R3538",
-	"elq4g/Gt8m3Qc/ngZnVnXqMJb8vw972Y+Qu3+UmbFvbnq3D8EdDorzkT+iqYSQIn96sK3f7lOegw+Peb",
-	"t28gRzUjoG8Siueh8sjxWNTHjVKbIfN3RIysoxJbQWnHWt6O1GmIquQWA9fgrwKMBdMUr65Es52ToyPg",
-	"08bJojFczDSksmVX4zp142hJu/UVo7GwKatStzx1k9gMoRt3buI3xjarVdcHezqqGc+yvmdZ/+dfP/Ye",
-	"AOr3US+/OW01++Oimv8VBrgyWjVrc2TCOsUXoNCo5VdGQ6RtHhERGgpr7y/CDAN3iGX9/0d5ms0MBk9X",
-	"7LZ1fgBK0Ur6vHAOzt6CFtJex0AFyVxKsi/c9OHS6JZLJOO6iT/OLek7HN1usavC4D+mKvyCrbQptN9g",
-	"Jx2fW3tJODtn6tZePKoSd9CxibN+9dx1xZ1NUGkkTHAsLBikB2lz8y7FAO8pCLF1Dp9WbnLiq1UWUyqh",
-	"q7rKC1cGaJerwOHdlTNscR23O2V3SXwHmVN3pkv4GkGGUxPyai9pdf8vcpXIleL3sh8t6wFsxri7qG1v",
-	"PTMng5sG4oOn7v/QfrVKwnYX2sXgnz4Rt+21NL9HpcqiUTSwu+CH+tL+v3909PDp4X8CAAD//w==",
+	"7Fzpchs5kn6V3NqJELlTPHR2m4r5oZZlj7ZbR5hy94+m1wNWJUmMqoAygKLEcShiH2KfcJ9kIwHUQbJI",
+	"Ue7DvbP7xyaLBSCRyOPLA/ocRDLNpEBhdDD4HGRMsRQNKvuNJcnHCccktt9i1JHimeFSBIOAiyjJYwSW",
+	"JEBzJPgIzBjFx7lBHYQBp7c+5agWQRgIlmIwqE8YBjqaYcpoZrPI6FdtFBfT4OkpDPDRzv4xxgnLE7O+",
+	"vH8BzAzBv9RABrSEFAgTqUBzg7q9ga7V5XYjbhNrGugwEvyokMhMGWgkXhuMnyGpgV0pe/wBxdTMgsF+",
+	"/+AobCDxZaT5s9yVtC8lKTGo1km6uBtewtshXF2cQ7//qiKtM2YaY3DjQsDutAst/BTOedq75yIO7w91",
+	"+5SeJGyMie4pnHIpQsw7++2NpFsiNpB+1H910kQ6yc5lTC/bOTNmZtWU/scwUPgp5wrjYGBUjhuWODlc",
+	"X+CJxupMCo32yL5j8Tv8lKO2ch9JYVDYjyzLEh4xYlwvU3KcYPrnv2vi4ufaan9SOAkGwb/2KtXuuV91",
+	"79aNeo2G8US7tZeP426GoNzqwDWkLJlIlWJ86lWNBkLCtdGAc1QL8IR0g6cweCPVmMcxiq9A+BnMOT6g",
+	"AiPvUUDKFiBFsgCFLLbEXUvzRuYi/gq0XUvQeTSzRsjSMuQGt9DxsvXtZBuOslzxvWC5mUnF/4FfiQNz",
+	"lvAYxshUcUhdp11uElrjnGVszBNuuNMEFsecJmDJrZIZKvfcqdf6Xn+8vNrTENXmgNacp936rG1gxkpy",
+	"wrSxsovdIAyy2vTW78mIGTZO8Lmdv0MtcxWhJh4zFc24wcjkyk3EDaa6wYmUNoApxRb0nQxa44tCxvg9",
+	"F/EL56Nhy0O28dKPluO/Y2Sappuj0txJxLp5XBt9zuc8OotjhVpfJJh6Odti9/f7nQNoGAaty4u7N/Du",
+	"zTkcffPNCZyf0WLAREzilGN7/fAidmfpKSnlwuAUFREWsR9pVPM2Kvv9czFJNeJDwzbf8Dm+HWYYbWbv",
+	"hCUaN+nlnobjtxAzwwbwwM0MuAmtbF5d3ACLjAamgcHh29tbOKt0FN7kIrIfiA1M32saNBJ+yuuLN9C6",
+	"G8LBq+7xwQFcC5x8vFNsMuHRpZgkOYoI2+T1tUFSxBmCcT+DnNivLMs0ZAmLMB4JKewzmpwGmYr219dn",
+	"l7oLtBtaM1IYozCcJRpaVr1DkAokmZ2DbpRwFGaIkULTHgmmELT9ogegkSUYOxYU27/HRQiCPAwoNLkS",
+	"GHdHYu2wY8F4A8ypcfg1Mwyu0TxIdQ9nUYRaw6UldMJRaceqw+5xfx+ihOUa4bh70v3GClapO3V4c/Bt",
+	"GKRclN/DdWVM2eOlG7p/Yl8uvq0rVixEM/kkFiA83eWpEN8UsmiGMXDhQREJuBJoiORnKBNkyV4krBeP",
+	"LDIJ+VK08mGdKwmeP9h14zlxUGl9S2dv9jTwuLDAVlDpw2ca8lRIn/IWFd6/u9T2GNZ2wTL+TkrTvMr1",
+	"BS1zdnsJSkpzWilUlqGINfQOp1nW8SLf4YVK9Ob7jWu5bT7LtBUbZKX9stmi11VhfQstpxarwt9eoy0M",
+	"HhQ3eCOShTPj1pXK7KWex57oe5U8bxTLN8NqgyvbaTKThqcoc3PVoKffER7TVrbwMZoxMcXKDFj5KGK7",
+	"/X6/37fSkLJHnuZpMDikR30r8u5BP2ww+Zbo9ZXPQBtmeLSER2AT87s7cH+FWYWMhk4hmhijhdaMv1C0",
+	"dOzidEM6HwyC//j5rPOGdSb9zqsPn0+e/tQkw9pFEiXnDo6Pt7NtZS80fn0DKy85U+wsWrk3Z3GaNv9X",
+	"ZAlZqSYVrrBZYRSuLm7JmRiH8rpwkWZmAbkwPLEPJ1xthnPRDKN7jM8sEyiaYSYYBDEz2CHZbOIYUXCh",
+	"lGyIV3+arSFImEoTwsOMJwi5sPaZsGN308xDbBLJn2YogBs3LxP6ARXGNMduJJfL1hR5LGWCTDSjtB9s",
+	"1LxZ/BpsxzLBNxkqZqQCF3+fktPWFTbTVpVlbmDvL3sh7IX0z7/s0TnqjEWoa/ypUSUdynmhm/pphgor",
+	"pMIdHQ8zHs3IaTJNnNWo5m7ZFQFpxqulDd0WADRh3QYrG8lcGLU4lzGun/zl8AYO909OwDzIToKk2uAH",
+	"QCTjTYLU4D1+ejuEb48gYYabPEbgAmKcKlxitsjTsTOOiRSb55BiutMklqvxGTG5WZ0d/x9mUiPkmkBX",
+	"eU7uREIg2S0wsCbyUUSLJQi2NQAuKVhnfZPkX13c7gTbVwOLc1QNPL+9uIKIXpsQQEfaHTMwR8UnC2AC",
+	"ZsZkGlDEmeQU0RQuzTJhoQ2mFqlswDrFuGbWXl3c7mm4So9hzDRBph88JrSLDnq9FLMucbrDuvjI0izB",
+	"wbdHR4f0PN0EeTa4zGo9WSj+r+k8107pttj28jF4ud8kyyvPV5wUDXavNvmklTTGGgcoDP3m2/43Rc7L",
+	"p8MaLIr7odGGcqENExE2/kigJNfNwavhJsEtkG6n0LzKV6wxNsVUqsV3C+O+ll6HC3NyFDRhq5QnCT+/",
+	"fb/j65mMd5u5ifBNeHloGEHIiVTAfEjpML/7TPYEkwk5hJVocu3MJlxMUWWqUdlGgZ6xg+OTwSiwnmX/",
+	"AGb4CDGfksHyKMUtuadh+NezzsHxSaN2aTQbPPQS5NoApmumbo3GG+FsLbRwJWhjUQiZTBZTKUKIuIoS",
+	"bNttENVSYOeBLQqrS+Y+1TBRMgU2EjHOeWQ9q7IJACYokoJaWqApLndrrMtYhMIXAbamE63mE0dYzHN9",
+	"9bxe+3mrEU288xu80o32w/NnZ8dfErkWULFo/WxsEscoFt1zMXWntMGzr1ssT3SjOPg88gqXFdryzc5w",
+	"d8Ln+HZrGsUnqsIS05HYr6R9upvTM7uHoz4hsilz0Zxr2JYh2BLR/4KgfTscsW/9JvH49uh6S/i7C8FP",
+	"W4PUpjh0U6j5vEVvWos3z5mUgcq2TfhwxiKBKoTYOqJ4j1wZZg0SUSK+rbBsM4Dakel1fS8nLqZpUvs0",
+	"27/YRoArTW7AF00Gg2Us4mbxbLBTr8/YfLob9z6LX2ZwIpmm3PghLEluJsHg550rLR8aM+p5uppC1LWM",
+	"NhS4S5cZQZfiXnJl1gIpxgXR2ZA0sr/BA9PA9D3GAzuympk5H5nKOQImGh/Ia9ZsfOntKxi4SwBe0+eG",
+	"6Gppb+t7Cl0oiTFkqOjt15dxY+TtVWDbGfikjS/axXlS5BuWyXpD4RNIESFEUsVSYAwtqRz3liOCGkfm",
+	"PN11/VWwVCOmdn51MXPbc4s0aVT+Ugn21C7r0cYq3n0+xkiKCZ/u7jwSPp5zZYYyusdmNfdvvFf8+eSt",
+	"Je3ZJB6Pi8aG0uzW7GmdiYUtCUu0UTFxE1K5krELkrkU+oUJnnObHbbtKszK9SmwsUZh6r0s2rAFMKvh",
+	"C1LGJpDvkc5uRqcq8a0bnXdolU3Xa2IeJrnC3cNMJgitemHMd9rE7S5cljprC3GrtbZcu3SWwAc3pQXk",
+	"ZoZcgcBH40YRmMyY1oTBf19Pue31Ir/ySzzVDtbgx8srt8zTBnn7gtrsWVnpVDjl2qDqAo9DSDGDVpnD",
+	"saETeWcXRc15Ci1SMPuNkHEkhUBbpPXFzkLJTn3XTMq1psOTqmqxqSSZwlWFmVTG1vlsHHfU7zdFWqVA",
+	"7yjGBcpa3XYiH1BFTCO8vh66jC60WOcfIfQ7r0LgQqCCvc7eKex3Tg4hmjHFIoNKt0OY8EeMbQie8Mmm",
+	"bOUfXDIbcl3ZfplVq+u4LcRa9ZSuFuu18uriNoQHn8SP+WSCSpdaOxLM5YhL9OHKuLosbzADrSmfoyjK",
+	"7OTYmYEYs0QuUhSm7c5/ow4tb+E111nCFkC/lklHD1ji5lzjL9W54seX5VULp4kiT62nyse2nG27SO8P",
+	"7b/5GDGeov9ITi8o3V/N3WxyuOuHW/1OGJFBtWgI94f0j1+SNLRY09mG5TznSFSJTjivmfo01wbGhA4T",
+	"LtBVuv+t40y5baAMvQkZwIQnZCEmqJAcwkiQGcFHjGhxilY7mZJzHqOCLMmnXBSNAJNcF30RzxeH1/BE",
+	"Q+HNvRJDLvgjaPtmlbDuzZnqqVz0/GvF/x16sVmilhHKxgVr9hLev7t0R1L85kCszWp/wjQf9Ho9lzZv",
+	"Tp6sAxyNUa64WQxJhp3MucT1We4qkFa4LRq1j6tpZ8ZkrpuNi4ls3oJUpMbGJsT3yMPPURipFrQJK0C2",
+	"85jOn2vIlCSyXINCCEIauLgbXu7pdhfOaqWrkSiHDqxDIQvRKjo/5BwVXKXH7dD+9uPlFbS+rwnw9yTA",
+	"9OAinqL79CNxUqqR8Fxtl66qsLRhVXm3yK40VAkyJTSMXasnOS0zw7Q7EiPxzvtIm9Py2nF7M7xr+4Ks",
+	"rbxqH5O5nlJa1rm2lQZSsnUUMoxE66jfb9tOKFHN4Iuu1lLa2qi2qcic3jK28BLbOkjEksSnNv2QHy+v",
+	"SKPcmJb1zvWGwFPgE0BuZqhgwnjiyHXv02EcHRw4zrCi+1Ww1HNhJDSP0ZcambE1RsZjaI3IGQ2g2+2O",
+	"ghBGZFn9t3ZoXxfSzGgSTvBPKqvFI+HAv3bGgrbq+6jMksVqW+23Ct6RIlkMSrzr5wIUkVpkptZUNRJX",
+	"Fzd72vVVuTNgsQY9kw+uTfZhhpYFBDWIKHRHxegVZaCWHIcWKxLcI5EpnPDHNmjpGM5ASePa1CImyP7Z",
+	"Qhj3G7wrQm8lx1gIgJWbDBWXMafjW1Qmx71w2Afd9lRTQOmOaGaDQZCTkSg0hF4hbShS21VHaMTNwlJg",
+	"q/rOfpblnOW6TxfOKqniUjifWdS89vRy1UtmKPxGRkLJnAKTeiOyXu5EhtbbizvvyBMeodDWdfte8rOM",
+	"FLxz0O3XCj4BMawyK//9n/9VsytBrTcz2O/23UgiimU8GASH3X73kEAjMzNr+XrlTL35fs/NMfgcTJtc",
+	"wg+2zbuAPmTbPCpW7oSlilGFwCBjUwR7+hQuDxwKSqVCmMgkkQ/0zg9c3I/EDBm5sZbC5C+jgAKZUdAG",
+	"wj1uIW/9XeTzaOzMXfib69v/W3mwJVIeCY0JRqY4U2OrzHICq9cKWkwXWZGrdN91sLcHwPz9AntKFirx",
+	"OBwJ+hT6vobeKO/3D6N7XNgP9NybTGgRPWNM5EPbhgi9IkIIoQYvQyivLIwEfay8ovtpyTOHzvz2akmN",
+	"4lGR2QhHwj0oJHuZEPcbRSz01H2zIUr1kiuR+dsgI1ELod2ew5pbSDGzZBLOn+PbalLLszGCO4ECiDhF",
+	"4VJcxl6Ehl5Q65eLfl6VtXOZpqxTXj0hQ/UX20YCGeNKF9bFY3BHpcNYZPBnMrFJraY7H/bdoZeSF179",
+	"aAbD1UZ6/kLJDm/W7j7tNO+ub65cFHrBiOK2Ew1ZxzUpU/fkD1aUMSxDGqvR4BXav5YpnHOZ601nQdPQ",
+	"LB9lxj7l+NEt8rKrRB9Wrssc9PsvukqxW0uJvVOx1kzScOvE2j45cSaS9u04YlcgDq2b1RV+1k3h1ptn",
+	"tPqR22wT6SVTerULRHbI/vNDlq6HWBjNptrmVq3yfrAFUt3gIwoIqL1yuobwwhl7J+wV1WGqlkYHLs9u",
+	"L6E2WbvJfhTT2/NwuUrU5jsZL37V6zM+pn1avcX1tCZr+7/5tZ1iyxh3oUhvWNeky4Sgq1Usi1otYbI8",
+	"X82lasfFP4KI0aDD5wdVN8rsiFdf5WKZBageSXPbwo6PhB9suejo4OArXdNbboqFmNuwwqvZ0n09zRa6",
+	"aIYsYhWKddDdjDt2J/FVtnADM6ZByKJf5x4X4MKcXGEcUmDBDcUStDUb3hQXR7qNduopbIK4vc/umuaT",
+	"U48EDTaZslQSDi0M2TuXX4HWUf9V27f3LlfbCHFWFTdub2As26/Xdq3Sei2ZkqNNJLhT+d2U6uj5EeXd",
+	"ya+nhVsYXyvfNnouH9wsn8xbNM3H0v99L2Z+4TG/6NCa/fkyHH8GNPprzoS+Mmaihs79okK3e3kOWgz+",
+	"fXhzDSmqKQF9E1E8D4VHDkeibDeKbYbM3xExsoxKbAWlHmt5O1KmIYqSWwhcg78KMBJMU7y6FM22jg4O",
+	"gE8qJ4vGcDHVEMuaXQ3L1I2jJW6XV4xGwqascl3z1FViswnduL6J3xjbLFddn2x3VDWfZX3Hsv7Pv3zu",
+	"HQDU76Ne/nDqavbHRTX/KwxwYbRK1qbIhHWKp6DQqMVXRkOkbR4RERpq1t4vwgw918Sy+vdRXmYzG4On",
+	"K3Zf6x+AXNSSPqfOwdlb0ELa6xioIJpJSfaFmy5cGl1ziWRc1/HHuSV9i6PbLnZFGPzHVIUvOEqbQvsN",
+	"TtLxuXaWhLNTpu7txaMicQctmzjrFt/brrizDiqNhDGOhAWD9EXa3LxLMcAdBSG2zuHTylVOfLnKYnIl",
+	"dFFXOXVlgHq5ChzeXephC8u43Sm7S+I7yBy7ni7hawQJTkyTV3tNu/t/kStErtZcvT3uMA1/F6B+Pb+8",
+	"qww6H5cT2CbHNSlyXSfFsbGyX7s63prlmMmHYpGh7yrqugzv9c3H47cfX5/dnbnLlhbiOMmgsK1sd5oy",
+	"LihgSuWcxNw+LN+MJWprg2dsTrRHEWKsm7M9xAmSANux8k8SMv3K6DtvMD9veV2Aqm59qUAVbWokAbv3",
+	"p7la3Q6it9wZUxMrV/oZWMds/1YEWbaRsFDTtjW5Ppf0FJh9x0rn2RvbbvX6+ppoH3auh8OzSy/HdoNp",
+	"8ecDbM+UolEj0SqvDtY2U91wubq4Kegek4Gl1fws9FEKtNX32s6crayWqGQ4QQNTaXXOaY5woX/liqG1",
+	"qkvlbeL2qVMgH8bYv6/k/4aaZSNLsVkt7BEu68WvHyzUusR2BvK72vJ/EvD9BeY/F78XfKyBR2eRrQLY",
+	"P3rBHARZx4fvPXX/h9x1rSPInkK9F+jnD8RteyvZn1GukmAQ9Owp+Kk+1//0mw6ePjz9TwAAAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,
