@@ -51,6 +51,7 @@ func (s *Steerer) FiveGChanged(ctx context.Context, siteID string, old, next *af
 	renew := next == nil || old == nil || moved(*old, *next)
 	var oldClient *af.Client
 	if renew && old != nil {
+		//nolint:contextcheck // the client's token source outlives this call (see af.Client.resetToken)
 		if oldClient, err = af.NewClient(*old, af.NotifyURLs{Base: s.cfg.NotifyBase}, s.cfg.Transport); err != nil {
 			return fmt.Errorf("steering: site %s's old 5G data: %w", siteID, err)
 		}
