@@ -4,6 +4,7 @@ package meo_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -24,6 +25,7 @@ import (
 	"github.com/edgemec/edgemec/internal/testutil/meptest"
 	"github.com/edgemec/edgemec/internal/testutil/pgtest"
 	"github.com/edgemec/edgemec/meo"
+	"github.com/edgemec/edgemec/mep/mm5api"
 	"github.com/edgemec/edgemec/mep/mp1api"
 	"github.com/edgemec/edgemec/test/nef"
 	"github.com/edgemec/edgemec/vim-adapters/kubernetes"
@@ -111,6 +113,20 @@ func (s *lcmSite) narrowRule(t *testing.T, id, src string) {
 	b, _ := io.ReadAll(res.Body)
 	res.Body.Close()
 	require.Equal(t, http.StatusOK, res.StatusCode, "Mp1 PUT traffic rule: %s", b)
+}
+
+// uePaths lists the UEs whose traffic leaves at the site, as its MEP holds them (Mm5).
+func (s *lcmSite) uePaths(t *testing.T) []mm5api.UEPath {
+	t.Helper()
+	c, err := mm5api.NewClientWithResponses(s.mep.Root+"/mepm/v1", mm5api.WithRequestEditorFn(func(_ context.Context, r *http.Request) error {
+		r.Header.Set("Authorization", "Bearer "+meptest.OperatorToken)
+		return nil
+	}))
+	require.NoError(t, err)
+	res, err := c.ListUEPathsWithResponse(t.Context(), &mm5api.ListUEPathsParams{})
+	require.NoError(t, err)
+	require.NotNil(t, res.JSON200, "Mm5 GET ue_paths: %d %s", res.StatusCode(), res.Body)
+	return *res.JSON200
 }
 
 func steeringOf(t *testing.T, root, id string) map[string]any {
@@ -229,6 +245,23 @@ func TestTrafficSteeringThroughNEF(t *testing.T) {
 	changes, _ := ts["upPathChanges"].([]any)
 	require.Len(t, changes, 1)
 	assert.Equal(t, "dnai-central", changes[0].(map[string]any)["sourceDnai"])
+	// The MEP of the site with the new DNAI learns that the UE's traffic now leaves there.
+	paths := site.uePaths(t)
+	require.Len(t, paths, 1, "the site's MEP knows the UE")
+	assert.Equal(t, "dnai-edge-5", paths[0].Dnai)
+	assert.Equal(t, id, paths[0].AppInstanceId)
+	assert.Equal(t, "mecapp", paths[0].AppDId)
+	require.NotNil(t, paths[0].Ue.Ipv4Addr)
+	assert.Equal(t, "10.60.0.7", *paths[0].Ue.Ipv4Addr)
+	// The UE's traffic moves back to the central DNAI: the site's MEP learns it left.
+	_, err = n.NotifyUPPathChange(t.Context(), nefAFID, sub.ID, nef.UPPathChange{SourceDNAI: "dnai-edge-5", TargetDNAI: "dnai-central", UEIPv4: "10.60.0.7"})
+	require.NoError(t, err)
+	assert.Empty(t, site.uePaths(t), "the site's MEP no longer counts the UE")
+	_, err = n.NotifyUPPathChange(t.Context(), nefAFID, sub.ID, nef.UPPathChange{SourceDNAI: "dnai-central", TargetDNAI: "dnai-edge-5", UEIPv4: "10.60.0.7"})
+	require.NoError(t, err)
+	require.Len(t, site.uePaths(t), 1)
+	changes, _ = steeringOf(t, m.root, id)["upPathChanges"].([]any)
+	require.Len(t, changes, 3)
 
 	// 4. Bad notifications are refused and change nothing.
 	dest := s.NotificationDestination
@@ -256,7 +289,32 @@ func TestTrafficSteeringThroughNEF(t *testing.T) {
 		})
 	}
 	changes, _ = steeringOf(t, m.root, id)["upPathChanges"].([]any)
-	assert.Len(t, changes, 1, "no refused notification was recorded")
+	assert.Len(t, changes, 3, "no refused notification was recorded")
+	assert.Len(t, site.uePaths(t), 1, "no refused notification reached the MEP")
+
+	// 4b. Another site with 5G data at the same NEF: the UE's traffic moves from the first
+	// site's DNAI to the other's. The other site's MEP learns it now leaves there, although
+	// the instance does not run there; the first site's MEP learns it left.
+	other := newLCMSite(t, "site-5g-b", "kubernetes", "EDGEMEC_TESTBED_KUBECONFIG")
+	body, err = json.Marshal(map[string]any{
+		"id": other.id, "location": map[string]any{"lat": 48.2, "lon": 11.5},
+		"mep": map[string]any{"endpoint": other.mep.Root + "/mepm/v1", "token": meptest.OperatorToken},
+		"vim": map[string]any{"kind": "kubernetes", "kubeconfig": string(other.kubeconfig)},
+		"fiveG": map[string]any{"dnais": []string{"dnai-edge-6"}, "dnn": "internet", "snssai": map[string]any{"sst": 1, "sd": "000001"},
+			"nef": map[string]any{"apiRoot": n.url, "afId": nefAFID,
+				"oauth2": map[string]any{"tokenUrl": n.url + "/oauth2/token", "clientId": nefClient, "clientSecret": nefSecret}}},
+	})
+	require.NoError(t, err)
+	st, b = call(t, "POST", m.root+"/inventory/v1/sites", opToken, body, "application/json")
+	require.Equal(t, http.StatusCreated, st, "register: %s", b)
+	assert.Empty(t, other.uePaths(t))
+	_, err = n.NotifyUPPathChange(t.Context(), nefAFID, sub.ID, nef.UPPathChange{SourceDNAI: "dnai-edge-5", TargetDNAI: "dnai-edge-6", UEIPv4: "10.60.0.7", ChangeType: models.DnaiChangeType_LATE})
+	require.NoError(t, err)
+	assert.Empty(t, site.uePaths(t), "the first site's MEP learnt the UE left")
+	paths = other.uePaths(t)
+	require.Len(t, paths, 1, "the other site's MEP learnt the UE arrived")
+	assert.Equal(t, "dnai-edge-6", paths[0].Dnai)
+	assert.Equal(t, id, paths[0].AppInstanceId)
 
 	// 5. Terminate deletes the subscription.
 	op = task(t, m.root, id, "terminate", `{"terminationType":"FORCEFUL"}`)

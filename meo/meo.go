@@ -84,6 +84,10 @@ type Config struct {
 	// wait before a failed one is tried again, doubling up to 64 times as long or 5 min
 	// (default 5 s).
 	AFCheckInterval, AFRetryInterval time.Duration
+	// AFSweepInterval is how often the sites' NEFs are searched for traffic influence
+	// subscriptions of this MEO that no instance holds (orphans, deleted when a second
+	// search still finds them; default 5 min).
+	AFSweepInterval time.Duration
 	// Retention is how long finished work is kept before it is pruned: task journal entries
 	// of instances with no operation in progress, and op occurrences of deleted instances
 	// (default 7 days; see pgstore.Prune).
@@ -140,7 +144,7 @@ func (c *Config) Validate() error {
 	if c.AFNotifyToken != "" && len(c.AFNotifyToken) < 8 {
 		errs = append(errs, errors.New("af notify token must be at least 8 characters"))
 	}
-	if c.AFCheckInterval < 0 || c.AFRetryInterval < 0 {
+	if c.AFCheckInterval < 0 || c.AFRetryInterval < 0 || c.AFSweepInterval < 0 {
 		errs = append(errs, errors.New("af check and retry intervals: want positive durations"))
 	}
 	if c.SiteRefreshInterval < 0 {
@@ -257,7 +261,8 @@ func New(ctx context.Context, cfg Config, tel *obs.Telemetry) (*MEO, error) {
 		nefTransport = otelhttp.NewTransport(http.DefaultTransport.(*http.Transport).Clone(), otelhttp.WithTracerProvider(tel.Tracer))
 	}
 	m.steer, err = orchestrate.NewSteerer(orchestrate.SteerConfig{Store: m.st, Sites: m.inv, NotifyBase: notifyBase,
-		Transport: nefTransport, Check: cfg.AFCheckInterval, RetryInitial: cfg.AFRetryInterval, RetryMax: retryMax, Logger: m.log})
+		Transport: nefTransport, Check: cfg.AFCheckInterval, RetryInitial: cfg.AFRetryInterval, RetryMax: retryMax,
+		Sweep: cfg.AFSweepInterval, Logger: m.log})
 	if err != nil {
 		return nil, err
 	}
@@ -268,7 +273,7 @@ func New(ctx context.Context, cfg Config, tel *obs.Telemetry) (*MEO, error) {
 		return nil, err
 	}
 	h, err := httpapi.New(ctx, httpapi.Config{
-		Markers: markers, Sites: m.inv,
+		Markers: markers, Sites: m.inv, Steering: m.steer,
 		Packages: m.pk, Lifecycle: m.lc, Logger: m.log, Metrics: obs.NewHTTPMetrics(tel.Registry, "meo"),
 		MetricsHandler: tel.MetricsHandler(), Ready: m.ready.Load, APIRoot: m.cfg.APIRoot,
 		OperatorToken: cfg.OperatorToken, ViewerTokens: cfg.ViewerTokens,

@@ -329,7 +329,10 @@ type Site struct {
 // SiteModifications Changes to a site; absent attributes stay as they are.
 type SiteModifications struct {
 	// FiveG Replaces the site's 5G data as a whole (credentials included). Instances steered
-	// on the site use the new data from their next steering pass.
+	// on the site use the new data from their next steering pass, but subscriptions at
+	// a former NEF are not deleted here: use PUT /inventory/v1/sites/{siteId}/fiveG,
+	// which moves them.
+	// Deprecated: PUT /inventory/v1/sites/{siteId}/fiveG also moves the subscriptions
 	FiveG *FiveGSpec `json:"fiveG,omitempty"`
 
 	// Labels Operator labels; keys and values without '=', ',', '!' or spaces.
@@ -452,6 +455,9 @@ type UpdateSiteJSONRequestBody = SiteModifications
 
 // UpdateSiteApplicationMergePatchPlusJSONRequestBody defines body for UpdateSite for application/merge-patch+json ContentType.
 type UpdateSiteApplicationMergePatchPlusJSONRequestBody = SiteModifications
+
+// ReplaceSiteFiveGJSONRequestBody defines body for ReplaceSiteFiveG for application/json ContentType.
+type ReplaceSiteFiveGJSONRequestBody = FiveGSpec
 
 // Getter for additional properties for Capabilities. Returns the specified
 // element and whether it was found
@@ -743,6 +749,35 @@ type ClientInterface interface {
 	// already placed finish.
 	DrainSite(ctx context.Context, siteId SiteId, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// RemoveSiteFiveG performs a DELETE /inventory/v1/sites/{siteId}/fiveG (the `RemoveSiteFiveG` operationId) request.
+	//
+	// Removes the site's 5G data: the traffic influence subscriptions of its app instances
+	// are deleted at its NEF, and the instances show trafficSteering.state NO_5G_DATA until
+	// the site has 5G data again. Removing data the site does not have succeeds.
+	RemoveSiteFiveG(ctx context.Context, siteId SiteId, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ReplaceSiteFiveGWithBody performs a PUT /inventory/v1/sites/{siteId}/fiveG (the `ReplaceSiteFiveG` operationId) request,
+	// with any type of body and a specified content type.
+	//
+	// Gives the site 5G data, or replaces its 5G data as a whole (credentials included).
+	// The traffic influence subscriptions of the site's app instances follow: new DNAIs are
+	// patched into them; a new NEF, AF id, DNN or S-NSSAI deletes them at the former NEF
+	// (with its credentials) and the MEO subscribes anew at the new one. A subscription the
+	// former NEF does not let go of is shown on its instance (trafficSteering.lastError);
+	// the change is made all the same.
+	ReplaceSiteFiveGWithBody(ctx context.Context, siteId SiteId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ReplaceSiteFiveG performs a PUT /inventory/v1/sites/{siteId}/fiveG (the `ReplaceSiteFiveG` operationId) request.
+	// Takes a body of the `application/json` content type.
+	//
+	// Gives the site 5G data, or replaces its 5G data as a whole (credentials included).
+	// The traffic influence subscriptions of the site's app instances follow: new DNAIs are
+	// patched into them; a new NEF, AF id, DNN or S-NSSAI deletes them at the former NEF
+	// (with its credentials) and the MEO subscribes anew at the new one. A subscription the
+	// former NEF does not let go of is shown on its instance (trafficSteering.lastError);
+	// the change is made all the same.
+	ReplaceSiteFiveG(ctx context.Context, siteId SiteId, body ReplaceSiteFiveGJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// UncordonSite performs a POST /inventory/v1/sites/{siteId}/uncordon (the `UncordonSite` operationId) request.
 	//
 	// Makes the site schedulable again and ends a drain.
@@ -912,6 +947,65 @@ func (c *Client) CordonSite(ctx context.Context, siteId SiteId, reqEditors ...Re
 // already placed finish.
 func (c *Client) DrainSite(ctx context.Context, siteId SiteId, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewDrainSiteRequest(c.Server, siteId)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// RemoveSiteFiveG performs a DELETE /inventory/v1/sites/{siteId}/fiveG (the `RemoveSiteFiveG` operationId) request.
+//
+// Removes the site's 5G data: the traffic influence subscriptions of its app instances
+// are deleted at its NEF, and the instances show trafficSteering.state NO_5G_DATA until
+// the site has 5G data again. Removing data the site does not have succeeds.
+func (c *Client) RemoveSiteFiveG(ctx context.Context, siteId SiteId, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewRemoveSiteFiveGRequest(c.Server, siteId)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ReplaceSiteFiveGWithBody performs a PUT /inventory/v1/sites/{siteId}/fiveG (the `ReplaceSiteFiveG` operationId) request,
+// with any type of body and a specified content type.
+//
+// Gives the site 5G data, or replaces its 5G data as a whole (credentials included).
+// The traffic influence subscriptions of the site's app instances follow: new DNAIs are
+// patched into them; a new NEF, AF id, DNN or S-NSSAI deletes them at the former NEF
+// (with its credentials) and the MEO subscribes anew at the new one. A subscription the
+// former NEF does not let go of is shown on its instance (trafficSteering.lastError);
+// the change is made all the same.
+func (c *Client) ReplaceSiteFiveGWithBody(ctx context.Context, siteId SiteId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewReplaceSiteFiveGRequestWithBody(c.Server, siteId, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ReplaceSiteFiveG performs a PUT /inventory/v1/sites/{siteId}/fiveG (the `ReplaceSiteFiveG` operationId) request.
+// Takes a body of the `application/json` content type.
+//
+// Gives the site 5G data, or replaces its 5G data as a whole (credentials included).
+// The traffic influence subscriptions of the site's app instances follow: new DNAIs are
+// patched into them; a new NEF, AF id, DNN or S-NSSAI deletes them at the former NEF
+// (with its credentials) and the MEO subscribes anew at the new one. A subscription the
+// former NEF does not let go of is shown on its instance (trafficSteering.lastError);
+// the change is made all the same.
+func (c *Client) ReplaceSiteFiveG(ctx context.Context, siteId SiteId, body ReplaceSiteFiveGJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewReplaceSiteFiveGRequest(c.Server, siteId, body)
 	if err != nil {
 		return nil, err
 	}
@@ -1297,6 +1391,87 @@ func NewDrainSiteRequest(server string, siteId SiteId) (*http.Request, error) {
 	return req, nil
 }
 
+// NewRemoveSiteFiveGRequest constructs an http.Request for the RemoveSiteFiveG method
+func NewRemoveSiteFiveGRequest(server string, siteId SiteId) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "siteId", siteId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/inventory/v1/sites/%s/fiveG", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewReplaceSiteFiveGRequest calls the generic ReplaceSiteFiveG builder with application/json body
+func NewReplaceSiteFiveGRequest(server string, siteId SiteId, body ReplaceSiteFiveGJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewReplaceSiteFiveGRequestWithBody(server, siteId, "application/json", bodyReader)
+}
+
+// NewReplaceSiteFiveGRequestWithBody constructs an http.Request for the ReplaceSiteFiveG method, with any body, and a specified content type
+func NewReplaceSiteFiveGRequestWithBody(server string, siteId SiteId, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "siteId", siteId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/inventory/v1/sites/%s/fiveG", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPut, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
 // NewUncordonSiteRequest constructs an http.Request for the UncordonSite method
 func NewUncordonSiteRequest(server string, siteId SiteId) (*http.Request, error) {
 	var err error
@@ -1461,6 +1636,39 @@ type ClientWithResponsesInterface interface {
 	//
 	// Returns a wrapper object for the known response body format(s).
 	DrainSiteWithResponse(ctx context.Context, siteId SiteId, reqEditors ...RequestEditorFn) (*DrainSiteResponse, error)
+
+	// RemoveSiteFiveGWithResponse performs a DELETE /inventory/v1/sites/{siteId}/fiveG (the `RemoveSiteFiveG` operationId) request.
+	//
+	// Removes the site's 5G data: the traffic influence subscriptions of its app instances
+	// are deleted at its NEF, and the instances show trafficSteering.state NO_5G_DATA until
+	// the site has 5G data again. Removing data the site does not have succeeds.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	RemoveSiteFiveGWithResponse(ctx context.Context, siteId SiteId, reqEditors ...RequestEditorFn) (*RemoveSiteFiveGResponse, error)
+
+	// ReplaceSiteFiveGWithBodyWithResponse performs a PUT /inventory/v1/sites/{siteId}/fiveG (the `ReplaceSiteFiveG` operationId) request,
+	// with any type of body and a specified content type.
+	//
+	// Gives the site 5G data, or replaces its 5G data as a whole (credentials included).
+	// The traffic influence subscriptions of the site's app instances follow: new DNAIs are
+	// patched into them; a new NEF, AF id, DNN or S-NSSAI deletes them at the former NEF
+	// (with its credentials) and the MEO subscribes anew at the new one. A subscription the
+	// former NEF does not let go of is shown on its instance (trafficSteering.lastError);
+	// the change is made all the same.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	ReplaceSiteFiveGWithBodyWithResponse(ctx context.Context, siteId SiteId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ReplaceSiteFiveGResponse, error)
+
+	// ReplaceSiteFiveGWithResponse performs a PUT /inventory/v1/sites/{siteId}/fiveG (the `ReplaceSiteFiveG` operationId) request.
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Gives the site 5G data, or replaces its 5G data as a whole (credentials included).
+	// The traffic influence subscriptions of the site's app instances follow: new DNAIs are
+	// patched into them; a new NEF, AF id, DNN or S-NSSAI deletes them at the former NEF
+	// (with its credentials) and the MEO subscribes anew at the new one. A subscription the
+	// former NEF does not let go of is shown on its instance (trafficSteering.lastError);
+	// the change is made all the same.
+	ReplaceSiteFiveGWithResponse(ctx context.Context, siteId SiteId, body ReplaceSiteFiveGJSONRequestBody, reqEditors ...RequestEditorFn) (*ReplaceSiteFiveGResponse, error)
 
 	// UncordonSiteWithResponse performs a POST /inventory/v1/sites/{siteId}/uncordon (the `UncordonSite` operationId) request.
 	//
@@ -1946,6 +2154,130 @@ func (r DrainSiteResponse) ContentType() string {
 	return ""
 }
 
+type RemoveSiteFiveGResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r RemoveSiteFiveGResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r RemoveSiteFiveGResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r RemoveSiteFiveGResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetBody returns the raw response body bytes
+func (r RemoveSiteFiveGResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r RemoveSiteFiveGResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r RemoveSiteFiveGResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r RemoveSiteFiveGResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type ReplaceSiteFiveGResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Site
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ReplaceSiteFiveGResponse) GetJSON200() *Site {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r ReplaceSiteFiveGResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r ReplaceSiteFiveGResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r ReplaceSiteFiveGResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r ReplaceSiteFiveGResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetBody returns the raw response body bytes
+func (r ReplaceSiteFiveGResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ReplaceSiteFiveGResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ReplaceSiteFiveGResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ReplaceSiteFiveGResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 type UncordonSiteResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -2153,6 +2485,57 @@ func (c *ClientWithResponses) DrainSiteWithResponse(ctx context.Context, siteId 
 		return nil, err
 	}
 	return ParseDrainSiteResponse(rsp)
+}
+
+// RemoveSiteFiveGWithResponse performs a DELETE /inventory/v1/sites/{siteId}/fiveG (the `RemoveSiteFiveG` operationId) request.
+//
+// Removes the site's 5G data: the traffic influence subscriptions of its app instances
+// are deleted at its NEF, and the instances show trafficSteering.state NO_5G_DATA until
+// the site has 5G data again. Removing data the site does not have succeeds.
+//
+// Returns a wrapper object for the known response body format(s).
+func (c *ClientWithResponses) RemoveSiteFiveGWithResponse(ctx context.Context, siteId SiteId, reqEditors ...RequestEditorFn) (*RemoveSiteFiveGResponse, error) {
+	rsp, err := c.RemoveSiteFiveG(ctx, siteId, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseRemoveSiteFiveGResponse(rsp)
+}
+
+// ReplaceSiteFiveGWithBodyWithResponse performs a PUT /inventory/v1/sites/{siteId}/fiveG (the `ReplaceSiteFiveG` operationId) request,
+// with any type of body and a specified content type.
+//
+// Gives the site 5G data, or replaces its 5G data as a whole (credentials included).
+// The traffic influence subscriptions of the site's app instances follow: new DNAIs are
+// patched into them; a new NEF, AF id, DNN or S-NSSAI deletes them at the former NEF
+// (with its credentials) and the MEO subscribes anew at the new one. A subscription the
+// former NEF does not let go of is shown on its instance (trafficSteering.lastError);
+// the change is made all the same.
+//
+// Returns a wrapper object for the known response body format(s).
+func (c *ClientWithResponses) ReplaceSiteFiveGWithBodyWithResponse(ctx context.Context, siteId SiteId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ReplaceSiteFiveGResponse, error) {
+	rsp, err := c.ReplaceSiteFiveGWithBody(ctx, siteId, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseReplaceSiteFiveGResponse(rsp)
+}
+
+// ReplaceSiteFiveGWithResponse performs a PUT /inventory/v1/sites/{siteId}/fiveG (the `ReplaceSiteFiveG` operationId) request.
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Gives the site 5G data, or replaces its 5G data as a whole (credentials included).
+// The traffic influence subscriptions of the site's app instances follow: new DNAIs are
+// patched into them; a new NEF, AF id, DNN or S-NSSAI deletes them at the former NEF
+// (with its credentials) and the MEO subscribes anew at the new one. A subscription the
+// former NEF does not let go of is shown on its instance (trafficSteering.lastError);
+// the change is made all the same.
+func (c *ClientWithResponses) ReplaceSiteFiveGWithResponse(ctx context.Context, siteId SiteId, body ReplaceSiteFiveGJSONRequestBody, reqEditors ...RequestEditorFn) (*ReplaceSiteFiveGResponse, error) {
+	rsp, err := c.ReplaceSiteFiveG(ctx, siteId, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseReplaceSiteFiveGResponse(rsp)
 }
 
 // UncordonSiteWithResponse performs a POST /inventory/v1/sites/{siteId}/uncordon (the `UncordonSite` operationId) request.
@@ -2554,6 +2937,103 @@ func ParseDrainSiteResponse(rsp *http.Response) (*DrainSiteResponse, error) {
 	return response, nil
 }
 
+// ParseRemoveSiteFiveGResponse parses an HTTP response from a RemoveSiteFiveGWithResponse call
+func ParseRemoveSiteFiveGResponse(rsp *http.Response) (*RemoveSiteFiveGResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &RemoveSiteFiveGResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 204:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseReplaceSiteFiveGResponse parses an HTTP response from a ReplaceSiteFiveGWithResponse call
+func ParseReplaceSiteFiveGResponse(rsp *http.Response) (*ReplaceSiteFiveGResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ReplaceSiteFiveGResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Site
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	}
+
+	return response, nil
+}
+
 // ParseUncordonSiteResponse parses an HTTP response from a UncordonSiteWithResponse call
 func ParseUncordonSiteResponse(rsp *http.Response) (*UncordonSiteResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -2624,6 +3104,12 @@ type ServerInterface interface {
 
 	// (POST /inventory/v1/sites/{siteId}/drain)
 	DrainSite(ctx echo.Context, siteId SiteId) error
+
+	// (DELETE /inventory/v1/sites/{siteId}/fiveG)
+	RemoveSiteFiveG(ctx echo.Context, siteId SiteId) error
+
+	// (PUT /inventory/v1/sites/{siteId}/fiveG)
+	ReplaceSiteFiveG(ctx echo.Context, siteId SiteId) error
 
 	// (POST /inventory/v1/sites/{siteId}/uncordon)
 	UncordonSite(ctx echo.Context, siteId SiteId) error
@@ -2783,6 +3269,38 @@ func (w *ServerInterfaceWrapper) DrainSite(ctx echo.Context) error {
 	return err
 }
 
+// RemoveSiteFiveG converts echo context to params.
+func (w *ServerInterfaceWrapper) RemoveSiteFiveG(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "siteId" -------------
+	var siteId SiteId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "siteId", ctx.Param("siteId"), &siteId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter siteId: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.RemoveSiteFiveG(ctx, siteId)
+	return err
+}
+
+// ReplaceSiteFiveG converts echo context to params.
+func (w *ServerInterfaceWrapper) ReplaceSiteFiveG(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "siteId" -------------
+	var siteId SiteId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "siteId", ctx.Param("siteId"), &siteId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter siteId: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.ReplaceSiteFiveG(ctx, siteId)
+	return err
+}
+
 // UncordonSite converts echo context to params.
 func (w *ServerInterfaceWrapper) UncordonSite(ctx echo.Context) error {
 	var err error
@@ -2851,6 +3369,8 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.DELETE(options.BaseURL+"/inventory/v1/sites/:siteId", wrapper.DeleteSite, options.OperationMiddlewares["DeleteSite"]...)
 	router.GET(options.BaseURL+"/inventory/v1/sites/:siteId", wrapper.GetSite, options.OperationMiddlewares["GetSite"]...)
 	router.PATCH(options.BaseURL+"/inventory/v1/sites/:siteId", wrapper.UpdateSite, options.OperationMiddlewares["UpdateSite"]...)
+	router.DELETE(options.BaseURL+"/inventory/v1/sites/:siteId/fiveG", wrapper.RemoveSiteFiveG, options.OperationMiddlewares["RemoveSiteFiveG"]...)
+	router.PUT(options.BaseURL+"/inventory/v1/sites/:siteId/fiveG", wrapper.ReplaceSiteFiveG, options.OperationMiddlewares["ReplaceSiteFiveG"]...)
 	router.POST(options.BaseURL+"/inventory/v1/sites/:siteId/cordon", wrapper.CordonSite, options.OperationMiddlewares["CordonSite"]...)
 	router.POST(options.BaseURL+"/inventory/v1/sites/:siteId/uncordon", wrapper.UncordonSite, options.OperationMiddlewares["UncordonSite"]...)
 	router.POST(options.BaseURL+"/inventory/v1/sites/:siteId/drain", wrapper.DrainSite, options.OperationMiddlewares["DrainSite"]...)
@@ -3441,6 +3961,157 @@ func (response DrainSite404ApplicationProblemPlusJSONResponse) VisitDrainSiteRes
 	return err
 }
 
+type RemoveSiteFiveGRequestObject struct {
+	SiteId SiteId `json:"siteId"`
+}
+
+type RemoveSiteFiveGResponseObject interface {
+	VisitRemoveSiteFiveGResponse(w http.ResponseWriter) error
+}
+
+type RemoveSiteFiveG204Response struct {
+}
+
+func (response RemoveSiteFiveG204Response) VisitRemoveSiteFiveGResponse(w http.ResponseWriter) error {
+	w.WriteHeader(204)
+	return nil
+}
+
+type RemoveSiteFiveG401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response RemoveSiteFiveG401ApplicationProblemPlusJSONResponse) VisitRemoveSiteFiveGResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RemoveSiteFiveG403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response RemoveSiteFiveG403ApplicationProblemPlusJSONResponse) VisitRemoveSiteFiveGResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RemoveSiteFiveG404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response RemoveSiteFiveG404ApplicationProblemPlusJSONResponse) VisitRemoveSiteFiveGResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReplaceSiteFiveGRequestObject struct {
+	SiteId SiteId `json:"siteId"`
+	Body   *ReplaceSiteFiveGJSONRequestBody
+}
+
+type ReplaceSiteFiveGResponseObject interface {
+	VisitReplaceSiteFiveGResponse(w http.ResponseWriter) error
+}
+
+type ReplaceSiteFiveG200JSONResponse struct{ SiteJSONResponse }
+
+func (response ReplaceSiteFiveG200JSONResponse) VisitReplaceSiteFiveGResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReplaceSiteFiveG400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response ReplaceSiteFiveG400ApplicationProblemPlusJSONResponse) VisitReplaceSiteFiveGResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReplaceSiteFiveG401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response ReplaceSiteFiveG401ApplicationProblemPlusJSONResponse) VisitReplaceSiteFiveGResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReplaceSiteFiveG403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response ReplaceSiteFiveG403ApplicationProblemPlusJSONResponse) VisitReplaceSiteFiveGResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReplaceSiteFiveG404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response ReplaceSiteFiveG404ApplicationProblemPlusJSONResponse) VisitReplaceSiteFiveGResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type UncordonSiteRequestObject struct {
 	SiteId SiteId `json:"siteId"`
 }
@@ -3534,6 +4205,12 @@ type StrictServerInterface interface {
 
 	// (POST /inventory/v1/sites/{siteId}/drain)
 	DrainSite(ctx context.Context, request DrainSiteRequestObject) (DrainSiteResponseObject, error)
+
+	// (DELETE /inventory/v1/sites/{siteId}/fiveG)
+	RemoveSiteFiveG(ctx context.Context, request RemoveSiteFiveGRequestObject) (RemoveSiteFiveGResponseObject, error)
+
+	// (PUT /inventory/v1/sites/{siteId}/fiveG)
+	ReplaceSiteFiveG(ctx context.Context, request ReplaceSiteFiveGRequestObject) (ReplaceSiteFiveGResponseObject, error)
 
 	// (POST /inventory/v1/sites/{siteId}/uncordon)
 	UncordonSite(ctx context.Context, request UncordonSiteRequestObject) (UncordonSiteResponseObject, error)
@@ -3797,6 +4474,79 @@ func (sh *strictHandler) DrainSite(ctx echo.Context, siteId SiteId) error {
 	return nil
 }
 
+// RemoveSiteFiveG operation middleware
+func (sh *strictHandler) RemoveSiteFiveG(ctx echo.Context, siteId SiteId) error {
+	var request RemoveSiteFiveGRequestObject
+
+	request.SiteId = siteId
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.RemoveSiteFiveG(ctx.Request().Context(), request.(RemoveSiteFiveGRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "RemoveSiteFiveG")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(RemoveSiteFiveGResponseObject); ok {
+		return validResponse.VisitRemoveSiteFiveGResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// ReplaceSiteFiveG operation middleware
+func (sh *strictHandler) ReplaceSiteFiveG(ctx echo.Context, siteId SiteId) error {
+	var request ReplaceSiteFiveGRequestObject
+
+	request.SiteId = siteId
+
+	var body ReplaceSiteFiveGJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.ReplaceSiteFiveG(ctx.Request().Context(), request.(ReplaceSiteFiveGRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ReplaceSiteFiveG")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(ReplaceSiteFiveGResponseObject); ok {
+		return validResponse.VisitReplaceSiteFiveGResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
 // UncordonSite operation middleware
 func (sh *strictHandler) UncordonSite(ctx echo.Context, siteId SiteId) error {
 	var request UncordonSiteRequestObject
@@ -3827,101 +4577,107 @@ func (sh *strictHandler) UncordonSite(ctx echo.Context, siteId SiteId) error {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7Dxrc9tIcn+lw1yVyBxEUg9713TdB60s+5izLJUkez8snb0R0CTnBMxgZwaUeC5V5UfkF+aXpLpnAIIk",
-	"SFH78qaSLxJJzKOnp98PfGnFOsu1QuVsa/CllQsjMnRo+JtI0x/HEtOEvyVoYyNzJ7VqDVpSxWmRIIg0",
-	"BVojxQcQzhl5Wzi0ragladRPBZp5K2opkWFrUF8watl4ipmgld08p6fWGakmrcfHqIUPvPqPCY5Fkbr1",
-	"7cMAcFOEMKgBDGgrrRDG2oCVDm1nA1yr2+0G3CbUNMDhNIRZEYGZCbBIuHaYPAFSA7oy8fAe1cRNW4OD",
-	"/uFx1ADi80ALd7kraD8XpNShWQfp7OZ6CO+u4fzsFPr9VwvQ9m+FxQT8vAiwO+lCG3+KZjLr3UmVRHdH",
-	"tvOafknFLaa2Z3AitYqw2D/obASdgdgA+nH/1csm0Il2hgkN5jVz4aaLJcPDqGXwp0IaTFoDZwrcsMXL",
-	"o/UNHmmuzbWyyFf2nUiu8KcCLdN9rJVDxR9FnqcyFoS4Xm70bYrZn/9hCYtfarv9yeC4NWj9a2/B2j3/",
-	"1PYu/aw36IRMrd97+TpupgjG7w7SQibSsTYZJq8Dq9FESKV1FnCGZg4BkG7rMWq91eZWJgmqrwD4Ccwk",
-	"3qMBp+9QQSbmoFU6B4MiYeA+aPdWFyr5CrB90GCLeMpCiGG5lg63wPG8/XmxDVdZ7fhRicJNtZH/xK+E",
-	"gZlIZQK3KEx5SV3PXX4R2uNU5OJWptJJzwkiSSQtINJLo3M0/nfPXutn/TQ837MQ19aA9kxm3fqqHRCO",
-	"KTkV1jHtYrcVtfLa8qz3dCycuE3xqZNfodWFidESjoWJp9Jh7ArjF5IOM9ugRCoZIIwRc/pOAq1xoNIJ",
-	"/k2q5Jnr0bTlKdtwGWbr239g7JqWm6Gx0lPEunhcm30qZzI+SRKD1p6lmAU62yL3D/r7h9AwDdrDs5u3",
-	"cPX2FI6/+eYlnJ7QZiBUQuRUYGf98mJxw/BUkErlcIKGAIvFJ5rVfIyF/P6hXGQx43PDMd8YIdWl0RMC",
-	"eP2ARJJ5eAp6zFRH7LhnIaGZEQjLP2oTT9E6I5w2ni4NxtokmIB00EYRT/2MkTIkwKIgecd4DxZjrRIb",
-	"we2c1zo/u6BNY9pzqtNEqkl94xSFxU4XTm4tYbdQTqYjRQPG0tDGtD6jV6s4WFe0M6AicNqFIsC0Am3A",
-	"f6LFFEhlnaAZmZ6hJWDESBlkNpJaDUAoGH64vjn5cDM8uTkDnYOO48IYpEklckSGIPJ8sdr9VFscKbpe",
-	"XueSzFPbXSzcHRudXbMGBtLHhFBp+bSvCXkJ5qmeezRXq2pF30eKRkGeitiTWkybRfRIgUOTSSXYPpoi",
-	"xDqfwxQNwsSIGMdFms6h7aZGF5NpwPvlnh2pcp7UCsapvu+E9TxaMoz/qq0bKlKpHv6RWiNgGps0k1Md",
-	"OZYXTUDcizlYuXxd1gnjMCHuWOeCTM+I5ht3WKDWglQV/dJClSRZEZZ5PgwgDZtFmMjz93F2kV/E8YYR",
-	"1QVfO+EV4zJk1zcnVzfDD+8iuLy6OD27vubP2sDbk+H7szc/3pydX0LboDOSLBWLdBBhtbKdGgoW+4WH",
-	"zxGpKwJi+dSrZ1w70ecdZGyOKtl4L8s3b51MU0+6SSDnoOmb7puJY33Z75nQK9b3hOMFgBGKlvJk2hq0",
-	"EuFw38kMm5BpXRHf7QK1mwpHlDmvg8zOmdL3EdxLN4X76XwA5LOlUiHkaMAgIQyTwK/tUWtU9PtHMX3j",
-	"TzgA/4u/Vf/bqNWBezqg0mEb6SyTDJ9YyLQwleAJMrcSKiN1M8U5CEMGbyxJ8okJS0GWu4yj1yB4GUxq",
-	"M8liDlRIdgZ9nJ84z+S/Hvts41qPZA9YBHLsv0tLiG1kBeEcZrmzT4sDPSaJWlsfksJ4/SKDSmumv5/B",
-	"bTSJcUdjdyHDJ9izBGEXPizyhJ3fzQzj6eW5nLICoufKBdtHQfAvAGgC9q2c4bvrHOPNJt1YpBY3+QJ7",
-	"Fl68g0Q4MfAMJ11UGQ4idpaMEgFH7y4v4WThF8DbQsX8gWwDYe/sQoXuWfhw9hbaN9dw+Kr74vAQPigc",
-	"/3hjxHgs46EapwVp+Q44DdYhehZ0/nHJgiLPbRBoI1UXD07X7Zc3H06Gtgt0GtozNpigclKkFtrsUjCL",
-	"a3J1DrtxKlG5a4wNus5IETtb/mIHYFEQBTMKyuPf4TwCRTxOnFsYhUmTfk6UkBvYpYRSOAEf0N1rcwcn",
-	"MRtjQwZ0LNFYj6qj7ov+AcSpKCzCi+7L7jedJS1bD6kcfhu1Mqmq7w18nImHoZ968JIHl9/WCTxRqhl8",
-	"IgtQAe7qVghvhoxQskdVCMQQexuFjkB+AjJF3tOziPXsQcQunbMeIPpgh56NUn+x6w7beJNkPHm7Z0Em",
-	"pdfHhEofvtCUx5L6TPDi4OPVcIPJIHJ5pbVr3uXDGW1zcjkEo7V7vWConLjbQu9okuf7geT3ZckSvdlB",
-	"417+mE8ibcXvYWrfoEPqrLB+hLZni1Xi76zBFrXujXR4odK5dx3Zfdf5c71dvtGPJn3aEatGRosDrhyn",
-	"UabLDHXhzhv49DuS25ZpCx/iqVATXIgBpo8ynnzQ7/f7TA2ZeJBZkbUGR/RTn0ne/9BvUngM9PrOJ2T8",
-	"OBkvxUBgE/K7O2B/Tet5Go08QzQhxiprhXwmadnE5wYc8Xxr0PqPH07234r9cX//1ecvLx//1GgV+uhl",
-	"hbnDFy+2o21VPdqmm10Z5EWxl2jV2bzEaTr8X1GkJKWaWHgRDyqFwvnZZWkvfhqed+Esy93cu8w1s3lD",
-	"CCmeYnyHye4GTNQiCM6M0abJ8liLWsFEuwjupzJFKBTLZ3GbYnfTytfYRJJs0kjn1xXK3qPxXuNuIFfb",
-	"1hj5VusUhWqODL3nSP1m8muQHcsAX7BfxXESWuk1KW27iAdZZmVdONj7y14EexH9+Zc9ukebixhtDT81",
-	"qIKN+0w19T1HBCpLRXo47qcynpLSFJYwa9HM/LYrBNIcI6tk6LagY1N8rUHKxrpQzsxPddLg/Q2vL+Do",
-	"4OVLcPd6P0VibQgTINbJJkJq0B7fv7uGb48hFU66IkGQChKcGFxCtiqyWy8cU602r6HVZKdFGKvJCSF5",
-	"g+fJ+Of4ERSWjK7qnvyNRMBxtWADWwIfVTxfMsG2Bt0rCBpjBWs0dn52uZPZvhrMPEXTgPPLs3OIadiY",
-	"DPTSt56hkeM5CAVT53ILqJJcS+UWKo2RMLcOM7ZUNtg65bxm1HKoC86zF3ArLJlM74NNyJsOer0M8y5h",
-	"el908UFkeYqDb4+Pj+j3bJPJs0FlLvbTJeP/mspz7ZYuy2MvX0Og+020vPL7ipKiyX5ok05aSZ2sYeDq",
-	"7Sl8823/mzLPFlJwDRLFP2iUoWUMpvEhGSWFbQ6YO+lS3GLS7ZQOWORI1hCbYabN/Lu5818rrSOVe3nc",
-	"HLyUaSpPLz/uODzXyW4rNwG+yV6+doJMyLE2IIJL6W1+/5nkCaZjUggr3uTanY2lmqDJTSOzjVp2Kg5f",
-	"vByMWqxZDg5hig+QyAkJrDJozlvuWbj+68n+4YuXjdxl0W3Q0Esm1wZjuibq1mC8UF7WQhtXnDYRR5Dr",
-	"dD7RKoJYmjjFDh+DUx4K9+/FvJS6JO4zC2OjMxAjleBM+nC24QCAUBxJrAc6G/xyv8c6jcWoQuHB1hQm",
-	"cz5hRCSysOdP83VYdzGjCXfhgOe2UX4E/Oys+Csg1xwqEa/fDQdxnBHxnVQTf0sbNPu6xApAN5JDyF2v",
-	"YNlgGTXbzXYcyxm+2xpGCYGqqLLpiOxXwj7dzeGZ3d3REBDZFLlojjVsixBs8eh/gdO+3RzhUb+JP77d",
-	"u97i/u4C8ONWJ7XJD93kaj4t0Zv2ks1rppWjsu0QwZ1hS2DhQmydUY4jVYZ5A0VUFt9Ws2yzAbUj0uv8",
-	"Xi1cLtPE9ll+cLYNAF8OtcG+aBIYIhexdPMnnZ16TQjn8P28j4sw/W4CJ9ZZJl2YItL0Ytwa/LBzdcfn",
-	"xoh6ka2GEG0tor2U+wq5+YacHUkgI+STt7dcb1DOakwZnoR03r2wIOwdJoOlFLgP6jrNKWTA1OI96dqa",
-	"ZqhshIXxuIvbXpMCT2UD1zEReQcUE877iTx/M0wa/fXAONtwFUI9obwoKdIySrEM1ltyunytgy9nwATa",
-	"2njsLfsRNYzMZLbr/qsmVg2Y2v3VidMfz2/SxIfFc+k+QLvMfRvrje6KW4y1GsvJ7ionlbczady1ju+w",
-	"WTiEER+NfDrky6A9GfqTSVmCWQnrmhSuI7GUQFFlo2xPsZF9c64T71rLkLh8RljolGPKXFgrQiWK8OU2",
-	"tapbToP7+h9ONDe5BsE+2k1ULRKD66LqCpnZbD2TFowrn+67n+oUoV1Pp4Wa4KTThWGt7gDRrGboCuuD",
-	"YArv/ZJsxrspSgMKH5yfRSZoLqwly/331a/bhpdRmV+i33aQBp+G536bxw309jMyuidVftTgRFqHpgsy",
-	"iSDDHNpV5IcdLtLp3veayQzaxGD8jezpWCuFnNoNKdKSyV6HaodMWkuXp82iGHhByb7iIdfGcXaQvb/j",
-	"fr/JP6sIekcyLm2z1WOn+h5NLCzCmw/XPg4MbbH/zwj6+68ikEqhgb39vddwsP/yCOKpMCJ2aGwngrF8",
-	"wIQd91SON8U4/+CU2RAhyw+qWFydxzl9y+ypfQY3cOX52WXkq2Okg0SOx2hsxbUjJXxkubJZfPLXVkkR",
-	"4aA9kTNUZXKeFLsoi+0yVK7j738jDy0f4Y20eSrmXMBXhSqDwZI0Ryh/Kc+VD58XjS2VJqoiY01V3HIS",
-	"nPtd7o74b3GLmEwwfCSl16rUX03dbFK465e7eE6WpYDFphHcHdGfsCVxaLmnlw3L0dGRWoRH4bQm6rPC",
-	"Orgl65CLrjg//m/7XpRzq0cURMgAxjIlCTFGLty0I0ViBB8wps3Jx93PjZ7JBA3kaTGRqiwfGBe2rKZ4",
-	"OqW8Zk80pOv8kAQKJR/A8shFmLs3E6ZnCtULw8r/+zSwmaKWLZSNG9bkJXy8GvorKZ95I5Zj4T9hVgx6",
-	"vZ4PtjeHXNYNHItxYaSbXxMNe5rz4e6TwuctmbjZGuWfF8tOnct93b1UY918hHqd8R5p+Bkqp82cDsEE",
-	"xD1SdP/SQm40geXLGiJQ2sHZzfVwz3a6cFJLeI1UNXXACoUkRLusF9EzNHCevehE/OzT8Bzaf6sR8N+I",
-	"gOmHs2SC/tMnwqQ2IxWw2qlUVSlpo0W+ni27SlClKIzi6uPc6NtQ+px1R2qkroKO5EhY4I7Li+ubTkjj",
-	"cr7WBk/Od7/Qtl61rbS6kKwjl2Gk2sf9flniW60QUrUsKTmjajmAWdAox+mahLMnsUjTEBANUz4Nz4mj",
-	"/Jw2a+d668JrkGNA6aZouALPg+vH02UcHx56zIiyT0eJLGBhpKxMMCQohePMpJAJtEekjAbQ7XZHrQhG",
-	"JFnDt07Ew5V2U1pEkvmnDXPxSHnj33phQUcN1VduSWJ1mPuZwfe1SueDyt4NawGq2MxzVyvFGqnzs4s9",
-	"66ux/B2IxIKd6nvf0HM/RUYBmRoEFPqrEjTEOKiF1KEtyrD4SOUGx/KhA1Z7hAsw2vnitlgokn+cPpPh",
-	"gDeLYvpbLAnAV4yjkTqRdH3zhcjxA476YDsBanIo/RVN2RkEPR6pkkNoCHFDGRBf9K7E0s0ZAq4F8PKz",
-	"SgItZ4u6cLKgKi6z59h6yJTt2eVcmc5RhYNwIwE5JvWWKbvcMwXtd2c3QZGnMkZlWXWHrreTnBh8/7Db",
-	"r6WJWoSwhVj57//8r5pcadW6SFoH3b6fSUCJXLYGraNuv3tERqNwU5Z8vWql3uyg59cYfGlNmlTCe25I",
-	"K00fLl33VrEvwgZtEjQRCMjFBIFvn9zlgbeCMm0QxjpN9T2NeS/V3UhNUZAaaxtM/zJqkSMzanWA7B6/",
-	"UZD+3vN5cLxyF/7uOwz/Xl1sZSmPlMUUY1feqePctB7DagNkW9gyKnKeHfheu84AROiE5FtiU0km0UjR",
-	"pyhUQ/R8HfQdzn0RdFSJTGgTPLfoWxIyzHulhxBBzbyMoGquHCn6uNCK/tGSZo68+O3VghrlT2VkIxop",
-	"/0NJ2cuA+GfksdCv/hu7KItBr0MDBvetjlTNhfZnjmpqIcOcwSQ7f4bvFosyzm4R/A2UhkhVoz9MAgld",
-	"B0Ktt0H/sEprpzrLxH7VJEuC6i9cfAK5kMaW0qXsuGEovY1FAn+qUw5qNXWn8tjrQCXPbFJtNoYXB+mF",
-	"1tcdRta6tHdad9eRKy3Nz5hR9mXTlHW7JhPmjvTBCjNGlUvDHA2BocOw3OBM6sJuugtahlb5UefipwJ/",
-	"9Js8r+n580pj72G//6ymz90KUbj7c60EpaE/lmWfHnsRSef2GOEdCEPrYnUFn3VRuLVHnnY/9odtAr1C",
-	"Sq/W6sxTDp6estTIyma0mFhfUE/M+5nTqrZBR5QmoA3M6cvIS2UclHBgVG9TtS164/Lkcgi1xTpN8qNc",
-	"nu/DxyrRuu90Mv9VG32DT/u42m/+uEZrB795g3F5ZEy6UIY3qjY8HxAsu5LqpFYLmCyvV1Op1mPxj0Bi",
-	"NOno6UmL3nee8eqrtMCzgRosacmF7/hA9gMnmY4PD7/SCwWWS2khkexWBDZberOAFXNbllCWvorvNuIj",
-	"vPA38VWOcAFTYbmfzFf53OEcvJtTGEwiciykI1+CjsbuTdlu0m2UU49Rk4nb++JfKPHo2SPFpn7IK/QN",
-	"paUgu/LxFWgf9191QlHwcraNLM5Fxk1y38ay/HrDe1XSa0mUHG8Cwd/K78ZUx0/PqN7y8PW4cAvia0nf",
-	"Rs0VnJvlm3mHrvla+r/vKyR+5jU/69Ka9fmyOf6E0RheyELWVy5c3FDvX2bodk/PQVvAv19ffIAMzYQM",
-	"fReTPw+lRo5GqipSSjhCFjpLnK68Es6g1H2tIEeqMESZcotAWggNBCMlrG8lrXmz7ePDQ9/bGZQsOifV",
-	"xEKia3I1qkI3HpakUzUmccu/gsLWNPUisNlk3fhqi9/YtlnOuj763tdqPUb9PqP+z7987R0MqN+HvcLl",
-	"1Nnsj2vV/K8QwKXQqlCboVCsFF/7luyvbA0RtwWLiKyhZu79WTZDzxexrL7J7Xkys9F5Ohd3tfoBKFQt",
-	"6PO69hINpbmJAw3EU61JvkjXhaGzS28vEPN1++OUQd+i6LaTXekG/zFZ4WdcZVUS9ivfpMdz7S7Jzs6E",
-	"ueN2pTJwB20OnHXL7x2f3Fk3Kp2GWxwp/y4Sp0FzbN6HGOCGnBDOc4Sw8iImvpxlcYVRtsyrvPZpgKXX",
-	"4nh7d7mGTaulNx9wgrsONucMbIj2+Ko5n7BcXkbVgQ7viSjfRRFyIBWuQqbA2+XhJTlKKxwpaSHFsevC",
-	"x/IVOe3FO3KAu4Cr17MMaM9xYXjX5VfnRPVXLoyUSA2KZF5akGOppJ026WeuDfx/5imZp3xP0W8vCWty",
-	"MLwkhFPidN9i8VKMFWMqQPd/6L5qyW2+hXpa+4fPhG1uywt3VJi0NWj1+BbCUl/q71u0rcfPj/8TAAD/",
-	"/w==",
+	"7Hzpchs50uCr5HInQuROiaIOu7upmB9sW/Zwp3WEKff8aHo9UFWSxKgKqAZQkjgditiH2CfcJ/kiE6iD",
+	"ZFGi+nJ/831/bJHEkUjkfeCnTqyzXCtUznaGP3VyYUSGDg1/Emn6eSYxTfhTgjY2MndSq86wI1WcFgmC",
+	"SFOgNVJ8AOGckTeFQ9uJOpJG/VigWXaijhIZdobNBaOOjReYCVrZLXP61Toj1bzz+Bh18IFX/5zgTBSp",
+	"29w+DAC3QAiDWsCArtIKYaYNWOnQ9rbAtb7dbsBtQ00LHE5DmBURmJkAi4Rrh8kzILWgKxMP36Gau0Vn",
+	"eDg4OolaQHwZaOEudwXt54KUOjSbIJ1dT8bwfgLnZ29gMPimBm3/RlhMwM+LAPvzPnTxx+hOZge3UiXR",
+	"7bHtndI3qbjB1B4YnEutIiz2D3tbQWcgtoB+MvjmdRvoRDvjhAbzmrlwi3rJ8GPUMfhjIQ0mnaEzBW7Z",
+	"4vXx5gaPNNfmWlnkK/tWJB/wxwIt032slUPFf4o8T2UsCHEHudE3KWZ//qclLP7U2O1PBmedYed/HtSs",
+	"feB/tQdXftZbdEKm1u+9eh3XCwTjdwdpIRPpTJsMk9PAajQRUmmdBbxDs4QASL/zGHXeaXMjkwTVFwB8",
+	"BHcS79GA07eoIBNL0CpdgkGRMHAX2r3ThUq+AGwXGmwRL1gIMSwT6fAJOF62Py+25SqrHT8qUbiFNvJf",
+	"+IUwcCdSmcANClNeUt9zl1+E9ngjcnEjU+mk5wSRJJIWEOmV0Tka/71nr82zfj8+37MQN9aA7p3M+s1V",
+	"eyAcU3IqrGPaxX4n6uSN5Vnv6Vg4cZPicyf/gFYXJkZLOBYmXkiHsSuMX0g6zGyLEqlkgDBGLOkzCbTW",
+	"gUon+DepkheuR9NWpzyFyzBb3/wTY9e23B0aKz1FbIrHjdlv5J2MR0li0NqzFLNAZ0/I/cPB/hG0TIPu",
+	"+Oz6HXx49wZOvvrqNbwZ0WYgVELkVGBv8/Jicc3wVJBK5XCOhgCLxfc0q/0Ytfz+oVyknvGp5ZhvjZDq",
+	"yug5Abx5QCLJPPwKesZUR+y4ZyGhmREIy19qEy/QOiOcNp4uDcbaJJiAdNBFES/8jKkyJMCiIHlneA8W",
+	"Y60SG8HNktc6P7ukTWPac6HTRKp5c+MUhcVeH0Y3lrBbKCfTqaIBM2loY1qf0atVHKwr2hlQETjdQhFg",
+	"WoE24P+ixRRIZZ2gGZm+Q0vAiKkyyGwktRqCUDC+mFyPLq7Ho+sz0DnoOC6MQZpUIkdkCCLP69XuF9ri",
+	"VNH18jpXZJ7afr1wf2Z0NmENDKSPCaHS8mlPCXkJ5qleejRXq2pFn6eKRkGeitiTWkybRfSTAocmk0qw",
+	"fbRAiHW+hAUahLkRMc6KNF1C1y2MLuaLgPerPTtV5TypFcxSfd8L63m0ZBj/VVs3VqRSPfxTtUHANDZp",
+	"J6cmciwvmoC4F0uwcvW6rBPGYULcsckFmb4jmm/doUatBakq+qWFKkmyJizzfBxAGreLMJHn38XZZX4Z",
+	"x1tGVBc8ccIrxlXIJtejD9fji/cRXH24fHM2mfDf2sC70fi7s7efr8/Or6Br0BlJlopFOoiwWtleAwX1",
+	"fuHHl4jUNQGxeur1M26c6NMOMjZHlWy9l9Wbt06mqSfdJJBz0PRt983Esbns35nQK9b3hOMFgBGKlvJk",
+	"2hl2EuFw38kM25BpXRHf7gK1WwhHlLlsgszOmdL3EdxLt4D7xXII5LOlUiHkaMAgIQyTwK/daWdaDAbH",
+	"MX3iv3AI/ht/q/67aacH93RApcM20lkmGT6xkGlhKsETZG4lVKbqeoFLEIYM3liS5BNzloIsdxlHpyB4",
+	"GUwaM8liDlRIdgb9uRw5z+S/Hvs8xbUeyR6wCOTMf5aWENvKCsI5zHJnnxcHekYStbE+JIXx+kUGldZO",
+	"fz+D22gS447G7kKGz7BnCcIufFjkCTu/2xnG08tLOWUNRM+VNdtHQfDXALQB+07e4ftJjvF2k24mUovb",
+	"fIE9C6/eQyKcGHqGky6qDAcRO0tGiYDj91dXMKr9AnhXqJj/INtA2Ftbq9A9Cxdn76B7PYGjb/qvjo7g",
+	"QuHs87URs5mMx2qWFqTle+A0WIfoWdD5n0sWFHlug0CbqqZ4cLppv7y9GI1tH+g0tGdsMEHlpEgtdNml",
+	"YBbX5Ooc9eNUonITjA263lQRO1v+YIdgURAFMwrK49/iMgJFPE6cWxiFSZt+TpSQW9ilhFI4ARfo7rW5",
+	"hVHMxtiYAZ1JNNaj6rj/anAIcSoKi/Cq/7r/VW9FyzZDKkdfR51MqupzCx9n4mHspx6+5sHlp00CT5Rq",
+	"B5/IAlSAu7oVwpshI5TsURUCMcTeRqEjkJ+BTJH39CJiPXsQsUuXrAeIPtihZ6PUX+ymwzbbJhlH7/Ys",
+	"yKT0+phQ6Y+faMpjSX0meHHw8cN4i8kgcvlBa9e+y8UZbTO6GoPR2p3WDJUTd1s4OJ7n+X4g+X1ZssTB",
+	"3WHrXv6YzyJtze9hat+iQ5qssHmErmeLdeLvbcAWde6NdHip0qV3Hdl91/lLvV2+0Y8mfd4Rq0ZG9QHX",
+	"jtMq02WGunDnLXz6Lclty7SFD/FCqDnWYoDpo4wnHw4GgwFTQyYeZFZkneExfTVgkvdfDNoUHgO9ufOI",
+	"jB8n45UYCGxDfn8H7G9oPU+jkWeINsRYZa2QLyQtm/jcgCOe7ww7/+eH0f47sT8b7H/z6afXj39qtQp9",
+	"9LLC3NGrV0+jbV092rabXRvkRbGXaNXZvMRpO/xfUaQkpdpYuI4HlULh/OyqtBe/H5/34SzL3dK7zA2z",
+	"eUsIKV5gfIvJ7gZM1CEIzozRps3y2IhawVy7CO4XMkUoFMtncZNif9vKE2wjSTZppPPrCmXv0XivcTeQ",
+	"q20bjHyjdYpCtUeGvuNI/Xbya5EdqwBfsl/FcRJa6ZSUtq3jQZZZWRcO9v6yF8FeRP/8jz26R5uLGG0D",
+	"Pw2ogo37QjX1d44IVJaK9HDcL2S8IKUpLGHWornz264RSHuMrJKhTwUd2+JrLVI21oVyZvlGJy3e33hy",
+	"CceHr1+Du9f7KRJrQ5gAsU62EVKL9vj7+wl8fQKpcNIVCYJUkODc4AqyVZHdeOGYarV9Da3mOy3CWE1G",
+	"hOQtnifjn+NHUFgyuqp78jcSAcfVgg1sCXxU8XLFBHsy6F5B0Bor2KCx87Orncz29WDmGzQtOL86O4eY",
+	"hs3IQC996zs0crYEoWDhXG4BVZJrqVyt0hgJS+swY0tli61TzmtHLYe64Dx7BTfCksn0XbAJedPhwUGG",
+	"eZ8wvS/6+CCyPMXh1ycnx/R9ts3k2aIy6/10yfi/pvLcuKWr8tir1xDofhstr32/pqRosh/appPWUicb",
+	"GPjw7g189fXgqzLPFlJwLRLF/9AqQ8sYTOuPZJQUtj1g7qRL8QmTbqd0QJ0j2UBshpk2y2+Xzn+stI5U",
+	"7vVJe/BSpql8c/Vxx+G5TnZbuQ3wbfbyxAkyIWfagAgupbf5/d8kTzCdkUJY8yY37mwm1RxNblqZbdqx",
+	"C3H06vVw2mHNcngEC3yARM5JYJVBc95yz8Lkr6P9o1evW7nLotuioVdMri3GdEPUbcB4qbyshS6uOW0i",
+	"jiDX6XKuVQSxNHGKPT4GpzwU7t+LZSl1SdxnFmZGZyCmKsE76cPZhgMAQnEksRnobPHL/R6bNBajCoUH",
+	"T6YwmfMJIyKRhT1/nq/DuvWMNtyFA57bVvkR8LOz4q+A3HCoRLx5NxzEcUbEt1LN/S1t0eybEisA3UoO",
+	"IXe9hmWDZdRsN9txJu/w/ZNhlBCoiiqbjsh+LezT3x6e2d0dDQGRbZGL9ljDUxGCJzz6X+C0P22O8Kjf",
+	"xB9/2rt+wv3dBeDHJ53UNj90m6v5vERv20u2r5lWjspThwjuDFsCtQvx5IxyHKkyzFsoorL4njTLthtQ",
+	"OyK9ye/VwuUybWyf5YdnTwHgy6G22BdtAkPkIpZu+ayz06wJ4Ry+n/exDtPvJnBinWXShSkiTS9nneEP",
+	"O1d3fGqNqBfZegjRNiLaK7mvkJtvydmRBDJCPnt7q/UG5azWlOEopPPuhQVhbzEZrqTAfVDXaU4hA6YW",
+	"70nXNjRDZSPUxuMubntDCjyXDdzEROQdUEw47yfy/O04afXXA+M8hasQ6gnlRUmRllGKVbDekdPlax18",
+	"OQMm0NXGY2/Vj2hg5E5mu+6/bmI1gGncX5M4/fH8Jm18WLyU7gO0q9y3td7otrjBWKuZnO+uclJ5cyeN",
+	"m+j4FtuFQxjx0cjnQ74M2rOhP5mUJZiVsG5I4SYSSwkUVTbK0yk2sm/OdeJdaxkSly8IC73hmDIX1opQ",
+	"iSJ8uU2j6pbT4L7+hxPNba5BsI92E1V1YtCLqtxg7OmkrVzuAzL72WZuLZhbPgF4v9ApQreZYAtVwkmv",
+	"D+NGJQKiWc/ZFdaHxRTe+yXZsHcLlAYUPjg/i4zSXFgbwU3hwBY3FYAWhJsqAVx5atjkI3mltIMEUyQJ",
+	"QeJqyBtdfbyGA6nuUDltlgd3hwdc6n3wky/MfTxgREZT5QNzvhLHLTDzPsTDfo2rfZ8m7gw7uy0KIrW6",
+	"XnH1DL+zFfHU8DL29Eu0+A4y7/vxud/mcQtX/Yy89ajKAhucS+vQ9EEmEWSYQ7eKb7FbSZaL9zDvZAZd",
+	"EiP8ibyGWCuFnMAOieBSlJyGmo5MWksEqU1d8lzzq6/ryLVxnANlH/dkMGjzQiu23ZFZSwt0/dipvkcT",
+	"C4vw9mLio93QFfv/imCw/00EUik0sLe/dwqH+6+PIV4II2KHxvYimMkHTDg8kcrZtkjuH5wyW+KA+WEV",
+	"cWzKLU5Ss8jRPk8dJM352VXka4Ckg0TOZmhsJYmmSvj4eWWZ+RS3rVI/wkF3Lu9QlSUIZL6IsqQwQ+V6",
+	"/v638tDqEd5Km6diyWWKVUA2mGVJexz2l/Jc+ePLYs6laYCqyFgfFzec6ueunttj/re4QUzmGP4k1d6p",
+	"lHxDqW4zKzYvt/6d7GcB9aYR3B7TP2FL4tByTy8bVmPAU1UHgeFNQ31lhXVwQzYwl5ZxFcD/2vfqiRta",
+	"oiBChjCTKUmIGXJ5qp0qEiP4gDFtTp78fm70nUzQQJ4Wc6nKIolZYcuakecT5xtWU0tS0g9JoFDyASyP",
+	"rIP5B3fCHJhCHYRh5f/7NLCdolbtsK0bNuQlfPww9ldS/uZNdY74/4hZMTw4OPAphfbA0qYZZzEujHTL",
+	"CdGwpzkf1B8VPjvLxM02N39dL7twLvfdBVLNdPsRmtXUe2S1BCVOh2ACYk1O9y8t5EYTWL54I2IL4+x6",
+	"Mt6zvT6MGmm9qaqmDlmhkITollUx+g4NnGevehH/9v34HLp/axDw34iA6YuzZI7+r+8Jk9pMVcBqr1JV",
+	"paSN6qoEtl8rQZWiMIprrHOjb0KBN1kzU/Uh6EiO9wXuuLqcXPdCspqz0jb4q77Hh7b1qm2toYdkHTlG",
+	"U9U9GQzKQuZqhZCQZknJeWPLYdqCRjlOSiWcI4pFmoawb5jy/ficOMrP6bJ2bjZonIKcAUq3QMN1hh5c",
+	"P54u4+ToyGNGlN1ISmQBC1NlZYIhDSsc51+FTKA7JWU0hH6/P+1EMCXJGj71Ih6utFvQIpJMWm2Yi6fK",
+	"uzjWCws6aqgxcysSq8fczwy+r1W6HFZWfVgLUMVmmbtGwdlUnZ9d7llfc+bvQCQW7ELf+7al+wUyCsjU",
+	"IKDQX5WgIcZBI3EAXVEG/6cqNziTDz2w2iNcgNHOl/DFQpH84yShDAe8rlsGbrAkAF8Xj0bqRNL1LWuR",
+	"4wccD8D2AtTkNvsrWrDLC3o2VSWH0BDihjLsX3foxNItGQKuePDys0p1rebE+jCqqYqbCTiDEPKBe3Y1",
+	"I6hzVOEg3C5B7lezMcyudoZB9/3ZdVDkqYxRWVbdobdvlBOD7x/1B41kWIcQVouV//9//19DrnQavTKd",
+	"w/7AzySgRC47w85xf9A/JqNRuAVLvhYvg76et6mE77jtrjR9uEDfW8W+1By0SdBEICAXcwS+fSczHHor",
+	"KNMGYabTVN/TmO+kup2qBQpSY12D6V+mHXLOpp0ekN3jNwrS33tzD45X7sM/fB/lP6qLrSzlqbKYYuzK",
+	"O3WcgdczWG/z7Apbxn7Os0PfUdgbggj9nnxLbCrJJJoq+isKNR8Hvtr7Fpe+1DuqRCZ0CZ4b9I0XGeYH",
+	"pYcQQcO8jKBqIZ0q+rPWiv6nFc0cefF70AjdlF+V8ZtoqvwXJWWvAuJ/I4+FvvWf2EWpB52GNhPuzp2q",
+	"RqDAnzlqqIUMcwaT7Hx2QstFGWc3CP4GSkOk6kQYJ4GEJoFQm83eP6zT2hudZWK/agUmQfUXLrGBXEhj",
+	"S+lS9hUxlN7GIoG/0CmH7tp6cHnsJFDJC1tx243h+iAHocF3h5GNXvSd1t115Frj9gtmlN3nNGXTrsmE",
+	"uSV9sMaMUeXSMEdDYOgwLDd4J3Vht90FLUOrfNa5+LHAz36Tl7V2f1prXz4aDF7U2rpbuQ33uG4U2rR0",
+	"AbPs0zMvIuncHiO8A2FoU6yu4bMpCp98CYB2P/GHbQO9QspBo6Gbpxw+P2WlXZfNaDG3vm2AmPcTJ49t",
+	"i44oTUAbmNMXy5fKOCjhwKjepupa9Mbl6GoMjcV6bfKjXJ7vw0dk0bpvdbL8VduZg0/7uN5V/7hBa4e/",
+	"eRt1eWRM+lCGN6pmQx/kLHuvmqTWCJisrtdQqdZj8Y9AYjTp+PlJdYc/z/jmizT6s4EaLGnJ5f34QPYD",
+	"p9JOjo6+0LMJqwXDkEh2KwKbrbyfYMXSloWipa/ie6r4CK/8TXyRI1zCQljumvO1TLe4BO/mFAaTiBwL",
+	"6ciXoKOxe1M21fRb5dRj1HkqkO7ZI8W2rs8P6EPrpSD74OMr0D0ZfNMLpc+rOUWyOOu8ouTulFX59Zb3",
+	"qqTXiig52QaCv5XfjalOnp9RvWXx5bjwCcQ3Ututmis4N6s38x5d+7UMft+HMn7mNb/o0tr1+ao5/ozR",
+	"GJ6dIesrFy5u6Woo85C7JyGhK+B/Ty4vIEMzJ0PfxeTPQ6mRo6mqSrESjpCF/hmnK6+EMyhNXyvIkSoM",
+	"UaYRI5AWQpvEVAnrG2Yb3mz35OjId7AGJYvOSTW3kOiGXI2q0I2HJelV7Vf8sIGCwjY0dR3YbLNufE3J",
+	"b2zbrOaWH32Hb7Ueo36fUf/nX772DgbU78Ne4XKabPbHtWr+UwjgUmhVqM1QKFaKp77x/AtbQ8RtwSIi",
+	"a6ide3+WzXDgS3XW36t7mcxsdZ7OxW2jJgIK1Qj6nDaeClGaW1XQQLzQmuSLdH0YO7vyRoNYbtofbxj0",
+	"JxTd02RXusF/TFb4GVdZFb79yjfp8dy4S7KzM2FuuSmrDNxBlwNn/fJzzyd3No1Kp+EGp8q/uOI0aI7N",
+	"+xADXJMTwnmOEFauY+KrWRZXGK5t4bzKqU8DrDz+U5eS1NtrtfK+Aye4m2BzzsCGaI+vDfQJy9VlVBPo",
+	"8BpG+eJGyIFUuAqZgrLWhsvjlFY4VdJCijPXh4/lQ0Dd+iUg4F7n6hGaIe05KwzvuvpAUNR8WGKqRGpQ",
+	"JMvSgpxJJe2iTT9zBeR/M89KEdIuHpRref2h+QhD1ZG+VobFT36s8YOvnylpQ1RV+TUNNWTgQt+Xm0xC",
+	"zVffx6ovLj+/ev/57eh61HyFismPHNCqGG0upCLXzz9a5L+sRiaaKdvBQtwR7HGMmNj2uBVhgiiAa2/+",
+	"TZy/X9mPKFoE6XvZJKC6J0MbMGURIVHA7tWDPuu4A+mt1vg0yMonsYZsYvCLICSjp4qNZi7Q8hU72SkI",
+	"HsPUOXrHhWNvLy4I9sn+xWQyGgc69gWB5SMRddnhVHWrBtHGYeo+pvOzyxLuG1IVtFtYhf7UCrmOoHEy",
+	"L/UblY0VDafoYK6Z5zznKB/EqI0K6K7zUtUz3jv1DBQcMn65M7zOWz6t1s4WfIWrfPHruz2NeredXZJd",
+	"Zfm/iRvxM8R/+Rjfb28IN8zg8BIWV0SRuhf1y09rvnSA7r+Qum7UNvEtNKuafvhE2Obe83BHhUk7w84B",
+	"30JY6qfmo8K28/jp8T8CAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

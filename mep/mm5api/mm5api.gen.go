@@ -43,6 +43,45 @@ func (e AppInstanceState) Valid() bool {
 	}
 }
 
+// Defines values for UEPathChangeChange.
+const (
+	ARRIVED UEPathChangeChange = "ARRIVED"
+	LEFT    UEPathChangeChange = "LEFT"
+)
+
+// Valid indicates whether the value is a known member of the UEPathChangeChange enum.
+func (e UEPathChangeChange) Valid() bool {
+	switch e {
+	case ARRIVED:
+		return true
+	case LEFT:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for UEPathChangeDnaiChgType.
+const (
+	EARLY     UEPathChangeDnaiChgType = "EARLY"
+	EARLYLATE UEPathChangeDnaiChgType = "EARLY_LATE"
+	LATE      UEPathChangeDnaiChgType = "LATE"
+)
+
+// Valid indicates whether the value is a known member of the UEPathChangeDnaiChgType enum.
+func (e UEPathChangeDnaiChgType) Valid() bool {
+	switch e {
+	case EARLY:
+		return true
+	case EARLYLATE:
+		return true
+	case LATE:
+		return true
+	default:
+		return false
+	}
+}
+
 // AppDnsRule defines model for AppDnsRule.
 type AppDnsRule struct {
 	AppInstanceId string               `json:"appInstanceId"`
@@ -165,6 +204,50 @@ type TrafficRuleSnapshot struct {
 	Version int64            `json:"version"`
 }
 
+// UEIdentity A UE as the NEF names it; at least one member.
+type UEIdentity struct {
+	Gpsi       *string `json:"gpsi,omitempty"`
+	Ipv4Addr   *string `json:"ipv4Addr,omitempty"`
+	Ipv6Prefix *string `json:"ipv6Prefix,omitempty"`
+}
+
+// UEPath defines model for UEPath.
+type UEPath struct {
+	AppDId        string `json:"appDId"`
+	AppInstanceId string `json:"appInstanceId"`
+
+	// Dnai the site's DNAI the traffic leaves at
+	Dnai  string    `json:"dnai"`
+	Since time.Time `json:"since"`
+
+	// Ue A UE as the NEF names it; at least one member.
+	Ue UEIdentity `json:"ue"`
+}
+
+// UEPathChange defines model for UEPathChange.
+type UEPathChange struct {
+	AppDId string `json:"appDId"`
+
+	// AppInstanceId the steered app instance (on whichever site)
+	AppInstanceId string `json:"appInstanceId"`
+
+	// At when the orchestrator received the NEF's notification
+	At          time.Time                `json:"at"`
+	Change      UEPathChangeChange       `json:"change"`
+	DnaiChgType *UEPathChangeDnaiChgType `json:"dnaiChgType,omitempty"`
+	SourceDnai  *string                  `json:"sourceDnai,omitempty"`
+	TargetDnai  *string                  `json:"targetDnai,omitempty"`
+
+	// Ue A UE as the NEF names it; at least one member.
+	Ue UEIdentity `json:"ue"`
+}
+
+// UEPathChangeChange defines model for UEPathChange.Change.
+type UEPathChangeChange string
+
+// UEPathChangeDnaiChgType defines model for UEPathChange.DnaiChgType.
+type UEPathChangeDnaiChgType string
+
 // After defines model for After.
 type After = int64
 
@@ -204,8 +287,17 @@ type TrafficRuleFeedParams struct {
 	Timeout *Timeout `form:"timeout,omitempty" json:"timeout,omitempty"`
 }
 
+// ListUEPathsParams defines parameters for ListUEPaths.
+type ListUEPathsParams struct {
+	// AppDId only this app's UEs
+	AppDId *string `form:"appDId,omitempty" json:"appDId,omitempty"`
+}
+
 // PutAppInstanceJSONRequestBody defines body for PutAppInstance for application/json ContentType.
 type PutAppInstanceJSONRequestBody = AppInstance
+
+// PostUEPathChangeJSONRequestBody defines body for PostUEPathChange for application/json ContentType.
+type PostUEPathChangeJSONRequestBody = UEPathChange
 
 // RequestEditorFn is the function signature for the RequestEditor callback function
 type RequestEditorFn func(ctx context.Context, req *http.Request) error
@@ -353,6 +445,34 @@ type ClientInterface interface {
 	// `after` equals the current version the request is held up to `timeout` seconds and
 	// answered as soon as the version changes, else with the unchanged snapshot.
 	TrafficRuleFeed(ctx context.Context, params *TrafficRuleFeedParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ListUEPaths performs a GET /ue_paths (the `ListUEPaths` operationId) request.
+	//
+	// The UEs whose user plane traffic for an app now leaves the 5G core at this site, as
+	// the orchestrator learnt from the NEF's user plane path change notifications (3GPP TS
+	// 29.522 UP_PATH_CHANGE; the orchestrator is the Application Function). One entry per
+	// app (appDId) and UE. Kept in memory: a restarted MEP knows the UEs of later changes.
+	ListUEPaths(ctx context.Context, params *ListUEPathsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// PostUEPathChangeWithBody performs a POST /ue_paths (the `PostUEPathChange` operationId) request,
+	// with any type of body and a specified content type.
+	//
+	// Tells the MEP of one UE path change that concerns the site: ARRIVED when the app's
+	// traffic of the UE now leaves at one of the site's DNAIs (targetDnai), LEFT when it
+	// left one of them (sourceDnai) for elsewhere. A change older than what the MEP holds
+	// for the same app and UE is ignored, so repeated and reordered deliveries are
+	// harmless. 204 when taken, 507 when the MEP holds too many UEs.
+	PostUEPathChangeWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// PostUEPathChange performs a POST /ue_paths (the `PostUEPathChange` operationId) request.
+	// Takes a body of the `application/json` content type.
+	//
+	// Tells the MEP of one UE path change that concerns the site: ARRIVED when the app's
+	// traffic of the UE now leaves at one of the site's DNAIs (targetDnai), LEFT when it
+	// left one of them (sourceDnai) for elsewhere. A change older than what the MEP holds
+	// for the same app and UE is ignored, so repeated and reordered deliveries are
+	// harmless. 204 when taken, 507 when the MEP holds too many UEs.
+	PostUEPathChange(ctx context.Context, body PostUEPathChangeJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 }
 
 // ListAppInstances performs a GET /app_instances (the `ListAppInstances` operationId) request.
@@ -518,6 +638,64 @@ func (c *Client) DnsRuleFeed(ctx context.Context, params *DnsRuleFeedParams, req
 // answered as soon as the version changes, else with the unchanged snapshot.
 func (c *Client) TrafficRuleFeed(ctx context.Context, params *TrafficRuleFeedParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewTrafficRuleFeedRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ListUEPaths performs a GET /ue_paths (the `ListUEPaths` operationId) request.
+//
+// The UEs whose user plane traffic for an app now leaves the 5G core at this site, as
+// the orchestrator learnt from the NEF's user plane path change notifications (3GPP TS
+// 29.522 UP_PATH_CHANGE; the orchestrator is the Application Function). One entry per
+// app (appDId) and UE. Kept in memory: a restarted MEP knows the UEs of later changes.
+func (c *Client) ListUEPaths(ctx context.Context, params *ListUEPathsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListUEPathsRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// PostUEPathChangeWithBody performs a POST /ue_paths (the `PostUEPathChange` operationId) request,
+// with any type of body and a specified content type.
+//
+// Tells the MEP of one UE path change that concerns the site: ARRIVED when the app's
+// traffic of the UE now leaves at one of the site's DNAIs (targetDnai), LEFT when it
+// left one of them (sourceDnai) for elsewhere. A change older than what the MEP holds
+// for the same app and UE is ignored, so repeated and reordered deliveries are
+// harmless. 204 when taken, 507 when the MEP holds too many UEs.
+func (c *Client) PostUEPathChangeWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewPostUEPathChangeRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// PostUEPathChange performs a POST /ue_paths (the `PostUEPathChange` operationId) request.
+// Takes a body of the `application/json` content type.
+//
+// Tells the MEP of one UE path change that concerns the site: ARRIVED when the app's
+// traffic of the UE now leaves at one of the site's DNAIs (targetDnai), LEFT when it
+// left one of them (sourceDnai) for elsewhere. A change older than what the MEP holds
+// for the same app and UE is ignored, so repeated and reordered deliveries are
+// harmless. 204 when taken, 507 when the MEP holds too many UEs.
+func (c *Client) PostUEPathChange(ctx context.Context, body PostUEPathChangeJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewPostUEPathChangeRequest(c.Server, body)
 	if err != nil {
 		return nil, err
 	}
@@ -951,6 +1129,100 @@ func NewTrafficRuleFeedRequest(server string, params *TrafficRuleFeedParams) (*h
 	return req, nil
 }
 
+// NewListUEPathsRequest constructs an http.Request for the ListUEPaths method
+func NewListUEPathsRequest(server string, params *ListUEPathsParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/ue_paths")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.AppDId != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "appDId", *params.AppDId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewPostUEPathChangeRequest calls the generic PostUEPathChange builder with application/json body
+func NewPostUEPathChangeRequest(server string, body PostUEPathChangeJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewPostUEPathChangeRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewPostUEPathChangeRequestWithBody constructs an http.Request for the PostUEPathChange method, with any body, and a specified content type
+func NewPostUEPathChangeRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/ue_paths")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
 func (c *Client) applyEditors(ctx context.Context, req *http.Request, additionalEditors []RequestEditorFn) error {
 	for _, r := range c.RequestEditors {
 		if err := r(ctx, req); err != nil {
@@ -1085,6 +1357,38 @@ type ClientWithResponsesInterface interface {
 	//
 	// Returns a wrapper object for the known response body format(s).
 	TrafficRuleFeedWithResponse(ctx context.Context, params *TrafficRuleFeedParams, reqEditors ...RequestEditorFn) (*TrafficRuleFeedResponse, error)
+
+	// ListUEPathsWithResponse performs a GET /ue_paths (the `ListUEPaths` operationId) request.
+	//
+	// The UEs whose user plane traffic for an app now leaves the 5G core at this site, as
+	// the orchestrator learnt from the NEF's user plane path change notifications (3GPP TS
+	// 29.522 UP_PATH_CHANGE; the orchestrator is the Application Function). One entry per
+	// app (appDId) and UE. Kept in memory: a restarted MEP knows the UEs of later changes.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	ListUEPathsWithResponse(ctx context.Context, params *ListUEPathsParams, reqEditors ...RequestEditorFn) (*ListUEPathsResponse, error)
+
+	// PostUEPathChangeWithBodyWithResponse performs a POST /ue_paths (the `PostUEPathChange` operationId) request,
+	// with any type of body and a specified content type.
+	//
+	// Tells the MEP of one UE path change that concerns the site: ARRIVED when the app's
+	// traffic of the UE now leaves at one of the site's DNAIs (targetDnai), LEFT when it
+	// left one of them (sourceDnai) for elsewhere. A change older than what the MEP holds
+	// for the same app and UE is ignored, so repeated and reordered deliveries are
+	// harmless. 204 when taken, 507 when the MEP holds too many UEs.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	PostUEPathChangeWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*PostUEPathChangeResponse, error)
+
+	// PostUEPathChangeWithResponse performs a POST /ue_paths (the `PostUEPathChange` operationId) request.
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Tells the MEP of one UE path change that concerns the site: ARRIVED when the app's
+	// traffic of the UE now leaves at one of the site's DNAIs (targetDnai), LEFT when it
+	// left one of them (sourceDnai) for elsewhere. A change older than what the MEP holds
+	// for the same app and UE is ignored, so repeated and reordered deliveries are
+	// harmless. 204 when taken, 507 when the MEP holds too many UEs.
+	PostUEPathChangeWithResponse(ctx context.Context, body PostUEPathChangeJSONRequestBody, reqEditors ...RequestEditorFn) (*PostUEPathChangeResponse, error)
 }
 
 type ListAppInstancesResponse struct {
@@ -1673,6 +1977,123 @@ func (r TrafficRuleFeedResponse) ContentType() string {
 	return ""
 }
 
+type ListUEPathsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *[]UEPath
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Problem
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Problem
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListUEPathsResponse) GetJSON200() *[]UEPath {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r ListUEPathsResponse) GetApplicationproblemJSON401() *Problem {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r ListUEPathsResponse) GetApplicationproblemJSON403() *Problem {
+	return r.ApplicationproblemJSON403
+}
+
+// GetBody returns the raw response body bytes
+func (r ListUEPathsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListUEPathsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListUEPathsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListUEPathsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type PostUEPathChangeResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *Problem
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Problem
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Problem
+	// ApplicationproblemJSON507 the response for an HTTP 507 `application/problem+json` response
+	ApplicationproblemJSON507 *Problem
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r PostUEPathChangeResponse) GetApplicationproblemJSON400() *Problem {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r PostUEPathChangeResponse) GetApplicationproblemJSON401() *Problem {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r PostUEPathChangeResponse) GetApplicationproblemJSON403() *Problem {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON507 returns the response for an HTTP 507 `application/problem+json` response
+func (r PostUEPathChangeResponse) GetApplicationproblemJSON507() *Problem {
+	return r.ApplicationproblemJSON507
+}
+
+// GetBody returns the raw response body bytes
+func (r PostUEPathChangeResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r PostUEPathChangeResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r PostUEPathChangeResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r PostUEPathChangeResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // ListAppInstancesWithResponse performs a GET /app_instances (the `ListAppInstances` operationId) request.
 //
 // Returns a wrapper object for the known response body format(s).
@@ -1822,6 +2243,56 @@ func (c *ClientWithResponses) TrafficRuleFeedWithResponse(ctx context.Context, p
 		return nil, err
 	}
 	return ParseTrafficRuleFeedResponse(rsp)
+}
+
+// ListUEPathsWithResponse performs a GET /ue_paths (the `ListUEPaths` operationId) request.
+//
+// The UEs whose user plane traffic for an app now leaves the 5G core at this site, as
+// the orchestrator learnt from the NEF's user plane path change notifications (3GPP TS
+// 29.522 UP_PATH_CHANGE; the orchestrator is the Application Function). One entry per
+// app (appDId) and UE. Kept in memory: a restarted MEP knows the UEs of later changes.
+//
+// Returns a wrapper object for the known response body format(s).
+func (c *ClientWithResponses) ListUEPathsWithResponse(ctx context.Context, params *ListUEPathsParams, reqEditors ...RequestEditorFn) (*ListUEPathsResponse, error) {
+	rsp, err := c.ListUEPaths(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListUEPathsResponse(rsp)
+}
+
+// PostUEPathChangeWithBodyWithResponse performs a POST /ue_paths (the `PostUEPathChange` operationId) request,
+// with any type of body and a specified content type.
+//
+// Tells the MEP of one UE path change that concerns the site: ARRIVED when the app's
+// traffic of the UE now leaves at one of the site's DNAIs (targetDnai), LEFT when it
+// left one of them (sourceDnai) for elsewhere. A change older than what the MEP holds
+// for the same app and UE is ignored, so repeated and reordered deliveries are
+// harmless. 204 when taken, 507 when the MEP holds too many UEs.
+//
+// Returns a wrapper object for the known response body format(s).
+func (c *ClientWithResponses) PostUEPathChangeWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*PostUEPathChangeResponse, error) {
+	rsp, err := c.PostUEPathChangeWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParsePostUEPathChangeResponse(rsp)
+}
+
+// PostUEPathChangeWithResponse performs a POST /ue_paths (the `PostUEPathChange` operationId) request.
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Tells the MEP of one UE path change that concerns the site: ARRIVED when the app's
+// traffic of the UE now leaves at one of the site's DNAIs (targetDnai), LEFT when it
+// left one of them (sourceDnai) for elsewhere. A change older than what the MEP holds
+// for the same app and UE is ignored, so repeated and reordered deliveries are
+// harmless. 204 when taken, 507 when the MEP holds too many UEs.
+func (c *ClientWithResponses) PostUEPathChangeWithResponse(ctx context.Context, body PostUEPathChangeJSONRequestBody, reqEditors ...RequestEditorFn) (*PostUEPathChangeResponse, error) {
+	rsp, err := c.PostUEPathChange(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParsePostUEPathChangeResponse(rsp)
 }
 
 // ParseListAppInstancesResponse parses an HTTP response from a ListAppInstancesWithResponse call
@@ -2275,6 +2746,96 @@ func ParseTrafficRuleFeedResponse(rsp *http.Response) (*TrafficRuleFeedResponse,
 			return nil, err
 		}
 		response.ApplicationproblemJSON403 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseListUEPathsResponse parses an HTTP response from a ListUEPathsWithResponse call
+func ParseListUEPathsResponse(rsp *http.Response) (*ListUEPathsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListUEPathsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest []UEPath
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParsePostUEPathChangeResponse parses an HTTP response from a PostUEPathChangeWithResponse call
+func ParsePostUEPathChangeResponse(rsp *http.Response) (*PostUEPathChangeResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &PostUEPathChangeResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 204:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 507:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON507 = &dest
 
 	}
 

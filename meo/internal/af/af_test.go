@@ -332,9 +332,11 @@ func TestNEFDown(t *testing.T) {
 
 	// The third attempt left a subscription nothing records: Sweep removes it.
 	require.Len(t, srv.Subscriptions(afID), 2)
-	n, err := c.Sweep(t.Context(), func(inst, id string) bool { return inst == "inst-1" && id == final.ID })
+	deleted, err := c.Sweep(t.Context(), func(s models.NefTrafficInfluSub, id string) bool {
+		return s.AfTransId == "inst-1" && id == final.ID
+	})
 	require.NoError(t, err)
-	assert.Equal(t, 1, n)
+	assert.Len(t, deleted, 1)
 	left := srv.Subscriptions(afID)
 	require.Len(t, left, 1)
 	assert.Equal(t, final.ID, left[0].ID)

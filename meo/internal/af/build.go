@@ -357,7 +357,8 @@ const (
 
 // TargetFromParams reads the UE target from an instantiate request's additionalParams: at
 // most one of ueExternalGroupId, ueGpsi and ueIpv4Addr/ueIpv6Addr (strings), or anyUe
-// (true); none of them means any UE. Errors match ErrInvalid.
+// (true); none of them means any UE. anyUe false with no other target names no UE and is
+// refused, as is more than one target. Errors match ErrInvalid.
 func TargetFromParams(params map[string]any) (UETarget, error) {
 	var t UETarget
 	str := func(key string) (string, error) {
@@ -393,14 +394,15 @@ func TargetFromParams(params map[string]any) (UETarget, error) {
 			return UETarget{}, invalid("additionalParams/%s: %v", a.key, err)
 		}
 	}
-	if v, ok := params[ParamAnyUE]; ok {
-		b, isBool := v.(bool)
+	anyUE, anyGiven := params[ParamAnyUE]
+	if anyGiven {
+		b, isBool := anyUE.(bool)
 		if !isBool {
 			return UETarget{}, invalid("additionalParams/%s: want true or false", ParamAnyUE)
 		}
 		t.AnyUE = b
 	}
-	if !t.AnyUE && t.ExternalGroupID == "" && t.GPSI == "" && !t.IPv4.IsValid() && !t.IPv6.IsValid() {
+	if !anyGiven && t.ExternalGroupID == "" && t.GPSI == "" && !t.IPv4.IsValid() && !t.IPv6.IsValid() {
 		t.AnyUE = true
 	}
 	if err := t.Validate(); err != nil {

@@ -336,6 +336,10 @@ func TestTargetFromParams(t *testing.T) {
 		{name: "bad address", params: map[string]any{"ueIpv4Addr": "10.60.0"}, bad: true},
 		{name: "v6 as v4", params: map[string]any{"ueIpv4Addr": "2001:db8::7"}, bad: true},
 		{name: "anyUe not a bool", params: map[string]any{"anyUe": "yes"}, bad: true},
+		{name: "anyUe false names no UE", params: map[string]any{"anyUe": false}, bad: true},
+		{name: "anyUe false and one UE", params: map[string]any{"anyUe": false, "ueGpsi": "msisdn-4917012"},
+			want: af.UETarget{GPSI: "msisdn-4917012"}},
+		{name: "group without domain", params: map[string]any{"ueExternalGroupId": "edge-users"}, bad: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := af.TargetFromParams(tc.params)

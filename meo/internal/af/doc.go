@@ -64,6 +64,7 @@
 //     by recording the change on the instance (UE address, source and target DNAI, time),
 //     shown through Mm1 and mecctl, and by telling the site's MEP when the traffic of a UE
 //     now leaves elsewhere.
-//  6. Reconcile: on each site reconcile pass, Client.Sweep deletes the subscriptions at the
-//     NEF that no instance records (a Create whose answer was lost).
+//  6. Orphans: the orchestrator's steering loop calls Client.Sweep at each site's NEF
+//     periodically to delete the subscriptions of this MEO that no instance records (a
+//     Create whose answer was lost, or a crash before it was stored).
 package af

@@ -117,26 +117,27 @@ func (c *Client) List(ctx context.Context) ([]models.NefTrafficInfluSub, error) 
 }
 
 // Sweep deletes the AF's subscriptions at the NEF that keep does not claim, given each
-// one's afTransId (the app instance id) and subscription id, and returns how many it
-// deleted. A Create whose answer was lost leaves a subscription the orchestrator never
-// recorded; Sweep, run when a site's subscriptions are reconciled, removes it.
-func (c *Client) Sweep(ctx context.Context, keep func(appInstanceID, id string) bool) (int, error) {
+// one as the NEF holds it and its subscription id, and returns the ids it deleted. A
+// Create whose answer was lost (or whose outcome was never recorded) leaves a subscription
+// the orchestrator does not know; Sweep removes it. A subscription whose Self is not a
+// subscription URI is left alone.
+func (c *Client) Sweep(ctx context.Context, keep func(sub models.NefTrafficInfluSub, id string) bool) ([]string, error) {
 	list, err := c.List(ctx)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	n := 0
+	var deleted []string
 	for _, s := range list {
 		id, err := subscriptionID(s.Self)
-		if err != nil || keep(s.AfTransId, id) {
+		if err != nil || keep(s, id) {
 			continue
 		}
 		if err := c.Delete(ctx, id); err != nil {
-			return n, err
+			return deleted, err
 		}
-		n++
+		deleted = append(deleted, id)
 	}
-	return n, nil
+	return deleted, nil
 }
 
 // Backoff spaces the attempts of Retry: the first retry waits about Initial, each next one

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"net/url"
@@ -10,6 +11,8 @@ import (
 
 	"github.com/edgemec/edgemec/internal/problem"
 	"github.com/edgemec/edgemec/meo/internal/af"
+	"github.com/edgemec/edgemec/meo/internal/inventory"
+	"github.com/edgemec/edgemec/meo/meoapi"
 )
 
 // notifyRoute is where the sites' NEFs send their traffic influence notifications
@@ -51,3 +54,26 @@ func (h *handler) authenticateNEF(c echo.Context) error {
 	}
 	return nil
 }
+
+// ReplaceSiteFiveG implements PUT /sites/{siteId}/fiveG.
+func (s *sites) ReplaceSiteFiveG(ctx context.Context, req meoapi.ReplaceSiteFiveGRequestObject) (meoapi.ReplaceSiteFiveGResponseObject, error) {
+	spec, err := rebind[inventory.FiveGSpec](req.Body)
+	if err != nil {
+		return nil, err
+	}
+	v, err := s.inv.ReplaceFiveG(ctx, req.SiteId, &spec, s.h.cfg.Steering)
+	if err != nil {
+		return nil, err
+	}
+	return jsonResponse{status: http.StatusOK, body: s.doc(v)}, nil
+}
+
+// RemoveSiteFiveG implements DELETE /sites/{siteId}/fiveG.
+func (s *sites) RemoveSiteFiveG(ctx context.Context, req meoapi.RemoveSiteFiveGRequestObject) (meoapi.RemoveSiteFiveGResponseObject, error) {
+	if _, err := s.inv.ReplaceFiveG(ctx, req.SiteId, nil, s.h.cfg.Steering); err != nil {
+		return nil, err
+	}
+	return meoapi.RemoveSiteFiveG204Response{}, nil
+}
+
+func (r jsonResponse) VisitReplaceSiteFiveGResponse(w http.ResponseWriter) error { return r.visit(w) }

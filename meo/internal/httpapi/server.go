@@ -55,6 +55,8 @@ type Config struct {
 	Markers *selector.MarkerCodec
 	// Sites, if set, serves the inventory API (/inventory/v1, api/openapi/meo.yaml).
 	Sites *inventory.Service
+	// Steering, if set, follows the sites' 5G data as it is replaced or removed.
+	Steering inventory.FiveGFollower
 	// Notifications, if set, receives the NEFs' traffic influence notifications
 	// (/af/v1/notifications, api/openapi/af.yaml), authenticated by the token in their
 	// path and, when NotifyToken is set, by that bearer token too.

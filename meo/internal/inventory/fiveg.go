@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/edgemec/edgemec/internal/obs/logkeys"
 	"github.com/edgemec/edgemec/meo/internal/af"
 	"github.com/edgemec/edgemec/meo/internal/inventory/record"
 )
@@ -166,4 +167,69 @@ func (s *Service) FiveG(ctx context.Context, siteID string) (cfg af.SiteConfig, 
 		return af.SiteConfig{}, false, err
 	}
 	return f.config(siteID), true, nil
+}
+
+// FiveGFollower follows a site's 5G data as it changes: the orchestrator's traffic
+// steering (orchestrate.Steerer), which moves the subscriptions of the site's instances.
+type FiveGFollower interface {
+	// FiveGChanged is told the data before (nil if none) and after (nil once removed), in
+	// clear, once the change is stored.
+	FiveGChanged(ctx context.Context, siteID string, old, next *af.SiteConfig) error
+}
+
+// ReplaceFiveG gives a site 5G data or replaces its 5G data as a whole; nil removes it
+// (removing none succeeds). Once the change is stored, f (if set) is told, with the former
+// data in clear, so that the subscriptions made with it can be deleted at the former NEF:
+// nothing keeps the former credentials afterwards. What f fails at it shows on the
+// instances and the log; the change stands.
+func (s *Service) ReplaceFiveG(ctx context.Context, id string, spec *FiveGSpec, f FiveGFollower) (View, error) {
+	if s.cfg.Box == nil {
+		return View{}, errorf(ErrNoKey, "the MEO has no secret key (--secret-key-file), so it cannot store or open the site's NEF credentials")
+	}
+	var sealed *record.FiveG
+	if spec != nil {
+		if probs := spec.problems(id); len(probs) > 0 {
+			return View{}, &InvalidError{Problems: probs}
+		}
+		var err error
+		if sealed, err = s.sealFiveG(id, spec); err != nil {
+			return View{}, err
+		}
+	}
+	var prev *record.FiveG
+	if _, err := s.st.UpdateSite(ctx, id, func(r *record.Site) error {
+		prev, r.FiveG = r.FiveG, sealed
+		return nil
+	}); err != nil {
+		return View{}, mapStore(err, id)
+	}
+	var old, next *af.SiteConfig
+	if prev != nil {
+		o, err := s.openFiveG(id, prev)
+		if err != nil {
+			// Sealed with another key: the former NEF cannot be reached any more.
+			s.log.WarnContext(ctx, "former 5G data unreadable", logkeys.Site, id, logkeys.Error, err.Error())
+		} else {
+			c := o.config(id)
+			old = &c
+		}
+	}
+	if spec != nil {
+		c := spec.config(id)
+		next = &c
+	}
+	switch {
+	case spec == nil && prev == nil:
+		return s.Get(ctx, id)
+	case spec == nil:
+		s.log.InfoContext(ctx, "site 5G data removed", logkeys.Site, id)
+	default:
+		s.log.InfoContext(ctx, "site 5G data replaced", logkeys.Site, id)
+	}
+	if f != nil {
+		if err := f.FiveGChanged(ctx, id, old, next); err != nil {
+			s.log.WarnContext(ctx, "traffic steering did not follow the site's 5G data", logkeys.Site, id, logkeys.Error, err.Error())
+		}
+	}
+	return s.Get(ctx, id)
 }

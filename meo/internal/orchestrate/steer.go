@@ -44,10 +44,22 @@ import (
 //     outlives its instance until the NEF's subscription is gone.
 //  4. Notifications: Steerer is the af.Lookup and af.Recorder of the MEO's notification
 //     endpoint; UP path changes are recorded on the record, shown in the instance's
-//     trafficSteering (Mm1), the last MaxPathChanges of them, with each UE's current DNAI.
+//     trafficSteering (Mm1), the last MaxPathChanges of them, with each UE's current DNAI,
+//     and told over Mm5 to the MEP of the site with the new DNAI (ARRIVED) and of the site
+//     the traffic left (LEFT), see steer_mep.go.
+//  5. Orphans: every SteerConfig.Sweep the loop lists the AF's subscriptions at the sites'
+//     NEFs and deletes those of this MEO no record holds (a crash between the NEF's 201 and
+//     storing it) once two sweeps found them so, see steer_sweep.go.
+//  6. A site's 5G data replaced or removed (FiveGChanged, called by the inventory): DNAIs
+//     are PATCHed; a new NEF, AF id, DNN or S-NSSAI, or no 5G data any more, deletes the
+//     subscriptions at the former NEF with its credentials, and the loop subscribes anew
+//     (NO_5G_DATA while the site has none), see steer_site.go.
 //
 // The UE target comes from the instantiate request's additionalParams (af.TargetFromParams:
-// ueExternalGroupId, ueGpsi, ueIpv4Addr/ueIpv6Addr, anyUe; any UE by default); an afAppId
+// ueExternalGroupId, ueGpsi, ueIpv4Addr/ueIpv6Addr, anyUe; any UE by default; more than one,
+// or anyUe false alone, is a 400 warning on the op occurrence and nothing is steered; ETSI
+// MEC 010-2 locationConstraints say where an instance may run, not whose traffic it serves,
+// so they are not read for it); an afAppId
 // member there sends afAppId instead of traffic filters; appN6Address (and appN6Port) give
 // the route to the app, by default the dstIpAddress of the first forwarding rule's
 // dstInterface.
@@ -71,6 +83,8 @@ type FiveGSites interface {
 	FiveG(ctx context.Context, siteID string) (cfg af.SiteConfig, ok bool, err error)
 	// Connect reaches the site's MEP (for the app's current traffic rules).
 	Connect(ctx context.Context, siteID string) (reconcile.Site, error)
+	// IDs lists the registered sites (for the orphan sweep).
+	IDs(ctx context.Context) ([]string, error)
 }
 
 // SteerConfig shapes a Steerer. Zero values take the documented defaults.
@@ -95,7 +109,11 @@ type SteerConfig struct {
 	// Poll is how often the loop looks for due records (default 1 s); Lease how long a
 	// claimed record stays with this process (default 30 s).
 	Poll, Lease time.Duration
-	Logger      *slog.Logger
+	// Sweep is how often the NEFs of the sites are searched for subscriptions of this MEO
+	// that no steering record holds, which are deleted when a second sweep still finds
+	// them unclaimed (default 5 min; see steer_sweep.go).
+	Sweep  time.Duration
+	Logger *slog.Logger
 }
 
 // MaxPathChanges bounds the UP path changes kept per instance.
@@ -118,6 +136,10 @@ type Steerer struct {
 
 	mu      sync.Mutex
 	clients map[string]*af.Client // by site id, rebuilt when the site's 5G data changes
+
+	// orphans are the subscriptions the last sweep found unclaimed, by orphanKey; only
+	// the sweep goroutine (Run) uses it.
+	orphans map[string]bool
 }
 
 var (
@@ -155,10 +177,14 @@ func NewSteerer(cfg SteerConfig) (*Steerer, error) {
 	if cfg.Lease <= 0 {
 		cfg.Lease = 30 * time.Second
 	}
+	if cfg.Sweep <= 0 {
+		cfg.Sweep = 5 * time.Minute
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Steerer{cfg: cfg, log: cfg.Logger.With(logkeys.Component, "steering"), clients: map[string]*af.Client{}}, nil
+	return &Steerer{cfg: cfg, log: cfg.Logger.With(logkeys.Component, "steering"), clients: map[string]*af.Client{},
+		orphans: map[string]bool{}}, nil
 }
 
 // steering is a record's document (store.Steering.Doc).
@@ -188,7 +214,9 @@ type steering struct {
 	LastError   *store.Problem `json:"lastError,omitempty"`
 	Attempts    int            `json:"attempts"`
 	PathChanges []pathChange   `json:"upPathChanges,omitempty"`
-	Updated     time.Time      `json:"updated"`
+	// MEPPending are path changes not yet taken by every MEP they concern (steer_mep.go).
+	MEPPending []mepPending `json:"mepPending,omitempty"`
+	Updated    time.Time    `json:"updated"`
 }
 
 // pathChange is one UP path change as trafficSteering.upPathChanges shows it.
@@ -303,7 +331,9 @@ func (s *Steerer) Instantiated(ctx context.Context, op Op, siteID string, task r
 	}
 	target, err := af.TargetFromParams(params.Additional)
 	if err != nil {
-		s.warn(ctx, log, op.ID, http.StatusBadRequest, err)
+		// Nothing to retry: the request itself names no usable UE target.
+		s.warnDetail(ctx, log, op.ID, http.StatusBadRequest, fmt.Sprintf("the UE target in additionalParams: %v; "+
+			"the instance runs without steering through the 5G core (the site's own breakout is unaffected)", err))
 		return
 	}
 	st := &steering{AppInstanceID: op.AppInstanceID, AppDID: op.AppDID, SiteID: siteID, Present: true, OpID: op.ID,
@@ -407,12 +437,17 @@ func warnStatus(err error) int {
 
 // warn adds a warning to the op occurrence.
 func (s *Steerer) warn(ctx context.Context, log *slog.Logger, opID string, status int, err error) {
-	log.WarnContext(ctx, "traffic steering warning", logkeys.Error, err.Error())
+	s.warnDetail(ctx, log, opID, status,
+		err.Error()+"; the instance runs (the site's own breakout is unaffected) and the MEO keeps trying")
+}
+
+// warnDetail adds a warning with the given detail to the op occurrence.
+func (s *Steerer) warnDetail(ctx context.Context, log *slog.Logger, opID string, status int, detail string) {
+	log.WarnContext(ctx, "traffic steering warning", logkeys.Error, detail)
 	if opID == "" {
 		return
 	}
-	w := store.Problem{Title: "traffic steering not in place", Status: status,
-		Detail: err.Error() + "; the instance runs (the site's own breakout is unaffected) and the MEO keeps trying"}
+	w := store.Problem{Title: "traffic steering not in place", Status: status, Detail: detail}
 	if werr := s.cfg.Store.AddOpWarning(ctx, opID, w); werr != nil && ctx.Err() == nil {
 		log.WarnContext(ctx, "add op occurrence warning failed", logkeys.Error, werr.Error())
 	}
@@ -435,7 +470,7 @@ func (s *Steerer) save(ctx context.Context, st *steering, due time.Time, create 
 			if err != nil {
 				return nil, err
 			}
-			st.PathChanges = c.PathChanges
+			st.PathChanges, st.MEPPending = c.PathChanges, c.MEPPending
 			if c.Gen > st.Gen {
 				c.Sub, c.Applied, c.DNAIs = st.Sub, st.Applied, st.DNAIs
 				out, due = c, time.Now()
@@ -592,11 +627,16 @@ func routeAddress(params map[string]any, rules []mp1api.TrafficRule) (string, ui
 }
 
 // Run is the steering loop: until ctx ends it claims due records every Poll and brings
-// each one's NEF in line.
+// each one's NEF in line, and every Sweep it deletes the orphans at the sites' NEFs.
 func (s *Steerer) Run(ctx context.Context) error {
 	t := time.NewTicker(s.cfg.Poll)
 	defer t.Stop()
+	var swept time.Time
 	for {
+		if time.Since(swept) >= s.cfg.Sweep {
+			s.sweep(ctx)
+			swept = time.Now()
+		}
 		recs, err := s.cfg.Store.ClaimSteering(ctx, 16, s.cfg.Lease)
 		if err != nil && ctx.Err() == nil {
 			s.log.WarnContext(ctx, "claim steering records failed", logkeys.Error, err.Error())
@@ -630,6 +670,7 @@ func (s *Steerer) loopPass(ctx context.Context, r *store.Steering) {
 		return
 	}
 	s.settle(ctx, log, st, err)
+	s.tellMEPs(ctx, r.AppInstanceID)
 }
 
 // NotifyBinding implements af.Lookup: the instance's subscription's notification binding.
@@ -652,9 +693,10 @@ func (s *Steerer) NotifyBinding(ctx context.Context, appInstanceID string) (af.B
 }
 
 // RecordUPPathChange implements af.Recorder: the change is kept on the instance's record
-// (the last MaxPathChanges).
+// (the last MaxPathChanges) and told to the MEPs of the sites whose DNAIs it names
+// (steer_mep.go).
 func (s *Steerer) RecordUPPathChange(ctx context.Context, appInstanceID string, ch af.UPPathChange) error {
-	return s.cfg.Store.UpdateSteering(ctx, appInstanceID, func(cur *store.Steering) (*store.Steering, error) {
+	err := s.cfg.Store.UpdateSteering(ctx, appInstanceID, func(cur *store.Steering) (*store.Steering, error) {
 		if cur == nil {
 			return nil, fmt.Errorf("app instance %s: %w", appInstanceID, af.ErrUnknownSubscription)
 		}
@@ -673,14 +715,15 @@ func (s *Steerer) RecordUPPathChange(ctx context.Context, appInstanceID string, 
 		if n := len(st.PathChanges); n > MaxPathChanges {
 			st.PathChanges = st.PathChanges[n-MaxPathChanges:]
 		}
-		doc, err := json.Marshal(st)
-		if err != nil {
-			return nil, err
-		}
-		out := *cur
-		out.Doc, out.View = doc, st.view()
-		return &out, nil
+		st.MEPPending = addMEPPending(st.MEPPending, p)
+		return st.record(cur)
 	})
+	if err != nil {
+		return err
+	}
+	// The sites' MEPs learn of it now; the steering loop retries those that do not answer.
+	s.tellMEPs(ctx, appInstanceID)
+	return nil
 }
 
 // steerAfter is the executor's hook between a task's end and the op occurrence's: a

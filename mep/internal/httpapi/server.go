@@ -30,6 +30,7 @@ import (
 	"github.com/edgemec/edgemec/internal/problem"
 	"github.com/edgemec/edgemec/mep/internal/auth"
 	"github.com/edgemec/edgemec/mep/internal/platform"
+	"github.com/edgemec/edgemec/mep/internal/uepath"
 	"github.com/edgemec/edgemec/mep/mm5api"
 	"github.com/edgemec/edgemec/mep/mm5api/mm5server"
 	"github.com/edgemec/edgemec/mep/mp1api"
@@ -72,6 +73,9 @@ type Config struct {
 	// NTPServers and PTPMasters are reported by timing_caps.
 	NTPServers []mp1api.NtpServer
 	PTPMasters []mp1api.PtpMaster
+	// UEPaths holds what the orchestrator reports over Mm5 /ue_paths (nil: a table of
+	// uepath.DefaultMax entries).
+	UEPaths *uepath.Table
 }
 
 type handler struct {
@@ -103,6 +107,9 @@ func New(cfg Config) (http.Handler, error) {
 	}
 	if cfg.BodyReadTimeout == 0 {
 		cfg.BodyReadTimeout = 10 * time.Second
+	}
+	if cfg.UEPaths == nil {
+		cfg.UEPaths = &uepath.Table{}
 	}
 	if cfg.MEC011Version == "" {
 		cfg.MEC011Version = "2.2.1"

@@ -45,6 +45,12 @@ type ServerInterface interface {
 
 	// (GET /feeds/traffic_rules)
 	TrafficRuleFeed(ctx echo.Context, params TrafficRuleFeedParams) error
+
+	// (GET /ue_paths)
+	ListUEPaths(ctx echo.Context, params ListUEPathsParams) error
+
+	// (POST /ue_paths)
+	PostUEPathChange(ctx echo.Context) error
 }
 
 // ServerInterfaceWrapper converts echo contexts to parameters.
@@ -218,6 +224,33 @@ func (w *ServerInterfaceWrapper) TrafficRuleFeed(ctx echo.Context) error {
 	return err
 }
 
+// ListUEPaths converts echo context to params.
+func (w *ServerInterfaceWrapper) ListUEPaths(ctx echo.Context) error {
+	var err error
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ListUEPathsParams
+	// ------------- Optional query parameter "appDId" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "appDId", ctx.QueryParams(), &params.AppDId, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter appDId: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.ListUEPaths(ctx, params)
+	return err
+}
+
+// PostUEPathChange converts echo context to params.
+func (w *ServerInterfaceWrapper) PostUEPathChange(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.PostUEPathChange(ctx)
+	return err
+}
+
 // This is a simple interface which specifies echo.Route addition functions which
 // are present on both echo.Echo and echo.Group, since we want to allow using
 // either of them for path registration
@@ -274,6 +307,8 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.GET(options.BaseURL+"/feeds/traffic_rules", wrapper.TrafficRuleFeed, options.OperationMiddlewares["TrafficRuleFeed"]...)
 	router.GET(options.BaseURL+"/feeds/dns_rules", wrapper.DnsRuleFeed, options.OperationMiddlewares["DnsRuleFeed"]...)
 	router.GET(options.BaseURL+"/dns/conflicts", wrapper.DnsConflicts, options.OperationMiddlewares["DnsConflicts"]...)
+	router.GET(options.BaseURL+"/ue_paths", wrapper.ListUEPaths, options.OperationMiddlewares["ListUEPaths"]...)
+	router.POST(options.BaseURL+"/ue_paths", wrapper.PostUEPathChange, options.OperationMiddlewares["PostUEPathChange"]...)
 
 }
 
@@ -926,6 +961,132 @@ func (response TrafficRuleFeed403ApplicationProblemPlusJSONResponse) VisitTraffi
 	return err
 }
 
+type ListUEPathsRequestObject struct {
+	Params ListUEPathsParams
+}
+
+type ListUEPathsResponseObject interface {
+	VisitListUEPathsResponse(w http.ResponseWriter) error
+}
+
+type ListUEPaths200JSONResponse []UEPath
+
+func (response ListUEPaths200JSONResponse) VisitListUEPathsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListUEPaths401ApplicationProblemPlusJSONResponse struct {
+	ProblemApplicationProblemPlusJSONResponse
+}
+
+func (response ListUEPaths401ApplicationProblemPlusJSONResponse) VisitListUEPathsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListUEPaths403ApplicationProblemPlusJSONResponse externalRef0.ProblemDetails
+
+func (response ListUEPaths403ApplicationProblemPlusJSONResponse) VisitListUEPathsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PostUEPathChangeRequestObject struct {
+	Body *PostUEPathChangeJSONRequestBody
+}
+
+type PostUEPathChangeResponseObject interface {
+	VisitPostUEPathChangeResponse(w http.ResponseWriter) error
+}
+
+type PostUEPathChange204Response struct {
+}
+
+func (response PostUEPathChange204Response) VisitPostUEPathChangeResponse(w http.ResponseWriter) error {
+	w.WriteHeader(204)
+	return nil
+}
+
+type PostUEPathChange400ApplicationProblemPlusJSONResponse struct {
+	ProblemApplicationProblemPlusJSONResponse
+}
+
+func (response PostUEPathChange400ApplicationProblemPlusJSONResponse) VisitPostUEPathChangeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PostUEPathChange401ApplicationProblemPlusJSONResponse externalRef0.ProblemDetails
+
+func (response PostUEPathChange401ApplicationProblemPlusJSONResponse) VisitPostUEPathChangeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PostUEPathChange403ApplicationProblemPlusJSONResponse externalRef0.ProblemDetails
+
+func (response PostUEPathChange403ApplicationProblemPlusJSONResponse) VisitPostUEPathChangeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PostUEPathChange507ApplicationProblemPlusJSONResponse externalRef0.ProblemDetails
+
+func (response PostUEPathChange507ApplicationProblemPlusJSONResponse) VisitPostUEPathChangeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(507)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 // StrictServerInterface represents all server handlers.
 type StrictServerInterface interface {
 
@@ -955,6 +1116,12 @@ type StrictServerInterface interface {
 
 	// (GET /feeds/traffic_rules)
 	TrafficRuleFeed(ctx context.Context, request TrafficRuleFeedRequestObject) (TrafficRuleFeedResponseObject, error)
+
+	// (GET /ue_paths)
+	ListUEPaths(ctx context.Context, request ListUEPathsRequestObject) (ListUEPathsResponseObject, error)
+
+	// (POST /ue_paths)
+	PostUEPathChange(ctx context.Context, request PostUEPathChangeRequestObject) (PostUEPathChangeResponseObject, error)
 }
 
 type StrictHandlerFunc func(ctx echo.Context, request any) (any, error)
@@ -1209,6 +1376,77 @@ func (sh *strictHandler) TrafficRuleFeed(ctx echo.Context, params TrafficRuleFee
 		return err
 	} else if validResponse, ok := response.(TrafficRuleFeedResponseObject); ok {
 		return validResponse.VisitTrafficRuleFeedResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// ListUEPaths operation middleware
+func (sh *strictHandler) ListUEPaths(ctx echo.Context, params ListUEPathsParams) error {
+	var request ListUEPathsRequestObject
+
+	request.Params = params
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.ListUEPaths(ctx.Request().Context(), request.(ListUEPathsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListUEPaths")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(ListUEPathsResponseObject); ok {
+		return validResponse.VisitListUEPathsResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// PostUEPathChange operation middleware
+func (sh *strictHandler) PostUEPathChange(ctx echo.Context) error {
+	var request PostUEPathChangeRequestObject
+
+	var body PostUEPathChangeJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.PostUEPathChange(ctx.Request().Context(), request.(PostUEPathChangeRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "PostUEPathChange")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(PostUEPathChangeResponseObject); ok {
+		return validResponse.VisitPostUEPathChangeResponse(ctx.Response())
 	} else if response != nil {
 		return fmt.Errorf("unexpected response type: %T", response)
 	}

@@ -14,7 +14,7 @@ import (
 )
 
 // The MEO's site inventory (/inventory/v1/sites, meo/meoapi): `site add|list|get|cordon|
-// uncordon|drain|remove`, next to the per-site views of the same `site` command. A site id of
+// uncordon|drain|remove|fiveg`, next to the per-site views of the same `site` command. A site id of
 // the inventory is the name the context gives the site's MEP and UPGW endpoints.
 
 func (o *Options) meoapi() (*meoapi.ClientWithResponses, *target, error) {
@@ -31,7 +31,7 @@ func addInventoryCommands(site *cobra.Command, o *Options) {
 		newSiteActionCommand(o, "cordon", "Stop placing new app instances on sites"),
 		newSiteActionCommand(o, "uncordon", "Place app instances on sites again"),
 		newSiteDrainCommand(o),
-		newSiteRemoveCommand(o))
+		newSiteRemoveCommand(o), newSiteFiveGCommand(o))
 }
 
 func health(h meoapi.Health) string {
