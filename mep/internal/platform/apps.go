@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/edgemec/edgemec/internal/mecrule"
+	"github.com/edgemec/edgemec/internal/mecrule/mp1rule"
 	"github.com/edgemec/edgemec/mep/internal/store"
 	"github.com/edgemec/edgemec/mep/mm5api"
 	"github.com/edgemec/edgemec/mep/mp1api"
@@ -121,14 +122,16 @@ func (s *MEP) grantsFitLocked(id string, grant []mp1api.TrafficRule) error {
 			continue
 		}
 		for i := range a.GrantTraffic {
-			f.Add(&a.GrantTraffic[i])
+			r := mp1rule.TrafficRule(&a.GrantTraffic[i])
+			f.Add(&r)
 		}
 	}
 	if f.Check() != nil {
 		return nil
 	}
 	for i := range grant {
-		f.Add(&grant[i])
+		r := mp1rule.TrafficRule(&grant[i])
+		f.Add(&r)
 	}
 	if err := f.Check(); err != nil {
 		return conflict("the traffic rules granted on this site would no longer fit the data plane with this instance's: %v", err)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/edgemec/edgemec/internal/mecrule"
+	"github.com/edgemec/edgemec/internal/mecrule/mp1rule"
 	"github.com/edgemec/edgemec/mep/internal/store"
 	"github.com/edgemec/edgemec/mep/mm5api"
 	"github.com/edgemec/edgemec/mep/mp1api"
@@ -44,7 +45,7 @@ func (s *MEP) TrafficRule(app, id string) (mp1api.TrafficRule, string, error) {
 // (mecrule.WithinTrafficGrant): else ErrForbidden, with the *mecrule.GrantError as cause.
 func (s *MEP) UpdateTrafficRule(ctx context.Context, actor, app, id, ifMatch string, r mp1api.TrafficRule) (mp1api.TrafficRule, string, error) {
 	r.TrafficRuleId = id
-	if err := mecrule.ValidateTrafficRule(&r); err != nil {
+	if err := mp1rule.ValidateTrafficRule(&r); err != nil {
 		return r, "", ruleInvalid(err)
 	}
 	// The grant check can take a while for rules with many filters: it runs outside the
@@ -65,7 +66,7 @@ func (s *MEP) UpdateTrafficRule(ctx context.Context, actor, app, id, ifMatch str
 		if !ok {
 			return r, "", notFound("traffic rule %q is not known for app instance %q", id, app)
 		}
-		if err := mecrule.WithinTrafficGrant(&g, &r); err != nil {
+		if err := mecrule.WithinTrafficGrant(ptr(mp1rule.TrafficRule(&g)), ptr(mp1rule.TrafficRule(&r))); err != nil {
 			return r, "", beyondGrant(err)
 		}
 		grantTag = ETag(g)
@@ -143,7 +144,7 @@ func (s *MEP) DNSRule(app, id string) (mp1api.DnsRule, string, error) {
 // sees the change before this returns.
 func (s *MEP) UpdateDNSRule(ctx context.Context, actor, app, id, ifMatch string, r mp1api.DnsRule) (mp1api.DnsRule, string, error) {
 	r.DnsRuleId = id
-	if err := mecrule.ValidateDNSRule(&r); err != nil {
+	if err := mp1rule.ValidateDNSRule(&r); err != nil {
 		return r, "", ruleInvalid(err)
 	}
 	s.mu.Lock()
@@ -154,7 +155,7 @@ func (s *MEP) UpdateDNSRule(ctx context.Context, actor, app, id, ifMatch string,
 	}
 	if actor != Operator {
 		if g, ok := a.grantDNS(id); ok {
-			if err := mecrule.WithinDNSGrant(&g, &r, s.cfg.AppAddressRanges); err != nil {
+			if err := mecrule.WithinDNSGrant(ptr(mp1rule.DNSRule(&g)), ptr(mp1rule.DNSRule(&r)), s.cfg.AppAddressRanges); err != nil {
 				return r, "", beyondGrant(err)
 			}
 		}
@@ -288,3 +289,5 @@ func (s *MEP) activeDNSLocked() []ActiveDNSRule {
 func sortBy[T any](xs []T, key func(T) string) {
 	sort.Slice(xs, func(i, j int) bool { return key(xs[i]) < key(xs[j]) })
 }
+
+func ptr[T any](v T) *T { return &v }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/edgemec/edgemec/internal/ids"
 	"github.com/edgemec/edgemec/internal/mecrule"
+	"github.com/edgemec/edgemec/internal/mecrule/mp1rule"
 	"github.com/edgemec/edgemec/mep/mm5api"
 	"github.com/edgemec/edgemec/mep/mp1api"
 )
@@ -249,7 +250,7 @@ func ValidateAppInstance(a *mm5api.AppInstance) error {
 			if r.State == "" {
 				r.State = mp1api.RuleStateACTIVE
 			}
-			if err := mecrule.ValidateTrafficRule(r); err != nil {
+			if err := mp1rule.ValidateTrafficRule(r); err != nil {
 				return ruleInvalid(mecrule.At(fmt.Sprintf("/appTrafficRule/%d", i), err))
 			}
 			if seen[r.TrafficRuleId] {
@@ -268,7 +269,7 @@ func ValidateAppInstance(a *mm5api.AppInstance) error {
 			if r.State == "" {
 				r.State = mp1api.RuleStateACTIVE
 			}
-			if err := mecrule.ValidateDNSRule(r); err != nil {
+			if err := mp1rule.ValidateDNSRule(r); err != nil {
 				return ruleInvalid(mecrule.At(fmt.Sprintf("/appDNSRule/%d", i), err))
 			}
 			if seen[r.DnsRuleId] {
