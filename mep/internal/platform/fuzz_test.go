@@ -23,7 +23,7 @@ import (
 
 const fuzzApp = "fuzz-app"
 
-func fuzzMEP(f *testing.F) *platform.MEP {
+func fuzzMEP(f *testing.F) *wireMEP {
 	f.Helper()
 	s := newMEP(f, newMemStore(), platform.Config{})
 	_, _, err := s.PutApp(context.Background(), fuzzApp, mm5api.AppInstance{AppName: "f", AppProvider: "p", AppDId: "d",

@@ -7,8 +7,6 @@ import (
 
 	"github.com/edgemec/edgemec/internal/ids"
 	"github.com/edgemec/edgemec/internal/mecrule"
-	"github.com/edgemec/edgemec/internal/mecrule/mp1rule"
-	"github.com/edgemec/edgemec/mep/mm5api"
 	"github.com/edgemec/edgemec/mep/mp1api"
 )
 
@@ -224,7 +222,7 @@ func ruleInvalid(err error) error {
 }
 
 // ValidateAppInstance checks an Mm5 AppInstance and fills rule defaults (state ACTIVE).
-func ValidateAppInstance(a *mm5api.AppInstance) error {
+func ValidateAppInstance(a *AppInstance) error {
 	for _, f := range []struct{ n, v string }{{"appName", a.AppName}, {"appProvider", a.AppProvider}, {"appDId", a.AppDId}} {
 		if err := str(f.n, f.v, true); err != nil {
 			return err
@@ -248,9 +246,9 @@ func ValidateAppInstance(a *mm5api.AppInstance) error {
 		for i := range *a.AppTrafficRule {
 			r := &(*a.AppTrafficRule)[i]
 			if r.State == "" {
-				r.State = mp1api.RuleStateACTIVE
+				r.State = mecrule.RuleStateACTIVE
 			}
-			if err := mp1rule.ValidateTrafficRule(r); err != nil {
+			if err := mecrule.ValidateTrafficRule(r); err != nil {
 				return ruleInvalid(mecrule.At(fmt.Sprintf("/appTrafficRule/%d", i), err))
 			}
 			if seen[r.TrafficRuleId] {
@@ -267,9 +265,9 @@ func ValidateAppInstance(a *mm5api.AppInstance) error {
 		for i := range *a.AppDNSRule {
 			r := &(*a.AppDNSRule)[i]
 			if r.State == "" {
-				r.State = mp1api.RuleStateACTIVE
+				r.State = mecrule.RuleStateACTIVE
 			}
-			if err := mp1rule.ValidateDNSRule(r); err != nil {
+			if err := mecrule.ValidateDNSRule(r); err != nil {
 				return ruleInvalid(mecrule.At(fmt.Sprintf("/appDNSRule/%d", i), err))
 			}
 			if seen[r.DnsRuleId] {
@@ -302,7 +300,7 @@ func ValidateAppInstance(a *mm5api.AppInstance) error {
 			}
 		}
 	}
-	for _, deps := range []*[]mp1api.ServiceDependency{a.AppServiceRequired, a.AppServiceOptional} {
+	for _, deps := range []*[]ServiceDependency{a.AppServiceRequired, a.AppServiceOptional} {
 		if deps == nil {
 			continue
 		}
