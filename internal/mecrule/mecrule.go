@@ -17,6 +17,10 @@
 // an app's change of a rule stays inside what the orchestrator granted; which grant applies
 // and duplicate ids stay with the MEP.
 //
+// The checks work on the platform's rule model (types.go: TrafficRule, DNSRule), which
+// carries no API's wire types; each edge converts its wire rules once (mp1rule for the
+// generated Mp1 and Mm5 types) and the MEP stores the model as it is.
+//
 // Errors are *FieldError values that name the offending field by JSON pointer (RFC 6901)
 // relative to the checked rule, and match ErrInvalid under errors.Is.
 package mecrule

@@ -9,6 +9,7 @@ import (
 
 	"github.com/edgemec/edgemec/internal/mecrule/mp1rule"
 	"github.com/edgemec/edgemec/internal/problem"
+	"github.com/edgemec/edgemec/mep/internal/httpapi/wire"
 	"github.com/edgemec/edgemec/mep/internal/platform"
 	"github.com/edgemec/edgemec/mep/mp1api"
 	"github.com/edgemec/edgemec/mep/mp1api/mp1server"
@@ -342,10 +343,11 @@ func (h *handler) RegistrationsPOST(ctx context.Context, r mp1server.Registratio
 			return nil, unknownApp(*info.AppInstanceId)
 		}
 	}
-	out, err := h.site.Register(ctx, info, true)
+	d, err := h.site.Register(ctx, wire.AppInfo(&info), true)
 	if err != nil {
 		return nil, err
 	}
+	out := wire.WireAppInfo(&d)
 	return value{status: http.StatusCreated, location: h.cfg.APIRoot + "/mec_app_support/v1/registrations/" + *out.AppInstanceId, v: out}, nil
 }
 
@@ -355,7 +357,7 @@ func (h *handler) RegistrationGET(_ context.Context, r mp1server.RegistrationGET
 	if err != nil {
 		return nil, err
 	}
-	return mp1server.RegistrationGET200JSONResponse(info), nil
+	return mp1server.RegistrationGET200JSONResponse(wire.WireAppInfo(&info)), nil
 }
 
 // RegistrationPUT implements PUT /mec_app_support/v1/registrations/{appInstanceId}.
@@ -363,11 +365,11 @@ func (h *handler) RegistrationPUT(ctx context.Context, r mp1server.RegistrationP
 	info := *r.Body
 	app := r.AppInstanceId
 	info.AppInstanceId = &app // the path id is authoritative
-	out, err := h.site.Register(ctx, info, false)
+	out, err := h.site.Register(ctx, wire.AppInfo(&info), false)
 	if err != nil {
 		return nil, err
 	}
-	return mp1server.RegistrationPUT200JSONResponse(out), nil
+	return mp1server.RegistrationPUT200JSONResponse(wire.WireAppInfo(&out)), nil
 }
 
 // RegistrationDELETE implements DELETE /mec_app_support/v1/registrations/{appInstanceId}.

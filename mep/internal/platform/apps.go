@@ -310,7 +310,7 @@ func (s *MEP) ReapTerminations(ctx context.Context) {
 }
 
 // Register stores an app's self-registration (Mp1 /registrations, MEC 011 V3).
-func (s *MEP) Register(ctx context.Context, info mp1api.AppInfo, create bool) (mp1api.AppInfo, error) {
+func (s *MEP) Register(ctx context.Context, info AppInfo, create bool) (AppInfo, error) {
 	if err := str("appName", info.AppName, true); err != nil {
 		return info, err
 	}
@@ -354,15 +354,15 @@ func (s *MEP) Register(ctx context.Context, info mp1api.AppInfo, create bool) (m
 }
 
 // Registration returns an app's registration.
-func (s *MEP) Registration(id string) (mp1api.AppInfo, error) {
+func (s *MEP) Registration(id string) (AppInfo, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	a, err := s.app(id)
 	if err != nil {
-		return mp1api.AppInfo{}, err
+		return AppInfo{}, err
 	}
 	if a.Registration == nil {
-		return mp1api.AppInfo{}, notFound("app instance %q has no registration", id)
+		return AppInfo{}, notFound("app instance %q has no registration", id)
 	}
 	return *a.Registration, nil
 }

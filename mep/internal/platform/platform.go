@@ -101,13 +101,13 @@ func (c *Config) setDefaults() {
 
 // appDoc is the stored form of an app instance, rules included.
 type appDoc struct {
-	ID           string          `json:"id"`
-	Spec         AppInstance     `json:"spec"`
-	State        AppState        `json:"state"`
-	CreatedAt    time.Time       `json:"createdAt"`
-	Ready        bool            `json:"ready"`
-	Termination  *termination    `json:"termination,omitempty"`
-	Registration *mp1api.AppInfo `json:"registration,omitempty"`
+	ID           string       `json:"id"`
+	Spec         AppInstance  `json:"spec"`
+	State        AppState     `json:"state"`
+	CreatedAt    time.Time    `json:"createdAt"`
+	Ready        bool         `json:"ready"`
+	Termination  *termination `json:"termination,omitempty"`
+	Registration *AppInfo     `json:"registration,omitempty"`
 	// Rules in AppD order; Mp1 PUT changes them in place.
 	Traffic []mecrule.TrafficRule `json:"traffic"`
 	DNS     []dnsRuleDoc          `json:"dns"`
@@ -145,24 +145,17 @@ func newDeclaredSet(a *appDoc) *declaredSet {
 			d.cats[*cat] = struct{}{}
 		}
 	}
-	for _, deps := range []*[]ServiceDependency{a.Spec.AppServiceRequired, a.Spec.AppServiceOptional} {
+	lists := []*[]ServiceDependency{a.Spec.AppServiceRequired, a.Spec.AppServiceOptional}
+	if r := a.Registration; r != nil {
+		lists = append(lists, r.AppServiceRequired, r.AppServiceOptional)
+	}
+	for _, deps := range lists {
 		for _, x := range deref(deps) {
 			var cat *string
 			if x.SerCategory != nil {
 				cat = &x.SerCategory.Id
 			}
 			add(x.SerName, cat)
-		}
-	}
-	if r := a.Registration; r != nil {
-		for _, deps := range []*[]mp1api.ServiceDependency{r.AppServiceRequired, r.AppServiceOptional} {
-			for _, x := range deref(deps) {
-				var cat *string
-				if x.SerCategory != nil {
-					cat = &x.SerCategory.Id
-				}
-				add(x.SerName, cat)
-			}
 		}
 	}
 	return d

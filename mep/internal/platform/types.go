@@ -106,3 +106,39 @@ const (
 	Stopping    OperationAction = "STOPPING"
 	Terminating OperationAction = "TERMINATING"
 )
+
+// FeatureDependency is a platform feature an app requires or may use.
+type FeatureDependency struct {
+	FeatureName string `json:"featureName"`
+	Version     string `json:"version"`
+}
+
+// Address is a host and port.
+type Address struct {
+	Host string `json:"host"`
+	Port int    `json:"port"`
+}
+
+// EndPointInfo says where something is reached: exactly one of Uris, Addresses and
+// Alternative.
+type EndPointInfo struct {
+	Addresses   *[]Address      `json:"addresses,omitempty"`
+	Alternative *map[string]any `json:"alternative,omitempty"`
+	Uris        *[]string       `json:"uris,omitempty"`
+}
+
+// AppInfo is an app's self-registration (Mp1 /registrations, MEC 011 V3).
+type AppInfo struct {
+	AppCategory        *CategoryRef         `json:"appCategory,omitempty"`
+	AppDId             *string              `json:"appDId,omitempty"`
+	AppFeatureOptional *[]FeatureDependency `json:"appFeatureOptional,omitempty"`
+	AppFeatureRequired *[]FeatureDependency `json:"appFeatureRequired,omitempty"`
+	AppInstanceId      *string              `json:"appInstanceId,omitempty"`
+	AppName            string               `json:"appName"`
+	AppProfile         *map[string]any      `json:"appProfile,omitempty"`
+	AppProvider        *string              `json:"appProvider,omitempty"`
+	AppServiceOptional *[]ServiceDependency `json:"appServiceOptional,omitempty"`
+	AppServiceRequired *[]ServiceDependency `json:"appServiceRequired,omitempty"`
+	Endpoint           *EndPointInfo        `json:"endpoint,omitempty"`
+	IsInsByMec         *bool                `json:"isInsByMec,omitempty"`
+}

@@ -55,7 +55,7 @@ func validateCategory(field string, c *mp1api.CategoryRef) error {
 	return nil
 }
 
-func validateEndpoint(field string, e mp1api.EndPointInfo) error {
+func validateEndpoint(field string, e EndPointInfo) error {
 	n := 0
 	if e.Uris != nil {
 		n++
@@ -98,7 +98,7 @@ func ValidateTransport(field string, t mp1api.TransportInfo) error {
 			return err
 		}
 	}
-	if err := validateEndpoint(field+".endpoint", t.Endpoint); err != nil {
+	if err := validateEndpoint(field+".endpoint", endpointInfo(t.Endpoint)); err != nil {
 		return err
 	}
 	if o := t.Security.OAuth2Info; o != nil {
@@ -318,7 +318,7 @@ func ValidateAppInstance(a *AppInstance) error {
 
 // validateAppInfoLists bounds the lists of a registration (ETSI GS MEC 011 AppInfo): each
 // service dependency is looked up on every discovery by the app.
-func validateAppInfoLists(info *mp1api.AppInfo) error {
+func validateAppInfoLists(info *AppInfo) error {
 	for _, l := range []struct {
 		n string
 		v int
@@ -330,7 +330,7 @@ func validateAppInfoLists(info *mp1api.AppInfo) error {
 			return invalid("%s has more than %d entries", l.n, maxList)
 		}
 	}
-	for _, deps := range []*[]mp1api.ServiceDependency{info.AppServiceRequired, info.AppServiceOptional} {
+	for _, deps := range []*[]ServiceDependency{info.AppServiceRequired, info.AppServiceOptional} {
 		if deps == nil {
 			continue
 		}
@@ -358,4 +358,18 @@ func ValidateAppInstanceID(id string) error {
 		return ruleInvalid(fmt.Errorf("appInstanceId: %w", err))
 	}
 	return nil
+}
+
+// endpointInfo is the domain form of a transport's endpoint, for validateEndpoint. It goes
+// when transports are domain types.
+func endpointInfo(e mp1api.EndPointInfo) EndPointInfo {
+	d := EndPointInfo{Alternative: e.Alternative, Uris: e.Uris}
+	if e.Addresses != nil {
+		as := make([]Address, len(*e.Addresses))
+		for i, a := range *e.Addresses {
+			as[i] = Address(a)
+		}
+		d.Addresses = &as
+	}
+	return d
 }

@@ -88,3 +88,13 @@ func (w *wireMEP) DNSFeed(ctx context.Context, after *int64, wait time.Duration)
 	s := w.MEP.DNSFeed(ctx, after, wait)
 	return wire.DNSRuleSnapshot(&s)
 }
+
+func (w *wireMEP) Register(ctx context.Context, info mp1api.AppInfo, create bool) (mp1api.AppInfo, error) {
+	d, err := w.MEP.Register(ctx, wire.AppInfo(&info), create)
+	return wire.WireAppInfo(&d), err
+}
+
+func (w *wireMEP) Registration(id string) (mp1api.AppInfo, error) {
+	d, err := w.MEP.Registration(id)
+	return wire.WireAppInfo(&d), err
+}

@@ -139,3 +139,60 @@ func mapPtr[A, B any](p *[]A, f func([]A) []B) *[]B {
 	}
 	return &out
 }
+
+// AppInfo returns the domain form of an Mp1 registration.
+func AppInfo(a *mp1api.AppInfo) platform.AppInfo {
+	return platform.AppInfo{
+		AppCategory: CategoryRef(a.AppCategory), AppDId: a.AppDId, AppInstanceId: a.AppInstanceId, AppName: a.AppName,
+		AppFeatureOptional: mapPtr(a.AppFeatureOptional, features), AppFeatureRequired: mapPtr(a.AppFeatureRequired, features),
+		AppProfile: a.AppProfile, AppProvider: a.AppProvider, IsInsByMec: a.IsInsByMec, Endpoint: EndPointInfo(a.Endpoint),
+		AppServiceOptional: mapPtr(a.AppServiceOptional, ServiceDependencies), AppServiceRequired: mapPtr(a.AppServiceRequired, ServiceDependencies),
+	}
+}
+
+// WireAppInfo returns the Mp1 form of a registration.
+func WireAppInfo(a *platform.AppInfo) mp1api.AppInfo {
+	return mp1api.AppInfo{
+		AppCategory: WireCategoryRef(a.AppCategory), AppDId: a.AppDId, AppInstanceId: a.AppInstanceId, AppName: a.AppName,
+		AppFeatureOptional: mapPtr(a.AppFeatureOptional, wireFeatures), AppFeatureRequired: mapPtr(a.AppFeatureRequired, wireFeatures),
+		AppProfile: a.AppProfile, AppProvider: a.AppProvider, IsInsByMec: a.IsInsByMec, Endpoint: WireEndPointInfo(a.Endpoint),
+		AppServiceOptional: mapPtr(a.AppServiceOptional, WireServiceDependencies), AppServiceRequired: mapPtr(a.AppServiceRequired, WireServiceDependencies),
+	}
+}
+
+// EndPointInfo returns the domain form of an endpoint (nil stays nil).
+func EndPointInfo(e *mp1api.EndPointInfo) *platform.EndPointInfo {
+	if e == nil {
+		return nil
+	}
+	return &platform.EndPointInfo{Alternative: e.Alternative, Uris: e.Uris,
+		Addresses: mapPtr(e.Addresses, convertAll(func(a mp1api.Address) platform.Address { return platform.Address(a) }))}
+}
+
+// WireEndPointInfo returns the wire form of an endpoint (nil stays nil).
+func WireEndPointInfo(e *platform.EndPointInfo) *mp1api.EndPointInfo {
+	if e == nil {
+		return nil
+	}
+	return &mp1api.EndPointInfo{Alternative: e.Alternative, Uris: e.Uris,
+		Addresses: mapPtr(e.Addresses, convertAll(func(a platform.Address) mp1api.Address { return mp1api.Address(a) }))}
+}
+
+var (
+	features     = convertAll(func(f mp1api.FeatureDependency) platform.FeatureDependency { return platform.FeatureDependency(f) })
+	wireFeatures = convertAll(func(f platform.FeatureDependency) mp1api.FeatureDependency { return mp1api.FeatureDependency(f) })
+)
+
+// convertAll lifts an element conversion to lists (nil stays nil).
+func convertAll[A, B any](f func(A) B) func([]A) []B {
+	return func(as []A) []B {
+		if as == nil {
+			return nil
+		}
+		out := make([]B, len(as))
+		for i, a := range as {
+			out[i] = f(a)
+		}
+		return out
+	}
+}
