@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
-
-	"github.com/edgemec/edgemec/mep/mp1api"
 )
 
 // Data plane limits every site shares. The UPGW's eBPF program fixes them
@@ -39,7 +37,7 @@ var (
 // it: per filter, the product of its list lengths (address items counted as the prefixes
 // they expand to; tag and token together), an absent list counting one. r must have
 // passed the per-item checks of ValidateTrafficRule.
-func Matches(r *mp1api.TrafficRule) int {
+func Matches(r *TrafficRule) int {
 	n := 0
 	for i := range r.TrafficFilter {
 		n += filterMatches(&r.TrafficFilter[i])
@@ -47,7 +45,7 @@ func Matches(r *mp1api.TrafficRule) int {
 	return n
 }
 
-func filterMatches(f *mp1api.TrafficFilter) int {
+func filterMatches(f *TrafficFilter) int {
 	n := 1
 	for _, l := range []*[]string{f.DstAddress, f.SrcAddress, f.SrcTunnelAddress, f.TgtTunnelAddress} {
 		n *= max(len(parsedPrefixes(l)), 1)
@@ -77,7 +75,7 @@ type Footprint struct {
 }
 
 // Add counts r, of any state (an inactive rule can be activated without asking).
-func (f *Footprint) Add(r *mp1api.TrafficRule) {
+func (f *Footprint) Add(r *TrafficRule) {
 	if f.dsts == nil {
 		f.dsts = map[netip.Prefix]int{}
 	}

@@ -7,8 +7,6 @@ import (
 	"reflect"
 	"slices"
 	"strings"
-
-	"github.com/edgemec/edgemec/mep/mp1api"
 )
 
 // ErrBeyondGrant is matched by every error of WithinTrafficGrant and WithinDNSGrant.
@@ -52,7 +50,7 @@ func beyond(ptr, format string, args ...any) error {
 // the UPGW refuse other apps' rules by narrowing its own (see Footprint).
 //
 // The error is a *GrantError naming the field of r that exceeds the grant.
-func WithinTrafficGrant(g, r *mp1api.TrafficRule) error {
+func WithinTrafficGrant(g, r *TrafficRule) error {
 	if r.FilterType != g.FilterType {
 		return beyond("/filterType", "%s: the grant is %s", r.FilterType, g.FilterType)
 	}
@@ -60,12 +58,12 @@ func WithinTrafficGrant(g, r *mp1api.TrafficRule) error {
 		return beyond("/priority", "%d is stronger than the granted %d", r.Priority, g.Priority)
 	}
 	if r.DstInterface != nil {
-		var granted []mp1api.DestinationInterface
+		var granted []DestinationInterface
 		if g.DstInterface != nil {
 			granted = *g.DstInterface
 		}
 		for i, d := range *r.DstInterface {
-			if !slices.ContainsFunc(granted, func(x mp1api.DestinationInterface) bool { return reflect.DeepEqual(x, d) }) {
+			if !slices.ContainsFunc(granted, func(x DestinationInterface) bool { return reflect.DeepEqual(x, d) }) {
 				return beyond(ptr("dstInterface", i), "not a granted destination interface")
 			}
 		}
@@ -76,7 +74,7 @@ func WithinTrafficGrant(g, r *mp1api.TrafficRule) error {
 // filtersWithin matches each filter of rs to a distinct filter of gs that contains it
 // (bipartite matching, augmenting paths). The usual case, filter i within granted filter
 // i, needs no search.
-func filtersWithin(gs, rs []mp1api.TrafficFilter) error {
+func filtersWithin(gs, rs []TrafficFilter) error {
 	if len(rs) > len(gs) {
 		return beyond("/trafficFilter", "%d filters: the grant has %d", len(rs), len(gs))
 	}
@@ -136,7 +134,7 @@ func atGrant(prefix string, err error) error {
 	return err
 }
 
-func filterWithin(g, r *mp1api.TrafficFilter) error {
+func filterWithin(g, r *TrafficFilter) error {
 	if err := addressesWithin("dstAddress", g.DstAddress, r.DstAddress, true); err != nil {
 		return err
 	}
@@ -298,7 +296,7 @@ func itemsWithin[T any](name string, g, r *[]string, parse func(string) (T, erro
 // app may own the name r would claim), and the address is the granted one or lies in one
 // of ranges, the site's app address ranges. State, address type and ttl may change. Both
 // rules must have passed ValidateDNSRule. The error is a *GrantError.
-func WithinDNSGrant(g, r *mp1api.DnsRule, ranges []netip.Prefix) error {
+func WithinDNSGrant(g, r *DNSRule, ranges []netip.Prefix) error {
 	if !strings.EqualFold(strings.TrimSuffix(r.DomainName, "."), strings.TrimSuffix(g.DomainName, ".")) {
 		return beyond("/domainName", "%q: the grant is %q", r.DomainName, g.DomainName)
 	}

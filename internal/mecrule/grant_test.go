@@ -9,63 +9,62 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/edgemec/edgemec/internal/mecrule"
-	"github.com/edgemec/edgemec/mep/mp1api"
 )
 
-func grantRule() mp1api.TrafficRule {
+func grantRule() mecrule.TrafficRule {
 	ip := "10.0.0.1"
-	return mp1api.TrafficRule{TrafficRuleId: "r", FilterType: mp1api.FLOW, Priority: 10, Action: mp1api.FORWARDDECAPSULATED,
-		State: mp1api.RuleStateACTIVE,
-		TrafficFilter: []mp1api.TrafficFilter{
+	return mecrule.TrafficRule{TrafficRuleId: "r", FilterType: mecrule.FLOW, Priority: 10, Action: mecrule.FORWARDDECAPSULATED,
+		State: mecrule.RuleStateACTIVE,
+		TrafficFilter: []mecrule.TrafficFilter{
 			{DstAddress: strs("10.0.0.0/24"), DstPort: strs("80", "8000-8100"), Protocol: strs("TCP")},
 			{DstAddress: strs("192.0.2.0/24"), Protocol: strs("UDP"), Tag: strs("7")},
 		},
-		DstInterface: &mp1api.DestinationInterfaces{{InterfaceType: mp1api.IP, DstIpAddress: &ip}}}
+		DstInterface: &[]mecrule.DestinationInterface{{InterfaceType: mecrule.IP, DstIpAddress: &ip}}}
 }
 
 // TestWithinTrafficGrant: ptr is the JSON pointer the GrantError must name ("" = inside).
 func TestWithinTrafficGrant(t *testing.T) {
 	tests := []struct {
 		name string
-		mut  func(*mp1api.TrafficRule)
+		mut  func(*mecrule.TrafficRule)
 		ptr  string
 	}{
-		{"unchanged", func(*mp1api.TrafficRule) {}, ""},
-		{"state only", func(r *mp1api.TrafficRule) { r.State = mp1api.RuleStateINACTIVE }, ""},
-		{"narrower address, port and priority", func(r *mp1api.TrafficRule) {
+		{"unchanged", func(*mecrule.TrafficRule) {}, ""},
+		{"state only", func(r *mecrule.TrafficRule) { r.State = mecrule.RuleStateINACTIVE }, ""},
+		{"narrower address, port and priority", func(r *mecrule.TrafficRule) {
 			r.Priority = 20
 			r.TrafficFilter[0].DstAddress, r.TrafficFilter[0].DstPort = strs("10.0.0.128/25"), strs("8080")
 		}, ""},
-		{"filters swapped", func(r *mp1api.TrafficRule) {
+		{"filters swapped", func(r *mecrule.TrafficRule) {
 			r.TrafficFilter[0], r.TrafficFilter[1] = r.TrafficFilter[1], r.TrafficFilter[0]
 		}, ""},
-		{"one filter dropped", func(r *mp1api.TrafficRule) { r.TrafficFilter = r.TrafficFilter[1:] }, ""},
-		{"drop own traffic", func(r *mp1api.TrafficRule) { r.Action, r.DstInterface = mp1api.DROP, nil }, ""},
-		{"everything everywhere", func(r *mp1api.TrafficRule) {
+		{"one filter dropped", func(r *mecrule.TrafficRule) { r.TrafficFilter = r.TrafficFilter[1:] }, ""},
+		{"drop own traffic", func(r *mecrule.TrafficRule) { r.Action, r.DstInterface = mecrule.DROP, nil }, ""},
+		{"everything everywhere", func(r *mecrule.TrafficRule) {
 			r.TrafficFilter[0].DstAddress = strs("0.0.0.0/0", "::/0")
 		}, "/trafficFilter/0/dstAddress/0"},
-		{"stronger priority", func(r *mp1api.TrafficRule) { r.Priority = 0 }, "/priority"},
-		{"address left out", func(r *mp1api.TrafficRule) { r.TrafficFilter[0].DstAddress = nil }, "/trafficFilter/0/dstAddress"},
-		{"overlapping destinations", func(r *mp1api.TrafficRule) {
+		{"stronger priority", func(r *mecrule.TrafficRule) { r.Priority = 0 }, "/priority"},
+		{"address left out", func(r *mecrule.TrafficRule) { r.TrafficFilter[0].DstAddress = nil }, "/trafficFilter/0/dstAddress"},
+		{"overlapping destinations", func(r *mecrule.TrafficRule) {
 			r.TrafficFilter[0].DstAddress = strs("10.0.0.0/25", "10.0.0.0/26")
 		}, "/trafficFilter/0/dstAddress/1"},
-		{"wider port", func(r *mp1api.TrafficRule) { r.TrafficFilter[0].DstPort = strs("1-1000") }, "/trafficFilter/0/dstPort/0"},
-		{"more ports than granted", func(r *mp1api.TrafficRule) { r.TrafficFilter[0].DstPort = strs("80", "8000", "8001") }, "/trafficFilter/0/dstPort"},
-		{"open source narrowed to two", func(r *mp1api.TrafficRule) { r.TrafficFilter[0].SrcAddress = strs("10.1.0.1", "10.1.0.2") }, "/trafficFilter/0/srcAddress/1"},
-		{"other protocol", func(r *mp1api.TrafficRule) { r.TrafficFilter[0].Protocol = strs("UDP") }, "/trafficFilter/0/protocol/0"},
-		{"other TEID", func(r *mp1api.TrafficRule) { r.TrafficFilter[1].Tag = strs("8") }, "/trafficFilter/1/tag"},
-		{"extra filter", func(r *mp1api.TrafficRule) {
+		{"wider port", func(r *mecrule.TrafficRule) { r.TrafficFilter[0].DstPort = strs("1-1000") }, "/trafficFilter/0/dstPort/0"},
+		{"more ports than granted", func(r *mecrule.TrafficRule) { r.TrafficFilter[0].DstPort = strs("80", "8000", "8001") }, "/trafficFilter/0/dstPort"},
+		{"open source narrowed to two", func(r *mecrule.TrafficRule) { r.TrafficFilter[0].SrcAddress = strs("10.1.0.1", "10.1.0.2") }, "/trafficFilter/0/srcAddress/1"},
+		{"other protocol", func(r *mecrule.TrafficRule) { r.TrafficFilter[0].Protocol = strs("UDP") }, "/trafficFilter/0/protocol/0"},
+		{"other TEID", func(r *mecrule.TrafficRule) { r.TrafficFilter[1].Tag = strs("8") }, "/trafficFilter/1/tag"},
+		{"extra filter", func(r *mecrule.TrafficRule) {
 			r.TrafficFilter = append(r.TrafficFilter, r.TrafficFilter[0])
 		}, "/trafficFilter"},
-		{"two filters in one granted filter", func(r *mp1api.TrafficRule) {
+		{"two filters in one granted filter", func(r *mecrule.TrafficRule) {
 			r.TrafficFilter[1] = r.TrafficFilter[0]
 		}, "/trafficFilter/1/dstAddress/0"},
-		{"other destination interface", func(r *mp1api.TrafficRule) {
+		{"other destination interface", func(r *mecrule.TrafficRule) {
 			ip := "10.9.9.9"
-			r.DstInterface = &mp1api.DestinationInterfaces{{InterfaceType: mp1api.IP, DstIpAddress: &ip}}
+			r.DstInterface = &[]mecrule.DestinationInterface{{InterfaceType: mecrule.IP, DstIpAddress: &ip}}
 		}, "/dstInterface/0"},
-		{"qCI left out", func(r *mp1api.TrafficRule) {}, ""},
-		{"filterType", func(r *mp1api.TrafficRule) { r.FilterType = mp1api.PACKET }, "/filterType"},
+		{"qCI left out", func(r *mecrule.TrafficRule) {}, ""},
+		{"filterType", func(r *mecrule.TrafficRule) { r.FilterType = mecrule.PACKET }, "/filterType"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -86,7 +85,7 @@ func TestWithinTrafficGrant(t *testing.T) {
 }
 
 func TestWithinDNSGrant(t *testing.T) {
-	g := mp1api.DnsRule{DnsRuleId: "d", DomainName: "app.example", IpAddressType: mp1api.IPV4, IpAddress: "10.0.0.1", State: mp1api.RuleStateACTIVE}
+	g := mecrule.DNSRule{DnsRuleId: "d", DomainName: "app.example", IpAddressType: mecrule.IPV4, IpAddress: "10.0.0.1", State: mecrule.RuleStateACTIVE}
 	ranges := []netip.Prefix{netip.MustParsePrefix("10.10.0.0/16")}
 	tests := []struct {
 		name, domain, addr, ptr string
@@ -124,14 +123,14 @@ func TestMatchesLimit(t *testing.T) {
 	var fe *mecrule.FieldError
 	require.ErrorAs(t, err, &fe)
 	require.Equal(t, "/trafficFilter", fe.Pointer)
-	require.Equal(t, 2+1, mecrule.Matches(func() *mp1api.TrafficRule { g := grantRule(); return &g }()))
+	require.Equal(t, 2+1, mecrule.Matches(func() *mecrule.TrafficRule { g := grantRule(); return &g }()))
 }
 
 // TestFootprint: the sum of rules fits the data plane, or the first limit it exceeds is named.
 func TestFootprint(t *testing.T) {
-	rule := func(dst ...string) *mp1api.TrafficRule {
-		r := mp1api.TrafficRule{TrafficRuleId: "r", FilterType: mp1api.FLOW, Action: mp1api.DROP, State: mp1api.RuleStateACTIVE,
-			TrafficFilter: []mp1api.TrafficFilter{{}}}
+	rule := func(dst ...string) *mecrule.TrafficRule {
+		r := mecrule.TrafficRule{TrafficRuleId: "r", FilterType: mecrule.FLOW, Action: mecrule.DROP, State: mecrule.RuleStateACTIVE,
+			TrafficFilter: []mecrule.TrafficFilter{{}}}
 		if len(dst) > 0 {
 			r.TrafficFilter[0].DstAddress = &dst
 		}
@@ -139,16 +138,16 @@ func TestFootprint(t *testing.T) {
 	}
 	tests := []struct {
 		name  string
-		rules []*mp1api.TrafficRule
+		rules []*mecrule.TrafficRule
 		err   string
 	}{
-		{"16 wildcards", repeat(16, func(int) *mp1api.TrafficRule { return rule() }), ""},
-		{"17 wildcards", repeat(17, func(int) *mp1api.TrafficRule { return rule() }), "candidate filters"},
-		{"16 nested in one /8", repeat(16, func(i int) *mp1api.TrafficRule { return rule(fmt.Sprintf("10.%d.0.0/16", i%2)) }), ""},
-		{"17 covering 10.0/16", repeat(17, func(i int) *mp1api.TrafficRule { return rule("10.0.0.0/8") }), "10.0.0.0/8"},
-		{"wildcard counts on IPv4 keys", append(repeat(16, func(i int) *mp1api.TrafficRule { return rule("10.0.0.0/8") }), rule()), "candidate filters"},
-		{"disjoint destinations", repeat(100, func(i int) *mp1api.TrafficRule { return rule(fmt.Sprintf("10.%d.0.0/16", i)) }), ""},
-		{"too many rules", repeat(mecrule.MaxRules+1, func(i int) *mp1api.TrafficRule { return rule(fmt.Sprintf("10.%d.%d.0/24", i/256, i%256)) }), "traffic rules"},
+		{"16 wildcards", repeat(16, func(int) *mecrule.TrafficRule { return rule() }), ""},
+		{"17 wildcards", repeat(17, func(int) *mecrule.TrafficRule { return rule() }), "candidate filters"},
+		{"16 nested in one /8", repeat(16, func(i int) *mecrule.TrafficRule { return rule(fmt.Sprintf("10.%d.0.0/16", i%2)) }), ""},
+		{"17 covering 10.0/16", repeat(17, func(i int) *mecrule.TrafficRule { return rule("10.0.0.0/8") }), "10.0.0.0/8"},
+		{"wildcard counts on IPv4 keys", append(repeat(16, func(i int) *mecrule.TrafficRule { return rule("10.0.0.0/8") }), rule()), "candidate filters"},
+		{"disjoint destinations", repeat(100, func(i int) *mecrule.TrafficRule { return rule(fmt.Sprintf("10.%d.0.0/16", i)) }), ""},
+		{"too many rules", repeat(mecrule.MaxRules+1, func(i int) *mecrule.TrafficRule { return rule(fmt.Sprintf("10.%d.%d.0/24", i/256, i%256)) }), "traffic rules"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -167,8 +166,8 @@ func TestFootprint(t *testing.T) {
 	require.False(t, errors.Is(nil, mecrule.ErrBeyondGrant))
 }
 
-func repeat(n int, f func(int) *mp1api.TrafficRule) []*mp1api.TrafficRule {
-	out := make([]*mp1api.TrafficRule, n)
+func repeat(n int, f func(int) *mecrule.TrafficRule) []*mecrule.TrafficRule {
+	out := make([]*mecrule.TrafficRule, n)
 	for i := range out {
 		out[i] = f(i)
 	}
@@ -178,9 +177,9 @@ func repeat(n int, f func(int) *mp1api.TrafficRule) []*mp1api.TrafficRule {
 // An application protocol name does not restrict the IP protocol: an app may name one only
 // where its grant does not restrict the protocol either.
 func TestProtocolGrant(t *testing.T) {
-	rule := func(protos ...string) *mp1api.TrafficRule {
-		r := &mp1api.TrafficRule{TrafficRuleId: "r", FilterType: mp1api.FLOW, Priority: 1, Action: mp1api.DROP, State: mp1api.RuleStateACTIVE,
-			TrafficFilter: []mp1api.TrafficFilter{{DstAddress: &[]string{"10.0.0.0/24"}}}}
+	rule := func(protos ...string) *mecrule.TrafficRule {
+		r := &mecrule.TrafficRule{TrafficRuleId: "r", FilterType: mecrule.FLOW, Priority: 1, Action: mecrule.DROP, State: mecrule.RuleStateACTIVE,
+			TrafficFilter: []mecrule.TrafficFilter{{DstAddress: &[]string{"10.0.0.0/24"}}}}
 		if protos != nil {
 			r.TrafficFilter[0].Protocol = &protos
 		}
@@ -188,7 +187,7 @@ func TestProtocolGrant(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		name   string
-		g, r   *mp1api.TrafficRule
+		g, r   *mecrule.TrafficRule
 		beyond bool
 	}{
 		{"application protocol within an unrestricted grant", rule(), rule("HTTP"), false},

@@ -17,6 +17,10 @@
 // an app's change of a rule stays inside what the orchestrator granted; which grant applies
 // and duplicate ids stay with the MEP.
 //
+// The checks work on the platform's rule model (types.go: TrafficRule, DNSRule), which
+// carries no API's wire types; each edge converts its wire rules once (mp1rule for the
+// generated Mp1 and Mm5 types) and the MEP stores the model as it is.
+//
 // Errors are *FieldError values that name the offending field by JSON pointer (RFC 6901)
 // relative to the checked rule, and match ErrInvalid under errors.Is.
 package mecrule
@@ -29,7 +33,6 @@ import (
 	"strings"
 
 	"github.com/edgemec/edgemec/internal/ids"
-	"github.com/edgemec/edgemec/mep/mp1api"
 )
 
 // Limits on one rule. They bound the memory and compile time of one rule; the README's
@@ -94,17 +97,17 @@ func ptr(tokens ...any) string {
 }
 
 // forwarding maps the actions that send traffic somewhere to whether they encapsulate.
-var forwarding = map[mp1api.TrafficRuleAction]bool{
-	mp1api.FORWARDDECAPSULATED:   false,
-	mp1api.DUPLICATEDECAPSULATED: false,
-	mp1api.FORWARDENCAPSULATED:   true,
-	mp1api.DUPLICATEENCAPSULATED: true,
+var forwarding = map[Action]bool{
+	FORWARDDECAPSULATED:   false,
+	DUPLICATEDECAPSULATED: false,
+	FORWARDENCAPSULATED:   true,
+	DUPLICATEENCAPSULATED: true,
 }
 
 // ValidateTrafficRule reports whether the platform accepts r: the MEP stores it, the UPGW
 // can enforce it. It does not modify r. State must be set (callers that default it to ACTIVE
 // do so first). The error is a *FieldError.
-func ValidateTrafficRule(r *mp1api.TrafficRule) error {
+func ValidateTrafficRule(r *TrafficRule) error {
 	if err := ids.ValidateRuleID(r.TrafficRuleId); err != nil {
 		return fail("/trafficRuleId", "%v", err)
 	}
@@ -134,8 +137,8 @@ func ValidateTrafficRule(r *mp1api.TrafficRule) error {
 	return validateDstInterface(r)
 }
 
-func validateDstInterface(r *mp1api.TrafficRule) error {
-	var dis []mp1api.DestinationInterface
+func validateDstInterface(r *TrafficRule) error {
+	var dis []DestinationInterface
 	if r.DstInterface != nil {
 		dis = *r.DstInterface
 	}
@@ -165,15 +168,15 @@ func validateDstInterface(r *mp1api.TrafficRule) error {
 	}
 	d := dis[0]
 	if encap {
-		if d.InterfaceType != mp1api.TUNNEL || d.TunnelInfo == nil {
+		if d.InterfaceType != TUNNEL || d.TunnelInfo == nil {
 			return fail("/dstInterface/0", "action %s needs a TUNNEL interface with tunnelInfo", r.Action)
 		}
-		if d.TunnelInfo.TunnelType != mp1api.GTPU {
+		if d.TunnelInfo.TunnelType != GTPU {
 			return fail("/dstInterface/0/tunnelInfo/tunnelType", "%q is not supported (only GTP_U)", d.TunnelInfo.TunnelType)
 		}
 		return nil
 	}
-	if d.InterfaceType != mp1api.IP && d.InterfaceType != mp1api.MAC {
+	if d.InterfaceType != IP && d.InterfaceType != MAC {
 		return fail("/dstInterface/0/interfaceType", "action %s needs an IP or MAC interface, got %q", r.Action, d.InterfaceType)
 	}
 	return nil
@@ -187,7 +190,7 @@ var mappedV4 = netip.MustParsePrefix("::ffff:0:0/96")
 // portProtocols are the protocols whose headers carry the ports srcPort and dstPort match.
 var portProtocols = map[uint8]bool{6: true, 17: true, 132: true}
 
-func validateFilter(f *mp1api.TrafficFilter) error {
+func validateFilter(f *TrafficFilter) error {
 	lists := []struct {
 		name  string
 		items *[]string
@@ -290,7 +293,7 @@ func ValidDomainName(s string) bool {
 
 // ValidateDNSRule reports whether the platform accepts r: the MEP stores it and its DNS
 // server can answer it. It does not modify r. State must be set. The error is a *FieldError.
-func ValidateDNSRule(r *mp1api.DnsRule) error {
+func ValidateDNSRule(r *DNSRule) error {
 	if err := ids.ValidateRuleID(r.DnsRuleId); err != nil {
 		return fail("/dnsRuleId", "%v", err)
 	}
@@ -307,7 +310,7 @@ func ValidateDNSRule(r *mp1api.DnsRule) error {
 	if err != nil || a.Zone() != "" { // a zone index cannot go into an AAAA answer
 		return fail("/ipAddress", "%q is not an IP address", r.IpAddress)
 	}
-	if (r.IpAddressType == mp1api.IPV4) != a.Unmap().Is4() {
+	if (r.IpAddressType == IPV4) != a.Unmap().Is4() {
 		return fail("/ipAddress", "%q does not match ipAddressType %s", r.IpAddress, r.IpAddressType)
 	}
 	if r.Ttl != nil && (*r.Ttl < 0 || *r.Ttl > MaxTTL) {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/edgemec/edgemec/internal/mecrule"
+	"github.com/edgemec/edgemec/internal/mecrule/mp1rule"
 	"github.com/edgemec/edgemec/mep/mp1api"
 )
 
@@ -21,7 +22,7 @@ func (a *AppD) validateRules() error {
 			r.State = mp1api.RuleStateACTIVE
 		}
 		p := fmt.Sprintf("/appTrafficRule/%d", i)
-		if err := mecrule.ValidateTrafficRule(&r); err != nil {
+		if err := mp1rule.ValidateTrafficRule(&r); err != nil {
 			return ruleErr(p, err)
 		}
 		if seen[r.TrafficRuleId] {
@@ -36,7 +37,7 @@ func (a *AppD) validateRules() error {
 			r.State = mp1api.RuleStateACTIVE
 		}
 		p := fmt.Sprintf("/appDNSRule/%d", i)
-		if err := mecrule.ValidateDNSRule(&r); err != nil {
+		if err := mp1rule.ValidateDNSRule(&r); err != nil {
 			return ruleErr(p, err)
 		}
 		if seen[r.DnsRuleId] {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/edgemec/edgemec/internal/mecrule"
+	"github.com/edgemec/edgemec/internal/mecrule/mp1rule"
 	"github.com/edgemec/edgemec/meo/internal/appd"
 	"github.com/edgemec/edgemec/meo/internal/placement"
 	"github.com/edgemec/edgemec/meo/internal/reconcile"
@@ -169,7 +170,7 @@ func trafficRules(raw json.RawMessage) ([]mp1api.TrafficRule, error) {
 		if rs[i].State == "" {
 			rs[i].State = mp1api.RuleStateACTIVE
 		}
-		if err := mecrule.ValidateTrafficRule(&rs[i]); err != nil {
+		if err := mp1rule.ValidateTrafficRule(&rs[i]); err != nil {
 			return nil, errorf(ErrInvalid, "%v", mecrule.At(fmt.Sprintf("appTrafficRule/%d", i), err))
 		}
 		if seen[rs[i].TrafficRuleId] {
@@ -191,7 +192,7 @@ func dnsRules(raw json.RawMessage) ([]mp1api.DnsRule, error) {
 		if rs[i].State == "" {
 			rs[i].State = mp1api.RuleStateACTIVE
 		}
-		if err := mecrule.ValidateDNSRule(&rs[i]); err != nil {
+		if err := mp1rule.ValidateDNSRule(&rs[i]); err != nil {
 			return nil, errorf(ErrInvalid, "%v", mecrule.At(fmt.Sprintf("appDNSRule/%d", i), err))
 		}
 		if seen[rs[i].DnsRuleId] {

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/edgemec/edgemec/internal/problem"
+	"github.com/edgemec/edgemec/mep/internal/httpapi/wire"
+	"github.com/edgemec/edgemec/mep/internal/platform"
 	"github.com/edgemec/edgemec/mep/mm5api"
 	"github.com/edgemec/edgemec/mep/mm5api/mm5server"
 	"github.com/edgemec/edgemec/mep/mp1api"
@@ -15,7 +17,9 @@ import (
 // mm5Handler serves Mm5 (/mepm/v1); the authenticate middleware admits the operator only.
 type mm5Handler struct{ *handler }
 
-func (h *mm5Handler) withCredentials(r mm5api.AppInstanceRecord) mm5api.AppInstanceRecord {
+// withCredentials returns the Mm5 form of an app instance record with its credentials.
+func (h *mm5Handler) withCredentials(d platform.AppRecord) mm5api.AppInstanceRecord {
+	r := wire.AppInstanceRecord(&d)
 	epoch, _ := h.site.CredentialEpoch(r.AppInstanceId)
 	r.Credentials = mm5api.Credentials{
 		ClientId: r.AppInstanceId, ClientSecret: h.auth.ClientSecret(r.AppInstanceId, epoch),
@@ -44,7 +48,7 @@ func (h *mm5Handler) PutAppInstance(ctx context.Context, r mm5server.PutAppInsta
 	for _, d := range deref(spec.AppDNSRule) {
 		explicit["dns/"+d.DnsRuleId] = d.State != ""
 	}
-	rec, created, err := h.site.PutApp(ctx, r.AppInstanceId, spec, explicit)
+	rec, created, err := h.site.PutApp(ctx, r.AppInstanceId, wire.AppInstance(&spec), explicit)
 	if err != nil {
 		return nil, err
 	}
@@ -122,10 +126,11 @@ func (h *mm5Handler) GetAppInstance(_ context.Context, r mm5server.GetAppInstanc
 // ListAppInstances implements GET /mepm/v1/app_instances.
 func (h *mm5Handler) ListAppInstances(context.Context, mm5server.ListAppInstancesRequestObject) (mm5server.ListAppInstancesResponseObject, error) {
 	recs := h.site.ListApps()
+	out := make([]mm5api.AppInstanceRecord, len(recs))
 	for i := range recs {
-		recs[i] = h.withCredentials(recs[i])
+		out[i] = h.withCredentials(recs[i])
 	}
-	return value{status: http.StatusOK, v: recs}, nil
+	return value{status: http.StatusOK, v: out}, nil
 }
 
 // DeleteAppInstance implements DELETE /mepm/v1/app_instances/{appInstanceId}: it starts the
@@ -152,12 +157,14 @@ func feedWait(t *int) time.Duration {
 
 // TrafficRuleFeed implements GET /mepm/v1/feeds/traffic_rules (long poll).
 func (h *mm5Handler) TrafficRuleFeed(ctx context.Context, r mm5server.TrafficRuleFeedRequestObject) (mm5server.TrafficRuleFeedResponseObject, error) {
-	return value{status: http.StatusOK, v: h.site.TrafficFeed(ctx, r.Params.After, feedWait(r.Params.Timeout))}, nil
+	snap := h.site.TrafficFeed(ctx, r.Params.After, feedWait(r.Params.Timeout))
+	return value{status: http.StatusOK, v: wire.TrafficRuleSnapshot(&snap)}, nil
 }
 
 // DnsRuleFeed implements GET /mepm/v1/feeds/dns_rules (long poll).
 func (h *mm5Handler) DnsRuleFeed(ctx context.Context, r mm5server.DnsRuleFeedRequestObject) (mm5server.DnsRuleFeedResponseObject, error) {
-	return value{status: http.StatusOK, v: h.site.DNSFeed(ctx, r.Params.After, feedWait(r.Params.Timeout))}, nil
+	snap := h.site.DNSFeed(ctx, r.Params.After, feedWait(r.Params.Timeout))
+	return value{status: http.StatusOK, v: wire.DNSRuleSnapshot(&snap)}, nil
 }
 
 // DnsConflicts implements GET /mepm/v1/dns/conflicts.

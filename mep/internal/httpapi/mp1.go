@@ -7,7 +7,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/edgemec/edgemec/internal/mecrule/mp1rule"
 	"github.com/edgemec/edgemec/internal/problem"
+	"github.com/edgemec/edgemec/mep/internal/httpapi/wire"
 	"github.com/edgemec/edgemec/mep/internal/platform"
 	"github.com/edgemec/edgemec/mep/mp1api"
 	"github.com/edgemec/edgemec/mep/mp1api/mp1server"
@@ -213,10 +215,11 @@ func (h *handler) TransportsGET(context.Context, mp1server.TransportsGETRequestO
 
 // TrafficRulesGET implements GET .../traffic_rules.
 func (h *handler) TrafficRulesGET(ctx context.Context, r mp1server.TrafficRulesGETRequestObject) (mp1server.TrafficRulesGETResponseObject, error) {
-	rs, err := h.site.TrafficRules(r.AppInstanceId)
+	d, err := h.site.TrafficRules(r.AppInstanceId)
 	if err != nil {
 		return nil, err
 	}
+	rs := mp1rule.WireTrafficRules(d)
 	v, err := h.trafficRules(ctx, rs...)
 	if err != nil || v != nil {
 		return value{status: http.StatusOK, v: v}, err
@@ -242,17 +245,17 @@ func (h *handler) TrafficRuleGET(ctx context.Context, r mp1server.TrafficRuleGET
 	if err != nil {
 		return nil, err
 	}
-	return h.trafficRule(ctx, rule, etag)
+	return h.trafficRule(ctx, mp1rule.WireTrafficRule(&rule), etag)
 }
 
 // TrafficRulePUT implements PUT .../traffic_rules/{trafficRuleId}. A V2.1.1 single-object
 // dstInterface was rewritten into the array form before validation (specValidator).
 func (h *handler) TrafficRulePUT(ctx context.Context, r mp1server.TrafficRulePUTRequestObject) (mp1server.TrafficRulePUTResponseObject, error) {
-	rule, etag, err := h.site.UpdateTrafficRule(ctx, viewer(ctx), r.AppInstanceId, r.TrafficRuleId, deref(r.Params.IfMatch), *r.Body)
+	rule, etag, err := h.site.UpdateTrafficRule(ctx, viewer(ctx), r.AppInstanceId, r.TrafficRuleId, deref(r.Params.IfMatch), mp1rule.TrafficRule(r.Body))
 	if err != nil {
 		return nil, err
 	}
-	return h.trafficRule(ctx, rule, etag)
+	return h.trafficRule(ctx, mp1rule.WireTrafficRule(&rule), etag)
 }
 
 // DnsRulesGET implements GET .../dns_rules.
@@ -261,7 +264,7 @@ func (h *handler) DnsRulesGET(_ context.Context, r mp1server.DnsRulesGETRequestO
 	if err != nil {
 		return nil, err
 	}
-	return value{status: http.StatusOK, v: rs}, nil
+	return value{status: http.StatusOK, v: mp1rule.WireDNSRules(rs)}, nil
 }
 
 // DnsRuleGET implements GET .../dns_rules/{dnsRuleId}.
@@ -270,16 +273,16 @@ func (h *handler) DnsRuleGET(_ context.Context, r mp1server.DnsRuleGETRequestObj
 	if err != nil {
 		return nil, err
 	}
-	return value{status: http.StatusOK, etag: etag, v: rule}, nil
+	return value{status: http.StatusOK, etag: etag, v: mp1rule.WireDNSRule(&rule)}, nil
 }
 
 // DnsRulePUT implements PUT .../dns_rules/{dnsRuleId}.
 func (h *handler) DnsRulePUT(ctx context.Context, r mp1server.DnsRulePUTRequestObject) (mp1server.DnsRulePUTResponseObject, error) {
-	rule, etag, err := h.site.UpdateDNSRule(ctx, viewer(ctx), r.AppInstanceId, r.DnsRuleId, deref(r.Params.IfMatch), *r.Body)
+	rule, etag, err := h.site.UpdateDNSRule(ctx, viewer(ctx), r.AppInstanceId, r.DnsRuleId, deref(r.Params.IfMatch), mp1rule.DNSRule(r.Body))
 	if err != nil {
 		return nil, err
 	}
-	return value{status: http.StatusOK, etag: etag, v: rule}, nil
+	return value{status: http.StatusOK, etag: etag, v: mp1rule.WireDNSRule(&rule)}, nil
 }
 
 // AppTermSubscriptionsGET implements GET /mec_app_support/v1/applications/{id}/subscriptions.
@@ -315,7 +318,7 @@ func (h *handler) AppTermSubscriptionDELETE(ctx context.Context, r mp1server.App
 
 // ConfirmReady implements POST .../confirm_ready.
 func (h *handler) ConfirmReady(ctx context.Context, r mp1server.ConfirmReadyRequestObject) (mp1server.ConfirmReadyResponseObject, error) {
-	if err := h.site.ConfirmReady(ctx, r.AppInstanceId, *r.Body); err != nil {
+	if err := h.site.ConfirmReady(ctx, r.AppInstanceId, r.Body.Indication); err != nil {
 		return nil, err
 	}
 	return mp1server.ConfirmReady204Response{}, nil
@@ -323,7 +326,7 @@ func (h *handler) ConfirmReady(ctx context.Context, r mp1server.ConfirmReadyRequ
 
 // ConfirmTermination implements POST .../confirm_termination.
 func (h *handler) ConfirmTermination(ctx context.Context, r mp1server.ConfirmTerminationRequestObject) (mp1server.ConfirmTerminationResponseObject, error) {
-	if err := h.site.ConfirmTermination(ctx, r.AppInstanceId, *r.Body); err != nil {
+	if err := h.site.ConfirmTermination(ctx, r.AppInstanceId, platform.OperationAction(r.Body.OperationAction)); err != nil {
 		return nil, err
 	}
 	return mp1server.ConfirmTermination204Response{}, nil
@@ -340,10 +343,11 @@ func (h *handler) RegistrationsPOST(ctx context.Context, r mp1server.Registratio
 			return nil, unknownApp(*info.AppInstanceId)
 		}
 	}
-	out, err := h.site.Register(ctx, info, true)
+	d, err := h.site.Register(ctx, wire.AppInfo(&info), true)
 	if err != nil {
 		return nil, err
 	}
+	out := wire.WireAppInfo(&d)
 	return value{status: http.StatusCreated, location: h.cfg.APIRoot + "/mec_app_support/v1/registrations/" + *out.AppInstanceId, v: out}, nil
 }
 
@@ -353,7 +357,7 @@ func (h *handler) RegistrationGET(_ context.Context, r mp1server.RegistrationGET
 	if err != nil {
 		return nil, err
 	}
-	return mp1server.RegistrationGET200JSONResponse(info), nil
+	return mp1server.RegistrationGET200JSONResponse(wire.WireAppInfo(&info)), nil
 }
 
 // RegistrationPUT implements PUT /mec_app_support/v1/registrations/{appInstanceId}.
@@ -361,11 +365,11 @@ func (h *handler) RegistrationPUT(ctx context.Context, r mp1server.RegistrationP
 	info := *r.Body
 	app := r.AppInstanceId
 	info.AppInstanceId = &app // the path id is authoritative
-	out, err := h.site.Register(ctx, info, false)
+	out, err := h.site.Register(ctx, wire.AppInfo(&info), false)
 	if err != nil {
 		return nil, err
 	}
-	return mp1server.RegistrationPUT200JSONResponse(out), nil
+	return mp1server.RegistrationPUT200JSONResponse(wire.WireAppInfo(&out)), nil
 }
 
 // RegistrationDELETE implements DELETE /mec_app_support/v1/registrations/{appInstanceId}.

@@ -7,22 +7,15 @@ import (
 
 	"github.com/edgemec/edgemec/internal/mecrule"
 	"github.com/edgemec/edgemec/mep/internal/store"
-	"github.com/edgemec/edgemec/mep/mm5api"
 	"github.com/edgemec/edgemec/mep/mp1api"
 )
 
 // Record is an app instance as Mm5 shows it, without credentials (the caller adds them).
-func (s *MEP) record(a *appDoc) mm5api.AppInstanceRecord {
-	r := mm5api.AppInstanceRecord{
-		AppInstanceId: a.ID, AppName: a.Spec.AppName, AppProvider: a.Spec.AppProvider, AppDId: a.Spec.AppDId,
-		AppInstanceName: a.Spec.AppInstanceName, MecVersion: a.Spec.MecVersion, AppServiceRequired: a.Spec.AppServiceRequired,
-		AppServiceOptional: a.Spec.AppServiceOptional, AppServiceProduced: a.Spec.AppServiceProduced,
-		DnsRuleClientSubnets: a.Spec.DnsRuleClientSubnets,
-		State:                a.State, CreatedAt: a.CreatedAt, Mp1Root: s.cfg.APIRoot,
-	}
-	tr := append([]mp1api.TrafficRule{}, a.Traffic...)
+func (s *MEP) record(a *appDoc) AppRecord {
+	r := AppRecord{AppInstance: a.Spec, AppInstanceId: a.ID, State: a.State, CreatedAt: a.CreatedAt, Mp1Root: s.cfg.APIRoot}
+	tr := append([]mecrule.TrafficRule{}, a.Traffic...)
 	r.AppTrafficRule = &tr
-	dr := make([]mp1api.DnsRule, len(a.DNS))
+	dr := make([]mecrule.DNSRule, len(a.DNS))
 	for i, d := range a.DNS {
 		dr[i] = d.Rule
 	}
@@ -36,22 +29,22 @@ func (s *MEP) record(a *appDoc) mm5api.AppInstanceRecord {
 
 // PutApp creates or replaces an app instance (Mm5 PUT). It reports whether it was created.
 // On replace, a rule that keeps its id keeps its Mp1-set state unless the spec sets one.
-func (s *MEP) PutApp(ctx context.Context, id string, spec mm5api.AppInstance, explicitState map[string]bool) (mm5api.AppInstanceRecord, bool, error) {
+func (s *MEP) PutApp(ctx context.Context, id string, spec AppInstance, explicitState map[string]bool) (AppRecord, bool, error) {
 	if err := ValidateAppInstanceID(id); err != nil {
-		return mm5api.AppInstanceRecord{}, false, err
+		return AppRecord{}, false, err
 	}
 	if err := ValidateAppInstance(&spec); err != nil {
-		return mm5api.AppInstanceRecord{}, false, err
+		return AppRecord{}, false, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.cfg.Now()
 	old := s.apps[id]
 	if old != nil && old.Termination != nil {
-		return mm5api.AppInstanceRecord{}, false, conflict("app instance %q is %s", id, flowWord(old.Termination.Action))
+		return AppRecord{}, false, conflict("app instance %q is %s", id, flowWord(old.Termination.Action))
 	}
-	a := &appDoc{ID: id, Spec: spec, State: mm5api.INSTANTIATED, CreatedAt: now, Incarnation: newID()}
-	oldTraffic := map[string]mp1api.TrafficRule{}
+	a := &appDoc{ID: id, Spec: spec, State: AppInstantiated, CreatedAt: now, Incarnation: newID()}
+	oldTraffic := map[string]mecrule.TrafficRule{}
 	oldDNS := map[string]dnsRuleDoc{}
 	if old != nil {
 		a.CreatedAt, a.Ready, a.State, a.Registration = old.CreatedAt, old.Ready, old.State, old.Registration
@@ -71,7 +64,7 @@ func (s *MEP) PutApp(ctx context.Context, id string, spec mm5api.AppInstance, ex
 			a.Traffic = append(a.Traffic, r)
 		}
 	}
-	a.GrantTraffic = append([]mp1api.TrafficRule{}, a.Traffic...)
+	a.GrantTraffic = append([]mecrule.TrafficRule{}, a.Traffic...)
 	if spec.AppDNSRule != nil {
 		for _, r := range *spec.AppDNSRule {
 			d := dnsRuleDoc{Rule: r, CreatedAt: now}
@@ -86,10 +79,10 @@ func (s *MEP) PutApp(ctx context.Context, id string, spec mm5api.AppInstance, ex
 		}
 	}
 	if a.GrantDNS == nil {
-		a.GrantDNS = []mp1api.DnsRule{}
+		a.GrantDNS = []mecrule.DNSRule{}
 	}
 	if err := s.grantsFitLocked(id, a.GrantTraffic); err != nil {
-		return mm5api.AppInstanceRecord{}, false, err
+		return AppRecord{}, false, err
 	}
 	// The rules live on the app document; the spec copy would only duplicate them.
 	a.Spec.AppTrafficRule, a.Spec.AppDNSRule = nil, nil
@@ -100,7 +93,7 @@ func (s *MEP) PutApp(ctx context.Context, id string, spec mm5api.AppInstance, ex
 		!sameJSON(old.Spec.DnsRuleClientSubnets, a.Spec.DnsRuleClientSubnets))
 	t.then(func() { s.setAppLocked(a) })
 	if err := t.commit(ctx); err != nil {
-		return mm5api.AppInstanceRecord{}, false, err
+		return AppRecord{}, false, err
 	}
 	s.log.InfoContext(ctx, "app instance provisioned", "app_instance_id", id, "created", old == nil,
 		"traffic_rules", len(a.Traffic), "dns_rules", len(a.DNS))
@@ -114,7 +107,7 @@ func sameJSON(a, b any) bool { return ETag(a) == ETag(b) }
 // whatever it does within its grant, can make the UPGW refuse another app's rule. A site
 // whose other grants do not fit already (state from before this check) is not blocked by
 // it.
-func (s *MEP) grantsFitLocked(id string, grant []mp1api.TrafficRule) error {
+func (s *MEP) grantsFitLocked(id string, grant []mecrule.TrafficRule) error {
 	var f mecrule.Footprint
 	for _, a := range s.apps {
 		if a.ID == id {
@@ -148,31 +141,31 @@ func (s *MEP) MECVersions(id string) []string {
 }
 
 // GetApp returns one app instance.
-func (s *MEP) GetApp(id string) (mm5api.AppInstanceRecord, error) {
+func (s *MEP) GetApp(id string) (AppRecord, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	a, err := s.app(id)
 	if err != nil {
-		return mm5api.AppInstanceRecord{}, err
+		return AppRecord{}, err
 	}
 	return s.record(a), nil
 }
 
 // ListApps returns every app instance, oldest first.
-func (s *MEP) ListApps() []mm5api.AppInstanceRecord {
+func (s *MEP) ListApps() []AppRecord {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	out := make([]mm5api.AppInstanceRecord, 0, len(s.apps))
+	out := make([]AppRecord, 0, len(s.apps))
 	for _, a := range s.apps {
 		out = append(out, s.record(a))
 	}
-	sortBy(out, func(r mm5api.AppInstanceRecord) string { return r.CreatedAt.Format(time.RFC3339Nano) + r.AppInstanceId })
+	sortBy(out, func(r AppRecord) string { return r.CreatedAt.Format(time.RFC3339Nano) + r.AppInstanceId })
 	return out
 }
 
 // ConfirmReady records the app's READY indication (Mp1 confirm_ready).
-func (s *MEP) ConfirmReady(ctx context.Context, id string, c mp1api.AppReadyConfirmation) error {
-	if c.Indication != "READY" {
+func (s *MEP) ConfirmReady(ctx context.Context, id, indication string) error {
+	if indication != "READY" {
 		return invalid("indication must be READY")
 	}
 	s.mu.Lock()
@@ -188,7 +181,7 @@ func (s *MEP) ConfirmReady(ctx context.Context, id string, c mp1api.AppReadyConf
 		return conflict("app instance %q has already confirmed ready", id)
 	}
 	n := *a
-	n.Ready, n.State = true, mm5api.READY
+	n.Ready, n.State = true, AppReady
 	t := s.begin()
 	t.put(store.KindApp, id, &n)
 	t.then(func() { s.setAppLocked(&n) })
@@ -199,7 +192,7 @@ func (s *MEP) ConfirmReady(ctx context.Context, id string, c mp1api.AppReadyConf
 // the app's AppTerminationNotification subscribers, then wait for confirm_termination or the
 // timeout (negative: Config.GracefulTimeout). With no subscriber there is nobody to wait for,
 // and with a zero timeout nobody is waited for: the instance goes at once.
-func (s *MEP) StartTermination(ctx context.Context, id string, timeout time.Duration) (mm5api.AppInstanceRecord, error) {
+func (s *MEP) StartTermination(ctx context.Context, id string, timeout time.Duration) (AppRecord, error) {
 	if timeout < 0 {
 		timeout = s.cfg.GracefulTimeout
 	}
@@ -207,17 +200,17 @@ func (s *MEP) StartTermination(ctx context.Context, id string, timeout time.Dura
 	defer s.mu.Unlock()
 	a, err := s.app(id)
 	if err != nil {
-		return mm5api.AppInstanceRecord{}, err
+		return AppRecord{}, err
 	}
-	if a.Termination != nil && a.Termination.Action != mp1api.STOPPING { // idempotent: the flow is already under way
+	if a.Termination != nil && a.Termination.Action != Stopping { // idempotent: the flow is already under way
 		return s.record(a), nil
 	}
 	// A termination overrides a stop under way: the app is told TERMINATING and its
 	// confirmation of the stop no longer counts.
 	n := *a
 	secs := int((timeout + time.Second - 1) / time.Second)
-	n.Termination = &termination{Action: mp1api.TERMINATING, Timeout: secs, Deadline: s.cfg.Now().Add(timeout)}
-	n.State = mm5api.TERMINATING
+	n.Termination = &termination{Action: Terminating, Timeout: secs, Deadline: s.cfg.Now().Add(timeout)}
+	n.State = AppTerminating
 	t := s.begin()
 	subs := s.terminationSubsLocked(id)
 	subscribers := len(subs)
@@ -239,21 +232,22 @@ func (s *MEP) StartTermination(ctx context.Context, id string, timeout time.Dura
 		}
 		s.log.InfoContext(ctx, "app instance terminated", "app_instance_id", id, "reason", reason)
 		if err := s.finishLocked(ctx, &n); err != nil {
-			return mm5api.AppInstanceRecord{}, err
+			return AppRecord{}, err
 		}
 		return s.record(&n), nil
 	}
 	t.put(store.KindApp, id, &n)
 	t.then(func() { s.setAppLocked(&n) })
 	if err := t.commit(ctx); err != nil {
-		return mm5api.AppInstanceRecord{}, err
+		return AppRecord{}, err
 	}
 	s.log.InfoContext(ctx, "app termination started", "app_instance_id", id, "subscribers", subscribers, "timeout_s", secs)
 	return s.record(&n), nil
 }
 
-// ConfirmTermination ends a pending termination early (Mp1 confirm_termination).
-func (s *MEP) ConfirmTermination(ctx context.Context, id string, c mp1api.AppTerminationConfirmation) error {
+// ConfirmTermination ends a pending termination early (Mp1 confirm_termination) for the
+// operationAction the app confirms.
+func (s *MEP) ConfirmTermination(ctx context.Context, id string, action OperationAction) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	a, err := s.app(id)
@@ -263,8 +257,8 @@ func (s *MEP) ConfirmTermination(ctx context.Context, id string, c mp1api.AppTer
 	if a.Termination == nil {
 		return conflict("no termination is pending for app instance %q", id)
 	}
-	if a.Termination.Action != c.OperationAction {
-		return conflict("pending operation is %s, not %s", a.Termination.Action, c.OperationAction)
+	if a.Termination.Action != action {
+		return conflict("pending operation is %s, not %s", a.Termination.Action, action)
 	}
 	return s.endFlowLocked(ctx, a, "confirmed")
 }
@@ -311,7 +305,7 @@ func (s *MEP) ReapTerminations(ctx context.Context) {
 }
 
 // Register stores an app's self-registration (Mp1 /registrations, MEC 011 V3).
-func (s *MEP) Register(ctx context.Context, info mp1api.AppInfo, create bool) (mp1api.AppInfo, error) {
+func (s *MEP) Register(ctx context.Context, info AppInfo, create bool) (AppInfo, error) {
 	if err := str("appName", info.AppName, true); err != nil {
 		return info, err
 	}
@@ -355,15 +349,15 @@ func (s *MEP) Register(ctx context.Context, info mp1api.AppInfo, create bool) (m
 }
 
 // Registration returns an app's registration.
-func (s *MEP) Registration(id string) (mp1api.AppInfo, error) {
+func (s *MEP) Registration(id string) (AppInfo, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	a, err := s.app(id)
 	if err != nil {
-		return mp1api.AppInfo{}, err
+		return AppInfo{}, err
 	}
 	if a.Registration == nil {
-		return mp1api.AppInfo{}, notFound("app instance %q has no registration", id)
+		return AppInfo{}, notFound("app instance %q has no registration", id)
 	}
 	return *a.Registration, nil
 }

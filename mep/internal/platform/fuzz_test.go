@@ -10,6 +10,7 @@ import (
 	"github.com/edgemec/edgemec/api/openapi"
 	"github.com/edgemec/edgemec/internal/apispec"
 	"github.com/edgemec/edgemec/internal/mecrule"
+	"github.com/edgemec/edgemec/internal/mecrule/mp1rule"
 	"github.com/edgemec/edgemec/mep/internal/platform"
 	"github.com/edgemec/edgemec/mep/mm5api"
 	"github.com/edgemec/edgemec/mep/mp1api"
@@ -22,7 +23,7 @@ import (
 
 const fuzzApp = "fuzz-app"
 
-func fuzzMEP(f *testing.F) *platform.MEP {
+func fuzzMEP(f *testing.F) *wireMEP {
 	f.Helper()
 	s := newMEP(f, newMemStore(), platform.Config{})
 	_, _, err := s.PutApp(context.Background(), fuzzApp, mm5api.AppInstance{AppName: "f", AppProvider: "p", AppDId: "d",
@@ -267,7 +268,7 @@ func FuzzTrafficRule(f *testing.F) {
 		if !decode(n, &r, "TrafficRule") {
 			return
 		}
-		if verr := mecrule.ValidateTrafficRule(&r); verr != nil && !errors.Is(verr, mecrule.ErrInvalid) {
+		if verr := mp1rule.ValidateTrafficRule(&r); verr != nil && !errors.Is(verr, mecrule.ErrInvalid) {
 			t.Fatalf("validation error %v is not mecrule.ErrInvalid", verr)
 		}
 		got, etag, err := s.UpdateTrafficRule(ctx, platform.Operator, fuzzApp, "tr1", "", r)
@@ -290,7 +291,7 @@ func FuzzTrafficRule(f *testing.F) {
 		if err := json.Unmarshal(out, &back); err != nil {
 			t.Fatal(err)
 		}
-		if err := mecrule.ValidateTrafficRule(&back); err != nil {
+		if err := mp1rule.ValidateTrafficRule(&back); err != nil {
 			t.Fatalf("own representation fails validation: %v\n%s", err, out)
 		}
 	})
@@ -320,7 +321,7 @@ func FuzzDnsRule(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if err := mecrule.ValidateDNSRule(&got); err != nil {
+		if err := mp1rule.ValidateDNSRule(&got); err != nil {
 			t.Fatalf("own representation fails validation: %v", err)
 		}
 		want := 0
@@ -487,12 +488,12 @@ func FuzzAppInstance(f *testing.F) {
 			t.Fatalf("accepted app instance id %q", rec.AppInstanceId)
 		}
 		for _, r := range deref(rec.AppTrafficRule) {
-			if err := mecrule.ValidateTrafficRule(&r); err != nil {
+			if err := mp1rule.ValidateTrafficRule(&r); err != nil {
 				t.Fatalf("stored traffic rule fails validation: %v", err)
 			}
 		}
 		for _, r := range deref(rec.AppDNSRule) {
-			if err := mecrule.ValidateDNSRule(&r); err != nil {
+			if err := mp1rule.ValidateDNSRule(&r); err != nil {
 				t.Fatalf("stored DNS rule fails validation: %v", err)
 			}
 		}

@@ -27,23 +27,23 @@ func openStore(t testing.TB, dir string) store.Store {
 	return st
 }
 
-func newMEP(t testing.TB, st store.Store, cfg platform.Config) *platform.MEP {
+func newMEP(t testing.TB, st store.Store, cfg platform.Config) *wireMEP {
 	t.Helper()
 	if cfg.APIRoot == "" {
 		cfg.APIRoot = "http://mep.test"
 	}
 	s, err := platform.New(context.Background(), cfg, st, discard)
 	require.NoError(t, err)
-	return s
+	return &wireMEP{s}
 }
 
-func putApp(t testing.TB, s *platform.MEP, id string) {
+func putApp(t testing.TB, s *wireMEP, id string) {
 	t.Helper()
 	_, _, err := s.PutApp(context.Background(), id, mm5api.AppInstance{AppName: id, AppProvider: "acme", AppDId: "d-" + id}, nil)
 	require.NoError(t, err)
 }
 
-func subscribe(t testing.TB, s *platform.MEP, app, callback string) string {
+func subscribe(t testing.TB, s *wireMEP, app, callback string) string {
 	t.Helper()
 	_, loc, err := s.Subscribe(context.Background(), platform.SerAvail, app, &mp1api.SerAvailabilityNotificationSubscription{
 		SubscriptionType: platform.SerAvailSubscriptionType, CallbackReference: callback})
@@ -53,7 +53,7 @@ func subscribe(t testing.TB, s *platform.MEP, app, callback string) string {
 
 func restID() *string { s := "rest-http"; return &s }
 
-func registerService(t testing.TB, s *platform.MEP, app, name string) string {
+func registerService(t testing.TB, s *wireMEP, app, name string) string {
 	t.Helper()
 	_, _, loc, err := s.RegisterService(context.Background(), platform.Operator, app, mp1api.ServiceInfoPost{
 		SerName: name, Version: "1", State: mp1api.ServiceStateACTIVE, Serializer: mp1api.JSON, TransportId: restID()})

@@ -70,9 +70,9 @@ func (r *receiver) snapshot() ([]time.Time, []mp1api.ServiceAvailabilityNotifica
 }
 
 // runNotifier runs a Notifier until the test ends or stop is called.
-func runNotifier(t *testing.T, s *platform.MEP, cfg outbox.Config) (stop func()) {
+func runNotifier(t *testing.T, s *wireMEP, cfg outbox.Config) (stop func()) {
 	t.Helper()
-	n := platform.NewNotifier(cfg, s, prometheus.NewRegistry(), discard)
+	n := platform.NewNotifier(cfg, s.MEP, prometheus.NewRegistry(), discard)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- n.Run(ctx) }()

@@ -21,8 +21,8 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/edgemec/edgemec/internal/mecrule"
 	"github.com/edgemec/edgemec/mep/internal/store"
-	"github.com/edgemec/edgemec/mep/mm5api"
 	"github.com/edgemec/edgemec/mep/mp1api"
 )
 
@@ -101,21 +101,21 @@ func (c *Config) setDefaults() {
 
 // appDoc is the stored form of an app instance, rules included.
 type appDoc struct {
-	ID           string                  `json:"id"`
-	Spec         mm5api.AppInstance      `json:"spec"`
-	State        mm5api.AppInstanceState `json:"state"`
-	CreatedAt    time.Time               `json:"createdAt"`
-	Ready        bool                    `json:"ready"`
-	Termination  *termination            `json:"termination,omitempty"`
-	Registration *mp1api.AppInfo         `json:"registration,omitempty"`
+	ID           string       `json:"id"`
+	Spec         AppInstance  `json:"spec"`
+	State        AppState     `json:"state"`
+	CreatedAt    time.Time    `json:"createdAt"`
+	Ready        bool         `json:"ready"`
+	Termination  *termination `json:"termination,omitempty"`
+	Registration *AppInfo     `json:"registration,omitempty"`
 	// Rules in AppD order; Mp1 PUT changes them in place.
-	Traffic []mp1api.TrafficRule `json:"traffic"`
-	DNS     []dnsRuleDoc         `json:"dns"`
+	Traffic []mecrule.TrafficRule `json:"traffic"`
+	DNS     []dnsRuleDoc          `json:"dns"`
 	// GrantTraffic and GrantDNS are the rules as Mm5 last gave them: the grant an app's Mp1
 	// changes must stay inside (mecrule.WithinTrafficGrant, WithinDNSGrant). Documents
 	// written before grants existed have none: New takes their rules as stored.
-	GrantTraffic []mp1api.TrafficRule `json:"grantTraffic,omitempty"`
-	GrantDNS     []mp1api.DnsRule     `json:"grantDns,omitempty"`
+	GrantTraffic []mecrule.TrafficRule `json:"grantTraffic,omitempty"`
+	GrantDNS     []mecrule.DNSRule     `json:"grantDns,omitempty"`
 	// Incarnation is new each time the instance id is created on the site, and
 	// SecretGeneration counts the rotations of its client secret: app credentials and
 	// tokens are bound to both (CredentialEpoch), so neither outlives a termination or a
@@ -139,22 +139,24 @@ type declaredSet struct {
 
 func newDeclaredSet(a *appDoc) *declaredSet {
 	d := &declaredSet{names: map[string]struct{}{}, cats: map[string]struct{}{}}
-	add := func(deps *[]mp1api.ServiceDependency) {
-		if deps == nil {
-			return
-		}
-		for _, x := range *deps {
-			d.names[x.SerName] = struct{}{}
-			if x.SerCategory != nil {
-				d.cats[x.SerCategory.Id] = struct{}{}
-			}
+	add := func(name string, cat *string) {
+		d.names[name] = struct{}{}
+		if cat != nil {
+			d.cats[*cat] = struct{}{}
 		}
 	}
-	add(a.Spec.AppServiceRequired)
-	add(a.Spec.AppServiceOptional)
+	lists := []*[]ServiceDependency{a.Spec.AppServiceRequired, a.Spec.AppServiceOptional}
 	if r := a.Registration; r != nil {
-		add(r.AppServiceRequired)
-		add(r.AppServiceOptional)
+		lists = append(lists, r.AppServiceRequired, r.AppServiceOptional)
+	}
+	for _, deps := range lists {
+		for _, x := range deref(deps) {
+			var cat *string
+			if x.SerCategory != nil {
+				cat = &x.SerCategory.Id
+			}
+			add(x.SerName, cat)
+		}
 	}
 	return d
 }
@@ -172,23 +174,23 @@ func (s *MEP) setAppLocked(a *appDoc) {
 }
 
 // grantTraffic returns the granted version of traffic rule id.
-func (a *appDoc) grantTraffic(id string) (mp1api.TrafficRule, bool) {
+func (a *appDoc) grantTraffic(id string) (mecrule.TrafficRule, bool) {
 	for _, r := range a.GrantTraffic {
 		if r.TrafficRuleId == id {
 			return r, true
 		}
 	}
-	return mp1api.TrafficRule{}, false
+	return mecrule.TrafficRule{}, false
 }
 
 // grantDNS returns the granted version of DNS rule id.
-func (a *appDoc) grantDNS(id string) (mp1api.DnsRule, bool) {
+func (a *appDoc) grantDNS(id string) (mecrule.DNSRule, bool) {
 	for _, r := range a.GrantDNS {
 		if r.DnsRuleId == id {
 			return r, true
 		}
 	}
-	return mp1api.DnsRule{}, false
+	return mecrule.DNSRule{}, false
 }
 
 // CredentialEpoch names the incarnation and secret generation of an app instance: the
@@ -202,14 +204,14 @@ func (a *appDoc) CredentialEpoch() string {
 }
 
 type dnsRuleDoc struct {
-	Rule      mp1api.DnsRule `json:"rule"`
-	CreatedAt time.Time      `json:"createdAt"`
+	Rule      mecrule.DNSRule `json:"rule"`
+	CreatedAt time.Time       `json:"createdAt"`
 }
 
 type termination struct {
-	Action   mp1api.OperationActionType `json:"action"`
-	Timeout  int                        `json:"timeout"`
-	Deadline time.Time                  `json:"deadline"`
+	Action   OperationAction `json:"action"`
+	Timeout  int             `json:"timeout"`
+	Deadline time.Time       `json:"deadline"`
 }
 
 type serviceDoc struct {
@@ -298,10 +300,10 @@ func New(ctx context.Context, cfg Config, st store.Store, log *slog.Logger) (*ME
 				return nil, fmt.Errorf("decode app %s: %w", d.ID, err)
 			}
 			if a.GrantTraffic == nil { // written before grants: the rules as stored are the grant
-				a.GrantTraffic = append([]mp1api.TrafficRule{}, a.Traffic...)
+				a.GrantTraffic = append([]mecrule.TrafficRule{}, a.Traffic...)
 			}
 			if a.GrantDNS == nil {
-				a.GrantDNS = make([]mp1api.DnsRule, 0, len(a.DNS))
+				a.GrantDNS = make([]mecrule.DNSRule, 0, len(a.DNS))
 				for _, d := range a.DNS {
 					a.GrantDNS = append(a.GrantDNS, d.Rule)
 				}
@@ -505,12 +507,12 @@ func (s *MEP) CredentialEpoch(id string) (string, bool) {
 
 // RotateSecret starts a new secret generation of an app instance: its client secret
 // changes and every token issued before stops working; other apps are not affected.
-func (s *MEP) RotateSecret(ctx context.Context, id string) (mm5api.AppInstanceRecord, error) {
+func (s *MEP) RotateSecret(ctx context.Context, id string) (AppRecord, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	a, err := s.app(id)
 	if err != nil {
-		return mm5api.AppInstanceRecord{}, err
+		return AppRecord{}, err
 	}
 	n := *a
 	if n.Incarnation == "" {
@@ -521,7 +523,7 @@ func (s *MEP) RotateSecret(ctx context.Context, id string) (mm5api.AppInstanceRe
 	t.put(store.KindApp, id, &n)
 	t.then(func() { s.setAppLocked(&n) })
 	if err := t.commit(ctx); err != nil {
-		return mm5api.AppInstanceRecord{}, err
+		return AppRecord{}, err
 	}
 	s.log.InfoContext(ctx, "app client secret rotated", "app_instance_id", id, "version", n.SecretGeneration)
 	return s.record(&n), nil

@@ -47,7 +47,7 @@ func TestFailingSubscriberReportedEarly(t *testing.T) {
 	subscribe(t, s, "app1", rcv.srv.URL+"/cb?key=secret")
 	var logs syncBuffer
 	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	n := platform.NewNotifier(outbox.Config{BaseBackoff: 20 * time.Millisecond, MaxBackoff: 50 * time.Millisecond, MaxAttempts: 10}, s, prometheus.NewRegistry(), log)
+	n := platform.NewNotifier(outbox.Config{BaseBackoff: 20 * time.Millisecond, MaxBackoff: 50 * time.Millisecond, MaxAttempts: 10}, s.MEP, prometheus.NewRegistry(), log)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- n.Run(ctx) }()

@@ -8,41 +8,39 @@ import (
 
 	"github.com/edgemec/edgemec/internal/mecrule"
 	"github.com/edgemec/edgemec/mep/internal/store"
-	"github.com/edgemec/edgemec/mep/mm5api"
-	"github.com/edgemec/edgemec/mep/mp1api"
 )
 
 // TrafficRules returns the app's traffic rules.
-func (s *MEP) TrafficRules(app string) ([]mp1api.TrafficRule, error) {
+func (s *MEP) TrafficRules(app string) ([]mecrule.TrafficRule, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	a, err := s.app(app)
 	if err != nil {
 		return nil, err
 	}
-	return append([]mp1api.TrafficRule{}, a.Traffic...), nil
+	return append([]mecrule.TrafficRule{}, a.Traffic...), nil
 }
 
 // TrafficRule returns one traffic rule and its ETag.
-func (s *MEP) TrafficRule(app, id string) (mp1api.TrafficRule, string, error) {
+func (s *MEP) TrafficRule(app, id string) (mecrule.TrafficRule, string, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	a, err := s.app(app)
 	if err != nil {
-		return mp1api.TrafficRule{}, "", err
+		return mecrule.TrafficRule{}, "", err
 	}
 	for _, r := range a.Traffic {
 		if r.TrafficRuleId == id {
 			return r, ETag(r), nil
 		}
 	}
-	return mp1api.TrafficRule{}, "", notFound("traffic rule %q is not known for app instance %q", id, app)
+	return mecrule.TrafficRule{}, "", notFound("traffic rule %q is not known for app instance %q", id, app)
 }
 
 // UpdateTrafficRule replaces a traffic rule (Mp1 PUT) for actor (Operator, or the app
 // itself); the path id is authoritative. An app's change must stay inside its grant
 // (mecrule.WithinTrafficGrant): else ErrForbidden, with the *mecrule.GrantError as cause.
-func (s *MEP) UpdateTrafficRule(ctx context.Context, actor, app, id, ifMatch string, r mp1api.TrafficRule) (mp1api.TrafficRule, string, error) {
+func (s *MEP) UpdateTrafficRule(ctx context.Context, actor, app, id, ifMatch string, r mecrule.TrafficRule) (mecrule.TrafficRule, string, error) {
 	r.TrafficRuleId = id
 	if err := mecrule.ValidateTrafficRule(&r); err != nil {
 		return r, "", ruleInvalid(err)
@@ -53,7 +51,7 @@ func (s *MEP) UpdateTrafficRule(ctx context.Context, actor, app, id, ifMatch str
 	if actor != Operator {
 		s.mu.RLock()
 		a, err := s.app(app)
-		var g mp1api.TrafficRule
+		var g mecrule.TrafficRule
 		ok := false
 		if err == nil {
 			g, ok = a.grantTraffic(id)
@@ -94,7 +92,7 @@ func (s *MEP) UpdateTrafficRule(ctx context.Context, actor, app, id, ifMatch str
 		return r, "", errf(ErrPreconditionFailed, "If-Match %s does not match the current ETag %s", ifMatch, cur)
 	}
 	n := *a
-	n.Traffic = append([]mp1api.TrafficRule{}, a.Traffic...)
+	n.Traffic = append([]mecrule.TrafficRule{}, a.Traffic...)
 	n.Traffic[i] = r
 	t := s.begin()
 	t.put(store.KindApp, app, &n)
@@ -107,14 +105,14 @@ func (s *MEP) UpdateTrafficRule(ctx context.Context, actor, app, id, ifMatch str
 }
 
 // DNSRules returns the app's DNS rules.
-func (s *MEP) DNSRules(app string) ([]mp1api.DnsRule, error) {
+func (s *MEP) DNSRules(app string) ([]mecrule.DNSRule, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	a, err := s.app(app)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]mp1api.DnsRule, len(a.DNS))
+	out := make([]mecrule.DNSRule, len(a.DNS))
 	for i, d := range a.DNS {
 		out[i] = d.Rule
 	}
@@ -122,26 +120,26 @@ func (s *MEP) DNSRules(app string) ([]mp1api.DnsRule, error) {
 }
 
 // DNSRule returns one DNS rule and its ETag.
-func (s *MEP) DNSRule(app, id string) (mp1api.DnsRule, string, error) {
+func (s *MEP) DNSRule(app, id string) (mecrule.DNSRule, string, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	a, err := s.app(app)
 	if err != nil {
-		return mp1api.DnsRule{}, "", err
+		return mecrule.DNSRule{}, "", err
 	}
 	for _, d := range a.DNS {
 		if d.Rule.DnsRuleId == id {
 			return d.Rule, ETag(d.Rule), nil
 		}
 	}
-	return mp1api.DnsRule{}, "", notFound("DNS rule %q is not known for app instance %q", id, app)
+	return mecrule.DNSRule{}, "", notFound("DNS rule %q is not known for app instance %q", id, app)
 }
 
 // UpdateDNSRule replaces a DNS rule (Mp1 PUT) for actor (Operator, or the app itself); the
 // path id is authoritative. An app keeps the granted domainName and may move the address
 // only within the site's app address ranges (mecrule.WithinDNSGrant). The site DNS server
 // sees the change before this returns.
-func (s *MEP) UpdateDNSRule(ctx context.Context, actor, app, id, ifMatch string, r mp1api.DnsRule) (mp1api.DnsRule, string, error) {
+func (s *MEP) UpdateDNSRule(ctx context.Context, actor, app, id, ifMatch string, r mecrule.DNSRule) (mecrule.DNSRule, string, error) {
 	r.DnsRuleId = id
 	if err := mecrule.ValidateDNSRule(&r); err != nil {
 		return r, "", ruleInvalid(err)
@@ -186,28 +184,28 @@ func (s *MEP) UpdateDNSRule(ctx context.Context, actor, app, id, ifMatch string,
 
 // TrafficFeed returns the traffic-rule snapshot, waiting up to wait for a version newer than
 // after when after is the current version.
-func (s *MEP) TrafficFeed(ctx context.Context, after *int64, wait time.Duration) mm5api.TrafficRuleSnapshot {
+func (s *MEP) TrafficFeed(ctx context.Context, after *int64, wait time.Duration) TrafficSnapshot {
 	s.waitFor(ctx, after, wait, func() (int64, chan struct{}) { return s.trafficVersion, s.trafficCh })
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	snap := mm5api.TrafficRuleSnapshot{Version: s.trafficVersion, Rules: []mm5api.AppTrafficRule{}}
+	snap := TrafficSnapshot{Version: s.trafficVersion, Rules: []AppTrafficRule{}}
 	for _, a := range s.sortedAppsLocked() {
 		for _, r := range a.Traffic {
-			snap.Rules = append(snap.Rules, mm5api.AppTrafficRule{AppInstanceId: a.ID, TrafficRule: r})
+			snap.Rules = append(snap.Rules, AppTrafficRule{AppInstanceID: a.ID, TrafficRule: r})
 		}
 	}
 	return snap
 }
 
 // DNSFeed returns the DNS-rule snapshot with the same long poll as TrafficFeed.
-func (s *MEP) DNSFeed(ctx context.Context, after *int64, wait time.Duration) mm5api.DnsRuleSnapshot {
+func (s *MEP) DNSFeed(ctx context.Context, after *int64, wait time.Duration) DNSSnapshot {
 	s.waitFor(ctx, after, wait, func() (int64, chan struct{}) { return s.dnsVersion, s.dnsCh })
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	snap := mm5api.DnsRuleSnapshot{Version: s.dnsVersion, Rules: []mm5api.AppDnsRule{}}
+	snap := DNSSnapshot{Version: s.dnsVersion, Rules: []AppDNSRule{}}
 	for _, a := range s.sortedAppsLocked() {
 		for _, d := range a.DNS {
-			snap.Rules = append(snap.Rules, mm5api.AppDnsRule{AppInstanceId: a.ID, DnsRule: d.Rule, CreatedAt: d.CreatedAt})
+			snap.Rules = append(snap.Rules, AppDNSRule{AppInstanceID: a.ID, DNSRule: d.Rule, CreatedAt: d.CreatedAt})
 		}
 	}
 	return snap
@@ -263,7 +261,7 @@ func (s *MEP) activeDNSLocked() []ActiveDNSRule {
 	var out []ActiveDNSRule
 	for _, a := range s.sortedAppsLocked() {
 		for _, d := range a.DNS {
-			if d.Rule.State != mp1api.RuleStateACTIVE {
+			if d.Rule.State != mecrule.RuleStateACTIVE {
 				continue
 			}
 			addr, err := netip.ParseAddr(d.Rule.IpAddress)

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/edgemec/edgemec/mep/internal/store"
-	"github.com/edgemec/edgemec/mep/mm5api"
 	"github.com/edgemec/edgemec/mep/mp1api"
 )
 
@@ -246,7 +245,7 @@ func (s *MEP) Transports() []mp1api.TransportInfo { return s.cfg.Transports }
 // its Mm5 instance declares it in appServiceProduced, by serName and, where the
 // declaration gives one, by category id. The error is ErrForbidden naming the field.
 func declared(a *appDoc, serName string, cat *mp1api.CategoryRef) error {
-	var ds []mm5api.ServiceDescriptor
+	var ds []ServiceDescriptor
 	if a.Spec.AppServiceProduced != nil {
 		ds = *a.Spec.AppServiceProduced
 	}

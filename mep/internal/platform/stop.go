@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/edgemec/edgemec/mep/internal/store"
-	"github.com/edgemec/edgemec/mep/mm5api"
 	"github.com/edgemec/edgemec/mep/mp1api"
 )
 
@@ -14,7 +13,7 @@ import (
 // operationAction STOPPING, then the MEP waits for confirm_termination (STOPPING) or the
 // timeout (negative: Config.GracefulTimeout). With no subscriber, or a zero timeout, the stop
 // is over at once. The instance is STOPPING meanwhile; stoppedLocked ends the flow.
-func (s *MEP) StartStop(ctx context.Context, id string, timeout time.Duration) (mm5api.AppInstanceRecord, error) {
+func (s *MEP) StartStop(ctx context.Context, id string, timeout time.Duration) (AppRecord, error) {
 	if timeout < 0 {
 		timeout = s.cfg.GracefulTimeout
 	}
@@ -22,18 +21,18 @@ func (s *MEP) StartStop(ctx context.Context, id string, timeout time.Duration) (
 	defer s.mu.Unlock()
 	a, err := s.app(id)
 	if err != nil {
-		return mm5api.AppInstanceRecord{}, err
+		return AppRecord{}, err
 	}
 	if a.Termination != nil {
-		if a.Termination.Action == mp1api.STOPPING { // idempotent: the stop is under way
+		if a.Termination.Action == Stopping { // idempotent: the stop is under way
 			return s.record(a), nil
 		}
-		return mm5api.AppInstanceRecord{}, conflict("app instance %q is terminating", id)
+		return AppRecord{}, conflict("app instance %q is terminating", id)
 	}
 	n := *a
 	secs := int((timeout + time.Second - 1) / time.Second)
-	n.Termination = &termination{Action: mp1api.STOPPING, Timeout: secs, Deadline: s.cfg.Now().Add(timeout)}
-	n.State = mm5api.STOPPING
+	n.Termination = &termination{Action: Stopping, Timeout: secs, Deadline: s.cfg.Now().Add(timeout)}
+	n.State = AppStopping
 	subs := s.terminationSubsLocked(id)
 	if len(subs) == 0 || timeout == 0 {
 		reason := "no termination subscriber"
@@ -41,7 +40,7 @@ func (s *MEP) StartStop(ctx context.Context, id string, timeout time.Duration) (
 			reason = "graceful timeout 0"
 		}
 		if err := s.stoppedLocked(ctx, &n, reason); err != nil {
-			return mm5api.AppInstanceRecord{}, err
+			return AppRecord{}, err
 		}
 		return s.record(s.apps[id]), nil
 	}
@@ -58,7 +57,7 @@ func (s *MEP) StartStop(ctx context.Context, id string, timeout time.Duration) (
 	t.put(store.KindApp, id, &n)
 	t.then(func() { s.setAppLocked(&n) })
 	if err := t.commit(ctx); err != nil {
-		return mm5api.AppInstanceRecord{}, err
+		return AppRecord{}, err
 	}
 	s.log.InfoContext(ctx, "app stop started", "app_instance_id", id, "subscribers", len(subs), "timeout_s", secs)
 	return s.record(&n), nil
@@ -96,7 +95,7 @@ func (s *MEP) stoppedLocked(ctx context.Context, a *appDoc, reason string) error
 		}
 	}
 	n := *a
-	n.Termination, n.Ready, n.State = nil, false, mm5api.INSTANTIATED
+	n.Termination, n.Ready, n.State = nil, false, AppInstantiated
 	t.put(store.KindApp, a.ID, &n)
 	t.then(func() { s.setAppLocked(&n) })
 	if err := t.commit(ctx); err != nil {
@@ -108,7 +107,7 @@ func (s *MEP) stoppedLocked(ctx context.Context, a *appDoc, reason string) error
 
 // endFlowLocked ends the termination or stop flow of a, as its action says.
 func (s *MEP) endFlowLocked(ctx context.Context, a *appDoc, reason string) error {
-	if a.Termination != nil && a.Termination.Action == mp1api.STOPPING {
+	if a.Termination != nil && a.Termination.Action == Stopping {
 		return s.stoppedLocked(ctx, a, reason)
 	}
 	s.log.InfoContext(ctx, "app instance terminated", "app_instance_id", a.ID, "reason", reason)
@@ -116,8 +115,8 @@ func (s *MEP) endFlowLocked(ctx context.Context, a *appDoc, reason string) error
 }
 
 // flowWord names the flow under way for an error message.
-func flowWord(a mp1api.OperationActionType) string {
-	if a == mp1api.STOPPING {
+func flowWord(a OperationAction) string {
+	if a == Stopping {
 		return "stopping"
 	}
 	return "terminating"

@@ -7,7 +7,6 @@ import (
 
 	"github.com/edgemec/edgemec/internal/ids"
 	"github.com/edgemec/edgemec/internal/mecrule"
-	"github.com/edgemec/edgemec/mep/mm5api"
 	"github.com/edgemec/edgemec/mep/mp1api"
 )
 
@@ -56,7 +55,7 @@ func validateCategory(field string, c *mp1api.CategoryRef) error {
 	return nil
 }
 
-func validateEndpoint(field string, e mp1api.EndPointInfo) error {
+func validateEndpoint(field string, e EndPointInfo) error {
 	n := 0
 	if e.Uris != nil {
 		n++
@@ -99,7 +98,7 @@ func ValidateTransport(field string, t mp1api.TransportInfo) error {
 			return err
 		}
 	}
-	if err := validateEndpoint(field+".endpoint", t.Endpoint); err != nil {
+	if err := validateEndpoint(field+".endpoint", endpointInfo(t.Endpoint)); err != nil {
 		return err
 	}
 	if o := t.Security.OAuth2Info; o != nil {
@@ -223,7 +222,7 @@ func ruleInvalid(err error) error {
 }
 
 // ValidateAppInstance checks an Mm5 AppInstance and fills rule defaults (state ACTIVE).
-func ValidateAppInstance(a *mm5api.AppInstance) error {
+func ValidateAppInstance(a *AppInstance) error {
 	for _, f := range []struct{ n, v string }{{"appName", a.AppName}, {"appProvider", a.AppProvider}, {"appDId", a.AppDId}} {
 		if err := str(f.n, f.v, true); err != nil {
 			return err
@@ -247,7 +246,7 @@ func ValidateAppInstance(a *mm5api.AppInstance) error {
 		for i := range *a.AppTrafficRule {
 			r := &(*a.AppTrafficRule)[i]
 			if r.State == "" {
-				r.State = mp1api.RuleStateACTIVE
+				r.State = mecrule.RuleStateACTIVE
 			}
 			if err := mecrule.ValidateTrafficRule(r); err != nil {
 				return ruleInvalid(mecrule.At(fmt.Sprintf("/appTrafficRule/%d", i), err))
@@ -266,7 +265,7 @@ func ValidateAppInstance(a *mm5api.AppInstance) error {
 		for i := range *a.AppDNSRule {
 			r := &(*a.AppDNSRule)[i]
 			if r.State == "" {
-				r.State = mp1api.RuleStateACTIVE
+				r.State = mecrule.RuleStateACTIVE
 			}
 			if err := mecrule.ValidateDNSRule(r); err != nil {
 				return ruleInvalid(mecrule.At(fmt.Sprintf("/appDNSRule/%d", i), err))
@@ -301,7 +300,7 @@ func ValidateAppInstance(a *mm5api.AppInstance) error {
 			}
 		}
 	}
-	for _, deps := range []*[]mp1api.ServiceDependency{a.AppServiceRequired, a.AppServiceOptional} {
+	for _, deps := range []*[]ServiceDependency{a.AppServiceRequired, a.AppServiceOptional} {
 		if deps == nil {
 			continue
 		}
@@ -319,7 +318,7 @@ func ValidateAppInstance(a *mm5api.AppInstance) error {
 
 // validateAppInfoLists bounds the lists of a registration (ETSI GS MEC 011 AppInfo): each
 // service dependency is looked up on every discovery by the app.
-func validateAppInfoLists(info *mp1api.AppInfo) error {
+func validateAppInfoLists(info *AppInfo) error {
 	for _, l := range []struct {
 		n string
 		v int
@@ -331,7 +330,7 @@ func validateAppInfoLists(info *mp1api.AppInfo) error {
 			return invalid("%s has more than %d entries", l.n, maxList)
 		}
 	}
-	for _, deps := range []*[]mp1api.ServiceDependency{info.AppServiceRequired, info.AppServiceOptional} {
+	for _, deps := range []*[]ServiceDependency{info.AppServiceRequired, info.AppServiceOptional} {
 		if deps == nil {
 			continue
 		}
@@ -359,4 +358,18 @@ func ValidateAppInstanceID(id string) error {
 		return ruleInvalid(fmt.Errorf("appInstanceId: %w", err))
 	}
 	return nil
+}
+
+// endpointInfo is the domain form of a transport's endpoint, for validateEndpoint. It goes
+// when transports are domain types.
+func endpointInfo(e mp1api.EndPointInfo) EndPointInfo {
+	d := EndPointInfo{Alternative: e.Alternative, Uris: e.Uris}
+	if e.Addresses != nil {
+		as := make([]Address, len(*e.Addresses))
+		for i, a := range *e.Addresses {
+			as[i] = Address(a)
+		}
+		d.Addresses = &as
+	}
+	return d
 }

@@ -78,13 +78,13 @@ func TestCallbackURL(t *testing.T) {
 }
 
 func TestValidateAppInstanceDefaults(t *testing.T) {
-	a := mm5api.AppInstance{AppName: "a", AppProvider: "p", AppDId: "d",
-		AppTrafficRule: &[]mp1api.TrafficRule{{TrafficRuleId: "r", FilterType: mp1api.FLOW, Action: mp1api.DROP, TrafficFilter: []mp1api.TrafficFilter{{}}}},
-		AppDNSRule:     &[]mp1api.DnsRule{{DnsRuleId: "d", DomainName: "x.example", IpAddressType: mp1api.IPV4, IpAddress: "10.0.0.1"}},
+	a := platform.AppInstance{AppName: "a", AppProvider: "p", AppDId: "d",
+		AppTrafficRule: &[]mecrule.TrafficRule{{TrafficRuleId: "r", FilterType: mecrule.FLOW, Action: mecrule.DROP, TrafficFilter: []mecrule.TrafficFilter{{}}}},
+		AppDNSRule:     &[]mecrule.DNSRule{{DnsRuleId: "d", DomainName: "x.example", IpAddressType: mecrule.IPV4, IpAddress: "10.0.0.1"}},
 	}
 	require.NoError(t, platform.ValidateAppInstance(&a))
-	require.Equal(t, mp1api.RuleStateACTIVE, (*a.AppTrafficRule)[0].State, "traffic rule state defaults to ACTIVE")
-	require.Equal(t, mp1api.RuleStateACTIVE, (*a.AppDNSRule)[0].State, "DNS rule state defaults to ACTIVE")
+	require.Equal(t, mecrule.RuleStateACTIVE, (*a.AppTrafficRule)[0].State, "traffic rule state defaults to ACTIVE")
+	require.Equal(t, mecrule.RuleStateACTIVE, (*a.AppDNSRule)[0].State, "DNS rule state defaults to ACTIVE")
 	dup := append(*a.AppTrafficRule, (*a.AppTrafficRule)[0])
 	a.AppTrafficRule = &dup
 	require.ErrorIs(t, platform.ValidateAppInstance(&a), platform.ErrInvalid)

@@ -9,6 +9,7 @@ import (
 	"slices"
 
 	"github.com/edgemec/edgemec/internal/mecrule"
+	"github.com/edgemec/edgemec/internal/mecrule/mp1rule"
 	"github.com/edgemec/edgemec/mep/mp1api"
 	"github.com/edgemec/edgemec/upgw/internal/dataplane"
 )
@@ -247,7 +248,7 @@ func build(accepted []match, keys map[netip.Prefix]int) []dataplane.Entry {
 // acceptable at all is mecrule's decision, the same one the MEP makes before it stores the
 // rule; expand adds only what depends on this site: the targets of dstInterface.
 func expand(r *mp1api.TrafficRule, t Targets) ([]match, error) {
-	if err := mecrule.ValidateTrafficRule(r); err != nil {
+	if err := mp1rule.ValidateTrafficRule(r); err != nil {
 		return nil, err
 	}
 	act := actions[r.Action]
