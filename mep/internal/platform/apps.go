@@ -268,25 +268,32 @@ func (s *MEP) ConfirmTermination(ctx context.Context, id string, action Operatio
 // its subscriptions disappears — all in one batch.
 func (s *MEP) finishLocked(ctx context.Context, a *appDoc) error {
 	t := s.begin()
-	for id, sv := range s.services {
-		if sv.app != a.ID {
-			continue
-		}
-		t.del(store.KindService, id)
-		s.notifyServiceChange(t, sv, mp1api.REMOVED, a.ID)
-		t.then(func() { s.unindex(sv) })
-	}
-	for id, sub := range s.subs {
-		if sub.AppInstanceID == a.ID {
-			t.del(store.KindSubscription, id)
-			t.then(func() { delete(s.subs, id); s.owners.Delete(id) })
-		}
-	}
+	s.dropProcessLocked(t, a.ID)
 	t.del(store.KindApp, a.ID)
 	t.traffic = len(a.Traffic) > 0
 	t.dns = len(a.DNS) > 0
 	t.then(func() { delete(s.apps, a.ID) })
 	return t.commit(ctx)
+}
+
+// dropProcessLocked adds to t the removal of what the app's running process made: its
+// services (REMOVED notifications to other apps' subscribers) and its subscriptions. A
+// termination and the end of a stop both do it.
+func (s *MEP) dropProcessLocked(t *tx, app string) {
+	for id, sv := range s.services {
+		if sv.app != app {
+			continue
+		}
+		t.del(store.KindService, id)
+		s.notifyServiceChange(t, sv, mp1api.REMOVED, app)
+		t.then(func() { s.unindex(sv) })
+	}
+	for id, sub := range s.subs {
+		if sub.AppInstanceID == app {
+			t.del(store.KindSubscription, id)
+			t.then(func() { delete(s.subs, id); s.owners.Delete(id) })
+		}
+	}
 }
 
 // ReapTerminations finishes every termination whose deadline has passed. Run calls it

@@ -80,20 +80,7 @@ func (s *MEP) terminationSubsLocked(id string) []*subDoc {
 // the stopped process. Its grant, rules, registration and credentials stay.
 func (s *MEP) stoppedLocked(ctx context.Context, a *appDoc, reason string) error {
 	t := s.begin()
-	for id, sv := range s.services {
-		if sv.app != a.ID {
-			continue
-		}
-		t.del(store.KindService, id)
-		s.notifyServiceChange(t, sv, mp1api.REMOVED, a.ID)
-		t.then(func() { s.unindex(sv) })
-	}
-	for id, sub := range s.subs {
-		if sub.AppInstanceID == a.ID {
-			t.del(store.KindSubscription, id)
-			t.then(func() { delete(s.subs, id); s.owners.Delete(id) })
-		}
-	}
+	s.dropProcessLocked(t, a.ID)
 	n := *a
 	n.Termination, n.Ready, n.State = nil, false, AppInstantiated
 	t.put(store.KindApp, a.ID, &n)

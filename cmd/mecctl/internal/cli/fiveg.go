@@ -46,12 +46,8 @@ moves them to the new NEF. The credentials are never shown again.`,
 			if file == "" {
 				return usageErrorf("give the 5G data with -f FILE ('-' reads stdin)")
 			}
-			data, err := readInput(file, o.streams.In)
-			if err != nil {
-				return err
-			}
 			var spec meoapi.FiveGSpec
-			body, err := decodeInput(data, file, &spec, strict, o.streams.ErrOut)
+			body, err := o.readSpec(file, &spec, strict)
 			if err != nil {
 				return err
 			}

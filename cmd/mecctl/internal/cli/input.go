@@ -62,6 +62,16 @@ func readInput(name string, stdin io.Reader) ([]byte, error) {
 	return b, nil
 }
 
+// readSpec reads file ('-': the command's stdin) and decodes it into v as decodeInput does,
+// returning the body to send.
+func (o *Options) readSpec(file string, v any, strict bool) ([]byte, error) {
+	data, err := readInput(file, o.streams.In)
+	if err != nil {
+		return nil, err
+	}
+	return decodeInput(data, file, v, strict, o.streams.ErrOut)
+}
+
 // decodeInput decodes a YAML or JSON document into v (a pointer to a struct of the API's
 // types) and returns the document as JSON, the body to send: the server, not this decoding,
 // has the last word on values (it also takes the V2.1.1 single-object forms the Go types

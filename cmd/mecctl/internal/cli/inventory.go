@@ -102,12 +102,8 @@ A field the SiteSpec does not have is an error (a warning with --strict=false).`
 			if file == "" {
 				return usageErrorf("give the site with -f FILE ('-' reads stdin)")
 			}
-			data, err := readInput(file, o.streams.In)
-			if err != nil {
-				return err
-			}
 			var spec meoapi.SiteSpec
-			body, err := decodeInput(data, file, &spec, strict, o.streams.ErrOut)
+			body, err := o.readSpec(file, &spec, strict)
 			if err != nil {
 				return err
 			}

@@ -304,11 +304,7 @@ func newAppCreateCommand(o *Options) *cobra.Command {
 			var req mm1api.CreateAppInstanceRequest
 			doc := map[string]any{}
 			if file != "" {
-				data, err := readInput(file, o.streams.In)
-				if err != nil {
-					return err
-				}
-				body, err := decodeInput(data, file, &req, strict, o.streams.ErrOut)
+				body, err := o.readSpec(file, &req, strict)
 				if err != nil {
 					return err
 				}
@@ -517,12 +513,8 @@ the error and the rejected sites), --watch also prints each state and the placem
 		RunE: func(cmd *cobra.Command, args []string) error {
 			doc := map[string]any{}
 			if file != "" {
-				data, err := readInput(file, o.streams.In)
-				if err != nil {
-					return err
-				}
 				var req mm1api.InstantiateAppRequest
-				body, err := decodeInput(data, file, &req, strict, o.streams.ErrOut)
+				body, err := o.readSpec(file, &req, strict)
 				if err != nil {
 					return err
 				}

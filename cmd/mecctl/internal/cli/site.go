@@ -122,12 +122,8 @@ A field the AppInstance does not have is an error (a warning with --strict=false
 			if file == "" {
 				return usageErrorf("give the app instance with -f FILE ('-' reads stdin)")
 			}
-			data, err := readInput(file, o.streams.In)
-			if err != nil {
-				return err
-			}
 			var spec mm5api.AppInstance
-			body, err := decodeInput(data, file, &spec, strict, o.streams.ErrOut)
+			body, err := o.readSpec(file, &spec, strict)
 			if err != nil {
 				return err
 			}
