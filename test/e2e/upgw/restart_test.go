@@ -482,7 +482,7 @@ func buildUPGWVariant(t *testing.T) string {
 	run("llvm-strip", "-g", obj)
 	overlay := filepath.Join(dir, "overlay.json")
 	ov, err := json.Marshal(map[string]map[string]string{"Replace": {
-		filepath.Join(root, "upgw/internal/dataplane/upgw_bpfel.o"): obj}})
+		filepath.Join(root, "upgw", "internal", "dataplane", "upgw_bpfel.o"): obj}})
 	if err != nil {
 		t.Fatal(err)
 	}
