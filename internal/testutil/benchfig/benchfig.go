@@ -122,3 +122,53 @@ func Load(u, token string, conns int, d time.Duration) ([]time.Duration, error) 
 	}
 	return all, nil
 }
+
+// Observed is what a histogram of seconds holds for one label set: its count of
+// observations and their mean.
+type Observed struct {
+	N    int64
+	Mean time.Duration
+}
+
+// HistogramMeans reads a Prometheus text exposition and returns, for each label set of the
+// histogram name (the text between its braces, e.g. `phase="VIM_RUNNING",task="INSTANTIATE"`),
+// the count and mean of its observations in seconds.
+func HistogramMeans(exposition, name string) map[string]Observed {
+	sums, counts := map[string]float64{}, map[string]float64{}
+	for line := range strings.Lines(exposition) {
+		var into map[string]float64
+		rest, ok := strings.CutPrefix(line, name+"_sum")
+		if ok {
+			into = sums
+		} else if rest, ok = strings.CutPrefix(line, name+"_count"); ok {
+			into = counts
+		} else {
+			continue
+		}
+		labels := ""
+		if strings.HasPrefix(rest, "{") {
+			end := strings.LastIndexByte(rest, '}')
+			if end < 0 {
+				continue
+			}
+			labels, rest = rest[1:end], rest[end+1:]
+		}
+		f := strings.Fields(rest)
+		if len(f) == 0 || (rest != "" && rest[0] != ' ') {
+			continue // another metric whose name starts with this one's
+		}
+		v, err := strconv.ParseFloat(f[0], 64)
+		if err != nil {
+			continue
+		}
+		into[labels] = v
+	}
+	out := map[string]Observed{}
+	for labels, n := range counts {
+		if n <= 0 {
+			continue
+		}
+		out[labels] = Observed{N: int64(n), Mean: time.Duration(math.Round(sums[labels] / n * float64(time.Second)))}
+	}
+	return out
+}

@@ -62,3 +62,23 @@ func TestLoad(t *testing.T) {
 	_, err = Load(srv.URL, "bad", 2, 50*time.Millisecond)
 	assert.ErrorContains(t, err, "status 401")
 }
+
+func TestHistogramMeans(t *testing.T) {
+	const text = `# HELP x_seconds Time.
+# TYPE x_seconds histogram
+x_seconds_bucket{phase="a",task="T",le="0.1"} 1
+x_seconds_sum{phase="a",task="T"} 0.3
+x_seconds_count{phase="a",task="T"} 3
+x_seconds_sum{phase="b",task="T"} 2
+x_seconds_count{phase="b",task="T"} 0
+x_seconds_total_sum 7
+x_seconds_total_count 1
+x_seconds_sum 1.5
+x_seconds_count 2
+`
+	got := HistogramMeans(text, "x_seconds")
+	assert.Equal(t, map[string]Observed{
+		`phase="a",task="T"`: {N: 3, Mean: 100 * time.Millisecond},
+		"":                   {N: 2, Mean: 750 * time.Millisecond},
+	}, got)
+}

@@ -211,6 +211,13 @@ func New(cfg Config, reg prometheus.Registerer, log *slog.Logger) (*Executor, er
 	if rc.Logger == nil {
 		rc.Logger = log
 	}
+	onStep := rc.OnStep
+	rc.OnStep = func(ctx context.Context, ev reconcile.StepEvent) {
+		m.phase.WithLabelValues(string(ev.Task.Kind), string(ev.Step)).Observe(ev.Took.Seconds())
+		if onStep != nil {
+			onStep(ctx, ev)
+		}
+	}
 	e.runner = reconcile.NewRunner(reconcile.New(cfg.Journal, rc), reconcile.RunnerConfig{
 		PerSite: cfg.PerSite, Retry: cfg.Retry, OnDone: e.onDone, Logger: log})
 	return e, nil
@@ -531,17 +538,21 @@ func (e *Executor) runOp(base, ctx context.Context, r *opRun) {
 	if e.withdrawn(base, ctx, r, log) {
 		return
 	}
+	began := time.Now()
 	siteID, ok := e.place(base, ctx, r, log)
 	if !ok {
 		return
 	}
+	e.m.phase.WithLabelValues(string(task.Kind), "place").Observe(time.Since(began).Seconds())
 	log = log.With(logkeys.Site, siteID)
 	var site reconcile.Site
+	began = time.Now()
 	err := e.retry(ctx, func() error {
 		var err error
 		site, err = e.cfg.Sites.Connect(ctx, siteID)
 		return err
 	}, 3)
+	e.m.phase.WithLabelValues(string(task.Kind), "connect").Observe(time.Since(began).Seconds())
 	if err != nil {
 		if e.stopped(base, ctx, r, log) {
 			return
@@ -796,9 +807,11 @@ func (e *Executor) finish(ctx context.Context, r *opRun, log *slog.Logger, state
 	if state == FailedTemp && !r.cancelled.Load() && r.op.CancelMode == "" {
 		retryAt = time.Now().Add(e.cfg.RetryDelay(r.op.Attempts + 1))
 	}
+	began := time.Now()
 	err := e.retry(ctx, func() error {
 		return e.cfg.Ops.Finished(ctx, r.holder, r.op.ID, state, failure, retryAt)
 	}, 0)
+	e.m.phase.WithLabelValues(string(r.op.Task.Kind), "finish").Observe(time.Since(began).Seconds())
 	op := string(r.op.Operation)
 	if err == nil {
 		r.finished.Store(true)

@@ -182,6 +182,32 @@ func TestInstantiatePlaced(t *testing.T) {
 
 	assert.Equal(t, 1.0, metric(t, r.reg, "meo_orchestrate_ops_claimed_total"))
 	assert.Equal(t, 2.0, metric(t, r.reg, "meo_orchestrate_sites_watched"), "sites watched")
+	assert.Equal(t, map[string]uint64{"place": 1, "connect": 1, "MEP_PROVISIONED": 1, "VIM_DEPLOYED": 1, "VIM_RUNNING": 1,
+		"MEP_READY": 1, "finish": 1}, phases(t, r.reg, "INSTANTIATE"), "one observation of each phase")
+}
+
+// phases returns the observations of meo_orchestrate_phase_duration_seconds of task kind,
+// by phase.
+func phases(t *testing.T, reg *prometheus.Registry, kind string) map[string]uint64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	require.NoError(t, err)
+	out := map[string]uint64{}
+	for _, mf := range mfs {
+		if mf.GetName() != "meo_orchestrate_phase_duration_seconds" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			if labels["task"] == kind {
+				out[labels["phase"]] += m.GetHistogram().GetSampleCount()
+			}
+		}
+	}
+	return out
 }
 
 // No site fits: the op ends FAILED with every site's reason, and nothing is deployed.

@@ -12,6 +12,7 @@ type metrics struct {
 	claimed  prometheus.Counter
 	finished *prometheus.CounterVec   // operation, state
 	duration *prometheus.HistogramVec // operation, state
+	phase    *prometheus.HistogramVec // task, phase
 	running  prometheus.Gauge
 	sites    prometheus.Gauge
 	drift    prometheus.Counter
@@ -35,6 +36,11 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help:    "Time from the claim of an op occurrence to the record of its end, by operation and state.",
 			Buckets: []float64{0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600},
 		}, []string{"operation", "state"}),
+		phase: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "meo_orchestrate_phase_duration_seconds",
+			Help:    "Time an op occurrence's run spent in each phase, by task kind (INSTANTIATE, TERMINATE, OPERATE_STOP, OPERATE_START) and phase: placement (place), connecting to the site (connect), each reconcile step (its name, its journal record included) and the record of the op's end (finish).",
+			Buckets: []float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300},
+		}, []string{"task", "phase"}),
 		running: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "meo_orchestrate_ops_running", Help: "Op occurrences this process is running.",
 		}),
@@ -61,7 +67,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		return m, nil
 	}
 	var errs []error
-	for _, c := range []prometheus.Collector{m.claimed, m.finished, m.duration, m.running, m.sites, m.drift, m.replaced, m.lost, m.fences} {
+	for _, c := range []prometheus.Collector{m.claimed, m.finished, m.duration, m.phase, m.running, m.sites, m.drift, m.replaced, m.lost, m.fences} {
 		if err := reg.Register(c); err != nil {
 			errs = append(errs, err)
 		}

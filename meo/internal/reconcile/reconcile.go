@@ -69,6 +69,8 @@ type StepEvent struct {
 	Index  int // 1-based position of Step in Steps(Task.Kind)
 	Of     int // len(Steps(Task.Kind))
 	Status *vim.Status
+	// Took is the time from the step's start to its record in the journal.
+	Took time.Duration
 }
 
 func (c *Config) defaults() {
@@ -173,9 +175,10 @@ func (r *Reconciler) Run(ctx context.Context, s Site, t Task) (Progress, error) 
 		if err := r.save(ctx, t.ID, &p); err != nil {
 			return p, err
 		}
-		log.DebugContext(ctx, "reconcile step done", logkeys.Step, string(step), logkeys.DurationMS, time.Since(began).Milliseconds())
+		took := time.Since(began)
+		log.DebugContext(ctx, "reconcile step done", logkeys.Step, string(step), logkeys.DurationMS, took.Milliseconds())
 		if r.cfg.OnStep != nil {
-			r.cfg.OnStep(ctx, StepEvent{Site: s.Name, Task: t, Step: step, Index: i + 1, Of: len(seq), Status: status})
+			r.cfg.OnStep(ctx, StepEvent{Site: s.Name, Task: t, Step: step, Index: i + 1, Of: len(seq), Status: status, Took: took})
 		}
 	}
 	return p, nil

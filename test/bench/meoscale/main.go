@@ -114,6 +114,8 @@ type bench struct {
 	meoRoot string
 	ids     []string // the MEO's app instances, instance i on site i mod S
 	hook    *hook
+	// bareDeploy sums the bare adapter's Deploy calls (not the wait for Running).
+	bareDeploy atomic.Int64
 }
 
 // plane is one test-bed control plane.
@@ -183,6 +185,7 @@ func run(o options) error {
 		}
 		report("bare VIM adapter deploy → Running (beside)", bare, 0)
 		report("MEO instantiate → COMPLETED (beside)", full, 0)
+		b.phases(full, bare)
 		if err := b.removeBare(bareRun); err != nil {
 			return fmt.Errorf("bare adapter: %w", err)
 		}
@@ -192,6 +195,7 @@ func run(o options) error {
 			return err
 		}
 		report("MEO instantiate → COMPLETED", full, 0)
+		b.phases(full, bare)
 	}
 	if len(bare) > 0 {
 		p50, p99 := benchfig.Percentile(full, .50)-benchfig.Percentile(bare, .50), benchfig.Percentile(full, .99)-benchfig.Percentile(bare, .99)
@@ -207,6 +211,38 @@ func run(o options) error {
 		}
 	}
 	return nil
+}
+
+// phases prints where the MEO's instantiations spent their time, as means from its
+// meo_orchestrate_* histograms: the wait from the POST to the claim (the rest of the
+// end-to-end mean), each phase of the run, and the bare adapter's Deploy call and wait for
+// Running beside them.
+func (b *bench) phases(full, bare []time.Duration) {
+	st, body, _, err := b.do("GET", "/metrics", nil)
+	if err != nil || st != http.StatusOK {
+		fmt.Fprintf(os.Stderr, "scalebench: metrics: %d %v\n", st, err)
+		return
+	}
+	mean := func(d []time.Duration) time.Duration {
+		var sum time.Duration
+		for _, x := range d {
+			sum += x
+		}
+		return sum / time.Duration(max(len(d), 1))
+	}
+	ms := func(d time.Duration) string { return fmt.Sprintf("%.1f ms", benchfig.MS(d)) }
+	ops := benchfig.HistogramMeans(string(body), "meo_orchestrate_op_duration_seconds")[`operation="INSTANTIATE",state="COMPLETED"`]
+	ph := benchfig.HistogramMeans(string(body), "meo_orchestrate_phase_duration_seconds")
+	fmt.Printf("%-44s mean %s: POST → claim %s", "MEO instantiate, where the time goes", ms(mean(full)), ms(mean(full)-ops.Mean))
+	for _, p := range []string{"place", "connect", "MEP_PROVISIONED", "VIM_DEPLOYED", "VIM_RUNNING", "MEP_READY", "finish"} {
+		o := ph[fmt.Sprintf(`phase=%q,task="INSTANTIATE"`, p)]
+		fmt.Printf(", %s %s", p, ms(o.Mean))
+	}
+	fmt.Println()
+	if len(bare) > 0 {
+		dep := time.Duration(b.bareDeploy.Load()) / time.Duration(len(bare))
+		fmt.Printf("%-44s mean %s: Deploy %s, Running %s\n", "bare adapter, where the time goes", ms(mean(bare)), ms(dep), ms(mean(bare)-dep))
+	}
 }
 
 func report(what string, d []time.Duration, _ int) {
@@ -340,6 +376,7 @@ func (b *bench) bare(run string) ([]time.Duration, error) {
 		if err := b.planes[p].adapter.Deploy(ctx, deployRequest(id(i))); err != nil {
 			return 0, err
 		}
+		b.bareDeploy.Add(int64(time.Since(t0)))
 		select {
 		case <-ch:
 			return time.Since(t0), nil
