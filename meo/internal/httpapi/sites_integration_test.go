@@ -250,6 +250,15 @@ func TestSitesAPI(t *testing.T) {
 			return ps[0].Schedulable
 		}
 		require.True(t, schedulable())
+		// Narrowed to ids (a pinned placement): the known ones only.
+		ps, err := e.inv.Placement(t.Context(), "inv-a", "inv-gone")
+		require.NoError(t, err)
+		require.Len(t, ps, 1)
+		require.Equal(t, "inv-a", ps[0].ID)
+		require.NotEmpty(t, ps[0].Capabilities.Nodes)
+		ps, err = e.inv.Placement(t.Context(), "inv-gone")
+		require.NoError(t, err)
+		require.Empty(t, ps)
 		r := e.do("POST", base+"/inv-a/cordon", nil)
 		require.Equal(t, http.StatusOK, r.status, "%s", r.body)
 		require.Equal(t, false, dig(r.json(t), "state", "schedulable"))

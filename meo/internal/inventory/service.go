@@ -419,18 +419,34 @@ func (s *Service) setFlags(ctx context.Context, id string, cordoned, draining bo
 	return s.Get(ctx, id)
 }
 
-// Placement returns every site as placement sees it (orchestrate.Sites).
-func (s *Service) Placement(ctx context.Context) ([]placement.Site, error) {
-	p, err := s.st.ListSites(ctx, record.ListQuery{})
+// Placement returns every site, or the sites of ids, as placement sees it
+// (orchestrate.Sites).
+func (s *Service) Placement(ctx context.Context, ids ...string) ([]placement.Site, error) {
+	var recs []*record.Site
+	if len(ids) == 0 {
+		p, err := s.st.ListSites(ctx, record.ListQuery{})
+		if err != nil {
+			return nil, err
+		}
+		recs = p.Sites
+	} else {
+		for _, id := range ids {
+			r, err := s.st.GetSite(ctx, id)
+			if errors.Is(err, store.ErrNotFound) {
+				continue
+			}
+			if err != nil {
+				return nil, err
+			}
+			recs = append(recs, r)
+		}
+	}
+	usage, err := s.st.SiteUsage(ctx, ids...)
 	if err != nil {
 		return nil, err
 	}
-	usage, err := s.st.SiteUsage(ctx)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]placement.Site, 0, len(p.Sites))
-	for _, r := range p.Sites {
+	out := make([]placement.Site, 0, len(recs))
+	for _, r := range recs {
 		ps := placement.Site{ID: r.ID, Name: r.Name, Labels: r.Labels, Schedulable: !r.Cordoned,
 			MEPReachable: reachable(r.MEPHealth), VIMReachable: reachable(r.VIMHealth), VIMKind: r.VIM.Kind,
 			Location: r.Location, Committed: usage[r.ID].Committed, Instances: usage[r.ID].Instances}

@@ -142,8 +142,10 @@ type Ops interface {
 type Sites interface {
 	// Placement returns every site as placement sees it: schedulability, health, VIM kind,
 	// capabilities, location, and the resources and instances per appDId the MEO has
-	// committed there (from the app instances' site_id and resources).
-	Placement(ctx context.Context) ([]placement.Site, error)
+	// committed there (from the app instances' site_id and resources). ids, if any, narrow
+	// the answer to those sites (the ones unknown left out): a placement pinned by
+	// selectedMECHostInfo reads only the pinned sites.
+	Placement(ctx context.Context, ids ...string) ([]placement.Site, error)
 	// Connect returns the site's MEP client and VIM adapter (cached while the site's
 	// connection settings do not change).
 	Connect(ctx context.Context, siteID string) (reconcile.Site, error)

@@ -49,13 +49,16 @@ func (s *dbSites) add(id string, site reconcile.Site) {
 	s.mu.Unlock()
 }
 
-func (s *dbSites) Placement(ctx context.Context) ([]placement.Site, error) {
+func (s *dbSites) Placement(ctx context.Context, ids ...string) ([]placement.Site, error) {
 	usage, err := s.st.SiteUsage(ctx)
 	if err != nil {
 		return nil, err
 	}
 	var out []placement.Site
 	for _, id := range s.ids() {
+		if len(ids) > 0 && !slices.Contains(ids, id) {
+			continue
+		}
 		r, err := s.st.GetSite(ctx, id)
 		if err != nil {
 			return nil, err

@@ -681,7 +681,7 @@ func (e *Executor) place(base, ctx context.Context, r *opRun, log *slog.Logger) 
 		var sites []placement.Site
 		err := e.retry(ctx, func() error {
 			var err error
-			sites, err = e.cfg.Sites.Placement(ctx)
+			sites, err = e.cfg.Sites.Placement(ctx, op.Placement.Pinned...)
 			return err
 		}, 0)
 		if err != nil {

@@ -168,7 +168,7 @@ func TestPlacementFailures(t *testing.T) {
 		{"no room", func(op *orchestrate.Op) {}, "no edge site fits",
 			[]string{"no edge site fits: 2 sites rejected", "a-site: cpu: needs 2000m, 1000m free", "b-site: cpu: needs 2000m, 1500m free"}},
 		{"pinned to an unknown site", func(op *orchestrate.Op) { op.Placement.Pinned = []string{"z-site"} }, "no edge site fits",
-			[]string{"a-site: not in selectedMECHostInfo", "z-site: pinned in selectedMECHostInfo but not in the inventory"}},
+			[]string{"no edge site fits: no pinned site in the inventory", "z-site: pinned in selectedMECHostInfo but not in the inventory"}},
 		{"invalid request", func(op *orchestrate.Op) { op.Placement.Workload = "unikernel" }, "invalid placement request",
 			[]string{`workload "unikernel"`}},
 		{"invalid task", func(op *orchestrate.Op) { op.Task.AppInstanceID = "Not_A_Label" }, "invalid task", nil},

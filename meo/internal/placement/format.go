@@ -40,6 +40,8 @@ func (d Decision) summary() string {
 	switch {
 	case n == 0 && len(d.UnknownPinned) == 0:
 		return "no sites in the inventory"
+	case n == 0:
+		return "no pinned site in the inventory"
 	case n == 1:
 		return "1 site rejected"
 	}

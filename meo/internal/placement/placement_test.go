@@ -554,6 +554,12 @@ func TestPinnedDetail(t *testing.T) {
 		"a (site a): unhealthy: VIM unreachable\n"+
 		"b (site b): not in selectedMECHostInfo\n"+
 		"gone: pinned in selectedMECHostInfo but not in the inventory", d.Detail())
+
+	// Given only the pinned sites (as the executor reads them), none of which exists.
+	d = Decide(request(func(r *Request) { r.Pinned = []string{"gone"} }), nil)
+	require.Nil(t, d.Chosen)
+	assert.Equal(t, "no edge site fits: no pinned site in the inventory\n"+
+		"gone: pinned in selectedMECHostInfo but not in the inventory", d.Detail())
 }
 
 func TestScorePrefers(t *testing.T) {

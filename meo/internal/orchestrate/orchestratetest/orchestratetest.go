@@ -413,9 +413,12 @@ func (s *Sites) entries() []*siteEntry {
 }
 
 // Placement implements orchestrate.Sites: the VIM's capabilities are read from the site.
-func (s *Sites) Placement(ctx context.Context) ([]placement.Site, error) {
+func (s *Sites) Placement(ctx context.Context, ids ...string) ([]placement.Site, error) {
 	var out []placement.Site
 	for _, e := range s.entries() {
+		if len(ids) > 0 && !slices.Contains(ids, e.info.ID) {
+			continue
+		}
 		p := e.info
 		caps, err := e.site.VIM.Capabilities(ctx)
 		p.VIMReachable = err == nil
