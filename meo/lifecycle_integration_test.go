@@ -200,7 +200,7 @@ func TestLifecycleAcrossSites(t *testing.T) {
 	assert.Equal(t, vim.PhaseRunning, stat.Phase)
 	_, err = a.adapter.Status(t.Context(), id)
 	assert.ErrorIs(t, err, vim.ErrNotFound)
-	rec, err := b.mep.Client(t).GetAppInstanceWithResponse(t.Context(), id)
+	rec, err := b.mep.Client(t).GetAppInstanceWithResponse(t.Context(), id, nil)
 	require.NoError(t, err)
 	require.NotNil(t, rec.JSON200, "site-b's MEP: %s", rec.Body)
 	assert.Equal(t, "READY", string(rec.JSON200.State))

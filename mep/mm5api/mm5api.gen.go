@@ -263,6 +263,15 @@ type DeleteAppInstanceParams struct {
 	GracefulTimeout *int `form:"graceful_timeout,omitempty" json:"graceful_timeout,omitempty"`
 }
 
+// GetAppInstanceParams defines parameters for GetAppInstance.
+type GetAppInstanceParams struct {
+	// WhileState hold the request while the instance is in this state
+	WhileState *AppInstanceState `form:"whileState,omitempty" json:"whileState,omitempty"`
+
+	// Timeout seconds to hold the request when nothing changed (0–60, default 30)
+	Timeout *Timeout `form:"timeout,omitempty" json:"timeout,omitempty"`
+}
+
 // StopAppInstanceParams defines parameters for StopAppInstance.
 type StopAppInstanceParams struct {
 	// GracefulTimeout seconds to wait for confirm_termination (default from the MEP config, at most 3600; 0 stops at once)
@@ -384,7 +393,14 @@ type ClientInterface interface {
 	DeleteAppInstance(ctx context.Context, appInstanceId string, params *DeleteAppInstanceParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// GetAppInstance performs a GET /app_instances/{appInstanceId} (the `GetAppInstance` operationId) request.
-	GetAppInstance(ctx context.Context, appInstanceId string, reqEditors ...RequestEditorFn) (*http.Response, error)
+	//
+	// The app instance. Long poll: with `whileState`, the request is held while the
+	// instance's state is that one, up to `timeout` seconds, and answered as soon as the
+	// state changes (404 once the instance is gone), else with the unchanged instance. The
+	// MEO waits so for the app's confirm_ready (`whileState=INSTANTIATED`) and for the end of
+	// a termination (`TERMINATING`) or a stop (`STOPPING`). Without `whileState` the answer
+	// is immediate.
+	GetAppInstance(ctx context.Context, appInstanceId string, params *GetAppInstanceParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// PutAppInstanceWithBody performs a PUT /app_instances/{appInstanceId} (the `PutAppInstance` operationId) request,
 	// with any type of body and a specified content type.
@@ -506,8 +522,15 @@ func (c *Client) DeleteAppInstance(ctx context.Context, appInstanceId string, pa
 }
 
 // GetAppInstance performs a GET /app_instances/{appInstanceId} (the `GetAppInstance` operationId) request.
-func (c *Client) GetAppInstance(ctx context.Context, appInstanceId string, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewGetAppInstanceRequest(c.Server, appInstanceId)
+//
+// The app instance. Long poll: with `whileState`, the request is held while the
+// instance's state is that one, up to `timeout` seconds, and answered as soon as the
+// state changes (404 once the instance is gone), else with the unchanged instance. The
+// MEO waits so for the app's confirm_ready (`whileState=INSTANTIATED`) and for the end of
+// a termination (`TERMINATING`) or a stop (`STOPPING`). Without `whileState` the answer
+// is immediate.
+func (c *Client) GetAppInstance(ctx context.Context, appInstanceId string, params *GetAppInstanceParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetAppInstanceRequest(c.Server, appInstanceId, params)
 	if err != nil {
 		return nil, err
 	}
@@ -795,7 +818,7 @@ func NewDeleteAppInstanceRequest(server string, appInstanceId string, params *De
 }
 
 // NewGetAppInstanceRequest constructs an http.Request for the GetAppInstance method
-func NewGetAppInstanceRequest(server string, appInstanceId string) (*http.Request, error) {
+func NewGetAppInstanceRequest(server string, appInstanceId string, params *GetAppInstanceParams) (*http.Request, error) {
 	var err error
 
 	var pathParam0 string
@@ -818,6 +841,45 @@ func NewGetAppInstanceRequest(server string, appInstanceId string) (*http.Reques
 	queryURL, err := serverURL.Parse(operationPath)
 	if err != nil {
 		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.WhileState != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "whileState", *params.WhileState, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Timeout != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "timeout", *params.Timeout, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
 	}
 
 	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
@@ -1283,8 +1345,15 @@ type ClientWithResponsesInterface interface {
 
 	// GetAppInstanceWithResponse performs a GET /app_instances/{appInstanceId} (the `GetAppInstance` operationId) request.
 	//
+	// The app instance. Long poll: with `whileState`, the request is held while the
+	// instance's state is that one, up to `timeout` seconds, and answered as soon as the
+	// state changes (404 once the instance is gone), else with the unchanged instance. The
+	// MEO waits so for the app's confirm_ready (`whileState=INSTANTIATED`) and for the end of
+	// a termination (`TERMINATING`) or a stop (`STOPPING`). Without `whileState` the answer
+	// is immediate.
+	//
 	// Returns a wrapper object for the known response body format(s).
-	GetAppInstanceWithResponse(ctx context.Context, appInstanceId string, reqEditors ...RequestEditorFn) (*GetAppInstanceResponse, error)
+	GetAppInstanceWithResponse(ctx context.Context, appInstanceId string, params *GetAppInstanceParams, reqEditors ...RequestEditorFn) (*GetAppInstanceResponse, error)
 
 	// PutAppInstanceWithBodyWithResponse performs a PUT /app_instances/{appInstanceId} (the `PutAppInstance` operationId) request,
 	// with any type of body and a specified content type.
@@ -1520,6 +1589,8 @@ type GetAppInstanceResponse struct {
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
 	JSON200 *AppInstanceRecord
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *Problem
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationproblemJSON401 *Problem
 	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
@@ -1531,6 +1602,11 @@ type GetAppInstanceResponse struct {
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
 func (r GetAppInstanceResponse) GetJSON200() *AppInstanceRecord {
 	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r GetAppInstanceResponse) GetApplicationproblemJSON400() *Problem {
+	return r.ApplicationproblemJSON400
 }
 
 // GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
@@ -2122,9 +2198,16 @@ func (c *ClientWithResponses) DeleteAppInstanceWithResponse(ctx context.Context,
 
 // GetAppInstanceWithResponse performs a GET /app_instances/{appInstanceId} (the `GetAppInstance` operationId) request.
 //
+// The app instance. Long poll: with `whileState`, the request is held while the
+// instance's state is that one, up to `timeout` seconds, and answered as soon as the
+// state changes (404 once the instance is gone), else with the unchanged instance. The
+// MEO waits so for the app's confirm_ready (`whileState=INSTANTIATED`) and for the end of
+// a termination (`TERMINATING`) or a stop (`STOPPING`). Without `whileState` the answer
+// is immediate.
+//
 // Returns a wrapper object for the known response body format(s).
-func (c *ClientWithResponses) GetAppInstanceWithResponse(ctx context.Context, appInstanceId string, reqEditors ...RequestEditorFn) (*GetAppInstanceResponse, error) {
-	rsp, err := c.GetAppInstance(ctx, appInstanceId, reqEditors...)
+func (c *ClientWithResponses) GetAppInstanceWithResponse(ctx context.Context, appInstanceId string, params *GetAppInstanceParams, reqEditors ...RequestEditorFn) (*GetAppInstanceResponse, error) {
+	rsp, err := c.GetAppInstance(ctx, appInstanceId, params, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -2409,6 +2492,13 @@ func ParseGetAppInstanceResponse(rsp *http.Response) (*GetAppInstanceResponse, e
 			return nil, err
 		}
 		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
 		var dest Problem

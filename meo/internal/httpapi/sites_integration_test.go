@@ -300,7 +300,7 @@ func TestSitesAPI(t *testing.T) {
 		s, err := e.inv.Connect(t.Context(), "inv-a")
 		require.NoError(t, err)
 		require.Equal(t, "inv-a", s.Name)
-		_, err = s.MEP.GetAppInstanceWithResponse(t.Context(), "none")
+		_, err = s.MEP.GetAppInstanceWithResponse(t.Context(), "none", nil)
 		require.NoError(t, err)
 		caps, err := s.VIM.Capabilities(t.Context())
 		require.NoError(t, err)

@@ -65,7 +65,7 @@ func (stoppingMEP) StopAppInstanceWithResponse(_ context.Context, id string, _ *
 		JSON202: &mm5api.AppInstanceRecord{AppInstanceId: id, State: mm5api.INSTANTIATED}}, nil
 }
 
-func (stoppingMEP) GetAppInstanceWithResponse(_ context.Context, id string, _ ...mm5api.RequestEditorFn) (*mm5api.GetAppInstanceResponse, error) {
+func (stoppingMEP) GetAppInstanceWithResponse(_ context.Context, id string, _ *mm5api.GetAppInstanceParams, _ ...mm5api.RequestEditorFn) (*mm5api.GetAppInstanceResponse, error) {
 	return &mm5api.GetAppInstanceResponse{HTTPResponse: &http.Response{StatusCode: http.StatusOK},
 		JSON200: &mm5api.AppInstanceRecord{AppInstanceId: id, State: mm5api.INSTANTIATED}}, nil
 }

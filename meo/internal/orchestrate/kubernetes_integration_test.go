@@ -81,7 +81,7 @@ func TestKubernetesSite(t *testing.T) {
 	t.Logf("instantiate → COMPLETED through the executor on the test bed in %v", time.Since(t0).Round(time.Millisecond))
 	require.NoError(t, <-appErr, "the app could not confirm ready with the injected credentials")
 	assert.Equal(t, "site-k8s", rec.SiteID)
-	resp, err := m.Client(t).GetAppInstanceWithResponse(ctx, op.AppInstanceID)
+	resp, err := m.Client(t).GetAppInstanceWithResponse(ctx, op.AppInstanceID, nil)
 	require.NoError(t, err)
 	require.NotNil(t, resp.JSON200, "mep: %s", resp.Body)
 	assert.Equal(t, mm5api.READY, resp.JSON200.State)

@@ -593,7 +593,7 @@ func (s *Steerer) refreshRules(ctx context.Context, st *steering) {
 	if err != nil || site.MEP == nil {
 		return
 	}
-	res, err := site.MEP.GetAppInstanceWithResponse(ctx, st.AppInstanceID)
+	res, err := site.MEP.GetAppInstanceWithResponse(ctx, st.AppInstanceID, nil)
 	if err != nil || res.JSON200 == nil || res.JSON200.AppTrafficRule == nil {
 		return
 	}

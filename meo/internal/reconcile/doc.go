@@ -80,10 +80,13 @@
 // to the tasks waiting on it. A wait starts from the latest status the watch reported of
 // its instance and ends on the event that reaches the phase, with no Status call; it asks
 // Status only every Config.FeedResync as a safety net, and at Config.PollInterval while
-// the watch is not open (a VIM whose Watch fails). Mm5 has no notification of an app's
-// confirm_ready, so MEP_READY and MEP_GONE ask the MEP: 20 ms after the step before at
-// first, the pause growing by half up to PollInterval, since the app confirms within
-// moments of running.
+// the watch is not open (a VIM whose Watch fails). MEP_READY, MEP_GONE and MEP_STOPPED ask
+// the MEP with a long poll: Mm5 GET of the instance with whileState (INSTANTIATED,
+// TERMINATING, STOPPING) is held at the MEP up to 5 s and answered as soon as the state
+// changes, so the wait ends within a round trip of the app's confirm_ready or the end of
+// the flow. A MEP that refuses whileState (400: one from before it) is asked without it for
+// the rest of the task: 20 ms after the step before at first, the pause growing by half up
+// to PollInterval.
 //
 // # Runner and Watcher
 //

@@ -83,7 +83,7 @@ func TestKubernetesSite(t *testing.T) {
 	if err := <-appErr; err != nil {
 		t.Fatalf("the app could not confirm ready with the injected credentials: %v", err)
 	}
-	resp, err := m.Client(t).GetAppInstanceWithResponse(ctx, task.AppInstanceID)
+	resp, err := m.Client(t).GetAppInstanceWithResponse(ctx, task.AppInstanceID, nil)
 	if err != nil || resp.JSON200 == nil || resp.JSON200.State != mm5api.READY {
 		t.Fatalf("mep: %v %s; want the instance READY", err, resp.Body)
 	}

@@ -51,7 +51,7 @@ func playApp(ctx context.Context, a *libvirt.Adapter, mm5 *mm5api.ClientWithResp
 			if err != nil || !st.WaitingForGuest() {
 				continue
 			}
-			rec, err := mm5.GetAppInstanceWithResponse(ctx, id)
+			rec, err := mm5.GetAppInstanceWithResponse(ctx, id, nil)
 			if err != nil || rec.JSON200 == nil {
 				continue
 			}
@@ -160,7 +160,7 @@ func TestLibvirtGuestHeartbeatAfterRestart(t *testing.T) {
 	}
 	state := func() mm5api.AppInstanceState {
 		t.Helper()
-		rec, err := m.Client(t).GetAppInstanceWithResponse(ctx, task.AppInstanceID)
+		rec, err := m.Client(t).GetAppInstanceWithResponse(ctx, task.AppInstanceID, nil)
 		if err != nil || rec.JSON200 == nil {
 			t.Fatalf("mm5 get: %v", err)
 		}

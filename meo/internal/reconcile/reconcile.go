@@ -200,6 +200,9 @@ type run struct {
 	site  Site
 	task  Task
 	creds *mm5api.AppInstanceRecord
+	// noHold is set once the MEP refused a long poll (a MEP from before whileState): the
+	// waits then ask it without one.
+	noHold bool
 }
 
 // do runs one step and returns the VIM status it observed, if any.
@@ -226,7 +229,7 @@ func (u *run) do(ctx context.Context, step Step) (*vim.Status, error) {
 		return u.waitPhase(ctx, c.RunningTimeout, vim.PhaseRunning)
 	case StepMEPReady:
 		return nil, u.poll(ctx, c.ReadyTimeout, "confirm_ready", func(ctx context.Context) (bool, error) {
-			rec, code, err := u.get(ctx)
+			rec, code, err := u.get(ctx, mm5api.INSTANTIATED)
 			if err != nil {
 				return false, err
 			}
@@ -252,7 +255,7 @@ func (u *run) do(ctx context.Context, step Step) (*vim.Status, error) {
 		})
 	case StepMEPGone:
 		return nil, u.poll(ctx, u.flowWait(), "the mep to finish the termination", func(ctx context.Context) (bool, error) {
-			_, code, err := u.get(ctx)
+			_, code, err := u.get(ctx, mm5api.TERMINATING)
 			return err == nil && code == http.StatusNotFound, err
 		})
 	case StepVIMTerminating:
@@ -275,7 +278,7 @@ func (u *run) do(ctx context.Context, step Step) (*vim.Status, error) {
 		})
 	case StepMEPStopped:
 		return nil, u.poll(ctx, u.flowWait(), "the mep to finish the stop", func(ctx context.Context) (bool, error) {
-			rec, code, err := u.get(ctx)
+			rec, code, err := u.get(ctx, mm5api.STOPPING)
 			return err == nil && (code == http.StatusNotFound || rec.State != mm5api.STOPPING), err
 		})
 	case StepVIMStopping:
@@ -310,16 +313,34 @@ func (u *run) put(ctx context.Context) error {
 	})
 }
 
-// get reads the instance on the MEP; a 404 is an answer (code 404, no error).
-func (u *run) get(ctx context.Context) (*mm5api.AppInstanceRecord, int, error) {
+// get reads the instance on the MEP; a 404 is an answer (code 404, no error). The MEP holds
+// the request while the instance's state is while, up to holdFor (a long poll), so that a
+// wait learns of the change at once instead of at its next poll (while "": no hold); a MEP
+// that refuses the long poll is asked without one from then on.
+func (u *run) get(ctx context.Context, while mm5api.AppInstanceState) (*mm5api.AppInstanceRecord, int, error) {
 	var rec *mm5api.AppInstanceRecord
 	var code int
 	err := call(ctx, u.r.cfg.CallTimeout, func(ctx context.Context) error {
-		resp, err := u.site.MEP.GetAppInstanceWithResponse(ctx, u.task.AppInstanceID)
+		var params *mm5api.GetAppInstanceParams
+		if while != "" && !u.noHold {
+			secs := int(min(holdFor, u.r.cfg.CallTimeout/2) / time.Second)
+			if secs > 0 {
+				params = &mm5api.GetAppInstanceParams{WhileState: &while, Timeout: &secs}
+			}
+		}
+		resp, err := u.site.MEP.GetAppInstanceWithResponse(ctx, u.task.AppInstanceID, params)
 		if err != nil {
 			return transportError("get", err)
 		}
 		code = resp.StatusCode()
+		if code == http.StatusBadRequest && params != nil {
+			u.noHold = true
+			u.r.cfg.Logger.DebugContext(ctx, "mep refused the long poll; asking without", logkeys.Site, u.site.Name)
+			if resp, err = u.site.MEP.GetAppInstanceWithResponse(ctx, u.task.AppInstanceID, nil); err != nil {
+				return transportError("get", err)
+			}
+			code = resp.StatusCode()
+		}
 		if code == http.StatusNotFound {
 			return nil
 		}
@@ -383,7 +404,7 @@ func (g guestAware) Status(ctx context.Context, id string) (vim.Status, error) {
 	if err != nil || !st.WaitingForGuest() {
 		return st, err
 	}
-	rec, code, gerr := g.u.get(ctx)
+	rec, code, gerr := g.u.get(ctx, "")
 	if gerr != nil || code != http.StatusOK || rec == nil || rec.State != mm5api.READY {
 		return st, nil // not ready yet, or the MEP is away for a moment: keep waiting
 	}
@@ -392,6 +413,9 @@ func (g guestAware) Status(ctx context.Context, id string) (vim.Status, error) {
 	}
 	return g.VIM.Status(ctx, id)
 }
+
+// holdFor is how long the MEP holds a wait's request while nothing changes.
+const holdFor = 5 * time.Second
 
 // poll calls check until it reports done, fails with an error that is not temporary, or d
 // passes. It asks again after 20ms at first, the pause growing by half each time up to

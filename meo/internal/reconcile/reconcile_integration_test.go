@@ -46,7 +46,7 @@ func TestInstantiateToCompletion(t *testing.T) {
 		t.Fatalf("step events %v; want %v", events, want)
 	}
 	// The MEP knows the instance with its rules, and the app confirmed ready.
-	resp, err := s.mep.Client(t).GetAppInstanceWithResponse(t.Context(), task.AppInstanceID)
+	resp, err := s.mep.Client(t).GetAppInstanceWithResponse(t.Context(), task.AppInstanceID, nil)
 	if err != nil || resp.JSON200 == nil {
 		t.Fatalf("mm5 get: %v %s", err, resp.Body)
 	}
@@ -204,8 +204,8 @@ func TestCrashAtEveryStep(t *testing.T) {
 						t.Fatalf("resumed run: outcome %s failure %+v err %v; want COMPLETED", p.Outcome, p.Failure, err)
 					}
 					in, inVIM := s.vim.Instance(task.AppInstanceID)
-					_, mepErr := s.mep.Client(t).GetAppInstanceWithResponse(t.Context(), task.AppInstanceID)
-					resp, _ := s.mep.Client(t).GetAppInstanceWithResponse(t.Context(), task.AppInstanceID)
+					_, mepErr := s.mep.Client(t).GetAppInstanceWithResponse(t.Context(), task.AppInstanceID, nil)
+					resp, _ := s.mep.Client(t).GetAppInstanceWithResponse(t.Context(), task.AppInstanceID, nil)
 					if mepErr != nil {
 						t.Fatal(mepErr)
 					}

@@ -168,7 +168,7 @@ type Journal interface {
 // generated client (*mm5api.ClientWithResponses), authenticated as the operator.
 type MEP interface {
 	PutAppInstanceWithResponse(ctx context.Context, appInstanceID string, body mm5api.PutAppInstanceJSONRequestBody, reqEditors ...mm5api.RequestEditorFn) (*mm5api.PutAppInstanceResponse, error)
-	GetAppInstanceWithResponse(ctx context.Context, appInstanceID string, reqEditors ...mm5api.RequestEditorFn) (*mm5api.GetAppInstanceResponse, error)
+	GetAppInstanceWithResponse(ctx context.Context, appInstanceID string, params *mm5api.GetAppInstanceParams, reqEditors ...mm5api.RequestEditorFn) (*mm5api.GetAppInstanceResponse, error)
 	DeleteAppInstanceWithResponse(ctx context.Context, appInstanceID string, params *mm5api.DeleteAppInstanceParams, reqEditors ...mm5api.RequestEditorFn) (*mm5api.DeleteAppInstanceResponse, error)
 	StopAppInstanceWithResponse(ctx context.Context, appInstanceID string, params *mm5api.StopAppInstanceParams, reqEditors ...mm5api.RequestEditorFn) (*mm5api.StopAppInstanceResponse, error)
 }

@@ -115,8 +115,15 @@ func normalizeRule(key string, r json.RawMessage) (json.RawMessage, error) {
 }
 
 // GetAppInstance implements GET /mepm/v1/app_instances/{appInstanceId}.
-func (h *mm5Handler) GetAppInstance(_ context.Context, r mm5server.GetAppInstanceRequestObject) (mm5server.GetAppInstanceResponseObject, error) {
-	rec, err := h.site.GetApp(r.AppInstanceId)
+// With whileState it is a long poll (platform.WaitApp).
+func (h *mm5Handler) GetAppInstance(ctx context.Context, r mm5server.GetAppInstanceRequestObject) (mm5server.GetAppInstanceResponseObject, error) {
+	var rec platform.AppRecord
+	var err error
+	if w := r.Params.WhileState; w != nil {
+		rec, err = h.site.WaitApp(ctx, r.AppInstanceId, platform.AppState(*w), feedWait(r.Params.Timeout))
+	} else {
+		rec, err = h.site.GetApp(r.AppInstanceId)
+	}
 	if err != nil {
 		return nil, err
 	}

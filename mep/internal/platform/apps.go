@@ -151,6 +151,35 @@ func (s *MEP) GetApp(id string) (AppRecord, error) {
 	return s.record(a), nil
 }
 
+// WaitApp returns the app instance once its state is no longer while, or when wait passed
+// or ctx ended with the state unchanged (a long poll: the MEO waits so for the app's
+// confirm_ready and for the end of a termination or a stop). An instance that is gone, or
+// goes meanwhile, is ErrNotFound.
+func (s *MEP) WaitApp(ctx context.Context, id string, while AppState, wait time.Duration) (AppRecord, error) {
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	for {
+		s.mu.RLock()
+		ch := s.appsCh
+		a, err := s.app(id)
+		var rec AppRecord
+		if err == nil {
+			rec = s.record(a)
+		}
+		s.mu.RUnlock()
+		if err != nil || rec.State != while {
+			return rec, err
+		}
+		select {
+		case <-ch:
+		case <-timer.C:
+			return rec, nil
+		case <-ctx.Done():
+			return rec, nil
+		}
+	}
+}
+
 // ListApps returns every app instance, oldest first.
 func (s *MEP) ListApps() []AppRecord {
 	s.mu.RLock()

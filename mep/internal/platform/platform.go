@@ -271,6 +271,9 @@ type MEP struct {
 
 	trafficVersion, dnsVersion int64
 	trafficCh, dnsCh           chan struct{}
+	// appsCh is closed (and replaced) by every commit that changed an app instance, for
+	// the long polls of WaitApp.
+	appsCh chan struct{}
 
 	// outbox receives the notifications of every commit, IDs assigned, once they are durable
 	// (the Notifier's in-memory queue).
@@ -285,7 +288,7 @@ func New(ctx context.Context, cfg Config, st store.Store, log *slog.Logger) (*ME
 	s := &MEP{
 		cfg: cfg, st: st, log: log,
 		apps: map[string]*appDoc{}, services: map[string]*service{}, byName: map[string]map[string]*service{},
-		appServices: map[string]int{}, appServiceBytes: map[string]int{}, subs: map[string]*subDoc{}, trafficCh: make(chan struct{}), dnsCh: make(chan struct{}),
+		appServices: map[string]int{}, appServiceBytes: map[string]int{}, subs: map[string]*subDoc{}, trafficCh: make(chan struct{}), dnsCh: make(chan struct{}), appsCh: make(chan struct{}),
 	}
 	docs, err := st.LoadAll(ctx)
 	if err != nil {
@@ -417,6 +420,7 @@ type tx struct {
 	after   []func()
 	traffic bool
 	dns     bool
+	apps    bool // an app instance document changed
 }
 
 func (s *MEP) begin() *tx { return &tx{s: s} }
@@ -427,10 +431,12 @@ func (t *tx) put(kind store.Kind, id string, v any) {
 		panic(fmt.Sprintf("marshal %s %s: %v", kind, id, err)) // only our own types are marshalled
 	}
 	t.b.Put = append(t.b.Put, store.Doc{Kind: kind, ID: id, Body: b})
+	t.apps = t.apps || kind == store.KindApp
 }
 
 func (t *tx) del(kind store.Kind, id string) {
 	t.b.Delete = append(t.b.Delete, store.Key{Kind: kind, ID: id})
+	t.apps = t.apps || kind == store.KindApp
 }
 
 func (t *tx) then(f func()) { t.after = append(t.after, f) }
@@ -450,6 +456,10 @@ func (t *tx) commit(ctx context.Context) error {
 	}
 	for _, f := range t.after {
 		f()
+	}
+	if t.apps {
+		close(s.appsCh)
+		s.appsCh = make(chan struct{})
 	}
 	if t.traffic {
 		s.trafficVersion++

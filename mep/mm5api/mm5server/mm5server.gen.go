@@ -26,7 +26,7 @@ type ServerInterface interface {
 	DeleteAppInstance(ctx echo.Context, appInstanceId string, params DeleteAppInstanceParams) error
 
 	// (GET /app_instances/{appInstanceId})
-	GetAppInstance(ctx echo.Context, appInstanceId string) error
+	GetAppInstance(ctx echo.Context, appInstanceId string, params GetAppInstanceParams) error
 
 	// (PUT /app_instances/{appInstanceId})
 	PutAppInstance(ctx echo.Context, appInstanceId string) error
@@ -103,8 +103,24 @@ func (w *ServerInterfaceWrapper) GetAppInstance(ctx echo.Context) error {
 		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter appInstanceId: %s", err))
 	}
 
+	// Parameter object where we will unmarshal all parameters from the context
+	var params GetAppInstanceParams
+	// ------------- Optional query parameter "whileState" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "whileState", ctx.QueryParams(), &params.WhileState, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter whileState: %s", err))
+	}
+
+	// ------------- Optional query parameter "timeout" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "timeout", ctx.QueryParams(), &params.Timeout, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter timeout: %s", err))
+	}
+
 	// Invoke the callback with all the unmarshaled arguments
-	err = w.Handler.GetAppInstance(ctx, appInstanceId)
+	err = w.Handler.GetAppInstance(ctx, appInstanceId, params)
 	return err
 }
 
@@ -448,6 +464,7 @@ func (response DeleteAppInstance404ApplicationProblemPlusJSONResponse) VisitDele
 
 type GetAppInstanceRequestObject struct {
 	AppInstanceId string `json:"appInstanceId"`
+	Params        GetAppInstanceParams
 }
 
 type GetAppInstanceResponseObject interface {
@@ -468,9 +485,23 @@ func (response GetAppInstance200JSONResponse) VisitGetAppInstanceResponse(w http
 	return err
 }
 
-type GetAppInstance401ApplicationProblemPlusJSONResponse struct {
+type GetAppInstance400ApplicationProblemPlusJSONResponse struct {
 	ProblemApplicationProblemPlusJSONResponse
 }
+
+func (response GetAppInstance400ApplicationProblemPlusJSONResponse) VisitGetAppInstanceResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetAppInstance401ApplicationProblemPlusJSONResponse externalRef0.ProblemDetails
 
 func (response GetAppInstance401ApplicationProblemPlusJSONResponse) VisitGetAppInstanceResponse(w http.ResponseWriter) error {
 
@@ -1186,10 +1217,11 @@ func (sh *strictHandler) DeleteAppInstance(ctx echo.Context, appInstanceId strin
 }
 
 // GetAppInstance operation middleware
-func (sh *strictHandler) GetAppInstance(ctx echo.Context, appInstanceId string) error {
+func (sh *strictHandler) GetAppInstance(ctx echo.Context, appInstanceId string, params GetAppInstanceParams) error {
 	var request GetAppInstanceRequestObject
 
 	request.AppInstanceId = appInstanceId
+	request.Params = params
 
 	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
 		return sh.ssi.GetAppInstance(ctx.Request().Context(), request.(GetAppInstanceRequestObject))

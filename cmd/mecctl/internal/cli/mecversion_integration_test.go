@@ -36,7 +36,7 @@ func appToken(t *testing.T, root, id string) string {
 		return nil
 	}))
 	require.NoError(t, err)
-	got, err := mm5.GetAppInstanceWithResponse(t.Context(), id)
+	got, err := mm5.GetAppInstanceWithResponse(t.Context(), id, nil)
 	require.NoError(t, err)
 	require.NotNil(t, got.JSON200, "%s", got.Body)
 	anon, err := mp1api.NewClientWithResponses(root)

@@ -93,7 +93,7 @@ func newSiteAppsCommand(o *Options) *cobra.Command {
 			}
 			var apps []mm5api.AppInstanceRecord
 			for _, id := range ids {
-				r, err := c.GetAppInstanceWithResponse(cmd.Context(), id)
+				r, err := c.GetAppInstanceWithResponse(cmd.Context(), id, nil)
 				if err := t.check("get app instance "+id, r, err); err != nil {
 					return err
 				}

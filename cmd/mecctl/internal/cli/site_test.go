@@ -61,7 +61,7 @@ func actAsApp(t *testing.T, root, id string) {
 		return nil
 	}))
 	require.NoError(t, err)
-	rec, err := mm5.GetAppInstanceWithResponse(ctx, id)
+	rec, err := mm5.GetAppInstanceWithResponse(ctx, id, nil)
 	require.NoError(t, err)
 	require.NotNil(t, rec.JSON200, "%s", rec.Body)
 	cred := rec.JSON200.Credentials
