@@ -21,8 +21,8 @@ func BenchmarkDiscovery(b *testing.B) {
 		e.putApp(id, appSpec(id))
 		tid := "rest-http"
 		for i := range perApp {
-			_, _, _, err := e.site.RegisterService(b.Context(), platform.Operator, id, mp1api.ServiceInfoPost{SerName: fmt.Sprintf("svc-%03d", (a*perApp+i)%names),
-				Version: "1", State: mp1api.ServiceStateACTIVE, Serializer: mp1api.JSON, TransportId: &tid})
+			_, _, _, err := e.site.RegisterService(b.Context(), platform.Operator, id, platform.ServiceInfoPost{SerName: fmt.Sprintf("svc-%03d", (a*perApp+i)%names),
+				Version: "1", State: platform.ServiceActive, Serializer: "JSON", TransportId: &tid})
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -254,15 +254,31 @@ func (e *env) subscribe(app, token, callback string, criteria map[string]any) st
 // pending returns the decoded bodies of the queued notifications, one per subscriber.
 func (e *env) pending() []map[string]any {
 	e.t.Helper()
+	var out []map[string]any
+	for _, b := range e.pendingBodies() {
+		var m map[string]any
+		require.NoError(e.t, json.Unmarshal(b.body, &m))
+		m["_url"] = b.url
+		out = append(out, m)
+	}
+	return out
+}
+
+// pendingBody is a queued notification body as its callback receives it.
+type pendingBody struct {
+	url  string
+	body []byte
+}
+
+// pendingBodies returns the queued notification bodies, one per target.
+func (e *env) pendingBodies() []pendingBody {
+	e.t.Helper()
 	ns, err := e.st.Pending(context.Background(), 1000)
 	require.NoError(e.t, err)
-	var out []map[string]any
+	var out []pendingBody
 	for _, n := range ns {
 		for i, t := range n.Targets {
-			var m map[string]any
-			require.NoError(e.t, json.Unmarshal(n.BodyFor(i), &m))
-			m["_url"] = t.URL
-			out = append(out, m)
+			out = append(out, pendingBody{url: t.URL, body: n.BodyFor(i)})
 		}
 	}
 	return out

@@ -46,7 +46,7 @@ func filter(ids, names *[]string, cat *string, local, consumed *bool, scope *mp1
 	if n > 1 {
 		return nil, problem.BadRequest("at most one of ser_instance_id, ser_name and ser_category_id may be given")
 	}
-	f := &platform.Filter{CategoryID: cat, IsLocal: local, ConsumedLocalOnly: consumed, Scope: scope}
+	f := &platform.Filter{CategoryID: cat, IsLocal: local, ConsumedLocalOnly: consumed, Scope: (*platform.LocalityType)(scope)}
 	var err error
 	// An empty list must not turn into "no filter": it would answer with every service.
 	if ids != nil {
@@ -109,7 +109,7 @@ func (h *handler) AppServicesGET(ctx context.Context, r mp1server.AppServicesGET
 
 // AppServicesPOST implements POST .../applications/{appInstanceId}/services.
 func (h *handler) AppServicesPOST(ctx context.Context, r mp1server.AppServicesPOSTRequestObject) (mp1server.AppServicesPOSTResponseObject, error) {
-	b, etag, loc, err := h.site.RegisterService(ctx, viewer(ctx), r.AppInstanceId, *r.Body)
+	b, etag, loc, err := h.site.RegisterService(ctx, viewer(ctx), r.AppInstanceId, wire.ServiceInfoPost(r.Body))
 	if err != nil {
 		return nil, err
 	}
@@ -127,7 +127,7 @@ func (h *handler) AppServiceGET(ctx context.Context, r mp1server.AppServiceGETRe
 
 // AppServicePUT implements PUT .../applications/{appInstanceId}/services/{serviceId}.
 func (h *handler) AppServicePUT(ctx context.Context, r mp1server.AppServicePUTRequestObject) (mp1server.AppServicePUTResponseObject, error) {
-	b, etag, err := h.site.UpdateService(ctx, viewer(ctx), r.AppInstanceId, r.ServiceId, deref(r.Params.IfMatch), *r.Body)
+	b, etag, err := h.site.UpdateService(ctx, viewer(ctx), r.AppInstanceId, r.ServiceId, deref(r.Params.IfMatch), wire.ServiceInfo(r.Body))
 	if err != nil {
 		return nil, err
 	}
@@ -148,7 +148,7 @@ func (h *handler) ServiceLivenessGET(ctx context.Context, r mp1server.ServiceLiv
 	if err != nil {
 		return nil, err
 	}
-	return mp1server.ServiceLivenessGET200JSONResponse(l), nil
+	return mp1server.ServiceLivenessGET200JSONResponse(wire.WireLiveness(l)), nil
 }
 
 // ServiceLivenessPATCH implements PATCH .../services/{serviceId}/liveness (a heartbeat).
@@ -162,11 +162,11 @@ func (h *handler) ServiceLivenessPATCH(ctx context.Context, r mp1server.ServiceL
 	default:
 		return nil, problem.BadRequest("request body is required")
 	}
-	l, err := h.site.Heartbeat(ctx, r.AppInstanceId, r.ServiceId, u)
+	l, err := h.site.Heartbeat(ctx, r.AppInstanceId, r.ServiceId, platform.ServiceState(u.State))
 	if err != nil {
 		return nil, err
 	}
-	return mp1server.ServiceLivenessPATCH200JSONResponse(l), nil
+	return mp1server.ServiceLivenessPATCH200JSONResponse(wire.WireLiveness(l)), nil
 }
 
 // SerAvailSubscriptionsGET implements GET /mec_service_mgmt/v1/applications/{id}/subscriptions.
@@ -175,29 +175,29 @@ func (h *handler) SerAvailSubscriptionsGET(ctx context.Context, r mp1server.SerA
 	if err != nil {
 		return nil, err
 	}
-	return mp1server.SerAvailSubscriptionsGET200JSONResponse(l), nil
+	return mp1server.SerAvailSubscriptionsGET200JSONResponse(wire.WireSubscriptionList(&l)), nil
 }
 
 // SerAvailSubscriptionsPOST implements POST /mec_service_mgmt/v1/applications/{id}/subscriptions.
 func (h *handler) SerAvailSubscriptionsPOST(ctx context.Context, r mp1server.SerAvailSubscriptionsPOSTRequestObject) (mp1server.SerAvailSubscriptionsPOSTResponseObject, error) {
-	return h.subscribe(ctx, platform.SerAvail, r.AppInstanceId, r.Body)
+	return h.subscribe(ctx, r.AppInstanceId, wire.SerAvailSubscription(r.Body))
 }
 
-func (h *handler) subscribe(ctx context.Context, k platform.SubscriptionKind, app string, body any) (value, error) {
-	v, loc, err := h.site.Subscribe(ctx, k, app, body)
+func (h *handler) subscribe(ctx context.Context, app string, sub platform.Subscription) (value, error) {
+	out, loc, err := h.site.Subscribe(ctx, app, sub)
 	if err != nil {
 		return value{}, err
 	}
-	return value{status: http.StatusCreated, location: loc, v: v}, nil
+	return value{status: http.StatusCreated, location: loc, v: wire.WireSubscription(out)}, nil
 }
 
 // SerAvailSubscriptionGET implements GET .../subscriptions/{subscriptionId} (service mgmt).
 func (h *handler) SerAvailSubscriptionGET(ctx context.Context, r mp1server.SerAvailSubscriptionGETRequestObject) (mp1server.SerAvailSubscriptionGETResponseObject, error) {
-	v, err := h.site.Subscription(platform.SerAvail, r.AppInstanceId, r.SubscriptionId)
+	sub, err := h.site.Subscription(platform.SerAvail, r.AppInstanceId, r.SubscriptionId)
 	if err != nil {
 		return nil, err
 	}
-	return value{status: http.StatusOK, v: v}, nil
+	return value{status: http.StatusOK, v: wire.WireSubscription(sub)}, nil
 }
 
 // SerAvailSubscriptionDELETE implements DELETE .../subscriptions/{subscriptionId} (service mgmt).
@@ -210,7 +210,7 @@ func (h *handler) SerAvailSubscriptionDELETE(ctx context.Context, r mp1server.Se
 
 // TransportsGET implements GET /mec_service_mgmt/v1/transports.
 func (h *handler) TransportsGET(context.Context, mp1server.TransportsGETRequestObject) (mp1server.TransportsGETResponseObject, error) {
-	return value{status: http.StatusOK, v: h.site.Transports()}, nil
+	return value{status: http.StatusOK, v: wire.WireTransports(h.site.Transports())}, nil
 }
 
 // TrafficRulesGET implements GET .../traffic_rules.
@@ -291,21 +291,21 @@ func (h *handler) AppTermSubscriptionsGET(_ context.Context, r mp1server.AppTerm
 	if err != nil {
 		return nil, err
 	}
-	return mp1server.AppTermSubscriptionsGET200JSONResponse(l), nil
+	return mp1server.AppTermSubscriptionsGET200JSONResponse(wire.WireSubscriptionList(&l)), nil
 }
 
 // AppTermSubscriptionsPOST implements POST /mec_app_support/v1/applications/{id}/subscriptions.
 func (h *handler) AppTermSubscriptionsPOST(ctx context.Context, r mp1server.AppTermSubscriptionsPOSTRequestObject) (mp1server.AppTermSubscriptionsPOSTResponseObject, error) {
-	return h.subscribe(ctx, platform.AppTerm, r.AppInstanceId, r.Body)
+	return h.subscribe(ctx, r.AppInstanceId, wire.AppTermSubscription(r.Body))
 }
 
 // AppTermSubscriptionGET implements GET .../subscriptions/{subscriptionId} (app support).
 func (h *handler) AppTermSubscriptionGET(_ context.Context, r mp1server.AppTermSubscriptionGETRequestObject) (mp1server.AppTermSubscriptionGETResponseObject, error) {
-	v, err := h.site.Subscription(platform.AppTerm, r.AppInstanceId, r.SubscriptionId)
+	sub, err := h.site.Subscription(platform.AppTerm, r.AppInstanceId, r.SubscriptionId)
 	if err != nil {
 		return nil, err
 	}
-	return value{status: http.StatusOK, v: v}, nil
+	return value{status: http.StatusOK, v: wire.WireSubscription(sub)}, nil
 }
 
 // AppTermSubscriptionDELETE implements DELETE .../subscriptions/{subscriptionId} (app support).

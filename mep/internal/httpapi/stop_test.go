@@ -1,6 +1,7 @@
 package httpapi_test
 
 import (
+	"encoding/json"
 	"net/http"
 	"testing"
 	"time"
@@ -8,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/edgemec/edgemec/mep/mm5api"
+	"github.com/edgemec/edgemec/mep/mp1api"
 )
 
 // TestStop: Mm5 stop runs the MEC 011 stop flow (AppTerminationNotification with
@@ -42,6 +44,22 @@ func TestStop(t *testing.T) {
 	require.NotNil(t, note, "no AppTerminationNotification queued")
 	require.Equal(t, "STOPPING", note["operationAction"])
 	require.EqualValues(t, 20, note["maxGracefulTimeout"])
+	// The body is byte for byte the MEC 011 AppTerminationNotification.
+	want, err := json.Marshal(mp1api.AppTerminationNotification{
+		NotificationType: "AppTerminationNotification", OperationAction: mp1api.STOPPING, MaxGracefulTimeout: 20,
+		UnderscoreLinks: mp1api.AppTerminationNotificationLinks{
+			Subscription:       mp1api.LinkType{Href: note["_links"].(map[string]any)["subscription"].(map[string]any)["href"].(string)},
+			ConfirmTermination: &mp1api.LinkType{Href: apiRoot + supBase + "app1/confirm_termination"},
+		},
+	})
+	require.NoError(t, err)
+	var bodies []string
+	for _, b := range e.pendingBodies() {
+		if b.url == "http://cb.test/term" {
+			bodies = append(bodies, string(b.body))
+		}
+	}
+	require.Equal(t, []string{string(want)}, bodies)
 
 	// Under way: a second stop answers it as it is; the app cannot confirm ready or confirm
 	// the wrong action; PUT is refused.

@@ -7,7 +7,6 @@ import (
 
 	"github.com/edgemec/edgemec/internal/mecrule"
 	"github.com/edgemec/edgemec/mep/internal/store"
-	"github.com/edgemec/edgemec/mep/mp1api"
 )
 
 // Record is an app instance as Mm5 shows it, without credentials (the caller adds them).
@@ -245,11 +244,11 @@ func (s *MEP) StartTermination(ctx context.Context, id string, timeout time.Dura
 	subscribers := len(subs)
 	if subscribers > 0 && timeout > 0 {
 		s.enqueue(t, subs, func(href string) any {
-			return mp1api.AppTerminationNotification{
-				NotificationType: "AppTerminationNotification", OperationAction: mp1api.TERMINATING, MaxGracefulTimeout: secs,
-				UnderscoreLinks: mp1api.AppTerminationNotificationLinks{
-					Subscription:       mp1api.LinkType{Href: href},
-					ConfirmTermination: &mp1api.LinkType{Href: s.cfg.APIRoot + "/mec_app_support/v1/applications/" + id + "/confirm_termination"},
+			return AppTerminationNotification{
+				NotificationType: "AppTerminationNotification", OperationAction: Terminating, MaxGracefulTimeout: secs,
+				UnderscoreLinks: AppTerminationLinks{
+					Subscription:       LinkType{Href: href},
+					ConfirmTermination: &LinkType{Href: s.cfg.APIRoot + "/mec_app_support/v1/applications/" + id + "/confirm_termination"},
 				},
 			}
 		})
@@ -314,7 +313,7 @@ func (s *MEP) dropProcessLocked(t *tx, app string) {
 			continue
 		}
 		t.del(store.KindService, id)
-		s.notifyServiceChange(t, sv, mp1api.REMOVED, app)
+		s.notifyServiceChange(t, sv, ServiceRemoved, app)
 		t.then(func() { s.unindex(sv) })
 	}
 	for id, sub := range s.subs {

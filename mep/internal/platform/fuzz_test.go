@@ -11,6 +11,7 @@ import (
 	"github.com/edgemec/edgemec/internal/apispec"
 	"github.com/edgemec/edgemec/internal/mecrule"
 	"github.com/edgemec/edgemec/internal/mecrule/mp1rule"
+	"github.com/edgemec/edgemec/mep/internal/httpapi/wire"
 	"github.com/edgemec/edgemec/mep/internal/platform"
 	"github.com/edgemec/edgemec/mep/mm5api"
 	"github.com/edgemec/edgemec/mep/mp1api"
@@ -96,7 +97,8 @@ func FuzzServiceInfoPost(f *testing.F) {
 		if !decode(b, &p, "ServiceInfoPost") {
 			return
 		}
-		verr := platform.ValidateServiceInfoPost(&p)
+		dp := wire.ServiceInfoPost(&p)
+		verr := platform.ValidateServiceInfoPost(&dp)
 		requireInvalid(t, verr)
 		out, etag, loc, err := s.RegisterService(context.Background(), platform.Operator, fuzzApp, p)
 		if verr != nil {
@@ -117,7 +119,8 @@ func FuzzServiceInfoPost(f *testing.F) {
 		if err := json.Unmarshal(out, &info); err != nil {
 			t.Fatalf("representation does not decode: %v", err)
 		}
-		if err := platform.ValidateServiceInfo(&info); err != nil {
+		own := wire.ServiceInfo(&info)
+		if err := platform.ValidateServiceInfo(&own); err != nil {
 			t.Fatalf("own representation fails validation: %v\n%s", err, out)
 		}
 		if err := s.DeleteService(context.Background(), fuzzApp, *info.SerInstanceId); err != nil {
@@ -148,7 +151,8 @@ func FuzzServiceInfo(f *testing.F) {
 		if !decode(b, &info, "ServiceInfo") {
 			return
 		}
-		verr := platform.ValidateServiceInfo(&info)
+		d := wire.ServiceInfo(&info)
+		verr := platform.ValidateServiceInfo(&d)
 		requireInvalid(t, verr)
 		out, _, err := s.UpdateService(ctx, platform.Operator, fuzzApp, id, "", info)
 		if (verr == nil) != (err == nil) {
@@ -164,7 +168,8 @@ func FuzzServiceInfo(f *testing.F) {
 		if *got.SerInstanceId != id {
 			t.Fatalf("got serInstanceId %q; want path id %q", *got.SerInstanceId, id)
 		}
-		if err := platform.ValidateServiceInfo(&got); err != nil {
+		own := wire.ServiceInfo(&got)
+		if err := platform.ValidateServiceInfo(&own); err != nil {
 			t.Fatalf("own representation fails validation: %v", err)
 		}
 	})
@@ -187,7 +192,7 @@ func FuzzSerAvailabilityNotificationSubscription(f *testing.F) {
 		if !decode(b, &sub, "SerAvailabilityNotificationSubscription") {
 			return
 		}
-		v, loc, err := s.Subscribe(ctx, platform.SerAvail, fuzzApp, &sub)
+		v, loc, err := s.Subscribe(ctx, fuzzApp, &sub)
 		requireInvalid(t, err)
 		if err != nil {
 			return
@@ -196,7 +201,7 @@ func FuzzSerAvailabilityNotificationSubscription(f *testing.F) {
 		if got.UnderscoreLinks == nil || got.UnderscoreLinks.Self.Href != loc {
 			t.Fatalf("self link %v; want %q", got.UnderscoreLinks, loc)
 		}
-		if err := platform.ValidateSerAvailSubscription(got); err != nil {
+		if err := platform.ValidateSerAvailSubscription(wire.SerAvailSubscription(got).SerAvail); err != nil {
 			t.Fatalf("own representation fails validation: %v", err)
 		}
 		// Service changes run the subscription's filter.
@@ -225,13 +230,13 @@ func FuzzAppTerminationNotificationSubscription(f *testing.F) {
 		if !decode(b, &sub, "AppTerminationNotificationSubscription") {
 			return
 		}
-		_, loc, err := s.Subscribe(ctx, platform.AppTerm, fuzzApp, &sub)
+		v, loc, err := s.Subscribe(ctx, fuzzApp, &sub)
 		requireInvalid(t, err)
 		if err != nil {
 			return
 		}
-		if sub.AppInstanceId != fuzzApp {
-			t.Fatalf("subscription for %q accepted on %q", sub.AppInstanceId, fuzzApp)
+		if got := v.(*mp1api.AppTerminationNotificationSubscription); got.AppInstanceId != fuzzApp {
+			t.Fatalf("subscription accepted on %q for %q", fuzzApp, got.AppInstanceId)
 		}
 		if err := s.Unsubscribe(ctx, platform.AppTerm, fuzzApp, loc[len(loc)-36:]); err != nil {
 			t.Fatal(err)

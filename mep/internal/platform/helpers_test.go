@@ -45,7 +45,7 @@ func putApp(t testing.TB, s *wireMEP, id string) {
 
 func subscribe(t testing.TB, s *wireMEP, app, callback string) string {
 	t.Helper()
-	_, loc, err := s.Subscribe(context.Background(), platform.SerAvail, app, &mp1api.SerAvailabilityNotificationSubscription{
+	_, loc, err := s.Subscribe(context.Background(), app, &mp1api.SerAvailabilityNotificationSubscription{
 		SubscriptionType: platform.SerAvailSubscriptionType, CallbackReference: callback})
 	require.NoError(t, err)
 	return loc

@@ -457,7 +457,7 @@ func TestSubscribeDeniedCallback(t *testing.T) {
 			defer st.Close()
 			s := newMEP(t, st, tt.cfg)
 			putApp(t, s, "app1")
-			_, _, err := s.Subscribe(context.Background(), platform.SerAvail, "app1", &mp1api.SerAvailabilityNotificationSubscription{
+			_, _, err := s.Subscribe(context.Background(), "app1", &mp1api.SerAvailabilityNotificationSubscription{
 				SubscriptionType: platform.SerAvailSubscriptionType, CallbackReference: tt.cb})
 			if tt.ok {
 				require.NoError(t, err)

@@ -23,7 +23,6 @@ import (
 
 	"github.com/edgemec/edgemec/internal/mecrule"
 	"github.com/edgemec/edgemec/mep/internal/store"
-	"github.com/edgemec/edgemec/mep/mp1api"
 )
 
 // Subscription type names of ETSI GS MEC 011.
@@ -41,7 +40,7 @@ type Config struct {
 	// LivenessGrace multiplies livenessInterval before a silent service turns INACTIVE (default 1.5).
 	LivenessGrace float64
 	// Transports are the transports offered by GET /transports (default: one REST_HTTP).
-	Transports []mp1api.TransportInfo
+	Transports []TransportInfo
 	// MaxServicesPerApp and MaxSubscriptionsPerApp bound per-app state (defaults 1000, 100).
 	MaxServicesPerApp      int
 	MaxSubscriptionsPerApp int
@@ -90,11 +89,11 @@ func (c *Config) setDefaults() {
 		c.Now = time.Now
 	}
 	if c.Transports == nil {
-		c.Transports = []mp1api.TransportInfo{{
-			Id: "rest-http", Name: "REST over HTTP", Type: mp1api.RESTHTTP, Protocol: "HTTP", Version: "1.1",
-			Endpoint: mp1api.EndPointInfo{Uris: &[]string{c.APIRoot}},
-			Security: mp1api.SecurityInfo{OAuth2Info: &mp1api.OAuth2Info{
-				GrantTypes: []mp1api.GrantType{mp1api.OAUTH2CLIENTCREDENTIALS}, TokenEndpoint: c.APIRoot + "/oauth2/token"}},
+		c.Transports = []TransportInfo{{
+			Id: "rest-http", Name: "REST over HTTP", Type: TransportRESTHTTP, Protocol: "HTTP", Version: "1.1",
+			Endpoint: EndPointInfo{Uris: &[]string{c.APIRoot}},
+			Security: SecurityInfo{OAuth2Info: &OAuth2Info{
+				GrantTypes: []GrantType{GrantClientCredentials}, TokenEndpoint: c.APIRoot + "/oauth2/token"}},
 		}}
 	}
 }
@@ -215,16 +214,16 @@ type termination struct {
 }
 
 type serviceDoc struct {
-	AppInstanceID string             `json:"appInstanceId"`
-	Info          mp1api.ServiceInfo `json:"info"`
+	AppInstanceID string      `json:"appInstanceId"`
+	Info          ServiceInfo `json:"info"`
 }
 
 type subDoc struct {
-	ID            string                                          `json:"id"`
-	AppInstanceID string                                          `json:"appInstanceId"`
-	Type          string                                          `json:"type"`
-	SerAvail      *mp1api.SerAvailabilityNotificationSubscription `json:"serAvail,omitempty"`
-	AppTerm       *mp1api.AppTerminationNotificationSubscription  `json:"appTerm,omitempty"`
+	ID            string                `json:"id"`
+	AppInstanceID string                `json:"appInstanceId"`
+	Type          string                `json:"type"`
+	SerAvail      *SerAvailSubscription `json:"serAvail,omitempty"`
+	AppTerm       *AppTermSubscription  `json:"appTerm,omitempty"`
 }
 
 // service is a registered service: its precomputed representation plus only the attributes
@@ -233,8 +232,8 @@ type subDoc struct {
 // thousands of services small.
 type service struct {
 	app, id, name, catID   string
-	state                  mp1api.ServiceState
-	scope                  mp1api.LocalityType
+	state                  ServiceState
+	scope                  LocalityType
 	isLocal, consumedLocal bool
 	liveness               int
 	json                   []byte
@@ -348,7 +347,7 @@ func New(ctx context.Context, cfg Config, st store.Store, log *slog.Logger) (*ME
 	return s, nil
 }
 
-func newService(app string, i *mp1api.ServiceInfo, now time.Time) *service {
+func newService(app string, i *ServiceInfo, now time.Time) *service {
 	b, _ := json.Marshal(i)
 	sv := &service{app: app, id: *i.SerInstanceId, name: i.SerName, state: i.State, isLocal: deref(i.IsLocal),
 		consumedLocal: deref(i.ConsumedLocalOnly), liveness: deref(i.LivenessInterval), json: b, etag: etagOf(b), heartbeat: now}
@@ -362,8 +361,8 @@ func newService(app string, i *mp1api.ServiceInfo, now time.Time) *service {
 }
 
 // info decodes the full representation.
-func (sv *service) info() mp1api.ServiceInfo {
-	var i mp1api.ServiceInfo
+func (sv *service) info() ServiceInfo {
+	var i ServiceInfo
 	_ = json.Unmarshal(sv.json, &i) // our own encoding of a validated ServiceInfo
 	return i
 }

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/edgemec/edgemec/mep/internal/store"
-	"github.com/edgemec/edgemec/mep/mp1api"
 )
 
 // Filter is a service query (ETSI GS MEC 011 §8.2.3.3.1). At most one of InstanceIDs, Names
@@ -21,7 +20,7 @@ type Filter struct {
 	CategoryID        *string
 	ConsumedLocalOnly *bool
 	IsLocal           *bool
-	Scope             *mp1api.LocalityType
+	Scope             *LocalityType
 }
 
 // MaxQueryItems bounds the values of one list query parameter (ser_instance_id, ser_name):
@@ -229,22 +228,22 @@ func (s *MEP) Service(viewer, producer, id string) ([]byte, string, error) {
 	return sv.json, sv.etag, nil
 }
 
-func (s *MEP) transport(id string) (mp1api.TransportInfo, bool) {
+func (s *MEP) transport(id string) (TransportInfo, bool) {
 	for _, t := range s.cfg.Transports {
 		if t.Id == id {
 			return t, true
 		}
 	}
-	return mp1api.TransportInfo{}, false
+	return TransportInfo{}, false
 }
 
 // Transports returns the transports offered to service producers.
-func (s *MEP) Transports() []mp1api.TransportInfo { return s.cfg.Transports }
+func (s *MEP) Transports() []TransportInfo { return s.cfg.Transports }
 
 // declared reports whether app a may produce a service named serName in category cat:
 // its Mm5 instance declares it in appServiceProduced, by serName and, where the
 // declaration gives one, by category id. The error is ErrForbidden naming the field.
-func declared(a *appDoc, serName string, cat *mp1api.CategoryRef) error {
+func declared(a *appDoc, serName string, cat *CategoryRef) error {
 	var ds []ServiceDescriptor
 	if a.Spec.AppServiceProduced != nil {
 		ds = *a.Spec.AppServiceProduced
@@ -268,7 +267,7 @@ func declared(a *appDoc, serName string, cat *mp1api.CategoryRef) error {
 // RegisterService registers a service produced by app (Mp1 POST .../services) for actor
 // (Operator, or the app itself). An app registers only the services its instance declares
 // (declared); the operator registers anything.
-func (s *MEP) RegisterService(ctx context.Context, actor, app string, p mp1api.ServiceInfoPost) ([]byte, string, string, error) {
+func (s *MEP) RegisterService(ctx context.Context, actor, app string, p ServiceInfoPost) ([]byte, string, string, error) {
 	if err := ValidateServiceInfoPost(&p); err != nil {
 		return nil, "", "", err
 	}
@@ -289,7 +288,7 @@ func (s *MEP) RegisterService(ctx context.Context, actor, app string, p mp1api.S
 	if n := s.appServices[app]; n >= s.cfg.MaxServicesPerApp {
 		return nil, "", "", errf(ErrLimit, "app instance %q already has %d services", app, n)
 	}
-	var ti mp1api.TransportInfo
+	var ti TransportInfo
 	if p.TransportId != nil {
 		t, ok := s.transport(*p.TransportId)
 		if !ok {
@@ -300,7 +299,7 @@ func (s *MEP) RegisterService(ctx context.Context, actor, app string, p mp1api.S
 		ti = *p.TransportInfo
 	}
 	id := newID()
-	info := mp1api.ServiceInfo{
+	info := ServiceInfo{
 		SerInstanceId: &id, SerName: p.SerName, SerCategory: p.SerCategory, Version: p.Version, State: p.State,
 		TransportInfo: ti, Serializer: p.Serializer, ScopeOfLocality: p.ScopeOfLocality,
 		ConsumedLocalOnly: p.ConsumedLocalOnly, IsLocal: p.IsLocal, LivenessInterval: p.LivenessInterval,
@@ -312,7 +311,7 @@ func (s *MEP) RegisterService(ctx context.Context, actor, app string, p mp1api.S
 	}
 	t := s.begin()
 	t.put(store.KindService, id, sv.stored())
-	s.notifyServiceChange(t, sv, mp1api.ADDED, "")
+	s.notifyServiceChange(t, sv, ServiceAdded, "")
 	t.then(func() { s.index(sv) })
 	if err := t.commit(ctx); err != nil {
 		return nil, "", "", err
@@ -320,10 +319,10 @@ func (s *MEP) RegisterService(ctx context.Context, actor, app string, p mp1api.S
 	return sv.json, sv.etag, s.serviceHref(app, id), nil
 }
 
-func (s *MEP) setLinks(app string, info *mp1api.ServiceInfo) {
-	links := &mp1api.ServiceLinks{Self: mp1api.LinkType{Href: s.serviceHref(app, *info.SerInstanceId)}}
+func (s *MEP) setLinks(app string, info *ServiceInfo) {
+	links := &ServiceLinks{Self: LinkType{Href: s.serviceHref(app, *info.SerInstanceId)}}
 	if deref(info.LivenessInterval) > 0 {
-		links.Liveness = &mp1api.LinkType{Href: s.serviceHref(app, *info.SerInstanceId) + "/liveness"}
+		links.Liveness = &LinkType{Href: s.serviceHref(app, *info.SerInstanceId) + "/liveness"}
 	}
 	info.UnderscoreLinks = links
 }
@@ -331,7 +330,7 @@ func (s *MEP) setLinks(app string, info *mp1api.ServiceInfo) {
 // UpdateService replaces a service (Mp1 PUT) for actor (Operator, or the app itself), which
 // an app may only keep among its declared services. ifMatch, when set, must name the
 // current ETag. The path id is authoritative; the MEP-owned _links are recomputed.
-func (s *MEP) UpdateService(ctx context.Context, actor, app, id, ifMatch string, info mp1api.ServiceInfo) ([]byte, string, error) {
+func (s *MEP) UpdateService(ctx context.Context, actor, app, id, ifMatch string, info ServiceInfo) ([]byte, string, error) {
 	if err := ValidateServiceInfo(&info); err != nil {
 		return nil, "", err
 	}
@@ -362,15 +361,15 @@ func (s *MEP) UpdateService(ctx context.Context, actor, app, id, ifMatch string,
 	if err := s.fitsLocked(a, sv, old); err != nil {
 		return nil, "", err
 	}
-	change := mp1api.ATTRIBUTESCHANGED
+	change := ServiceAttributesChanged
 	if info.State != old.state {
-		change = mp1api.STATECHANGED
+		change = ServiceStateChanged
 	}
 	t := s.begin()
 	t.put(store.KindService, id, sv.stored())
 	s.notifyServiceChange(t, sv, change, "")
 	if info.SerName != old.name { // subscribers filtering on the old name see it go
-		s.notifyServiceChange(t, old, mp1api.REMOVED, "")
+		s.notifyServiceChange(t, old, ServiceRemoved, "")
 	}
 	t.then(func() { s.index(sv) })
 	if err := t.commit(ctx); err != nil {
@@ -392,7 +391,7 @@ func (s *MEP) DeleteService(ctx context.Context, app, id string) error {
 	}
 	t := s.begin()
 	t.del(store.KindService, id)
-	s.notifyServiceChange(t, sv, mp1api.REMOVED, "")
+	s.notifyServiceChange(t, sv, ServiceRemoved, "")
 	t.then(func() { s.unindex(sv) })
 	return t.commit(ctx)
 }
@@ -415,21 +414,18 @@ func (s *MEP) fitsLocked(a *appDoc, sv, old *service) error {
 }
 
 // Liveness returns the liveness resource of a service that has a livenessInterval.
-func (s *MEP) Liveness(app, id string) (mp1api.ServiceLivenessInfo, error) {
+func (s *MEP) Liveness(app, id string) (Liveness, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	sv, err := s.livenessService(app, id)
 	if err != nil {
-		return mp1api.ServiceLivenessInfo{}, err
+		return Liveness{}, err
 	}
-	return s.livenessInfo(sv), nil
+	return sv.livenessInfo(), nil
 }
 
-func (s *MEP) livenessInfo(sv *service) mp1api.ServiceLivenessInfo {
-	return mp1api.ServiceLivenessInfo{
-		State: sv.state, Interval: sv.liveness,
-		TimeStamp: mp1api.TimeStamp{Seconds: sv.heartbeat.Unix(), NanoSeconds: int32(sv.heartbeat.Nanosecond())},
-	}
+func (sv *service) livenessInfo() Liveness {
+	return Liveness{State: sv.state, Interval: sv.liveness, LastHeartbeat: sv.heartbeat}
 }
 
 func (s *MEP) livenessService(app, id string) (*service, error) {
@@ -446,33 +442,34 @@ func (s *MEP) livenessService(app, id string) (*service, error) {
 	return sv, nil
 }
 
-// Heartbeat records a liveness update (Mp1 PATCH liveness). state ACTIVE is the heartbeat;
-// it reactivates a service that went INACTIVE for silence. INACTIVE takes it down.
-func (s *MEP) Heartbeat(ctx context.Context, app, id string, u mp1api.ServiceLivenessUpdate) (mp1api.ServiceLivenessInfo, error) {
+// Heartbeat records a liveness update (Mp1 PATCH liveness) with the state the service
+// reports. ACTIVE is the heartbeat; it reactivates a service that went INACTIVE for
+// silence. INACTIVE takes it down.
+func (s *MEP) Heartbeat(ctx context.Context, app, id string, state ServiceState) (Liveness, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	sv, err := s.livenessService(app, id)
 	if err != nil {
-		return mp1api.ServiceLivenessInfo{}, err
+		return Liveness{}, err
 	}
 	now := s.cfg.Now()
-	if sv.state == u.State {
+	if sv.state == state {
 		sv.heartbeat = now
-		return s.livenessInfo(sv), nil
+		return sv.livenessInfo(), nil
 	}
-	if err := s.setServiceStateLocked(ctx, sv, u.State, now); err != nil {
-		return mp1api.ServiceLivenessInfo{}, err
+	if err := s.setServiceStateLocked(ctx, sv, state, now); err != nil {
+		return Liveness{}, err
 	}
-	return s.livenessInfo(s.services[id]), nil
+	return s.services[id].livenessInfo(), nil
 }
 
-func (s *MEP) setServiceStateLocked(ctx context.Context, sv *service, st mp1api.ServiceState, now time.Time) error {
+func (s *MEP) setServiceStateLocked(ctx context.Context, sv *service, st ServiceState, now time.Time) error {
 	info := sv.info()
 	info.State = st
 	n := newService(sv.app, &info, now)
 	t := s.begin()
 	t.put(store.KindService, sv.id, n.stored())
-	s.notifyServiceChange(t, n, mp1api.STATECHANGED, "")
+	s.notifyServiceChange(t, n, ServiceStateChanged, "")
 	t.then(func() { s.index(n) })
 	return t.commit(ctx)
 }
@@ -485,7 +482,7 @@ func (s *MEP) CheckLiveness(ctx context.Context) {
 	now := s.cfg.Now()
 	for _, sv := range s.services {
 		iv := sv.liveness
-		if iv <= 0 || sv.state != mp1api.ServiceStateACTIVE {
+		if iv <= 0 || sv.state != ServiceActive {
 			continue
 		}
 		limit := time.Duration(float64(iv) * s.cfg.LivenessGrace * float64(time.Second))
@@ -494,7 +491,7 @@ func (s *MEP) CheckLiveness(ctx context.Context) {
 		}
 		s.log.WarnContext(ctx, "service missed its heartbeats", "service_id", sv.id,
 			"app_instance_id", sv.app, "interval_s", iv)
-		if err := s.setServiceStateLocked(ctx, sv, mp1api.ServiceStateINACTIVE, sv.heartbeat); err != nil {
+		if err := s.setServiceStateLocked(ctx, sv, ServiceInactive, sv.heartbeat); err != nil {
 			s.log.ErrorContext(ctx, "deactivate silent service", "service_id", sv.id, "error", err)
 		}
 	}

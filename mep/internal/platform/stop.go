@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/edgemec/edgemec/mep/internal/store"
-	"github.com/edgemec/edgemec/mep/mp1api"
 )
 
 // StartStop begins the stop flow of ETSI GS MEC 011 (Mm5 POST stop, run by the MEO before it
@@ -46,11 +45,11 @@ func (s *MEP) StartStop(ctx context.Context, id string, timeout time.Duration) (
 	}
 	t := s.begin()
 	s.enqueue(t, subs, func(href string) any {
-		return mp1api.AppTerminationNotification{
-			NotificationType: "AppTerminationNotification", OperationAction: mp1api.STOPPING, MaxGracefulTimeout: secs,
-			UnderscoreLinks: mp1api.AppTerminationNotificationLinks{
-				Subscription:       mp1api.LinkType{Href: href},
-				ConfirmTermination: &mp1api.LinkType{Href: s.cfg.APIRoot + "/mec_app_support/v1/applications/" + id + "/confirm_termination"},
+		return AppTerminationNotification{
+			NotificationType: "AppTerminationNotification", OperationAction: Stopping, MaxGracefulTimeout: secs,
+			UnderscoreLinks: AppTerminationLinks{
+				Subscription:       LinkType{Href: href},
+				ConfirmTermination: &LinkType{Href: s.cfg.APIRoot + "/mec_app_support/v1/applications/" + id + "/confirm_termination"},
 			},
 		}
 	})

@@ -67,4 +67,30 @@ func TestLoadStoredDocsV1(t *testing.T) {
 	subs, err := s.Subscriptions(platform.SerAvail, "app1")
 	require.NoError(t, err)
 	require.Len(t, *subs.UnderscoreLinks.Subscriptions, 1)
+
+	// What the APIs show of them is what they showed when the documents were written: the
+	// service's representation and its ETag (a hash of it) byte for byte, and the
+	// subscription's representation.
+	svc, etag, err := s.Service(platform.Operator, "", "538f5746-5b8d-4140-87b5-08839c3c03d9")
+	require.NoError(t, err)
+	require.Equal(t, storedService, string(svc))
+	require.Equal(t, storedServiceETag, etag)
+	sub, err := s.Subscription(platform.SerAvail, "app1", "613b6234-9f3b-4fda-9a45-86703fb877fd")
+	require.NoError(t, err)
+	got, err := json.Marshal(sub)
+	require.NoError(t, err)
+	require.Equal(t, storedSubscription, string(got))
 }
+
+// The service and subscription of testdata/store-docs-v1.json as the MEP served them when
+// its domain kept the generated wire types, and the service's ETag.
+const (
+	storedService = `{"_links":{"self":{"href":"http://mep.test/mec_service_mgmt/v1/applications/app1/services/538f5746-5b8d-4140-87b5-08839c3c03d9"}},` +
+		`"serInstanceId":"538f5746-5b8d-4140-87b5-08839c3c03d9","serName":"svc","serializer":"JSON","state":"ACTIVE",` +
+		`"transportInfo":{"endpoint":{"uris":["http://mep.test"]},"id":"rest-http","name":"REST over HTTP","protocol":"HTTP",` +
+		`"security":{"oAuth2Info":{"grantTypes":["OAUTH2_CLIENT_CREDENTIALS"],"tokenEndpoint":"http://mep.test/oauth2/token"}},` +
+		`"type":"REST_HTTP","version":"1.1"},"version":"1"}`
+	storedServiceETag  = `"7cb1bcfe9b734290625d7aef"`
+	storedSubscription = `{"_links":{"self":{"href":"http://mep.test/mec_service_mgmt/v1/applications/app1/subscriptions/613b6234-9f3b-4fda-9a45-86703fb877fd"}},` +
+		`"callbackReference":"http://cb/x","subscriptionType":"SerAvailabilityNotificationSubscription"}`
+)

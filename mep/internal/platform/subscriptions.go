@@ -9,7 +9,6 @@ import (
 
 	"github.com/edgemec/edgemec/internal/callback"
 	"github.com/edgemec/edgemec/mep/internal/store"
-	"github.com/edgemec/edgemec/mep/mp1api"
 )
 
 // SubscriptionKind selects one of the two Mp1 subscription collections of an app.
@@ -35,35 +34,39 @@ func (s *MEP) subHref(k SubscriptionKind, app, id string) string {
 	return s.serSubHref(app, id)
 }
 
-// Subscribe creates a subscription of kind k for app. body is the decoded request
-// (*mp1api.SerAvailabilityNotificationSubscription or *mp1api.AppTerminationNotificationSubscription).
-// It returns the representation and its URI.
-func (s *MEP) Subscribe(ctx context.Context, k SubscriptionKind, app string, body any) (any, string, error) {
+// Subscribe creates subscription sub for app, in the collection of its kind. It returns
+// the subscription as created, its links set, and its URI.
+func (s *MEP) Subscribe(ctx context.Context, app string, sub Subscription) (Subscription, string, error) {
+	k := sub.Kind()
 	d := &subDoc{ID: newID(), AppInstanceID: app, Type: k.typeName()}
-	switch b := body.(type) {
-	case *mp1api.SerAvailabilityNotificationSubscription:
-		if err := ValidateSerAvailSubscription(b); err != nil {
-			return nil, "", err
+	switch {
+	case sub.SerAvail != nil && sub.AppTerm == nil:
+		b := *sub.SerAvail
+		if err := ValidateSerAvailSubscription(&b); err != nil {
+			return Subscription{}, "", err
 		}
-		d.SerAvail = b
-	case *mp1api.AppTerminationNotificationSubscription:
+		d.SerAvail = &b
+	case sub.AppTerm != nil && sub.SerAvail == nil:
+		b := *sub.AppTerm
 		b.AppInstanceId = app // the path id is authoritative, as for rules and services
-		if err := ValidateAppTermSubscription(app, b); err != nil {
-			return nil, "", err
+		if err := ValidateAppTermSubscription(app, &b); err != nil {
+			return Subscription{}, "", err
 		}
-		d.AppTerm = b
+		d.AppTerm = &b
+	default:
+		return Subscription{}, "", invalid("a subscription is of exactly one kind")
 	}
 	if err := s.callbackAllowed(d); err != nil {
-		return nil, "", err
+		return Subscription{}, "", err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	a, err := s.app(app)
 	if err != nil {
-		return nil, "", err
+		return Subscription{}, "", err
 	}
 	if a.Termination != nil {
-		return nil, "", conflict("app instance %q is %s", app, flowWord(a.Termination.Action))
+		return Subscription{}, "", conflict("app instance %q is %s", app, flowWord(a.Termination.Action))
 	}
 	n := 0
 	for _, sub := range s.subs {
@@ -72,10 +75,10 @@ func (s *MEP) Subscribe(ctx context.Context, k SubscriptionKind, app string, bod
 		}
 	}
 	if n >= s.cfg.MaxSubscriptionsPerApp {
-		return nil, "", errf(ErrLimit, "app instance %q already has %d subscriptions", app, n)
+		return Subscription{}, "", errf(ErrLimit, "app instance %q already has %d subscriptions", app, n)
 	}
 	href := s.subHref(k, app, d.ID)
-	links := &mp1api.SubscriptionLinks{Self: mp1api.LinkType{Href: href}}
+	links := &SubscriptionLinks{Self: LinkType{Href: href}}
 	if d.SerAvail != nil {
 		d.SerAvail.UnderscoreLinks = links
 	} else {
@@ -85,16 +88,14 @@ func (s *MEP) Subscribe(ctx context.Context, k SubscriptionKind, app string, bod
 	t.put(store.KindSubscription, d.ID, d)
 	t.then(func() { s.subs[d.ID] = d; s.owners.Store(d.ID, d.AppInstanceID) })
 	if err := t.commit(ctx); err != nil {
-		return nil, "", err
+		return Subscription{}, "", err
 	}
 	return d.view(), href, nil
 }
 
-func (d *subDoc) view() any {
-	if d.SerAvail != nil {
-		return d.SerAvail
-	}
-	return d.AppTerm
+// view returns the subscription. Its members are never modified once it is stored.
+func (d *subDoc) view() Subscription {
+	return Subscription{SerAvail: d.SerAvail, AppTerm: d.AppTerm}
 }
 
 func (d *subDoc) kind() SubscriptionKind {
@@ -104,16 +105,15 @@ func (d *subDoc) kind() SubscriptionKind {
 	return SerAvail
 }
 
-// Subscriptions lists the app's subscriptions of kind k as a SubscriptionLinkList.
-func (s *MEP) Subscriptions(k SubscriptionKind, app string) (mp1api.SubscriptionLinkList, error) {
+// Subscriptions lists the app's subscriptions of kind k.
+func (s *MEP) Subscriptions(k SubscriptionKind, app string) (SubscriptionList, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if _, err := s.app(app); err != nil {
-		return mp1api.SubscriptionLinkList{}, err
+		return SubscriptionList{}, err
 	}
 	self := s.subHref(k, app, "")
-	list := mp1api.SubscriptionLinkList{UnderscoreLinks: mp1api.SubscriptionLinkListLinks{
-		Self: mp1api.LinkType{Href: self[:len(self)-1]}, Subscriptions: &[]mp1api.SubscriptionLinkListEntry{}}}
+	list := SubscriptionList{Self: self[:len(self)-1], Subscriptions: []SubscriptionRef{}}
 	var ids []string
 	for id, sub := range s.subs {
 		if sub.AppInstanceID == app && sub.kind() == k {
@@ -122,23 +122,21 @@ func (s *MEP) Subscriptions(k SubscriptionKind, app string) (mp1api.Subscription
 	}
 	slices.Sort(ids)
 	for _, id := range ids {
-		typ := k.typeName()
-		*list.UnderscoreLinks.Subscriptions = append(*list.UnderscoreLinks.Subscriptions,
-			mp1api.SubscriptionLinkListEntry{Href: s.subHref(k, app, id), SubscriptionType: typ, Rel: &typ})
+		list.Subscriptions = append(list.Subscriptions, SubscriptionRef{Href: s.subHref(k, app, id), SubscriptionType: k.typeName()})
 	}
 	return list, nil
 }
 
 // Subscription returns one subscription of kind k.
-func (s *MEP) Subscription(k SubscriptionKind, app, id string) (any, error) {
+func (s *MEP) Subscription(k SubscriptionKind, app, id string) (Subscription, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if _, err := s.app(app); err != nil {
-		return nil, err
+		return Subscription{}, err
 	}
 	sub := s.subs[id]
 	if sub == nil || sub.AppInstanceID != app || sub.kind() != k {
-		return nil, notFound("subscription %q is not known for app instance %q", id, app)
+		return Subscription{}, notFound("subscription %q is not known for app instance %q", id, app)
 	}
 	return sub.view(), nil
 }
@@ -161,7 +159,7 @@ func (s *MEP) Unsubscribe(ctx context.Context, k SubscriptionKind, app, id strin
 }
 
 // matches applies a SerAvailability subscription's filteringCriteria to a service.
-func matches(f *mp1api.SerAvailabilityFilteringCriteria, sv *service) bool {
+func matches(f *SerAvailFilter, sv *service) bool {
 	if f == nil {
 		return true
 	}
@@ -172,7 +170,7 @@ func matches(f *mp1api.SerAvailabilityFilteringCriteria, sv *service) bool {
 		return false
 	}
 	if f.SerCategories != nil {
-		if sv.catID == "" || !slices.ContainsFunc(*f.SerCategories, func(c mp1api.CategoryRef) bool { return c.Id == sv.catID }) {
+		if sv.catID == "" || !slices.ContainsFunc(*f.SerCategories, func(c CategoryRef) bool { return c.Id == sv.catID }) {
 			return false
 		}
 	}
@@ -188,7 +186,7 @@ func matches(f *mp1api.SerAvailabilityFilteringCriteria, sv *service) bool {
 // notifyServiceChange queues a ServiceAvailabilityNotification to every SerAvailability
 // subscriber whose filter matches and who may see the service. skipApp (a terminating app)
 // gets none.
-func (s *MEP) notifyServiceChange(t *tx, sv *service, change mp1api.ChangeType, skipApp string) {
+func (s *MEP) notifyServiceChange(t *tx, sv *service, change ChangeType, skipApp string) {
 	var subs []*subDoc
 	for _, sub := range s.subs {
 		if sub.SerAvail == nil || sub.AppInstanceID == skipApp {
@@ -202,14 +200,14 @@ func (s *MEP) notifyServiceChange(t *tx, sv *service, change mp1api.ChangeType, 
 	if len(subs) == 0 {
 		return
 	}
-	link := mp1api.LinkType{Href: s.serviceHref(sv.app, sv.id)}
+	link := LinkType{Href: s.serviceHref(sv.app, sv.id)}
 	s.enqueue(t, subs, func(href string) any {
-		return mp1api.ServiceAvailabilityNotification{
+		return ServiceAvailabilityNotification{
 			NotificationType: "SerAvailabilityNotification",
-			ServiceReferences: []mp1api.ServiceReference{{
+			ServiceReferences: []ServiceReference{{
 				Link: &link, SerName: sv.name, SerInstanceId: sv.id, State: sv.state, ChangeType: change,
 			}},
-			UnderscoreLinks: mp1api.NotificationSubscriptionLinks{Subscription: mp1api.LinkType{Href: href}},
+			UnderscoreLinks: NotificationLinks{Subscription: LinkType{Href: href}},
 		}
 	})
 }

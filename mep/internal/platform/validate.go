@@ -7,7 +7,6 @@ import (
 
 	"github.com/edgemec/edgemec/internal/ids"
 	"github.com/edgemec/edgemec/internal/mecrule"
-	"github.com/edgemec/edgemec/mep/mp1api"
 )
 
 // Limits on client-supplied values. They bound memory per request and per app instance.
@@ -43,7 +42,7 @@ func CallbackURL(field, v string) error {
 	return nil
 }
 
-func validateCategory(field string, c *mp1api.CategoryRef) error {
+func validateCategory(field string, c *CategoryRef) error {
 	if c == nil {
 		return nil
 	}
@@ -92,13 +91,13 @@ func validateEndpoint(field string, e EndPointInfo) error {
 }
 
 // ValidateTransport checks a TransportInfo.
-func ValidateTransport(field string, t mp1api.TransportInfo) error {
+func ValidateTransport(field string, t TransportInfo) error {
 	for _, f := range []struct{ n, v string }{{"id", t.Id}, {"name", t.Name}, {"protocol", t.Protocol}, {"version", t.Version}} {
 		if err := str(field+"."+f.n, f.v, true); err != nil {
 			return err
 		}
 	}
-	if err := validateEndpoint(field+".endpoint", endpointInfo(t.Endpoint)); err != nil {
+	if err := validateEndpoint(field+".endpoint", t.Endpoint); err != nil {
 		return err
 	}
 	if o := t.Security.OAuth2Info; o != nil {
@@ -115,7 +114,7 @@ func ValidateTransport(field string, t mp1api.TransportInfo) error {
 // validateServiceCommon checks what the spec cannot say about a service: non-empty,
 // bounded names, and the liveness interval's range. Enums and required fields are checked
 // at the edge against the spec.
-func validateServiceCommon(serName, version string, cat *mp1api.CategoryRef, liveness *int) error {
+func validateServiceCommon(serName, version string, cat *CategoryRef, liveness *int) error {
 	if err := str("serName", serName, true); err != nil {
 		return err
 	}
@@ -132,7 +131,7 @@ func validateServiceCommon(serName, version string, cat *mp1api.CategoryRef, liv
 }
 
 // ValidateServiceInfo checks a ServiceInfo (PUT body).
-func ValidateServiceInfo(s *mp1api.ServiceInfo) error {
+func ValidateServiceInfo(s *ServiceInfo) error {
 	if err := validateServiceCommon(s.SerName, s.Version, s.SerCategory, s.LivenessInterval); err != nil {
 		return err
 	}
@@ -140,7 +139,7 @@ func ValidateServiceInfo(s *mp1api.ServiceInfo) error {
 }
 
 // ValidateServiceInfoPost checks a ServiceInfoPost (registration body).
-func ValidateServiceInfoPost(s *mp1api.ServiceInfoPost) error {
+func ValidateServiceInfoPost(s *ServiceInfoPost) error {
 	if err := validateServiceCommon(s.SerName, s.Version, s.SerCategory, s.LivenessInterval); err != nil {
 		return err
 	}
@@ -156,7 +155,7 @@ func ValidateServiceInfoPost(s *mp1api.ServiceInfoPost) error {
 }
 
 // ValidateSerAvailSubscription checks a SerAvailabilityNotificationSubscription.
-func ValidateSerAvailSubscription(s *mp1api.SerAvailabilityNotificationSubscription) error {
+func ValidateSerAvailSubscription(s *SerAvailSubscription) error {
 	if s.SubscriptionType != SerAvailSubscriptionType {
 		return invalid("subscriptionType must be %q", SerAvailSubscriptionType)
 	}
@@ -198,7 +197,7 @@ func ValidateSerAvailSubscription(s *mp1api.SerAvailabilityNotificationSubscript
 }
 
 // ValidateAppTermSubscription checks an AppTerminationNotificationSubscription for app id.
-func ValidateAppTermSubscription(id string, s *mp1api.AppTerminationNotificationSubscription) error {
+func ValidateAppTermSubscription(id string, s *AppTermSubscription) error {
 	if s.SubscriptionType != AppTermSubscriptionType {
 		return invalid("subscriptionType must be %q", AppTermSubscriptionType)
 	}
@@ -358,18 +357,4 @@ func ValidateAppInstanceID(id string) error {
 		return ruleInvalid(fmt.Errorf("appInstanceId: %w", err))
 	}
 	return nil
-}
-
-// endpointInfo is the domain form of a transport's endpoint, for validateEndpoint. It goes
-// when transports are domain types.
-func endpointInfo(e mp1api.EndPointInfo) EndPointInfo {
-	d := EndPointInfo{Alternative: e.Alternative, Uris: e.Uris}
-	if e.Addresses != nil {
-		as := make([]Address, len(*e.Addresses))
-		for i, a := range *e.Addresses {
-			as[i] = Address(a)
-		}
-		d.Addresses = &as
-	}
-	return d
 }

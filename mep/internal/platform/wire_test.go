@@ -98,3 +98,55 @@ func (w *wireMEP) Registration(id string) (mp1api.AppInfo, error) {
 	d, err := w.MEP.Registration(id)
 	return wire.WireAppInfo(&d), err
 }
+
+func (w *wireMEP) RegisterService(ctx context.Context, actor, app string, p mp1api.ServiceInfoPost) ([]byte, string, string, error) {
+	return w.MEP.RegisterService(ctx, actor, app, wire.ServiceInfoPost(&p))
+}
+
+func (w *wireMEP) UpdateService(ctx context.Context, actor, app, id, ifMatch string, info mp1api.ServiceInfo) ([]byte, string, error) {
+	return w.MEP.UpdateService(ctx, actor, app, id, ifMatch, wire.ServiceInfo(&info))
+}
+
+func (w *wireMEP) Liveness(app, id string) (mp1api.ServiceLivenessInfo, error) {
+	l, err := w.MEP.Liveness(app, id)
+	return wire.WireLiveness(l), err
+}
+
+func (w *wireMEP) Heartbeat(ctx context.Context, app, id string, u mp1api.ServiceLivenessUpdate) (mp1api.ServiceLivenessInfo, error) {
+	l, err := w.MEP.Heartbeat(ctx, app, id, platform.ServiceState(u.State))
+	return wire.WireLiveness(l), err
+}
+
+func (w *wireMEP) Transports() []mp1api.TransportInfo {
+	return wire.WireTransports(w.MEP.Transports())
+}
+
+// Subscribe takes and returns *mp1api.SerAvailabilityNotificationSubscription or
+// *mp1api.AppTerminationNotificationSubscription, as the two POST handlers do.
+func (w *wireMEP) Subscribe(ctx context.Context, app string, body any) (any, string, error) {
+	var sub platform.Subscription
+	switch b := body.(type) {
+	case *mp1api.SerAvailabilityNotificationSubscription:
+		sub = wire.SerAvailSubscription(b)
+	case *mp1api.AppTerminationNotificationSubscription:
+		sub = wire.AppTermSubscription(b)
+	}
+	out, loc, err := w.MEP.Subscribe(ctx, app, sub)
+	if err != nil {
+		return nil, "", err
+	}
+	return wire.WireSubscription(out), loc, nil
+}
+
+func (w *wireMEP) Subscriptions(k platform.SubscriptionKind, app string) (mp1api.SubscriptionLinkList, error) {
+	l, err := w.MEP.Subscriptions(k, app)
+	return wire.WireSubscriptionList(&l), err
+}
+
+func (w *wireMEP) Subscription(k platform.SubscriptionKind, app, id string) (any, error) {
+	sub, err := w.MEP.Subscription(k, app, id)
+	if err != nil {
+		return nil, err
+	}
+	return wire.WireSubscription(sub), nil
+}
