@@ -672,11 +672,16 @@ func (e *Executor) place(base, ctx context.Context, r *opRun, log *slog.Logger) 
 		e.finish(base, r, log, Failed, &problem.Details{Title: "invalid placement request", Status: http.StatusUnprocessableEntity, Detail: err.Error()})
 		return "", false
 	}
-	e.placeMu.Lock()
-	defer e.placeMu.Unlock()
-	// Placed checks the chosen site's capacity again under the site's lock: when another
-	// process committed there since the sites were read, the op is placed again on what
+	// This process places one op at a time, so that its placements see each other's
+	// commitments when they score sites (spreading, free capacity). A placement pinned to
+	// one site has nothing to score and runs beside the others. Either way Placed checks
+	// the chosen site's capacity again under the site's lock: when another process (or
+	// placement) committed there since the sites were read, the op is placed again on what
 	// the database holds now.
+	if len(op.Placement.Pinned) != 1 {
+		e.placeMu.Lock()
+		defer e.placeMu.Unlock()
+	}
 	for attempt := 1; ; attempt++ {
 		var sites []placement.Site
 		err := e.retry(ctx, func() error {
