@@ -77,12 +77,22 @@ func (s *lcmSite) confirmIfRunning(ctx context.Context, id string) {
 	if err != nil || st.Phase != vim.PhaseRunning {
 		return
 	}
-	sec, err := s.clients.Kube.CoreV1().Secrets(s.adapter.Namespace(id)).Get(ctx, kubernetes.Mp1SecretName, metav1.GetOptions{})
+	access, err := s.mp1Access(ctx, id)
 	if err != nil {
 		return
 	}
-	_ = meptest.ConfirmReady(ctx, vim.MEPAccess{Endpoint: string(sec.Data[kubernetes.EnvMEPEndpoint]),
-		ClientID: string(sec.Data[kubernetes.EnvClientID]), ClientSecret: string(sec.Data[kubernetes.EnvClientSecret])}, id)
+	_ = meptest.ConfirmReady(ctx, access, id)
+}
+
+// mp1Access returns the Mp1 credentials the MEO had the adapter put in the instance's
+// namespace on the site.
+func (s *lcmSite) mp1Access(ctx context.Context, id string) (vim.MEPAccess, error) {
+	sec, err := s.clients.Kube.CoreV1().Secrets(s.adapter.Namespace(id)).Get(ctx, kubernetes.Mp1SecretName, metav1.GetOptions{})
+	if err != nil {
+		return vim.MEPAccess{}, err
+	}
+	return vim.MEPAccess{Endpoint: string(sec.Data[kubernetes.EnvMEPEndpoint]),
+		ClientID: string(sec.Data[kubernetes.EnvClientID]), ClientSecret: string(sec.Data[kubernetes.EnvClientSecret])}, nil
 }
 
 func (s *lcmSite) register(t *testing.T, root, tac string, latencyMs float64) {
