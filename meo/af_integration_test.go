@@ -9,8 +9,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -21,7 +19,6 @@ import (
 	"github.com/stretchr/testify/require"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/edgemec/edgemec/internal/testutil"
 	"github.com/edgemec/edgemec/internal/testutil/meptest"
 	"github.com/edgemec/edgemec/internal/testutil/pgtest"
 	"github.com/edgemec/edgemec/meo"
@@ -160,9 +157,7 @@ func postRaw(t *testing.T, url string, body []byte, header map[string]string) in
 func TestTrafficSteeringThroughNEF(t *testing.T) {
 	site := newLCMSite(t, "site-5g", "kubernetes", "EDGEMEC_TESTBED_KUBECONFIG")
 	n := startNEF(t)
-	key := filepath.Join(t.TempDir(), "meo.key")
-	require.NoError(t, os.WriteFile(key, []byte("MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=\n"), 0o600))
-	m := start(t, meo.Config{DatabaseURL: pgtest.New(t), SecretKeyFile: key, SiteRefreshInterval: time.Second,
+	m := start(t, meo.Config{DatabaseURL: pgtest.New(t), SecretKeyFile: meoKey(t, t.TempDir()), SiteRefreshInterval: time.Second,
 		Lease: 3 * time.Second, AFCheckInterval: 500 * time.Millisecond, AFRetryInterval: 300 * time.Millisecond})
 
 	body, err := json.Marshal(map[string]any{
@@ -182,10 +177,7 @@ func TestTrafficSteeringThroughNEF(t *testing.T) {
 	assert.Equal(t, []any{"dnai-edge-5"}, fg["dnais"])
 	assert.Equal(t, true, fg["nef"].(map[string]any)["oauth2"].(map[string]any)["clientSecret"].(map[string]any)["set"])
 
-	pkg := onboard(t, m.root, testutil.SamplePackage(t, ""))
-	require.Eventually(t, func() bool {
-		return getJSON(t, m.root+"/app_pkgm/v1/app_packages/"+pkg)["onboardingState"] == "ONBOARDED"
-	}, 30*time.Second, 100*time.Millisecond)
+	onboardSample(t, m.root)
 	st, b = call(t, "POST", m.root+"/app_lcm/v1/app_instances", opToken, []byte(`{"appDId":"mecapp","appInstanceName":"steered"}`), "application/json")
 	require.Equal(t, http.StatusCreated, st, "%s", b)
 	var inst map[string]any

@@ -381,8 +381,7 @@ func TestCrashTwoReplicas(t *testing.T) {
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "meo")
 	testutil.GoBuild(t, "./cmd/meo", bin)
-	key := filepath.Join(dir, "meo.key")
-	require.NoError(t, os.WriteFile(key, []byte("MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=\n"), 0o600))
+	key := meoKey(t, dir)
 
 	run := &crashRun{ids: map[string]bool{}, opURLs: map[string]bool{}, ended: map[string]int{}, opWait: 90 * time.Second}
 	if n < 100 {

@@ -10,8 +10,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -22,9 +20,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/edgemec/edgemec/internal/testutil"
-	"github.com/edgemec/edgemec/internal/testutil/pgtest"
-	"github.com/edgemec/edgemec/meo"
 	"github.com/edgemec/edgemec/mep/mm5api"
 	"github.com/edgemec/edgemec/vim-adapters/vim"
 )
@@ -137,16 +132,6 @@ func siteAction(t *testing.T, root, site, action string) map[string]any {
 	return m
 }
 
-// createInstance creates an app instance of the sample package and returns its id.
-func createInstance(t *testing.T, root, name string) string {
-	t.Helper()
-	st, body := call(t, "POST", root+"/app_lcm/v1/app_instances", opToken, fmt.Appendf(nil, `{"appDId":"mecapp","appInstanceName":%q}`, name), "application/json")
-	require.Equal(t, http.StatusCreated, st, "%s", body)
-	var inst map[string]any
-	require.NoError(t, json.Unmarshal(body, &inst))
-	return inst["id"].(string)
-}
-
 // rejected returns the sites the op occurrence's placement rejected, with the codes.
 func rejected(op map[string]any) map[string]string {
 	out := map[string]string{}
@@ -183,15 +168,10 @@ func dig(m map[string]any, path ...string) any {
 func TestDrainAcrossSites(t *testing.T) {
 	a := newLCMSite(t, "site-a", "kubernetes", "EDGEMEC_TESTBED_KUBECONFIG")
 	b := newLCMSite(t, "site-b", "k3s", "EDGEMEC_TESTBED_K3S_KUBECONFIG")
-	key := filepath.Join(t.TempDir(), "meo.key")
-	require.NoError(t, os.WriteFile(key, []byte("MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=\n"), 0o600))
-	m := start(t, meo.Config{DatabaseURL: pgtest.New(t), SecretKeyFile: key, SiteRefreshInterval: time.Second, Lease: 3 * time.Second})
+	m := startSiteMEO(t)
 	a.register(t, m.root, "00a1", 4)
 	b.register(t, m.root, "00b2", 6)
-	pkg := onboard(t, m.root, testutil.SamplePackage(t, ""))
-	require.Eventually(t, func() bool {
-		return getJSON(t, m.root+"/app_pkgm/v1/app_packages/"+pkg)["onboardingState"] == "ONBOARDED"
-	}, 30*time.Second, 100*time.Millisecond)
+	onboardSample(t, m.root)
 
 	id := createInstance(t, m.root, "web")
 	other := createInstance(t, m.root, "web-2")

@@ -5,6 +5,7 @@ package meo_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -109,6 +110,40 @@ func (s *lcmSite) register(t *testing.T, root, tac string, latencyMs float64) {
 	require.Equal(t, http.StatusCreated, st, "register %s: %s", s.id, b)
 }
 
+// meoKey writes a MEO secret key file in dir and returns its path.
+func meoKey(t *testing.T, dir string) string {
+	t.Helper()
+	key := filepath.Join(dir, "meo.key")
+	require.NoError(t, os.WriteFile(key, []byte("MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=\n"), 0o600))
+	return key
+}
+
+// startSiteMEO starts a MEO on a new database that refreshes its sites every second, with a
+// 3 s lease.
+func startSiteMEO(t *testing.T) *instance {
+	t.Helper()
+	return start(t, meo.Config{DatabaseURL: pgtest.New(t), SecretKeyFile: meoKey(t, t.TempDir()), SiteRefreshInterval: time.Second, Lease: 3 * time.Second})
+}
+
+// onboardSample onboards the sample package and waits until it is ONBOARDED.
+func onboardSample(t *testing.T, root string) {
+	t.Helper()
+	pkg := onboard(t, root, testutil.SamplePackage(t, ""))
+	require.Eventually(t, func() bool {
+		return getJSON(t, root+"/app_pkgm/v1/app_packages/"+pkg)["onboardingState"] == "ONBOARDED"
+	}, 30*time.Second, 100*time.Millisecond)
+}
+
+// createInstance creates an app instance of the sample package and returns its id.
+func createInstance(t *testing.T, root, name string) string {
+	t.Helper()
+	st, body := call(t, "POST", root+"/app_lcm/v1/app_instances", opToken, fmt.Appendf(nil, `{"appDId":"mecapp","appInstanceName":%q}`, name), "application/json")
+	require.Equal(t, http.StatusCreated, st, "%s", body)
+	var inst map[string]any
+	require.NoError(t, json.Unmarshal(body, &inst))
+	return inst["id"].(string)
+}
+
 func getJSON(t *testing.T, url string) map[string]any {
 	t.Helper()
 	st, b := call(t, "GET", url, opToken, nil, "")
@@ -172,23 +207,13 @@ func resolve(t *testing.T, server, name string) []string {
 func TestLifecycleAcrossSites(t *testing.T) {
 	a := newLCMSite(t, "site-a", "kubernetes", "EDGEMEC_TESTBED_KUBECONFIG")
 	b := newLCMSite(t, "site-b", "k3s", "EDGEMEC_TESTBED_K3S_KUBECONFIG")
-	key := filepath.Join(t.TempDir(), "meo.key")
-	require.NoError(t, os.WriteFile(key, []byte("MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=\n"), 0o600))
-	m := start(t, meo.Config{DatabaseURL: pgtest.New(t), SecretKeyFile: key, SiteRefreshInterval: time.Second, Lease: 3 * time.Second})
+	m := startSiteMEO(t)
 	a.register(t, m.root, "00a1", 4)
 	b.register(t, m.root, "00b2", 6)
+	onboardSample(t, m.root)
 
-	pkg := onboard(t, m.root, testutil.SamplePackage(t, ""))
-	require.Eventually(t, func() bool {
-		return getJSON(t, m.root+"/app_pkgm/v1/app_packages/"+pkg)["onboardingState"] == "ONBOARDED"
-	}, 30*time.Second, 100*time.Millisecond)
-
-	st, body := call(t, "POST", m.root+"/app_lcm/v1/app_instances", opToken, []byte(`{"appDId":"mecapp","appInstanceName":"web"}`), "application/json")
-	require.Equal(t, http.StatusCreated, st, "%s", body)
-	var inst map[string]any
-	require.NoError(t, json.Unmarshal(body, &inst))
-	id := inst["id"].(string)
-	assert.Equal(t, "NOT_INSTANTIATED", inst["instantiationState"])
+	id := createInstance(t, m.root, "web")
+	assert.Equal(t, "NOT_INSTANTIATED", getJSON(t, m.root+"/app_lcm/v1/app_instances/"+id)["instantiationState"])
 	b.playApp(t, id)
 
 	// Placed by area: only site-b serves TAC 00b2.
@@ -198,7 +223,7 @@ func TestLifecycleAcrossSites(t *testing.T) {
 	decision, _ := json.Marshal(op["placement"])
 	assert.Contains(t, string(decision), "site-a", "the rejected site is recorded")
 	assert.Contains(t, string(decision), "AreaNotServed")
-	inst = getJSON(t, m.root+"/app_lcm/v1/app_instances/"+id)
+	inst := getJSON(t, m.root+"/app_lcm/v1/app_instances/"+id)
 	assert.Equal(t, "INSTANTIATED", inst["instantiationState"])
 	assert.Equal(t, map[string]any{"operationalState": "STARTED"}, inst["instantiatedAppState"])
 	host, _ := inst["mecHostInformation"].(map[string]any)
@@ -226,7 +251,7 @@ func TestLifecycleAcrossSites(t *testing.T) {
 	require.Equal(t, "COMPLETED", op["operationState"], "start: %v", op)
 
 	// Deleting an instantiated instance is refused.
-	st, _ = call(t, "DELETE", m.root+"/app_lcm/v1/app_instances/"+id, opToken, nil, "")
+	st, _ := call(t, "DELETE", m.root+"/app_lcm/v1/app_instances/"+id, opToken, nil, "")
 	assert.Equal(t, http.StatusConflict, st)
 
 	op = task(t, m.root, id, "terminate", `{"terminationType":"GRACEFUL","gracefulTerminationTimeout":5}`)
@@ -237,7 +262,7 @@ func TestLifecycleAcrossSites(t *testing.T) {
 	assert.Empty(t, b.mep.Instances(t), "site-b's MEP forgot the app")
 	assert.Empty(t, resolve(t, b.dnsAddr, "mecapp.mec.example"), "site-b's DNS no longer answers the app's name")
 
-	st, body = call(t, "DELETE", m.root+"/app_lcm/v1/app_instances/"+id, opToken, nil, "")
+	st, body := call(t, "DELETE", m.root+"/app_lcm/v1/app_instances/"+id, opToken, nil, "")
 	require.Equal(t, http.StatusNoContent, st, "%s", body)
 	st, _ = call(t, "GET", m.root+"/app_lcm/v1/app_instances/"+id, opToken, nil, "")
 	assert.Equal(t, http.StatusNotFound, st)

@@ -5,17 +5,12 @@ package meo_test
 import (
 	"encoding/json"
 	"net/http"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/edgemec/edgemec/internal/testutil"
-	"github.com/edgemec/edgemec/internal/testutil/pgtest"
-	"github.com/edgemec/edgemec/meo"
 	"github.com/edgemec/edgemec/vim-adapters/vim"
 )
 
@@ -63,14 +58,9 @@ func TestUnreachableSiteRetry(t *testing.T) {
 	a := newLCMSite(t, "site-a", "kubernetes", "EDGEMEC_TESTBED_KUBECONFIG")
 	tests[0].down, tests[0].up = func(*testing.T) { a.mep.Stop() }, func(*testing.T) { a.mep.Start() }
 
-	key := filepath.Join(t.TempDir(), "meo.key")
-	require.NoError(t, os.WriteFile(key, []byte("MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=\n"), 0o600))
-	m := start(t, meo.Config{DatabaseURL: pgtest.New(t), SecretKeyFile: key, SiteRefreshInterval: time.Second, Lease: 3 * time.Second})
+	m := startSiteMEO(t)
 	a.register(t, m.root, "00a1", 4)
-	pkg := onboard(t, m.root, testutil.SamplePackage(t, ""))
-	require.Eventually(t, func() bool {
-		return getJSON(t, m.root+"/app_pkgm/v1/app_packages/"+pkg)["onboardingState"] == "ONBOARDED"
-	}, 30*time.Second, 100*time.Millisecond)
+	onboardSample(t, m.root)
 
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
