@@ -88,6 +88,9 @@ type Config struct {
 	// subscriptions of this MEO that no instance holds (orphans, deleted when a second
 	// search still finds them; default 5 min).
 	AFSweepInterval time.Duration
+	// PprofAddr, if set, serves Go's runtime profiles (/debug/pprof/) on this loopback
+	// address, apart from the API.
+	PprofAddr string
 	// Retention is how long finished work is kept before it is pruned: task journal entries
 	// of instances with no operation in progress, and op occurrences of deleted instances
 	// (default 7 days; see pgstore.Prune).
@@ -172,6 +175,7 @@ type MEO struct {
 	ns      *notify.Store
 	ob      *outbox.Outbox[int64]
 	ln      net.Listener
+	pprofLn net.Listener // nil unless Config.PprofAddr
 	handler http.Handler
 	ready   atomic.Bool
 }
@@ -201,6 +205,11 @@ func New(ctx context.Context, cfg Config, tel *obs.Telemetry) (*MEO, error) {
 	m.ln, err = net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
 		return nil, fmt.Errorf("listen %s: %w", cfg.HTTPAddr, err)
+	}
+	if cfg.PprofAddr != "" {
+		if m.pprofLn, err = run.PprofListener(cfg.PprofAddr); err != nil {
+			return nil, err
+		}
 	}
 	if m.cfg.APIRoot == "" {
 		scheme := "http"
@@ -314,7 +323,7 @@ func (m *MEO) Run(ctx context.Context) error {
 	// The stop steps after the group get a context that outlives ctx.
 	defer m.close(context.WithoutCancel(ctx))
 	m.ready.Store(true)
-	err := run.Group(ctx,
+	fns := []func(context.Context) error{
 		(&run.HTTPServer{Name: "meo", Handler: m.handler, Listener: m.ln, CertFile: m.cfg.TLSCertFile,
 			KeyFile: m.cfg.TLSKeyFile, Logger: m.log, NotifyManager: true}).Serve,
 		m.ob.Run,
@@ -322,7 +331,11 @@ func (m *MEO) Run(ctx context.Context) error {
 		m.inv.Run,
 		m.ex.Run,
 		m.steer.Run,
-	)
+	}
+	if m.pprofLn != nil {
+		fns = append(fns, (&run.HTTPServer{Name: "pprof", Handler: run.PprofHandler(), Listener: m.pprofLn, Logger: m.log, Grace: time.Second}).Serve)
+	}
+	err := run.Group(ctx, fns...)
 	m.ready.Store(false)
 	return err
 }
@@ -352,6 +365,9 @@ func (m *MEO) housekeeping(ctx context.Context) error {
 func (m *MEO) close(ctx context.Context) {
 	if m.ln != nil {
 		m.ln.Close()
+	}
+	if m.pprofLn != nil {
+		m.pprofLn.Close()
 	}
 	if m.pk != nil {
 		m.pk.Close()

@@ -65,6 +65,7 @@ func realMain() error {
 	flag.DurationVar(&cfg.AFCheckInterval, "af-check-interval", run.EnvDuration("MEO_AF_CHECK_INTERVAL", 0), "how often a traffic influence subscription is compared with the app's rules and its site's DNAIs (default 30s)")
 	flag.DurationVar(&cfg.AFRetryInterval, "af-retry-interval", run.EnvDuration("MEO_AF_RETRY_INTERVAL", 0), "first wait before a failed traffic influence request is tried again, doubling (default 5s)")
 	flag.DurationVar(&cfg.AFSweepInterval, "af-sweep-interval", run.EnvDuration("MEO_AF_SWEEP_INTERVAL", 0), "how often the sites' NEFs are searched for subscriptions no instance holds, deleted when found twice (default 5m)")
+	flag.StringVar(&cfg.PprofAddr, "pprof-addr", env("MEO_PPROF_ADDR", ""), "loopback address serving Go's runtime profiles at /debug/pprof/ (off when empty)")
 	var drift string
 	flag.DurationVar(&cfg.Retention, "retention", run.EnvDuration("MEO_RETENTION", 0), "how long finished work (task journal entries, op occurrences of deleted instances) is kept before it is pruned (default 168h)")
 	flag.StringVar(&drift, "drift-policy", env("MEO_DRIFT_POLICY", "REPORT"), "an instance deleted from its site behind the MEO's back: REPORT shows it on the instance, RECREATE also deploys it again")

@@ -175,3 +175,22 @@ func TestPrefixes(t *testing.T) {
 	_, err = Prefixes("--callback-deny", "10.0.0.0/8,nonsense")
 	require.ErrorContains(t, err, "--callback-deny")
 }
+
+func TestPprof(t *testing.T) {
+	for _, bad := range []string{"0.0.0.0:0", ":0", "10.1.2.3:0", "nohost"} {
+		_, err := PprofListener(bad)
+		require.Error(t, err, bad)
+	}
+	ln, err := PprofListener("127.0.0.1:0")
+	require.NoError(t, err)
+	srv := &http.Server{Handler: PprofHandler(), ReadHeaderTimeout: time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	res, err := http.Get("http://" + ln.Addr().String() + "/debug/pprof/heap?debug=1")
+	require.NoError(t, err)
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, res.StatusCode)
+	require.Contains(t, string(b), "heap profile")
+}
