@@ -26,9 +26,9 @@ func (a *Adapter) Watch(ctx context.Context) (<-chan vim.Event, error) {
 	if err != nil {
 		return nil, err
 	}
-	f := informers.NewSharedInformerFactoryWithOptions(c.Kube, 0,
+	f := informers.NewSharedInformerFactoryWithOptions(c.Kube, 0, informers.WithTransform(forCache),
 		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = LabelInstance }))
-	nf := informers.NewSharedInformerFactory(c.Kube, 0)
+	nf := informers.NewSharedInformerFactoryWithOptions(c.Kube, 0, informers.WithTransform(forCache))
 	nsInf := f.Core().V1().Namespaces()
 	podInf := f.Core().V1().Pods()
 	depInf := f.Apps().V1().Deployments()
@@ -194,4 +194,18 @@ func signature(ev vim.Event) string {
 		fmt.Fprintf(&b, "%s:%s:%d,", e.Kind, e.Address, e.Port)
 	}
 	return b.String()
+}
+
+// forCache drops from an object what the watch never reads before the informers cache it:
+// its managed fields (the field manager's record of server-side apply, often the larger
+// part of an object) and the images a node holds. The watch derives an instance's status
+// from the rest.
+func forCache(obj any) (any, error) {
+	if m, ok := obj.(metav1.Object); ok {
+		m.SetManagedFields(nil)
+	}
+	if n, ok := obj.(*corev1.Node); ok {
+		n.Status.Images = nil
+	}
+	return obj, nil
 }
