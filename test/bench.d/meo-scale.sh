@@ -8,7 +8,8 @@
 # The sites share three kwok test-bed control planes (indexes 6, 7, 8; or the comma-separated
 # kubeconfigs in MEO_SCALE_KUBECONFIGS), each site on its own namespaces. Scale with
 # MEO_SCALE_SITES, MEO_SCALE_INSTANCES, MEO_SCALE_CONCURRENCY, MEO_SCALE_RESYNC; extra
-# arguments go to scalebench (`go run ./test/bench/meoscale -h`).
+# arguments go to scalebench (`go run ./test/bench/meoscale -h`), e.g. `-heap-profiles DIR`
+# for the meo's heap profiles (`go tool pprof -top DIR/heap-instantiated.pb.gz`).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . test/bench.d/lib/pg.bash

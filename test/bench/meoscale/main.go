@@ -74,6 +74,7 @@ type options struct {
 	resync                   int
 	skipBare, sequential     bool
 	meoArgs                  []string
+	profiles                 string
 }
 
 func main() {
@@ -89,6 +90,7 @@ func main() {
 	flag.IntVar(&o.concurrency, "concurrency", 16, "instantiations (and bare deploys) in flight")
 	flag.IntVar(&o.resync, "resync-instances", 10000, "instances in the database for the resync figure (0: skip it)")
 	flag.BoolVar(&o.skipBare, "skip-bare", false, "skip the bare adapter figure")
+	flag.StringVar(&o.profiles, "heap-profiles", "", "directory to write the meo's heap profiles to, after instantiating and after the resync (meo --pprof-addr)")
 	flag.BoolVar(&o.sequential, "sequential", false, "run the bare adapter alone before the MEO instead of side by side")
 	flag.StringVar(&meoArgs, "meo-args", "", "extra meo flags, space-separated")
 	flag.Parse()
@@ -209,6 +211,7 @@ func run(o options) error {
 	if rss, hwm, err := mbMemory(b.meo.cmd.Process.Pid); err == nil {
 		fmt.Printf("%-44s RSS %.0f MB, peak %.0f MB\n", "meo memory after instantiating", rss, hwm)
 	}
+	b.meo.heapProfile(b.o.profiles, "instantiated")
 	if o.resync > 0 {
 		if err := b.resyncFigure(); err != nil {
 			return fmt.Errorf("resync: %w", err)
@@ -436,11 +439,34 @@ func (b *bench) removeBare(run string) error {
 
 // proc is a child process (a mep or the meo).
 type proc struct {
-	cmd  *exec.Cmd
-	args []string
-	bin  string
-	log  string
-	root string
+	cmd   *exec.Cmd
+	args  []string
+	bin   string
+	log   string
+	root  string
+	pprof string // the pprof address, if any
+}
+
+// heapProfile writes the process's heap profile to dir/heap-NAME.pb.gz when it serves pprof
+// (-heap-profiles); `go tool pprof -top FILE` reads it.
+func (p *proc) heapProfile(dir, name string) {
+	if p.pprof == "" {
+		return
+	}
+	res, err := http.Get("http://" + p.pprof + "/debug/pprof/heap")
+	if err == nil {
+		defer res.Body.Close()
+		var b []byte
+		if b, err = io.ReadAll(res.Body); err == nil {
+			f := filepath.Join(dir, "heap-"+name+".pb.gz")
+			if err = os.WriteFile(f, b, 0o644); err == nil {
+				fmt.Printf("%-44s %s\n", "meo heap profile "+name, f)
+			}
+		}
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "scalebench: heap profile: %v\n", err)
+	}
 }
 
 func (p *proc) start() error {
@@ -528,6 +554,13 @@ func (b *bench) setup() error {
 	b.meo = &proc{bin: b.o.meoBin, log: filepath.Join(b.o.dir, "meo.log"), root: b.meoRoot, args: append([]string{
 		"--http-addr", addr, "--database-url", b.o.dsn, "--operator-token", token, "--secret-key-file", key,
 		"--log-level", "warn"}, b.o.meoArgs...)}
+	if b.o.profiles != "" {
+		pp, err := benchfig.FreeAddr()
+		if err != nil {
+			return err
+		}
+		b.meo.args, b.meo.pprof = append(b.meo.args, "--pprof-addr", pp), pp
+	}
 	if err := b.meo.start(); err != nil {
 		return err
 	}
@@ -924,6 +957,7 @@ func (b *bench) resyncFigure() error {
 		ready.Round(time.Millisecond), phases)
 	if rss, hwm, err := mbMemory(b.meo.cmd.Process.Pid); err == nil {
 		fmt.Printf("%-44s RSS %.0f MB, peak %.0f MB\n", "meo memory after the resync", rss, hwm)
+		b.meo.heapProfile(b.o.profiles, "resynced")
 	}
 	return nil
 }
