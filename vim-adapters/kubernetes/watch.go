@@ -9,7 +9,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/client-go/informers"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/workqueue"
 
@@ -19,25 +18,27 @@ import (
 // Watch implements vim.VIM with shared informers on the instances' namespaces, workloads and
 // pods (selected by the instance label) and on nodes (an edge node going offline changes the
 // status of what runs on it). Each change queues its instance; a worker recomputes the status
-// from the informer caches and sends it when it differs from the last one sent.
+// from the informer caches and sends it when it differs from the last one sent. The
+// informers of one cluster are shared by the watches of every adapter in the process that
+// reaches it with the same identity (informerSet).
 func (a *Adapter) Watch(ctx context.Context) (<-chan vim.Event, error) {
 	const op = "watch"
 	c, err := a.get(ctx, op, "")
 	if err != nil {
 		return nil, err
 	}
-	f := informers.NewSharedInformerFactoryWithOptions(c.Kube, 0, informers.WithTransform(forCache),
-		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = LabelInstance }))
-	nf := informers.NewSharedInformerFactoryWithOptions(c.Kube, 0, informers.WithTransform(forCache))
-	nsInf := f.Core().V1().Namespaces()
-	podInf := f.Core().V1().Pods()
-	depInf := f.Apps().V1().Deployments()
-	stsInf := f.Apps().V1().StatefulSets()
-	dsInf := f.Apps().V1().DaemonSets()
-	svcInf := f.Core().V1().Services()
-	nodeInf := nf.Core().V1().Nodes()
-
+	set := acquireInformers(c)
 	q := workqueue.NewTyped[string]()
+	var regs []func()
+	release := func() {
+		q.ShutDown()
+		for _, r := range regs {
+			r()
+		}
+		set.release()
+	}
+	nsInf, podInf, depInf, stsInf, dsInf, svcInf, nodeInf := set.ns, set.pods, set.deps, set.sts, set.dss, set.svcs, set.nodes
+
 	enqueue := func(obj any) {
 		if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
 			obj = d.Obj
@@ -48,13 +49,21 @@ func (a *Adapter) Watch(ctx context.Context) (<-chan vim.Event, error) {
 			}
 		}
 	}
+	add := func(inf cache.SharedIndexInformer, h cache.ResourceEventHandler) error {
+		reg, err := inf.AddEventHandler(h)
+		if err != nil {
+			return err
+		}
+		regs = append(regs, func() { _ = inf.RemoveEventHandler(reg) })
+		return nil
+	}
 	h := cache.ResourceEventHandlerFuncs{AddFunc: enqueue, UpdateFunc: func(_, n any) { enqueue(n) }, DeleteFunc: enqueue}
 	for _, inf := range []cache.SharedIndexInformer{nsInf.Informer(), podInf.Informer(), depInf.Informer(), stsInf.Informer(), dsInf.Informer()} {
-		if _, err := inf.AddEventHandler(h); err != nil {
+		if err := add(inf, h); err != nil {
+			release()
 			return nil, wrap(op, "", err, "add handler")
 		}
 	}
-	svcInf.Informer() // cached for endpoints; service changes come with workload changes
 	onNode := func(obj any) {
 		if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
 			obj = d.Obj
@@ -70,7 +79,7 @@ func (a *Adapter) Watch(ctx context.Context) (<-chan vim.Event, error) {
 			}
 		}
 	}
-	if _, err := nodeInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+	if err := add(nodeInf.Informer(), cache.ResourceEventHandlerFuncs{
 		AddFunc: onNode, DeleteFunc: onNode,
 		UpdateFunc: func(o, n any) {
 			if NodeReady(o.(*corev1.Node)) != NodeReady(n.(*corev1.Node)) {
@@ -78,19 +87,12 @@ func (a *Adapter) Watch(ctx context.Context) (<-chan vim.Event, error) {
 			}
 		},
 	}); err != nil {
+		release()
 		return nil, wrap(op, "", err, "add node handler")
 	}
-	f.Start(ctx.Done())
-	nf.Start(ctx.Done())
-	for t, ok := range f.WaitForCacheSync(ctx.Done()) {
-		if !ok {
-			return nil, vim.Errorf(op, "", vim.ErrUnavailable, "cache of %v did not sync", t)
-		}
-	}
-	for t, ok := range nf.WaitForCacheSync(ctx.Done()) {
-		if !ok {
-			return nil, vim.Errorf(op, "", vim.ErrUnavailable, "cache of %v did not sync", t)
-		}
+	if err := set.waitSynced(ctx); err != nil {
+		release()
+		return nil, vim.Errorf(op, "", vim.ErrUnavailable, "%v", err)
 	}
 
 	out := make(chan vim.Event, 64)
@@ -100,8 +102,7 @@ func (a *Adapter) Watch(ctx context.Context) (<-chan vim.Event, error) {
 	}()
 	go func() {
 		defer close(out)
-		defer f.Shutdown()
-		defer nf.Shutdown()
+		defer release()
 		sent := map[string]string{}
 		for {
 			id, shutdown := q.Get()
