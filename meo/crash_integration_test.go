@@ -12,6 +12,7 @@ package meo_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -416,6 +417,19 @@ func TestCrashTwoReplicas(t *testing.T) {
 		go func() { defer players.Done(); run.playApps(t, s) }()
 	}
 	t.Cleanup(players.Wait)
+	// What the run leaves instantiated goes from the shared test bed once the test ends
+	// (before the replicas are killed).
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		for _, s := range []*lcmSite{a, b} {
+			for _, id := range run.known() {
+				if err := s.adapter.Terminate(ctx, id); err != nil && !errors.Is(err, vim.ErrNotFound) {
+					t.Logf("remove %s from %s: %v", id, s.id, err)
+				}
+			}
+		}
+	})
 
 	began := time.Now()
 	stop := make(chan struct{})
