@@ -261,17 +261,23 @@ func TestDrainAcrossSites(t *testing.T) {
 	assert.Equal(t, "COMPLETED", rel["operationState"], "relocation: %s", mustJSON(t, rel))
 	assert.Equal(t, "site-a", dig(rel, "operationParams", "relocation", "fromSiteId"))
 	assert.Equal(t, "site-b", rel["siteId"])
-	// What the MEO observes of the instance comes from site-b now.
-	assert.Eventually(t, func() bool {
+	// What the MEO observes of the instance comes from site-b now, where it runs. (A loaded
+	// test bed may report the pod of a running workload Pending for a while: wait for it.)
+	var seen []string
+	ok := assert.Eventually(t, func() bool {
 		inst = getJSON(t, instURL)
+		stat, err = b.adapter.Status(t.Context(), id)
+		if err == nil && stat.Phase != vim.PhaseRunning {
+			seen = append(seen, fmt.Sprintf("%s %v", stat.Phase, stat.Reasons))
+		}
 		return dig(inst, "observedState", "siteId") == "site-b" && dig(inst, "observedState", "phase") == "Running" &&
-			dig(inst, "observedState", "appConfirmedReady") == true
-	}, 15*time.Second, 200*time.Millisecond, "observedState from site-b")
+			dig(inst, "observedState", "appConfirmedReady") == true && err == nil && stat.Phase == vim.PhaseRunning
+	}, time.Minute, 200*time.Millisecond, "observedState from site-b and the workload Running there")
+	if !ok || len(seen) > 0 {
+		t.Logf("site-b's status before Running: %v; instance: %s", seen, mustJSON(t, inst))
+	}
 
-	// It runs on site-b, whose MEP holds it READY with its rules and whose DNS answers them.
-	stat, err = b.adapter.Status(t.Context(), id)
-	require.NoError(t, err)
-	assert.Equal(t, vim.PhaseRunning, stat.Phase)
+	// Site-b's MEP holds it READY with its rules and its DNS answers them.
 	rec, err := b.mep.Client(t).GetAppInstanceWithResponse(t.Context(), id, nil)
 	require.NoError(t, err)
 	require.NotNil(t, rec.JSON200, "site-b's MEP: %s", rec.Body)
