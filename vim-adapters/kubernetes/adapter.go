@@ -190,18 +190,35 @@ func (a *Adapter) Deploy(ctx context.Context, req vim.DeployRequest) error {
 	sec.SetName(Mp1SecretName)
 	sec.SetNamespace(ns)
 	sec.SetLabels(InstanceLabels(&req))
-	// 4. Apply. The namespace's ServiceAccount admission may lag a new namespace by a moment;
-	// NotFound/Forbidden on a fresh namespace is retried briefly.
 	secRes := c.Dynamic.Resource(corev1.SchemeGroupVersion.WithResource("secrets")).Namespace(ns)
 	if err := a.apply(ctx, secRes, sec, a.manager); err != nil {
 		return wrap(op, req.AppInstanceID, err, "apply secret "+Mp1SecretName)
 	}
+	// 4. The namespace's default ServiceAccount. Pod admission refuses every pod of a new
+	// namespace until the service-account controller has created it, and the workload
+	// controllers then retry with exponential backoff: on a busy control plane that cost
+	// seconds to tens of seconds per instance. Applying it here (unless the artefacts bring
+	// their own) lets the first pod in. It is not recorded as applied, so it is never pruned.
+	ownSA := slices.ContainsFunc(items, func(it item) bool {
+		return it.gvr.Group == "" && it.gvr.Resource == "serviceaccounts" && it.u.GetName() == defaultServiceAccount
+	})
+	if !ownSA {
+		sa := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "v1", "kind": "ServiceAccount"}}
+		sa.SetName(defaultServiceAccount)
+		sa.SetNamespace(ns)
+		sa.SetLabels(InstanceLabels(&req))
+		saRes := c.Dynamic.Resource(corev1.SchemeGroupVersion.WithResource("serviceaccounts")).Namespace(ns)
+		if err := a.apply(ctx, saRes, sa, a.manager); err != nil {
+			return wrap(op, req.AppInstanceID, err, "apply serviceaccount "+defaultServiceAccount)
+		}
+	}
+	// 5. The app's objects.
 	for _, it := range items {
 		if err := a.apply(ctx, c.Dynamic.Resource(it.gvr).Namespace(ns), it.u, a.manager); err != nil {
 			return wrap(op, req.AppInstanceID, err, fmt.Sprintf("apply %s %s", it.u.GetKind(), it.u.GetName()))
 		}
 	}
-	// 5. Prune what the previous deploy applied and this one did not (a newer package
+	// 6. Prune what the previous deploy applied and this one did not (a newer package
 	// dropped it), then record only this deploy's objects.
 	pruned, err := a.prune(ctx, c, ns, req.AppInstanceID, before, applied)
 	if err != nil {
@@ -217,6 +234,9 @@ func (a *Adapter) Deploy(ctx context.Context, req vim.DeployRequest) error {
 	a.log.InfoContext(ctx, "app instance deployed", logkeys.AppInstanceID, req.AppInstanceID, logkeys.Name, ns, logkeys.Count, len(items))
 	return nil
 }
+
+// defaultServiceAccount is the ServiceAccount pods run as when they name none.
+const defaultServiceAccount = "default"
 
 func (a *Adapter) mapping(c *Clients, gvk schema.GroupVersionKind) (*meta.RESTMapping, error) {
 	m, err := c.Mapper.RESTMapping(gvk.GroupKind(), gvk.Version)

@@ -66,6 +66,14 @@ func TestDeployedObjects(t *testing.T) {
 	if err := a.Deploy(ctx, req); err != nil {
 		t.Fatalf("deploy: %v", err)
 	}
+	// The namespace's default ServiceAccount is there when Deploy returns (the adapter's, not
+	// the service-account controller's later one), so pod admission does not refuse the first
+	// pods.
+	if sa, err := c.Kube.CoreV1().ServiceAccounts(a.Namespace(id)).Get(ctx, "default", metav1.GetOptions{}); err != nil {
+		t.Errorf("get default serviceaccount right after deploy: %v", err)
+	} else if sa.Labels[kubernetes.LabelInstance] != id {
+		t.Errorf("got default serviceaccount labels %v; want the instance label (applied by the adapter)", sa.Labels)
+	}
 	wctx := kubetest.Context(t, runTimeout)
 	st, err := vim.WaitRunning(wctx, a, id)
 	if err != nil {
