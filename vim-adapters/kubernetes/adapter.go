@@ -161,16 +161,15 @@ func (a *Adapter) Deploy(ctx context.Context, req vim.DeployRequest) error {
 	}
 	// 2. The namespace, labelled with the instance and AppD ids; one someone else made is
 	// not taken over.
-	if err := ClaimNamespace(ctx, c, op, ns, req.AppInstanceID); err != nil {
+	cur, err := namespaceOf(ctx, c, op, ns, req.AppInstanceID)
+	if err != nil {
 		return err
 	}
 	// The namespace lists what was applied: until the new objects are in place, the old and
 	// the new ones, so that a deploy that fails half way still prunes both next time.
 	var before []string
-	if cur, err := c.Kube.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{}); err == nil {
+	if cur != nil {
 		before = parseApplied(cur.Annotations[AnnotApplied])
-	} else if !apierrors.IsNotFound(err) {
-		return wrap(op, req.AppInstanceID, err, "get namespace "+ns)
 	}
 	nsObj := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "v1", "kind": "Namespace"}}
 	nsObj.SetName(ns)
@@ -224,9 +223,12 @@ func (a *Adapter) Deploy(ctx context.Context, req vim.DeployRequest) error {
 	if err != nil {
 		return wrap(op, req.AppInstanceID, err, "prune")
 	}
-	nsObj.SetAnnotations(map[string]string{AnnotAppD: req.AppDID, AnnotAppName: req.AppName, AnnotApplied: encodeApplied(applied)})
-	if err := a.apply(ctx, nsRes, nsObj, a.manager); err != nil {
-		return wrap(op, req.AppInstanceID, err, "apply namespace "+ns)
+	// (A first deploy, or one applying what the last one did, has nothing more to record.)
+	if encodeApplied(slices.Concat(before, applied)) != encodeApplied(applied) {
+		nsObj.SetAnnotations(map[string]string{AnnotAppD: req.AppDID, AnnotAppName: req.AppName, AnnotApplied: encodeApplied(applied)})
+		if err := a.apply(ctx, nsRes, nsObj, a.manager); err != nil {
+			return wrap(op, req.AppInstanceID, err, "apply namespace "+ns)
+		}
 	}
 	if pruned > 0 {
 		a.log.InfoContext(ctx, "app instance objects pruned", logkeys.AppInstanceID, req.AppInstanceID, logkeys.Count, pruned)

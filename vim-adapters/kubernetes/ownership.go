@@ -7,6 +7,7 @@ package kubernetes
 import (
 	"context"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -17,17 +18,23 @@ import (
 // but carries no label for instance id: a namespace someone else made, which the adapters
 // never deploy into, stop, start or delete.
 func NamespaceOf(ctx context.Context, c *Clients, op, ns, id string) (exists bool, err error) {
+	got, err := namespaceOf(ctx, c, op, ns, id)
+	return got != nil, err
+}
+
+// namespaceOf is NamespaceOf returning the namespace (nil when it does not exist).
+func namespaceOf(ctx context.Context, c *Clients, op, ns, id string) (*corev1.Namespace, error) {
 	got, err := c.Kube.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
-		return false, nil
+		return nil, nil
 	}
 	if err != nil {
-		return false, wrap(op, id, err, "namespace "+ns)
+		return nil, wrap(op, id, err, "namespace "+ns)
 	}
 	if got.Labels[LabelInstance] != id {
-		return true, vim.Errorf(op, id, vim.ErrConflict, "namespace %s exists but is not labelled %s=%s", ns, LabelInstance, id)
+		return got, vim.Errorf(op, id, vim.ErrConflict, "namespace %s exists but is not labelled %s=%s", ns, LabelInstance, id)
 	}
-	return true, nil
+	return got, nil
 }
 
 // ClaimNamespace checks, before a deploy, that namespace ns is free for instance id: it does
