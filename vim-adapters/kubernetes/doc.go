@@ -16,6 +16,11 @@
 //  4. applies placement: node selector, node kind and group, CPU architecture and runtime
 //     class (Kata Containers is a runtime class, e.g. "kata").
 //
+// It applies the namespace's "default" ServiceAccount itself (unless the artefacts bring
+// one) before the workload: pod admission refuses every pod of a new namespace until that
+// account exists, and the workload controllers then retry with exponential backoff, which on
+// a busy control plane cost seconds to tens of seconds per instance.
+//
 // Status is read from Deployments, StatefulSets, DaemonSets and Pods; endpoints come from
 // Services (ClusterIP, NodePort, LoadBalancer ingress) and ready pod IPs. Reasons are mapped
 // to the vim sentinels: ErrImagePull and friends to vim.ErrImageMissing, FailedScheduling to
