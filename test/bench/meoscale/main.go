@@ -840,9 +840,25 @@ func (b *bench) instantiate() ([]time.Duration, error) {
 			}
 			return time.Since(t0), nil
 		case <-time.After(5 * time.Minute):
-			return 0, fmt.Errorf("op %s not ended after 5 min", op)
+			return 0, fmt.Errorf("op %s not ended after 5 min: %s", op, b.stuck(op, b.ids[i]))
 		}
 	})
+}
+
+// stuck describes an op that did not end: the op occurrence and the instance as the MEO
+// shows them, and the meo's log lines that name either.
+func (b *bench) stuck(op, id string) string {
+	_, opBody, _, _ := b.do("GET", "/app_lcm/v1/app_lcm_op_occs/"+op, nil)
+	_, instBody, _, _ := b.do("GET", "/app_lcm/v1/app_instances/"+id, nil)
+	var lines []string
+	if log, err := os.ReadFile(b.meo.log); err == nil {
+		for _, l := range strings.Split(string(log), "\n") {
+			if strings.Contains(l, op) || strings.Contains(l, id) {
+				lines = append(lines, l)
+			}
+		}
+	}
+	return fmt.Sprintf("op: %s\ninstance: %s\nmeo log:\n%s", opBody, instBody, strings.Join(lines, "\n"))
 }
 
 // resyncFigure kills the MEO, fills the database up to R instances (copies of the real ones
