@@ -393,6 +393,7 @@ func (s *Steerer) now(ctx context.Context, log *slog.Logger, st *steering, site 
 	}
 	err := af.Retry(ctx, s.cfg.Backoff, func(ctx context.Context) error { return s.pass(ctx, st, site, false) })
 	s.settle(ctx, log, st, err)
+	s.afterPass(ctx, log, st, site)
 	if err != nil {
 		s.warn(ctx, log, st.OpID, warnStatus(err), fmt.Errorf("traffic steering at the NEF: %w", err))
 	}
@@ -670,6 +671,7 @@ func (s *Steerer) loopPass(ctx context.Context, r *store.Steering) {
 		return
 	}
 	s.settle(ctx, log, st, err)
+	s.afterPass(ctx, log, st, site)
 	s.tellMEPs(ctx, r.AppInstanceID)
 }
 

@@ -459,10 +459,12 @@ func TestSteerFiveGChanged(t *testing.T) {
 	}, 10*time.Second, 50*time.Millisecond, "made anew with the new DNN")
 
 	// 4. The 5G data removed: deleted, and the instance shows it has none.
+	// A pass may still be making the subscription of step 3 (the test saw it at the NEF,
+	// the record may not hold it yet): that pass deletes it (TestSteerFiveGChangedDuringPass).
 	change(&cfgB2, nil)
-	assert.Empty(t, subOf(b, id))
-	require.Eventually(t, func() bool { return s.steering(t, id)["state"] == orchestrate.SteerNoFiveG },
-		10*time.Second, 50*time.Millisecond)
+	require.Eventually(t, func() bool {
+		return len(subOf(b, id)) == 0 && s.steering(t, id)["state"] == orchestrate.SteerNoFiveG
+	}, 10*time.Second, 50*time.Millisecond)
 	time.Sleep(300 * time.Millisecond)
 	assert.Empty(t, subOf(a, id))
 	assert.Empty(t, subOf(b, id))
@@ -498,4 +500,57 @@ func TestSteerFiveGChangedFormerNEFDown(t *testing.T) {
 	assert.Contains(t, err.Error(), "may remain there")
 	require.Eventually(t, func() bool { return len(subOf(b, op.AppInstanceID)) == 1 }, 10*time.Second, 50*time.Millisecond,
 		"made at the new NEF all the same")
+}
+
+// TestSteerFiveGChangedDuringPass removes a site's 5G data while the loop's pass is making
+// the subscription at the site's new NEF (held at that NEF's door): FiveGChanged finds no
+// subscription on the record yet, so the pass that made it, once stored, deletes it at that
+// NEF itself; the instance ends in NO_5G_DATA with nothing left at either NEF.
+func TestSteerFiveGChangedDuringPass(t *testing.T) {
+	a, rootA := startNEF(t, nef.Config{StaticToken: nefToken})
+	b := nef.New(nef.Config{StaticToken: nefToken})
+	entered, release := make(chan struct{}, 1), make(chan struct{})
+	tsB := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost {
+			select {
+			case entered <- struct{}{}:
+			default:
+			}
+			<-release
+		}
+		b.Handler().ServeHTTP(w, r)
+	}))
+	t.Cleanup(tsB.Close)
+	s := newSteerEnv(t, []string{"site-5g"}, func(c *orchestrate.SteerConfig) { c.Check = time.Hour })
+	cfgA := siteConfig("site-5g", rootA, "dnai-edge-1")
+	s.fiveG.set("site-5g", &cfgA)
+	op := s.instantiateWith(t, nil)
+	id := op.AppInstanceID
+	require.Len(t, subOf(a, id), 1)
+
+	// Another NEF: deleted at a; the loop's pass subscribes at b, and waits there.
+	cfgB := siteConfig("site-5g", tsB.URL, "dnai-edge-2")
+	s.fiveG.set("site-5g", &cfgB)
+	require.NoError(t, s.steer.FiveGChanged(t.Context(), "site-5g", &cfgA, &cfgB))
+	assert.Empty(t, subOf(a, id))
+	select {
+	case <-entered:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the loop did not subscribe at the new NEF")
+	}
+
+	// The 5G data removed while that pass is in flight: the record holds no subscription yet.
+	s.fiveG.set("site-5g", nil)
+	require.NoError(t, s.steer.FiveGChanged(t.Context(), "site-5g", &cfgB, nil))
+	close(release)
+	require.Eventually(t, func() bool { return countReq(b, http.MethodPost) == 1 }, 10*time.Second, 20*time.Millisecond,
+		"the held pass made its subscription")
+	require.Eventually(t, func() bool {
+		v := s.steering(t, id)
+		return len(subOf(b, id)) == 0 && v["state"] == orchestrate.SteerNoFiveG && v["subscriptionId"] == nil
+	}, 10*time.Second, 50*time.Millisecond, "deleted at the NEF the pass made it at: %v", s.steering(t, id))
+	time.Sleep(300 * time.Millisecond)
+	assert.Empty(t, subOf(a, id))
+	assert.Empty(t, subOf(b, id))
+	assert.Equal(t, orchestrate.SteerNoFiveG, s.steering(t, id)["state"], "it stays so")
 }

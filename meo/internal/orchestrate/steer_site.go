@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -28,6 +29,11 @@ import (
 // The delete is tried a few times (SteerConfig.Backoff). One the old NEF does not take is
 // reported (the joined errors, the log, and lastError on the record until the next pass):
 // the subscription may remain there, since no later pass can reach that NEF.
+//
+// A pass in flight when the data change may hold a subscription it made with the old data
+// and not stored yet, which FiveGChanged cannot see. Whoever ran the pass therefore reads
+// the site's 5G data again once the outcome is stored (afterPass): if the NEF moved, it
+// deletes that subscription with the data the pass used, the same way.
 
 // SteerNoFiveG is the state of a record whose site has no 5G data (any more).
 const SteerNoFiveG = "NO_5G_DATA"
@@ -90,6 +96,42 @@ func (s *Steerer) FiveGChanged(ctx context.Context, siteID string, old, next *af
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// afterPass runs once a pass's outcome is stored: used is the site's 5G data the pass ran
+// on. If the data moved the subscription (moved) or were removed since, the subscription
+// st holds is at the former NEF, which FiveGChanged, run meanwhile, may not have seen: it is
+// deleted there with used, and the record is due at once.
+func (s *Steerer) afterPass(ctx context.Context, log *slog.Logger, st *steering, used af.SiteConfig) {
+	if st.Sub == nil || used.SiteID == "" || ctx.Err() != nil {
+		return
+	}
+	cur, ok, err := s.cfg.Sites.FiveG(ctx, st.SiteID)
+	if err != nil {
+		log.WarnContext(ctx, "read the site's 5G data after a pass failed", logkeys.Error, err.Error())
+		return
+	}
+	if ok && !moved(used, cur) {
+		return
+	}
+	sub := *st.Sub
+	//nolint:contextcheck // the client's token source outlives this call (see af.Client.resetToken)
+	c, err := af.NewClient(used, af.NotifyURLs{Base: s.cfg.NotifyBase}, s.cfg.Transport)
+	if err == nil {
+		err = af.Retry(ctx, s.cfg.Backoff, func(ctx context.Context) error { return c.Unsubscribe(ctx, sub) })
+	}
+	log = log.With(logkeys.SubscriptionID, sub.ID)
+	var lastErr *store.Problem
+	if err != nil {
+		err = fmt.Errorf("delete subscription %s at the site's former NEF %s: %w; it may remain there", sub.ID, used.NEF.APIRoot, err)
+		lastErr = &store.Problem{Title: "traffic steering failed", Status: warnStatus(err), Detail: err.Error()}
+		log.WarnContext(ctx, "traffic influence subscription left at the former NEF", logkeys.Error, err.Error())
+	} else {
+		log.InfoContext(ctx, "traffic influence subscription made during a 5G data change deleted at the former NEF")
+	}
+	if err := s.afterSiteChange(ctx, st.AppInstanceID, &sub, !ok, lastErr); err != nil && ctx.Err() == nil {
+		log.WarnContext(ctx, "save traffic steering failed", logkeys.Error, err.Error())
+	}
 }
 
 // afterSiteChange updates a record after its site's 5G data changed: gone, if set, is the
