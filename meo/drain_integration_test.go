@@ -275,6 +275,7 @@ func TestDrainAcrossSites(t *testing.T) {
 	}, time.Minute, 200*time.Millisecond, "observedState from site-b and the workload Running there")
 	if !ok || len(seen) > 0 {
 		t.Logf("site-b's status before Running: %v; instance: %s", seen, mustJSON(t, inst))
+		b.describe(t, id)
 	}
 
 	// Site-b's MEP holds it READY with its rules and its DNS answers them.

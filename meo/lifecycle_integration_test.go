@@ -85,6 +85,84 @@ func (s *lcmSite) confirmIfRunning(ctx context.Context, id string) {
 	_ = meptest.ConfirmReady(ctx, access, id)
 }
 
+// describe logs what the site's control plane holds of the instance, for a failure to say
+// why its workload is not Running: Deployments, ReplicaSets and pods with their conditions,
+// the namespace's events, and every node's Ready condition and taints.
+func (s *lcmSite) describe(t *testing.T, id string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	ns, kube := s.adapter.Namespace(id), s.clients.Kube
+	var b strings.Builder
+	ts := func(t metav1.Time) string { return t.UTC().Format("15:04:05.000") }
+	if l, err := kube.AppsV1().Deployments(ns).List(ctx, metav1.ListOptions{}); err != nil {
+		fmt.Fprintf(&b, "deployments: %v\n", err)
+	} else {
+		for _, d := range l.Items {
+			fmt.Fprintf(&b, "deployment/%s generation %d observed %d: replicas %d updated %d ready %d available %d\n",
+				d.Name, d.Generation, d.Status.ObservedGeneration, d.Status.Replicas, d.Status.UpdatedReplicas,
+				d.Status.ReadyReplicas, d.Status.AvailableReplicas)
+			for _, c := range d.Status.Conditions {
+				fmt.Fprintf(&b, "  %s=%s %s %q updated %s\n", c.Type, c.Status, c.Reason, c.Message, ts(c.LastUpdateTime))
+			}
+		}
+	}
+	if l, err := kube.AppsV1().ReplicaSets(ns).List(ctx, metav1.ListOptions{}); err != nil {
+		fmt.Fprintf(&b, "replicasets: %v\n", err)
+	} else {
+		for _, r := range l.Items {
+			fmt.Fprintf(&b, "replicaset/%s created %s revision %s: spec %d replicas %d ready %d\n", r.Name, ts(r.CreationTimestamp),
+				r.Annotations["deployment.kubernetes.io/revision"], ptrVal(r.Spec.Replicas), r.Status.Replicas, r.Status.ReadyReplicas)
+		}
+	}
+	if l, err := kube.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{}); err != nil {
+		fmt.Fprintf(&b, "pods: %v\n", err)
+	} else {
+		for _, p := range l.Items {
+			owner := ""
+			if o := metav1.GetControllerOf(&p); o != nil {
+				owner = o.Kind + "/" + o.Name
+			}
+			del := ""
+			if p.DeletionTimestamp != nil {
+				del = " deleting since " + ts(*p.DeletionTimestamp)
+			}
+			fmt.Fprintf(&b, "pod/%s of %s on %q created %s%s: %s %s\n", p.Name, owner, p.Spec.NodeName, ts(p.CreationTimestamp), del, p.Status.Phase, p.Status.Reason)
+			for _, c := range p.Status.Conditions {
+				fmt.Fprintf(&b, "  %s=%s %s %q since %s\n", c.Type, c.Status, c.Reason, c.Message, ts(c.LastTransitionTime))
+			}
+		}
+	}
+	if l, err := kube.CoreV1().Events(ns).List(ctx, metav1.ListOptions{}); err != nil {
+		fmt.Fprintf(&b, "events: %v\n", err)
+	} else {
+		for _, e := range l.Items {
+			fmt.Fprintf(&b, "event %s %s %s %s/%s x%d: %s\n", ts(e.LastTimestamp), e.Type, e.Reason,
+				e.InvolvedObject.Kind, e.InvolvedObject.Name, e.Count, e.Message)
+		}
+	}
+	if l, err := kube.CoreV1().Nodes().List(ctx, metav1.ListOptions{}); err != nil {
+		fmt.Fprintf(&b, "nodes: %v\n", err)
+	} else {
+		for _, n := range l.Items {
+			for _, c := range n.Status.Conditions {
+				if c.Type == "Ready" {
+					fmt.Fprintf(&b, "node/%s Ready=%s %s heartbeat %s since %s taints %v\n", n.Name, c.Status, c.Reason,
+						ts(c.LastHeartbeatTime), ts(c.LastTransitionTime), n.Spec.Taints)
+				}
+			}
+		}
+	}
+	t.Logf("site %s, namespace %s, at %s:\n%s", s.id, ns, time.Now().UTC().Format("15:04:05.000"), b.String())
+}
+
+func ptrVal(p *int32) int32 {
+	if p == nil {
+		return 0
+	}
+	return *p
+}
+
 // mp1Access returns the Mp1 credentials the MEO had the adapter put in the instance's
 // namespace on the site.
 func (s *lcmSite) mp1Access(ctx context.Context, id string) (vim.MEPAccess, error) {
