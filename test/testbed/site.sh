@@ -190,9 +190,10 @@ up() {
 
   # 3. controller-manager and scheduler, with client rate limits raised from the defaults
   # (20 and 50 QPS), which otherwise dominate deploy → Running when many instances start at once.
-  # A longer node-monitor grace keeps a simulated node whose lease renewal runs late on a loaded
-  # 2-core machine from being marked Unknown, which marks its pods NotReady for good (kwok's
-  # pod-ready stage does not run again); tests that need NotReady nodes use kwok's chaos stage.
+  # A node the node lifecycle controller marks Unknown has its pods marked NotReady, for good on
+  # a kwok node (kwok's pod-ready stage runs for Pending pods only); kwok renews each node's
+  # Lease (step 4), and a longer node-monitor grace keeps a renewal that runs late on a loaded
+  # 2-core machine from doing it. Tests that need NotReady nodes use kwok's chaos stage.
   start kube-controller-manager "$bin/kube-controller-manager" --kubeconfig="$kc" \
     --authentication-kubeconfig="$kc" --authorization-kubeconfig="$kc" \
     --bind-address=127.0.0.1 --secure-port="$port_cm" --leader-elect=false \
@@ -206,7 +207,11 @@ up() {
   wait_for kube-scheduler "https://127.0.0.1:$port_sched/readyz" -k
 
   # 4. kwok with the stages it needs (v0.8.0 has none built in, G2), read from the module cache,
-  # plus the project's own image-pull-failure stage.
+  # plus the project's own image-pull-failure stage. --node-lease-duration-seconds makes kwok
+  # hold and renew each node's Lease in kube-node-lease, the heartbeat the node lifecycle
+  # controller reads: without it (kwok's default), the heartbeat stage posts node status every
+  # 10-20 min only, every node went Unknown once per grace period and the pods running on it
+  # NotReady for good.
   if [ "$profile" != none ]; then
     local kdir
     kdir=$(cd /tmp && GOFLAGS=-mod=mod go mod download -json "sigs.k8s.io/kwok@v$(. "$here/versions.env"; echo "$KWOK")" | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')
@@ -218,7 +223,8 @@ up() {
     cat "$here/kwok/pod-image-pull-failed.yaml" >>"$dir/kwok-stages.yaml"
     start kwok "$bin/kwok" --kubeconfig="$kc" --config="$dir/kwok-stages.yaml" \
       --manage-all-nodes=false --manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake \
-      --cidr="10.$((100 + idx)).0.0/16" --node-ip="10.255.$idx.1" --server-address="127.0.0.1:$port_kwok"
+      --cidr="10.$((100 + idx)).0.0/16" --node-ip="10.255.$idx.1" --server-address="127.0.0.1:$port_kwok" \
+      --node-lease-duration-seconds=40
     wait_for kwok "http://127.0.0.1:$port_kwok/healthz"
     nodes
   fi

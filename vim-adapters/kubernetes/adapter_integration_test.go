@@ -681,3 +681,44 @@ spec:
 		t.Errorf("saved pods secret after start: %v; want it gone", err)
 	}
 }
+
+// TestTestbedNodeLeases checks the test bed the adapters' tests rely on: every kwok node of
+// sites A and B holds a Lease in kube-node-lease that kwok renews. Without it the node
+// lifecycle controller marked each node Unknown once per grace period, and every pod running
+// on it NotReady for good (kwok's pod-ready stage runs for Pending pods only): a workload
+// Running one moment was Pending the next.
+func TestTestbedNodeLeases(t *testing.T) {
+	for _, env := range []string{kubetest.EnvKubeconfig, kubetest.EnvK3sKubeconfig} {
+		c, err := kubernetes.NewClients(kubetest.RESTConfig(t, env))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx := kubetest.Context(t, 30*time.Second)
+		nodes, err := c.Kube.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		kwok := 0
+		for _, n := range nodes.Items {
+			if n.Annotations["kwok.x-k8s.io/node"] != "fake" {
+				continue
+			}
+			kwok++
+			l, err := c.Kube.CoordinationV1().Leases(corev1.NamespaceNodeLease).Get(ctx, n.Name, metav1.GetOptions{})
+			if err != nil {
+				t.Errorf("%s: node %s: lease: %v", env, n.Name, err)
+				continue
+			}
+			if l.Spec.RenewTime == nil || l.Spec.LeaseDurationSeconds == nil {
+				t.Errorf("%s: node %s: lease %+v never renewed", env, n.Name, l.Spec)
+				continue
+			}
+			if age, d := time.Since(l.Spec.RenewTime.Time), time.Duration(*l.Spec.LeaseDurationSeconds)*time.Second; age > d {
+				t.Errorf("%s: node %s: lease renewed %v ago, longer than its duration %v", env, n.Name, age.Round(time.Second), d)
+			}
+		}
+		if kwok == 0 {
+			t.Errorf("%s: no kwok nodes", env)
+		}
+	}
+}
