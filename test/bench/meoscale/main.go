@@ -966,7 +966,8 @@ func (b *bench) resyncFigure() error {
 	}
 	took := time.Since(t0)
 	var phases string
-	_ = conn.QueryRow(ctx, `SELECT string_agg(p || ' ' || n, ', ') FROM (SELECT coalesce(observed->>'phase', '-') AS p, count(*) AS n
+	_ = conn.QueryRow(ctx, `SELECT string_agg(p || ' ' || n, ', ') FROM (SELECT coalesce(observed->>'phase', '-') ||
+		coalesce(' (' || (observed->'reasons'->0->>'code') || ')', '') || CASE WHEN id LIKE 'copy-%' THEN ' copies' ELSE '' END AS p, count(*) AS n
 		FROM app_instances WHERE instantiation_state = 'INSTANTIATED' GROUP BY 1 ORDER BY 1) x`).Scan(&phases)
 	fmt.Printf("%-44s %v (meo ready after %v; observed phases: %s)\n",
 		fmt.Sprintf("MEO restart → %d instances on %d sites resynced", total, sites), took.Round(time.Millisecond),
