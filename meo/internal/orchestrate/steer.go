@@ -410,7 +410,7 @@ func (s *Steerer) settle(ctx context.Context, log *slog.Logger, st *steering, er
 		due = now.Add(s.cfg.Check)
 	default:
 		st.Attempts++
-		st.LastError = &store.Problem{Title: "traffic steering failed", Status: warnStatus(err), Detail: err.Error()}
+		st.LastError = steerProblem(err)
 		if st.Present {
 			st.State = SteerRetrying
 		}
@@ -421,6 +421,11 @@ func (s *Steerer) settle(ctx context.Context, log *slog.Logger, st *steering, er
 	if serr := s.save(ctx, st, due, false); serr != nil && ctx.Err() == nil {
 		log.WarnContext(ctx, "save traffic steering failed", logkeys.Error, serr.Error())
 	}
+}
+
+// steerProblem is a failed pass or delete as the record's lastError shows it.
+func steerProblem(err error) *store.Problem {
+	return &store.Problem{Title: "traffic steering failed", Status: warnStatus(err), Detail: err.Error()}
 }
 
 func warnStatus(err error) int {

@@ -62,6 +62,7 @@ func (s *Steerer) FiveGChanged(ctx context.Context, siteID string, old, next *af
 			return fmt.Errorf("steering: site %s's old 5G data: %w", siteID, err)
 		}
 	}
+	noClient := fmt.Errorf("%w: no old 5G data to reach its NEF", af.ErrInvalid)
 	var errs []error
 	for _, r := range recs {
 		st, err := decodeSteering(r)
@@ -75,20 +76,10 @@ func (s *Steerer) FiveGChanged(ctx context.Context, siteID string, old, next *af
 		)
 		if renew && st.Sub != nil {
 			gone = st.Sub
-			if oldClient == nil {
-				err = fmt.Errorf("%w: no old 5G data to reach its NEF", af.ErrInvalid)
-			} else {
-				sub := *st.Sub
-				err = af.Retry(ctx, s.cfg.Backoff, func(ctx context.Context) error { return oldClient.Unsubscribe(ctx, sub) })
-			}
-			log := s.log.With(logkeys.AppInstanceID, st.AppInstanceID, logkeys.Site, siteID, logkeys.SubscriptionID, st.Sub.ID)
-			if err != nil {
-				err = fmt.Errorf("delete subscription %s at the site's former NEF %s: %w; it may remain there", st.Sub.ID, subNEF(old), err)
+			log := s.log.With(logkeys.AppInstanceID, st.AppInstanceID, logkeys.Site, siteID)
+			if err := s.deleteAtFormerNEF(ctx, log, oldClient, noClient, old, *st.Sub); err != nil {
 				errs = append(errs, fmt.Errorf("app instance %s: %w", st.AppInstanceID, err))
-				lastErr = &store.Problem{Title: "traffic steering failed", Status: warnStatus(err), Detail: err.Error()}
-				log.WarnContext(ctx, "traffic influence subscription left at the former NEF", logkeys.Error, err.Error())
-			} else {
-				log.InfoContext(ctx, "traffic influence subscription deleted at the former NEF")
+				lastErr = steerProblem(err)
 			}
 		}
 		if err := s.afterSiteChange(ctx, st.AppInstanceID, gone, next == nil, lastErr); err != nil {
@@ -116,22 +107,32 @@ func (s *Steerer) afterPass(ctx context.Context, log *slog.Logger, st *steering,
 	}
 	sub := *st.Sub
 	//nolint:contextcheck // the client's token source outlives this call (see af.Client.resetToken)
-	c, err := af.NewClient(used, af.NotifyURLs{Base: s.cfg.NotifyBase}, s.cfg.Transport)
-	if err == nil {
-		err = af.Retry(ctx, s.cfg.Backoff, func(ctx context.Context) error { return c.Unsubscribe(ctx, sub) })
-	}
-	log = log.With(logkeys.SubscriptionID, sub.ID)
+	c, cerr := af.NewClient(used, af.NotifyURLs{Base: s.cfg.NotifyBase}, s.cfg.Transport)
 	var lastErr *store.Problem
-	if err != nil {
-		err = fmt.Errorf("delete subscription %s at the site's former NEF %s: %w; it may remain there", sub.ID, used.NEF.APIRoot, err)
-		lastErr = &store.Problem{Title: "traffic steering failed", Status: warnStatus(err), Detail: err.Error()}
-		log.WarnContext(ctx, "traffic influence subscription left at the former NEF", logkeys.Error, err.Error())
-	} else {
-		log.InfoContext(ctx, "traffic influence subscription made during a 5G data change deleted at the former NEF")
+	if err := s.deleteAtFormerNEF(ctx, log, c, cerr, &used, sub); err != nil {
+		lastErr = steerProblem(err)
 	}
 	if err := s.afterSiteChange(ctx, st.AppInstanceID, &sub, !ok, lastErr); err != nil && ctx.Err() == nil {
 		log.WarnContext(ctx, "save traffic steering failed", logkeys.Error, err.Error())
 	}
+}
+
+// deleteAtFormerNEF deletes sub at the site's former NEF (old) through c, a few times
+// (SteerConfig.Backoff), and logs the outcome; without a client, cerr says why. The error
+// says the subscription may remain there.
+func (s *Steerer) deleteAtFormerNEF(ctx context.Context, log *slog.Logger, c *af.Client, cerr error, old *af.SiteConfig, sub af.Subscription) error {
+	err := cerr
+	if c != nil {
+		err = af.Retry(ctx, s.cfg.Backoff, func(ctx context.Context) error { return c.Unsubscribe(ctx, sub) })
+	}
+	log = log.With(logkeys.SubscriptionID, sub.ID)
+	if err != nil {
+		err = fmt.Errorf("delete subscription %s at the site's former NEF %s: %w; it may remain there", sub.ID, subNEF(old), err)
+		log.WarnContext(ctx, "traffic influence subscription left at the former NEF", logkeys.Error, err.Error())
+		return err
+	}
+	log.InfoContext(ctx, "traffic influence subscription deleted at the former NEF")
+	return nil
 }
 
 // afterSiteChange updates a record after its site's 5G data changed: gone, if set, is the
