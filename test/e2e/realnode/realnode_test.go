@@ -202,8 +202,15 @@ func TestAppRunsAndCallsItsMEP(t *testing.T) {
 	waitFor(t, 20*time.Second, "the MEP to finish the termination", func() bool {
 		return mm5Status(t, s, "/mepm/v1/app_instances/"+id) == http.StatusNotFound
 	})
-	if as = getStatus(t, podIP); !as.TerminationNotified || !as.TerminationConfirmed {
-		t.Fatalf("app status %+v; want the termination notified and confirmed", as)
+	// The MEP ends the instance while it answers the app's confirm_termination; the app
+	// records its confirmation once that answer reaches it, a moment later.
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		if as = getStatus(t, podIP); as.TerminationNotified && as.TerminationConfirmed {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("app status %+v 5 s after the MEP ended the instance; want the termination notified and confirmed", as)
+		}
 	}
 	if len(discover(t, s, id)) != 0 {
 		t.Fatal("the terminated app's service is still registered")
