@@ -9,7 +9,11 @@
 # kubeconfigs in MEO_SCALE_KUBECONFIGS), each site on its own namespaces. Scale with
 # MEO_SCALE_SITES, MEO_SCALE_INSTANCES, MEO_SCALE_CONCURRENCY, MEO_SCALE_RESYNC; extra
 # arguments go to scalebench (`go run ./test/bench/meoscale -h`), e.g. `-heap-profiles DIR`
-# for the meo's heap profiles (`go tool pprof -top DIR/heap-instantiated.pb.gz`).
+# for the meo's heap profiles (`go tool pprof -top DIR/heap-instantiated.pb.gz`). The bench
+# plays the apps: each confirms ready once kwok reports its pod Running, as a real app does
+# once its container started and before its readiness probe lets the workload count as
+# Running; `-app-starts-at running` starts them only on the adapter's Running event instead
+# (an app without such a probe: its whole confirm_ready then comes after Running).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . test/bench.d/lib/pg.bash
