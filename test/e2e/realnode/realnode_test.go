@@ -204,14 +204,13 @@ func TestAppRunsAndCallsItsMEP(t *testing.T) {
 	})
 	// The MEP ends the instance while it answers the app's confirm_termination; the app
 	// records its confirmation once that answer reaches it, a moment later.
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+	waitFor(t, 5*time.Second, "the app to record its termination notified and confirmed", func() bool {
 		if as = getStatus(t, podIP); as.TerminationNotified && as.TerminationConfirmed {
-			break
+			return true
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("app status %+v 5 s after the MEP ended the instance; want the termination notified and confirmed", as)
-		}
-	}
+		t.Logf("app status %+v; waiting for the termination notified and confirmed", as)
+		return false
+	})
 	if len(discover(t, s, id)) != 0 {
 		t.Fatal("the terminated app's service is still registered")
 	}
